@@ -1,0 +1,36 @@
+// Package adapters reaches agents: it sends the request of the agent protocol
+// (SPEC §5) by subprocess, long-lived worker, HTTP, an OpenAI-compatible
+// endpoint or a built-in agent, and turns what comes back into a response.
+package adapters
+
+import (
+	"context"
+
+	"github.com/selfevals/selfevals/repo"
+)
+
+// Adapter calls an agent once. Timeouts and cancellation come from ctx.
+//
+// A returned error means the call failed (the agent could not be reached, it
+// crashed, it hung, it answered something that is not the protocol); it is a
+// *CallError carrying the kind (repo.ErrTimeout, …), whether it is worth
+// retrying, and an excerpt of stderr when there is one. An agent that answers
+// {"error": "..."} is not a failed call: the response carries the error.
+type Adapter interface {
+	Call(ctx context.Context, req *repo.Request) (repo.Response, error)
+	// Close releases long-lived resources (worker processes, connections).
+	Close() error
+}
+
+// CallError is a failed agent call.
+type CallError struct {
+	Kind      string // repo.ErrTimeout, repo.ErrExit, …
+	Msg       string
+	Transient bool   // worth retrying (connection errors, 429/5xx, dead worker)
+	Stderr    string // excerpt of the agent's stderr, when there is one
+	// Partial is what was read before the failure (e.g. a truncated body),
+	// kept so the trace shows it.
+	Partial string
+}
+
+func (e *CallError) Error() string { return e.Msg }
