@@ -28,6 +28,8 @@ type Case struct {
 
 	// Line is where the case starts in its file (not part of the case).
 	Line int `json:"-"`
+	// explicitID is set when the file gave the id (it is then kept).
+	explicitID bool
 }
 
 // DisplayName is the case's name, or its ID when it has none.

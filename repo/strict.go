@@ -7,6 +7,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/goccy/go-json"
 	"gopkg.in/yaml.v3"
 )
 
@@ -36,6 +37,9 @@ func checkNode(file string, n *yaml.Node, t reflect.Type, path string, probs *Pr
 	}
 	if t == nodeType {
 		return
+	}
+	if t == rawMessageType {
+		t = anyType
 	}
 	if reflect.PointerTo(t).Implements(unmarshalerType) {
 		// Types with their own YAML decoding report their own errors.
@@ -100,8 +104,8 @@ func checkNode(file string, n *yaml.Node, t reflect.Type, path string, probs *Pr
 			checkNode(file, c, t.Elem(), fmt.Sprintf("%s[%d]", path, i), probs)
 		}
 	case reflect.String:
-		if n.Kind != yaml.ScalarNode {
-			add(fmt.Sprintf("expected a string, got a %s", kindName(n)), "")
+		if n.Kind != yaml.ScalarNode || (n.ShortTag() != "!!str" && n.ShortTag() != "!!timestamp" && n.ShortTag() != "!!binary") {
+			add(fmt.Sprintf("expected a string, got %s", describe(n)), "quote it if it is meant as text")
 		}
 	case reflect.Bool:
 		if n.Kind != yaml.ScalarNode || n.ShortTag() != "!!bool" {
@@ -147,6 +151,9 @@ func problemFromDecode(file string, n *yaml.Node, path string, err error) Proble
 var (
 	unmarshalerType = reflect.TypeFor[yaml.Unmarshaler]()
 	nodeType        = reflect.TypeFor[yaml.Node]()
+	rawMessageType  = reflect.TypeFor[json.RawMessage]()
+	anyType         = reflect.TypeFor[any]()
+	caseYAMLType    = reflect.TypeFor[Case]()
 )
 
 type fieldSet struct {
@@ -163,7 +170,12 @@ func yamlFields(t reflect.Type) *fieldSet {
 	fs := &fieldSet{byName: map[string]reflect.StructField{}}
 	for i := 0; i < t.NumField(); i++ {
 		f := t.Field(i)
-		name, _, _ := strings.Cut(f.Tag.Get("yaml"), ",")
+		tag := f.Tag.Get("yaml")
+		if tag == "" {
+			// Case types are JSON-first; the same names apply in YAML.
+			tag = f.Tag.Get("json")
+		}
+		name, _, _ := strings.Cut(tag, ",")
 		if name == "" || name == "-" {
 			continue
 		}

@@ -1,0 +1,91 @@
+package main
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+
+	"github.com/spf13/cobra"
+
+	"github.com/selfevals/selfevals/repo"
+)
+
+type fmtOptions struct {
+	global *globalOptions
+	check  bool
+	paths  []string
+}
+
+func newFmtCmd(io *IOStreams, g *globalOptions) *cobra.Command {
+	opts := &fmtOptions{global: g}
+	cmd := &cobra.Command{
+		Use:   "fmt [path…]",
+		Short: "Rewrite datasets and YAML files in their canonical form",
+		Long: `fmt rewrites datasets as canonical JSON lines sorted by case ID (comment
+lines travel with the case below them) and YAML files with two-space
+indentation, keeping comments and key order. A file with problems is left
+untouched and its problems are printed.
+
+With --check nothing is written: the files that would change are listed and
+the exit status is 2 when there is any (for CI).`,
+		Example: `  selfevals fmt
+  selfevals fmt --check
+  selfevals fmt evals/datasets/support.jsonl`,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			opts.paths = args
+			return runFmt(io, opts)
+		},
+	}
+	cmd.Flags().BoolVar(&opts.check, "check", false, "list files that are not canonical and exit 2; write nothing")
+	return cmd
+}
+
+func runFmt(io *IOStreams, opts *fmtOptions) error {
+	files, err := filesToCheck(opts.global, opts.paths)
+	if err != nil {
+		return err
+	}
+	changed, bad := 0, 0
+	for _, f := range files {
+		var want []byte
+		if f.Kind == repo.KindDataset {
+			want, err = repo.FormatDataset(f.Path)
+		} else {
+			want, err = repo.FormatYAML(f.Path)
+		}
+		if err != nil {
+			bad++
+			fmt.Fprintf(io.ErrOut, "%s\n", indentErr(err))
+			continue
+		}
+		have, err := os.ReadFile(f.Path)
+		if err != nil {
+			return err
+		}
+		if bytes.Equal(have, want) {
+			continue
+		}
+		changed++
+		if opts.check {
+			fmt.Fprintf(io.Out, "would reformat %s\n", f.Path)
+			continue
+		}
+		st, err := os.Stat(f.Path)
+		if err != nil {
+			return err
+		}
+		if err := repo.WriteFileAtomic(f.Path, want, st.Mode().Perm()); err != nil {
+			return err
+		}
+		fmt.Fprintf(io.Out, "formatted %s\n", f.Path)
+	}
+	switch {
+	case bad > 0:
+		return &exitError{code: exitUsage, msg: fmt.Sprintf("%d files have problems and were not formatted", bad)}
+	case opts.check && changed > 0:
+		return &exitError{code: exitUsage, msg: fmt.Sprintf("%d of %d files are not canonical; run selfevals fmt", changed, len(files))}
+	case changed == 0:
+		fmt.Fprintf(io.ErrOut, "%d files already canonical\n", len(files))
+	}
+	return nil
+}

@@ -1,0 +1,148 @@
+package main
+
+import (
+	"bytes"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+
+	"github.com/spf13/cobra"
+
+	"github.com/selfevals/selfevals/evals"
+	"github.com/selfevals/selfevals/repo"
+)
+
+type initOptions struct {
+	global *globalOptions
+	github bool
+	force  bool
+}
+
+func newInitCmd(io *IOStreams, g *globalOptions) *cobra.Command {
+	opts := &initOptions{global: g}
+	cmd := &cobra.Command{
+		Use:   "init",
+		Short: "Create the evals/ tree with settings, the taxonomy and the pingpong example",
+		Long: `init creates evals/ in the current directory (or --dir): selfevals.yaml,
+taxonomy.yaml with the nine official failure modes, the pingpong experiment
+and its dataset, and a .gitignore for runs/ and .cache/.
+
+It never overwrites a file that differs from the starter unless --force is
+given; it lists what it would have overwritten and writes nothing.`,
+		Example: `  selfevals init
+  selfevals init --github   # also write .github/workflows/evals.yml`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return runInit(io, opts)
+		},
+	}
+	cmd.Flags().BoolVar(&opts.github, "github", false, "also write a GitHub Actions workflow that runs the evals on pull requests")
+	cmd.Flags().BoolVar(&opts.force, "force", false, "overwrite files that differ from the starter")
+	return cmd
+}
+
+// plannedFile is one file init writes.
+type plannedFile struct {
+	path string
+	data []byte
+}
+
+func runInit(io *IOStreams, opts *initOptions) error {
+	dir := opts.global.dir
+	if dir == "" {
+		dir = os.Getenv("SELFEVALS_DIR")
+	}
+	if dir == "" {
+		dir = "evals"
+	}
+	var plan []plannedFile
+	for _, name := range evals.StarterFiles {
+		data, err := fs.ReadFile(evals.Starter, name)
+		if err != nil {
+			return err
+		}
+		plan = append(plan, plannedFile{filepath.Join(dir, filepath.FromSlash(name)), data})
+	}
+	if opts.github {
+		root := filepath.Dir(filepath.Clean(dir))
+		plan = append(plan, plannedFile{filepath.Join(root, ".github", "workflows", "evals.yml"), []byte(githubWorkflow)})
+	}
+
+	var create, same, conflict []plannedFile
+	for _, f := range plan {
+		old, err := os.ReadFile(f.path)
+		switch {
+		case os.IsNotExist(err):
+			create = append(create, f)
+		case err != nil:
+			return err
+		case bytes.Equal(old, f.data):
+			same = append(same, f)
+		default:
+			conflict = append(conflict, f)
+		}
+	}
+	if len(conflict) > 0 && !opts.force {
+		msg := "these files exist and differ from the starter; nothing was written:\n"
+		for _, f := range conflict {
+			msg += "  " + f.path + "\n"
+		}
+		return &repo.UserError{Msg: msg[:len(msg)-1], Hint: "pass --force to overwrite them"}
+	}
+	write := append(create, conflict...)
+	if len(write) == 0 {
+		fmt.Fprintf(io.Out, "%s is already initialized: all %d starter files are present and unchanged; nothing to do\n", dir, len(same))
+		return nil
+	}
+	for _, f := range write {
+		if err := repo.WriteFileAtomic(f.path, f.data, 0o644); err != nil {
+			return err
+		}
+	}
+	for _, f := range create {
+		fmt.Fprintf(io.Out, "created      %s\n", f.path)
+	}
+	for _, f := range conflict {
+		fmt.Fprintf(io.Out, "overwritten  %s\n", f.path)
+	}
+	for _, f := range same {
+		fmt.Fprintf(io.Out, "unchanged    %s\n", f.path)
+	}
+	fmt.Fprintf(io.Out, "\nNext:\n  selfevals validate\n  selfevals run %s\n", filepath.Join(dir, "experiments", "pingpong.yaml"))
+	return nil
+}
+
+// githubWorkflow runs the experiments on pull requests and posts the diff
+// of their results as one comment.
+const githubWorkflow = `# Runs the evals on every pull request and posts what changed as a comment.
+name: evals
+on:
+  pull_request:
+permissions:
+  contents: read
+  pull-requests: write
+jobs:
+  evals:
+    runs-on: ubuntu-latest
+    steps:
+      - uses: actions/checkout@v4
+        with:
+          fetch-depth: 0
+      - uses: actions/setup-go@v5
+        with:
+          go-version: stable
+      - run: go install github.com/selfevals/selfevals/cmd/selfevals@latest
+      - run: selfevals validate
+      - name: Run every experiment (baseline only)
+        run: |
+          for spec in evals/experiments/*.yaml; do
+            selfevals run "$spec" --max-iterations 1 --no-commit
+          done
+      - name: Compare with the base branch
+        run: selfevals diff "origin/${{ github.base_ref }}" --format md > evals-diff.md
+      - name: Comment on the pull request
+        env:
+          GITHUB_TOKEN: ${{ secrets.GITHUB_TOKEN }}
+        run: selfevals comment --github --body-file evals-diff.md --key evals
+`

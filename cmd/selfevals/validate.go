@@ -1,0 +1,95 @@
+package main
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/selfevals/selfevals/repo"
+)
+
+type validateOptions struct {
+	global *globalOptions
+	paths  []string
+}
+
+func newValidateCmd(io *IOStreams, g *globalOptions) *cobra.Command {
+	opts := &validateOptions{global: g}
+	return &cobra.Command{
+		Use:   "validate [path…]",
+		Short: "Check every spec, dataset, grader card and the taxonomy",
+		Long: `validate loads every file under evals/ (or only the named files) the way a
+run would, and prints one line per file with its ID and case count, or every
+problem found, each as file:line:column: field: message. It writes nothing.
+Exit status 2 when any file has a problem.`,
+		Example: `  selfevals validate
+  selfevals validate evals/datasets/support.jsonl evals/experiments/support.yaml`,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			opts.paths = args
+			return runValidate(io, opts)
+		},
+	}
+}
+
+func runValidate(io *IOStreams, opts *validateOptions) error {
+	files, err := filesToCheck(opts.global, opts.paths)
+	if err != nil {
+		return err
+	}
+	loadOpts, err := opts.global.loadOptions()
+	if err != nil {
+		return err
+	}
+	bad := 0
+	for _, f := range files {
+		summary, warnings, err := repo.CheckFile(f, loadOpts)
+		for _, w := range warnings {
+			fmt.Fprintln(io.ErrOut, "warning: "+w)
+		}
+		if err != nil {
+			bad++
+			fmt.Fprintf(io.Out, "FAIL  %s\n", f.Path)
+			fmt.Fprintln(io.ErrOut, indentErr(err))
+			continue
+		}
+		fmt.Fprintf(io.Out, "ok    %s  %s\n", f.Path, summary)
+	}
+	if bad > 0 {
+		return &exitError{code: exitUsage, msg: fmt.Sprintf("%d of %d files have problems", bad, len(files))}
+	}
+	fmt.Fprintf(io.ErrOut, "%d files ok\n", len(files))
+	return nil
+}
+
+// filesToCheck is the named files, or every file of the evals/ tree.
+func filesToCheck(g *globalOptions, paths []string) ([]repo.TreeFile, error) {
+	if len(paths) == 0 {
+		files, err := repo.TreeFiles(g.evalsDir())
+		if err != nil {
+			return nil, err
+		}
+		if len(files) == 0 {
+			return nil, repo.Userf("%s holds no specs, datasets, cards or taxonomy", g.evalsDir())
+		}
+		return files, nil
+	}
+	var files []repo.TreeFile
+	for _, p := range paths {
+		kind, err := repo.KindOf(p)
+		if err != nil {
+			return nil, err
+		}
+		files = append(files, repo.TreeFile{Path: p, Kind: kind})
+	}
+	return files, nil
+}
+
+// indentErr prints an error with its problems one per line.
+func indentErr(err error) string {
+	lines := strings.Split(err.Error(), "\n")
+	for i, l := range lines {
+		lines[i] = "  " + l
+	}
+	return strings.Join(lines, "\n")
+}

@@ -1,0 +1,20 @@
+// Package evals holds this project's own evals and the starter that
+// `selfevals init` copies into a repository.
+package evals
+
+import "embed"
+
+// Starter is the evals/ tree `selfevals init` writes: settings, the
+// taxonomy, the pingpong experiment and its dataset, and the .gitignore.
+//
+//go:embed selfevals.yaml taxonomy.yaml .gitignore experiments/pingpong.yaml datasets/pingpong.jsonl
+var Starter embed.FS
+
+// StarterFiles lists the starter's files in the order init writes them.
+var StarterFiles = []string{
+	"selfevals.yaml",
+	"taxonomy.yaml",
+	".gitignore",
+	"experiments/pingpong.yaml",
+	"datasets/pingpong.jsonl",
+}

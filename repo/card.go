@@ -1,0 +1,89 @@
+package repo
+
+import (
+	"fmt"
+	"os"
+)
+
+// GraderCard is evals/graders/<name>.yaml: what a grader is for, how well it
+// agrees with people, and the thresholds it must meet to block.
+type GraderCard struct {
+	Name            string         `yaml:"name"`
+	Purpose         string         `yaml:"purpose,omitempty"`
+	GraderKind      string         `yaml:"grader_kind,omitempty"`
+	Method          string         `yaml:"method,omitempty"`
+	Blocking        bool           `yaml:"blocking,omitempty"`
+	HumanReference  string         `yaml:"human_reference,omitempty"`
+	Metrics         CardMetrics    `yaml:"metrics,omitempty"`
+	Thresholds      CardThresholds `yaml:"thresholds,omitempty"`
+	ReviewCadence   string         `yaml:"review_cadence,omitempty"`
+	State           string         `yaml:"state,omitempty"`
+	CalibratedAt    string         `yaml:"calibrated_at,omitempty"`
+	CalibrationSize int            `yaml:"calibration_size,omitempty"`
+}
+
+// CardMetrics are agreement metrics against human labels.
+type CardMetrics struct {
+	Precision              *float64 `yaml:"precision,omitempty"`
+	Recall                 *float64 `yaml:"recall,omitempty"`
+	F1                     *float64 `yaml:"f1,omitempty"`
+	MacroF1                *float64 `yaml:"macro_f1,omitempty"`
+	CohensKappa            *float64 `yaml:"cohens_kappa,omitempty"`
+	Accuracy               *float64 `yaml:"accuracy,omitempty"`
+	HighRiskFalseNegatives *int     `yaml:"high_risk_false_negatives,omitempty"`
+}
+
+// CardThresholds are what a blocking grader must meet.
+type CardThresholds struct {
+	MinPrecision              *float64 `yaml:"min_precision,omitempty"`
+	MinRecall                 *float64 `yaml:"min_recall,omitempty"`
+	MinF1                     *float64 `yaml:"min_f1,omitempty"`
+	MaxHighRiskFalseNegatives *int     `yaml:"max_high_risk_false_negatives,omitempty"`
+}
+
+// LoadGraderCard reads and validates a grader card.
+func LoadGraderCard(path string) (*GraderCard, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		if os.IsNotExist(err) {
+			return nil, Userf("grader card not found: %s", path)
+		}
+		return nil, err
+	}
+	node, err := parseYAML(path, data)
+	if err != nil {
+		return nil, err
+	}
+	var c GraderCard
+	if probs := decodeStrict(path, node, &c, ""); len(probs) > 0 {
+		return nil, probs
+	}
+	var probs Problems
+	add := func(field, msg, hint string) { probs = append(probs, at(path, node, field, msg, hint)) }
+	if c.Name == "" {
+		add("name", "required", "the grader's name in the spec's graders:")
+	}
+	if c.State != "" && !oneOf(c.State, "calibrating", "calibrated", "in_use", "drifting", "recalibrating", "retired") {
+		add("state", fmt.Sprintf("unknown state %q", c.State), "calibrating, calibrated, in_use, drifting, recalibrating or retired")
+	}
+	for _, m := range []struct {
+		f string
+		v *float64
+	}{{"metrics.precision", c.Metrics.Precision}, {"metrics.recall", c.Metrics.Recall}, {"metrics.f1", c.Metrics.F1}, {"metrics.macro_f1", c.Metrics.MacroF1}, {"metrics.accuracy", c.Metrics.Accuracy},
+		{"thresholds.min_precision", c.Thresholds.MinPrecision}, {"thresholds.min_recall", c.Thresholds.MinRecall}, {"thresholds.min_f1", c.Thresholds.MinF1}} {
+		if m.v != nil && (*m.v < 0 || *m.v > 1) {
+			add(m.f, "must be between 0 and 1", "")
+		}
+	}
+	if c.Blocking {
+		t := c.Thresholds
+		if t.MinPrecision == nil || *t.MinPrecision < 0.90 || t.MinRecall == nil || *t.MinRecall < 0.95 || t.MaxHighRiskFalseNegatives == nil || *t.MaxHighRiskFalseNegatives != 0 {
+			add("thresholds", "a blocking grader must declare strict calibration thresholds",
+				"min_precision >= 0.90, min_recall >= 0.95, max_high_risk_false_negatives: 0")
+		}
+	}
+	if len(probs) > 0 {
+		return nil, probs
+	}
+	return &c, nil
+}

@@ -1,0 +1,252 @@
+package repo
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"sort"
+	"strings"
+
+	"github.com/goccy/go-json"
+	"gopkg.in/yaml.v3"
+)
+
+// Dataset is a set of cases: a JSONL file streamed from disk, or the inline
+// cases of a spec. Its ID (ds_…) is the hash of its sorted case IDs.
+type Dataset struct {
+	// Path is the JSONL file, or the spec file for inline cases.
+	Path  string
+	ID    string
+	Count int
+
+	inline []Case
+}
+
+// maxLine bounds one JSONL line (a case with a big input is fine; a
+// runaway file is not).
+const maxLine = 64 << 20
+
+// LoadDataset reads and validates a JSONL dataset: every bad line is
+// reported, not just the first. Cases are not kept in memory: Each streams
+// them again.
+func LoadDataset(path string) (*Dataset, error) {
+	d := &Dataset{Path: path}
+	ids := map[string]int{}
+	var sorted []string
+	var probs Problems
+	err := scanCases(path, func(c *Case, p Problems) {
+		if len(p) > 0 {
+			probs = append(probs, p...)
+			return
+		}
+		if first, dup := ids[c.ID]; dup {
+			msg := fmt.Sprintf("duplicate case ID %s (same as line %d)", c.ID, first)
+			hint := "two cases with the same content; remove one"
+			if strings.HasPrefix(c.ID, "case_") {
+				hint = "the two lines define the same case; remove one or make them differ"
+			} else {
+				hint = "explicit ids must be unique"
+			}
+			probs = append(probs, Problem{File: path, Line: c.Line, Col: 1, Field: "id", Msg: msg, Hint: hint})
+			return
+		}
+		ids[c.ID] = c.Line
+		sorted = append(sorted, c.ID)
+	})
+	if err != nil {
+		return nil, err
+	}
+	if len(probs) > 0 {
+		return nil, probs
+	}
+	if len(sorted) == 0 {
+		return nil, Problems{{File: path, Msg: "dataset has no cases", Hint: "add one JSON object per line"}}
+	}
+	d.Count = len(sorted)
+	d.ID = DatasetID(sorted)
+	return d, nil
+}
+
+// DatasetID hashes a dataset's case IDs (in any order).
+func DatasetID(caseIDs []string) string {
+	ids := append([]string(nil), caseIDs...)
+	sort.Strings(ids)
+	id, _ := HashID("ds", ids)
+	return id
+}
+
+// Each calls fn for every case, in file order, streaming from disk.
+func (d *Dataset) Each(fn func(*Case) error) error {
+	if d.inline != nil {
+		for i := range d.inline {
+			if err := fn(&d.inline[i]); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	var stop error
+	err := scanCases(d.Path, func(c *Case, p Problems) {
+		if stop != nil {
+			return
+		}
+		if len(p) > 0 {
+			stop = p
+			return
+		}
+		stop = fn(c)
+	})
+	if err != nil {
+		return err
+	}
+	if errors.Is(stop, errStopEach) {
+		return nil
+	}
+	return stop
+}
+
+// Cases loads every case into memory (for small datasets and tools that need
+// random access).
+func (d *Dataset) Cases() ([]Case, error) {
+	var out []Case
+	err := d.Each(func(c *Case) error {
+		out = append(out, *c)
+		return nil
+	})
+	return out, err
+}
+
+var errStopEach = errors.New("stop")
+
+// ErrStop ends Each early without an error.
+var ErrStop = errStopEach
+
+// scanCases parses a JSONL file line by line; fn gets each case or the
+// problems of its line.
+func scanCases(path string, fn func(*Case, Problems)) error {
+	f, err := os.Open(path)
+	if err != nil {
+		if os.IsNotExist(err) {
+			return &UserError{Msg: fmt.Sprintf("dataset %s not found", path), Hint: nearbyFileHint(path)}
+		}
+		return err
+	}
+	defer f.Close()
+	r := bufio.NewReaderSize(f, 256<<10)
+	line := 0
+	for {
+		raw, err := readLine(r)
+		if len(raw) > 0 || err == nil {
+			line++
+			trimmed := bytes.TrimSpace(raw)
+			if len(trimmed) > 0 && !bytes.HasPrefix(trimmed, []byte("//")) {
+				c, probs := DecodeCaseJSON(path, line, trimmed)
+				fn(c, probs)
+			}
+		}
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			if errors.Is(err, bufio.ErrBufferFull) {
+				fn(nil, Problems{{File: path, Line: line, Msg: fmt.Sprintf("line longer than %d MiB", maxLine>>20)}})
+				return nil
+			}
+			return fmt.Errorf("reading %s: %w", path, err)
+		}
+	}
+}
+
+func readLine(r *bufio.Reader) ([]byte, error) {
+	var buf []byte
+	for {
+		chunk, err := r.ReadSlice('\n')
+		if err == bufio.ErrBufferFull {
+			buf = append(buf, chunk...)
+			if len(buf) > maxLine {
+				return buf, bufio.ErrBufferFull
+			}
+			continue
+		}
+		if buf != nil {
+			buf = append(buf, chunk...)
+			return bytes.TrimSuffix(buf, []byte("\n")), err
+		}
+		return bytes.TrimSuffix(chunk, []byte("\n")), err
+	}
+}
+
+// DecodeCaseJSON decodes, validates and identifies one JSONL line. Valid
+// lines take the fast path (a strict JSON decode); a line that fails is
+// re-read as YAML (a superset of JSON) to name the line, column and field of
+// every problem.
+func DecodeCaseJSON(file string, line int, raw []byte) (*Case, Problems) {
+	var c Case
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.DisallowUnknownFields()
+	err := dec.Decode(&c)
+	if err == nil && dec.More() {
+		err = errors.New("extra data after the case object")
+	}
+	if err != nil {
+		return nil, explainCaseLine(file, line, raw, err)
+	}
+	c.Line = line
+	if probs := finishCase(&c, file, line, func(field string) (int, int) {
+		return locateJSONField(raw, field)
+	}); len(probs) > 0 {
+		return nil, probs
+	}
+	return &c, nil
+}
+
+// explainCaseLine turns a failed JSON decode into positioned problems.
+func explainCaseLine(file string, line int, raw []byte, jsonErr error) Problems {
+	var node yaml.Node
+	if !json.Valid(raw) {
+		col := 0
+		var se *json.SyntaxError
+		if errors.As(jsonErr, &se) {
+			col = int(se.Offset) + 1
+		}
+		return Problems{{File: file, Line: line, Col: col, Msg: "invalid JSON: " + strings.TrimPrefix(jsonErr.Error(), "json: ")}}
+	}
+	if raw[0] != '{' {
+		return Problems{{File: file, Line: line, Col: 1, Msg: "expected a JSON object (one case per line)"}}
+	}
+	if err := yaml.Unmarshal(raw, &node); err != nil {
+		return Problems{{File: file, Line: line, Col: 1, Msg: strings.TrimPrefix(jsonErr.Error(), "json: ")}}
+	}
+	var probs Problems
+	checkNode(file, &node, caseYAMLType, "", &probs)
+	for i := range probs {
+		// The YAML parser saw a one-line document: its line is our line.
+		probs[i].Line = line
+	}
+	if len(probs) == 0 {
+		probs = Problems{{File: file, Line: line, Col: 1, Msg: strings.TrimPrefix(jsonErr.Error(), "json: ")}}
+	}
+	return probs
+}
+
+// locateJSONField finds the column of a top-level-or-nested key in a JSON
+// line for semantic errors (best effort: the last path element's key).
+func locateJSONField(raw []byte, field string) (int, int) {
+	if field == "" {
+		return 0, 1
+	}
+	last := field
+	if i := strings.LastIndexByte(field, '.'); i >= 0 {
+		last = field[i+1:]
+	}
+	if b := strings.IndexByte(last, '['); b >= 0 {
+		last = last[:b]
+	}
+	if i := bytes.Index(raw, []byte(`"`+last+`"`)); i >= 0 {
+		return 0, i + 1
+	}
+	return 0, 1
+}

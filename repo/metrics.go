@@ -1,0 +1,53 @@
+package repo
+
+import (
+	"regexp"
+	"strings"
+)
+
+// fixedMetrics are the metric names selfevals computes for every iteration
+// (SPEC §7). pass@N, pass^N and pass@1[<grader>] are patterns.
+var fixedMetrics = []string{
+	"pass@1", "consistency_rate", "stability_score", "recovery_rate", "mean_score",
+	"error_rate", "fail_rate", "cost_usd_total", "cost_usd_per_case",
+	"latency_ms_p50", "latency_ms_p95", "latency_ms_per_case_avg",
+	"tokens_input_total", "tokens_output_total", "tokens_total",
+}
+
+var (
+	passAtK     = regexp.MustCompile(`^pass@[1-9][0-9]*$`)
+	passHatK    = regexp.MustCompile(`^pass\^[1-9][0-9]*$`)
+	passAtGrade = regexp.MustCompile(`^pass@1\[([A-Za-z0-9_.-]+)\]$`)
+	reliability = regexp.MustCompile(`^(pass@\d+|pass\^\d+|consistency_rate|stability_score|recovery_rate)$`)
+)
+
+// KnownMetric reports whether selfevals computes a metric of this name.
+// graders lists the declared grader names for pass@1[<grader>].
+func KnownMetric(name string, graders []string) bool {
+	for _, m := range fixedMetrics {
+		if m == name {
+			return true
+		}
+	}
+	if passAtK.MatchString(name) || passHatK.MatchString(name) {
+		return true
+	}
+	if m := passAtGrade.FindStringSubmatch(name); m != nil {
+		for _, g := range graders {
+			if g == m[1] {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// MetricNames lists the metric names for messages.
+func MetricNames() string {
+	return strings.Join(fixedMetrics, ", ") + ", pass@<k>, pass^<k>, pass@1[<grader>]"
+}
+
+// MetricSuggestion proposes a known metric close to name.
+func MetricSuggestion(name string) string {
+	return Suggest(name, append(append([]string{}, fixedMetrics...), "pass@3", "pass^3"))
+}

@@ -1,0 +1,109 @@
+package repo
+
+import (
+	"fmt"
+	"os"
+	"regexp"
+)
+
+// Taxonomy is evals/taxonomy.yaml: the failure modes traces are classified
+// into.
+type Taxonomy struct {
+	Modes []FailureMode `yaml:"modes"`
+}
+
+// FailureMode is one mode of failure. Its ID is slug-based (fm_<slug>) so
+// it survives edits of its title and definition.
+type FailureMode struct {
+	Slug       string           `yaml:"slug"`
+	Title      string           `yaml:"title"`
+	Definition string           `yaml:"definition"`
+	Status     string           `yaml:"status,omitempty"`
+	Parent     string           `yaml:"parent,omitempty"`
+	Examples   []ModeExample    `yaml:"examples,omitempty"`
+	ProposedBy string           `yaml:"proposed_by,omitempty"`
+	MergedInto string           `yaml:"merged_into,omitempty"`
+	History    []ModeHistory    `yaml:"history,omitempty"`
+	FirstSeen  *FirstSeenRecord `yaml:"first_seen,omitempty"`
+}
+
+// ID is the mode's stable ID.
+func (m FailureMode) ID() string { return "fm_" + m.Slug }
+
+// ModeExample is a trace that shows the mode.
+type ModeExample struct {
+	TraceID string `yaml:"trace_id"`
+	Quote   string `yaml:"quote,omitempty"`
+	Note    string `yaml:"note,omitempty"`
+}
+
+// ModeHistory records a lifecycle change (promote, retire, merge, edit).
+type ModeHistory struct {
+	Action string `yaml:"action"`
+	At     string `yaml:"at,omitempty"`
+	By     string `yaml:"by,omitempty"`
+	Detail string `yaml:"detail,omitempty"`
+}
+
+// FirstSeenRecord says where a mode was first seen.
+type FirstSeenRecord struct {
+	Experiment string `yaml:"experiment,omitempty"`
+	Iteration  int    `yaml:"iteration,omitempty"`
+}
+
+var modeSlug = regexp.MustCompile(`^[a-z0-9][a-z0-9_]{0,62}$`)
+
+// LoadTaxonomy reads and validates a taxonomy file.
+func LoadTaxonomy(path string) (*Taxonomy, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		if os.IsNotExist(err) {
+			return nil, &UserError{Msg: fmt.Sprintf("taxonomy not found: %s", path), Hint: "run selfevals init to create it"}
+		}
+		return nil, err
+	}
+	node, err := parseYAML(path, data)
+	if err != nil {
+		return nil, err
+	}
+	var t Taxonomy
+	if probs := decodeStrict(path, node, &t, ""); len(probs) > 0 {
+		return nil, probs
+	}
+	var probs Problems
+	slugs := map[string]int{}
+	for i, m := range t.Modes {
+		f := fmt.Sprintf("modes[%d]", i)
+		add := func(sub, msg, hint string) { probs = append(probs, at(path, node, joinPath(f, sub), msg, hint)) }
+		if !modeSlug.MatchString(m.Slug) {
+			add("slug", fmt.Sprintf("%q is not a valid slug", m.Slug), "lower-case letters, digits and _ (no hyphens), at most 63 characters")
+		}
+		if _, dup := slugs[m.Slug]; dup {
+			add("slug", fmt.Sprintf("slug %q is used twice", m.Slug), "")
+		}
+		slugs[m.Slug] = i
+		if m.Title == "" {
+			add("title", "required", "")
+		}
+		if m.Definition == "" {
+			add("definition", "required", "")
+		}
+		if m.Status != "" && !oneOf(m.Status, "candidate", "official", "retired") {
+			add("status", fmt.Sprintf("unknown status %q", m.Status), "candidate, official or retired")
+		}
+	}
+	for i, m := range t.Modes {
+		for _, ref := range []struct{ field, slug string }{{"parent", m.Parent}, {"merged_into", m.MergedInto}} {
+			if ref.slug == "" {
+				continue
+			}
+			if _, ok := slugs[ref.slug]; !ok {
+				probs = append(probs, at(path, node, fmt.Sprintf("modes[%d].%s", i, ref.field), fmt.Sprintf("unknown mode %q", ref.slug), ""))
+			}
+		}
+	}
+	if len(probs) > 0 {
+		return nil, probs
+	}
+	return &t, nil
+}
