@@ -1,0 +1,57 @@
+package adapters
+
+import (
+	"context"
+	"time"
+
+	"github.com/selfevals/selfevals/repo"
+)
+
+// HTTP POSTs the request to the agent's URL and reads the response from the
+// body. 429, 5xx and connection errors are retried (see poster).
+type HTTP struct {
+	post    *poster
+	timeout time.Duration
+	desc    string
+}
+
+func newHTTP(agent repo.Agent, opts Options) (*HTTP, error) {
+	p, err := newPoster(agent.HTTP.URL, agent.HTTP.Headers, "agent.http", agent, opts)
+	if err != nil {
+		return nil, err
+	}
+	return &HTTP{post: p, timeout: opts.Timeout, desc: Describe(agent)}, nil
+}
+
+// String describes the agent without secrets.
+func (h *HTTP) String() string { return h.desc }
+
+// Call POSTs one request.
+func (h *HTTP) Call(ctx context.Context, req *repo.Request) (repo.Response, error) {
+	ctx, cancel := withDeadline(ctx, h.timeout)
+	defer cancel()
+	start := time.Now()
+	info := callInfoFrom(ctx)
+	if info != nil {
+		*info = CallInfo{}
+	}
+	payload, err := encodeRequest(req)
+	if err != nil {
+		return repo.Response{}, err
+	}
+	defer payload.release()
+	b, cerr := h.post.post(ctx, payload, start, info)
+	if cerr != nil {
+		return repo.Response{}, cerr
+	}
+	defer b.release()
+	return ParseResponse(b.b)
+}
+
+// Close drops idle connections.
+func (h *HTTP) Close() error {
+	h.post.client.CloseIdleConnections()
+	return nil
+}
+
+var _ Adapter = (*HTTP)(nil)
