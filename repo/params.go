@@ -103,14 +103,38 @@ func (m OrderedMap) MarshalJSON() ([]byte, error) {
 // jsonValueOf decodes a YAML node into values JSON can hold: string-keyed
 // maps, slices, strings, float64/int64 numbers, bools and nil.
 func jsonValueOf(n *yaml.Node) (any, error) {
+	x := &aliasExpander{budget: maxYAMLNodes, active: map[*yaml.Node]bool{}}
+	return x.value(n)
+}
+
+// maxYAMLNodes bounds alias expansion ("billion laughs").
+const maxYAMLNodes = 1 << 20
+
+// aliasExpander expands aliases with a node budget and rejects an alias
+// that refers to one of its own ancestors.
+type aliasExpander struct {
+	budget int
+	active map[*yaml.Node]bool
+}
+
+func (x *aliasExpander) value(n *yaml.Node) (any, error) {
+	x.budget--
+	if x.budget < 0 {
+		return nil, &nodeError{node: n, msg: "the document expands to too many values (excessive aliasing)"}
+	}
+	if x.active[n] {
+		return nil, &nodeError{node: n, msg: "an alias refers to a value that contains it"}
+	}
+	x.active[n] = true
+	defer delete(x.active, n)
 	switch n.Kind {
 	case yaml.DocumentNode:
 		if len(n.Content) == 0 {
 			return nil, nil
 		}
-		return jsonValueOf(n.Content[0])
+		return x.value(n.Content[0])
 	case yaml.AliasNode:
-		return jsonValueOf(n.Alias)
+		return x.value(n.Alias)
 	case yaml.MappingNode:
 		m := make(map[string]any, len(n.Content)/2)
 		for i := 0; i+1 < len(n.Content); i += 2 {
@@ -121,7 +145,7 @@ func jsonValueOf(n *yaml.Node) (any, error) {
 			if k.Value == "<<" {
 				return nil, &nodeError{node: k, msg: "YAML merge keys (<<) are not supported here"}
 			}
-			v, err := jsonValueOf(n.Content[i+1])
+			v, err := x.value(n.Content[i+1])
 			if err != nil {
 				return nil, err
 			}
@@ -134,7 +158,7 @@ func jsonValueOf(n *yaml.Node) (any, error) {
 	case yaml.SequenceNode:
 		s := make([]any, 0, len(n.Content))
 		for _, c := range n.Content {
-			v, err := jsonValueOf(c)
+			v, err := x.value(c)
 			if err != nil {
 				return nil, err
 			}

@@ -24,6 +24,9 @@ func checkNode(file string, n *yaml.Node, t reflect.Type, path string, probs *Pr
 		n = n.Content[0]
 	}
 	if n.Kind == yaml.AliasNode {
+		// Typed fields are not recursive, so following an alias ends; a
+		// cycle can only sit under a free-form value, which jsonValueOf
+		// guards.
 		n = n.Alias
 	}
 	for t.Kind() == reflect.Pointer {

@@ -1,0 +1,184 @@
+package main
+
+import (
+	"bytes"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// runCLI runs the command line in dir and returns stdout, stderr and the
+// exit code.
+func runCLI(t *testing.T, dir string, args ...string) (string, string, int) {
+	t.Helper()
+	var out, errOut bytes.Buffer
+	if dir != "" {
+		t.Chdir(dir)
+	}
+	code := Main(args, &IOStreams{In: strings.NewReader(""), Out: &out, ErrOut: &errOut})
+	return out.String(), errOut.String(), code
+}
+
+func gitInit(t *testing.T, dir string) {
+	t.Helper()
+	if _, err := exec.LookPath("git"); err != nil {
+		t.Skip("git not installed")
+	}
+	cmd := exec.Command("git", "init", "-q", dir)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("git init: %v %s", err, out)
+	}
+}
+
+// init in an empty git repo, then validate, succeeds; init again changes
+// nothing and says why.
+func TestInitThenValidate(t *testing.T) {
+	dir := t.TempDir()
+	gitInit(t, dir)
+	out, errOut, code := runCLI(t, dir, "init")
+	if code != 0 {
+		t.Fatalf("init: exit %d\n%s%s", code, out, errOut)
+	}
+	for _, f := range []string{"selfevals.yaml", "taxonomy.yaml", ".gitignore", "experiments/pingpong.yaml", "datasets/pingpong.jsonl"} {
+		if _, err := os.Stat(filepath.Join(dir, "evals", f)); err != nil {
+			t.Errorf("init did not create %s", f)
+		}
+		if !strings.Contains(out, filepath.Join("evals", f)) {
+			t.Errorf("init did not list %s:\n%s", f, out)
+		}
+	}
+	out, errOut, code = runCLI(t, dir, "validate")
+	if code != 0 {
+		t.Fatalf("validate: exit %d\n%s%s", code, out, errOut)
+	}
+	if !strings.Contains(out, "ok    evals/experiments/pingpong.yaml  exp_") || !strings.Contains(out, "2 cases") {
+		t.Errorf("validate output:\n%s", out)
+	}
+	if !strings.Contains(out, "9 failure modes (9 official") {
+		t.Errorf("taxonomy summary missing:\n%s", out)
+	}
+	before := snapshot(t, filepath.Join(dir, "evals"))
+	out, _, code = runCLI(t, dir, "init")
+	if code != 0 || !strings.Contains(out, "already initialized") || !strings.Contains(out, "nothing to do") {
+		t.Errorf("second init: exit %d\n%s", code, out)
+	}
+	if after := snapshot(t, filepath.Join(dir, "evals")); after != before {
+		t.Error("second init changed files")
+	}
+	// A user's edit is never overwritten without --force.
+	spec := filepath.Join(dir, "evals/experiments/pingpong.yaml")
+	os.WriteFile(spec, []byte("# mine\n"), 0o644)
+	out, errOut, code = runCLI(t, dir, "init")
+	if code != 2 || !strings.Contains(errOut, spec[len(dir)+1:]) || !strings.Contains(errOut, "--force") {
+		t.Errorf("init over an edit: exit %d\n%s%s", code, out, errOut)
+	}
+	if b, _ := os.ReadFile(spec); string(b) != "# mine\n" {
+		t.Error("init overwrote an edited file")
+	}
+	_, _, code = runCLI(t, dir, "init", "--force", "--github")
+	if b, _ := os.ReadFile(spec); code != 0 || string(b) == "# mine\n" {
+		t.Error("init --force did not restore the file")
+	}
+	if _, err := os.Stat(filepath.Join(dir, ".github/workflows/evals.yml")); err != nil {
+		t.Error("init --github wrote no workflow")
+	}
+}
+
+func snapshot(t *testing.T, dir string) string {
+	t.Helper()
+	var b strings.Builder
+	filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
+		if err == nil && !d.IsDir() {
+			data, _ := os.ReadFile(p)
+			info, _ := d.Info()
+			b.WriteString(p + "\x00" + string(data) + info.ModTime().String() + "\n")
+		}
+		return nil
+	})
+	return b.String()
+}
+
+// validate on a dataset with three bad lines prints three file:line errors,
+// exits 2 and writes nothing.
+func TestValidateBadDataset(t *testing.T) {
+	dir := t.TempDir()
+	runCLI(t, dir, "init")
+	ds := filepath.Join("evals", "datasets", "bad.jsonl")
+	content := `{"input":{"text":"fine"}}
+{"input": {"text": oops}}
+{"input":{"text":"a"},"expectd":{}}
+{"input":{"text":"b"},"holdout":1}
+`
+	os.WriteFile(filepath.Join(dir, ds), []byte(content), 0o644)
+	before := snapshot(t, filepath.Join(dir, "evals"))
+	out, errOut, code := runCLI(t, dir, "validate", ds)
+	if code != 2 {
+		t.Fatalf("exit %d, want 2\n%s%s", code, out, errOut)
+	}
+	for _, want := range []string{ds + ":2:", ds + ":3:23: expectd: unknown key", ds + ":4:33: holdout: expected true or false"} {
+		if !strings.Contains(errOut, want) {
+			t.Errorf("stderr lacks %q:\n%s", want, errOut)
+		}
+	}
+	if n := strings.Count(errOut, ds+":"); n != 3 {
+		t.Errorf("want 3 errors, got %d:\n%s", n, errOut)
+	}
+	if snapshot(t, filepath.Join(dir, "evals")) != before {
+		t.Error("validate wrote files")
+	}
+	// The whole tree fails too, and fmt refuses to touch the bad file.
+	if _, _, code := runCLI(t, dir, "validate"); code != 2 {
+		t.Errorf("validate of the tree: exit %d", code)
+	}
+	if _, _, code := runCLI(t, dir, "fmt"); code != 2 {
+		t.Errorf("fmt of a bad file: exit %d", code)
+	}
+	if b, _ := os.ReadFile(filepath.Join(dir, ds)); string(b) != content {
+		t.Error("fmt changed a file with problems")
+	}
+}
+
+func TestFmtCheck(t *testing.T) {
+	dir := t.TempDir()
+	runCLI(t, dir, "init")
+	if out, errOut, code := runCLI(t, dir, "fmt", "--check"); code != 0 {
+		t.Fatalf("starter is not canonical: exit %d\n%s%s", code, out, errOut)
+	}
+	ds := filepath.Join(dir, "evals/datasets/pingpong.jsonl")
+	orig, _ := os.ReadFile(ds)
+	lines := strings.Split(strings.TrimSpace(string(orig)), "\n")
+	swapped := lines[1] + "\n" + strings.ReplaceAll(lines[0], ",", ", ") + "\n"
+	os.WriteFile(ds, []byte(swapped), 0o644)
+	out, _, code := runCLI(t, dir, "fmt", "--check")
+	if code != 2 || !strings.Contains(out, "would reformat evals/datasets/pingpong.jsonl") {
+		t.Errorf("fmt --check: exit %d\n%s", code, out)
+	}
+	if b, _ := os.ReadFile(ds); string(b) != swapped {
+		t.Error("fmt --check wrote the file")
+	}
+	if _, _, code := runCLI(t, dir, "fmt"); code != 0 {
+		t.Errorf("fmt: exit %d", code)
+	}
+	if b, _ := os.ReadFile(ds); string(b) != string(orig) {
+		t.Errorf("fmt did not restore the canonical file:\n%s", b)
+	}
+}
+
+func TestUsageErrors(t *testing.T) {
+	for _, args := range [][]string{{"validate", "--nope"}, {"frobnicate"}, {"init", "extra"}, {"validate", "notes.txt"}} {
+		_, errOut, code := runCLI(t, t.TempDir(), args...)
+		if code != 2 || !strings.HasPrefix(errOut, "error: ") {
+			t.Errorf("%v: exit %d, stderr %q", args, code, errOut)
+		}
+	}
+	out, _, code := runCLI(t, "", "--version")
+	if code != 0 || !strings.HasPrefix(out, "selfevals ") {
+		t.Errorf("--version: %d %q", code, out)
+	}
+	out, _, _ = runCLI(t, "", "validate", "--help")
+	if !strings.Contains(out, "Examples:") || !strings.Contains(out, "selfevals validate") {
+		t.Errorf("help lacks an example:\n%s", out)
+	}
+}

@@ -1,0 +1,103 @@
+package repo
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+
+	"gopkg.in/yaml.v3"
+)
+
+func TestCanonicalJSON(t *testing.T) {
+	for _, tc := range []struct{ in, want string }{
+		{`{"b":1,"a":[true,null,"x"]}`, `{"a":[true,null,"x"],"b":1}`},
+		{`{ "a" : 1.0 , "b": 1e2, "c": -0.0, "d": 0.000001, "e": 1e-7, "f": 1e21 }`, `{"a":1,"b":100,"c":0,"d":0.000001,"e":1e-7,"f":1e+21}`},
+		{`"\u00e9\n\u0001"`, "\"é\\n\\u0001\""},
+		{`{"z":{"y":2,"x":1}}`, `{"z":{"x":1,"y":2}}`},
+		{`123456789012345678`, `123456789012345678`},
+	} {
+		got, err := CanonicalizeJSON([]byte(tc.in))
+		if err != nil {
+			t.Fatalf("%s: %v", tc.in, err)
+		}
+		if string(got) != tc.want {
+			t.Errorf("CanonicalizeJSON(%s) = %s, want %s", tc.in, got, tc.want)
+		}
+	}
+}
+
+// The same case written with keys in another order, other whitespace, in
+// YAML or in JSONL, gets the same ID; a changed value gets another.
+func TestCaseIDIsContentHash(t *testing.T) {
+	lines := []string{
+		`{"name":"refund","input":{"text":"hi","n":1},"expected":{"must_include":["refund"]}}`,
+		`{ "expected" : { "must_include" : [ "refund" ] },  "input":{"n":1.0,"text":"hi"}, "name":"refund" }`,
+		`{"input":{"text":"hi","n":1},"name":"refund","expected":{"must_include":["refund"]},"holdout":false}`,
+	}
+	var ids []string
+	for i, l := range lines {
+		c, probs := DecodeCaseJSON("d.jsonl", i+1, []byte(l))
+		if probs != nil {
+			t.Fatalf("line %d: %v", i+1, probs)
+		}
+		ids = append(ids, c.ID)
+	}
+	yamlDoc := "name: refund\nexpected:\n  must_include: [refund]\ninput:\n  n: 1\n  text: hi\n"
+	var node yaml.Node
+	if err := yaml.Unmarshal([]byte(yamlDoc), &node); err != nil {
+		t.Fatal(err)
+	}
+	c, probs := DecodeCaseNode("spec.yaml", node.Content[0], "dataset.cases_inline[0]")
+	if probs != nil {
+		t.Fatal(probs)
+	}
+	ids = append(ids, c.ID)
+	for _, id := range ids[1:] {
+		if id != ids[0] {
+			t.Fatalf("IDs differ: %v", ids)
+		}
+	}
+	if len(ids[0]) != len("case_")+16 {
+		t.Errorf("ID %q is not case_ + 16 hex digits", ids[0])
+	}
+	changed, _ := DecodeCaseJSON("d.jsonl", 1, []byte(`{"name":"refund","input":{"text":"hi","n":2},"expected":{"must_include":["refund"]}}`))
+	if changed.ID == ids[0] {
+		t.Errorf("a changed value kept the ID %s", changed.ID)
+	}
+	explicit, _ := DecodeCaseJSON("d.jsonl", 1, []byte(`{"id":"refund-1","input":{"text":"hi"}}`))
+	if explicit.ID != "refund-1" {
+		t.Errorf("explicit id rewritten to %s", explicit.ID)
+	}
+}
+
+func TestDatasetIDIgnoresOrder(t *testing.T) {
+	if DatasetID([]string{"case_b", "case_a"}) != DatasetID([]string{"case_a", "case_b"}) {
+		t.Error("dataset ID depends on case order")
+	}
+	if DatasetID([]string{"case_a"}) == DatasetID([]string{"case_a", "case_b"}) {
+		t.Error("dataset ID ignores a case")
+	}
+}
+
+func TestParametersID(t *testing.T) {
+	a := Parameters{"model_params": map[string]any{"temperature": 0.3, "top_p": int64(1)}}
+	b := Parameters{"model_params": map[string]any{"top_p": 1.0, "temperature": 0.3}}
+	if a.ID() != b.ID() {
+		t.Errorf("%s != %s", a.ID(), b.ID())
+	}
+	c := Parameters{"model_params": map[string]any{"temperature": 0.7}}
+	if a.ID() == c.ID() {
+		t.Error("different parameters share an ID")
+	}
+}
+
+func writeFile(t *testing.T, path, content string) string {
+	t.Helper()
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}

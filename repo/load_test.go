@@ -1,0 +1,276 @@
+package repo
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func TestReferenceSpecLoads(t *testing.T) {
+	path := "testdata/reference/evals/experiments/example_pingpong.yaml"
+	ls, err := LoadExperiment(path, LoadOptions{Root: "testdata/reference"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ls.Dataset.Count != 2 || !strings.HasPrefix(ls.ID, "exp_") || !strings.HasPrefix(ls.Dataset.ID, "ds_") {
+		t.Errorf("loaded %+v", ls)
+	}
+	if len(ls.Warnings) != 1 || !strings.Contains(ls.Warnings[0], "workspace") {
+		t.Errorf("want a warning about workspace:, got %v", ls.Warnings)
+	}
+	if ls.Spec.Experiment.Frozen == nil || ls.Spec.Experiment.JudgeDefenses == nil {
+		t.Error("reference blocks were not recorded")
+	}
+	// The entrypoint of the reference gets an explanation.
+	data, _ := os.ReadFile(path)
+	bad := strings.Replace(string(data), "builtin: pingpong", "entrypoint: selfevals.examples.pingpong:run", 1)
+	dir := t.TempDir()
+	writeFile(t, filepath.Join(dir, "evals/datasets/pingpong.jsonl"), mustRead(t, "testdata/reference/evals/datasets/pingpong.jsonl"))
+	spec := writeFile(t, filepath.Join(dir, "evals/experiments/example_pingpong.yaml"), bad)
+	_, err = LoadExperiment(spec, LoadOptions{Root: dir})
+	if err == nil || !strings.Contains(err.Error(), "agent.entrypoint") || !strings.Contains(err.Error(), "command:") || !strings.Contains(err.Error(), "http:") || !strings.Contains(err.Error(), "builtin:") {
+		t.Fatalf("entrypoint error does not explain the replacements: %v", err)
+	}
+	if !IsUserError(err) {
+		t.Error("entrypoint error is not a user error")
+	}
+}
+
+func mustRead(t *testing.T, p string) string {
+	t.Helper()
+	b, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+const goodSpec = `experiment:
+  name: x
+  goal: y
+  target:
+    primary: {name: pass@1, operator: ">=", value: 0.5}
+dataset:
+  cases_path: ../datasets/d.jsonl
+agent:
+  builtin: echo
+`
+
+func specDir(t *testing.T, spec, cases string) (string, string) {
+	t.Helper()
+	dir := t.TempDir()
+	writeFile(t, filepath.Join(dir, "evals/datasets/d.jsonl"), cases)
+	return dir, writeFile(t, filepath.Join(dir, "evals/experiments/x.yaml"), spec)
+}
+
+func TestSpecProblems(t *testing.T) {
+	cases := `{"input":{"text":"a"}}` + "\n"
+	for _, tc := range []struct {
+		name string
+		edit func(string) string
+		want []string
+	}{
+		{"unknown key suggests", func(s string) string { return strings.Replace(s, "  goal: y", "  goal: y\n  parallelsim: 3", 1) },
+			[]string{"x.yaml:4:3: experiment.parallelsim: unknown key"}},
+		{"nested unknown key", func(s string) string {
+			return strings.Replace(s, "  builtin: echo", "  builtin: echo\n  wroker: true", 1)
+		}, []string{"x.yaml:10:3: agent.wroker: unknown key (did you mean \"worker\"?)"}},
+		{"unknown metric", func(s string) string { return strings.Replace(s, "name: pass@1", "name: accuracy", 1) },
+			[]string{`experiment.target.primary.name: unknown metric "accuracy"`, "known metrics"}},
+		{"bad operator", func(s string) string { return strings.Replace(s, `">="`, `"=>"`, 1) },
+			[]string{`experiment.target.primary.operator: unknown operator "=>"`}},
+		{"wrong type", func(s string) string {
+			return strings.Replace(s, "  goal: y", "  goal: y\n  run: {parallelism: lots}", 1)
+		}, []string{`x.yaml:4:22: experiment.run.parallelism: expected a whole number, got string "lots"`}},
+		{"frozen surface", func(s string) string {
+			return strings.Replace(s, "  goal: y", "  goal: y\n  editable: {model_params: false}\n  search_space: {model_params: {t: [1, 2]}}", 1)
+		}, []string{"experiment.search_space.model_params: searches model_params, but the model_params surface is not editable"}},
+		{"cases_path outside", func(s string) string { return strings.Replace(s, "../datasets/d.jsonl", "../../../outside.jsonl", 1) },
+			[]string{"dataset.cases_path", "outside the repository"}},
+		{"no agent", func(s string) string { return strings.Replace(s, "agent:\n  builtin: echo\n", "", 1) },
+			[]string{"missing the agent: block"}},
+		{"two agents", func(s string) string { return strings.Replace(s, "  builtin: echo", "  builtin: echo\n  command: [x]", 1) },
+			[]string{"agent: sets more than one of command, http, openai and builtin"}},
+		{"range on grid", func(s string) string {
+			return strings.Replace(s, "  goal: y", "  goal: y\n  search_space: {model_params: {t: {min: 0, max: 1}}}", 1)
+		}, []string{"can only be sampled by the random proposer"}},
+		{"guardrail metric", func(s string) string {
+			return strings.Replace(s, "    primary:", "    guardrails: [{name: cost_per_case, operator: '<=', value: 1}]\n    primary:", 1)
+		}, []string{`experiment.target.guardrails[0].name: unknown metric "cost_per_case" (did you mean "cost_usd_per_case"?`}},
+		{"yaml syntax", func(s string) string { return strings.Replace(s, "  goal: y", "  goal: [y", 1) },
+			[]string{"x.yaml:", "invalid YAML"}},
+		{"empty", func(string) string { return "" }, []string{"x.yaml:1:1: the file is empty"}},
+		{"sandbox", func(s string) string { return strings.Replace(s, "  goal: y", "  goal: y\n  run: {sandbox: live_canary}", 1) },
+			[]string{"sandbox live_canary is not available"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, path := specDir(t, tc.edit(goodSpec), cases)
+			_, err := LoadExperiment(path, LoadOptions{Root: filepath.Dir(filepath.Dir(filepath.Dir(path)))})
+			if err == nil {
+				t.Fatal("loaded without error")
+			}
+			if !IsUserError(err) {
+				t.Errorf("not a user error: %T %v", err, err)
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q\ndoes not contain %q", err, w)
+				}
+			}
+		})
+	}
+}
+
+func TestGoodSpecDefaults(t *testing.T) {
+	dir, path := specDir(t, goodSpec, `{"input":{"text":"a"}}`+"\n")
+	ls, err := LoadExperiment(path, LoadOptions{Root: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := ls.Spec.Experiment.Run
+	if r.MaxIterations != 20 || r.Parallelism != DefaultParallelism || r.Timeout != DefaultTimeout || r.PersistTraces != "all" || r.Convergence.Patience != 3 || r.RepetitionsPerCase != 1 {
+		t.Errorf("defaults not applied: %+v", r)
+	}
+	if ls.Spec.Experiment.Mode != "handoff" || ls.Spec.Experiment.Decision.Significance != "report" {
+		t.Errorf("defaults not applied: %+v", ls.Spec.Experiment)
+	}
+	// The adopted parameters do not change the experiment ID.
+	withParams := strings.Replace(goodSpec, "  goal: y", "  goal: y\n  parameters: {model_params: {t: 1}}", 1)
+	_, path2 := specDir(t, withParams, `{"input":{"text":"a"}}`+"\n")
+	ls2, err := LoadExperiment(path2, LoadOptions{Root: filepath.Dir(filepath.Dir(filepath.Dir(path2)))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ls2.ID != ls.ID {
+		t.Errorf("parameters changed the experiment ID: %s vs %s", ls.ID, ls2.ID)
+	}
+}
+
+// validate on a dataset with three bad lines reports all three.
+func TestDatasetReportsEveryBadLine(t *testing.T) {
+	dir := t.TempDir()
+	path := writeFile(t, filepath.Join(dir, "d.jsonl"), strings.Join([]string{
+		`{"input":{"text":"ok"}}`,
+		`{"input": {"text": "broken"`,
+		`// a comment`,
+		`{"input":{"text":"x"},"expectd":{"must_include":["a"]}}`,
+		``,
+		`{"input":{"text":"y"},"holdout":"yes"}`,
+		`{"input":{"text":"z"},"expected":{"regex":"(unclosed"}}`,
+	}, "\n")+"\n")
+	_, err := LoadDataset(path)
+	var probs Problems
+	if !errors.As(err, &probs) {
+		t.Fatalf("want Problems, got %T %v", err, err)
+	}
+	want := []string{
+		path + ":2:",
+		path + `:4:23: expectd: unknown key (did you mean "expected"?)`,
+		path + `:6:33: holdout: expected true or false, got string "yes"`,
+		path + `:7:`,
+	}
+	if len(probs) != len(want) {
+		t.Fatalf("got %d problems, want %d:\n%v", len(probs), len(want), err)
+	}
+	for i, w := range want {
+		if !strings.HasPrefix(probs[i].Error(), w) {
+			t.Errorf("problem %d = %q, want prefix %q", i, probs[i].Error(), w)
+		}
+	}
+	if !strings.Contains(probs[0].Error(), "invalid JSON") || !strings.Contains(probs[3].Error(), "expected.regex") {
+		t.Errorf("unexpected messages: %v", err)
+	}
+}
+
+func TestCaseRules(t *testing.T) {
+	for _, tc := range []struct{ line, want string }{
+		{`{"name":"x"}`, "input: missing"},
+		{`{"input":{},"expected":{"required_tools":["a","b"],"forbidden_tools":["b"]}}`, "must be disjoint"},
+		{`{"input":{},"taxonomy":{"source":{"type":"production"}}}`, "approved_raw_by"},
+		{`{"input":{},"taxonomy":{"level":"final"}}`, `taxonomy.level: unknown value "final"`},
+		{`{"input":{},"thread_position":1}`, "thread_position: set without thread_id"},
+		{`{"input":{},"expected":{"output_schema":{"type":"nope"}}}`, "expected.output_schema"},
+		{`[1,2]`, "expected a JSON object"},
+	} {
+		_, probs := DecodeCaseJSON("d.jsonl", 3, []byte(tc.line))
+		if probs == nil || !strings.Contains(probs.Error(), tc.want) || !strings.HasPrefix(probs.Error(), "d.jsonl:3") {
+			t.Errorf("%s: got %v, want %q", tc.line, probs, tc.want)
+		}
+	}
+	ok := `{"input":{},"taxonomy":{"source":{"type":"production"}},"metadata":{"approved_raw_by":"me","approved_raw_at":"2026-01-01T00:00:00Z"}}`
+	if _, probs := DecodeCaseJSON("d.jsonl", 1, []byte(ok)); probs != nil {
+		t.Errorf("approved raw case rejected: %v", probs)
+	}
+}
+
+func TestCaseGradersMustBeDeclared(t *testing.T) {
+	dir, path := specDir(t, goodSpec+"graders:\n  - {type: deterministic, name: rules}\n", `{"input":{},"graders":["rulez"]}`+"\n")
+	_, err := LoadExperiment(path, LoadOptions{Root: dir})
+	if err == nil || !strings.Contains(err.Error(), `grader "rulez" is not declared`) || !strings.Contains(err.Error(), `did you mean "rules"`) {
+		t.Fatalf("got %v", err)
+	}
+}
+
+func TestInlineCases(t *testing.T) {
+	spec := strings.Replace(goodSpec, "  cases_path: ../datasets/d.jsonl", "  cases_inline:\n    - {input: {text: a}}\n    - input: {text: b}\n      expected: {must_include: [b]}", 1)
+	dir, path := specDir(t, spec, "")
+	ls, err := LoadExperiment(path, LoadOptions{Root: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cases, err := ls.Dataset.Cases()
+	if err != nil || len(cases) != 2 {
+		t.Fatalf("%v %v", cases, err)
+	}
+	jsonl, _ := DecodeCaseJSON("d.jsonl", 1, []byte(`{"expected":{"must_include":["b"]},"input":{"text":"b"}}`))
+	if cases[1].ID != jsonl.ID {
+		t.Errorf("inline case ID %s != JSONL ID %s", cases[1].ID, jsonl.ID)
+	}
+	bad := strings.Replace(spec, "{input: {text: a}}", "{input: {text: a}, nmae: q}", 1)
+	_, path = specDir(t, bad, "")
+	_, err = LoadExperiment(path, LoadOptions{Root: filepath.Dir(filepath.Dir(filepath.Dir(path)))})
+	if err == nil || !strings.Contains(err.Error(), `dataset.cases_inline[0].nmae: unknown key (did you mean "name"?)`) {
+		t.Fatalf("got %v", err)
+	}
+}
+
+func TestFormatDataset(t *testing.T) {
+	dir := t.TempDir()
+	path := writeFile(t, filepath.Join(dir, "d.jsonl"), "// about b\n{ \"input\": {\"text\": \"b\"} }\n{\"input\":{\"text\":\"a\"}, \"name\": \"A\"}\n{\"id\":\"keep-me\",\"input\":{\"z\":1,\"a\":2}}\n")
+	out, err := FormatDataset(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+	if len(lines) != 4 {
+		t.Fatalf("got %q", out)
+	}
+	if !strings.Contains(string(out), `{"id":"keep-me","input":{"a":2,"z":1}}`) {
+		t.Errorf("explicit id or canonical order lost: %s", out)
+	}
+	if i := strings.Index(string(out), "// about b"); i < 0 || !strings.HasPrefix(string(out)[i:], "// about b\n{\"input\":{\"text\":\"b\"}}") {
+		t.Errorf("comment did not travel with its case: %s", out)
+	}
+	// Formatting is idempotent and keeps IDs.
+	writeFile(t, path, string(out))
+	again, _ := FormatDataset(path)
+	if string(again) != string(out) {
+		t.Errorf("not idempotent:\n%s\n%s", out, again)
+	}
+}
+
+func TestFormatYAMLKeepsComments(t *testing.T) {
+	dir := t.TempDir()
+	src := "# head\nexperiment:\n    name: x   # trailing\n\n    goal: y\nlist:\n- a\n- b\n"
+	path := writeFile(t, filepath.Join(dir, "s.yaml"), src)
+	out, err := FormatYAML(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "# head\nexperiment:\n  name: x # trailing\n\n  goal: y\nlist:\n  - a\n  - b\n"
+	if string(out) != want {
+		t.Errorf("got\n%s\nwant\n%s", out, want)
+	}
+}
