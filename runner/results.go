@@ -1,0 +1,198 @@
+package runner
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/goccy/go-json"
+	"github.com/selfevals/selfevals/repo"
+)
+
+// flushEvery bounds how stale results.jsonl may be on disk while a run is in
+// progress (for `serve`, which follows runs in other processes, and for what
+// survives a crash).
+const flushEvery = 200 * time.Millisecond
+
+// ResultWriter appends results as JSON lines (a run's results.jsonl). Lines
+// go through a buffer that is flushed every 200 ms and on Close, so writing a
+// result costs no system call; Close also syncs the file.
+type ResultWriter struct {
+	mu     sync.Mutex
+	f      *os.File
+	w      *bufio.Writer
+	enc    *json.Encoder
+	err    error
+	stop   chan struct{}
+	done   chan struct{}
+	closed bool
+}
+
+// OpenResultWriter opens path for appending, creating it if needed. A torn
+// last line left by a crash is cut off first, so the file stays one record a
+// line (a resumed run appends after the last complete result).
+func OpenResultWriter(path string) (*ResultWriter, error) {
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o644)
+	if err != nil {
+		return nil, err
+	}
+	end, err := completeLinesEnd(f)
+	if err == nil {
+		err = f.Truncate(end)
+	}
+	if err == nil {
+		_, err = f.Seek(end, io.SeekStart)
+	}
+	if err != nil {
+		f.Close()
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	rw := &ResultWriter{f: f, w: bufio.NewWriterSize(f, 256<<10), stop: make(chan struct{}), done: make(chan struct{})}
+	rw.enc = json.NewEncoder(rw.w)
+	rw.enc.SetEscapeHTML(false)
+	go rw.flushLoop()
+	return rw, nil
+}
+
+// completeLinesEnd is the offset just past the last newline of f.
+func completeLinesEnd(f *os.File) (int64, error) {
+	st, err := f.Stat()
+	if err != nil {
+		return 0, err
+	}
+	end := st.Size()
+	buf := make([]byte, 64<<10)
+	for end > 0 {
+		n := int64(len(buf))
+		if n > end {
+			n = end
+		}
+		if _, err := f.ReadAt(buf[:n], end-n); err != nil {
+			return 0, err
+		}
+		if i := bytes.LastIndexByte(buf[:n], '\n'); i >= 0 {
+			return end - n + int64(i) + 1, nil
+		}
+		end -= n
+	}
+	return 0, nil
+}
+
+// Write appends one result. Safe for concurrent use, though the executor's
+// sink calls it from one goroutine.
+func (rw *ResultWriter) Write(r *repo.Result) error {
+	rw.mu.Lock()
+	defer rw.mu.Unlock()
+	if rw.err != nil {
+		return rw.err
+	}
+	if rw.closed {
+		return errors.New("results writer is closed")
+	}
+	// Encode appends the newline.
+	if err := rw.enc.Encode(r); err != nil {
+		rw.err = fmt.Errorf("writing %s: %w", rw.f.Name(), err)
+	}
+	return rw.err
+}
+
+func (rw *ResultWriter) flushLoop() {
+	defer close(rw.done)
+	t := time.NewTicker(flushEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-rw.stop:
+			return
+		case <-t.C:
+			rw.mu.Lock()
+			if rw.err == nil && rw.w.Buffered() > 0 {
+				if err := rw.w.Flush(); err != nil {
+					rw.err = fmt.Errorf("writing %s: %w", rw.f.Name(), err)
+				}
+			}
+			rw.mu.Unlock()
+		}
+	}
+}
+
+// Flush writes buffered results to the file.
+func (rw *ResultWriter) Flush() error {
+	rw.mu.Lock()
+	defer rw.mu.Unlock()
+	if rw.err == nil {
+		if err := rw.w.Flush(); err != nil {
+			rw.err = fmt.Errorf("writing %s: %w", rw.f.Name(), err)
+		}
+	}
+	return rw.err
+}
+
+// Close flushes, syncs and closes the file.
+func (rw *ResultWriter) Close() error {
+	rw.mu.Lock()
+	if rw.closed {
+		rw.mu.Unlock()
+		return rw.err
+	}
+	rw.closed = true
+	rw.mu.Unlock()
+	close(rw.stop)
+	<-rw.done
+
+	rw.mu.Lock()
+	defer rw.mu.Unlock()
+	errs := []error{rw.err}
+	if rw.err == nil {
+		errs = append(errs, rw.w.Flush())
+	}
+	errs = append(errs, rw.f.Sync(), rw.f.Close())
+	return errors.Join(errs...)
+}
+
+// ReadResults streams the results of a results.jsonl file to fn. A torn last
+// line (a crash mid-write) is ignored; a malformed line elsewhere is an
+// error naming its line.
+func ReadResults(path string, fn func(*repo.Result) error) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	r := bufio.NewReaderSize(f, 256<<10)
+	var long []byte
+	for line := 1; ; {
+		chunk, err := r.ReadSlice('\n')
+		if err == bufio.ErrBufferFull {
+			long = append(long, chunk...)
+			continue
+		}
+		raw := chunk
+		if long != nil {
+			raw = append(long, chunk...)
+			long = nil
+		}
+		if err == io.EOF {
+			return nil // no newline: torn, or empty
+		}
+		if err != nil {
+			return fmt.Errorf("reading %s: %w", path, err)
+		}
+		body := bytes.TrimSpace(raw)
+		if len(body) > 0 {
+			var res repo.Result
+			if err := json.Unmarshal(body, &res); err != nil {
+				return fmt.Errorf("%s:%d: %w", path, line, err)
+			}
+			if err := fn(&res); err != nil {
+				return err
+			}
+		}
+		line++
+	}
+}

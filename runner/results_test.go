@@ -1,0 +1,76 @@
+package runner
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/selfevals/selfevals/repo"
+)
+
+func TestResultWriterRoundTripsAndCutsATornLine(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "results.jsonl")
+	w, err := OpenResultWriter(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 3 {
+		r := &repo.Result{Trace: repo.Trace{CaseID: "c" + string(rune('0'+i)), Output: "<b>&</b>"}, Label: repo.Pass, Score: 1}
+		if err := w.Write(r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	data, _ := os.ReadFile(path)
+	if strings.Count(string(data), "\n") != 3 || !strings.Contains(string(data), "<b>&</b>") {
+		t.Fatalf("file:\n%s", data)
+	}
+
+	// A crash mid-line; reading ignores it, reopening cuts it off.
+	os.WriteFile(path, append(data, `{"trace_id":"tr_x","case_`...), 0o644)
+	var ids []string
+	if err := ReadResults(path, func(r *repo.Result) error { ids = append(ids, r.CaseID); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Join(ids, ",") != "c0,c1,c2" {
+		t.Fatalf("read %v", ids)
+	}
+	w, err = OpenResultWriter(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.Write(&repo.Result{Trace: repo.Trace{CaseID: "c3"}, Label: repo.Fail})
+	w.Close()
+	ids = nil
+	if err := ReadResults(path, func(r *repo.Result) error { ids = append(ids, r.CaseID); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Join(ids, ",") != "c0,c1,c2,c3" {
+		t.Fatalf("after resume read %v", ids)
+	}
+}
+
+func TestResultWriterFlushesWhileOpen(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "results.jsonl")
+	w, err := OpenResultWriter(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	w.Write(&repo.Result{Trace: repo.Trace{CaseID: "c0"}, Label: repo.Pass})
+	deadline := time.Now().Add(2 * time.Second)
+	for {
+		data, _ := os.ReadFile(path)
+		if strings.HasSuffix(string(data), "\n") {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("a result stayed in the buffer for 2 s")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
