@@ -129,6 +129,7 @@ writes everything as plain files under evals/.`,
 		newInitCmd(io, g),
 		newValidateCmd(io, g),
 		newFmtCmd(io, g),
+		newRunCmd(io, g),
 	)
 	return root
 }

@@ -1,0 +1,348 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strconv"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/goccy/go-json"
+	"github.com/spf13/cobra"
+
+	"github.com/selfevals/selfevals/graders"
+	"github.com/selfevals/selfevals/repo"
+	"github.com/selfevals/selfevals/reports"
+	"github.com/selfevals/selfevals/runner"
+	"github.com/selfevals/selfevals/runner/adapters"
+)
+
+type runOptions struct {
+	global   *globalOptions
+	specs    []string
+	reps     int
+	parallel int
+	maxIter  int
+	format   string
+	noCache  bool
+	noCommit bool
+}
+
+func newRunCmd(io *IOStreams, g *globalOptions) *cobra.Command {
+	opts := &runOptions{global: g}
+	cmd := &cobra.Command{
+		Use:   "run <spec>…",
+		Short: "Run experiments: call the agent on every case, grade, sweep, decide",
+		Long: `run loads each experiment spec, runs iteration 0 on the adopted parameters and
+one iteration per proposal after it, grades every trace, aggregates metrics
+with 95% intervals, and decides keep / reject / investigate against the best
+iteration so far.
+
+The report goes to stdout (markdown, or JSON with --format json); progress
+goes to stderr. Every result is appended to evals/runs/<slug>/<run-id>/
+as it arrives. Ctrl-C stops cleanly: in-flight calls are cancelled and
+everything that finished is kept and reported.`,
+		Example: `  selfevals run evals/experiments/pingpong.yaml
+  selfevals run evals/experiments/support.yaml --reps 3 --parallel 32
+  selfevals run evals/experiments/*.yaml --max-iterations 1 --format json`,
+		Args: cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			opts.specs = args
+			return runRun(cmd.Context(), io, opts)
+		},
+	}
+	f := cmd.Flags()
+	f.IntVar(&opts.reps, "reps", 0, "repetitions per case (default: the spec's run.repetitions_per_case)")
+	f.IntVar(&opts.parallel, "parallel", 0, "agent calls in flight (default: the spec's run.parallelism)")
+	f.IntVar(&opts.maxIter, "max-iterations", 0, "stop after N iterations (1 runs only the baseline)")
+	f.StringVar(&opts.format, "format", "md", "report format: md or json")
+	f.BoolVar(&opts.noCache, "no-cache", false, "call the agent even when a cached answer exists")
+	f.BoolVar(&opts.noCommit, "no-commit", false, "do not commit kept candidates to selfevals/<slug>")
+	return cmd
+}
+
+func runRun(ctx context.Context, io *IOStreams, opts *runOptions) error {
+	if opts.format != "md" && opts.format != "json" {
+		return repo.Userf("--format must be md or json, got %q", opts.format)
+	}
+	for _, n := range []struct {
+		flag string
+		v    int
+	}{{"--reps", opts.reps}, {"--parallel", opts.parallel}, {"--max-iterations", opts.maxIter}} {
+		if n.v < 0 {
+			return repo.Userf("%s must be a positive number", n.flag)
+		}
+	}
+	if opts.reps > 100 {
+		return repo.Userf("--reps must be at most 100")
+	}
+	loadOpts, err := opts.global.loadOptions()
+	if err != nil {
+		return err
+	}
+	// Load every spec first: a typo in the third spec should not surface
+	// after the first two have run for an hour.
+	var specs []*repo.LoadedSpec
+	var problems repo.Problems
+	for _, p := range opts.specs {
+		ls, err := repo.LoadExperiment(p, loadOpts)
+		var ps repo.Problems
+		switch {
+		case errors.As(err, &ps):
+			problems = append(problems, ps...)
+		case err != nil:
+			return err
+		default:
+			specs = append(specs, ls)
+		}
+	}
+	if len(problems) > 0 {
+		return problems
+	}
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
+	var reportsOut []*runner.RunSummary
+	interrupted := false
+	for _, ls := range specs {
+		for _, w := range ls.Warnings {
+			fmt.Fprintln(io.ErrOut, "warning: "+w)
+		}
+		rs, err := runOne(ctx, io, opts, ls)
+		if rs != nil {
+			reportsOut = append(reportsOut, rs)
+		}
+		if err != nil {
+			printReports(io, opts.format, reportsOut)
+			return err
+		}
+		if rs.State == "interrupted" {
+			interrupted = true
+			break
+		}
+	}
+	printReports(io, opts.format, reportsOut)
+	if interrupted {
+		return &exitError{code: exitFailure, msg: "interrupted: finished calls were kept"}
+	}
+	return nil
+}
+
+func printReports(io *IOStreams, format string, rss []*runner.RunSummary) {
+	for i, rs := range rss {
+		if format == "json" {
+			b, err := reports.JSON(rs)
+			if err == nil {
+				io.Out.Write(b)
+			}
+			continue
+		}
+		if i > 0 {
+			fmt.Fprintln(io.Out)
+		}
+		fmt.Fprint(io.Out, reports.Markdown(rs))
+	}
+}
+
+// runOne runs one experiment and writes its run directory.
+func runOne(ctx context.Context, io *IOStreams, opts *runOptions, ls *repo.LoadedSpec) (*runner.RunSummary, error) {
+	e := &ls.Spec.Experiment
+	parallel := e.Run.Parallelism
+	if opts.parallel > 0 {
+		parallel = opts.parallel
+	}
+	adapter, err := adapters.New(ls.Spec.Agent, adapters.Options{
+		RepoRoot: ls.Root, Parallelism: parallel, Timeout: e.Run.Timeout.D(), Retries: e.Run.RetryCount(),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("%s: agent: %w", ls.Path, err)
+	}
+	defer adapter.Close()
+	registry, err := graders.NewRegistry(ls.Spec.Graders, nil)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", ls.Path, err)
+	}
+	fingerprint, err := runner.AgentFingerprint(ls)
+	if err != nil {
+		return nil, err
+	}
+	evalsDir := opts.global.evalsDir()
+	var cache *runner.Cache
+	if !opts.noCache && e.Run.CacheEnabled() {
+		cache, err = runner.OpenCache(filepath.Join(evalsDir, ".cache"), fingerprint)
+		if err != nil {
+			return nil, err
+		}
+		defer cache.Close()
+	}
+
+	started := time.Now().UTC()
+	runID, _ := repo.HashID("run", map[string]any{"experiment": ls.ID, "started": started.Format(time.RFC3339Nano), "pid": os.Getpid()})
+	runDir := filepath.Join(evalsDir, "runs", ls.Slug, runID)
+	if err := os.MkdirAll(runDir, 0o755); err != nil {
+		return nil, err
+	}
+	results, err := runner.OpenResultWriter(filepath.Join(runDir, "results.jsonl"))
+	if err != nil {
+		return nil, err
+	}
+	defer results.Close()
+	iterations, err := os.OpenFile(filepath.Join(runDir, "iterations.jsonl"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return nil, err
+	}
+	defer iterations.Close()
+
+	exec := &runner.Executor{
+		Adapter: adapter, Parallelism: parallel, Timeout: e.Run.Timeout.D(), Retries: e.Run.RetryCount(),
+		Cache: cache, Experiment: ls.Slug, RunID: runID,
+		Grade: func(ctx context.Context, c *repo.Case, t *repo.Trace) ([]repo.Grade, repo.Label, float64) {
+			return graders.GradeAll(ctx, registry.ForCase(c), c, t)
+		},
+	}
+	prog := newProgress(io, ls.Slug)
+	loop := &runner.Loop{
+		Spec: ls, Executor: exec, Graders: registry, Fingerprint: fingerprint,
+		MaxIterations: opts.maxIter, Repetitions: opts.reps,
+		Sink:        results.Write,
+		OnIteration: prog.iteration,
+		OnResult:    prog.result,
+		OnDecided: func(s *runner.IterationSummary) error {
+			prog.decided(s)
+			b, err := json.Marshal(s)
+			if err != nil {
+				return err
+			}
+			_, err = iterations.Write(append(b, '\n'))
+			return err
+		},
+	}
+	rs, err := loop.Run(ctx)
+	prog.stop()
+	if err != nil {
+		return rs, err
+	}
+	if err := results.Close(); err != nil {
+		return rs, err
+	}
+	if cache != nil {
+		if err := cache.Err(); err != nil {
+			rs.Warnings = append(rs.Warnings, "the agent-call cache was turned off after an error: "+err.Error())
+		}
+	}
+	rs.Warnings = append(rs.Warnings, ls.Warnings...)
+	switch {
+	case opts.noCommit:
+		rs.Committed = "Nothing was committed (--no-commit)."
+	default:
+		rs.Committed = "Nothing was committed: candidate commits are not available in this version."
+	}
+	manifest, _ := json.MarshalIndent(map[string]any{
+		"run_id": runID, "experiment": ls.Slug, "experiment_id": ls.ID, "dataset_id": ls.Dataset.ID,
+		"agent_fingerprint": fingerprint, "tool_version": toolVersion(), "started_at": rs.StartedAt, "ended_at": rs.EndedAt,
+		"terminated": rs.Terminated, "state": rs.State, "spec": ls.Path,
+	}, "", "  ")
+	if err := repo.WriteFileAtomic(filepath.Join(runDir, "run.json"), append(manifest, '\n'), 0o644); err != nil {
+		return rs, err
+	}
+	if err := repo.WriteFileAtomic(filepath.Join(runDir, "report.md"), []byte(reports.Markdown(rs)), 0o644); err != nil {
+		return rs, err
+	}
+	return rs, nil
+}
+
+// progress reports a run's progress on stderr: a live line on a terminal,
+// plain lines every few seconds otherwise (CI logs).
+type progress struct {
+	io      *IOStreams
+	slug    string
+	done    atomic.Int64
+	total   atomic.Int64
+	index   atomic.Int64
+	quit    chan struct{}
+	stopped chan struct{}
+	start   time.Time
+}
+
+func newProgress(io *IOStreams, slug string) *progress {
+	p := &progress{io: io, slug: slug, quit: make(chan struct{}), stopped: make(chan struct{}), start: time.Now()}
+	go p.loop()
+	return p
+}
+
+func (p *progress) iteration(index int, hypothesis string, calls int) {
+	p.index.Store(int64(index))
+	p.done.Store(0)
+	p.total.Store(int64(calls))
+	p.clearLine()
+	fmt.Fprintf(p.io.ErrOut, "%s: iteration %d: %s (%d calls)\n", p.slug, index, hypothesis, calls)
+}
+
+func (p *progress) result() { p.done.Add(1) }
+
+func (p *progress) decided(s *runner.IterationSummary) {
+	p.clearLine()
+	fmt.Fprintf(p.io.ErrOut, "%s: iteration %d: %s — %s\n", p.slug, s.Index, s.Decision.Outcome, s.Decision.Rationale)
+}
+
+func (p *progress) clearLine() {
+	if p.io.ErrTTY {
+		fmt.Fprint(p.io.ErrOut, "\r\033[K")
+	}
+}
+
+func (p *progress) loop() {
+	defer close(p.stopped)
+	every := 5 * time.Second
+	if p.io.ErrTTY {
+		every = 100 * time.Millisecond
+	}
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-p.quit:
+			p.clearLine()
+			return
+		case <-t.C:
+			done, total := p.done.Load(), p.total.Load()
+			if total == 0 {
+				continue
+			}
+			rate := float64(done) / time.Since(p.start).Seconds()
+			line := fmt.Sprintf("%s: iteration %d: %d/%d calls (%s/s)", p.slug, p.index.Load(), done, total, strconv.FormatFloat(rate, 'f', 0, 64))
+			if p.io.ErrTTY {
+				fmt.Fprintf(p.io.ErrOut, "\r\033[K%s %s", bar(done, total, 24), line)
+			} else if done < total {
+				fmt.Fprintln(p.io.ErrOut, line)
+			}
+		}
+	}
+}
+
+func (p *progress) stop() {
+	close(p.quit)
+	<-p.stopped
+}
+
+func bar(done, total int64, width int) string {
+	filled := int(float64(width) * float64(done) / float64(total))
+	filled = min(max(filled, 0), width)
+	b := make([]rune, width)
+	for i := range b {
+		if i < filled {
+			b[i] = '█'
+		} else {
+			b[i] = '░'
+		}
+	}
+	return "[" + string(b) + "]"
+}

@@ -1,0 +1,225 @@
+// Package reports presents results: the run report in markdown and JSON,
+// and (later) compare, diff across revisions, the PR comment, HTML and
+// JUnit, and the web UI.
+package reports
+
+import (
+	"fmt"
+	"math"
+	"sort"
+	"strings"
+
+	"github.com/goccy/go-json"
+
+	"github.com/selfevals/selfevals/repo"
+	"github.com/selfevals/selfevals/runner"
+)
+
+// outcomeGlyph is the short word the iterations table shows.
+var outcomeGlyph = map[string]string{
+	runner.KeepCandidate:         "keep",
+	runner.Reject:                "reject",
+	runner.Investigate:           "investigate",
+	runner.RequireTradeoffReview: "review",
+	runner.SpawnSubexperiment:    "spawn",
+}
+
+// Markdown renders the run report for terminals and pull requests.
+func Markdown(rs *runner.RunSummary) string {
+	var b strings.Builder
+	w := func(format string, args ...any) { fmt.Fprintf(&b, format, args...) }
+	w("# Experiment: %s\n\n_%s_\n\n", rs.Name, rs.Goal)
+	w("- **State:** `%s`  - **Proposer:** `%s`  - **Iterations:** %d/%d  - **Terminated:** `%s`\n",
+		rs.State, rs.Strategy, len(rs.Iterations), rs.MaxIter, rs.Terminated)
+	w("- **Cases:** %d (`%s`)  - **Agent calls:** %d (%d from cache)  - **Run:** `%s`\n\n", rs.Cases, rs.DatasetID, rs.Calls, rs.CacheHits, rs.RunID)
+	w("**Target:** `%s`", rs.Target.String())
+	if len(rs.Guardrails) > 0 {
+		var gs []string
+		for _, g := range rs.Guardrails {
+			gs = append(gs, "`"+g.String()+"`")
+		}
+		w("  **Guardrails:** %s", strings.Join(gs, ", "))
+	}
+	w("\n\n")
+
+	if rs.Best != nil {
+		best := rs.Iterations[indexOf(rs, *rs.Best)]
+		w("## Best iteration: #%d — `%s = %s` (%s)\n\n", best.Index, rs.Target.Name, num(best.Primary), glyph(best.Decision.Outcome))
+		w("> %s\n\n", best.Hypothesis)
+		w("%s\n\n", best.Decision.Rationale)
+		if len(best.Params) > 0 {
+			w("**Parameters** (`%s`):\n\n", best.ParamsID)
+			keys := make([]string, 0, len(best.Params))
+			for k := range best.Params {
+				keys = append(keys, k)
+			}
+			sort.Strings(keys)
+			for _, k := range keys {
+				v, _ := json.Marshal(best.Params[k])
+				w("- `%s` = `%s`\n", k, v)
+			}
+			w("\n")
+		}
+		w("### Metrics of the best iteration\n\n| metric | value | 95%% CI | n |\n|---|---|---|---|\n")
+		for _, name := range metricOrder(best.Metrics) {
+			m := best.Metrics[name]
+			w("| `%s` | %s | %s | %d |\n", name, metricValue(m), interval(m), m.N)
+		}
+		w("\n")
+	} else if len(rs.Iterations) == 0 {
+		w("No iteration finished.\n\n")
+	}
+
+	if len(rs.Iterations) > 0 {
+		w("## Iterations\n\n| # | %s | Δ vs best | outcome | rationale |\n|---|---|---|---|---|\n", rs.Target.Name)
+		for _, it := range rs.Iterations {
+			delta := "—"
+			if ev := it.Decision.Evidence; ev != nil {
+				delta = signed(ev.Delta)
+			}
+			w("| %d | %s | %s | %s | %s |\n", it.Index, primaryCell(it, rs.Target.Name), delta, glyph(it.Decision.Outcome), escapeCell(it.Decision.Rationale))
+		}
+		w("\n")
+	}
+
+	modes := map[string]int{}
+	for _, it := range rs.Iterations {
+		for m, n := range it.FailureModes {
+			modes[m] += n
+		}
+	}
+	if len(modes) > 0 {
+		w("## Top failure modes\n\n")
+		names := make([]string, 0, len(modes))
+		for m := range modes {
+			names = append(names, m)
+		}
+		sort.Slice(names, func(i, j int) bool {
+			if modes[names[i]] != modes[names[j]] {
+				return modes[names[i]] > modes[names[j]]
+			}
+			return names[i] < names[j]
+		})
+		for i, m := range names {
+			if i == 10 {
+				break
+			}
+			w("- `%s` — %d\n", m, modes[m])
+		}
+		w("\n")
+	}
+	var analysis []string
+	for _, it := range rs.Iterations {
+		if it.AnalysisDue != "" {
+			analysis = append(analysis, fmt.Sprintf("- iteration %d: %s", it.Index, it.AnalysisDue))
+		}
+	}
+	if len(analysis) > 0 {
+		w("## Error analysis\n\n%s\n\n", strings.Join(analysis, "\n"))
+	}
+	if len(rs.Warnings) > 0 {
+		w("## Warnings\n\n")
+		for _, wn := range rs.Warnings {
+			w("- %s\n", wn)
+		}
+		w("\n")
+	}
+	if rs.Committed != "" {
+		w("%s\n", rs.Committed)
+	}
+	return b.String()
+}
+
+// JSONSchemaVersion versions the JSON report's shape.
+const JSONSchemaVersion = "1"
+
+// JSON renders the run report as JSON (schema_version 1).
+func JSON(rs *runner.RunSummary) ([]byte, error) {
+	doc := struct {
+		SchemaVersion string `json:"schema_version"`
+		*runner.RunSummary
+	}{JSONSchemaVersion, rs}
+	b, err := json.MarshalIndent(doc, "", "  ")
+	if err != nil {
+		return nil, err
+	}
+	return append(b, '\n'), nil
+}
+
+func indexOf(rs *runner.RunSummary, iteration int) int {
+	for i, it := range rs.Iterations {
+		if it.Index == iteration {
+			return i
+		}
+	}
+	return 0
+}
+
+func glyph(outcome string) string {
+	if g, ok := outcomeGlyph[outcome]; ok {
+		return g
+	}
+	return outcome
+}
+
+func primaryCell(it *runner.IterationSummary, name string) string {
+	m, ok := it.Metrics[name]
+	if !ok || !m.Observed {
+		return "missing"
+	}
+	return num(m.Value)
+}
+
+// metricOrder lists the metrics a reader looks for first, then the rest.
+func metricOrder(ms map[string]runner.Metric) []string {
+	first := []string{"pass@1", "mean_score", "consistency_rate", "error_rate", "cost_usd_per_case", "latency_ms_p50", "latency_ms_p95", "tokens_total"}
+	var out []string
+	seen := map[string]bool{"stability_score": true, "fail_rate": true, "cost_usd_total": true, "tokens_input_total": true, "tokens_output_total": true, "latency_ms_per_case_avg": true}
+	for _, n := range first {
+		if _, ok := ms[n]; ok {
+			out = append(out, n)
+			seen[n] = true
+		}
+	}
+	var rest []string
+	for n := range ms {
+		if !seen[n] {
+			rest = append(rest, n)
+		}
+	}
+	sort.Strings(rest)
+	return append(out, rest...)
+}
+
+func metricValue(m runner.Metric) string {
+	if !m.Observed {
+		return "not observed"
+	}
+	return num(m.Value)
+}
+
+func interval(m runner.Metric) string {
+	if !m.Observed || m.Lo == nil || m.Hi == nil {
+		return "—"
+	}
+	return fmt.Sprintf("[%s, %s]", num(*m.Lo), num(*m.Hi))
+}
+
+func num(f float64) string {
+	if math.IsNaN(f) {
+		return "—"
+	}
+	return repo.FormatNumber(math.Round(f*10000) / 10000)
+}
+
+func signed(f float64) string {
+	s := num(f)
+	if f >= 0 {
+		return "+" + s
+	}
+	return s
+}
+
+func escapeCell(s string) string {
+	return strings.NewReplacer("|", "\\|", "\n", " ").Replace(s)
+}

@@ -1,0 +1,277 @@
+package runner
+
+import (
+	"math"
+	"regexp"
+	"sort"
+	"strconv"
+
+	"github.com/selfevals/selfevals/repo"
+	"github.com/selfevals/selfevals/runner/stats"
+)
+
+// Metric is one aggregated number of an iteration, with its interval when
+// it is a rate or a mean (Lo/Hi nil otherwise). Observed is false when
+// nothing measured it (no agent reported a cost, say); such a metric is
+// reported as missing, never as zero.
+type Metric struct {
+	Value    float64  `json:"value"`
+	Lo       *float64 `json:"ci_low,omitempty"`
+	Hi       *float64 `json:"ci_high,omitempty"`
+	N        int      `json:"n"`
+	Observed bool     `json:"observed"`
+}
+
+// caseTally is what the aggregator keeps per case: small and fixed-size per
+// repetition, so memory grows with cases only by a few words.
+type caseTally struct {
+	labels []repo.Label // by repetition; "" when not run
+	scores []float64
+	cost   float64
+	latMS  float64
+}
+
+// Aggregator folds results into the metrics of SPEC §7 as they stream in.
+type Aggregator struct {
+	reps      int
+	cases     map[string]*caseTally
+	order     []string
+	graders   map[string][2]int // grader → rep-0 passes, rep-0 grades
+	modes     map[string]int
+	latencies []float64
+	calls     int
+	errors    int
+	cached    int
+	costSeen  bool
+	tokensIn  int64
+	tokensOut int64
+}
+
+// NewAggregator starts an empty aggregation for reps repetitions per case.
+func NewAggregator(reps int) *Aggregator {
+	return &Aggregator{reps: max(reps, 1), cases: map[string]*caseTally{}, graders: map[string][2]int{}, modes: map[string]int{}}
+}
+
+// Add folds one result in.
+func (a *Aggregator) Add(r *repo.Result) {
+	ct := a.cases[r.CaseID]
+	if ct == nil {
+		ct = &caseTally{labels: make([]repo.Label, a.reps), scores: make([]float64, a.reps)}
+		a.cases[r.CaseID] = ct
+		a.order = append(a.order, r.CaseID)
+	}
+	if r.Repetition >= 0 && r.Repetition < a.reps {
+		ct.labels[r.Repetition] = r.Label
+		ct.scores[r.Repetition] = r.Score
+	}
+	ct.cost += r.CostUSD
+	ct.latMS += r.LatencyMS
+	a.calls++
+	if r.Failed() {
+		a.errors++
+	}
+	if r.Cached {
+		a.cached++
+	}
+	if r.CostUSD > 0 {
+		a.costSeen = true
+	}
+	a.tokensIn += r.Usage.InputTokens
+	a.tokensOut += r.Usage.OutputTokens
+	a.latencies = append(a.latencies, r.LatencyMS)
+	for _, g := range r.Grades {
+		if r.Repetition == 0 {
+			t := a.graders[g.Grader]
+			if g.Label == repo.Pass {
+				t[0]++
+			}
+			t[1]++
+			a.graders[g.Grader] = t
+		}
+		for _, m := range g.FailureModes {
+			a.modes[m]++
+		}
+	}
+}
+
+// Calls is the number of results folded in.
+func (a *Aggregator) Calls() int { return a.calls }
+
+// CacheHits is how many results came from the cache.
+func (a *Aggregator) CacheHits() int { return a.cached }
+
+// FailureModes counts failure modes over every grade of every repetition.
+func (a *Aggregator) FailureModes() map[string]int { return a.modes }
+
+// Pairs returns, per case, the repetition-0 pass and the mean score: what
+// paired comparisons between iterations need.
+func (a *Aggregator) Pairs() map[string]CasePair {
+	out := make(map[string]CasePair, len(a.cases))
+	for id, ct := range a.cases {
+		n, sum := 0, 0.0
+		for i, l := range ct.labels {
+			if l != "" {
+				n++
+				sum += ct.scores[i]
+			}
+		}
+		p := CasePair{Pass: ct.labels[0] == repo.Pass}
+		if n > 0 {
+			p.Score = sum / float64(n)
+		}
+		out[id] = p
+	}
+	return out
+}
+
+// CasePair is one case's outcome in an iteration, for pairing.
+type CasePair struct {
+	Pass  bool
+	Score float64
+}
+
+var (
+	reAt  = regexp.MustCompile(`^pass@([0-9]+)$`)
+	reHat = regexp.MustCompile(`^pass\^([0-9]+)$`)
+)
+
+// Metrics computes every metric of SPEC §7, plus the pass@k and pass^k named
+// in extra. Intervals are at the given confidence: Wilson for proportions,
+// a seeded bootstrap for means.
+func (a *Aggregator) Metrics(confidence float64, extra []string) map[string]Metric {
+	m := map[string]Metric{}
+	n := len(a.order)
+	ids := append([]string(nil), a.order...)
+	sort.Strings(ids) // deterministic bootstrap input
+	prop := func(name string, k, total int) {
+		met := Metric{N: total, Observed: total > 0}
+		if total > 0 {
+			met.Value = float64(k) / float64(total)
+			lo, hi := stats.Wilson(k, total, confidence)
+			met.Lo, met.Hi = &lo, &hi
+		}
+		m[name] = met
+	}
+	mean := func(name string, vals []float64) {
+		met := Metric{N: len(vals), Observed: len(vals) > 0, Value: stats.Mean(vals)}
+		if len(vals) > 1 {
+			lo, hi := stats.Bootstrap(vals, stats.Mean, confidence, 1000, 1)
+			met.Lo, met.Hi = &lo, &hi
+		} else if len(vals) == 1 {
+			met.Lo, met.Hi = &met.Value, &met.Value
+		}
+		m[name] = met
+	}
+
+	pass0, failed0, recovered := 0, 0, 0
+	consistency := make([]float64, 0, n)
+	scores := make([]float64, 0, n)
+	passes := make([]int, 0, n)
+	runs := make([]int, 0, n)
+	for _, id := range ids {
+		ct := a.cases[id]
+		c, r, sum := 0, 0, 0.0
+		for i, l := range ct.labels {
+			if l == "" {
+				continue
+			}
+			r++
+			sum += ct.scores[i]
+			if l == repo.Pass {
+				c++
+			}
+		}
+		passes = append(passes, c)
+		runs = append(runs, r)
+		if ct.labels[0] == repo.Pass {
+			pass0++
+		} else if ct.labels[0] != "" {
+			failed0++
+			for _, l := range ct.labels[1:] {
+				if l == repo.Pass {
+					recovered++
+					break
+				}
+			}
+		}
+		if r > 0 {
+			consistency = append(consistency, float64(c)/float64(r))
+			scores = append(scores, sum/float64(r))
+		}
+	}
+	prop("pass@1", pass0, n)
+	prop("fail_rate", n-pass0, n)
+	mean("consistency_rate", consistency)
+	m["stability_score"] = m["consistency_rate"]
+	if failed0 > 0 {
+		prop("recovery_rate", recovered, failed0)
+	} else {
+		m["recovery_rate"] = Metric{Value: 0, N: 0, Observed: n > 0}
+	}
+	mean("mean_score", scores)
+	prop("error_rate", a.errors, a.calls)
+	for g, t := range a.graders {
+		prop("pass@1["+g+"]", t[0], t[1])
+	}
+
+	for _, name := range extra {
+		var k int
+		var hat bool
+		if s := reAt.FindStringSubmatch(name); s != nil && s[1] != "1" {
+			k, _ = strconv.Atoi(s[1])
+		} else if s := reHat.FindStringSubmatch(name); s != nil {
+			k, _ = strconv.Atoi(s[1])
+			hat = true
+		}
+		if k == 0 {
+			continue
+		}
+		var vals []float64
+		enough := true
+		for i := range passes {
+			if runs[i] < k {
+				enough = false
+				break
+			}
+			if hat {
+				vals = append(vals, stats.PassHatK(runs[i], passes[i], k))
+			} else {
+				vals = append(vals, stats.PassAtK(runs[i], passes[i], k))
+			}
+		}
+		if !enough || len(vals) == 0 {
+			// Unbiased estimators need at least k repetitions per case.
+			m[name] = Metric{N: n}
+			continue
+		}
+		mean(name, vals)
+	}
+
+	costs := make([]float64, 0, n)
+	perCaseLatency := make([]float64, 0, n)
+	totalCost := 0.0
+	for _, id := range ids {
+		costs = append(costs, a.cases[id].cost)
+		totalCost += a.cases[id].cost
+		perCaseLatency = append(perCaseLatency, a.cases[id].latMS)
+	}
+	m["cost_usd_total"] = Metric{Value: totalCost, N: n, Observed: a.costSeen}
+	if a.costSeen {
+		mean("cost_usd_per_case", costs)
+	} else {
+		m["cost_usd_per_case"] = Metric{N: n}
+	}
+	lat := append([]float64(nil), a.latencies...)
+	sort.Float64s(lat)
+	obs := len(lat) > 0
+	m["latency_ms_p50"] = Metric{Value: round3(stats.Percentile(lat, 50)), N: len(lat), Observed: obs}
+	m["latency_ms_p95"] = Metric{Value: round3(stats.Percentile(lat, 95)), N: len(lat), Observed: obs}
+	m["latency_ms_per_case_avg"] = Metric{Value: round3(stats.Mean(perCaseLatency)), N: n, Observed: obs}
+	tokObs := a.tokensIn+a.tokensOut > 0
+	m["tokens_input_total"] = Metric{Value: float64(a.tokensIn), N: a.calls, Observed: tokObs}
+	m["tokens_output_total"] = Metric{Value: float64(a.tokensOut), N: a.calls, Observed: tokObs}
+	m["tokens_total"] = Metric{Value: float64(a.tokensIn + a.tokensOut), N: a.calls, Observed: tokObs}
+	return m
+}
+
+func round3(f float64) float64 { return math.Round(f*1000) / 1000 }

@@ -1,0 +1,245 @@
+package runner
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/selfevals/selfevals/graders"
+	"github.com/selfevals/selfevals/repo"
+)
+
+// IterationSummary is one iteration's outcome: its parameters, metrics and
+// decision.
+type IterationSummary struct {
+	Index        int               `json:"iteration"`
+	ID           string            `json:"id"`
+	ParamsID     string            `json:"params_id"`
+	Params       repo.Parameters   `json:"parameters"`
+	Hypothesis   string            `json:"hypothesis"`
+	Primary      float64           `json:"primary"`
+	Metrics      map[string]Metric `json:"metrics"`
+	FailureModes map[string]int    `json:"failure_modes,omitempty"`
+	Decision     Decision          `json:"decision"`
+	Calls        int               `json:"calls"`
+	CacheHits    int               `json:"cache_hits"`
+	Errors       int               `json:"errors"`
+	DurationMS   int64             `json:"duration_ms"`
+	// AnalysisDue is set when error_analysis triggered (fail rate above the
+	// threshold).
+	AnalysisDue string `json:"analysis_due,omitempty"`
+
+	pairs map[string]CasePair
+}
+
+// Metric returns an observed metric's value.
+func (s *IterationSummary) Metric(name string) (float64, bool) {
+	m, ok := s.Metrics[name]
+	if !ok || !m.Observed {
+		return 0, false
+	}
+	return m.Value, true
+}
+
+// RunSummary is a whole run of one experiment.
+type RunSummary struct {
+	RunID       string              `json:"run_id"`
+	Slug        string              `json:"experiment"`
+	Name        string              `json:"name"`
+	Goal        string              `json:"goal"`
+	ExpID       string              `json:"experiment_id"`
+	DatasetID   string              `json:"dataset_id"`
+	Cases       int                 `json:"cases"`
+	Fingerprint string              `json:"agent_fingerprint"`
+	Target      repo.MetricTarget   `json:"target"`
+	Guardrails  []repo.MetricTarget `json:"guardrails,omitempty"`
+	Strategy    string              `json:"proposer"`
+	MaxIter     int                 `json:"max_iterations"`
+	Iterations  []*IterationSummary `json:"iterations"`
+	Best        *int                `json:"best_iteration"`
+	Terminated  string              `json:"terminated"`
+	State       string              `json:"state"`
+	StartedAt   time.Time           `json:"started_at"`
+	EndedAt     time.Time           `json:"ended_at"`
+	Calls       int                 `json:"calls"`
+	CacheHits   int                 `json:"cache_hits"`
+	Committed   string              `json:"committed"`
+	Warnings    []string            `json:"warnings,omitempty"`
+}
+
+// Loop runs an experiment: iteration 0 on the adopted parameters, then one
+// iteration per proposal, until the proposer is exhausted, max_iterations,
+// convergence, or an interrupt.
+type Loop struct {
+	Spec        *repo.LoadedSpec
+	Executor    *Executor
+	Graders     *graders.Registry
+	Fingerprint string
+	// MaxIterations and Repetitions override the spec when > 0.
+	MaxIterations int
+	Repetitions   int
+	// Sink receives every result after aggregation (the results writer).
+	Sink func(*repo.Result) error
+	// OnIteration is called when an iteration starts (total calls expected)
+	// and OnResult after each result: progress reporting.
+	OnIteration func(index int, hypothesis string, calls int)
+	OnResult    func()
+	// OnDecided is called with each finished iteration (iterations.jsonl).
+	OnDecided func(*IterationSummary) error
+}
+
+// Run runs the loop. An interrupt (ctx cancelled) ends it with what finished
+// kept and Terminated "interrupted".
+func (l *Loop) Run(ctx context.Context) (*RunSummary, error) {
+	e := &l.Spec.Spec.Experiment
+	maxIter := e.Run.MaxIterations
+	if l.MaxIterations > 0 {
+		maxIter = l.MaxIterations
+	}
+	reps := e.Run.RepetitionsPerCase
+	if l.Repetitions > 0 {
+		reps = l.Repetitions
+	}
+	rs := &RunSummary{
+		RunID: l.Executor.RunID, Slug: l.Spec.Slug, Name: e.Name, Goal: e.Goal, ExpID: l.Spec.ID,
+		DatasetID: l.Spec.Dataset.ID, Cases: l.Spec.Dataset.Count, Fingerprint: l.Fingerprint,
+		Target: e.Target.Primary, Guardrails: e.Target.Guardrails, Strategy: e.Proposer.Strategy,
+		MaxIter: maxIter, StartedAt: time.Now().UTC(), State: "running",
+	}
+	if rs.Strategy == "" {
+		rs.Strategy = "none"
+	}
+	proposer, err := NewProposer(e)
+	if err != nil {
+		return nil, err
+	}
+	seen := map[string]bool{}
+	var best *IterationSummary
+	var recent []float64
+	extra := append(append([]string{}, e.Reliability.Metrics...), e.Target.Primary.Name)
+	for _, g := range e.Target.Guardrails {
+		extra = append(extra, g.Name)
+	}
+
+	for index := 0; ; {
+		if index >= maxIter {
+			rs.Terminated = "max_iterations"
+			break
+		}
+		var prop Proposal
+		if index == 0 && e.Parameters != nil {
+			prop = Proposal{Params: e.Parameters, Hypothesis: "adopted parameters (baseline)"}
+		} else {
+			var ok bool
+			prop, ok = proposer.Next(summariesOf(rs.Iterations))
+			if !ok {
+				rs.Terminated = "search_space_exhausted: " + proposer.Exhausted()
+				break
+			}
+		}
+		pid := prop.Params.ID()
+		if seen[pid] {
+			continue // the same parameters never run twice in one run
+		}
+		seen[pid] = true
+		if touched := TouchedSurfaces(e, prop.Params); len(touched) > 0 && !(index == 0 && e.Parameters != nil) {
+			return nil, repo.Userf("proposal %q touches non-editable surfaces %v", prop.Hypothesis, touched)
+		}
+
+		agg := NewAggregator(reps)
+		if l.OnIteration != nil {
+			l.OnIteration(index, prop.Hypothesis, l.Spec.Dataset.Count*reps)
+		}
+		start := time.Now()
+		st, runErr := l.Executor.Run(ctx, l.Spec.Dataset, Iteration{Index: index, Params: prop.Params, ParamsID: pid, Repetitions: reps},
+			func(r *repo.Result) error {
+				agg.Add(r)
+				if l.OnResult != nil {
+					l.OnResult()
+				}
+				if l.Sink != nil {
+					return l.Sink(r)
+				}
+				return nil
+			})
+		interrupted := runErr != nil && errors.Is(runErr, context.Canceled)
+		if runErr != nil && !interrupted {
+			return rs, runErr
+		}
+		if interrupted && agg.Calls() == 0 {
+			rs.Terminated = "interrupted"
+			break
+		}
+		sum := &IterationSummary{
+			Index: index, ParamsID: pid, Params: prop.Params, Hypothesis: prop.Hypothesis,
+			Metrics: agg.Metrics(e.Decision.Confidence, extra), FailureModes: agg.FailureModes(),
+			Calls: st.Calls, CacheHits: st.CacheHits, Errors: st.Errors, DurationMS: time.Since(start).Milliseconds(),
+			pairs: agg.Pairs(),
+		}
+		sum.ID, _ = repo.HashID("itr", map[string]any{"experiment": l.Spec.ID, "parameters": pid, "dataset": l.Spec.Dataset.ID, "agent": l.Fingerprint})
+		sum.Primary, _ = sum.Metric(e.Target.Primary.Name)
+		sum.Decision = Decide(e, sum, best)
+		if e.ErrorAnalysis.Enabled {
+			if fr, ok := sum.Metric("fail_rate"); ok && fr > e.ErrorAnalysis.Trigger.ThresholdValue() {
+				sum.AnalysisDue = fmt.Sprintf("fail rate %.0f%% is above the %.0f%% threshold; run `selfevals analyze pull %s --iteration %d` to classify these failures",
+					fr*100, e.ErrorAnalysis.Trigger.ThresholdValue()*100, l.Spec.Slug, index)
+			}
+		}
+		rs.Iterations = append(rs.Iterations, sum)
+		rs.Calls += st.Calls
+		rs.CacheHits += st.CacheHits
+		if l.OnDecided != nil {
+			if err := l.OnDecided(sum); err != nil {
+				return rs, err
+			}
+		}
+		if interrupted {
+			rs.Terminated = "interrupted"
+			break
+		}
+		if _, ok := sum.Metric(e.Target.Primary.Name); ok && (best == nil || Better(e.Target.Primary, sum.Primary, best.Primary)) {
+			best = sum
+		}
+		recent = append(recent, sum.Primary)
+		if converged(e.Target.Primary, recent, e.Run.Convergence.Delta(), e.Run.Convergence.Patience) {
+			rs.Terminated = "converged"
+			break
+		}
+		index++
+	}
+	if best != nil {
+		b := best.Index
+		rs.Best = &b
+	}
+	rs.EndedAt = time.Now().UTC()
+	rs.State = "completed"
+	if rs.Terminated == "interrupted" {
+		rs.State = "interrupted"
+	}
+	return rs, nil
+}
+
+// converged: the latest value improved on the best of the previous
+// patience values by less than minDelta, in the better direction.
+func converged(t repo.MetricTarget, recent []float64, minDelta float64, patience int) bool {
+	if len(recent) < patience+1 {
+		return false
+	}
+	tail := recent[len(recent)-patience-1:]
+	bestPrev := tail[0]
+	for _, v := range tail[1 : len(tail)-1] {
+		if Better(t, v, bestPrev) {
+			bestPrev = v
+		}
+	}
+	return improvement(t, tail[len(tail)-1], bestPrev) < minDelta
+}
+
+func summariesOf(its []*IterationSummary) []IterationSummary {
+	out := make([]IterationSummary, len(its))
+	for i, s := range its {
+		out[i] = *s
+	}
+	return out
+}
