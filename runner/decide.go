@@ -21,11 +21,11 @@ const (
 
 // Decision is the verdict on one iteration, with its evidence.
 type Decision struct {
-	Outcome   string     `json:"outcome"`
-	Rationale string     `json:"rationale"`
-	Evidence  *Evidence  `json:"evidence,omitempty"`
-	Guardrail []Check    `json:"guardrails,omitempty"`
-	Baseline  *int       `json:"baseline_iteration,omitempty"`
+	Outcome   string    `json:"outcome"`
+	Rationale string    `json:"rationale"`
+	Evidence  *Evidence `json:"evidence,omitempty"`
+	Guardrail []Check   `json:"guardrails,omitempty"`
+	Baseline  *int      `json:"baseline_iteration,omitempty"`
 }
 
 // Check is one guardrail's verdict: ok, violated or missing.
