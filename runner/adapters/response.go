@@ -2,9 +2,8 @@ package adapters
 
 import (
 	"bytes"
-	"errors"
 	"fmt"
-	"reflect"
+	"sort"
 	"strings"
 	"unicode/utf8"
 
@@ -76,46 +75,103 @@ func dropNull(m json.RawMessage) json.RawMessage {
 }
 
 // decodeErrorMsg turns a decoder error into a sentence naming the field in
-// the protocol's spelling (the decoder reports Go field names).
+// the protocol's spelling. The decoder's own messages name Go fields, or
+// nothing useful, so a body that is valid JSON is checked against the
+// protocol's shape to find the culprit.
 func decodeErrorMsg(body []byte, err error) string {
-	var te *json.UnmarshalTypeError
-	if errors.As(err, &te) {
-		field := jsonFieldNames[te.Field]
-		if field == "" {
-			field = te.Field
-		}
-		want := te.Type.Kind().String()
-		switch te.Type.Kind() {
-		case reflect.Slice:
-			want = "array"
-			if te.Type == reflect.TypeOf(json.RawMessage(nil)) {
-				want = "JSON value"
-			}
-		case reflect.Struct:
-			want = "object"
-		case reflect.Int64, reflect.Int, reflect.Float64:
-			want = "number"
-		}
-		return fmt.Sprintf("agent response field %q must be a %s, got %s", field, want, jsonKindAt(body, int(te.Offset)))
+	if !json.Valid(body) {
+		return "agent response is not valid JSON: " + err.Error()
 	}
-	return "agent response is not valid JSON: " + err.Error()
+	var top map[string]json.RawMessage
+	if json.Unmarshal(body, &top) == nil {
+		if msg := checkShape("", top, responseShape); msg != "" {
+			return "agent response " + msg
+		}
+	}
+	return "agent response does not match the protocol: " + err.Error()
 }
 
-// jsonFieldNames maps the Go field names of the response types to their
-// JSON names, for error messages.
-var jsonFieldNames = func() map[string]string {
-	m := map[string]string{}
-	for _, t := range []reflect.Type{reflect.TypeOf(repo.Response{}), reflect.TypeOf(repo.ToolCall{}), reflect.TypeOf(repo.Span{}), reflect.TypeOf(repo.Usage{})} {
-		for i := 0; i < t.NumField(); i++ {
-			f := t.Field(i)
-			name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
-			if name != "" {
-				m[f.Name] = name
+// shape is the JSON type a protocol field must have.
+type shape struct {
+	kind   string // string, number, integer, object, objects (array of objects)
+	fields map[string]shape
+}
+
+var (
+	usageShape    = shape{kind: "object", fields: map[string]shape{"input_tokens": {kind: "integer"}, "output_tokens": {kind: "integer"}}}
+	toolCallShape = map[string]shape{"name": {kind: "string"}, "error": {kind: "string"}, "duration_ms": {kind: "number"}}
+	spanShape     = map[string]shape{"kind": {kind: "string"}, "name": {kind: "string"}, "start": {kind: "string"}, "duration_ms": {kind: "number"}, "status": {kind: "string"}}
+	responseShape = map[string]shape{
+		"output": {kind: "string"}, "error": {kind: "string"}, "model": {kind: "string"},
+		"cost_usd": {kind: "number"}, "usage": usageShape,
+		"tool_calls": {kind: "objects", fields: toolCallShape},
+		"spans":      {kind: "objects", fields: spanShape},
+	}
+)
+
+// checkShape describes the first field of obj whose type is wrong, or
+// returns "".
+func checkShape(prefix string, obj map[string]json.RawMessage, fields map[string]shape) string {
+	names := make([]string, 0, len(fields))
+	for name := range fields {
+		names = append(names, name)
+	}
+	sort.Strings(names) // the same body always gets the same message
+	for _, name := range names {
+		raw, ok := obj[name]
+		if !ok {
+			continue
+		}
+		if msg := checkValue(prefix+name, bytes.TrimSpace(raw), fields[name]); msg != "" {
+			return msg
+		}
+	}
+	return ""
+}
+
+func checkValue(path string, raw []byte, sh shape) string {
+	if len(raw) == 0 || raw[0] == 'n' {
+		return "" // null means absent
+	}
+	isNumber := raw[0] == '-' || (raw[0] >= '0' && raw[0] <= '9')
+	bad := func(want string) string {
+		return fmt.Sprintf("field %q must be %s, got %s", path, want, jsonKindAt(raw, 0))
+	}
+	switch sh.kind {
+	case "string":
+		if raw[0] != '"' {
+			return bad("a string")
+		}
+	case "number":
+		if !isNumber {
+			return bad("a number")
+		}
+	case "integer":
+		if !isNumber {
+			return bad("an integer")
+		}
+		if bytes.ContainsAny(raw, ".eE") {
+			return fmt.Sprintf("field %q must be an integer, got %s", path, raw)
+		}
+	case "object":
+		var obj map[string]json.RawMessage
+		if raw[0] != '{' || json.Unmarshal(raw, &obj) != nil {
+			return bad("an object")
+		}
+		return checkShape(path+".", obj, sh.fields)
+	case "objects":
+		var items []json.RawMessage
+		if raw[0] != '[' || json.Unmarshal(raw, &items) != nil {
+			return bad("an array")
+		}
+		for i, item := range items {
+			if msg := checkValue(fmt.Sprintf("%s[%d]", path, i), bytes.TrimSpace(item), shape{kind: "object", fields: sh.fields}); msg != "" {
+				return msg
 			}
 		}
 	}
-	return m
-}()
+	return ""
+}
 
 // jsonKindAt names the kind of JSON value starting at body[off].
 func jsonKindAt(body []byte, off int) string {

@@ -1,0 +1,247 @@
+package adapters
+
+import (
+	"bytes"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/goccy/go-json"
+	"github.com/selfevals/selfevals/repo"
+)
+
+func newTestHTTP(t *testing.T, url string, agent repo.Agent, opts Options) *HTTP {
+	t.Helper()
+	agent.HTTP = &repo.HTTPAgent{URL: url, Headers: agent.HTTP.Headers}
+	if opts.LookupEnv == nil {
+		opts.LookupEnv = env(nil)
+	}
+	a, err := New(agent, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { a.Close() })
+	h := a.(*HTTP)
+	h.post.backoff = func(int) time.Duration { return time.Millisecond }
+	return h
+}
+
+// failing answers the first n requests with fail, then echoes.
+func failing(n int32, fail http.HandlerFunc) (http.HandlerFunc, *atomic.Int32) {
+	var count atomic.Int32
+	return func(w http.ResponseWriter, r *http.Request) {
+		if count.Add(1) <= n {
+			fail(w, r)
+			return
+		}
+		echoHandler(w, r)
+	}, &count
+}
+
+func echoHandler(w http.ResponseWriter, r *http.Request) {
+	var req repo.Request
+	if err := json.NewDecoder(r.Body).Decode(&req); err != nil {
+		http.Error(w, err.Error(), 400)
+		return
+	}
+	var in struct {
+		Text string `json:"text"`
+	}
+	json.Unmarshal(req.Input, &in)
+	w.Header().Set("Content-Type", "application/json")
+	json.NewEncoder(w).Encode(repo.Response{Output: in.Text, Model: "http-echo"})
+}
+
+func TestHTTP(t *testing.T) {
+	hijackClose := func(w http.ResponseWriter, r *http.Request) {
+		conn, _, err := w.(http.Hijacker).Hijack()
+		if err == nil {
+			conn.Close()
+		}
+	}
+	tests := []struct {
+		name         string
+		handler      http.HandlerFunc
+		agent        repo.Agent
+		retries      int
+		timeout      time.Duration
+		wantOutput   string
+		wantKind     string
+		wantMsg      []string
+		wantAttempts int
+		wantCalls    int32
+		transient    bool
+	}{
+		{name: "success", handler: echoHandler, wantOutput: "hi", wantAttempts: 1},
+		{name: "429 with Retry-After then success", retries: 2, wantOutput: "hi", wantAttempts: 2,
+			handler: func() http.HandlerFunc {
+				h, _ := failing(1, func(w http.ResponseWriter, r *http.Request) {
+					w.Header().Set("Retry-After", "0.05")
+					http.Error(w, "slow down", http.StatusTooManyRequests)
+				})
+				return h
+			}()},
+		{name: "500s then success", retries: 3, wantOutput: "hi", wantAttempts: 3,
+			handler: func() http.HandlerFunc {
+				h, _ := failing(2, func(w http.ResponseWriter, r *http.Request) { http.Error(w, "oops", 500) })
+				return h
+			}()},
+		{name: "500s past the retries", retries: 1, wantKind: repo.ErrHTTPStatus, wantMsg: []string{"500", "oops"}, wantAttempts: 2, transient: true,
+			handler: func(w http.ResponseWriter, r *http.Request) { http.Error(w, "oops", 500) }},
+		{name: "400 is not retried", retries: 3, wantKind: repo.ErrHTTPStatus, wantMsg: []string{"400", "case_id is wrong"}, wantAttempts: 1,
+			handler: func(w http.ResponseWriter, r *http.Request) { http.Error(w, "case_id is wrong", 400) }},
+		{name: "connection reset then success", retries: 2, wantOutput: "hi", wantAttempts: 2,
+			handler: func() http.HandlerFunc { h, _ := failing(1, hijackClose); return h }()},
+		{name: "connection reset every time", retries: 2, wantKind: repo.ErrConnection, wantAttempts: 3, transient: true, handler: hijackClose},
+		{name: "body never finishes", timeout: 300 * time.Millisecond, wantKind: repo.ErrTimeout, wantAttempts: 1,
+			handler: func(w http.ResponseWriter, r *http.Request) {
+				w.Header().Set("Content-Length", "1000")
+				w.Write([]byte(`{"output": "sta`))
+				w.(http.Flusher).Flush()
+				<-r.Context().Done()
+			}},
+		{name: "body cut mid-way", retries: 0, wantKind: repo.ErrConnection, wantAttempts: 1, transient: true,
+			handler: func(w http.ResponseWriter, r *http.Request) {
+				conn, buf, _ := w.(http.Hijacker).Hijack()
+				buf.WriteString("HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n{\"output\": \"sta")
+				buf.Flush()
+				conn.Close()
+			}},
+		{name: "oversize body with length", agent: repo.Agent{MaxOutputBytes: 100}, wantKind: repo.ErrTooLarge, wantAttempts: 1,
+			handler: func(w http.ResponseWriter, r *http.Request) {
+				w.Write([]byte(`{"output":"` + strings.Repeat("y", 1000) + `"}`))
+			}},
+		{name: "oversize chunked body", agent: repo.Agent{MaxOutputBytes: 100}, wantKind: repo.ErrTooLarge, wantAttempts: 1,
+			handler: func(w http.ResponseWriter, r *http.Request) {
+				for i := 0; i < 100; i++ {
+					w.Write([]byte(strings.Repeat("z", 100)))
+					w.(http.Flusher).Flush()
+				}
+			}},
+		{name: "invalid json body", wantKind: repo.ErrInvalidJSON, wantAttempts: 1,
+			handler: func(w http.ResponseWriter, r *http.Request) { w.Write([]byte(`<html>hi</html>`)) }},
+		{name: "Retry-After beyond the deadline gives up at once", retries: 3, timeout: 2 * time.Second, wantKind: repo.ErrHTTPStatus, wantMsg: []string{"503"}, wantAttempts: 1, transient: true,
+			handler: func(w http.ResponseWriter, r *http.Request) {
+				w.Header().Set("Retry-After", "20")
+				http.Error(w, "later", 503)
+			}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			srv := httptest.NewServer(tt.handler)
+			defer srv.Close()
+			tt.agent.HTTP = &repo.HTTPAgent{}
+			h := newTestHTTP(t, srv.URL, tt.agent, Options{Retries: tt.retries})
+			timeout := tt.timeout
+			if timeout == 0 {
+				timeout = 10 * time.Second
+			}
+			start := time.Now()
+			resp, info, err := callWithTimeout(t, h, request(`{"text":"hi"}`), timeout)
+			if el := time.Since(start); el > timeout/2+time.Second && tt.wantKind != repo.ErrTimeout {
+				t.Errorf("call took %s", el)
+			}
+			if tt.wantKind == "" {
+				if err != nil {
+					t.Fatal(err)
+				}
+				if resp.Output != tt.wantOutput {
+					t.Errorf("output = %q, want %q", resp.Output, tt.wantOutput)
+				}
+			} else {
+				ce := wantCallError(t, err, tt.wantKind, tt.wantMsg...)
+				if ce.Transient != tt.transient {
+					t.Errorf("transient = %v, want %v", ce.Transient, tt.transient)
+				}
+				if tt.wantKind == repo.ErrTooLarge && !strings.HasSuffix(ce.Partial, truncatedMarker(100)) {
+					t.Errorf("partial = %q", ce.Partial)
+				}
+			}
+			if info.Attempts != tt.wantAttempts {
+				t.Errorf("attempts = %d, want %d", info.Attempts, tt.wantAttempts)
+			}
+		})
+	}
+}
+
+func TestHTTPRefused(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	h := newTestHTTP(t, "http://"+addr+"/agent", repo.Agent{HTTP: &repo.HTTPAgent{}}, Options{Retries: 2})
+	_, info, err := callWithTimeout(t, h, request(`{"text":"hi"}`), 5*time.Second)
+	ce := wantCallError(t, err, repo.ErrConnection, "could not reach agent", addr)
+	if !ce.Transient || info.Attempts != 3 {
+		t.Errorf("transient = %v, attempts = %d", ce.Transient, info.Attempts)
+	}
+}
+
+func TestHTTPHeadersAndRequest(t *testing.T) {
+	var got *http.Request
+	var body []byte
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		got = r
+		body, _ = io.ReadAll(r.Body)
+		r.Body = io.NopCloser(bytes.NewReader(body))
+		echoHandler(w, r)
+	}))
+	defer srv.Close()
+	agent := repo.Agent{HTTP: &repo.HTTPAgent{Headers: map[string]string{"Authorization": "Bearer ${AGENT_TOKEN}"}}}
+	h := newTestHTTP(t, srv.URL+"/agent", agent, Options{LookupEnv: env(map[string]string{"AGENT_TOKEN": "s3cret"})})
+	if _, _, err := callWithTimeout(t, h, request(`{"text":"hi"}`), 5*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if got.Method != "POST" || got.URL.Path != "/agent" {
+		t.Errorf("got %s %s", got.Method, got.URL.Path)
+	}
+	if a := got.Header.Get("Authorization"); a != "Bearer s3cret" {
+		t.Errorf("Authorization = %q", a)
+	}
+	if ct := got.Header.Get("Content-Type"); ct != "application/json" {
+		t.Errorf("Content-Type = %q", ct)
+	}
+	var req map[string]any
+	if err := json.Unmarshal(body, &req); err != nil {
+		t.Fatalf("body %q: %v", body, err)
+	}
+	if req["case_id"] != "case_test" || req["parameters"].(map[string]any)["model_params"] == nil {
+		t.Errorf("request body = %s", body)
+	}
+	if s := h.String(); strings.Contains(s, "s3cret") || !strings.Contains(s, "Authorization") {
+		t.Errorf("String() = %q", s)
+	}
+}
+
+func TestRetryAfter(t *testing.T) {
+	tests := []struct {
+		in       string
+		min, max time.Duration
+	}{
+		{"", 0, 0},
+		{"2", 2 * time.Second, 2 * time.Second},
+		{"0.5", 500 * time.Millisecond, 500 * time.Millisecond},
+		{"-3", 0, 0},
+		{"soon", 0, 0},
+		{"100000", retryAfterLimit, retryAfterLimit},
+		{time.Now().Add(3 * time.Second).UTC().Format(http.TimeFormat), time.Second, 3 * time.Second},
+		{time.Now().Add(-time.Hour).UTC().Format(http.TimeFormat), 0, 0},
+	}
+	for _, tt := range tests {
+		if got := retryAfter(tt.in); got < tt.min || got > tt.max {
+			t.Errorf("retryAfter(%q) = %s, want in [%s, %s]", tt.in, got, tt.min, tt.max)
+		}
+	}
+	for n := 1; n < 30; n++ {
+		if d := fullJitter(n); d < 0 || d > backoffCap {
+			t.Errorf("fullJitter(%d) = %s", n, d)
+		}
+	}
+}

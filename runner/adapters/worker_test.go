@@ -1,0 +1,116 @@
+package adapters
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/selfevals/selfevals/repo"
+)
+
+func newTestWorkers(t *testing.T, parallelism int, args ...string) *WorkerPool {
+	t.Helper()
+	a, err := New(repo.Agent{Command: append([]string{agentBin, "-worker"}, args...), Worker: true, MaxOutputBytes: 10000}, Options{Parallelism: parallelism})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { a.Close() })
+	return a.(*WorkerPool)
+}
+
+func TestWorkerParallelEcho(t *testing.T) {
+	p := newTestWorkers(t, 4)
+	var wg sync.WaitGroup
+	for i := 0; i < 200; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			want := fmt.Sprintf("call %d", i)
+			// Pretty-printed input must still travel as one line.
+			resp, _, err := callWithTimeout(t, p, request(fmt.Sprintf("{\n  \"mode\": \"echo\",\n  \"text\": %q\n}", want)), 10*time.Second)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			if resp.Output != want {
+				t.Errorf("output = %q, want %q", resp.Output, want)
+			}
+		}()
+	}
+	wg.Wait()
+}
+
+func TestWorkerFailures(t *testing.T) {
+	t.Run("dead worker is restarted and the call retried", func(t *testing.T) {
+		p := newTestWorkers(t, 1, "-die-after", "2")
+		for i := 0; i < 5; i++ {
+			resp, info, err := callWithTimeout(t, p, request(`{"mode":"echo","text":"x"}`), 10*time.Second)
+			if err != nil {
+				t.Fatalf("call %d: %v", i, err)
+			}
+			if resp.Output != "x" {
+				t.Fatalf("call %d: output %q", i, resp.Output)
+			}
+			if wantAttempts := map[bool]int{true: 2, false: 1}[i == 2 || i == 4]; info.Attempts != wantAttempts {
+				t.Errorf("call %d: attempts = %d, want %d", i, info.Attempts, wantAttempts)
+			}
+		}
+	})
+	t.Run("a worker that always dies fails after one retry", func(t *testing.T) {
+		p := newTestWorkers(t, 1)
+		_, info, err := callWithTimeout(t, p, request(`{"mode":"crash"}`), 10*time.Second)
+		ce := wantCallError(t, err, repo.ErrExit, "status 5", "crashing as asked")
+		if !ce.Transient || info.Attempts != 2 {
+			t.Errorf("transient = %v, attempts = %d", ce.Transient, info.Attempts)
+		}
+	})
+	for _, tt := range []struct {
+		name, input, kind string
+		timeout           time.Duration
+	}{
+		{"timeout kills the worker", `{"mode":"hang"}`, repo.ErrTimeout, 300 * time.Millisecond},
+		{"oversize line", `{"mode":"huge","size":50000}`, repo.ErrTooLarge, 10 * time.Second},
+		{"invalid line", `{"mode":"invalid"}`, repo.ErrInvalidJSON, 10 * time.Second},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			p := newTestWorkers(t, 1)
+			_, _, err := callWithTimeout(t, p, request(tt.input), tt.timeout)
+			ce := wantCallError(t, err, tt.kind)
+			if tt.kind == repo.ErrTooLarge && !strings.HasSuffix(ce.Partial, truncatedMarker(10000)) {
+				t.Errorf("partial ends %q", ce.Partial[max(0, len(ce.Partial)-40):])
+			}
+			// The pool recovers: the next call gets a working worker.
+			resp, _, err := callWithTimeout(t, p, request(`{"mode":"echo","text":"again"}`), 10*time.Second)
+			if err != nil || resp.Output != "again" {
+				t.Fatalf("after %s: %v %q", tt.name, err, resp.Output)
+			}
+		})
+	}
+}
+
+func TestWorkerClose(t *testing.T) {
+	p := newTestWorkers(t, 2)
+	if _, _, err := callWithTimeout(t, p, request(`{"mode":"echo","text":"x"}`), 10*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	var pids []int
+	for _, w := range p.all {
+		if pid := int(w.pid.Load()); pid > 0 {
+			pids = append(pids, pid)
+		}
+	}
+	if len(pids) != 1 {
+		t.Fatalf("started workers = %d, want 1 (lazy start)", len(pids))
+	}
+	if err := p.Close(); err != nil {
+		t.Fatal(err)
+	}
+	for _, pid := range pids {
+		waitGone(t, pid)
+	}
+	_, err := p.Call(context.Background(), request(`{"mode":"echo"}`))
+	wantCallError(t, err, repo.ErrCanceled)
+}
