@@ -77,7 +77,8 @@ func (d *Deterministic) Grade(_ context.Context, c *repo.Case, t *repo.Trace) re
 
 	var buf [8]violation // most failing grades have few violations; avoids growth
 	vs := buf[:0]
-	if e := c.Expected; e != nil {
+	if c != nil && c.Expected != nil {
+		e := c.Expected
 		text := answerText(t)
 		if len(e.MustInclude) > 0 || len(e.MustNotInclude) > 0 {
 			hay := d.haystack(text)
