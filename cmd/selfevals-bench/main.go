@@ -1,0 +1,371 @@
+// Command selfevals-bench times selfevals end to end on generated workloads
+// against a loopback agent (the raw floor), and optionally against peers.
+//
+// It generates a repository (evals/experiments/bench.yaml over N cases with a
+// must_include rule each), starts the loopback agent (cmd/selfevals-bench/agent:
+// an HTTP server in its own process, or a command run per call or as
+// long-lived workers), builds selfevals and runs
+//
+//	selfevals --dir <tmp>/evals run <spec> --no-commit --no-cache --format json
+//
+// measuring wall time, calls/s, per-call cost, wall/ideal (ideal = calls ×
+// latency / parallelism) and the child's peak RSS, plus start-up time
+// (selfevals --version, median of 20). --inprocess drives the runner's
+// executor inside this process instead (no loop, aggregation or report).
+//
+//	go run ./cmd/selfevals-bench --cases 10000 --iterations 2 --parallel 64 --agent http,worker
+//	go run ./cmd/selfevals-bench --cases 10000 --iterations 1 --latency 50ms --agent http
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/goccy/go-json"
+)
+
+// config is one benchmark cell.
+type config struct {
+	cases      int
+	iterations int
+	reps       int
+	parallel   int
+	latency    time.Duration
+	agent      string
+	url        string // http agent
+	agentBin   string // command agent
+}
+
+// row is one line of the result table.
+type row struct {
+	tool    string
+	cfg     config
+	calls   int
+	wall    time.Duration
+	rssMB   float64
+	note    string
+	skipped bool
+}
+
+func main() {
+	var (
+		cases      = flag.Int("cases", 1000, "cases in the generated dataset")
+		iterations = flag.Int("iterations", 2, "iterations (grid values of model_params.level)")
+		reps       = flag.Int("reps", 1, "repetitions per case")
+		parallel   = flag.Int("parallel", 64, "calls in flight")
+		latency    = flag.Duration("latency", 0, "agent latency per call")
+		agents     = flag.String("agent", "http", "loopback agents, comma-separated: http, command, worker")
+		inprocess  = flag.Bool("inprocess", false, "drive the runner's executor in this process instead of the selfevals binary")
+		repeat     = flag.Int("repeat", 1, "runs per cell (the table shows the median wall)")
+		peer       = flag.String("peer", "", "also run a peer on the same workload: promptfoo")
+		startup    = flag.Bool("startup", true, "measure selfevals --version start-up (median of 20)")
+		bin        = flag.String("selfevals", "", "a built selfevals binary (default: go build ./cmd/selfevals)")
+		keep       = flag.Bool("keep", false, "keep the scratch directory")
+	)
+	flag.Parse()
+	if err := run(benchOptions{
+		base: config{cases: *cases, iterations: *iterations, reps: *reps, parallel: *parallel, latency: *latency},
+		agents: strings.Split(*agents, ","), inprocess: *inprocess, repeat: max(*repeat, 1),
+		peer: *peer, startup: *startup, bin: *bin, keep: *keep,
+	}); err != nil {
+		fmt.Fprintln(os.Stderr, "selfevals-bench:", err)
+		os.Exit(1)
+	}
+}
+
+type benchOptions struct {
+	base      config
+	agents    []string
+	inprocess bool
+	repeat    int
+	peer      string
+	startup   bool
+	bin       string
+	keep      bool
+}
+
+func run(o benchOptions) error {
+	for _, a := range o.agents {
+		if !slices.Contains([]string{"http", "command", "worker"}, a) {
+			return fmt.Errorf("--agent: unknown agent %q (http, command, worker)", a)
+		}
+	}
+	if o.base.cases < 1 || o.base.iterations < 1 || o.base.reps < 1 || o.base.parallel < 1 {
+		return errors.New("--cases, --iterations, --reps and --parallel must be at least 1")
+	}
+	scratch, err := os.MkdirTemp("", "selfevals-bench-")
+	if err != nil {
+		return err
+	}
+	if o.keep {
+		fmt.Fprintln(os.Stderr, "scratch:", scratch)
+	} else {
+		defer os.RemoveAll(scratch)
+	}
+	module, err := moduleRoot()
+	if err != nil {
+		return err
+	}
+	agentBin := filepath.Join(scratch, "agent")
+	if err := goBuild(module, agentBin, "./cmd/selfevals-bench/agent"); err != nil {
+		return err
+	}
+	selfevals := o.bin
+	if selfevals == "" && !o.inprocess || o.startup && selfevals == "" {
+		selfevals = filepath.Join(scratch, "selfevals")
+		if err := goBuild(module, selfevals, "./cmd/selfevals"); err != nil {
+			return err
+		}
+	}
+
+	var rows []row
+	var startupMed time.Duration
+	if o.startup && selfevals != "" {
+		startupMed, err = measureStartup(selfevals, 20)
+		if err != nil {
+			return err
+		}
+	}
+	for _, agent := range o.agents {
+		cfg := o.base
+		cfg.agent, cfg.agentBin = agent, agentBin
+		var srv *agentProcess
+		if agent == "http" {
+			srv, err = startHTTPAgent(agentBin, cfg.latency)
+			if err != nil {
+				return err
+			}
+			cfg.url = srv.url + "/agent"
+		}
+		dir := filepath.Join(scratch, "repo-"+agent)
+		w, err := writeWorkload(dir, cfg, agent)
+		if err != nil {
+			srv.stop()
+			return err
+		}
+		var walls []row
+		for i := 0; i < o.repeat; i++ {
+			var r row
+			var err error
+			if o.inprocess {
+				r, err = runInProcess(w, cfg)
+			} else {
+				r, err = runBinary(selfevals, w, cfg)
+			}
+			if err != nil {
+				srv.stop()
+				return fmt.Errorf("%s agent: %w", agent, err)
+			}
+			if srv != nil {
+				r.note = srv.checkCalls(r.calls)
+			}
+			walls = append(walls, r)
+			fmt.Fprintf(os.Stderr, "%s/%s: %d calls in %s\n", r.tool, agent, r.calls, r.wall.Round(time.Millisecond))
+		}
+		rows = append(rows, median(walls))
+		if o.peer == "promptfoo" && agent == "http" {
+			for i := 0; i < o.repeat; i++ {
+				r := runPromptfoo(scratch, cfg)
+				if r.skipped {
+					rows = append(rows, r)
+					break
+				}
+				r.note = srv.checkCalls(r.calls)
+				walls = append(walls[:0], r)
+			}
+			if len(walls) > 0 && walls[0].tool == "promptfoo" {
+				rows = append(rows, median(walls))
+			}
+		}
+		srv.stop()
+	}
+	printTable(os.Stdout, rows, startupMed)
+	return nil
+}
+
+func median(rs []row) row {
+	slices.SortFunc(rs, func(a, b row) int { return int(a.wall - b.wall) })
+	return rs[len(rs)/2]
+}
+
+// moduleRoot finds the selfevals module from the working directory up.
+func moduleRoot() (string, error) {
+	d, err := os.Getwd()
+	if err != nil {
+		return "", err
+	}
+	for {
+		data, err := os.ReadFile(filepath.Join(d, "go.mod"))
+		if err == nil && bytes.HasPrefix(data, []byte("module github.com/selfevals/selfevals\n")) {
+			return d, nil
+		}
+		parent := filepath.Dir(d)
+		if parent == d {
+			return "", errors.New("run selfevals-bench inside the selfevals module (go.mod not found)")
+		}
+		d = parent
+	}
+}
+
+func goBuild(module, out, pkg string) error {
+	cmd := exec.Command("go", "build", "-o", out, pkg)
+	cmd.Dir = module
+	cmd.Stderr = os.Stderr
+	if err := cmd.Run(); err != nil {
+		return fmt.Errorf("go build %s: %w", pkg, err)
+	}
+	return nil
+}
+
+// measureStartup is the median wall time of `selfevals --version`.
+func measureStartup(bin string, n int) (time.Duration, error) {
+	ds := make([]time.Duration, n)
+	for i := range ds {
+		start := time.Now()
+		if err := exec.Command(bin, "--version").Run(); err != nil {
+			return 0, fmt.Errorf("selfevals --version: %w", err)
+		}
+		ds[i] = time.Since(start)
+	}
+	slices.Sort(ds)
+	return ds[n/2], nil
+}
+
+// agentProcess is the HTTP loopback agent, in its own process so its CPU is
+// not booked to the harness.
+type agentProcess struct {
+	cmd   *exec.Cmd
+	url   string
+	calls int
+}
+
+func startHTTPAgent(bin string, latency time.Duration) (*agentProcess, error) {
+	cmd := exec.Command(bin, "-http", "127.0.0.1:0", "-latency", latency.String())
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		return nil, err
+	}
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	line, err := bufio.NewReader(out).ReadString('\n')
+	if err != nil {
+		cmd.Process.Kill()
+		cmd.Wait()
+		return nil, fmt.Errorf("loopback agent did not start: %w", err)
+	}
+	return &agentProcess{cmd: cmd, url: strings.TrimSpace(line)}, nil
+}
+
+// checkCalls compares the agent's own call counter with the calls the run
+// reported.
+func (a *agentProcess) checkCalls(reported int) string {
+	resp, err := http.Get(a.url + "/stats")
+	if err != nil {
+		return "agent /stats: " + err.Error()
+	}
+	defer resp.Body.Close()
+	var s struct{ Calls int }
+	if err := json.NewDecoder(resp.Body).Decode(&s); err != nil {
+		return "agent /stats: " + err.Error()
+	}
+	served := s.Calls - a.calls
+	a.calls = s.Calls
+	if served != reported {
+		return fmt.Sprintf("agent served %d calls, run reported %d", served, reported)
+	}
+	return ""
+}
+
+func (a *agentProcess) stop() {
+	if a == nil {
+		return
+	}
+	a.cmd.Process.Kill()
+	a.cmd.Wait()
+}
+
+// runBinary runs selfevals on the workload and counts the results it wrote.
+func runBinary(bin string, w *workload, cfg config) (row, error) {
+	runs := filepath.Join(w.evals, "runs")
+	os.RemoveAll(runs)
+	cmd := exec.Command(bin, "--dir", w.evals, "run", w.spec, "--no-commit", "--no-cache", "--format", "json",
+		"--parallel", fmt.Sprint(cfg.parallel), "--reps", fmt.Sprint(cfg.reps), "--max-iterations", fmt.Sprint(cfg.iterations))
+	cmd.Dir = w.root
+	var stderr bytes.Buffer
+	cmd.Stdout = io.Discard
+	cmd.Stderr = &stderr
+	start := time.Now()
+	err := cmd.Run()
+	wall := time.Since(start)
+	if err != nil {
+		return row{}, fmt.Errorf("selfevals run: %w\n%s", err, tail(stderr.String(), 2000))
+	}
+	calls, err := countResults(runs)
+	if err != nil {
+		return row{}, err
+	}
+	rss := float64(cmd.ProcessState.SysUsage().(*syscall.Rusage).Maxrss) / 1024
+	return row{tool: "selfevals", cfg: cfg, calls: calls, wall: wall, rssMB: rss}, nil
+}
+
+// countResults counts the lines of every results.jsonl under runs/.
+func countResults(runs string) (int, error) {
+	files, _ := filepath.Glob(filepath.Join(runs, "*", "*", "results.jsonl"))
+	if len(files) == 0 {
+		return 0, fmt.Errorf("no results.jsonl under %s", runs)
+	}
+	n := 0
+	for _, f := range files {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			return 0, err
+		}
+		n += bytes.Count(data, []byte("\n"))
+	}
+	return n, nil
+}
+
+func tail(s string, n int) string {
+	if len(s) > n {
+		return "…" + s[len(s)-n:]
+	}
+	return s
+}
+
+func printTable(out io.Writer, rows []row, startup time.Duration) {
+	fmt.Fprintln(out, "| tool | agent | cases | iters | reps | parallel | latency | calls | wall s | calls/s | µs/call | wall/ideal | peak RSS MB | note |")
+	fmt.Fprintln(out, "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+	for _, r := range rows {
+		c := r.cfg
+		if r.skipped {
+			fmt.Fprintf(out, "| %s | %s | %d | %d | %d | %d | %s | — | — | — | — | — | — | %s |\n", r.tool, c.agent, c.cases, c.iterations, c.reps, c.parallel, c.latency, r.note)
+			continue
+		}
+		secs := r.wall.Seconds()
+		ratio := "—"
+		if c.latency > 0 {
+			ideal := float64(r.calls) * c.latency.Seconds() / float64(c.parallel)
+			ratio = fmt.Sprintf("%.3f", secs/ideal)
+		}
+		fmt.Fprintf(out, "| %s | %s | %d | %d | %d | %d | %s | %d | %.3f | %.0f | %.1f | %s | %.1f | %s |\n",
+			r.tool, c.agent, c.cases, c.iterations, c.reps, c.parallel, c.latency, r.calls, secs,
+			float64(r.calls)/secs, secs*1e6/float64(r.calls), ratio, r.rssMB, r.note)
+	}
+	if startup > 0 {
+		fmt.Fprintf(out, "\nselfevals --version start-up: %.1f ms (median of 20)\n", float64(startup.Microseconds())/1000)
+	}
+}

@@ -1,0 +1,97 @@
+package main
+
+import (
+	"bufio"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+)
+
+// workload is one generated repository: evals/experiments/bench.yaml over
+// evals/datasets/bench.jsonl.
+type workload struct {
+	root  string // the repository root (holds evals/)
+	evals string
+	spec  string
+}
+
+// agentBlock is the agent: YAML block of the spec for a loopback agent.
+func agentBlock(kind, url, agentBin string, latency string) string {
+	args := ""
+	if latency != "0s" {
+		args = fmt.Sprintf(", -latency, %s", latency)
+	}
+	switch kind {
+	case "http":
+		return fmt.Sprintf("agent:\n  http: {url: %q}\n", url)
+	case "command":
+		return fmt.Sprintf("agent:\n  command: [%s%s]\n", agentBin, args)
+	case "worker":
+		return fmt.Sprintf("agent:\n  command: [%s, -worker%s]\n  worker: true\n", agentBin, args)
+	}
+	panic("unknown agent kind " + kind)
+}
+
+// writeWorkload generates the cases and the spec. Case i asks "ping tok<i>"
+// and must include tok<i>; the grid over model_params.level gives one
+// iteration per level, and the agent answers only when level >= 0.5, so
+// iteration 0 fails every case and the last passes every case (the peer
+// benchmark's shape).
+func writeWorkload(dir string, cfg config, agent string) (*workload, error) {
+	w := &workload{root: dir, evals: filepath.Join(dir, "evals")}
+	for _, d := range []string{"experiments", "datasets"} {
+		if err := os.MkdirAll(filepath.Join(w.evals, d), 0o755); err != nil {
+			return nil, err
+		}
+	}
+	f, err := os.Create(filepath.Join(w.evals, "datasets", "bench.jsonl"))
+	if err != nil {
+		return nil, err
+	}
+	bw := bufio.NewWriterSize(f, 1<<20)
+	for i := range cfg.cases {
+		fmt.Fprintf(bw, `{"id":"c%07d","input":{"text":"ping tok%d"},"expected":{"must_include":["tok%d"]}}`+"\n", i, i, i)
+	}
+	if err := bw.Flush(); err != nil {
+		return nil, err
+	}
+	if err := f.Close(); err != nil {
+		return nil, err
+	}
+
+	levels := make([]string, cfg.iterations)
+	for i := range levels {
+		v := 1.0
+		if cfg.iterations > 1 {
+			v = float64(i) / float64(cfg.iterations-1)
+		}
+		levels[i] = strconv.FormatFloat(v, 'f', -1, 64)
+	}
+	spec := fmt.Sprintf(`experiment:
+  name: bench
+  goal: measure harness overhead against a loopback agent
+  target:
+    primary: {name: pass@1, operator: ">=", value: 0.5}
+  editable: {model_params: true}
+  search_space:
+    model_params:
+      level: [%s]
+  proposer: {strategy: grid}
+  run:
+    max_iterations: %d
+    repetitions_per_case: %d
+    parallelism: %d
+    timeout: 60s
+    retries: 0
+    cache: false
+    convergence: {min_delta: 0, patience: 1000}
+dataset:
+  cases_path: ../datasets/bench.jsonl
+%sgraders:
+  - {type: deterministic, name: rules}
+`, strings.Join(levels, ", "), cfg.iterations, cfg.reps, cfg.parallel, agentBlock(agent, cfg.url, cfg.agentBin, cfg.latency.String()))
+	w.spec = filepath.Join(w.evals, "experiments", "bench.yaml")
+	return w, os.WriteFile(w.spec, []byte(spec), 0o644)
+}
