@@ -82,6 +82,24 @@ func Markdown(rs *runner.RunSummary) string {
 		w("\n")
 	}
 
+	if len(rs.Iterations) > 0 {
+		w("## Cost and time\n\n| # | cost (USD) | tokens | latency p50 / p95 (ms) | calls | cached | errors | wall (s) |\n|---|---|---|---|---|---|---|---|\n")
+		for _, it := range rs.Iterations {
+			cost := "not reported"
+			if m := it.Metrics["cost_usd_total"]; m.Observed {
+				cost = fmt.Sprintf("%.4f", m.Value)
+			}
+			tokens := "—"
+			if m := it.Metrics["tokens_total"]; m.Observed {
+				tokens = num(m.Value)
+			}
+			w("| %d | %s | %s | %s / %s | %d | %d | %d | %.1f |\n", it.Index, cost, tokens,
+				metricValue(it.Metrics["latency_ms_p50"]), metricValue(it.Metrics["latency_ms_p95"]),
+				it.Calls, it.CacheHits, it.Errors, float64(it.DurationMS)/1000)
+		}
+		w("\nRun wall time: %.1f s.\n\n", rs.EndedAt.Sub(rs.StartedAt).Seconds())
+	}
+
 	modes := map[string]int{}
 	for _, it := range rs.Iterations {
 		for m, n := range it.FailureModes {
@@ -125,25 +143,27 @@ func Markdown(rs *runner.RunSummary) string {
 		w("\n")
 	}
 	if rs.Committed != "" {
-		w("%s\n", rs.Committed)
+		w("%s\n\n", rs.Committed)
 	}
+	w("## Next steps\n\n```sh\n")
+	if len(rs.Iterations) >= 2 && rs.Best != nil {
+		first := rs.Iterations[0]
+		best := rs.Iterations[indexOf(rs, *rs.Best)]
+		if first.ID != best.ID {
+			w("selfevals compare %s %s   # baseline vs best, paired\n", first.ID, best.ID)
+		}
+	}
+	w("selfevals run %s --reps 3   # repetitions for pass@k, pass^k and consistency\n", specPath(rs))
+	w("selfevals estimate %s       # calls and cost before a bigger sweep\n", specPath(rs))
+	w("```\n")
 	return b.String()
 }
 
-// JSONSchemaVersion versions the JSON report's shape.
-const JSONSchemaVersion = "1"
-
-// JSON renders the run report as JSON (schema_version 1).
-func JSON(rs *runner.RunSummary) ([]byte, error) {
-	doc := struct {
-		SchemaVersion string `json:"schema_version"`
-		*runner.RunSummary
-	}{JSONSchemaVersion, rs}
-	b, err := json.MarshalIndent(doc, "", "  ")
-	if err != nil {
-		return nil, err
+func specPath(rs *runner.RunSummary) string {
+	if rs.SpecPath != "" {
+		return rs.SpecPath
 	}
-	return append(b, '\n'), nil
+	return "evals/experiments/" + rs.Slug + ".yaml"
 }
 
 func indexOf(rs *runner.RunSummary, iteration int) int {

@@ -66,6 +66,7 @@ type RunSummary struct {
 	CacheHits   int                 `json:"cache_hits"`
 	Committed   string              `json:"committed"`
 	Warnings    []string            `json:"warnings,omitempty"`
+	SpecPath    string              `json:"spec"`
 }
 
 // Loop runs an experiment: iteration 0 on the adopted parameters, then one
@@ -105,7 +106,7 @@ func (l *Loop) Run(ctx context.Context) (*RunSummary, error) {
 		RunID: l.Executor.RunID, Slug: l.Spec.Slug, Name: e.Name, Goal: e.Goal, ExpID: l.Spec.ID,
 		DatasetID: l.Spec.Dataset.ID, Cases: l.Spec.Dataset.Count, Fingerprint: l.Fingerprint,
 		Target: e.Target.Primary, Guardrails: e.Target.Guardrails, Strategy: e.Proposer.Strategy,
-		MaxIter: maxIter, StartedAt: time.Now().UTC(), State: "running",
+		MaxIter: maxIter, StartedAt: time.Now().UTC(), State: "running", SpecPath: l.Spec.Path,
 	}
 	if rs.Strategy == "" {
 		rs.Strategy = "none"
@@ -182,8 +183,8 @@ func (l *Loop) Run(ctx context.Context) (*RunSummary, error) {
 		sum.Decision = Decide(e, sum, best)
 		if e.ErrorAnalysis.Enabled {
 			if fr, ok := sum.Metric("fail_rate"); ok && fr > e.ErrorAnalysis.Trigger.ThresholdValue() {
-				sum.AnalysisDue = fmt.Sprintf("fail rate %.0f%% is above the %.0f%% threshold; run `selfevals analyze pull %s --iteration %d` to classify these failures",
-					fr*100, e.ErrorAnalysis.Trigger.ThresholdValue()*100, l.Spec.Slug, index)
+				sum.AnalysisDue = fmt.Sprintf("fail rate %.0f%% is above the %.0f%% threshold: the failed traces of this iteration are due for error analysis",
+					fr*100, e.ErrorAnalysis.Trigger.ThresholdValue()*100)
 			}
 		}
 		rs.Iterations = append(rs.Iterations, sum)

@@ -286,3 +286,24 @@ func TouchedSurfaces(e *repo.Experiment, p repo.Parameters) []string {
 	}
 	return out
 }
+
+// CountIterations is how many iterations a run of e would make at most:
+// the baseline plus every distinct proposal, within maxIter.
+func CountIterations(e *repo.Experiment, maxIter int) (int, error) {
+	p, err := NewProposer(e)
+	if err != nil {
+		return 0, err
+	}
+	seen := map[string]bool{}
+	if e.Parameters != nil {
+		seen[e.Parameters.ID()] = true
+	}
+	for len(seen) < maxIter {
+		prop, ok := p.Next(nil)
+		if !ok {
+			break
+		}
+		seen[prop.Params.ID()] = true
+	}
+	return len(seen), nil
+}

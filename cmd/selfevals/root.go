@@ -130,6 +130,8 @@ writes everything as plain files under evals/.`,
 		newValidateCmd(io, g),
 		newFmtCmd(io, g),
 		newRunCmd(io, g),
+		newCompareCmd(io, g),
+		newEstimateCmd(io, g),
 	)
 	return root
 }

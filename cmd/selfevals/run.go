@@ -245,10 +245,12 @@ func runOne(ctx context.Context, io *IOStreams, opts *runOptions, ls *repo.Loade
 	default:
 		rs.Committed = "Nothing was committed: candidate commits are not available in this version."
 	}
-	manifest, _ := json.MarshalIndent(map[string]any{
-		"run_id": runID, "experiment": ls.Slug, "experiment_id": ls.ID, "dataset_id": ls.Dataset.ID,
-		"agent_fingerprint": fingerprint, "tool_version": toolVersion(), "started_at": rs.StartedAt, "ended_at": rs.EndedAt,
-		"terminated": rs.Terminated, "state": rs.State, "spec": ls.Path,
+	manifest, _ := json.MarshalIndent(runner.RunManifest{
+		RunID: runID, Experiment: ls.Slug, ExperimentID: ls.ID, DatasetID: ls.Dataset.ID,
+		AgentFingerprint: fingerprint, ToolVersion: toolVersion(),
+		StartedAt: rs.StartedAt.Format(time.RFC3339Nano), EndedAt: rs.EndedAt.Format(time.RFC3339Nano),
+		Terminated: rs.Terminated, State: rs.State, Spec: ls.Path,
+		Target: e.Target.Primary, Guardrails: e.Target.Guardrails, Confidence: e.Decision.Confidence,
 	}, "", "  ")
 	if err := repo.WriteFileAtomic(filepath.Join(runDir, "run.json"), append(manifest, '\n'), 0o644); err != nil {
 		return rs, err

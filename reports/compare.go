@@ -1,0 +1,149 @@
+package reports
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+
+	"github.com/goccy/go-json"
+
+	"github.com/selfevals/selfevals/repo"
+	"github.com/selfevals/selfevals/runner"
+)
+
+// Compare renders two iterations side by side: parameter diff, metric diff
+// with paired statistics, failure-mode diff and a recommendation.
+func Compare(a, b *runner.StoredIteration) string {
+	var s strings.Builder
+	w := func(format string, args ...any) { fmt.Fprintf(&s, format, args...) }
+	target := b.Manifest.Target
+	conf := b.Manifest.Confidence
+	if conf == 0 {
+		conf = 0.95
+	}
+	w("# Compare `%s` (A) with `%s` (B)\n\n", a.ID, b.ID)
+	w("- **A:** %s iteration %d — %s\n- **B:** %s iteration %d — %s\n\n", a.Manifest.Experiment, a.Index, a.Hypothesis, b.Manifest.Experiment, b.Index, b.Hypothesis)
+
+	w("## Parameters\n\n")
+	fa, fb := flatten("", a.Params), flatten("", b.Params)
+	keys := unionKeys(fa, fb)
+	if len(keys) == 0 {
+		w("Both ran without parameters.\n\n")
+	} else {
+		w("| parameter | A | B | changed |\n|---|---|---|---|\n")
+		for _, k := range keys {
+			va, vb := fa[k], fb[k]
+			changed := ""
+			if va != vb {
+				changed = "yes"
+			}
+			w("| `%s` | %s | %s | %s |\n", k, orDash(va), orDash(vb), changed)
+		}
+		w("\n")
+	}
+
+	w("## Metrics\n\n| metric | A | B | Δ | %.0f%% CI | p | test |\n|---|---|---|---|---|---|---|\n", conf*100)
+	names := unionKeys(a.Metrics, b.Metrics)
+	for _, n := range names {
+		ma, mb := a.Metrics[n], b.Metrics[n]
+		delta, ci, p, test := "—", "—", "—", ""
+		if ma.Observed && mb.Observed {
+			delta = signed(mb.Value - ma.Value)
+			if ev := runner.Compare(repo.MetricTarget{Name: n, Operator: ">="}, a.IterationSummary, b.IterationSummary, conf); ev != nil && ev.Test != "" {
+				ci = fmt.Sprintf("[%s, %s]", signed(ev.Lo), signed(ev.Hi))
+				p = fmtP(ev.P)
+				test = ev.Test
+			}
+		}
+		w("| `%s` | %s | %s | %s | %s | %s | %s |\n", n, metricValue(ma), metricValue(mb), delta, ci, p, test)
+	}
+	w("\n## Failure modes\n\n")
+	modes := unionKeys(a.FailureModes, b.FailureModes)
+	if len(modes) == 0 {
+		w("None in either.\n\n")
+	} else {
+		w("| mode | A | B |\n|---|---|---|\n")
+		for _, m := range modes {
+			w("| `%s` | %d | %d |\n", m, a.FailureModes[m], b.FailureModes[m])
+		}
+		w("\n")
+	}
+
+	w("## Recommendation\n\n")
+	va, okA := a.Metric(target.Name)
+	vb, okB := b.Metric(target.Name)
+	switch {
+	case a.Manifest.Target.Name != b.Manifest.Target.Name:
+		w("The iterations have different primary metrics (A `%s`, B `%s`); no recommendation.\n", a.Manifest.Target.Name, b.Manifest.Target.Name)
+	case !okA || !okB:
+		w("`%s` was not observed in both iterations; no recommendation.\n", target.Name)
+	default:
+		ev := runner.Compare(target, a.IterationSummary, b.IterationSummary, conf)
+		sig := ev != nil && ev.Test != "" && ev.P < 1-conf
+		switch {
+		case runner.Better(target, vb, va) && sig:
+			w("Prefer **B**: `%s` %s → %s, a significant improvement (p=%s).\n", target.Name, num(va), num(vb), fmtP(ev.P))
+		case runner.Better(target, va, vb) && sig:
+			w("Prefer **A**: `%s` %s → %s is a significant regression for B (p=%s).\n", target.Name, num(va), num(vb), fmtP(ev.P))
+		case va == vb:
+			w("No difference in `%s` (%s).\n", target.Name, num(va))
+		default:
+			better := "B"
+			if runner.Better(target, va, vb) {
+				better = "A"
+			}
+			w("**%s** looks better on `%s` (%s vs %s), but the difference is not significant: collect more cases or repetitions before deciding.\n", better, target.Name, num(va), num(vb))
+		}
+	}
+	return s.String()
+}
+
+// flatten turns nested parameters into dotted keys with JSON values.
+func flatten(prefix string, v any) map[string]string {
+	out := map[string]string{}
+	var walk func(p string, v any)
+	walk = func(p string, v any) {
+		switch x := v.(type) {
+		case repo.Parameters:
+			walk(p, map[string]any(x))
+		case map[string]any:
+			for k, vv := range x {
+				walk(strings.TrimPrefix(p+"."+k, "."), vv)
+			}
+		default:
+			b, _ := json.Marshal(x)
+			out[p] = string(b)
+		}
+	}
+	walk(prefix, v)
+	return out
+}
+
+func unionKeys[V any](a, b map[string]V) []string {
+	seen := map[string]bool{}
+	var out []string
+	for _, m := range []map[string]V{a, b} {
+		for k := range m {
+			if !seen[k] {
+				seen[k] = true
+				out = append(out, k)
+			}
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "—"
+	}
+	return "`" + s + "`"
+}
+
+func fmtP(p float64) string {
+	if p < 0.001 {
+		return "<0.001"
+	}
+	return fmt.Sprintf("%.3g", p)
+}
