@@ -35,11 +35,10 @@ func (h *HTTP) Call(ctx context.Context, req *repo.Request) (repo.Response, erro
 	if info != nil {
 		*info = CallInfo{}
 	}
-	payload, err := encodeRequest(req)
+	payload, err := marshalRequest(req)
 	if err != nil {
 		return repo.Response{}, err
 	}
-	defer payload.release()
 	b, cerr := h.post.post(ctx, payload, start, info)
 	if cerr != nil {
 		return repo.Response{}, cerr
@@ -50,7 +49,7 @@ func (h *HTTP) Call(ctx context.Context, req *repo.Request) (repo.Response, erro
 
 // Close drops idle connections.
 func (h *HTTP) Close() error {
-	h.post.client.CloseIdleConnections()
+	h.post.transport.CloseIdleConnections()
 	return nil
 }
 

@@ -13,7 +13,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/selfevals/selfevals/repo"
@@ -31,12 +30,14 @@ const (
 // poster POSTs JSON to one URL and returns the 2xx body. It owns the retry
 // policy shared by the http and openai adapters.
 type poster struct {
-	client  *http.Client
-	url     *url.URL
-	header  http.Header // expanded; read-only once built, shared by requests
-	retries int
-	limit   int64
-	what    string // "agent" or "openai endpoint", for messages
+	// transport, not an http.Client: agents do not redirect, and skipping
+	// the client's redirect machinery saves a header copy per call.
+	transport *http.Transport
+	url       *url.URL
+	header    http.Header // expanded; read-only once built, shared by requests
+	retries   int
+	limit     int64
+	what      string // "agent" or "openai endpoint", for messages
 	// backoff is the wait before retry n (from 1); a field so tests can
 	// shorten it.
 	backoff func(n int) time.Duration
@@ -64,21 +65,21 @@ func newPoster(rawURL string, headers map[string]string, field string, agent rep
 		h.Set("Accept", "application/json")
 	}
 	return &poster{
-		client:  newHTTPClient(opts.Parallelism),
-		url:     u,
-		header:  h,
-		retries: opts.Retries,
-		limit:   agent.OutputLimit(),
-		what:    "agent",
-		backoff: fullJitter,
+		transport: newTransport(opts.Parallelism),
+		url:       u,
+		header:    h,
+		retries:   opts.Retries,
+		limit:     agent.OutputLimit(),
+		what:      "agent",
+		backoff:   fullJitter,
 	}, nil
 }
 
-// newHTTPClient is tuned for many parallel calls to one (often loopback)
+// newTransport is tuned for many parallel calls to one (often loopback)
 // host: enough idle connections that every slot keeps its own alive.
-func newHTTPClient(parallelism int) *http.Client {
+func newTransport(parallelism int) *http.Transport {
 	idle := max(parallelism*2, 16)
-	return &http.Client{Transport: &http.Transport{
+	return &http.Transport{
 		Proxy:               http.ProxyFromEnvironment,
 		DialContext:         (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
 		MaxIdleConns:        idle,
@@ -90,7 +91,7 @@ func newHTTPClient(parallelism int) *http.Client {
 		TLSHandshakeTimeout:   10 * time.Second,
 		ExpectContinueTimeout: time.Second,
 		ForceAttemptHTTP2:     true,
-	}}
+	}
 }
 
 func fullJitter(n int) time.Duration {
@@ -116,7 +117,7 @@ func (b body) release() {
 var bodyPool = sync.Pool{New: func() any { b := make([]byte, 0, 4<<10); return &b }}
 
 // post sends payload, retrying transient failures.
-func (p *poster) post(ctx context.Context, payload *reqBuf, start time.Time, info *CallInfo) (body, error) {
+func (p *poster) post(ctx context.Context, payload []byte, start time.Time, info *CallInfo) (body, *CallError) {
 	for attempt := 1; ; attempt++ {
 		if info != nil {
 			info.Attempts = attempt
@@ -148,22 +149,21 @@ func (p *poster) post(ctx context.Context, payload *reqBuf, start time.Time, inf
 }
 
 // once makes one attempt. wait is the server's Retry-After, if any.
-func (p *poster) once(ctx context.Context, payload *reqBuf, start time.Time) (body, time.Duration, *CallError) {
-	payload.retain()
-	rb := &reqBody{buf: payload}
-	rb.Reset(payload.Bytes())
+func (p *poster) once(ctx context.Context, payload []byte, start time.Time) (body, time.Duration, *CallError) {
 	req := (&http.Request{
-		Method:        http.MethodPost,
-		URL:           p.url,
-		Host:          p.url.Host,
-		Proto:         "HTTP/1.1",
-		ProtoMajor:    1,
-		ProtoMinor:    1,
-		Header:        p.header,
-		Body:          rb,
-		ContentLength: int64(payload.Len()),
+		Method:     http.MethodPost,
+		URL:        p.url,
+		Host:       p.url.Host,
+		Proto:      "HTTP/1.1",
+		ProtoMajor: 1,
+		ProtoMinor: 1,
+		Header:     p.header,
+		// A plain NopCloser(*bytes.Reader) is what net/http recognises as
+		// in memory: it then writes headers and body in one syscall.
+		Body:          io.NopCloser(bytes.NewReader(payload)),
+		ContentLength: int64(len(payload)),
 	}).WithContext(ctx)
-	resp, err := p.client.Do(req)
+	resp, err := p.transport.RoundTrip(req)
 	if err != nil {
 		return body{}, 0, p.transportError(ctx, err, start)
 	}
@@ -262,20 +262,4 @@ func retryAfter(v string) time.Duration {
 		}
 	}
 	return 0
-}
-
-// reqBody is one attempt's view of the pooled request encoding; closing it
-// (the transport always does, possibly after RoundTrip returns) releases its
-// reference.
-type reqBody struct {
-	bytes.Reader
-	buf    *reqBuf
-	closed atomic.Bool
-}
-
-func (r *reqBody) Close() error {
-	if r.closed.CompareAndSwap(false, true) {
-		r.buf.release()
-	}
-	return nil
 }

@@ -62,7 +62,7 @@ func (o *OpenAI) String() string { return o.desc }
 
 // Close drops idle connections.
 func (o *OpenAI) Close() error {
-	o.post.client.CloseIdleConnections()
+	o.post.transport.CloseIdleConnections()
 	return nil
 }
 
@@ -79,11 +79,10 @@ func (o *OpenAI) Call(ctx context.Context, req *repo.Request) (repo.Response, er
 	if err != nil {
 		return repo.Response{}, err
 	}
-	payload, err := encodeRequest(chat)
+	payload, err := marshalRequest(chat)
 	if err != nil {
 		return repo.Response{}, err
 	}
-	defer payload.release()
 	b, cerr := o.post.post(ctx, payload, start, info)
 	if cerr != nil {
 		return repo.Response{}, cerr

@@ -9,7 +9,6 @@ import (
 	"sort"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"syscall"
 
 	"github.com/goccy/go-json"
@@ -175,13 +174,11 @@ func (t *tailBuffer) Reset() {
 	t.mu.Unlock()
 }
 
-// reqBuf is a pooled, reference-counted request encoding. HTTP transports
-// may still hold a request body after RoundTrip returns, so the buffer goes
-// back to the pool only when every holder has released it.
+// reqBuf is a pooled request encoding: the encoder and its buffer are
+// reused across calls.
 type reqBuf struct {
 	bytes.Buffer
-	enc  *json.Encoder
-	refs atomic.Int32
+	enc *json.Encoder
 }
 
 var reqBufPool = sync.Pool{New: func() any {
@@ -195,7 +192,6 @@ var reqBufPool = sync.Pool{New: func() any {
 func encodeRequest(v any) (*reqBuf, error) {
 	b := reqBufPool.Get().(*reqBuf)
 	b.Reset()
-	b.refs.Store(1)
 	if err := b.enc.Encode(v); err != nil {
 		b.release()
 		return nil, &CallError{Kind: repo.ErrInternal, Msg: "encode the agent request: " + err.Error()}
@@ -203,12 +199,23 @@ func encodeRequest(v any) (*reqBuf, error) {
 	return b, nil
 }
 
-func (b *reqBuf) retain() { b.refs.Add(1) }
-
 func (b *reqBuf) release() {
-	if b.refs.Add(-1) == 0 && b.Cap() <= 1<<20 {
+	if b.Cap() <= 1<<20 {
 		reqBufPool.Put(b)
 	}
+}
+
+// marshalRequest is encodeRequest into a slice of its own. HTTP needs that:
+// a transport may still read a request body after RoundTrip returns, so the
+// body cannot come from a pool.
+func marshalRequest(v any) ([]byte, error) {
+	b, err := encodeRequest(v)
+	if err != nil {
+		return nil, err
+	}
+	out := bytes.Clone(b.Bytes())
+	b.release()
+	return out, nil
 }
 
 // truncatedMarker ends the Partial text of an answer cut at the output cap.
