@@ -13,14 +13,12 @@ import (
 	"github.com/selfevals/selfevals/repo"
 )
 
-// Compiled regexes and schemas, keyed by their source text. Cases of one
+// Compiled regexes, keyed by their source text (schemas are cached by
+// repo.CompileSchema). Cases of one
 // dataset repeat the same few patterns and schemas thousands of times, and
 // compiling is far slower than matching. Both caches only grow by distinct
 // patterns, which the datasets bound.
-var (
-	regexps sync.Map // pattern → compiled[*regexp.Regexp]
-	schemas sync.Map // schema bytes → compiled[*jsonschema.Schema]
-)
+var regexps sync.Map // pattern → compiled[*regexp.Regexp]
 
 // compiled is a cache entry; a pattern that does not compile is cached too,
 // so a bad case costs one compile, not one per trace.
@@ -42,46 +40,10 @@ func compileRegexp(pattern string) (*regexp.Regexp, error) {
 	return re, err
 }
 
-// schemaURL names the one resource each schema compiler holds.
-const schemaURL = "mem:///expected/output_schema.json"
-
+// compileSchema compiles (once) a case's output_schema; the loader already
+// checked it, with the same compiler.
 func compileSchema(raw []byte) (*jsonschema.Schema, error) {
-	if e, ok := schemas.Load(string(raw)); ok {
-		c := e.(compiled[*jsonschema.Schema])
-		return c.v, c.err
-	}
-	s, err := newSchema(raw)
-	schemas.Store(string(raw), compiled[*jsonschema.Schema]{s, err})
-	return s, err
-}
-
-// newSchema compiles a JSON Schema, 2020-12 unless its $schema says
-// otherwise. References must stay inside the schema: the default loader
-// would read local files named by a dataset, which a shared dataset must not
-// be able to do.
-func newSchema(raw []byte) (*jsonschema.Schema, error) {
-	doc, err := jsonschema.UnmarshalJSON(bytes.NewReader(raw))
-	if err != nil {
-		return nil, fmt.Errorf("not JSON: %w", err)
-	}
-	c := jsonschema.NewCompiler()
-	c.DefaultDraft(jsonschema.Draft2020)
-	c.UseLoader(selfContained{})
-	if err := c.AddResource(schemaURL, doc); err != nil {
-		return nil, err
-	}
-	s, err := c.Compile(schemaURL)
-	if err != nil {
-		return nil, errors.New(oneLine(err.Error()))
-	}
-	return s, nil
-}
-
-// selfContained refuses every external reference.
-type selfContained struct{}
-
-func (selfContained) Load(url string) (any, error) {
-	return nil, fmt.Errorf("$ref to %s: output schemas must be self-contained", url)
+	return repo.CompileSchema(raw)
 }
 
 // maxSchemaErrors bounds how many validator messages a reason quotes.

@@ -23,7 +23,6 @@ var (
 	Runtimes       = []string{"offline", "replay", "simulation", "shadow", "canary", "online", "human_review"}
 	DatasetTypes   = []string{"smoke", "golden", "regression", "capability", "production_sample", "adversarial_safety", "calibration", "incident_queue"}
 	PIIStatuses    = []string{"raw", "detected", "scrubbed", "synthetic", "approved_raw"}
-	caseProblemSep = "; "
 )
 
 // DecodeCaseNode decodes, validates and identifies a case written in YAML
@@ -219,40 +218,59 @@ func CaseID(c *Case) string {
 	return id
 }
 
-var schemaCache sync.Map // canonical schema → error (nil when it compiles)
+// schemaCache holds compiled schemas by their canonical bytes: the same
+// schema usually repeats over many cases, and compiling is far slower than
+// validating. A schema that does not compile is cached too.
+var schemaCache sync.Map // string → compiledSchema
 
-// CheckSchema compiles a JSON Schema (2020-12 unless it says otherwise).
-// Results are cached: the same schema usually repeats over many cases.
+type compiledSchema struct {
+	s   *jsonschema.Schema
+	err error
+}
+
+// CheckSchema reports whether a JSON Schema compiles.
 func CheckSchema(schema []byte) error {
-	if v, ok := schemaCache.Load(string(schema)); ok {
-		if v == nil {
-			return nil
-		}
-		return v.(error)
-	}
 	_, err := CompileSchema(schema)
-	if err != nil {
-		schemaCache.Store(string(schema), err)
-	} else {
-		schemaCache.Store(string(schema), nil)
-	}
 	return err
 }
 
-// CompileSchema compiles a JSON Schema document, 2020-12 by default.
+// CompileSchema compiles a JSON Schema document, 2020-12 unless its $schema
+// says otherwise, and caches it. References must stay inside the schema:
+// the library's default loader would read local files named by a dataset,
+// which a shared dataset must not be able to do.
 func CompileSchema(schema []byte) (*jsonschema.Schema, error) {
+	if v, ok := schemaCache.Load(string(schema)); ok {
+		c := v.(compiledSchema)
+		return c.s, c.err
+	}
+	s, err := compileSchema(schema)
+	schemaCache.Store(string(schema), compiledSchema{s, err})
+	return s, err
+}
+
+const schemaURL = "mem:///expected/output_schema.json"
+
+func compileSchema(schema []byte) (*jsonschema.Schema, error) {
 	doc, err := jsonschema.UnmarshalJSON(bytes.NewReader(schema))
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("not JSON: %w", err)
 	}
 	c := jsonschema.NewCompiler()
 	c.DefaultDraft(jsonschema.Draft2020)
-	if err := c.AddResource("case.json", doc); err != nil {
+	c.UseLoader(selfContained{})
+	if err := c.AddResource(schemaURL, doc); err != nil {
 		return nil, err
 	}
-	s, err := c.Compile("case.json")
+	s, err := c.Compile(schemaURL)
 	if err != nil {
-		return nil, fmt.Errorf("invalid JSON Schema: %s", strings.ReplaceAll(err.Error(), "\n", caseProblemSep))
+		return nil, fmt.Errorf("invalid JSON Schema: %s", strings.Join(strings.Fields(err.Error()), " "))
 	}
 	return s, nil
+}
+
+// selfContained refuses every external schema reference.
+type selfContained struct{}
+
+func (selfContained) Load(url string) (any, error) {
+	return nil, fmt.Errorf("$ref to %s: output schemas must be self-contained", url)
 }

@@ -26,6 +26,9 @@ type Decision struct {
 	Evidence  *Evidence `json:"evidence,omitempty"`
 	Guardrail []Check   `json:"guardrails,omitempty"`
 	Baseline  *int      `json:"baseline_iteration,omitempty"`
+	// Violated is set when a guardrail failed: such an iteration never
+	// becomes the best to beat.
+	Violated bool `json:"guardrails_violated,omitempty"`
 }
 
 // Check is one guardrail's verdict: ok, violated or missing.
@@ -102,6 +105,7 @@ func Decide(e *repo.Experiment, cur *IterationSummary, best *IterationSummary) D
 			out = RequireTradeoffReview
 		}
 		d.Outcome = out
+		d.Violated = true
 		d.Rationale = "guardrail violated: " + strings.Join(violated, "; ") + "; policy=" + e.Decision.IfGuardrailFails
 		return d
 	}
@@ -111,12 +115,16 @@ func Decide(e *repo.Experiment, cur *IterationSummary, best *IterationSummary) D
 		return d
 	}
 	if best == nil {
+		first := "first iteration"
+		if cur.Index > 0 {
+			first = "first iteration within guardrails"
+		}
 		if t.Met(value) {
 			d.Outcome = KeepCandidate
-			d.Rationale = fmt.Sprintf("first iteration meets target: %s %s %s %s; %s", t.Name, fmtNum(value), t.Operator, fmtNum(t.Value), guardNote)
+			d.Rationale = fmt.Sprintf("%s meets target: %s %s %s %s; %s", first, t.Name, fmtNum(value), t.Operator, fmtNum(t.Value), guardNote)
 		} else {
 			d.Outcome = Investigate
-			d.Rationale = fmt.Sprintf("first iteration below target: %s %s, target %s %s; %s", t.Name, fmtNum(value), t.Operator, fmtNum(t.Value), guardNote)
+			d.Rationale = fmt.Sprintf("%s below target: %s %s, target %s %s; %s", first, t.Name, fmtNum(value), t.Operator, fmtNum(t.Value), guardNote)
 		}
 		return d
 	}

@@ -199,7 +199,7 @@ func (l *Loop) Run(ctx context.Context) (*RunSummary, error) {
 			rs.Terminated = "interrupted"
 			break
 		}
-		if _, ok := sum.Metric(e.Target.Primary.Name); ok && (best == nil || Better(e.Target.Primary, sum.Primary, best.Primary)) {
+		if _, ok := sum.Metric(e.Target.Primary.Name); ok && !sum.Decision.Violated && (best == nil || Better(e.Target.Primary, sum.Primary, best.Primary)) {
 			best = sum
 		}
 		recent = append(recent, sum.Primary)
