@@ -182,3 +182,43 @@ func TestUsageErrors(t *testing.T) {
 		t.Errorf("help lacks an example:\n%s", out)
 	}
 }
+
+func TestRunPingpong(t *testing.T) {
+	dir := t.TempDir()
+	runCLI(t, dir, "init")
+	out, errOut, code := runCLI(t, dir, "run", "evals/experiments/pingpong.yaml", "--no-commit")
+	if code != 0 {
+		t.Fatalf("exit %d\n%s%s", code, out, errOut)
+	}
+	for _, want := range []string{"# Experiment: pingpong baseline", "| 0 | 0 | — | investigate |", "| 1 | 1 | +1 | keep |", "search_space_exhausted: grid exhausted after 2 combinations"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("report lacks %q:\n%s", want, out)
+		}
+	}
+	if !strings.Contains(errOut, "pingpong: iteration 1: keep_candidate") {
+		t.Errorf("no progress on stderr:\n%s", errOut)
+	}
+	runs, _ := filepath.Glob(filepath.Join(dir, "evals/runs/pingpong/run_*/results.jsonl"))
+	if len(runs) != 1 {
+		t.Fatalf("run directory: %v", runs)
+	}
+	data, _ := os.ReadFile(runs[0])
+	if n := strings.Count(string(data), "\n"); n != 4 {
+		t.Errorf("results.jsonl has %d lines, want 4", n)
+	}
+	// A second run is served from the cache and reports JSON.
+	out, _, code = runCLI(t, dir, "run", "evals/experiments/pingpong.yaml", "--format", "json")
+	if code != 0 || !strings.Contains(out, `"cache_hits": 4`) || !strings.Contains(out, `"calls": 0`) {
+		t.Errorf("second run: exit %d\n%s", code, out)
+	}
+	// Bad flags and specs are usage errors.
+	if _, _, code := runCLI(t, dir, "run", "evals/experiments/nope.yaml"); code != 2 {
+		t.Errorf("missing spec: exit %d", code)
+	}
+	if _, _, code := runCLI(t, dir, "run", "evals/experiments/pingpong.yaml", "--format", "xml"); code != 2 {
+		t.Errorf("bad format: exit %d", code)
+	}
+	if out, _, code := runCLI(t, dir, "estimate", "evals/experiments/pingpong.yaml", "--cost-per-call", "0.5"); code != 0 || !strings.Contains(out, "calls:       4 = 2 cases × 1 repetitions × 2 iterations") || !strings.Contains(out, "$2.00") {
+		t.Errorf("estimate: exit %d\n%s", code, out)
+	}
+}
