@@ -245,3 +245,53 @@ func TestGridOrderLastKeyFastest(t *testing.T) {
 		t.Error(p.Exhausted())
 	}
 }
+
+// latency_ms_p95 <= 2000 treats lower latency as better.
+func TestDecideLatencyLowerIsBetter(t *testing.T) {
+	e := &repo.Experiment{Target: repo.Target{Primary: repo.MetricTarget{Name: "latency_ms_p95", Operator: "<=", Value: 2000}},
+		Decision: repo.DecisionPolicy{IfRegressionFails: "reject", Significance: "report", Confidence: 0.95}}
+	it := func(index int, p95 float64) *IterationSummary {
+		return &IterationSummary{Index: index, Primary: p95, Metrics: map[string]Metric{"latency_ms_p95": {Value: p95, Observed: true}},
+			pairs: map[string]CasePair{"a": {}}}
+	}
+	slow, fast, slower := it(0, 2500), it(1, 1500), it(2, 1800)
+	if d := Decide(e, slow, nil); d.Outcome != Investigate {
+		t.Errorf("2500 ms vs <= 2000: %s", d.Outcome)
+	}
+	if d := Decide(e, fast, slow); d.Outcome != KeepCandidate || !strings.HasPrefix(d.Rationale, "improvement: latency_ms_p95 1500 (-1000)") {
+		t.Errorf("faster: %s %q", d.Outcome, d.Rationale)
+	}
+	if d := Decide(e, slower, fast); d.Outcome != Reject || !strings.HasPrefix(d.Rationale, "no improvement over iteration 1") {
+		t.Errorf("slower than the best: %s %q", d.Outcome, d.Rationale)
+	}
+	if !Better(e.Target.Primary, 1500, 2500) || Better(e.Target.Primary, 2500, 1500) {
+		t.Error("Better does not follow the operator")
+	}
+}
+
+func TestSignificanceRequire(t *testing.T) {
+	e := &repo.Experiment{Target: repo.Target{Primary: repo.MetricTarget{Name: "pass@1", Operator: ">=", Value: 0.1}},
+		Decision: repo.DecisionPolicy{IfRegressionFails: "reject", Significance: "require", Confidence: 0.95}}
+	mk := func(index int, pass ...bool) *IterationSummary {
+		s := &IterationSummary{Index: index, pairs: map[string]CasePair{}}
+		n := 0
+		for i, p := range pass {
+			s.pairs[fmt.Sprint(i)] = CasePair{Pass: p}
+			if p {
+				n++
+			}
+		}
+		s.Primary = float64(n) / float64(len(pass))
+		s.Metrics = map[string]Metric{"pass@1": {Value: s.Primary, Observed: true}}
+		return s
+	}
+	a, b := mk(0, true, false, false, false), mk(1, true, true, false, false)
+	d := Decide(e, b, a)
+	if d.Outcome != Investigate || !strings.Contains(d.Rationale, "not significant") || !strings.Contains(d.Rationale, "p=1") {
+		t.Errorf("%s %q", d.Outcome, d.Rationale)
+	}
+	e.Decision.Significance = "report"
+	if d := Decide(e, b, a); d.Outcome != KeepCandidate {
+		t.Errorf("report: %s", d.Outcome)
+	}
+}
