@@ -68,6 +68,9 @@ func (b *Builtin) Call(ctx context.Context, req *repo.Request) (repo.Response, e
 	if err := ctx.Err(); err != nil {
 		return repo.Response{}, &CallError{Kind: repo.ErrCanceled, Msg: err.Error()}
 	}
+	if info := callInfoFrom(ctx); info != nil {
+		*info = CallInfo{Attempts: 1}
+	}
 	return b.fn(req), nil
 }
 

@@ -176,9 +176,12 @@ func TestHTTPRefused(t *testing.T) {
 	}
 	addr := ln.Addr().String()
 	ln.Close()
-	h := newTestHTTP(t, "http://"+addr+"/agent", repo.Agent{HTTP: &repo.HTTPAgent{}}, Options{Retries: 2})
+	h := newTestHTTP(t, "http://"+addr+"/agent?key=${KEY}", repo.Agent{HTTP: &repo.HTTPAgent{}}, Options{Retries: 2, LookupEnv: env(map[string]string{"KEY": "s3cret"})})
 	_, info, err := callWithTimeout(t, h, request(`{"text":"hi"}`), 5*time.Second)
-	ce := wantCallError(t, err, repo.ErrConnection, "could not reach agent", addr)
+	ce := wantCallError(t, err, repo.ErrConnection, "could not reach agent", addr, "key=${KEY}")
+	if strings.Contains(ce.Msg, "s3cret") {
+		t.Errorf("message leaks the expanded URL: %s", ce.Msg)
+	}
 	if !ce.Transient || info.Attempts != 3 {
 		t.Errorf("transient = %v, attempts = %d", ce.Transient, info.Attempts)
 	}

@@ -34,10 +34,13 @@ type poster struct {
 	// the client's redirect machinery saves a header copy per call.
 	transport *http.Transport
 	url       *url.URL
-	header    http.Header // expanded; read-only once built, shared by requests
-	retries   int
-	limit     int64
-	what      string // "agent" or "openai endpoint", for messages
+	// display is the URL as written in the spec (${NAME} unexpanded, any
+	// password redacted): error messages end up in traces, secrets must not.
+	display string
+	header  http.Header // expanded; read-only once built, shared by requests
+	retries int
+	limit   int64
+	what    string // "agent" or "openai endpoint", for messages
 	// backoff is the wait before retry n (from 1); a field so tests can
 	// shorten it.
 	backoff func(n int) time.Duration
@@ -64,7 +67,12 @@ func newPoster(rawURL string, headers map[string]string, field string, agent rep
 	if h.Get("Accept") == "" {
 		h.Set("Accept", "application/json")
 	}
+	display := rawURL
+	if du, err := url.Parse(rawURL); err == nil {
+		display = du.Redacted()
+	}
 	return &poster{
+		display:   display,
 		transport: newTransport(opts.Parallelism),
 		url:       u,
 		header:    h,
@@ -211,7 +219,7 @@ func (p *poster) readBody(ctx context.Context, resp *http.Response, start time.T
 				return body{}, ce
 			}
 			return body{}, &CallError{Kind: repo.ErrConnection, Transient: true, Partial: excerpt(buf, excerptLimit),
-				Msg: fmt.Sprintf("%s at %s closed the connection mid-answer: %v", p.what, p.url.Redacted(), err)}
+				Msg: fmt.Sprintf("%s at %s closed the connection mid-answer: %v", p.what, p.display, err)}
 		}
 	}
 }
@@ -225,7 +233,7 @@ func (p *poster) transportError(ctx context.Context, err error, start time.Time)
 		err = uerr.Err
 	}
 	return &CallError{Kind: repo.ErrConnection, Transient: true,
-		Msg: fmt.Sprintf("could not reach %s at %s (%v); check it is running and reachable from this host", p.what, p.url.Redacted(), err)}
+		Msg: fmt.Sprintf("could not reach %s at %s (%v); check it is running and reachable from this host", p.what, p.display, err)}
 }
 
 func (p *poster) statusError(ctx context.Context, resp *http.Response, start time.Time) *CallError {
@@ -236,7 +244,7 @@ func (p *poster) statusError(ctx context.Context, resp *http.Response, start tim
 	buf = buf[:n]
 	_, _ = io.CopyN(io.Discard, resp.Body, 64<<10)
 	transient := resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode >= 500
-	msg := fmt.Sprintf("%s at %s answered HTTP %s", p.what, p.url.Redacted(), resp.Status)
+	msg := fmt.Sprintf("%s at %s answered HTTP %s", p.what, p.display, resp.Status)
 	if line := firstLine(string(buf)); line != "" {
 		msg += ": " + line
 	}
