@@ -439,8 +439,41 @@ func sleepCtx(ctx context.Context, d time.Duration) bool {
 	}
 }
 
+// startLayout is Trace.StartedAt's format: RFC 3339 in UTC with
+// milliseconds.
+const startLayout = "2006-01-02T15:04:05.000Z07:00"
+
+// formatStart writes t in startLayout without time.Format's layout parsing
+// (it is on every call's path).
 func formatStart(t time.Time) string {
-	return t.UTC().Format("2006-01-02T15:04:05.000Z07:00")
+	t = t.UTC()
+	year, month, day := t.Date()
+	if year < 0 || year > 9999 {
+		return t.Format(startLayout)
+	}
+	hour, minute, sec := t.Clock()
+	var b [24]byte
+	digits := func(at, n, width int) {
+		for i := at + width - 1; i >= at; i-- {
+			b[i] = byte('0' + n%10)
+			n /= 10
+		}
+	}
+	digits(0, year, 4)
+	b[4] = '-'
+	digits(5, int(month), 2)
+	b[7] = '-'
+	digits(8, day, 2)
+	b[10] = 'T'
+	digits(11, hour, 2)
+	b[13] = ':'
+	digits(14, minute, 2)
+	b[16] = ':'
+	digits(17, sec, 2)
+	b[19] = '.'
+	digits(20, t.Nanosecond()/1e6, 3)
+	b[23] = 'Z'
+	return string(b[:])
 }
 
 // TraceID is the trace's content-hash ID (tr_…): the hash of the canonical

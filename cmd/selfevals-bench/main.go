@@ -28,6 +28,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
+	"runtime/pprof"
 	"slices"
 	"strings"
 	"syscall"
@@ -73,13 +75,37 @@ func main() {
 		startup    = flag.Bool("startup", true, "measure selfevals --version start-up (median of 20)")
 		bin        = flag.String("selfevals", "", "a built selfevals binary (default: go build ./cmd/selfevals)")
 		keep       = flag.Bool("keep", false, "keep the scratch directory")
+		floor      = flag.Bool("floor", true, "with the http agent, also time a plain net/http client (the raw floor)")
+		cpuprofile = flag.String("cpuprofile", "", "write a CPU profile of this process (useful with --inprocess)")
+		memprofile = flag.String("memprofile", "", "write an allocation profile of this process at exit (useful with --inprocess)")
 	)
 	flag.Parse()
+	if *memprofile != "" {
+		runtime.MemProfileRate = 64 << 10
+		defer func() {
+			if f, err := os.Create(*memprofile); err == nil {
+				pprof.Lookup("allocs").WriteTo(f, 0)
+				f.Close()
+			}
+		}()
+	}
+	if *cpuprofile != "" {
+		f, err := os.Create(*cpuprofile)
+		if err == nil {
+			err = pprof.StartCPUProfile(f)
+		}
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "selfevals-bench:", err)
+			os.Exit(1)
+		}
+		defer pprof.StopCPUProfile()
+	}
 	if err := run(benchOptions{
-		base: config{cases: *cases, iterations: *iterations, reps: *reps, parallel: *parallel, latency: *latency},
+		base:   config{cases: *cases, iterations: *iterations, reps: *reps, parallel: *parallel, latency: *latency},
 		agents: strings.Split(*agents, ","), inprocess: *inprocess, repeat: max(*repeat, 1),
-		peer: *peer, startup: *startup, bin: *bin, keep: *keep,
+		peer: *peer, startup: *startup, bin: *bin, keep: *keep, floor: *floor,
 	}); err != nil {
+		pprof.StopCPUProfile()
 		fmt.Fprintln(os.Stderr, "selfevals-bench:", err)
 		os.Exit(1)
 	}
@@ -94,6 +120,7 @@ type benchOptions struct {
 	startup   bool
 	bin       string
 	keep      bool
+	floor     bool
 }
 
 func run(o benchOptions) error {
@@ -175,6 +202,20 @@ func run(o benchOptions) error {
 			fmt.Fprintf(os.Stderr, "%s/%s: %d calls in %s\n", r.tool, agent, r.calls, r.wall.Round(time.Millisecond))
 		}
 		rows = append(rows, median(walls))
+		if o.floor && srv != nil {
+			calls := cfg.cases * cfg.iterations * cfg.reps
+			var fl []row
+			for i := 0; i < o.repeat; i++ {
+				r, err := runFloor(cfg, calls)
+				if err != nil {
+					srv.stop()
+					return err
+				}
+				r.note = srv.checkCalls(r.calls)
+				fl = append(fl, r)
+			}
+			rows = append(rows, median(fl))
+		}
 		if o.peer == "promptfoo" && agent == "http" {
 			for i := 0; i < o.repeat; i++ {
 				r := runPromptfoo(scratch, cfg)
