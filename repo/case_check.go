@@ -16,13 +16,13 @@ import (
 
 // Enumerations of the reference (§3). Values outside them are errors.
 var (
-	Modalities     = []string{"text", "image", "audio", "voice", "browser_use", "sensor"}
-	CaseLevels     = []string{"single_step", "multi_step", "final_response", "step_level", "tool_call", "retrieval", "memory_context", "workflow", "trajectory", "conversation", "system", "agent"}
-	SourceTypes    = []string{"handcrafted", "production", "staging", "development", "failure", "synthetic", "adversarial", "human_labeled", "external_benchmark", "simulation", "custom"}
-	GroundTruths   = []string{"exact_match", "schema_validation", "deterministic_assertion", "reference_answer", "rubric", "pairwise_preference", "outcome_based", "human_judgment", "llm_judge", "hybrid"}
-	Runtimes       = []string{"offline", "replay", "simulation", "shadow", "canary", "online", "human_review"}
-	DatasetTypes   = []string{"smoke", "golden", "regression", "capability", "production_sample", "adversarial_safety", "calibration", "incident_queue"}
-	PIIStatuses    = []string{"raw", "detected", "scrubbed", "synthetic", "approved_raw"}
+	Modalities   = []string{"text", "image", "audio", "voice", "browser_use", "sensor"}
+	CaseLevels   = []string{"single_step", "multi_step", "final_response", "step_level", "tool_call", "retrieval", "memory_context", "workflow", "trajectory", "conversation", "system", "agent"}
+	SourceTypes  = []string{"handcrafted", "production", "staging", "development", "failure", "synthetic", "adversarial", "human_labeled", "external_benchmark", "simulation", "custom"}
+	GroundTruths = []string{"exact_match", "schema_validation", "deterministic_assertion", "reference_answer", "rubric", "pairwise_preference", "outcome_based", "human_judgment", "llm_judge", "hybrid"}
+	Runtimes     = []string{"offline", "replay", "simulation", "shadow", "canary", "online", "human_review"}
+	DatasetTypes = []string{"smoke", "golden", "regression", "capability", "production_sample", "adversarial_safety", "calibration", "incident_queue"}
+	PIIStatuses  = []string{"raw", "detected", "scrubbed", "synthetic", "approved_raw"}
 )
 
 // DecodeCaseNode decodes, validates and identifies a case written in YAML

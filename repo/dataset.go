@@ -9,6 +9,7 @@ import (
 	"os"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/goccy/go-json"
 	"gopkg.in/yaml.v3"
@@ -23,6 +24,12 @@ type Dataset struct {
 	Count int
 
 	inline []Case
+	// ids are the case IDs in file order, from the validating pass; with
+	// the file's size and time they let Each skip validation and hashing
+	// when the file has not changed since.
+	ids     []string
+	size    int64
+	modTime time.Time
 }
 
 // maxLine bounds one JSONL line (a case with a big input is fine; a
@@ -33,11 +40,22 @@ const maxLine = 64 << 20
 // reported, not just the first. Cases are not kept in memory: Each streams
 // them again.
 func LoadDataset(path string) (*Dataset, error) {
+	return loadDataset(path, nil)
+}
+
+// loadDataset is LoadDataset with an extra check of each valid case.
+func loadDataset(path string, check func(*Case) Problems) (*Dataset, error) {
 	d := &Dataset{Path: path}
+	if st, err := os.Stat(path); err == nil {
+		d.size, d.modTime = st.Size(), st.ModTime()
+	}
 	ids := map[string]int{}
 	var sorted []string
 	var probs Problems
 	err := scanCases(path, func(c *Case, p Problems) {
+		if len(p) == 0 && check != nil {
+			p = check(c)
+		}
 		if len(p) > 0 {
 			probs = append(probs, p...)
 			return
@@ -66,6 +84,7 @@ func LoadDataset(path string) (*Dataset, error) {
 		return nil, Problems{{File: path, Msg: "dataset has no cases", Hint: "add one JSON object per line"}}
 	}
 	d.Count = len(sorted)
+	d.ids = append([]string(nil), sorted...)
 	d.ID = DatasetID(sorted)
 	return d, nil
 }
@@ -88,6 +107,9 @@ func (d *Dataset) Each(fn func(*Case) error) error {
 		}
 		return nil
 	}
+	if d.unchanged() {
+		return d.eachValidated(fn)
+	}
 	var stop error
 	err := scanCases(d.Path, func(c *Case, p Problems) {
 		if stop != nil {
@@ -106,6 +128,57 @@ func (d *Dataset) Each(fn func(*Case) error) error {
 		return nil
 	}
 	return stop
+}
+
+// unchanged reports whether the file is as it was validated.
+func (d *Dataset) unchanged() bool {
+	if d.ids == nil {
+		return false
+	}
+	st, err := os.Stat(d.Path)
+	return err == nil && st.Size() == d.size && st.ModTime().Equal(d.modTime)
+}
+
+// eachValidated streams a file that has already been validated: a plain
+// decode per line, with the ID from the validating pass.
+func (d *Dataset) eachValidated(fn func(*Case) error) error {
+	f, err := os.Open(d.Path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	r := bufio.NewReaderSize(f, 256<<10)
+	line, i := 0, 0
+	for {
+		raw, err := readLine(r)
+		if len(raw) > 0 || err == nil {
+			line++
+			trimmed := bytes.TrimSpace(raw)
+			if len(trimmed) > 0 && !bytes.HasPrefix(trimmed, []byte("//")) {
+				if i >= len(d.ids) {
+					return fmt.Errorf("%s changed while it was read", d.Path)
+				}
+				var c Case
+				if err := json.Unmarshal(trimmed, &c); err != nil {
+					return fmt.Errorf("%s:%d: %w", d.Path, line, err)
+				}
+				c.ID, c.Line = d.ids[i], line
+				i++
+				if err := fn(&c); err != nil {
+					if errors.Is(err, errStopEach) {
+						return nil
+					}
+					return err
+				}
+			}
+		}
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("reading %s: %w", d.Path, err)
+		}
+	}
 }
 
 // Cases loads every case into memory (for small datasets and tools that need

@@ -76,9 +76,6 @@ func LoadExperiment(path string, opts LoadOptions) (*LoadedSpec, error) {
 		return nil, err
 	}
 	ls.Dataset = ds
-	if err := ls.checkCaseGraders(); err != nil {
-		return nil, err
-	}
 	hashed := ls.Spec
 	hashed.Experiment.Parameters = nil
 	ls.ID, err = HashID("exp", hashed)
@@ -425,8 +422,9 @@ func (ls *LoadedSpec) CasesPath() string {
 }
 
 func (ls *LoadedSpec) loadDataset() (*Dataset, error) {
+	check := ls.caseGradersCheck()
 	if p := ls.CasesPath(); p != "" {
-		ds, err := LoadDataset(p)
+		ds, err := loadDataset(p, check)
 		var ue *UserError
 		if errors.As(err, &ue) {
 			ue.Msg = fmt.Sprintf("%s: dataset.cases_path: %s", ls.Path, ue.Msg)
@@ -451,6 +449,10 @@ func (ls *LoadedSpec) loadDataset() (*Dataset, error) {
 			probs = append(probs, Problem{File: ls.Path, Line: n.Line, Col: n.Column, Field: fmt.Sprintf("dataset.cases_inline[%d]", i), Msg: fmt.Sprintf("duplicate case ID %s (same as line %d)", c.ID, first)})
 			continue
 		}
+		if p := check(c); len(p) > 0 {
+			probs = append(probs, p...)
+			continue
+		}
 		ids[c.ID] = c.Line
 		all = append(all, c.ID)
 		ds.inline = append(ds.inline, *c)
@@ -463,26 +465,26 @@ func (ls *LoadedSpec) loadDataset() (*Dataset, error) {
 	return ds, nil
 }
 
-func (ls *LoadedSpec) checkCaseGraders() error {
+// caseGradersCheck checks that a case names only declared graders.
+func (ls *LoadedSpec) caseGradersCheck() func(*Case) Problems {
 	declared := ls.GraderNames()
-	var probs Problems
-	file := ls.Dataset.Path
-	err := ls.Dataset.Each(func(c *Case) error {
+	return func(c *Case) Problems {
+		var probs Problems
 		for _, g := range c.Graders {
 			if !slices.Contains(declared, g) {
 				hint := "declared: " + strings.Join(declared, ", ")
 				if sg := Suggest(g, declared); sg != "" {
 					hint = fmt.Sprintf("did you mean %q? declared: %s", sg, strings.Join(declared, ", "))
 				}
+				file := ls.CasesPath()
+				if file == "" {
+					file = ls.Path
+				}
 				probs = append(probs, Problem{File: file, Line: c.Line, Field: "graders", Msg: fmt.Sprintf("grader %q is not declared in the spec's graders:", g), Hint: hint})
 			}
 		}
-		return nil
-	})
-	if err != nil {
-		return err
+		return probs
 	}
-	return probs.Err()
 }
 
 func (ls *LoadedSpec) validateAgent(field string, a *Agent, probs *Problems) {

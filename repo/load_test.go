@@ -2,6 +2,7 @@ package repo
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -91,7 +92,9 @@ func TestSpecProblems(t *testing.T) {
 			[]string{"dataset.cases_path", "outside the repository"}},
 		{"no agent", func(s string) string { return strings.Replace(s, "agent:\n  builtin: echo\n", "", 1) },
 			[]string{"missing the agent: block"}},
-		{"two agents", func(s string) string { return strings.Replace(s, "  builtin: echo", "  builtin: echo\n  command: [x]", 1) },
+		{"two agents", func(s string) string {
+			return strings.Replace(s, "  builtin: echo", "  builtin: echo\n  command: [x]", 1)
+		},
 			[]string{"agent: sets more than one of command, http, openai and builtin"}},
 		{"range on grid", func(s string) string {
 			return strings.Replace(s, "  goal: y", "  goal: y\n  search_space: {model_params: {t: {min: 0, max: 1}}}", 1)
@@ -102,7 +105,9 @@ func TestSpecProblems(t *testing.T) {
 		{"yaml syntax", func(s string) string { return strings.Replace(s, "  goal: y", "  goal: [y", 1) },
 			[]string{"x.yaml:", "invalid YAML"}},
 		{"empty", func(string) string { return "" }, []string{"x.yaml:1:1: the file is empty"}},
-		{"sandbox", func(s string) string { return strings.Replace(s, "  goal: y", "  goal: y\n  run: {sandbox: live_canary}", 1) },
+		{"sandbox", func(s string) string {
+			return strings.Replace(s, "  goal: y", "  goal: y\n  run: {sandbox: live_canary}", 1)
+		},
 			[]string{"sandbox live_canary is not available"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -272,5 +277,28 @@ func TestFormatYAMLKeepsComments(t *testing.T) {
 	want := "# head\nexperiment:\n  name: x # trailing\n\n  goal: y\nlist:\n  - a\n  - b\n"
 	if string(out) != want {
 		t.Errorf("got\n%s\nwant\n%s", out, want)
+	}
+}
+
+// Each streams the validated file without re-validating, with the IDs of
+// the validating pass, and validates again when the file has changed.
+func TestDatasetEachAfterEdit(t *testing.T) {
+	dir := t.TempDir()
+	path := writeFile(t, filepath.Join(dir, "d.jsonl"), "{\"input\":{\"text\":\"a\"}}\n// c\n{\"id\":\"x\",\"input\":{\"text\":\"b\"}}\n")
+	ds, err := LoadDataset(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	full, _ := DecodeCaseJSON(path, 1, []byte(`{"input":{"text":"a"}}`))
+	var got []string
+	ds.Each(func(c *Case) error { got = append(got, fmt.Sprintf("%s@%d", c.ID, c.Line)); return nil })
+	if want := full.ID + "@1 x@3"; strings.Join(got, " ") != want {
+		t.Errorf("got %v, want %s", got, want)
+	}
+	// An edit after loading is validated again, not trusted.
+	writeFile(t, path, "{\"input\":{\"text\":\"a\"}}\n{\"inptu\":{}}\n{\"id\":\"x\",\"input\":{\"text\":\"b\"}}\n")
+	err = ds.Each(func(c *Case) error { return nil })
+	if err == nil || !strings.Contains(err.Error(), "inptu") {
+		t.Errorf("edited dataset: %v", err)
 	}
 }

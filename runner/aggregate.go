@@ -137,7 +137,8 @@ var (
 
 // Metrics computes every metric of SPEC §7, plus the pass@k and pass^k named
 // in extra. Intervals are at the given confidence: Wilson for proportions,
-// a seeded bootstrap for means.
+// a seeded bootstrap for means (the normal approximation past
+// stats.BootstrapLimit cases).
 func (a *Aggregator) Metrics(confidence float64, extra []string) map[string]Metric {
 	m := map[string]Metric{}
 	n := len(a.order)
@@ -155,7 +156,7 @@ func (a *Aggregator) Metrics(confidence float64, extra []string) map[string]Metr
 	mean := func(name string, vals []float64) {
 		met := Metric{N: len(vals), Observed: len(vals) > 0, Value: stats.Mean(vals)}
 		if len(vals) > 1 {
-			lo, hi := stats.Bootstrap(vals, stats.Mean, confidence, 1000, 1)
+			lo, hi := stats.MeanInterval(vals, confidence, 1)
 			met.Lo, met.Hi = &lo, &hi
 		} else if len(vals) == 1 {
 			met.Lo, met.Hi = &met.Value, &met.Value

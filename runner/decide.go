@@ -188,14 +188,14 @@ func Compare(t repo.MetricTarget, a, b *IterationSummary, confidence float64) *E
 				failPass++
 			}
 		}
-		_, ev.Lo, ev.Hi, _ = stats.PairedBootstrap(xa, xb, confidence, 2000, 1)
+		_, ev.Lo, ev.Hi, _ = stats.PairedMeanDiff(xa, xb, confidence, 1)
 		ev.P = stats.McNemarExact(passFail, failPass)
 		ev.Test = "exact McNemar"
 	case t.Name == "mean_score" || t.Name == "consistency_rate" || t.Name == "stability_score":
 		for i, id := range ids {
 			xa[i], xb[i] = a.pairs[id].Score, b.pairs[id].Score
 		}
-		_, ev.Lo, ev.Hi, ev.P = stats.PairedBootstrap(xa, xb, confidence, 2000, 1)
+		_, ev.Lo, ev.Hi, ev.P = stats.PairedMeanDiff(xa, xb, confidence, 1)
 		ev.Test = "paired bootstrap"
 	default:
 		return &Evidence{Metric: t.Name, Value: vb, Delta: vb - va, Pairs: len(ids), P: math.NaN()}

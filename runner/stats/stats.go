@@ -301,3 +301,64 @@ func PassHatK(n, c, k int) float64 {
 	}
 	return p
 }
+
+// BootstrapLimit is the sample size above which MeanInterval and
+// PairedMeanDiff use the normal approximation instead of resampling. The
+// percentile bootstrap of a mean converges to that approximation as n grows,
+// and resampling costs resamples × n draws: at ten thousand cases it would
+// cost more than the agent calls it summarises.
+const BootstrapLimit = 1000
+
+// MeanInterval is the confidence interval of the mean of values: a seeded
+// percentile bootstrap up to BootstrapLimit values, mean ± z·s/√n beyond.
+func MeanInterval(values []float64, confidence float64, seed uint64) (lo, hi float64) {
+	n := len(values)
+	if n <= BootstrapLimit {
+		return Bootstrap(values, Mean, confidence, 1000, seed)
+	}
+	m, sd := meanSD(values)
+	half := ZForConfidence(confidence) * sd / math.Sqrt(float64(n))
+	return m - half, m + half
+}
+
+// PairedMeanDiff is PairedBootstrap up to BootstrapLimit pairs and, beyond,
+// the normal approximation: diff ± z·s_d/√n with a two-sided z-test p-value.
+func PairedMeanDiff(a, b []float64, confidence float64, seed uint64) (diff, lo, hi, p float64) {
+	n := len(a)
+	if n <= BootstrapLimit || len(b) != n {
+		return PairedBootstrap(a, b, confidence, 2000, seed)
+	}
+	d := make([]float64, n)
+	for i := range d {
+		d[i] = b[i] - a[i]
+	}
+	m, sd := meanSD(d)
+	se := sd / math.Sqrt(float64(n))
+	half := ZForConfidence(confidence) * se
+	switch {
+	case m == 0:
+		p = 1
+	case se == 0:
+		p = 0
+	default:
+		p = math.Erfc(math.Abs(m/se) / math.Sqrt2)
+	}
+	return m, m - half, m + half, p
+}
+
+// meanSD is the mean and the sample standard deviation.
+func meanSD(values []float64) (mean, sd float64) {
+	n := float64(len(values))
+	if n == 0 {
+		return 0, 0
+	}
+	mean = Mean(values)
+	if n < 2 {
+		return mean, 0
+	}
+	var ss float64
+	for _, v := range values {
+		ss += (v - mean) * (v - mean)
+	}
+	return mean, math.Sqrt(ss / (n - 1))
+}

@@ -385,3 +385,32 @@ func TestPassAtKProperties(t *testing.T) {
 		t.Errorf("PassAtK(1e5, 10, 1000) = %v", got)
 	}
 }
+
+func TestLargeSamplesUseTheNormalApproximation(t *testing.T) {
+	values := make([]float64, 4000)
+	for i := range values {
+		values[i] = float64(i % 2) // mean 0.5, sd ≈ 0.5
+	}
+	lo, hi := MeanInterval(values, 0.95, 1)
+	half := 1.959964 * math.Sqrt(0.25*4000/3999) / math.Sqrt(4000)
+	if math.Abs(lo-(0.5-half)) > 1e-6 || math.Abs(hi-(0.5+half)) > 1e-6 {
+		t.Errorf("MeanInterval = [%v, %v], want 0.5 ± %v", lo, hi, half)
+	}
+	// Small samples still bootstrap and agree roughly with the approximation.
+	blo, bhi := MeanInterval(values[:1000], 0.95, 1)
+	if blo > 0.5 || bhi < 0.5 || bhi-blo > 0.08 {
+		t.Errorf("bootstrap interval [%v, %v]", blo, bhi)
+	}
+	b := make([]float64, len(values))
+	copy(b, values)
+	for i := 0; i < 400; i++ {
+		b[2*i] = 1 // 400 more passes
+	}
+	diff, dlo, dhi, p := PairedMeanDiff(values, b, 0.95, 1)
+	if math.Abs(diff-0.1) > 1e-9 || dlo > 0.1 || dhi < 0.1 || p > 1e-6 {
+		t.Errorf("PairedMeanDiff = %v [%v, %v] p=%v", diff, dlo, dhi, p)
+	}
+	if _, _, _, p := PairedMeanDiff(values, values, 0.95, 1); p != 1 {
+		t.Errorf("no difference: p=%v", p)
+	}
+}
