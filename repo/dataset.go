@@ -71,8 +71,11 @@ func loadDataset(path string, check func(*Case) Problems) (*Dataset, error) {
 			probs = append(probs, Problem{File: path, Line: c.Line, Col: 1, Field: "id", Msg: msg, Hint: hint})
 			return
 		}
-		ids[c.ID] = c.Line
-		sorted = append(sorted, c.ID)
+		// The decoder may hand out strings that share its read buffer;
+		// a copy keeps the buffer from living as long as the dataset.
+		id := strings.Clone(c.ID)
+		ids[id] = c.Line
+		sorted = append(sorted, id)
 	})
 	if err != nil {
 		return nil, err
@@ -93,8 +96,18 @@ func loadDataset(path string, check func(*Case) Problems) (*Dataset, error) {
 func DatasetID(caseIDs []string) string {
 	ids := append([]string(nil), caseIDs...)
 	sort.Strings(ids)
-	id, _ := HashID("ds", ids)
-	return id
+	// The canonical JSON of a list of strings, written directly: the same
+	// bytes as Canonical(ids) without decoding a large array back.
+	var buf bytes.Buffer
+	buf.WriteByte('[')
+	for i, id := range ids {
+		if i > 0 {
+			buf.WriteByte(',')
+		}
+		writeCanonicalString(&buf, id)
+	}
+	buf.WriteByte(']')
+	return HashBytesID("ds", buf.Bytes())
 }
 
 // Each calls fn for every case, in file order, streaming from disk.

@@ -101,3 +101,14 @@ func writeFile(t *testing.T, path, content string) string {
 	}
 	return path
 }
+
+func TestDatasetIDIsCanonicalHash(t *testing.T) {
+	ids := []string{"case_b", "x\"y", "case_a", "é"}
+	want, err := HashID("ds", []string{"case_a", "case_b", "x\"y", "é"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := DatasetID(ids); got != want {
+		t.Errorf("DatasetID = %s, want %s", got, want)
+	}
+}
