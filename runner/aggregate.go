@@ -3,6 +3,7 @@ package runner
 import (
 	"math"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 
@@ -29,6 +30,9 @@ type caseTally struct {
 	scores []float64
 	cost   float64
 	latMS  float64
+	modes  []string // distinct failure modes over all repetitions
+	reason string   // the first failing grade's reason, repetition 0 first
+	errors int
 }
 
 // Aggregator folds results into the metrics of SPEC §7 as they stream in.
@@ -66,6 +70,17 @@ func (a *Aggregator) Add(r *repo.Result) {
 	}
 	ct.cost += r.CostUSD
 	ct.latMS += r.LatencyMS
+	if r.Failed() {
+		ct.errors++
+	}
+	if (ct.reason == "" || r.Repetition == 0) && r.Label != repo.Pass {
+		for _, g := range r.Grades {
+			if g.Label != repo.Pass && g.Reason != "" {
+				ct.reason = g.Reason
+				break
+			}
+		}
+	}
 	a.calls++
 	if r.Failed() {
 		a.errors++
@@ -90,6 +105,9 @@ func (a *Aggregator) Add(r *repo.Result) {
 		}
 		for _, m := range g.FailureModes {
 			a.modes[m]++
+			if !slices.Contains(ct.modes, m) {
+				ct.modes = append(ct.modes, m)
+			}
 		}
 	}
 }
@@ -276,3 +294,33 @@ func (a *Aggregator) Metrics(confidence float64, extra []string) map[string]Metr
 }
 
 func round3(f float64) float64 { return math.Round(f*1000) / 1000 }
+
+// Verdicts returns one verdict per case: the repetition-0 label, the mean
+// score and pass rate over repetitions, and the failure modes seen. Names
+// are filled in by the caller, which streams the dataset.
+func (a *Aggregator) Verdicts() []repo.CaseVerdict {
+	out := make([]repo.CaseVerdict, 0, len(a.cases))
+	for id, ct := range a.cases {
+		v := repo.CaseVerdict{CaseID: id, Label: ct.labels[0], Reason: ct.reason}
+		passes, sum := 0, 0.0
+		for i, l := range ct.labels {
+			if l == "" {
+				continue
+			}
+			v.Repetitions++
+			sum += ct.scores[i]
+			if l == repo.Pass {
+				passes++
+			}
+		}
+		if v.Repetitions > 0 {
+			v.Score = round3(sum / float64(v.Repetitions))
+			v.PassRate = round3(float64(passes) / float64(v.Repetitions))
+		}
+		v.FailureModes = append([]string(nil), ct.modes...)
+		sort.Strings(v.FailureModes)
+		out = append(out, v)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].CaseID < out[j].CaseID })
+	return out
+}

@@ -236,8 +236,3 @@ func fmtP(p float64) string {
 	}
 	return fmt.Sprintf("%.3g", p)
 }
-
-func round(f float64, digits int) float64 {
-	p := math.Pow(10, float64(digits))
-	return math.Round(f*p) / p
-}

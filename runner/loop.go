@@ -86,8 +86,13 @@ type Loop struct {
 	// and OnResult after each result: progress reporting.
 	OnIteration func(index int, hypothesis string, calls int)
 	OnResult    func()
-	// OnDecided is called with each finished iteration (iterations.jsonl).
-	OnDecided func(*IterationSummary) error
+	// OnDecided is called with each finished iteration and its aggregation
+	// (iterations.jsonl, the committed result, candidate commits).
+	OnDecided func(*IterationSummary, *Aggregator) error
+	// Done and Replay resume a run: calls that finished before are skipped
+	// and their stored results replayed into the aggregation.
+	Done   func(iteration int, caseID string, rep int) bool
+	Replay func(iteration int, fn func(*repo.Result) error) error
 }
 
 // Run runs the loop. An interrupt (ctx cancelled) ends it with what finished
@@ -152,8 +157,22 @@ func (l *Loop) Run(ctx context.Context) (*RunSummary, error) {
 		if l.OnIteration != nil {
 			l.OnIteration(index, prop.Hypothesis, l.Spec.Dataset.Count*reps)
 		}
+		var skip func(string, int) bool
+		if l.Replay != nil && l.Done != nil {
+			i := index
+			skip = func(caseID string, rep int) bool { return l.Done(i, caseID, rep) }
+			if err := l.Replay(index, func(r *repo.Result) error {
+				agg.Add(r)
+				if l.OnResult != nil {
+					l.OnResult()
+				}
+				return nil
+			}); err != nil {
+				return rs, err
+			}
+		}
 		start := time.Now()
-		st, runErr := l.Executor.Run(ctx, l.Spec.Dataset, Iteration{Index: index, Params: prop.Params, ParamsID: pid, Repetitions: reps},
+		st, runErr := l.Executor.Run(ctx, l.Spec.Dataset, Iteration{Index: index, Params: prop.Params, ParamsID: pid, Repetitions: reps, Skip: skip},
 			func(r *repo.Result) error {
 				agg.Add(r)
 				if l.OnResult != nil {
@@ -191,7 +210,7 @@ func (l *Loop) Run(ctx context.Context) (*RunSummary, error) {
 		rs.Calls += st.Calls
 		rs.CacheHits += st.CacheHits
 		if l.OnDecided != nil {
-			if err := l.OnDecided(sum); err != nil {
+			if err := l.OnDecided(sum, agg); err != nil {
 				return rs, err
 			}
 		}

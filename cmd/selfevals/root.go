@@ -132,6 +132,7 @@ writes everything as plain files under evals/.`,
 		newRunCmd(io, g),
 		newCompareCmd(io, g),
 		newEstimateCmd(io, g),
+		newReportCmd(io, g),
 	)
 	return root
 }

@@ -12,7 +12,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/goccy/go-json"
 	"github.com/spf13/cobra"
 
 	"github.com/selfevals/selfevals/graders"
@@ -31,6 +30,7 @@ type runOptions struct {
 	format   string
 	noCache  bool
 	noCommit bool
+	resume   bool
 }
 
 func newRunCmd(io *IOStreams, g *globalOptions) *cobra.Command {
@@ -49,7 +49,8 @@ as it arrives. Ctrl-C stops cleanly: in-flight calls are cancelled and
 everything that finished is kept and reported.`,
 		Example: `  selfevals run evals/experiments/pingpong.yaml
   selfevals run evals/experiments/support.yaml --reps 3 --parallel 32
-  selfevals run evals/experiments/*.yaml --max-iterations 1 --format json`,
+  selfevals run evals/experiments/*.yaml --max-iterations 1 --format json
+  selfevals run evals/experiments/support.yaml --resume   # after a crash or Ctrl-C`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.specs = args
@@ -63,6 +64,7 @@ everything that finished is kept and reported.`,
 	f.StringVar(&opts.format, "format", "md", "report format: md or json")
 	f.BoolVar(&opts.noCache, "no-cache", false, "call the agent even when a cached answer exists")
 	f.BoolVar(&opts.noCommit, "no-commit", false, "do not commit kept candidates to selfevals/<slug>")
+	f.BoolVar(&opts.resume, "resume", false, "continue the last unfinished run of each experiment, skipping every call that finished")
 	return cmd
 }
 
@@ -184,26 +186,27 @@ func runOne(ctx context.Context, io *IOStreams, opts *runOptions, ls *repo.Loade
 		defer cache.Close()
 	}
 
-	started := time.Now().UTC()
-	runID, _ := repo.HashID("run", map[string]any{"experiment": ls.ID, "started": started.Format(time.RFC3339Nano), "pid": os.Getpid()})
-	runDir := filepath.Join(evalsDir, "runs", ls.Slug, runID)
-	if err := os.MkdirAll(runDir, 0o755); err != nil {
-		return nil, err
+	reps := e.Run.RepetitionsPerCase
+	if opts.reps > 0 {
+		reps = opts.reps
 	}
-	results, err := runner.OpenResultWriter(filepath.Join(runDir, "results.jsonl"))
+	maxIter := e.Run.MaxIterations
+	if opts.maxIter > 0 {
+		maxIter = opts.maxIter
+	}
+	rec, err := runner.StartRecord(evalsDir, ls, fingerprint, runner.RecordOptions{
+		Resume: opts.resume, Repetitions: reps, MaxIterations: maxIter, ToolVersion: toolVersion(),
+	})
 	if err != nil {
 		return nil, err
 	}
-	defer results.Close()
-	iterations, err := os.OpenFile(filepath.Join(runDir, "iterations.jsonl"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
-	if err != nil {
-		return nil, err
+	if rec.Resumed {
+		fmt.Fprintf(io.ErrOut, "%s: resuming %s\n", ls.Slug, rec.RunID)
 	}
-	defer iterations.Close()
 
 	exec := &runner.Executor{
 		Adapter: adapter, Parallelism: parallel, Timeout: e.Run.Timeout.D(), Retries: e.Run.RetryCount(),
-		Cache: cache, Experiment: ls.Slug, RunID: runID,
+		Cache: cache, Experiment: ls.Slug, RunID: rec.RunID, Idle: rec.Flush,
 		Grade: func(ctx context.Context, c *repo.Case, t *repo.Trace) ([]repo.Grade, repo.Label, float64) {
 			return graders.GradeAll(ctx, registry.ForCase(c), c, t)
 		},
@@ -211,26 +214,22 @@ func runOne(ctx context.Context, io *IOStreams, opts *runOptions, ls *repo.Loade
 	prog := newProgress(io, ls.Slug)
 	loop := &runner.Loop{
 		Spec: ls, Executor: exec, Graders: registry, Fingerprint: fingerprint,
-		MaxIterations: opts.maxIter, Repetitions: opts.reps,
-		Sink:        results.Write,
+		MaxIterations: maxIter, Repetitions: reps,
+		Sink:        rec.Write,
 		OnIteration: prog.iteration,
 		OnResult:    prog.result,
-		OnDecided: func(s *runner.IterationSummary) error {
+		OnDecided: func(s *runner.IterationSummary, agg *runner.Aggregator) error {
 			prog.decided(s)
-			b, err := json.Marshal(s)
-			if err != nil {
-				return err
-			}
-			_, err = iterations.Write(append(b, '\n'))
-			return err
+			return rec.Decided(s, agg, reps)
 		},
+	}
+	if rec.Resumed {
+		loop.Done, loop.Replay = rec.Done, rec.Replay
 	}
 	rs, err := loop.Run(ctx)
 	prog.stop()
 	if err != nil {
-		return rs, err
-	}
-	if err := results.Close(); err != nil {
+		rec.Abort(err)
 		return rs, err
 	}
 	if cache != nil {
@@ -245,17 +244,7 @@ func runOne(ctx context.Context, io *IOStreams, opts *runOptions, ls *repo.Loade
 	default:
 		rs.Committed = "Nothing was committed: candidate commits are not available in this version."
 	}
-	manifest, _ := json.MarshalIndent(runner.RunManifest{
-		RunID: runID, Experiment: ls.Slug, ExperimentID: ls.ID, DatasetID: ls.Dataset.ID,
-		AgentFingerprint: fingerprint, ToolVersion: toolVersion(),
-		StartedAt: rs.StartedAt.Format(time.RFC3339Nano), EndedAt: rs.EndedAt.Format(time.RFC3339Nano),
-		Terminated: rs.Terminated, State: rs.State, Spec: ls.Path,
-		Target: e.Target.Primary, Guardrails: e.Target.Guardrails, Confidence: e.Decision.Confidence,
-	}, "", "  ")
-	if err := repo.WriteFileAtomic(filepath.Join(runDir, "run.json"), append(manifest, '\n'), 0o644); err != nil {
-		return rs, err
-	}
-	if err := repo.WriteFileAtomic(filepath.Join(runDir, "report.md"), []byte(reports.Markdown(rs)), 0o644); err != nil {
+	if err := rec.Finish(rs, []byte(reports.Markdown(rs))); err != nil {
 		return rs, err
 	}
 	return rs, nil

@@ -1,0 +1,188 @@
+package main
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// countingRepo writes an evals/ tree whose experiment calls the counting
+// agent over n cases and two grid levels, without cache.
+func countingRepo(t *testing.T, n, parallel int) (dir, countFile string) {
+	t.Helper()
+	dir = t.TempDir()
+	countFile = filepath.Join(dir, "calls.txt")
+	spec := fmt.Sprintf(`experiment:
+  name: counting
+  goal: count agent calls
+  target:
+    primary: {name: pass@1, operator: ">=", value: 0.5}
+  search_space:
+    model_params:
+      level: [0.0, 1.0]
+  run: {parallelism: %d, cache: false, timeout: 30s}
+dataset:
+  cases_path: ../datasets/d.jsonl
+agent:
+  command: [%s]
+  env: {COUNT_FILE: %s, SLEEP_MS: "15"}
+`, parallel, countAgentBin, countFile)
+	var cases bytes.Buffer
+	for i := range n {
+		fmt.Fprintf(&cases, `{"name":"case %d","input":{"text":"ping %d"},"expected":{"must_include":["pong"]}}`+"\n", i, i)
+	}
+	writeTree(t, dir, map[string]string{"evals/experiments/counting.yaml": spec, "evals/datasets/d.jsonl": cases.String()})
+	return dir, countFile
+}
+
+func writeTree(t *testing.T, dir string, files map[string]string) {
+	t.Helper()
+	for p, c := range files {
+		full := filepath.Join(dir, p)
+		os.MkdirAll(filepath.Dir(full), 0o755)
+		if err := os.WriteFile(full, []byte(c), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func countLines(t *testing.T, path string) int {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return 0
+	}
+	return bytes.Count(b, []byte("\n"))
+}
+
+func selfevals(dir string, args ...string) *exec.Cmd {
+	cmd := exec.Command(selfevalsBin, args...)
+	cmd.Dir = dir
+	return cmd
+}
+
+// Killed with SIGKILL mid-run, then resumed: the agent was called once per
+// case × iteration × repetition, plus at most the calls in flight at the
+// kill, and the final results equal an uninterrupted run's.
+func TestKillAndResume(t *testing.T) {
+	const n, parallel = 40, 4
+	dir, countFile := countingRepo(t, n, parallel)
+	cmd := selfevals(dir, "run", "evals/experiments/counting.yaml", "--no-commit")
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	results := func() string {
+		m, _ := filepath.Glob(filepath.Join(dir, "evals/runs/counting/run_*/results.jsonl"))
+		if len(m) == 0 {
+			return ""
+		}
+		return m[0]
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for countLines(t, results()) < n/2 {
+		if time.Now().After(deadline) {
+			cmd.Process.Kill()
+			t.Fatalf("the run did not progress:\n%s", stderr.String())
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	cmd.Process.Signal(syscall.SIGKILL)
+	cmd.Wait()
+	callsBefore := countLines(t, countFile)
+	done := countLines(t, results())
+	if done >= 2*n {
+		t.Fatalf("the run finished before the kill (%d results)", done)
+	}
+
+	out, err := selfevals(dir, "run", "evals/experiments/counting.yaml", "--no-commit", "--resume").CombinedOutput()
+	if err != nil {
+		t.Fatalf("resume: %v\n%s", err, out)
+	}
+	if !strings.Contains(string(out), "resuming run_") {
+		t.Errorf("resume did not say what it resumed:\n%s", out)
+	}
+	total := countLines(t, countFile)
+	if total < 2*n || total > 2*n+parallel {
+		t.Errorf("agent called %d times (%d before the kill, %d results kept); want between %d and %d", total, callsBefore, done, 2*n, 2*n+parallel)
+	}
+	if got := countLines(t, results()); got != 2*n {
+		t.Errorf("results.jsonl has %d lines, want %d", got, 2*n)
+	}
+	resumed, _ := os.ReadFile(filepath.Join(dir, "evals/results/counting/cases.jsonl"))
+	resumedSummary, _ := os.ReadFile(filepath.Join(dir, "evals/results/counting/summary.json"))
+
+	// An uninterrupted run gives the same committed result, byte for byte,
+	// and leaves the files untouched.
+	before, _ := os.Stat(filepath.Join(dir, "evals/results/counting/summary.json"))
+	if out, err := selfevals(dir, "run", "evals/experiments/counting.yaml", "--no-commit").CombinedOutput(); err != nil {
+		t.Fatalf("second run: %v\n%s", err, out)
+	}
+	again, _ := os.ReadFile(filepath.Join(dir, "evals/results/counting/cases.jsonl"))
+	againSummary, _ := os.ReadFile(filepath.Join(dir, "evals/results/counting/summary.json"))
+	after, _ := os.Stat(filepath.Join(dir, "evals/results/counting/summary.json"))
+	if !bytes.Equal(resumed, again) || !bytes.Equal(resumedSummary, againSummary) {
+		t.Errorf("resumed and uninterrupted results differ:\n%s\n%s\n%s\n%s", resumed, again, resumedSummary, againSummary)
+	}
+	if !before.ModTime().Equal(after.ModTime()) {
+		t.Error("an unchanged summary.json was rewritten")
+	}
+	for _, bad := range []string{"run_", "started", "latency", "2026-"} {
+		if bytes.Contains(againSummary, []byte(bad)) || bytes.Contains(again, []byte(bad)) {
+			t.Errorf("results files contain %q", bad)
+		}
+	}
+}
+
+// A second run of the same experiment while one runs gets the lock error
+// naming the holder; the first completes untouched.
+func TestConcurrentRunsAreLocked(t *testing.T) {
+	dir, _ := countingRepo(t, 30, 2)
+	first := selfevals(dir, "run", "evals/experiments/counting.yaml", "--no-commit")
+	var firstOut bytes.Buffer
+	first.Stdout = &firstOut
+	if err := first.Start(); err != nil {
+		t.Fatal(err)
+	}
+	lock := filepath.Join(dir, "evals/runs/counting/.lock")
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if b, _ := os.ReadFile(lock); bytes.Contains(b, []byte(`"pid"`)) {
+			break
+		}
+		if time.Now().After(deadline) {
+			first.Process.Kill()
+			t.Fatal("the first run never took the lock")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	out, err := selfevals(dir, "run", "evals/experiments/counting.yaml", "--no-commit").CombinedOutput()
+	if err == nil {
+		t.Fatalf("second run succeeded:\n%s", out)
+	}
+	if want := fmt.Sprintf("is being run by pid %d", first.Process.Pid); !strings.Contains(string(out), want) {
+		t.Errorf("lock error does not name the holder (%s):\n%s", want, out)
+	}
+	if err := first.Wait(); err != nil {
+		t.Fatalf("first run failed: %v", err)
+	}
+	if !strings.Contains(firstOut.String(), "search_space_exhausted") {
+		t.Errorf("first run report:\n%s", firstOut.String())
+	}
+	// The lock of a killed run is taken over.
+	killed := selfevals(dir, "run", "evals/experiments/counting.yaml", "--no-commit")
+	killed.Start()
+	time.Sleep(100 * time.Millisecond)
+	killed.Process.Signal(syscall.SIGKILL)
+	killed.Wait()
+	if out, err := selfevals(dir, "run", "evals/experiments/counting.yaml", "--no-commit", "--max-iterations", "1").CombinedOutput(); err != nil {
+		t.Errorf("run after a killed holder: %v\n%s", err, out)
+	}
+}

@@ -1,0 +1,82 @@
+package main
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/selfevals/selfevals/repo"
+	"github.com/selfevals/selfevals/reports"
+	"github.com/selfevals/selfevals/runner"
+)
+
+type reportOptions struct {
+	global *globalOptions
+	format string
+}
+
+func newReportCmd(io *IOStreams, g *globalOptions) *cobra.Command {
+	opts := &reportOptions{global: g}
+	cmd := &cobra.Command{
+		Use:   "report [<slug>|<run-id>]",
+		Short: "Print the report of a recorded run",
+		Long: `report rebuilds a run's report from its record under evals/runs/: the
+newest run of an experiment (by slug), a run by ID, or the newest run of
+all when no argument is given. Nothing is called or re-graded.`,
+		Example: `  selfevals report pingpong
+  selfevals report run_6aaa423b3bf9181e --format json | jq .best_iteration`,
+		Args: cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return runReport(io, opts, args)
+		},
+	}
+	cmd.Flags().StringVar(&opts.format, "format", "md", "md or json")
+	return cmd
+}
+
+func runReport(io *IOStreams, opts *reportOptions, args []string) error {
+	if opts.format != "md" && opts.format != "json" {
+		return repo.Userf("--format must be md or json, got %q", opts.format)
+	}
+	dir := opts.global.evalsDir()
+	var runDir string
+	switch {
+	case len(args) == 1 && strings.HasPrefix(args[0], "run_"):
+		d, err := repo.FindRun(dir, args[0])
+		if err != nil {
+			return err
+		}
+		runDir = d
+	default:
+		slug := ""
+		if len(args) == 1 {
+			slug = args[0]
+		}
+		dirs, err := repo.RunDirs(dir, slug)
+		if err != nil {
+			return err
+		}
+		if len(dirs) == 0 {
+			if slug == "" {
+				return repo.Userf("no recorded runs under %s", dir)
+			}
+			return repo.Userf("no recorded runs of %s under %s", slug, dir)
+		}
+		runDir = dirs[0]
+	}
+	rs, err := runner.SummaryFromRun(runDir)
+	if err != nil {
+		return err
+	}
+	if opts.format == "json" {
+		b, err := reports.JSON(rs)
+		if err != nil {
+			return err
+		}
+		_, err = io.Out.Write(b)
+		return err
+	}
+	fmt.Fprint(io.Out, reports.Markdown(rs))
+	return nil
+}

@@ -1,0 +1,108 @@
+package repo
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"sort"
+
+	"github.com/goccy/go-json"
+)
+
+// ResultsSummary is evals/results/<slug>/summary.json: the result of the
+// adopted configuration at this revision. It holds no timestamps, run IDs or
+// timings, so the same verdicts give the same bytes and `git status` stays
+// clean after a rerun.
+type ResultsSummary struct {
+	SchemaVersion    string                   `json:"schema_version"`
+	Experiment       SummaryExperiment        `json:"experiment"`
+	DatasetID        string                   `json:"dataset_id"`
+	Cases            int                      `json:"cases"`
+	Repetitions      int                      `json:"repetitions"`
+	ParametersID     string                   `json:"parameters_id"`
+	Parameters       Parameters               `json:"parameters"`
+	AgentFingerprint string                   `json:"agent_fingerprint"`
+	Target           MetricTarget             `json:"target"`
+	Primary          *float64                 `json:"primary"`
+	TargetMet        bool                     `json:"target_met"`
+	Metrics          map[string]SummaryMetric `json:"metrics"`
+	FailureModes     map[string]int           `json:"failure_modes"`
+	Errors           int                      `json:"errors"`
+}
+
+// SummaryExperiment identifies the experiment in a summary.
+type SummaryExperiment struct {
+	Slug string `json:"slug"`
+	ID   string `json:"id"`
+	Name string `json:"name"`
+}
+
+// SummaryMetric is a metric value and its interval.
+type SummaryMetric struct {
+	Value float64    `json:"value"`
+	CI    [2]float64 `json:"ci"`
+	N     int        `json:"n"`
+}
+
+// CaseVerdict is one line of evals/results/<slug>/cases.jsonl.
+type CaseVerdict struct {
+	CaseID       string   `json:"case_id"`
+	Name         string   `json:"name,omitempty"`
+	Label        Label    `json:"label"`
+	Score        float64  `json:"score"`
+	PassRate     float64  `json:"pass_rate"`
+	Repetitions  int      `json:"repetitions"`
+	FailureModes []string `json:"failure_modes,omitempty"`
+	// Reason is the first failing grader's reason (for PR comments).
+	Reason string `json:"reason,omitempty"`
+}
+
+// ResultsDir is where an experiment's committed result lives.
+func ResultsDir(evalsDir, slug string) string { return filepath.Join(evalsDir, "results", slug) }
+
+// EncodeResults renders summary.json and cases.jsonl, byte-for-byte the same
+// for the same inputs (fixed field order, sorted maps and cases).
+func EncodeResults(s *ResultsSummary, cases []CaseVerdict) (summary, casesJSONL []byte, err error) {
+	summary, err = json.MarshalIndentWithOption(s, "", "  ", json.DisableHTMLEscape())
+	if err != nil {
+		return nil, nil, err
+	}
+	summary = append(summary, '\n')
+	sorted := append([]CaseVerdict(nil), cases...)
+	sort.Slice(sorted, func(i, j int) bool { return sorted[i].CaseID < sorted[j].CaseID })
+	var buf bytes.Buffer
+	for i := range sorted {
+		b, err := json.MarshalWithOption(&sorted[i], json.DisableHTMLEscape())
+		if err != nil {
+			return nil, nil, err
+		}
+		buf.Write(b)
+		buf.WriteByte('\n')
+	}
+	return summary, buf.Bytes(), nil
+}
+
+// WriteResults writes summary.json and cases.jsonl atomically, leaving a
+// file untouched when its bytes are already right.
+func WriteResults(evalsDir, slug string, summary, casesJSONL []byte) error {
+	dir := ResultsDir(evalsDir, slug)
+	for name, data := range map[string][]byte{"summary.json": summary, "cases.jsonl": casesJSONL} {
+		path := filepath.Join(dir, name)
+		if old, err := os.ReadFile(path); err == nil && bytes.Equal(old, data) {
+			continue
+		}
+		if err := WriteFileAtomic(path, data, 0o644); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// ReadSummary reads an experiment's summary.json.
+func ReadSummary(data []byte) (*ResultsSummary, error) {
+	var s ResultsSummary
+	if err := json.Unmarshal(data, &s); err != nil {
+		return nil, err
+	}
+	return &s, nil
+}

@@ -1,0 +1,353 @@
+package runner
+
+import (
+	"bufio"
+	"errors"
+	"math"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/goccy/go-json"
+
+	"github.com/selfevals/selfevals/repo"
+)
+
+// Recorder writes a run's directory evals/runs/<slug>/<run-id>/ as the run
+// goes: run.json, results.jsonl (appended as calls finish),
+// iterations.jsonl, and at the end report.md; and the committed result
+// evals/results/<slug>/ from iteration 0. It holds the experiment's lock
+// from start to finish.
+type Recorder struct {
+	EvalsDir    string
+	Spec        *repo.LoadedSpec
+	Fingerprint string
+	RunID       string
+	Dir         string
+	Resumed     bool
+
+	manifest   repo.RunManifest
+	lock       *repo.RunLock
+	results    *ResultWriter
+	iterations *os.File
+	done       map[callKey]bool
+}
+
+type callKey struct {
+	iteration int
+	caseID    string
+	rep       int
+}
+
+// RecordOptions configure a new or resumed run record.
+type RecordOptions struct {
+	Resume        bool
+	Repetitions   int
+	MaxIterations int
+	ToolVersion   string
+}
+
+// StartRecord takes the experiment's lock and opens a new run directory,
+// or with Resume the last unfinished run of the experiment.
+func StartRecord(evalsDir string, ls *repo.LoadedSpec, fingerprint string, opts RecordOptions) (*Recorder, error) {
+	e := &ls.Spec.Experiment
+	r := &Recorder{EvalsDir: evalsDir, Spec: ls, Fingerprint: fingerprint}
+	now := time.Now().UTC()
+	if opts.Resume {
+		dir, man, err := lastUnfinished(evalsDir, ls.Slug)
+		if err != nil {
+			return nil, err
+		}
+		if man.ExperimentID != ls.ID || man.DatasetID != ls.Dataset.ID || man.AgentFingerprint != fingerprint {
+			return nil, repo.Userf("the spec, dataset or agent changed since run %s started; it cannot be resumed (start a new run)", man.RunID)
+		}
+		r.RunID, r.Dir, r.manifest, r.Resumed = man.RunID, dir, *man, true
+	} else {
+		r.RunID, _ = repo.HashID("run", map[string]any{"experiment": ls.ID, "started": now.Format(time.RFC3339Nano), "pid": os.Getpid()})
+		r.Dir = filepath.Join(repo.RunsDir(evalsDir, ls.Slug), r.RunID)
+		r.manifest = repo.RunManifest{
+			RunID: r.RunID, Experiment: ls.Slug, ExperimentID: ls.ID, DatasetID: ls.Dataset.ID, Cases: ls.Dataset.Count,
+			AgentFingerprint: fingerprint, ToolVersion: opts.ToolVersion, StartedAt: now.Format(time.RFC3339Nano),
+			State: "running", Spec: ls.Path, Target: e.Target.Primary, Guardrails: e.Target.Guardrails,
+			Confidence: e.Decision.Confidence, Repetitions: opts.Repetitions, MaxIterations: opts.MaxIterations,
+			Recorded: recordedBlocks(e),
+		}
+	}
+	lock, err := repo.LockRuns(evalsDir, ls.Slug, r.RunID)
+	if err != nil {
+		return nil, err
+	}
+	r.lock = lock
+	if err := r.open(); err != nil {
+		lock.Unlock()
+		return nil, err
+	}
+	return r, nil
+}
+
+func recordedBlocks(e *repo.Experiment) map[string]any {
+	m := map[string]any{}
+	if e.Frozen != nil {
+		m["frozen"] = e.Frozen
+	}
+	if e.Datasets != nil {
+		m["datasets"] = e.Datasets
+	}
+	if e.JudgeDefenses != nil {
+		m["judge_defenses"] = e.JudgeDefenses
+	}
+	if len(m) == 0 {
+		return nil
+	}
+	return m
+}
+
+func (r *Recorder) open() error {
+	if err := os.MkdirAll(r.Dir, 0o755); err != nil {
+		return err
+	}
+	if r.Resumed {
+		// The calls that finished before the crash are skipped; their
+		// results are replayed into the aggregation instead.
+		r.done = map[callKey]bool{}
+		path := filepath.Join(r.Dir, "results.jsonl")
+		if _, err := os.Stat(path); err == nil {
+			// Opening the writer first cuts a torn last line.
+			w, err := OpenResultWriter(path)
+			if err != nil {
+				return err
+			}
+			w.Close()
+			if err := ReadResults(path, func(res *repo.Result) error {
+				r.done[callKey{res.Iteration, res.CaseID, res.Repetition}] = true
+				return nil
+			}); err != nil {
+				return err
+			}
+		}
+	} else if err := repo.WriteManifest(r.Dir, &r.manifest); err != nil {
+		return err
+	}
+	var err error
+	if r.results, err = OpenResultWriter(filepath.Join(r.Dir, "results.jsonl")); err != nil {
+		return err
+	}
+	// Iterations are decided again from their results on resume, so the
+	// file is rewritten from the start.
+	r.iterations, err = os.Create(filepath.Join(r.Dir, "iterations.jsonl"))
+	return err
+}
+
+// lastUnfinished finds the newest run of slug that did not complete.
+func lastUnfinished(evalsDir, slug string) (string, *repo.RunManifest, error) {
+	dirs, err := repo.RunDirs(evalsDir, slug)
+	if err != nil {
+		return "", nil, err
+	}
+	for _, d := range dirs {
+		m, err := repo.ReadManifest(d)
+		if err != nil {
+			continue
+		}
+		if m.State == "completed" {
+			break // only a run newer than the last completed one is resumable
+		}
+		return d, m, nil
+	}
+	return "", nil, repo.Userf("no unfinished run of %s to resume", slug)
+}
+
+// Done reports whether a call finished before a resume.
+func (r *Recorder) Done(iteration int, caseID string, rep int) bool {
+	return r.done[callKey{iteration, caseID, rep}]
+}
+
+// Replay streams the stored results of one iteration (on resume).
+func (r *Recorder) Replay(iteration int, fn func(*repo.Result) error) error {
+	if !r.Resumed {
+		return nil
+	}
+	if err := r.results.Flush(); err != nil {
+		return err
+	}
+	return ReadResults(filepath.Join(r.Dir, "results.jsonl"), func(res *repo.Result) error {
+		if res.Iteration != iteration {
+			return nil
+		}
+		return fn(res)
+	})
+}
+
+// Write appends a result to results.jsonl.
+func (r *Recorder) Write(res *repo.Result) error { return r.results.Write(res) }
+
+// Flush hands buffered results to the operating system, so a killed
+// process loses none of them.
+func (r *Recorder) Flush() error { return r.results.Flush() }
+
+// Decided records a finished iteration; iteration 0 also becomes the
+// committed result evals/results/<slug>/.
+func (r *Recorder) Decided(sum *IterationSummary, agg *Aggregator, reps int) error {
+	b, err := json.MarshalWithOption(sum, json.DisableHTMLEscape())
+	if err != nil {
+		return err
+	}
+	if _, err := r.iterations.Write(append(b, '\n')); err != nil {
+		return err
+	}
+	if sum.Index != 0 {
+		return nil
+	}
+	summary, cases, err := ResultsFiles(r.Spec, r.Fingerprint, sum, agg, reps)
+	if err != nil {
+		return err
+	}
+	return repo.WriteResults(r.EvalsDir, r.Spec.Slug, summary, cases)
+}
+
+// Finish closes the record with the run's final state and report.
+func (r *Recorder) Finish(rs *RunSummary, report []byte) error {
+	errs := []error{r.results.Close(), r.iterations.Close()}
+	r.manifest.EndedAt = rs.EndedAt.Format(time.RFC3339Nano)
+	r.manifest.Terminated = rs.Terminated
+	r.manifest.State = rs.State
+	errs = append(errs, repo.WriteManifest(r.Dir, &r.manifest))
+	if report != nil {
+		errs = append(errs, repo.WriteFileAtomic(filepath.Join(r.Dir, "report.md"), report, 0o644))
+	}
+	errs = append(errs, r.lock.Unlock())
+	return errors.Join(errs...)
+}
+
+// Abort closes the record of a run that failed; what was written is kept
+// and the run can be resumed.
+func (r *Recorder) Abort(cause error) {
+	r.results.Close()
+	r.iterations.Close()
+	r.manifest.State = "failed"
+	r.manifest.Terminated = "error: " + cause.Error()
+	repo.WriteManifest(r.Dir, &r.manifest)
+	r.lock.Unlock()
+}
+
+// ResultsFiles renders the committed result (summary.json, cases.jsonl) of
+// one iteration. Latency is left out: it is not comparable across machines
+// and would make every rerun a diff.
+func ResultsFiles(ls *repo.LoadedSpec, fingerprint string, sum *IterationSummary, agg *Aggregator, reps int) (summary, cases []byte, err error) {
+	e := &ls.Spec.Experiment
+	s := &repo.ResultsSummary{
+		SchemaVersion: "1",
+		Experiment:    repo.SummaryExperiment{Slug: ls.Slug, ID: ls.ID, Name: e.Name},
+		DatasetID:     ls.Dataset.ID, Cases: ls.Dataset.Count, Repetitions: reps,
+		ParametersID: sum.ParamsID, Parameters: sum.Params, AgentFingerprint: fingerprint,
+		Target: e.Target.Primary, Metrics: map[string]repo.SummaryMetric{}, FailureModes: sum.FailureModes, Errors: sum.Errors,
+	}
+	if s.Parameters == nil {
+		s.Parameters = repo.Parameters{}
+	}
+	if s.FailureModes == nil {
+		s.FailureModes = map[string]int{}
+	}
+	if v, ok := sum.Metric(e.Target.Primary.Name); ok {
+		v = round(v, 6)
+		s.Primary = &v
+		s.TargetMet = e.Target.Primary.Met(v)
+	}
+	for name, m := range sum.Metrics {
+		if !m.Observed || isTiming(name) {
+			continue
+		}
+		sm := repo.SummaryMetric{Value: round(m.Value, 6), N: m.N}
+		if m.Lo != nil && m.Hi != nil {
+			sm.CI = [2]float64{round(*m.Lo, 6), round(*m.Hi, 6)}
+		} else {
+			sm.CI = [2]float64{sm.Value, sm.Value}
+		}
+		s.Metrics[name] = sm
+	}
+	verdicts := agg.Verdicts()
+	index := make(map[string]int, len(verdicts))
+	for i, v := range verdicts {
+		index[v.CaseID] = i
+	}
+	if err := ls.Dataset.Each(func(c *repo.Case) error {
+		if i, ok := index[c.ID]; ok {
+			verdicts[i].Name = c.Name
+		}
+		return nil
+	}); err != nil {
+		return nil, nil, err
+	}
+	return repo.EncodeResults(s, verdicts)
+}
+
+func isTiming(name string) bool {
+	return name == "latency_ms_p50" || name == "latency_ms_p95" || name == "latency_ms_per_case_avg"
+}
+
+// ReadIterations reads a run's iterations.jsonl, ignoring a torn last line.
+func ReadIterations(dir string) ([]*IterationSummary, error) {
+	f, err := os.Open(filepath.Join(dir, "iterations.jsonl"))
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	var out []*IterationSummary
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 0, 64<<10), 64<<20)
+	for line := 1; sc.Scan(); line++ {
+		if len(sc.Bytes()) == 0 {
+			continue
+		}
+		var it IterationSummary
+		if err := json.Unmarshal(sc.Bytes(), &it); err != nil {
+			continue // a torn last line after a crash
+		}
+		out = append(out, &it)
+	}
+	return out, sc.Err()
+}
+
+// SummaryFromRun rebuilds a run's summary from its directory (for
+// `selfevals report`).
+func SummaryFromRun(dir string) (*RunSummary, error) {
+	man, err := repo.ReadManifest(dir)
+	if err != nil {
+		return nil, err
+	}
+	its, err := ReadIterations(dir)
+	if err != nil && !os.IsNotExist(err) {
+		return nil, err
+	}
+	rs := &RunSummary{RunID: man.RunID, Slug: man.Experiment, ExpID: man.ExperimentID, DatasetID: man.DatasetID, Cases: man.Cases,
+		Fingerprint: man.AgentFingerprint, Target: man.Target, Guardrails: man.Guardrails, MaxIter: man.MaxIterations,
+		Iterations: its, Terminated: man.Terminated, State: man.State, SpecPath: man.Spec}
+	rs.StartedAt, _ = time.Parse(time.RFC3339Nano, man.StartedAt)
+	rs.EndedAt, _ = time.Parse(time.RFC3339Nano, man.EndedAt)
+	if ls, err := repo.LoadExperiment(man.Spec, repo.LoadOptions{}); err == nil {
+		rs.Name, rs.Goal, rs.Strategy = ls.Spec.Experiment.Name, ls.Spec.Experiment.Goal, ls.Spec.Experiment.Proposer.Strategy
+	} else {
+		rs.Name = man.Experiment
+	}
+	if rs.Strategy == "" {
+		rs.Strategy = "none"
+	}
+	var best *IterationSummary
+	for _, it := range its {
+		rs.Calls += it.Calls
+		rs.CacheHits += it.CacheHits
+		if _, ok := it.Metric(man.Target.Name); ok && !it.Decision.Violated && (best == nil || Better(man.Target, it.Primary, best.Primary)) {
+			best = it
+		}
+	}
+	if best != nil {
+		b := best.Index
+		rs.Best = &b
+	}
+	return rs, nil
+}
+
+func round(f float64, digits int) float64 {
+	p := math.Pow(10, float64(digits))
+	return math.Round(f*p) / p
+}
