@@ -25,6 +25,9 @@ type LoadedSpec struct {
 	Dataset  *Dataset
 	Warnings []string
 	node     *yaml.Node
+	// gradersUsed is the set of graders the cases select; nil when some
+	// case runs them all.
+	gradersUsed map[string]bool
 }
 
 // LoadOptions tell the loader where the repository is and what the
@@ -76,6 +79,9 @@ func LoadExperiment(path string, opts LoadOptions) (*LoadedSpec, error) {
 		return nil, err
 	}
 	ls.Dataset = ds
+	if unused := ls.unusedGraders(); len(unused) > 0 {
+		ls.Warnings = append(ls.Warnings, fmt.Sprintf("%s: graders %s are declared but no case runs them (every case names a subset in its graders list)", ls.Path, strings.Join(unused, ", ")))
+	}
 	hashed := ls.Spec
 	hashed.Experiment.Parameters = nil
 	ls.ID, err = HashID("exp", hashed)
@@ -465,10 +471,35 @@ func (ls *LoadedSpec) loadDataset() (*Dataset, error) {
 	return ds, nil
 }
 
-// caseGradersCheck checks that a case names only declared graders.
+// unusedGraders lists declared graders that no case selects.
+func (ls *LoadedSpec) unusedGraders() []string {
+	if ls.gradersUsed == nil {
+		return nil // some case runs every grader
+	}
+	var out []string
+	for _, g := range ls.GraderNames() {
+		if !ls.gradersUsed[g] {
+			out = append(out, g)
+		}
+	}
+	return out
+}
+
+// caseGradersCheck checks that a case names only declared graders, and
+// notes which graders the cases select.
 func (ls *LoadedSpec) caseGradersCheck() func(*Case) Problems {
 	declared := ls.GraderNames()
+	ls.gradersUsed = map[string]bool{}
+	allUsed := false
 	return func(c *Case) Problems {
+		if len(c.Graders) == 0 && !allUsed {
+			allUsed, ls.gradersUsed = true, nil
+		}
+		if !allUsed {
+			for _, g := range c.Graders {
+				ls.gradersUsed[g] = true
+			}
+		}
 		var probs Problems
 		for _, g := range c.Graders {
 			if !slices.Contains(declared, g) {

@@ -302,3 +302,19 @@ func TestDatasetEachAfterEdit(t *testing.T) {
 		t.Errorf("edited dataset: %v", err)
 	}
 }
+
+func TestUnusedGraderWarning(t *testing.T) {
+	spec := goodSpec + "graders:\n  - {type: deterministic, name: rules}\n  - {type: deterministic, name: strict, case_sensitive: true}\n"
+	dir, path := specDir(t, spec, `{"input":{},"graders":["rules"]}`+"\n")
+	ls, err := LoadExperiment(path, LoadOptions{Root: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ls.Warnings) != 1 || !strings.Contains(ls.Warnings[0], "graders strict are declared but no case runs them") {
+		t.Errorf("warnings %v", ls.Warnings)
+	}
+	dir, path = specDir(t, spec, `{"input":{},"graders":["rules"]}`+"\n"+`{"input":{"a":1}}`+"\n")
+	if ls, _ := LoadExperiment(path, LoadOptions{Root: dir}); len(ls.Warnings) != 0 {
+		t.Errorf("a case running every grader still warns: %v", ls.Warnings)
+	}
+}
