@@ -1,11 +1,9 @@
 package repo
 
 import (
-	"bufio"
 	"bytes"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"sort"
 	"strings"
@@ -31,10 +29,6 @@ type Dataset struct {
 	size    int64
 	modTime time.Time
 }
-
-// maxLine bounds one JSONL line (a case with a big input is fine; a
-// runaway file is not).
-const maxLine = 64 << 20
 
 // LoadDataset reads and validates a JSONL dataset: every bad line is
 // reported, not just the first. Cases are not kept in memory: Each streams
@@ -155,43 +149,23 @@ func (d *Dataset) unchanged() bool {
 // eachValidated streams a file that has already been validated: a plain
 // decode per line, with the ID from the validating pass.
 func (d *Dataset) eachValidated(fn func(*Case) error) error {
-	f, err := os.Open(d.Path)
-	if err != nil {
-		return err
+	i := 0
+	err := eachCaseLine(d.Path, func(raw []byte, line int) error {
+		if i >= len(d.ids) {
+			return fmt.Errorf("%s changed while it was read", d.Path)
+		}
+		var c Case
+		if err := json.Unmarshal(raw, &c); err != nil {
+			return fmt.Errorf("%s:%d: %w", d.Path, line, err)
+		}
+		c.ID, c.Line = d.ids[i], line
+		i++
+		return fn(&c)
+	})
+	if errors.Is(err, errStopEach) {
+		return nil
 	}
-	defer f.Close()
-	r := bufio.NewReaderSize(f, 256<<10)
-	line, i := 0, 0
-	for {
-		raw, err := readLine(r)
-		if len(raw) > 0 || err == nil {
-			line++
-			trimmed := bytes.TrimSpace(raw)
-			if len(trimmed) > 0 && !bytes.HasPrefix(trimmed, []byte("//")) {
-				if i >= len(d.ids) {
-					return fmt.Errorf("%s changed while it was read", d.Path)
-				}
-				var c Case
-				if err := json.Unmarshal(trimmed, &c); err != nil {
-					return fmt.Errorf("%s:%d: %w", d.Path, line, err)
-				}
-				c.ID, c.Line = d.ids[i], line
-				i++
-				if err := fn(&c); err != nil {
-					if errors.Is(err, errStopEach) {
-						return nil
-					}
-					return err
-				}
-			}
-		}
-		if err == io.EOF {
-			return nil
-		}
-		if err != nil {
-			return fmt.Errorf("reading %s: %w", d.Path, err)
-		}
-	}
+	return err
 }
 
 // Cases loads every case into memory (for small datasets and tools that need
@@ -213,6 +187,15 @@ var ErrStop = errStopEach
 // scanCases parses a JSONL file line by line; fn gets each case or the
 // problems of its line.
 func scanCases(path string, fn func(*Case, Problems)) error {
+	return eachCaseLine(path, func(raw []byte, line int) error {
+		fn(DecodeCaseJSON(path, line, raw))
+		return nil
+	})
+}
+
+// eachCaseLine calls fn with every line of a dataset that holds a case:
+// blank lines and // comments are skipped.
+func eachCaseLine(path string, fn func(raw []byte, line int) error) error {
 	f, err := os.Open(path)
 	if err != nil {
 		if os.IsNotExist(err) {
@@ -221,48 +204,17 @@ func scanCases(path string, fn func(*Case, Problems)) error {
 		return err
 	}
 	defer f.Close()
-	r := bufio.NewReaderSize(f, 256<<10)
-	line := 0
-	for {
-		raw, err := readLine(r)
-		if len(raw) > 0 || err == nil {
-			line++
-			trimmed := bytes.TrimSpace(raw)
-			if len(trimmed) > 0 && !bytes.HasPrefix(trimmed, []byte("//")) {
-				c, probs := DecodeCaseJSON(path, line, trimmed)
-				fn(c, probs)
-			}
-		}
-		if err == io.EOF {
+	err = EachLine(f, func(raw []byte, line int, _ int64, _ bool) error {
+		trimmed := bytes.TrimSpace(raw)
+		if len(trimmed) == 0 || bytes.HasPrefix(trimmed, []byte("//")) {
 			return nil
 		}
-		if err != nil {
-			if errors.Is(err, bufio.ErrBufferFull) {
-				fn(nil, Problems{{File: path, Line: line, Msg: fmt.Sprintf("line longer than %d MiB", maxLine>>20)}})
-				return nil
-			}
-			return fmt.Errorf("reading %s: %w", path, err)
-		}
+		return fn(trimmed, line)
+	})
+	if errors.Is(err, ErrLineTooLong) {
+		return Problems{{File: path, Msg: err.Error()}}
 	}
-}
-
-func readLine(r *bufio.Reader) ([]byte, error) {
-	var buf []byte
-	for {
-		chunk, err := r.ReadSlice('\n')
-		if err == bufio.ErrBufferFull {
-			buf = append(buf, chunk...)
-			if len(buf) > maxLine {
-				return buf, bufio.ErrBufferFull
-			}
-			continue
-		}
-		if buf != nil {
-			buf = append(buf, chunk...)
-			return bytes.TrimSuffix(buf, []byte("\n")), err
-		}
-		return bytes.TrimSuffix(chunk, []byte("\n")), err
-	}
+	return err
 }
 
 // DecodeCaseJSON decodes, validates and identifies one JSONL line. Valid

@@ -1,7 +1,6 @@
 package repo
 
 import (
-	"bufio"
 	"bytes"
 	"os"
 	"sort"
@@ -27,23 +26,19 @@ func FormatDataset(path string) ([]byte, error) {
 	var entries []entry
 	var pending []string
 	var probs Problems
-	sc := bufio.NewScanner(bytes.NewReader(data))
-	sc.Buffer(make([]byte, 0, 64<<10), maxLine)
-	ln := 0
-	for sc.Scan() {
-		ln++
-		raw := bytes.TrimSpace(sc.Bytes())
+	err = EachLine(bytes.NewReader(data), func(line []byte, ln int, _ int64, _ bool) error {
+		raw := bytes.TrimSpace(line)
 		switch {
 		case len(raw) == 0:
-			continue
+			return nil
 		case bytes.HasPrefix(raw, []byte("//")):
 			pending = append(pending, string(raw))
-			continue
+			return nil
 		}
 		c, p := DecodeCaseJSON(path, ln, raw)
 		if len(p) > 0 {
 			probs = append(probs, p...)
-			continue
+			return nil
 		}
 		out := *c
 		if !c.explicitID {
@@ -51,12 +46,13 @@ func FormatDataset(path string) ([]byte, error) {
 		}
 		b, err := Canonical(&out)
 		if err != nil {
-			return nil, err
+			return err
 		}
 		entries = append(entries, entry{id: c.ID, comments: pending, line: b})
 		pending = nil
-	}
-	if err := sc.Err(); err != nil {
+		return nil
+	})
+	if err != nil {
 		return nil, err
 	}
 	if len(probs) > 0 {

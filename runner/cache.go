@@ -238,32 +238,15 @@ func (c *Cache) load(paramsID string) (*cacheParams, error) {
 // indexSegment records every complete, well-formed line of a segment.
 // Later lines win, so a re-stored call replaces the older answer.
 func indexSegment(f *os.File, seg int, index map[string]cacheLoc) {
-	r := bufio.NewReaderSize(f, 256<<10)
-	var off int64
-	var long []byte
-	for {
-		chunk, err := r.ReadSlice('\n')
-		if err == bufio.ErrBufferFull {
-			long = append(long, chunk...)
-			continue
-		}
-		line := chunk
-		if long != nil {
-			line = append(long, chunk...)
-			long = nil
-		}
-		if err != nil {
-			// EOF: whatever is left has no newline, so it is torn (or
-			// still being written); it is not indexed.
-			return
-		}
-		body := line[:len(line)-1]
+	// A last line without a newline is torn (or still being written): it
+	// is not indexed.
+	repo.EachLine(f, func(body []byte, _ int, off int64, complete bool) error {
 		var k cacheKeyLine
-		if json.Unmarshal(body, &k) == nil && k.CaseID != "" && k.Repetition != nil {
+		if complete && json.Unmarshal(body, &k) == nil && k.CaseID != "" && k.Repetition != nil {
 			index[cacheKey(k.CaseID, *k.Repetition)] = cacheLoc{seg: seg, off: off, length: len(body)}
 		}
-		off += int64(len(line))
-	}
+		return nil
+	})
 }
 
 // openWriter takes the first segment no other process holds, creating one

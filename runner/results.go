@@ -164,35 +164,15 @@ func ReadResults(path string, fn func(*repo.Result) error) error {
 		return err
 	}
 	defer f.Close()
-	r := bufio.NewReaderSize(f, 256<<10)
-	var long []byte
-	for line := 1; ; {
-		chunk, err := r.ReadSlice('\n')
-		if err == bufio.ErrBufferFull {
-			long = append(long, chunk...)
-			continue
+	return repo.EachLine(f, func(line []byte, number int, _ int64, complete bool) error {
+		body := bytes.TrimSpace(line)
+		if !complete || len(body) == 0 {
+			return nil
 		}
-		raw := chunk
-		if long != nil {
-			raw = append(long, chunk...)
-			long = nil
+		var res repo.Result
+		if err := json.Unmarshal(body, &res); err != nil {
+			return fmt.Errorf("%s:%d: %w", path, number, err)
 		}
-		if err == io.EOF {
-			return nil // no newline: torn, or empty
-		}
-		if err != nil {
-			return fmt.Errorf("reading %s: %w", path, err)
-		}
-		body := bytes.TrimSpace(raw)
-		if len(body) > 0 {
-			var res repo.Result
-			if err := json.Unmarshal(body, &res); err != nil {
-				return fmt.Errorf("%s:%d: %w", path, line, err)
-			}
-			if err := fn(&res); err != nil {
-				return err
-			}
-		}
-		line++
-	}
+		return fn(&res)
+	})
 }
