@@ -218,6 +218,20 @@ type RunSettings struct {
 	Cache              *bool       `yaml:"cache,omitempty" json:"cache,omitempty"`
 }
 
+// Override applies command-line values (those > 0) over the spec's:
+// repetitions per case, max iterations and parallelism.
+func (r *RunSettings) Override(reps, maxIterations, parallelism int) {
+	if reps > 0 {
+		r.RepetitionsPerCase = reps
+	}
+	if maxIterations > 0 {
+		r.MaxIterations = maxIterations
+	}
+	if parallelism > 0 {
+		r.Parallelism = parallelism
+	}
+}
+
 // RetryCount is the number of retries for transient errors (default 2).
 func (r RunSettings) RetryCount() int {
 	if r.Retries == nil {

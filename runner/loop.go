@@ -77,9 +77,6 @@ type Loop struct {
 	Executor    *Executor
 	Graders     *graders.Registry
 	Fingerprint string
-	// MaxIterations and Repetitions override the spec when > 0.
-	MaxIterations int
-	Repetitions   int
 	// Sink receives every result after aggregation (the results writer).
 	Sink func(*repo.Result) error
 	// OnIteration is called when an iteration starts (total calls expected)
@@ -99,14 +96,7 @@ type Loop struct {
 // kept and Terminated "interrupted".
 func (l *Loop) Run(ctx context.Context) (*RunSummary, error) {
 	e := &l.Spec.Spec.Experiment
-	maxIter := e.Run.MaxIterations
-	if l.MaxIterations > 0 {
-		maxIter = l.MaxIterations
-	}
-	reps := e.Run.RepetitionsPerCase
-	if l.Repetitions > 0 {
-		reps = l.Repetitions
-	}
+	maxIter, reps := e.Run.MaxIterations, e.Run.RepetitionsPerCase
 	rs := &RunSummary{
 		RunID: l.Executor.RunID, Slug: l.Spec.Slug, Name: e.Name, Goal: e.Goal, ExpID: l.Spec.ID,
 		DatasetID: l.Spec.Dataset.ID, Cases: l.Spec.Dataset.Count, Fingerprint: l.Fingerprint,

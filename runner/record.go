@@ -41,10 +41,8 @@ type callKey struct {
 
 // RecordOptions configure a new or resumed run record.
 type RecordOptions struct {
-	Resume        bool
-	Repetitions   int
-	MaxIterations int
-	ToolVersion   string
+	Resume      bool
+	ToolVersion string
 }
 
 // StartRecord takes the experiment's lock and opens a new run directory,
@@ -69,7 +67,7 @@ func StartRecord(evalsDir string, ls *repo.LoadedSpec, fingerprint string, opts 
 			RunID: r.RunID, Experiment: ls.Slug, ExperimentID: ls.ID, DatasetID: ls.Dataset.ID, Cases: ls.Dataset.Count,
 			AgentFingerprint: fingerprint, ToolVersion: opts.ToolVersion, StartedAt: now.Format(time.RFC3339Nano),
 			State: "running", Spec: ls.Path, Target: e.Target.Primary, Guardrails: e.Target.Guardrails,
-			Confidence: e.Decision.Confidence, Repetitions: opts.Repetitions, MaxIterations: opts.MaxIterations,
+			Confidence: e.Decision.Confidence, Repetitions: e.Run.RepetitionsPerCase, MaxIterations: e.Run.MaxIterations,
 			Recorded: recordedBlocks(e),
 		}
 	}
@@ -187,7 +185,7 @@ func (r *Recorder) Flush() error { return r.results.Flush() }
 
 // Decided records a finished iteration; iteration 0 also becomes the
 // committed result evals/results/<slug>/.
-func (r *Recorder) Decided(sum *IterationSummary, agg *Aggregator, reps int) error {
+func (r *Recorder) Decided(sum *IterationSummary, agg *Aggregator) error {
 	b, err := json.MarshalWithOption(sum, json.DisableHTMLEscape())
 	if err != nil {
 		return err
@@ -198,7 +196,7 @@ func (r *Recorder) Decided(sum *IterationSummary, agg *Aggregator, reps int) err
 	if sum.Index != 0 {
 		return nil
 	}
-	summary, cases, err := ResultsFiles(r.Spec, r.Fingerprint, sum, agg, reps)
+	summary, cases, err := ResultsFiles(r.Spec, r.Fingerprint, sum, agg)
 	if err != nil {
 		return err
 	}
@@ -233,12 +231,12 @@ func (r *Recorder) Abort(cause error) {
 // ResultsFiles renders the committed result (summary.json, cases.jsonl) of
 // one iteration. Latency is left out: it is not comparable across machines
 // and would make every rerun a diff.
-func ResultsFiles(ls *repo.LoadedSpec, fingerprint string, sum *IterationSummary, agg *Aggregator, reps int) (summary, cases []byte, err error) {
+func ResultsFiles(ls *repo.LoadedSpec, fingerprint string, sum *IterationSummary, agg *Aggregator) (summary, cases []byte, err error) {
 	e := &ls.Spec.Experiment
 	s := &repo.ResultsSummary{
 		SchemaVersion: "1",
 		Experiment:    repo.SummaryExperiment{Slug: ls.Slug, ID: ls.ID, Name: e.Name},
-		DatasetID:     ls.Dataset.ID, Cases: ls.Dataset.Count, Repetitions: reps,
+		DatasetID:     ls.Dataset.ID, Cases: ls.Dataset.Count, Repetitions: e.Run.RepetitionsPerCase,
 		ParametersID: sum.ParamsID, Parameters: sum.Params, AgentFingerprint: fingerprint,
 		Target: e.Target.Primary, Metrics: map[string]repo.SummaryMetric{}, FailureModes: sum.FailureModes, Errors: sum.Errors,
 	}

@@ -51,14 +51,8 @@ func runEstimate(io *IOStreams, opts *estimateOptions, path string) error {
 		return err
 	}
 	e := &ls.Spec.Experiment
-	reps := e.Run.RepetitionsPerCase
-	if opts.reps > 0 {
-		reps = opts.reps
-	}
-	maxIter := e.Run.MaxIterations
-	if opts.maxIter > 0 {
-		maxIter = opts.maxIter
-	}
+	e.Run.Override(opts.reps, opts.maxIter, 0)
+	reps, maxIter := e.Run.RepetitionsPerCase, e.Run.MaxIterations
 	iterations, err := runner.CountIterations(e, maxIter)
 	if err != nil {
 		return err

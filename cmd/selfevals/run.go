@@ -157,10 +157,8 @@ func printReports(io *IOStreams, format string, rss []*runner.RunSummary) {
 // runOne runs one experiment and writes its run directory.
 func runOne(ctx context.Context, io *IOStreams, opts *runOptions, ls *repo.LoadedSpec) (*runner.RunSummary, error) {
 	e := &ls.Spec.Experiment
+	e.Run.Override(opts.reps, opts.maxIter, opts.parallel)
 	parallel := e.Run.Parallelism
-	if opts.parallel > 0 {
-		parallel = opts.parallel
-	}
 	adapter, err := adapters.New(ls.Spec.Agent, adapters.Options{
 		RepoRoot: ls.Root, Parallelism: parallel, Timeout: e.Run.Timeout.D(), Retries: e.Run.RetryCount(),
 	})
@@ -186,16 +184,8 @@ func runOne(ctx context.Context, io *IOStreams, opts *runOptions, ls *repo.Loade
 		defer cache.Close()
 	}
 
-	reps := e.Run.RepetitionsPerCase
-	if opts.reps > 0 {
-		reps = opts.reps
-	}
-	maxIter := e.Run.MaxIterations
-	if opts.maxIter > 0 {
-		maxIter = opts.maxIter
-	}
 	rec, err := runner.StartRecord(evalsDir, ls, fingerprint, runner.RecordOptions{
-		Resume: opts.resume, Repetitions: reps, MaxIterations: maxIter, ToolVersion: toolVersion(),
+		Resume: opts.resume, ToolVersion: toolVersion(),
 	})
 	if err != nil {
 		return nil, err
@@ -214,13 +204,12 @@ func runOne(ctx context.Context, io *IOStreams, opts *runOptions, ls *repo.Loade
 	prog := newProgress(io, ls.Slug)
 	loop := &runner.Loop{
 		Spec: ls, Executor: exec, Graders: registry, Fingerprint: fingerprint,
-		MaxIterations: maxIter, Repetitions: reps,
 		Sink:        rec.Write,
 		OnIteration: prog.iteration,
 		OnResult:    prog.result,
 		OnDecided: func(s *runner.IterationSummary, agg *runner.Aggregator) error {
 			prog.decided(s)
-			return rec.Decided(s, agg, reps)
+			return rec.Decided(s, agg)
 		},
 	}
 	if rec.Resumed {
