@@ -1,0 +1,348 @@
+package gitstore
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/go-git/go-billy/v5"
+	"github.com/go-git/go-git/v5/config"
+	"github.com/go-git/go-git/v5/plumbing"
+	"github.com/go-git/go-git/v5/plumbing/filemode"
+	"github.com/go-git/go-git/v5/plumbing/object"
+	"github.com/go-git/go-git/v5/storage"
+)
+
+// CommitFiles commits files on top of branch and returns the new commit's hash.
+//
+// The parent is the branch tip when the branch exists, otherwise HEAD's
+// commit. The tree is the parent's tree with each file (a path relative to the
+// repository root, with forward slashes) written as a regular-file blob,
+// creating directories as needed. Author and committer come from the
+// GIT_AUTHOR_*/GIT_COMMITTER_* environment, then author.*/committer.*/user.*
+// in the repository's and the global git config, then
+// "selfevals <selfevals@localhost>".
+//
+// The working tree, the index and HEAD are not touched. The branch moves by
+// compare-and-swap against the tip read at the start: if something else moved
+// it in the meantime, CommitFiles returns an error and leaves it where it is
+// (the unreferenced objects it wrote are harmless and git gc removes them).
+func (g *Git) CommitFiles(branch string, files map[string][]byte, message string) (string, error) {
+	name, err := branchRefName(branch)
+	if err != nil {
+		return "", err
+	}
+	paths := make([]string, 0, len(files))
+	for p := range files {
+		paths = append(paths, p)
+	}
+	sort.Strings(paths) // deterministic errors
+	edit := newTreeEdit()
+	for _, p := range paths {
+		if err := edit.add(p, files[p]); err != nil {
+			return "", err
+		}
+	}
+
+	s := g.repo.Storer
+	old, err := s.Reference(name)
+	switch {
+	case errors.Is(err, plumbing.ErrReferenceNotFound):
+		old = nil
+	case err != nil:
+		return "", fmt.Errorf("read branch %s: %w", branch, err)
+	case old.Type() != plumbing.HashReference:
+		return "", fmt.Errorf("branch %s is a symbolic ref; selfevals only commits to ordinary branches", branch)
+	}
+
+	var parentHash plumbing.Hash
+	if old != nil {
+		parentHash = old.Hash()
+	} else {
+		head, err := g.repo.Head()
+		if errors.Is(err, plumbing.ErrReferenceNotFound) {
+			return "", fmt.Errorf("cannot create branch %s: HEAD has no commit yet; commit something first", branch)
+		}
+		if err != nil {
+			return "", fmt.Errorf("read HEAD: %w", err)
+		}
+		parentHash = head.Hash()
+	}
+	parent, err := g.repo.CommitObject(parentHash)
+	if err != nil {
+		return "", fmt.Errorf("read parent commit %s: %w", parentHash, err)
+	}
+
+	treeHash, err := g.writeTree(parent.TreeHash, edit, "")
+	if err != nil {
+		return "", err
+	}
+	if !strings.HasSuffix(message, "\n") {
+		message += "\n"
+	}
+	now := time.Now()
+	author, committer := g.identities(now)
+	commit := &object.Commit{
+		Author:       author,
+		Committer:    committer,
+		Message:      message,
+		TreeHash:     treeHash,
+		ParentHashes: []plumbing.Hash{parentHash},
+	}
+	hash, err := g.storeObject(commit)
+	if err != nil {
+		return "", fmt.Errorf("write commit: %w", err)
+	}
+
+	if g.beforeUpdate != nil {
+		g.beforeUpdate()
+	}
+	moved := func(current string) error {
+		was := "did not exist"
+		if old != nil {
+			was = "was at " + old.Hash().String()
+		}
+		return fmt.Errorf("branch %s moved while selfevals was committing to it (it %s, now %s); it was left as is, try again", branch, was, current)
+	}
+	if old == nil {
+		// go-git checks nothing when the old ref is nil, so look once more
+		// right before writing to keep the window as small as possible.
+		if cur, err := s.Reference(name); err == nil {
+			return "", moved("at " + cur.Hash().String())
+		}
+	}
+	err = s.CheckAndSetReference(plumbing.NewHashReference(name, hash), old)
+	if err != nil {
+		if errors.Is(err, storage.ErrReferenceHasChanged) || err.Error() == storage.ErrReferenceHasChanged.Error() {
+			g.removeEmptyLooseRef(name)
+			current := "unreadable"
+			if cur, err := s.Reference(name); err == nil {
+				current = "at " + cur.Hash().String()
+			}
+			return "", moved(current)
+		}
+		return "", fmt.Errorf("move branch %s to %s: %w", branch, hash, err)
+	}
+	return hash.String(), nil
+}
+
+// branchRefName turns "selfevals/x" (or "refs/heads/selfevals/x") into a
+// validated branch reference name.
+func branchRefName(branch string) (plumbing.ReferenceName, error) {
+	short := strings.TrimPrefix(branch, "refs/heads/")
+	name := plumbing.NewBranchReferenceName(short)
+	if short == "" || short == "HEAD" || strings.Contains(short, "@{") {
+		return "", fmt.Errorf("invalid branch name %q", branch)
+	}
+	if err := name.Validate(); err != nil {
+		return "", fmt.Errorf("invalid branch name %q: %w", branch, err)
+	}
+	return name, nil
+}
+
+// removeEmptyLooseRef undoes a go-git quirk: a failed compare-and-swap on a
+// ref that lives only in packed-refs leaves an empty loose ref file behind,
+// which git then reports as a broken ref.
+func (g *Git) removeEmptyLooseRef(name plumbing.ReferenceName) {
+	fsys, ok := g.repo.Storer.(interface{ Filesystem() billy.Filesystem })
+	if !ok {
+		return
+	}
+	fs := fsys.Filesystem()
+	if fi, err := fs.Stat(name.String()); err == nil && !fi.IsDir() && fi.Size() == 0 {
+		_ = fs.Remove(name.String())
+	}
+}
+
+// treeEdit is the set of files to write under one directory.
+type treeEdit struct {
+	files map[string][]byte
+	dirs  map[string]*treeEdit
+}
+
+func newTreeEdit() *treeEdit {
+	return &treeEdit{files: map[string][]byte{}, dirs: map[string]*treeEdit{}}
+}
+
+func (e *treeEdit) add(p string, data []byte) error {
+	if err := checkPath(p); err != nil {
+		return err
+	}
+	parts := strings.Split(p, "/")
+	dir := e
+	for i, part := range parts[:len(parts)-1] {
+		if _, ok := dir.files[part]; ok {
+			return fmt.Errorf("cannot write both %s and %s: one is a file, the other needs it to be a directory", strings.Join(parts[:i+1], "/"), p)
+		}
+		sub, ok := dir.dirs[part]
+		if !ok {
+			sub = newTreeEdit()
+			dir.dirs[part] = sub
+		}
+		dir = sub
+	}
+	last := parts[len(parts)-1]
+	if _, ok := dir.dirs[last]; ok {
+		return fmt.Errorf("cannot write %s: other files to write need it to be a directory", p)
+	}
+	dir.files[last] = data
+	return nil
+}
+
+// checkPath accepts clean, relative, slash-separated paths outside .git.
+func checkPath(p string) error {
+	switch {
+	case p == "":
+		return errors.New("empty file path")
+	case strings.Contains(p, `\`):
+		return fmt.Errorf("file path %q: use forward slashes", p)
+	case strings.HasPrefix(p, "/"):
+		return fmt.Errorf("file path %q: must be relative to the repository root", p)
+	case strings.IndexByte(p, 0) >= 0:
+		return fmt.Errorf("file path %q: contains a NUL byte", p)
+	}
+	for _, part := range strings.Split(p, "/") {
+		switch {
+		case part == "" || part == "." || part == "..":
+			return fmt.Errorf("file path %q: must be clean (no empty, . or .. parts)", p)
+		case strings.EqualFold(part, ".git"):
+			return fmt.Errorf("file path %q: cannot write inside .git", p)
+		}
+	}
+	return nil
+}
+
+// writeTree writes base (a tree hash, or the zero hash for an empty tree)
+// with edit applied, and returns the new tree's hash. prefix is the tree's
+// path, for error messages.
+func (g *Git) writeTree(base plumbing.Hash, edit *treeEdit, prefix string) (plumbing.Hash, error) {
+	var entries []object.TreeEntry
+	if !base.IsZero() {
+		t, err := object.GetTree(g.repo.Storer, base)
+		if err != nil {
+			return plumbing.ZeroHash, fmt.Errorf("read tree %q: %w", strings.TrimSuffix(prefix, "/"), err)
+		}
+		entries = append(entries, t.Entries...)
+	}
+	index := make(map[string]int, len(entries))
+	for i, e := range entries {
+		index[e.Name] = i
+	}
+
+	for name, data := range edit.files {
+		h, err := g.writeBlob(data)
+		if err != nil {
+			return plumbing.ZeroHash, fmt.Errorf("write %s%s: %w", prefix, name, err)
+		}
+		i, ok := index[name]
+		if !ok {
+			entries = append(entries, object.TreeEntry{Name: name, Mode: filemode.Regular, Hash: h})
+			continue
+		}
+		if entries[i].Mode == filemode.Dir || entries[i].Mode == filemode.Submodule {
+			return plumbing.ZeroHash, fmt.Errorf("cannot write %s%s: it is a directory in the parent commit", prefix, name)
+		}
+		if entries[i].Mode != filemode.Executable {
+			entries[i].Mode = filemode.Regular
+		}
+		entries[i].Hash = h
+	}
+
+	for name, sub := range edit.dirs {
+		var subBase plumbing.Hash
+		i, ok := index[name]
+		if ok {
+			if entries[i].Mode != filemode.Dir {
+				return plumbing.ZeroHash, fmt.Errorf("cannot write inside %s%s: it is not a directory in the parent commit", prefix, name)
+			}
+			subBase = entries[i].Hash
+		}
+		h, err := g.writeTree(subBase, sub, prefix+name+"/")
+		if err != nil {
+			return plumbing.ZeroHash, err
+		}
+		if ok {
+			entries[i].Hash = h
+		} else {
+			entries = append(entries, object.TreeEntry{Name: name, Mode: filemode.Dir, Hash: h})
+		}
+	}
+
+	// Git order: directories compare as if their name ended in "/".
+	sort.Sort(object.TreeEntrySorter(entries))
+	h, err := g.storeObject(&object.Tree{Entries: entries})
+	if err != nil {
+		return plumbing.ZeroHash, fmt.Errorf("write tree %q: %w", strings.TrimSuffix(prefix, "/"), err)
+	}
+	return h, nil
+}
+
+func (g *Git) writeBlob(data []byte) (plumbing.Hash, error) {
+	obj := g.repo.Storer.NewEncodedObject()
+	obj.SetType(plumbing.BlobObject)
+	obj.SetSize(int64(len(data)))
+	w, err := obj.Writer()
+	if err != nil {
+		return plumbing.ZeroHash, err
+	}
+	if _, err := w.Write(data); err != nil {
+		w.Close()
+		return plumbing.ZeroHash, err
+	}
+	if err := w.Close(); err != nil {
+		return plumbing.ZeroHash, err
+	}
+	return g.repo.Storer.SetEncodedObject(obj)
+}
+
+func (g *Git) storeObject(o interface {
+	Encode(plumbing.EncodedObject) error
+}) (plumbing.Hash, error) {
+	obj := g.repo.Storer.NewEncodedObject()
+	if err := o.Encode(obj); err != nil {
+		return plumbing.ZeroHash, err
+	}
+	return g.repo.Storer.SetEncodedObject(obj)
+}
+
+// Fallback identity when git has none configured.
+const (
+	defaultName  = "selfevals"
+	defaultEmail = "selfevals@localhost"
+)
+
+// identities returns the author and committer signatures, resolved the way
+// git does: environment, then author.*/committer.*, then user.*.
+func (g *Git) identities(when time.Time) (author, committer object.Signature) {
+	cfg, err := g.repo.ConfigScoped(config.GlobalScope)
+	if err != nil {
+		// A global config go-git cannot parse should not block committing.
+		cfg, err = g.repo.Config()
+	}
+	if err != nil {
+		cfg = config.NewConfig()
+	}
+	author = object.Signature{
+		Name:  firstNonEmpty(os.Getenv("GIT_AUTHOR_NAME"), cfg.Author.Name, cfg.User.Name, defaultName),
+		Email: firstNonEmpty(os.Getenv("GIT_AUTHOR_EMAIL"), cfg.Author.Email, cfg.User.Email, defaultEmail),
+		When:  when,
+	}
+	committer = object.Signature{
+		Name:  firstNonEmpty(os.Getenv("GIT_COMMITTER_NAME"), cfg.Committer.Name, cfg.User.Name, defaultName),
+		Email: firstNonEmpty(os.Getenv("GIT_COMMITTER_EMAIL"), cfg.Committer.Email, cfg.User.Email, defaultEmail),
+		When:  when,
+	}
+	return author, committer
+}
+
+func firstNonEmpty(s ...string) string {
+	for _, v := range s {
+		if strings.TrimSpace(v) != "" {
+			return v
+		}
+	}
+	return ""
+}

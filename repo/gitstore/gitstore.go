@@ -1,0 +1,65 @@
+// Package gitstore owns selfevals' use of git: it reads files at any revision,
+// walks history, and commits candidates to branches straight from git objects.
+//
+// Nothing here touches the working tree, the index or HEAD: candidate commits
+// are built from blobs and trees, and the branch ref moves by compare-and-swap.
+// go-git's Worktree.Status and Worktree.Add are never called (they hash every
+// file in the tree and are far too slow on real repositories).
+package gitstore
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	gogit "github.com/go-git/go-git/v5"
+)
+
+// ErrNotRepository is returned by Open when the directory is not inside a git
+// work tree.
+var ErrNotRepository = errors.New("not inside a git work tree")
+
+// Git is a repository opened from a directory inside its work tree.
+type Git struct {
+	repo *gogit.Repository
+	root string
+
+	// beforeUpdate, when set, runs between reading the branch tip and moving
+	// the ref, so tests can move the branch underneath CommitFiles.
+	beforeUpdate func()
+}
+
+// Open finds the repository containing dir, walking up parent directories as
+// git does. Outside a work tree (or in a bare repository) the error wraps
+// ErrNotRepository.
+func Open(dir string) (*Git, error) {
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := os.Stat(abs); err != nil {
+		return nil, err
+	}
+	r, err := gogit.PlainOpenWithOptions(abs, &gogit.PlainOpenOptions{
+		DetectDotGit:          true,
+		EnableDotGitCommonDir: true,
+	})
+	if errors.Is(err, gogit.ErrRepositoryNotExists) {
+		return nil, fmt.Errorf("%s: %w", abs, ErrNotRepository)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("open git repository at %s: %w", abs, err)
+	}
+	wt, err := r.Worktree()
+	if errors.Is(err, gogit.ErrIsBareRepository) {
+		return nil, fmt.Errorf("%s: bare repository: %w", abs, ErrNotRepository)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("open git work tree at %s: %w", abs, err)
+	}
+	return &Git{repo: r, root: wt.Filesystem.Root()}, nil
+}
+
+// Root is the absolute path of the work tree's top directory.
+func (g *Git) Root() string { return g.root }

@@ -1,0 +1,355 @@
+package gitstore
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"math"
+	"reflect"
+	"sort"
+	"strconv"
+	"strings"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/selfevals/selfevals/repo"
+)
+
+// RewriteParameters returns the spec YAML with experiment.parameters set to
+// params. Only the lines of the parameters block change (or, when the spec
+// has none, a block is inserted after editable:, else after goal:, else at
+// the end of the experiment block), so merging a candidate branch changes
+// parameters: and nothing else in the spec. Comments and formatting of the
+// rest of the file are kept byte for byte; a line comment on the
+// `parameters:` line is kept too. Maps are written in block style with
+// sorted keys and 2-space indentation.
+//
+// When the spec is laid out so that no line splice is possible (a flow-style
+// experiment block, say), the whole document is re-encoded from its node tree,
+// which keeps comments and key order but not all formatting.
+func RewriteParameters(spec []byte, params repo.Parameters) ([]byte, error) {
+	var doc yaml.Node
+	if err := yaml.Unmarshal(spec, &doc); err != nil {
+		return nil, fmt.Errorf("parse spec: %w", err)
+	}
+	if doc.Kind != yaml.DocumentNode || len(doc.Content) == 0 || doc.Content[0].Kind != yaml.MappingNode {
+		return nil, errors.New("spec is not a YAML mapping")
+	}
+	root := doc.Content[0]
+	_, exp := mappingEntry(root, "experiment")
+	if exp == nil {
+		return nil, errors.New("spec has no experiment: block")
+	}
+	if exp.Kind != yaml.MappingNode {
+		return nil, errors.New("spec's experiment: is not a mapping")
+	}
+	if params == nil {
+		params = repo.Parameters{}
+	}
+	value, err := valueNode(map[string]any(params))
+	if err != nil {
+		return nil, err
+	}
+
+	want, err := expectedDocument(spec, value)
+	if err != nil {
+		return nil, err
+	}
+	if exp.Style&yaml.FlowStyle == 0 {
+		if out, ok := spliceParameters(spec, exp, value); ok && sameDocument(out, want) {
+			return out, nil
+		}
+	}
+
+	// Fallback: edit the node tree and encode the whole document.
+	if key, _ := mappingEntry(exp, "parameters"); key != nil {
+		for i := 0; i+1 < len(exp.Content); i += 2 {
+			if exp.Content[i] == key {
+				exp.Content[i+1] = value
+			}
+		}
+	} else {
+		at := insertionIndex(exp)
+		key := &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: "parameters"}
+		exp.Content = append(exp.Content[:at], append([]*yaml.Node{key, value}, exp.Content[at:]...)...)
+	}
+	var buf bytes.Buffer
+	enc := yaml.NewEncoder(&buf)
+	enc.SetIndent(2)
+	if err := enc.Encode(&doc); err != nil {
+		return nil, fmt.Errorf("encode spec: %w", err)
+	}
+	if err := enc.Close(); err != nil {
+		return nil, fmt.Errorf("encode spec: %w", err)
+	}
+	if !sameDocument(buf.Bytes(), want) {
+		return nil, errors.New("rewriting the spec's parameters changed more than the parameters (please report this)")
+	}
+	return buf.Bytes(), nil
+}
+
+// mappingEntry returns the key and value nodes of key in the mapping m.
+func mappingEntry(m *yaml.Node, key string) (k, v *yaml.Node) {
+	for i := 0; i+1 < len(m.Content); i += 2 {
+		if m.Content[i].Value == key {
+			return m.Content[i], m.Content[i+1]
+		}
+	}
+	return nil, nil
+}
+
+// insertionIndex is where a missing parameters key goes in the experiment
+// mapping's Content: after editable:, else after goal:, else at the end.
+func insertionIndex(exp *yaml.Node) int {
+	for _, after := range []string{"editable", "goal"} {
+		for i := 0; i+1 < len(exp.Content); i += 2 {
+			if exp.Content[i].Value == after {
+				return i + 2
+			}
+		}
+	}
+	return len(exp.Content)
+}
+
+// spliceParameters replaces (or inserts) the lines of the parameters block
+// and leaves every other byte alone. ok is false when the layout does not
+// allow a line splice.
+func spliceParameters(spec []byte, exp, value *yaml.Node) (out []byte, ok bool) {
+	lines := splitLines(spec)
+	eol := "\n"
+	if bytes.Contains(spec, []byte("\r\n")) {
+		eol = "\r\n"
+	}
+	key, val := mappingEntry(exp, "parameters")
+	var anchor *yaml.Node
+	if key == nil {
+		at := insertionIndex(exp)
+		if at == 0 {
+			return nil, false
+		}
+		anchor = exp.Content[at-2]
+	} else {
+		anchor = key
+	}
+	start := anchor.Line - 1
+	indent := anchor.Column - 1
+	if start < 0 || start >= len(lines) || indent < 0 || indent > len(lines[start]) ||
+		strings.Trim(lines[start][:indent], " ") != "" {
+		return nil, false
+	}
+
+	var b strings.Builder
+	if key == nil {
+		end := blockEnd(lines, start, indent, true)
+		for _, l := range lines[:end+1] {
+			b.WriteString(l)
+		}
+		if !strings.HasSuffix(lines[end], "\n") {
+			b.WriteString(eol)
+		}
+		block, err := renderBlock(value, indent, "", eol)
+		if err != nil {
+			return nil, false
+		}
+		b.WriteString(block)
+		for _, l := range lines[end+1:] {
+			b.WriteString(l)
+		}
+		return []byte(b.String()), true
+	}
+
+	end := blockEnd(lines, start, indent, false)
+	comment := key.LineComment
+	if comment == "" && end == start && val.Line == key.Line {
+		comment = val.LineComment
+	}
+	block, err := renderBlock(value, indent, comment, eol)
+	if err != nil {
+		return nil, false
+	}
+	for _, l := range lines[:start] {
+		b.WriteString(l)
+	}
+	if !strings.HasSuffix(lines[end], "\n") {
+		block = strings.TrimSuffix(block, eol)
+	}
+	b.WriteString(block)
+	for _, l := range lines[end+1:] {
+		b.WriteString(l)
+	}
+	return []byte(b.String()), true
+}
+
+// splitLines splits s after each "\n", keeping the terminators.
+func splitLines(s []byte) []string {
+	var lines []string
+	for len(s) > 0 {
+		i := bytes.IndexByte(s, '\n')
+		if i < 0 {
+			lines = append(lines, string(s))
+			break
+		}
+		lines = append(lines, string(s[:i+1]))
+		s = s[i+1:]
+	}
+	return lines
+}
+
+// blockEnd returns the index of the last line of the block whose key is on
+// line start at column indent: the last following line indented deeper,
+// before the first non-blank line that is not. Comment lines only extend the
+// block when withComments is set; blank lines never do.
+func blockEnd(lines []string, start, indent int, withComments bool) int {
+	end := start
+	for i := start + 1; i < len(lines); i++ {
+		t := strings.TrimRight(lines[i], "\r\n")
+		if strings.TrimSpace(t) == "" {
+			continue
+		}
+		rest := strings.TrimLeft(t, " ")
+		if len(t)-len(rest) <= indent {
+			break
+		}
+		if strings.HasPrefix(rest, "#") && !withComments {
+			continue
+		}
+		end = i
+	}
+	return end
+}
+
+// renderBlock encodes "parameters: <value>" indented by indent spaces.
+func renderBlock(value *yaml.Node, indent int, comment, eol string) (string, error) {
+	m := &yaml.Node{Kind: yaml.MappingNode, Tag: "!!map", Content: []*yaml.Node{
+		{Kind: yaml.ScalarNode, Tag: "!!str", Value: "parameters"}, value,
+	}}
+	var buf bytes.Buffer
+	enc := yaml.NewEncoder(&buf)
+	enc.SetIndent(2)
+	if err := enc.Encode(m); err != nil {
+		return "", err
+	}
+	if err := enc.Close(); err != nil {
+		return "", err
+	}
+	pad := strings.Repeat(" ", indent)
+	var b strings.Builder
+	for i, l := range strings.Split(strings.TrimSuffix(buf.String(), "\n"), "\n") {
+		if l != "" {
+			b.WriteString(pad)
+			b.WriteString(l)
+		}
+		if i == 0 && comment != "" {
+			b.WriteString(" ")
+			b.WriteString(comment)
+		}
+		b.WriteString(eol)
+	}
+	return b.String(), nil
+}
+
+// valueNode builds the YAML node for a parameters value: maps in block style
+// with sorted keys, lists of one-line scalars in flow style, floats keeping a
+// decimal point so they read back as floats.
+func valueNode(v any) (*yaml.Node, error) {
+	switch x := v.(type) {
+	case repo.Parameters:
+		return valueNode(map[string]any(x))
+	case map[string]any:
+		n := &yaml.Node{Kind: yaml.MappingNode, Tag: "!!map"}
+		if len(x) == 0 {
+			n.Style = yaml.FlowStyle
+		}
+		keys := make([]string, 0, len(x))
+		for k := range x {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		for _, k := range keys {
+			kn := new(yaml.Node)
+			if err := kn.Encode(k); err != nil {
+				return nil, err
+			}
+			vn, err := valueNode(x[k])
+			if err != nil {
+				return nil, fmt.Errorf("%s: %w", k, err)
+			}
+			n.Content = append(n.Content, kn, vn)
+		}
+		return n, nil
+	case []any:
+		n := &yaml.Node{Kind: yaml.SequenceNode, Tag: "!!seq", Style: yaml.FlowStyle}
+		for i, e := range x {
+			en, err := valueNode(e)
+			if err != nil {
+				return nil, fmt.Errorf("[%d]: %w", i, err)
+			}
+			if en.Kind != yaml.ScalarNode || en.Style == yaml.LiteralStyle {
+				n.Style = 0
+			}
+			n.Content = append(n.Content, en)
+		}
+		return n, nil
+	case string:
+		n := &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: x}
+		if strings.Contains(x, "\n") {
+			n.Style = yaml.LiteralStyle
+			if !literalSafe(x) {
+				n.Style = yaml.DoubleQuotedStyle
+			}
+			return n, nil
+		}
+	case float64:
+		if x == math.Trunc(x) && math.Abs(x) < 1e15 {
+			return &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!float", Value: strconv.FormatFloat(x, 'f', 1, 64)}, nil
+		}
+	}
+	n := new(yaml.Node)
+	if err := n.Encode(v); err != nil {
+		return nil, err
+	}
+	return n, nil
+}
+
+// literalSafe reports whether a multi-line string reads back exactly from a
+// literal block (|): no leading spaces on its first line, no trailing spaces
+// or carriage returns, and at most one final newline.
+func literalSafe(s string) bool {
+	if strings.TrimSpace(s) == "" || strings.HasPrefix(s, " ") || strings.HasPrefix(s, "\n") ||
+		strings.HasSuffix(s, "\n\n") || strings.ContainsAny(s, "\r\t") {
+		return false
+	}
+	for _, l := range strings.Split(s, "\n") {
+		if strings.TrimRight(l, " ") != l {
+			return false
+		}
+	}
+	return true
+}
+
+// expectedDocument is the spec decoded, with experiment.parameters set to
+// what value decodes to: what any rewrite must decode to.
+func expectedDocument(spec []byte, value *yaml.Node) (any, error) {
+	var doc map[string]any
+	if err := yaml.Unmarshal(spec, &doc); err != nil {
+		return nil, fmt.Errorf("parse spec: %w", err)
+	}
+	var p any
+	if err := value.Decode(&p); err != nil {
+		return nil, err
+	}
+	exp, ok := doc["experiment"].(map[string]any)
+	if !ok {
+		return nil, errors.New("spec's experiment: is not a mapping")
+	}
+	exp["parameters"] = p
+	return doc, nil
+}
+
+func sameDocument(out []byte, want any) bool {
+	var got map[string]any
+	if err := yaml.Unmarshal(out, &got); err != nil {
+		return false
+	}
+	return reflect.DeepEqual(got, want)
+}
