@@ -21,6 +21,7 @@ type LoadedSpec struct {
 	Slug     string // its stable name: the file name without .yaml
 	Root     string // the repository root every path must stay inside
 	Spec     Spec
+	Raw      []byte // the file as read (candidate commits rewrite it)
 	ID       string // exp_…
 	Dataset  *Dataset
 	Warnings []string
@@ -40,7 +41,7 @@ type LoadOptions struct {
 }
 
 // BuiltinAgents are the agents compiled into selfevals (agent.builtin).
-var BuiltinAgents = []string{"echo", "pingpong"}
+var BuiltinAgents = []string{"echo", "fake_judge", "hello", "pingpong"}
 
 var slugPattern = regexp.MustCompile(`^[a-z0-9][a-z0-9_.-]*$`)
 
@@ -61,7 +62,7 @@ func LoadExperiment(path string, opts LoadOptions) (*LoadedSpec, error) {
 	if node.Content[0].Kind != yaml.MappingNode {
 		return nil, Problems{{File: path, Line: 1, Col: 1, Msg: "expected a mapping at the top level (experiment:, dataset:, agent:, graders:)"}}
 	}
-	ls := &LoadedSpec{Path: path, node: node}
+	ls := &LoadedSpec{Path: path, Raw: data, node: node}
 	ls.Slug = strings.TrimSuffix(strings.TrimSuffix(filepath.Base(path), ".yaml"), ".yml")
 	ls.Root = opts.Root
 	if ls.Root == "" {
@@ -589,6 +590,12 @@ func checkURL(field, raw string, add func(f, msg, hint string)) {
 
 var envRef = regexp.MustCompile(`\$\{[A-Za-z_][A-Za-z0-9_]*\}`)
 
+// JudgePlaceholders are the names an llm_judge template may use (graders
+// renders them).
+var JudgePlaceholders = []string{"rubric", "input", "output", "expected"}
+
+var judgePlaceholder = regexp.MustCompile(`\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}`)
+
 func (ls *LoadedSpec) validateGraders(probs *Problems) {
 	seen := map[string]bool{}
 	for i := range ls.Spec.Graders {
@@ -615,6 +622,22 @@ func (ls *LoadedSpec) validateGraders(probs *Problems) {
 					add("card", fmt.Sprintf("grader card %s not found", g.Card), "card is relative to the spec file")
 				}
 			}
+			if g.Template != "" {
+				for _, m := range judgePlaceholder.FindAllStringSubmatch(g.Template, -1) {
+					if !slices.Contains(JudgePlaceholders, m[1]) {
+						add("template", fmt.Sprintf("unknown placeholder {{%s}}", m[1]), "available: {{rubric}}, {{input}}, {{output}}, {{expected}}")
+					}
+				}
+				if !strings.Contains(judgePlaceholder.ReplaceAllString(g.Template, "{{$1}}"), "{{output}}") {
+					add("template", "has no {{output}} placeholder", "the judge would never see the agent's answer")
+				}
+			}
+			if g.Parallelism < 0 || g.Parallelism > 4096 {
+				add("parallelism", "must be between 1 and 4096", "")
+			}
+			if g.Retries != nil && (*g.Retries < 0 || *g.Retries > 10) {
+				add("retries", "must be between 0 and 10", "")
+			}
 		case "":
 			add("type", "required", "deterministic or llm_judge")
 		default:
@@ -624,8 +647,8 @@ func (ls *LoadedSpec) validateGraders(probs *Problems) {
 			}
 			add("type", fmt.Sprintf("unknown grader type %q", g.Type), hint)
 		}
-		if g.Type == "deterministic" && (g.Rubric != "" || g.Judge != nil || g.Template != "") {
-			add("", "rubric, judge and template only apply to llm_judge graders", "")
+		if g.Type == "deterministic" && (g.Rubric != "" || g.Judge != nil || g.Template != "" || g.Card != "" || g.Blocking != nil) {
+			add("", "rubric, judge, template, card and blocking only apply to llm_judge graders", "")
 		}
 		name := g.GraderName()
 		if seen[name] {

@@ -2,15 +2,22 @@ package runner
 
 import (
 	"bufio"
+	"bytes"
+	"context"
 	"errors"
+	"fmt"
 	"math"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/goccy/go-json"
 
 	"github.com/selfevals/selfevals/repo"
+	"github.com/selfevals/selfevals/repo/gitstore"
 )
 
 // Recorder writes a run's directory evals/runs/<slug>/<run-id>/ as the run
@@ -27,6 +34,9 @@ type Recorder struct {
 	Resumed     bool
 
 	manifest   repo.RunManifest
+	git        *gitstore.Git // nil: candidates are not committed
+	noCommit   string        // why, when git is nil
+	committed  []string
 	lock       *repo.RunLock
 	results    *ResultWriter
 	iterations *os.File
@@ -43,6 +53,9 @@ type callKey struct {
 type RecordOptions struct {
 	Resume      bool
 	ToolVersion string
+	// NoCommit keeps kept candidates off the selfevals/<slug> branch,
+	// saying why (e.g. "--no-commit").
+	NoCommit string
 }
 
 // StartRecord takes the experiment's lock and opens a new run directory,
@@ -70,6 +83,22 @@ func StartRecord(evalsDir string, ls *repo.LoadedSpec, fingerprint string, opts 
 			Confidence: e.Decision.Confidence, Repetitions: e.Run.RepetitionsPerCase, MaxIterations: e.Run.MaxIterations,
 			Recorded: recordedBlocks(e),
 		}
+	}
+	r.noCommit = opts.NoCommit
+	if r.noCommit == "" {
+		g, err := gitstore.Open(ls.Root)
+		switch {
+		case errors.Is(err, gitstore.ErrNotRepository):
+			r.noCommit = "not a git repository"
+		case err != nil:
+			return nil, err
+		default:
+			r.git = g
+		}
+	}
+	if r.git != nil && !r.Resumed {
+		r.manifest.GitCommit, _ = r.git.ResolveCommit("HEAD")
+		r.manifest.GitDirty = worktreeDirty(r.git.Root())
 	}
 	lock, err := repo.LockRuns(evalsDir, ls.Slug, r.RunID)
 	if err != nil {
@@ -193,14 +222,140 @@ func (r *Recorder) Decided(sum *IterationSummary, agg *Aggregator) error {
 	if _, err := r.iterations.Write(append(b, '\n')); err != nil {
 		return err
 	}
-	if sum.Index != 0 {
+	if sum.Index == 0 {
+		summary, cases, err := ResultsFiles(r.Spec, r.Fingerprint, sum, agg)
+		if err != nil {
+			return err
+		}
+		if err := repo.WriteResults(r.EvalsDir, r.Spec.Slug, summary, cases); err != nil {
+			return err
+		}
+	}
+	// The adopted parameters are what the revision already does: iteration
+	// 0 is only a candidate when the spec had none.
+	if sum.Decision.Outcome == KeepCandidate && !(sum.Index == 0 && r.Spec.Spec.Experiment.Parameters != nil) {
+		return r.commitCandidate(sum, agg)
+	}
+	return nil
+}
+
+// CandidateBranch is the branch kept candidates of an experiment go to.
+func CandidateBranch(slug string) string { return "selfevals/" + slug }
+
+// commitCandidate commits a kept iteration to selfevals/<slug>: the spec
+// with its parameters set to the candidate, the candidate's own result
+// files and its decision record. The working tree, index and HEAD are not
+// touched.
+func (r *Recorder) commitCandidate(sum *IterationSummary, agg *Aggregator) error {
+	if r.git == nil {
 		return nil
+	}
+	branch := CandidateBranch(r.Spec.Slug)
+	if r.Resumed && r.alreadyCommitted(branch, sum.Index) {
+		return nil
+	}
+	rel := func(p string) (string, error) {
+		abs, err := filepath.Abs(p)
+		if err != nil {
+			return "", err
+		}
+		root, err := filepath.EvalSymlinks(r.git.Root())
+		if err != nil {
+			return "", err
+		}
+		if a, err := filepath.EvalSymlinks(filepath.Dir(abs)); err == nil {
+			abs = filepath.Join(a, filepath.Base(abs))
+		}
+		rp, err := filepath.Rel(root, abs)
+		if err != nil || strings.HasPrefix(rp, "..") {
+			return "", fmt.Errorf("%s is outside the git repository %s", p, r.git.Root())
+		}
+		return filepath.ToSlash(rp), nil
+	}
+	specPath, err := rel(r.Spec.Path)
+	if err != nil {
+		return err
+	}
+	resultsDir, err := rel(repo.ResultsDir(r.EvalsDir, r.Spec.Slug))
+	if err != nil {
+		return err
+	}
+	spec, err := gitstore.RewriteParameters(r.Spec.Raw, sum.Params)
+	if err != nil {
+		return fmt.Errorf("rewriting the parameters of %s: %w", r.Spec.Path, err)
 	}
 	summary, cases, err := ResultsFiles(r.Spec, r.Fingerprint, sum, agg)
 	if err != nil {
 		return err
 	}
-	return repo.WriteResults(r.EvalsDir, r.Spec.Slug, summary, cases)
+	decision, err := json.MarshalIndentWithOption(map[string]any{
+		"run_id": r.RunID, "iteration": sum.Index, "iteration_id": sum.ID, "hypothesis": sum.Hypothesis,
+		"parameters_id": sum.ParamsID, "parameters": sum.Params, "decision": sum.Decision,
+	}, "", "  ", json.DisableHTMLEscape())
+	if err != nil {
+		return err
+	}
+	hash, err := r.git.CommitFiles(branch, map[string][]byte{
+		specPath:                      spec,
+		resultsDir + "/summary.json":  summary,
+		resultsDir + "/cases.jsonl":   cases,
+		resultsDir + "/decision.json": append(decision, '\n'),
+	}, CandidateMessage(r.Spec, r.RunID, sum))
+	if err != nil {
+		return fmt.Errorf("committing iteration %d to %s: %w", sum.Index, branch, err)
+	}
+	r.committed = append(r.committed, fmt.Sprintf("%s (iteration %d)", hash[:12], sum.Index))
+	return nil
+}
+
+func (r *Recorder) alreadyCommitted(branch string, iteration int) bool {
+	commits, err := r.git.BranchCommits(branch, "HEAD")
+	if err != nil {
+		return false
+	}
+	for _, c := range commits {
+		run, _ := c.Trailer(gitstore.TrailerRun)
+		it, _ := c.Trailer(gitstore.TrailerIteration)
+		if run == r.RunID && it == strconv.Itoa(iteration) {
+			return true
+		}
+	}
+	return false
+}
+
+// CandidateMessage is the commit message of a kept candidate:
+// "selfevals(<slug>): keep iteration N — pass@1 0.82 (+0.07, 95% CI …)"
+// with the run and iteration as trailers.
+func CandidateMessage(ls *repo.LoadedSpec, runID string, sum *IterationSummary) string {
+	e := &ls.Spec.Experiment
+	evidence := fmtEvidence(e.Target.Primary.Name, sum.Primary, sum.Decision.Evidence, e.Decision.Confidence)
+	return fmt.Sprintf("selfevals(%s): keep iteration %d — %s\n\n%s\n\n%s\n\n%s: %s\n%s: %d\n",
+		ls.Slug, sum.Index, evidence, sum.Hypothesis, sum.Decision.Rationale,
+		gitstore.TrailerRun, runID, gitstore.TrailerIteration, sum.Index)
+}
+
+// Committed says what the run committed, for the report.
+func (r *Recorder) Committed() string {
+	branch := CandidateBranch(r.Spec.Slug)
+	switch {
+	case len(r.committed) > 0:
+		return fmt.Sprintf("Committed %d candidate(s) to `%s`: %s. Merge the branch to adopt the best one (`git log %s`).",
+			len(r.committed), branch, strings.Join(r.committed, ", "), branch)
+	case r.git == nil:
+		return "Nothing was committed: " + r.noCommit + "."
+	default:
+		return "Nothing was committed: no new candidate was kept."
+	}
+}
+
+// worktreeDirty asks git whether tracked files differ from HEAD; false when
+// the git command is not available. (go-git's status walks every file and
+// is far too slow on big trees.)
+func worktreeDirty(root string) bool {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, "git", "-C", root, "status", "--porcelain", "--untracked-files=no").Output()
+	return err == nil && len(bytes.TrimSpace(out)) > 0
 }
 
 // Finish closes the record with the run's final state and report.

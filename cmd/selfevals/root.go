@@ -133,6 +133,8 @@ writes everything as plain files under evals/.`,
 		newCompareCmd(io, g),
 		newEstimateCmd(io, g),
 		newReportCmd(io, g),
+		newCandidatesCmd(io, g),
+		newHistoryCmd(io, g),
 	)
 	return root
 }

@@ -1,5 +1,6 @@
 // countagent is a test agent: it appends one line per call to $COUNT_FILE,
-// sleeps $SLEEP_MS, and answers "pong" when model_params.level >= 0.5.
+// sleeps $SLEEP_MS, and answers "pong" when model_params.level reaches the
+// case's input.threshold (default 0.5).
 package main
 
 import (
@@ -11,7 +12,10 @@ import (
 
 func main() {
 	var req struct {
-		CaseID     string `json:"case_id"`
+		CaseID string `json:"case_id"`
+		Input  struct {
+			Threshold *float64 `json:"threshold"`
+		} `json:"input"`
 		Parameters struct {
 			ModelParams struct {
 				Level float64 `json:"level"`
@@ -36,7 +40,11 @@ func main() {
 		time.Sleep(time.Duration(ms) * time.Millisecond)
 	}
 	out := "miss"
-	if req.Parameters.ModelParams.Level >= 0.5 {
+	threshold := 0.5
+	if req.Input.Threshold != nil {
+		threshold = *req.Input.Threshold
+	}
+	if req.Parameters.ModelParams.Level >= threshold {
 		out = "pong"
 	}
 	json.NewEncoder(os.Stdout).Encode(map[string]any{"output": out, "cost_usd": 0.001})

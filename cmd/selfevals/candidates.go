@@ -1,0 +1,132 @@
+package main
+
+import (
+	"fmt"
+	"path/filepath"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/selfevals/selfevals/repo"
+	"github.com/selfevals/selfevals/repo/gitstore"
+	"github.com/selfevals/selfevals/runner"
+)
+
+func newCandidatesCmd(io *IOStreams, g *globalOptions) *cobra.Command {
+	return &cobra.Command{
+		Use:   "candidates [<slug>]",
+		Short: "List kept candidates committed to selfevals/<slug> branches",
+		Long: `candidates lists the commits that runs made on the selfevals/<slug> branches
+(one per kept candidate) that are not yet merged into HEAD, newest first,
+with the run and iteration they came from. Merge a branch to adopt its
+newest candidate.`,
+		Example: `  selfevals candidates
+  selfevals candidates support-reply
+  git merge selfevals/support-reply`,
+		Args: cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			gs, err := openGit(g)
+			if err != nil {
+				return err
+			}
+			var branches []string
+			if len(args) == 1 {
+				branches = []string{runner.CandidateBranch(args[0])}
+			} else if branches, err = gs.Branches("selfevals/"); err != nil {
+				return err
+			}
+			found := 0
+			for _, b := range branches {
+				commits, err := gs.BranchCommits(b, "HEAD")
+				if err != nil {
+					if len(args) == 1 {
+						return repo.Userf("no candidates for %s: %v", args[0], err)
+					}
+					continue
+				}
+				if len(commits) == 0 {
+					continue
+				}
+				fmt.Fprintf(io.Out, "%s\n", b)
+				for _, c := range commits {
+					run, _ := c.Trailer(gitstore.TrailerRun)
+					fmt.Fprintf(io.Out, "  %s  %s  %s  (%s)\n", c.Hash[:12], c.Time.UTC().Format("2006-01-02 15:04"), c.Subject, run)
+					found++
+				}
+			}
+			if found == 0 {
+				fmt.Fprintln(io.ErrOut, "no unmerged candidates")
+			}
+			return nil
+		},
+	}
+}
+
+func newHistoryCmd(io *IOStreams, g *globalOptions) *cobra.Command {
+	return &cobra.Command{
+		Use:   "history <slug>",
+		Short: "Show the committed primary metric of an experiment at each commit that changed it",
+		Long: `history walks the first-parent history of HEAD and prints, newest first,
+each commit that changed evals/results/<slug>/summary.json with the primary
+metric it recorded: the experiment's longitudinal view.`,
+		Example: `  selfevals history support-reply`,
+		Args:    cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			gs, err := openGit(g)
+			if err != nil {
+				return err
+			}
+			abs, err := filepath.Abs(filepath.Join(repo.ResultsDir(g.evalsDir(), args[0]), "summary.json"))
+			if err != nil {
+				return err
+			}
+			root, _ := filepath.EvalSymlinks(gs.Root())
+			if d, err := filepath.EvalSymlinks(filepath.Dir(filepath.Dir(filepath.Dir(abs)))); err == nil {
+				abs = filepath.Join(d, args[0], "summary.json")
+			}
+			rel, err := filepath.Rel(root, abs)
+			if err != nil || strings.HasPrefix(rel, "..") {
+				return repo.Userf("%s is outside the git repository", abs)
+			}
+			versions, err := gs.FileHistory("HEAD", filepath.ToSlash(rel))
+			if err != nil {
+				return err
+			}
+			if len(versions) == 0 {
+				return repo.Userf("no commit of %s has %s; run the experiment and commit evals/results/%s", args[0], rel, args[0])
+			}
+			fmt.Fprintf(io.Out, "commit        date              %-12s  target  subject\n", "primary")
+			for _, v := range versions {
+				value, met := "deleted", ""
+				if v.Content != nil {
+					s, err := repo.ReadSummary(v.Content)
+					switch {
+					case err != nil:
+						value = "unreadable"
+					case s.Primary == nil:
+						value = s.Target.Name + " —"
+					default:
+						value = s.Target.Name + " " + repo.FormatNumber(*s.Primary)
+						met = "missed"
+						if s.TargetMet {
+							met = "met"
+						}
+					}
+				}
+				fmt.Fprintf(io.Out, "%s  %s  %-12s  %-6s  %s\n", v.Commit.Hash[:12], v.Commit.Time.UTC().Format("2006-01-02 15:04"), value, met, v.Commit.Subject)
+			}
+			return nil
+		},
+	}
+}
+
+func openGit(g *globalOptions) (*gitstore.Git, error) {
+	gs, err := gitstore.Open(filepath.Dir(filepath.Clean(g.evalsDir())))
+	if err != nil {
+		if err == gitstore.ErrNotRepository {
+			return nil, repo.Userf("%s is not inside a git repository", g.evalsDir())
+		}
+		return nil, err
+	}
+	return gs, nil
+}
