@@ -39,6 +39,7 @@ type Recorder struct {
 	committed  []string
 	lock       *repo.RunLock
 	results    *ResultWriter
+	traces     *repo.TraceWriter // nil with persist_traces: none
 	iterations *os.File
 	done       map[callKey]bool
 }
@@ -159,6 +160,18 @@ func (r *Recorder) open() error {
 	if r.results, err = OpenResultWriter(filepath.Join(r.Dir, "results.jsonl")); err != nil {
 		return err
 	}
+	if r.Spec.Spec.Experiment.Run.PersistTraces != "none" {
+		if r.traces, err = repo.CreateTraceWriter(filepath.Join(r.Dir, "traces.parquet"), r.RunID); err != nil {
+			return err
+		}
+		if r.Resumed {
+			// The crashed process never finished its Parquet file: the
+			// spans of the calls it kept are written again from results.
+			if err := ReadResults(filepath.Join(r.Dir, "results.jsonl"), r.writeTrace); err != nil {
+				return err
+			}
+		}
+	}
 	// Iterations are decided again from their results on resume, so the
 	// file is rewritten from the start.
 	r.iterations, err = os.Create(filepath.Join(r.Dir, "iterations.jsonl"))
@@ -205,8 +218,22 @@ func (r *Recorder) Replay(iteration int, fn func(*repo.Result) error) error {
 	})
 }
 
-// Write appends a result to results.jsonl.
-func (r *Recorder) Write(res *repo.Result) error { return r.results.Write(res) }
+// Write appends a result to results.jsonl and its spans to traces.parquet.
+func (r *Recorder) Write(res *repo.Result) error {
+	if err := r.results.Write(res); err != nil {
+		return err
+	}
+	return r.writeTrace(res)
+}
+
+// writeTrace keeps the spans persist_traces asks for: all, or only the
+// calls that did not pass.
+func (r *Recorder) writeTrace(res *repo.Result) error {
+	if r.traces == nil || (r.Spec.Spec.Experiment.Run.PersistTraces == "failed" && res.Label == repo.Pass) {
+		return nil
+	}
+	return r.traces.Write(res)
+}
 
 // Flush hands buffered results to the operating system, so a killed
 // process loses none of them.
@@ -360,7 +387,7 @@ func worktreeDirty(root string) bool {
 
 // Finish closes the record with the run's final state and report.
 func (r *Recorder) Finish(rs *RunSummary, report []byte) error {
-	errs := []error{r.results.Close(), r.iterations.Close()}
+	errs := []error{r.results.Close(), r.iterations.Close(), r.closeTraces()}
 	r.manifest.EndedAt = rs.EndedAt.Format(time.RFC3339Nano)
 	r.manifest.Terminated = rs.Terminated
 	r.manifest.State = rs.State
@@ -377,10 +404,18 @@ func (r *Recorder) Finish(rs *RunSummary, report []byte) error {
 func (r *Recorder) Abort(cause error) {
 	r.results.Close()
 	r.iterations.Close()
+	r.closeTraces()
 	r.manifest.State = "failed"
 	r.manifest.Terminated = "error: " + cause.Error()
 	repo.WriteManifest(r.Dir, &r.manifest)
 	r.lock.Unlock()
+}
+
+func (r *Recorder) closeTraces() error {
+	if r.traces == nil {
+		return nil
+	}
+	return r.traces.Close()
 }
 
 // ResultsFiles renders the committed result (summary.json, cases.jsonl) of

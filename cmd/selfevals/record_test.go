@@ -10,6 +10,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/selfevals/selfevals/repo"
 )
 
 // countingRepo writes an evals/ tree whose experiment calls the counting
@@ -115,6 +117,18 @@ func TestKillAndResume(t *testing.T) {
 	}
 	if got := countLines(t, results()); got != 2*n {
 		t.Errorf("results.jsonl has %d lines, want %d", got, 2*n)
+	}
+	// traces.parquet holds one root row per call, the ones before the kill
+	// included.
+	roots := map[string]bool{}
+	err = repo.ReadTraceRows(filepath.Join(filepath.Dir(results()), "traces.parquet"), func(row repo.TraceRow) error {
+		if row.Kind == "agent_call" {
+			roots[fmt.Sprintf("%s/%d/%d", row.CaseID, row.Iteration, row.Repetition)] = true
+		}
+		return nil
+	})
+	if err != nil || len(roots) != 2*n {
+		t.Errorf("traces.parquet: %v, %d calls, want %d", err, len(roots), 2*n)
 	}
 	resumed, _ := os.ReadFile(filepath.Join(dir, "evals/results/counting/cases.jsonl"))
 	resumedSummary, _ := os.ReadFile(filepath.Join(dir, "evals/results/counting/summary.json"))

@@ -135,6 +135,8 @@ writes everything as plain files under evals/.`,
 		newReportCmd(io, g),
 		newCandidatesCmd(io, g),
 		newHistoryCmd(io, g),
+		newGraderCmd(io, g),
+		newRegradeCmd(io, g),
 	)
 	return root
 }

@@ -118,7 +118,7 @@ func runRun(ctx context.Context, io *IOStreams, opts *runOptions) error {
 		for _, w := range ls.Warnings {
 			fmt.Fprintln(io.ErrOut, "warning: "+w)
 		}
-		rs, err := runOne(ctx, io, opts, ls, loadOpts.Settings)
+		rs, err := runOne(ctx, io, opts, ls)
 		if rs != nil {
 			reportsOut = append(reportsOut, rs)
 		}
@@ -155,7 +155,7 @@ func printReports(io *IOStreams, format string, rss []*runner.RunSummary) {
 }
 
 // runOne runs one experiment and writes its run directory.
-func runOne(ctx context.Context, io *IOStreams, opts *runOptions, ls *repo.LoadedSpec, settings repo.Settings) (*runner.RunSummary, error) {
+func runOne(ctx context.Context, io *IOStreams, opts *runOptions, ls *repo.LoadedSpec) (*runner.RunSummary, error) {
 	e := &ls.Spec.Experiment
 	e.Run.Override(opts.reps, opts.maxIter, opts.parallel)
 	parallel := e.Run.Parallelism
@@ -166,7 +166,10 @@ func runOne(ctx context.Context, io *IOStreams, opts *runOptions, ls *repo.Loade
 		return nil, fmt.Errorf("%s: agent: %w", ls.Path, err)
 	}
 	defer adapter.Close()
-	registry, err := graders.NewRegistry(ls.Spec.Graders, nil)
+	evalsDir := opts.global.evalsDir()
+	factories, closeGraders := runner.GraderFactories(ls, evalsDir, opts.noCache)
+	defer closeGraders()
+	registry, err := graders.NewRegistry(ls.Spec.Graders, factories)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", ls.Path, err)
 	}
@@ -174,7 +177,6 @@ func runOne(ctx context.Context, io *IOStreams, opts *runOptions, ls *repo.Loade
 	if err != nil {
 		return nil, err
 	}
-	evalsDir := opts.global.evalsDir()
 	var cache *runner.Cache
 	if !opts.noCache && e.Run.CacheEnabled() {
 		cache, err = runner.OpenCache(filepath.Join(evalsDir, ".cache"), fingerprint)
@@ -185,7 +187,7 @@ func runOne(ctx context.Context, io *IOStreams, opts *runOptions, ls *repo.Loade
 	}
 
 	rec, err := runner.StartRecord(evalsDir, ls, fingerprint, runner.RecordOptions{
-		Resume: opts.resume, ToolVersion: toolVersion(), NoCommit: noCommitReason(opts, settings),
+		Resume: opts.resume, ToolVersion: toolVersion(),
 	})
 	if err != nil {
 		return nil, err
@@ -227,7 +229,12 @@ func runOne(ctx context.Context, io *IOStreams, opts *runOptions, ls *repo.Loade
 		}
 	}
 	rs.Warnings = append(rs.Warnings, ls.Warnings...)
-	rs.Committed = rec.Committed()
+	switch {
+	case opts.noCommit:
+		rs.Committed = "Nothing was committed (--no-commit)."
+	default:
+		rs.Committed = "Nothing was committed: candidate commits are not available in this version."
+	}
 	if err := rec.Finish(rs, []byte(reports.Markdown(rs))); err != nil {
 		return rs, err
 	}
@@ -320,15 +327,4 @@ func bar(done, total int64, width int) string {
 		}
 	}
 	return "[" + string(b) + "]"
-}
-
-// noCommitReason says why kept candidates are not committed, or "".
-func noCommitReason(opts *runOptions, settings repo.Settings) string {
-	switch {
-	case opts.noCommit:
-		return "--no-commit"
-	case settings.Results.CommitCandidates != nil && !*settings.Results.CommitCandidates:
-		return "results.commit_candidates is false in selfevals.yaml"
-	}
-	return ""
 }

@@ -36,6 +36,8 @@ var builtinAgents = map[string]func(req *repo.Request) repo.Response{
 		}
 		return repo.Response{Output: string(req.Input), Model: "builtin/echo"}
 	},
+	"hello":      helloAgent,
+	"fake_judge": fakeJudge,
 }
 
 // BuiltinNames lists the built-in agents.
