@@ -281,29 +281,11 @@ func (r *Recorder) commitCandidate(sum *IterationSummary, agg *Aggregator) error
 	if r.Resumed && r.alreadyCommitted(branch, sum.Index) {
 		return nil
 	}
-	rel := func(p string) (string, error) {
-		abs, err := filepath.Abs(p)
-		if err != nil {
-			return "", err
-		}
-		root, err := filepath.EvalSymlinks(r.git.Root())
-		if err != nil {
-			return "", err
-		}
-		if a, err := filepath.EvalSymlinks(filepath.Dir(abs)); err == nil {
-			abs = filepath.Join(a, filepath.Base(abs))
-		}
-		rp, err := filepath.Rel(root, abs)
-		if err != nil || strings.HasPrefix(rp, "..") {
-			return "", fmt.Errorf("%s is outside the git repository %s", p, r.git.Root())
-		}
-		return filepath.ToSlash(rp), nil
-	}
-	specPath, err := rel(r.Spec.Path)
+	specPath, err := r.git.RelPath(r.Spec.Path)
 	if err != nil {
 		return err
 	}
-	resultsDir, err := rel(repo.ResultsDir(r.EvalsDir, r.Spec.Slug))
+	resultsDir, err := r.git.RelPath(repo.ResultsDir(r.EvalsDir, r.Spec.Slug))
 	if err != nil {
 		return err
 	}

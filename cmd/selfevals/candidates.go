@@ -3,7 +3,6 @@ package main
 import (
 	"fmt"
 	"path/filepath"
-	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -76,19 +75,11 @@ metric it recorded: the experiment's longitudinal view.`,
 			if err != nil {
 				return err
 			}
-			abs, err := filepath.Abs(filepath.Join(repo.ResultsDir(g.evalsDir(), args[0]), "summary.json"))
+			rel, err := gs.RelPath(filepath.Join(repo.ResultsDir(g.evalsDir(), args[0]), "summary.json"))
 			if err != nil {
-				return err
+				return repo.Userf("%v", err)
 			}
-			root, _ := filepath.EvalSymlinks(gs.Root())
-			if d, err := filepath.EvalSymlinks(filepath.Dir(filepath.Dir(filepath.Dir(abs)))); err == nil {
-				abs = filepath.Join(d, args[0], "summary.json")
-			}
-			rel, err := filepath.Rel(root, abs)
-			if err != nil || strings.HasPrefix(rel, "..") {
-				return repo.Userf("%s is outside the git repository", abs)
-			}
-			versions, err := gs.FileHistory("HEAD", filepath.ToSlash(rel))
+			versions, err := gs.FileHistory("HEAD", rel)
 			if err != nil {
 				return err
 			}

@@ -113,6 +113,13 @@ func TestCandidatesDoNotTouchTheWorkingTree(t *testing.T) {
 		t.Error("the candidate's result did not travel with it")
 	}
 
+	// history shows the primary metric at each commit that changed it.
+	out, err = selfevals(clone, "history", "thresholds").CombinedOutput()
+	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+	if err != nil || len(lines) != 3 || !strings.Contains(lines[1], "pass@1 1 ") || !strings.Contains(lines[1], "met") || !strings.Contains(lines[2], "pass@1 0.6667") {
+		t.Errorf("history: %v\n%s", err, out)
+	}
+
 	// candidates lists them; --no-commit commits nothing.
 	out, err = selfevals(dir, "candidates", "thresholds").CombinedOutput()
 	if err != nil || strings.Count(string(out), "keep iteration") != 2 {

@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 
 	gogit "github.com/go-git/go-git/v5"
 )
@@ -63,3 +64,36 @@ func Open(dir string) (*Git, error) {
 
 // Root is the absolute path of the work tree's top directory.
 func (g *Git) Root() string { return g.root }
+
+// RelPath turns a path of the work tree (absolute or relative to the
+// current directory; symlinks resolved) into the slash-separated path git
+// names it by, or an error when it is outside the repository.
+func (g *Git) RelPath(p string) (string, error) {
+	abs, err := filepath.Abs(p)
+	if err != nil {
+		return "", err
+	}
+	// Resolve what exists of the path: the file itself may not exist yet.
+	dir, base := abs, ""
+	for {
+		if resolved, err := filepath.EvalSymlinks(dir); err == nil {
+			abs = filepath.Join(resolved, base)
+			break
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			break
+		}
+		base = filepath.Join(filepath.Base(dir), base)
+		dir = parent
+	}
+	root := g.root
+	if resolved, err := filepath.EvalSymlinks(root); err == nil {
+		root = resolved
+	}
+	rel, err := filepath.Rel(root, abs)
+	if err != nil || rel == ".." || strings.HasPrefix(rel, ".."+string(filepath.Separator)) {
+		return "", fmt.Errorf("%s is outside the git repository %s", p, g.root)
+	}
+	return filepath.ToSlash(rel), nil
+}
