@@ -21,6 +21,7 @@ type LoadedSpec struct {
 	Slug     string // its stable name: the file name without .yaml
 	Root     string // the repository root every path must stay inside
 	Spec     Spec
+	Raw      []byte // the file as read (candidate commits rewrite it)
 	ID       string // exp_…
 	Dataset  *Dataset
 	Warnings []string
@@ -61,7 +62,7 @@ func LoadExperiment(path string, opts LoadOptions) (*LoadedSpec, error) {
 	if node.Content[0].Kind != yaml.MappingNode {
 		return nil, Problems{{File: path, Line: 1, Col: 1, Msg: "expected a mapping at the top level (experiment:, dataset:, agent:, graders:)"}}
 	}
-	ls := &LoadedSpec{Path: path, node: node}
+	ls := &LoadedSpec{Path: path, Raw: data, node: node}
 	ls.Slug = strings.TrimSuffix(strings.TrimSuffix(filepath.Base(path), ".yaml"), ".yml")
 	ls.Root = opts.Root
 	if ls.Root == "" {

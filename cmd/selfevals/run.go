@@ -118,7 +118,7 @@ func runRun(ctx context.Context, io *IOStreams, opts *runOptions) error {
 		for _, w := range ls.Warnings {
 			fmt.Fprintln(io.ErrOut, "warning: "+w)
 		}
-		rs, err := runOne(ctx, io, opts, ls)
+		rs, err := runOne(ctx, io, opts, ls, loadOpts.Settings)
 		if rs != nil {
 			reportsOut = append(reportsOut, rs)
 		}
@@ -155,7 +155,7 @@ func printReports(io *IOStreams, format string, rss []*runner.RunSummary) {
 }
 
 // runOne runs one experiment and writes its run directory.
-func runOne(ctx context.Context, io *IOStreams, opts *runOptions, ls *repo.LoadedSpec) (*runner.RunSummary, error) {
+func runOne(ctx context.Context, io *IOStreams, opts *runOptions, ls *repo.LoadedSpec, settings repo.Settings) (*runner.RunSummary, error) {
 	e := &ls.Spec.Experiment
 	e.Run.Override(opts.reps, opts.maxIter, opts.parallel)
 	parallel := e.Run.Parallelism
@@ -187,7 +187,7 @@ func runOne(ctx context.Context, io *IOStreams, opts *runOptions, ls *repo.Loade
 	}
 
 	rec, err := runner.StartRecord(evalsDir, ls, fingerprint, runner.RecordOptions{
-		Resume: opts.resume, ToolVersion: toolVersion(),
+		Resume: opts.resume, ToolVersion: toolVersion(), NoCommit: noCommitReason(opts, settings),
 	})
 	if err != nil {
 		return nil, err
@@ -229,12 +229,7 @@ func runOne(ctx context.Context, io *IOStreams, opts *runOptions, ls *repo.Loade
 		}
 	}
 	rs.Warnings = append(rs.Warnings, ls.Warnings...)
-	switch {
-	case opts.noCommit:
-		rs.Committed = "Nothing was committed (--no-commit)."
-	default:
-		rs.Committed = "Nothing was committed: candidate commits are not available in this version."
-	}
+	rs.Committed = rec.Committed()
 	if err := rec.Finish(rs, []byte(reports.Markdown(rs))); err != nil {
 		return rs, err
 	}
@@ -327,4 +322,15 @@ func bar(done, total int64, width int) string {
 		}
 	}
 	return "[" + string(b) + "]"
+}
+
+// noCommitReason says why kept candidates are not committed, or "".
+func noCommitReason(opts *runOptions, settings repo.Settings) string {
+	switch {
+	case opts.noCommit:
+		return "--no-commit"
+	case settings.Results.CommitCandidates != nil && !*settings.Results.CommitCandidates:
+		return "results.commit_candidates is false in selfevals.yaml"
+	}
+	return ""
 }
