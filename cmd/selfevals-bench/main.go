@@ -12,8 +12,8 @@
 // latency / parallelism) and the child's peak RSS, plus start-up time
 // (selfevals --version, median of 20). --inprocess drives the runner's
 // executor inside this process instead (no loop, aggregation or report).
-// With the http agent a "floor" row times a plain net/http client against
-// the same agent, so rows can be read against what this machine does right
+// With the http agent two "floor" rows time plain net/http and fasthttp
+// clients on the same agent: rows read against what this machine does right
 // now. --peer promptfoo reserves a row for a peer (skipped when missing).
 //
 //	go run ./cmd/selfevals-bench --cases 10000 --iterations 2 --parallel 64 --agent http,worker
@@ -78,7 +78,7 @@ func main() {
 		startup    = flag.Bool("startup", true, "measure selfevals --version start-up (median of 20)")
 		bin        = flag.String("selfevals", "", "a built selfevals binary (default: go build ./cmd/selfevals)")
 		keep       = flag.Bool("keep", false, "keep the scratch directory")
-		floor      = flag.Bool("floor", true, "with the http agent, also time a plain net/http client (the raw floor)")
+		floor      = flag.Bool("floor", true, "with the http agent, also time plain net/http and fasthttp clients (the raw floors)")
 		cpuprofile = flag.String("cpuprofile", "", "write a CPU profile of this process (useful with --inprocess)")
 		memprofile = flag.String("memprofile", "", "write an allocation profile of this process at exit (useful with --inprocess)")
 	)
@@ -207,17 +207,19 @@ func run(o benchOptions) error {
 		rows = append(rows, median(walls))
 		if o.floor && srv != nil {
 			calls := cfg.cases * cfg.iterations * cfg.reps
-			var fl []row
-			for i := 0; i < o.repeat; i++ {
-				r, err := runFloor(cfg, calls)
-				if err != nil {
-					srv.stop()
-					return err
+			for _, floor := range floors {
+				var fl []row
+				for i := 0; i < o.repeat; i++ {
+					r, err := floor(cfg, calls)
+					if err != nil {
+						srv.stop()
+						return err
+					}
+					r.note = srv.checkCalls(r.calls)
+					fl = append(fl, r)
 				}
-				r.note = srv.checkCalls(r.calls)
-				fl = append(fl, r)
+				rows = append(rows, median(fl))
 			}
-			rows = append(rows, median(fl))
 		}
 		if o.peer != "" && agent == "http" {
 			rows = append(rows, runPeer(o.peer, cfg))

@@ -35,11 +35,12 @@ func (h *HTTP) Call(ctx context.Context, req *repo.Request) (repo.Response, erro
 	if info != nil {
 		*info = CallInfo{}
 	}
-	payload, err := marshalRequest(req)
+	payload, err := encodeRequest(req)
 	if err != nil {
 		return repo.Response{}, err
 	}
-	b, cerr := h.post.post(ctx, payload, start, info)
+	b, cerr := h.post.post(ctx, payload.Bytes(), start, info)
+	payload.release() // post copied it
 	if cerr != nil {
 		return repo.Response{}, cerr
 	}
@@ -49,7 +50,7 @@ func (h *HTTP) Call(ctx context.Context, req *repo.Request) (repo.Response, erro
 
 // Close drops idle connections.
 func (h *HTTP) Close() error {
-	h.post.transport.CloseIdleConnections()
+	h.post.client.CloseIdleConnections()
 	return nil
 }
 

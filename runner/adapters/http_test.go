@@ -2,11 +2,13 @@ package adapters
 
 import (
 	"bytes"
+	"context"
 	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -123,6 +125,10 @@ func TestHTTP(t *testing.T) {
 					w.(http.Flusher).Flush()
 				}
 			}},
+		{name: "204 no content", wantKind: repo.ErrInvalidJSON, wantMsg: []string{"answered nothing"}, wantAttempts: 1,
+			handler: func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusNoContent) }},
+		{name: "304 is a status error", retries: 2, wantKind: repo.ErrHTTPStatus, wantMsg: []string{"304"}, wantAttempts: 1,
+			handler: func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusNotModified) }},
 		{name: "invalid json body", wantKind: repo.ErrInvalidJSON, wantAttempts: 1,
 			handler: func(w http.ResponseWriter, r *http.Request) { w.Write([]byte(`<html>hi</html>`)) }},
 		{name: "Retry-After beyond the deadline gives up at once", retries: 3, timeout: 2 * time.Second, wantKind: repo.ErrHTTPStatus, wantMsg: []string{"503"}, wantAttempts: 1, transient: true,
@@ -247,4 +253,118 @@ func TestRetryAfter(t *testing.T) {
 			t.Errorf("fullJitter(%d) = %s", n, d)
 		}
 	}
+}
+
+// Ctrl-C cancels ctx without touching its deadline: a call waiting on the
+// agent (for the answer's head, or mid-body) must return at once.
+func TestHTTPCanceled(t *testing.T) {
+	for _, tt := range []struct {
+		name    string
+		handler http.HandlerFunc
+	}{
+		{name: "waiting for the answer", handler: func(w http.ResponseWriter, r *http.Request) {}},
+		{name: "mid-body", handler: func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Length", "1000")
+			w.Write([]byte(`{"output": "sta`))
+			w.(http.Flusher).Flush()
+		}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			// The handler holds on until the test ends: the abandoned
+			// request is still in flight then (it would end at its
+			// deadline), and it must release what it holds without a race.
+			release := make(chan struct{})
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				tt.handler(w, r)
+				<-release
+			}))
+			defer srv.Close()
+			defer close(release)
+			h := newTestHTTP(t, srv.URL, repo.Agent{HTTP: &repo.HTTPAgent{}}, Options{Retries: 3, Timeout: 4 * time.Second})
+			ctx, cancel := context.WithCancel(context.Background())
+			time.AfterFunc(100*time.Millisecond, cancel)
+			start := time.Now()
+			_, err := h.Call(ctx, request(`{"text":"hi"}`))
+			if el := time.Since(start); el > time.Second {
+				t.Errorf("canceled call returned after %s", el)
+			}
+			wantCallError(t, err, repo.ErrCanceled)
+		})
+	}
+}
+
+func TestHTTPS(t *testing.T) {
+	srv := httptest.NewTLSServer(http.HandlerFunc(echoHandler))
+	defer srv.Close()
+	h := newTestHTTP(t, srv.URL+"/agent", repo.Agent{HTTP: &repo.HTTPAgent{}}, Options{})
+	h.post.client.TLSConfig = srv.Client().Transport.(*http.Transport).TLSClientConfig
+	resp, _, err := callWithTimeout(t, h, request(`{"text":"hi"}`), 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.Output != "hi" {
+		t.Errorf("output = %q", resp.Output)
+	}
+	// A certificate this host does not trust is a connection error.
+	h2 := newTestHTTP(t, srv.URL+"/agent", repo.Agent{HTTP: &repo.HTTPAgent{}}, Options{})
+	_, _, err = callWithTimeout(t, h2, request(`{"text":"hi"}`), 5*time.Second)
+	wantCallError(t, err, repo.ErrConnection, "could not reach agent")
+}
+
+// The URL goes out as written (no path cleaning, query kept, credentials in
+// it not sent); redirects are status errors, not followed.
+func TestHTTPURLAndRedirect(t *testing.T) {
+	var gotURI, gotAuth atomic.Value
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		gotURI.Store(r.RequestURI)
+		gotAuth.Store(r.Header.Get("Authorization"))
+		if r.URL.Path == "/moved" {
+			http.Redirect(w, r, "/agent", http.StatusTemporaryRedirect)
+			return
+		}
+		echoHandler(w, r)
+	}))
+	defer srv.Close()
+	withCreds := strings.Replace(srv.URL, "http://", "http://user:pw@", 1)
+	h := newTestHTTP(t, withCreds+"/a//b/%2F?key=${KEY}&x=1", repo.Agent{HTTP: &repo.HTTPAgent{}}, Options{LookupEnv: env(map[string]string{"KEY": "s3cret"})})
+	if _, _, err := callWithTimeout(t, h, request(`{"text":"hi"}`), 5*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if u := gotURI.Load(); u != "/a//b/%2F?key=s3cret&x=1" {
+		t.Errorf("request URI = %q", u)
+	}
+	if a := gotAuth.Load(); a != "" {
+		t.Errorf("Authorization = %q, want none", a)
+	}
+	h = newTestHTTP(t, srv.URL+"/moved", repo.Agent{HTTP: &repo.HTTPAgent{}}, Options{Retries: 2})
+	_, info, err := callWithTimeout(t, h, request(`{"text":"hi"}`), 5*time.Second)
+	ce := wantCallError(t, err, repo.ErrHTTPStatus, "307")
+	if ce.Transient || info.Attempts != 1 {
+		t.Errorf("transient = %v, attempts = %d", ce.Transient, info.Attempts)
+	}
+}
+
+// More calls than run.parallelism (connections) wait for a connection
+// instead of failing.
+func TestHTTPMoreCallsThanConnections(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		time.Sleep(10 * time.Millisecond)
+		echoHandler(w, r)
+	}))
+	defer srv.Close()
+	h := newTestHTTP(t, srv.URL, repo.Agent{HTTP: &repo.HTTPAgent{}}, Options{Parallelism: 2})
+	var wg sync.WaitGroup
+	for i := 0; i < 8; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			resp, err := h.Call(ctx, request(`{"text":"hi"}`))
+			if err != nil || resp.Output != "hi" {
+				t.Errorf("output %q, error %v", resp.Output, err)
+			}
+		}()
+	}
+	wg.Wait()
 }

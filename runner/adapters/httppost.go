@@ -1,7 +1,7 @@
 package adapters
 
 import (
-	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -10,12 +10,18 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/selfevals/selfevals/repo"
+	"github.com/valyala/fasthttp"
+	"github.com/valyala/fasthttp/fasthttpproxy"
+	"golang.org/x/net/http/httpproxy"
 )
 
 // Retry timing for transient HTTP failures: exponential backoff with full
@@ -30,14 +36,15 @@ const (
 // poster POSTs JSON to one URL and returns the 2xx body. It owns the retry
 // policy shared by the http and openai adapters.
 type poster struct {
-	// transport, not an http.Client: agents do not redirect, and skipping
-	// the client's redirect machinery saves a header copy per call.
-	transport *http.Transport
-	url       *url.URL
+	// client is a fasthttp HostClient, not net/http (see newHostClient);
+	// it has no context support, so once adds cancellation.
+	client *fasthttp.HostClient
+	uri    *fasthttp.URI // expanded, parsed once; copied into each request
 	// display is the URL as written in the spec (${NAME} unexpanded, any
 	// password redacted): error messages end up in traces, secrets must not.
 	display string
-	header  http.Header // expanded; read-only once built, shared by requests
+	header  []headerField // expanded, Content-Type last; read-only once calls start
+	timeout time.Duration // when ctx has no deadline
 	retries int
 	limit   int64
 	what    string // "agent" or "openai endpoint", for messages
@@ -46,7 +53,11 @@ type poster struct {
 	backoff func(n int) time.Duration
 }
 
+// headerField is one request header, the name canonical.
+type headerField struct{ key, value []byte }
+
 func newPoster(rawURL string, headers map[string]string, field string, agent repo.Agent, opts Options) (*poster, error) {
+	opts = opts.withDefaults()
 	expanded, err := expand(rawURL, field+".url", opts.LookupEnv)
 	if err != nil {
 		return nil, err
@@ -55,51 +66,138 @@ func newPoster(rawURL string, headers map[string]string, field string, agent rep
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return nil, repo.Userf("%s.url: %q is not an http:// or https:// URL", field, rawURL)
 	}
-	h := http.Header{}
+	uri := &fasthttp.URI{DisablePathNormalizing: true}
+	if u.User != nil {
+		// Credentials in the URL are not sent (the net/http transport
+		// before did not either); a header is the place for them.
+		noUser := *u
+		noUser.User = nil
+		expanded = noUser.String()
+	}
+	if err := uri.Parse(nil, []byte(expanded)); err != nil {
+		return nil, repo.Userf("%s.url: %q is not an http:// or https:// URL", field, rawURL)
+	}
+	client, err := newHostClient(u, opts.Parallelism)
+	if err != nil {
+		return nil, repo.Userf("%s.url: %v", field, err)
+	}
+	p := &poster{
+		client:  client,
+		uri:     uri,
+		timeout: opts.Timeout,
+		retries: opts.Retries,
+		limit:   agent.OutputLimit(),
+		what:    "agent",
+		backoff: fullJitter,
+		display: rawURL,
+	}
+	if du, err := url.Parse(rawURL); err == nil {
+		p.display = du.Redacted()
+	}
 	for k, v := range headers {
 		ev, err := expand(v, field+".headers."+k, opts.LookupEnv)
 		if err != nil {
 			return nil, err
 		}
-		h.Set(k, ev)
+		p.setHeader(k, ev)
 	}
-	h.Set("Content-Type", "application/json")
-	if h.Get("Accept") == "" {
-		h.Set("Accept", "application/json")
+	if p.getHeader("Accept") == "" {
+		p.setHeader("Accept", "application/json")
 	}
-	display := rawURL
-	if du, err := url.Parse(rawURL); err == nil {
-		display = du.Redacted()
-	}
-	return &poster{
-		display:   display,
-		transport: newTransport(opts.Parallelism),
-		url:       u,
-		header:    h,
-		retries:   opts.Retries,
-		limit:     agent.OutputLimit(),
-		what:      "agent",
-		backoff:   fullJitter,
-	}, nil
+	p.setHeader("Content-Type", "application/json")
+	return p, nil
 }
 
-// newTransport is tuned for many parallel calls to one (often loopback)
-// host: enough idle connections that every slot keeps its own alive.
-func newTransport(parallelism int) *http.Transport {
-	idle := max(parallelism*2, 16)
-	return &http.Transport{
-		Proxy:               http.ProxyFromEnvironment,
-		DialContext:         (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
-		MaxIdleConns:        idle,
-		MaxIdleConnsPerHost: idle,
-		IdleConnTimeout:     90 * time.Second,
-		// Agents answer JSON that is read once; gzip costs more CPU on
-		// loopback than it saves.
-		DisableCompression:    true,
-		TLSHandshakeTimeout:   10 * time.Second,
-		ExpectContinueTimeout: time.Second,
-		ForceAttemptHTTP2:     true,
+// setHeader sets a request header (canonical name, one value), keeping
+// Content-Type last so no spec header can replace it.
+func (p *poster) setHeader(k, v string) {
+	k = http.CanonicalHeaderKey(k)
+	p.header = slices.DeleteFunc(p.header, func(f headerField) bool { return string(f.key) == k })
+	p.header = append(p.header, headerField{[]byte(k), []byte(v)})
+	slices.SortStableFunc(p.header, func(a, b headerField) int {
+		return cmp.Compare(boolInt(string(a.key) == "Content-Type"), boolInt(string(b.key) == "Content-Type"))
+	})
+}
+
+func (p *poster) getHeader(k string) string {
+	k = http.CanonicalHeaderKey(k)
+	for _, f := range p.header {
+		if string(f.key) == k {
+			return string(f.value)
+		}
 	}
+	return ""
+}
+
+func boolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// newHostClient is one keep-alive connection pool to the URL's host, one
+// connection per call in flight.
+//
+// It is fasthttp (github.com/valyala/fasthttp, a widely used and actively
+// maintained library) rather than net/http because the runner must be
+// limited by the agent, not by selfevals: on a 2-core box shared with a
+// loopback agent, net/http's per-call cost (a reader goroutine per
+// connection, header maps, a context per request) held a run to about half
+// of what fasthttp's pooled requests, responses and buffers allow.
+func newHostClient(u *url.URL, parallelism int) (*fasthttp.HostClient, error) {
+	tls := u.Scheme == "https"
+	addr := u.Host
+	if u.Port() == "" {
+		port := "80"
+		if tls {
+			port = "443"
+		}
+		addr = net.JoinHostPort(u.Hostname(), port)
+	}
+	c := &fasthttp.HostClient{
+		Addr:     addr,
+		Name:     "selfevals",
+		IsTLS:    tls,
+		MaxConns: max(parallelism, 1),
+		// More calls than connections wait for one (an abandoned call
+		// holds its connection until its deadline); the request deadline
+		// bounds the wait.
+		MaxConnWaitTimeout: 24 * time.Hour,
+		// Shorter than the usual server keep-alive timeouts (uvicorn and
+		// Node.js close idle connections after 5s, gunicorn after 2s): a
+		// connection the server already closed fails the call it is
+		// reused for. fasthttp has no background reader to notice.
+		MaxIdleConnDuration: 2 * time.Second,
+		// Retries are post's (backoff, Retry-After, counted attempts).
+		MaxIdemponentCallAttempts: 1,
+		// Headers of answers from hosted endpoints (cookies, tracing) can
+		// pass the 4 KiB default read buffer, which bounds the header
+		// size; a bigger write buffer sends a long prompt in one write.
+		ReadBufferSize:         16 << 10,
+		WriteBufferSize:        16 << 10,
+		DialDualStack:          true,
+		DisablePathNormalizing: true,
+		// Bodies are read by once, at most the output cap of them.
+		StreamResponseBody:    true,
+		SecureErrorLogMessage: true,
+		ConnPoolStrategy:      fasthttp.LIFO,
+	}
+	// Honour HTTP_PROXY, HTTPS_PROXY and NO_PROXY as net/http does (never
+	// for loopback): decided once, the URL does not change.
+	if proxy, err := http.ProxyFromEnvironment(&http.Request{URL: u}); err == nil && proxy != nil {
+		d := &fasthttpproxy.Dialer{
+			Config:        httpproxy.Config{HTTPProxy: proxy.String(), HTTPSProxy: proxy.String()},
+			Timeout:       10 * time.Second,
+			DialDualStack: true,
+		}
+		dial, err := d.GetDialFuncForTLS(false, tls)
+		if err != nil {
+			return nil, fmt.Errorf("the proxy from the environment cannot be used: %w", err)
+		}
+		c.Dial = dial
+	}
+	return c, nil
 }
 
 func fullJitter(n int) time.Duration {
@@ -124,7 +222,8 @@ func (b body) release() {
 
 var bodyPool = sync.Pool{New: func() any { b := make([]byte, 0, 4<<10); return &b }}
 
-// post sends payload, retrying transient failures.
+// post sends payload, retrying transient failures. payload is copied:
+// the caller may reuse it once post returns.
 func (p *poster) post(ctx context.Context, payload []byte, start time.Time, info *CallInfo) (body, *CallError) {
 	for attempt := 1; ; attempt++ {
 		if info != nil {
@@ -156,39 +255,111 @@ func (p *poster) post(ctx context.Context, payload []byte, start time.Time, info
 	}
 }
 
+// attempt is one request in flight. It is pooled, and owned by whoever
+// finishes last: the caller when the answer comes first, the goroutine
+// doing the request when the caller gave up on it (ctx ended).
+type attempt struct {
+	req   fasthttp.Request
+	resp  fasthttp.Response
+	done  chan struct{} // buffered; signalled when the result is set
+	state atomic.Int32  // attemptRunning → attemptDone or attemptAbandoned
+
+	body body
+	wait time.Duration
+	err  *CallError
+}
+
+const (
+	attemptRunning = iota
+	attemptDone
+	attemptAbandoned
+)
+
+var attemptPool = sync.Pool{New: func() any { return &attempt{done: make(chan struct{}, 1)} }}
+
+func (a *attempt) release() {
+	if cap(a.req.Body()) > 1<<20 {
+		return // let a huge request buffer go
+	}
+	a.req.Reset()
+	a.resp.Reset()
+	a.body, a.wait, a.err = body{}, 0, nil
+	a.state.Store(attemptRunning)
+	attemptPool.Put(a)
+}
+
 // once makes one attempt. wait is the server's Retry-After, if any.
+//
+// fasthttp knows deadlines but not contexts, so the request runs in a
+// goroutine of its own with ctx's deadline and this one waits for it or
+// for ctx: Ctrl-C returns at once, and the abandoned request ends by
+// itself at the deadline (the goroutine then releases what it holds).
 func (p *poster) once(ctx context.Context, payload []byte, start time.Time) (body, time.Duration, *CallError) {
-	req := (&http.Request{
-		Method:     http.MethodPost,
-		URL:        p.url,
-		Host:       p.url.Host,
-		Proto:      "HTTP/1.1",
-		ProtoMajor: 1,
-		ProtoMinor: 1,
-		Header:     p.header,
-		// A plain NopCloser(*bytes.Reader) is what net/http recognises as
-		// in memory: it then writes headers and body in one syscall.
-		Body:          io.NopCloser(bytes.NewReader(payload)),
-		ContentLength: int64(len(payload)),
-	}).WithContext(ctx)
-	resp, err := p.transport.RoundTrip(req)
-	if err != nil {
-		return body{}, 0, p.transportError(ctx, err, start)
+	deadline, ok := ctx.Deadline()
+	if !ok {
+		deadline = time.Now().Add(p.timeout)
 	}
-	defer resp.Body.Close()
-	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		return body{}, retryAfter(resp.Header.Get("Retry-After")), p.statusError(ctx, resp, start)
+	if ctx.Err() != nil {
+		return body{}, 0, ctxError(ctx, p.what, start)
 	}
-	b, cerr := p.readBody(ctx, resp, start)
+	a := attemptPool.Get().(*attempt)
+	p.fill(&a.req, payload)
+	go p.do(a, deadline, start)
+	select {
+	case <-a.done:
+	case <-ctx.Done():
+		if a.state.CompareAndSwap(attemptRunning, attemptAbandoned) {
+			return body{}, 0, ctxError(ctx, p.what, start)
+		}
+		<-a.done // finished meanwhile: use the answer
+	}
+	b, wait, err := a.body, a.wait, a.err
+	a.release()
+	return b, wait, err
+}
+
+func (p *poster) fill(req *fasthttp.Request, payload []byte) {
+	req.Header.SetMethod(fasthttp.MethodPost)
+	req.SetURI(p.uri)
+	for _, h := range p.header {
+		req.Header.SetCanonical(h.key, h.value)
+	}
+	req.SetBody(payload)
+}
+
+// do runs in its own goroutine: the request, then at most limit+1 bytes of
+// the answer.
+func (p *poster) do(a *attempt, deadline, start time.Time) {
+	a.body, a.wait, a.err = p.roundTrip(&a.req, &a.resp, deadline, start)
+	if a.state.CompareAndSwap(attemptRunning, attemptDone) {
+		a.done <- struct{}{}
+		return
+	}
+	a.body.release()
+	a.release()
+}
+
+func (p *poster) roundTrip(req *fasthttp.Request, resp *fasthttp.Response, deadline, start time.Time) (body, time.Duration, *CallError) {
+	if err := p.client.DoDeadline(req, resp, deadline); err != nil {
+		return body{}, 0, p.transportError(err, deadline, start)
+	}
+	// The stream must be closed whatever happens: a fully read one gives
+	// the connection back, anything else closes it.
+	defer resp.CloseBodyStream()
+	if code := resp.StatusCode(); code < 200 || code > 299 {
+		return body{}, retryAfter(string(resp.Header.Peek("Retry-After"))), p.statusError(resp)
+	}
+	b, cerr := p.readBody(resp, deadline, start)
 	return b, 0, cerr
 }
 
 // readBody reads at most the output cap, into a pooled buffer sized by
 // Content-Length when the server sent one.
-func (p *poster) readBody(ctx context.Context, resp *http.Response, start time.Time) (body, *CallError) {
+func (p *poster) readBody(resp *fasthttp.Response, deadline, start time.Time) (body, *CallError) {
+	r := bodyStream(resp)
 	bp := bodyPool.Get().(*[]byte)
 	buf := (*bp)[:0]
-	if n := resp.ContentLength; n >= 0 && n <= p.limit && int64(cap(buf)) < n+1 {
+	if n := int64(resp.Header.ContentLength()); n >= 0 && n <= p.limit && int64(cap(buf)) < n+1 {
 		buf = make([]byte, 0, n+1)
 	}
 	for {
@@ -199,7 +370,7 @@ func (p *poster) readBody(ctx context.Context, resp *http.Response, start time.T
 		if over := int64(len(buf)) + int64(room) - (p.limit + 1); over > 0 {
 			room -= int(over)
 		}
-		n, err := resp.Body.Read(buf[len(buf) : len(buf)+room])
+		n, err := r.Read(buf[len(buf) : len(buf)+room])
 		buf = buf[:len(buf)+n]
 		if int64(len(buf)) > p.limit {
 			*bp = buf[:0]
@@ -213,8 +384,8 @@ func (p *poster) readBody(ctx context.Context, resp *http.Response, start time.T
 		if err != nil {
 			*bp = buf[:0]
 			defer bodyPool.Put(bp)
-			if ctx.Err() != nil {
-				ce := ctxError(ctx, p.what, start)
+			if isTimeout(err, deadline) {
+				ce := p.timeoutError(start)
 				ce.Partial = excerpt(buf, excerptLimit)
 				return body{}, ce
 			}
@@ -224,27 +395,57 @@ func (p *poster) readBody(ctx context.Context, resp *http.Response, start time.T
 	}
 }
 
-func (p *poster) transportError(ctx context.Context, err error, start time.Time) *CallError {
-	if ctx.Err() != nil {
-		return ctxError(ctx, p.what, start)
+// bodyStream is the answer's body; one that has none (204, 304) reads as
+// empty.
+func bodyStream(resp *fasthttp.Response) io.Reader {
+	if r := resp.BodyStream(); r != nil {
+		return r
 	}
-	var uerr *url.Error
-	if errors.As(err, &uerr) {
-		err = uerr.Err
+	return http.NoBody
+}
+
+// isTimeout tells a deadline from other failures: fasthttp reports some
+// as its ErrTimeout, the connection as a net.Error, and a dial cut short
+// by the deadline as whatever the dialer saw.
+func isTimeout(err error, deadline time.Time) bool {
+	var ne net.Error
+	return errors.Is(err, fasthttp.ErrTimeout) || errors.Is(err, os.ErrDeadlineExceeded) ||
+		(errors.As(err, &ne) && ne.Timeout()) || !time.Now().Before(deadline)
+}
+
+// timeoutError is ctxError's timeout, for a deadline seen by the transport
+// before ctx noticed.
+func (p *poster) timeoutError(start time.Time) *CallError {
+	return &CallError{Kind: repo.ErrTimeout, Msg: fmt.Sprintf("%s did not answer within %s (run.timeout); raise run.timeout if it is just slow", p.what, time.Since(start).Round(time.Millisecond))}
+}
+
+func (p *poster) transportError(err error, deadline, start time.Time) *CallError {
+	if isTimeout(err, deadline) {
+		return p.timeoutError(start)
+	}
+	switch {
+	case errors.Is(err, fasthttp.ErrConnectionClosed), errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
+		err = errors.New("the connection was closed before an answer")
 	}
 	return &CallError{Kind: repo.ErrConnection, Transient: true,
 		Msg: fmt.Sprintf("could not reach %s at %s (%v); check it is running and reachable from this host", p.what, p.display, err)}
 }
 
-func (p *poster) statusError(ctx context.Context, resp *http.Response, start time.Time) *CallError {
+func (p *poster) statusError(resp *fasthttp.Response) *CallError {
 	// Read a little of the body: servers explain their 4xx there. Whatever
 	// is left is drained (bounded) so the connection can be reused.
+	r := bodyStream(resp)
 	buf := make([]byte, 0, 1024)
-	n, _ := io.ReadFull(resp.Body, buf[:cap(buf)])
+	n, _ := io.ReadFull(r, buf[:cap(buf)])
 	buf = buf[:n]
-	_, _ = io.CopyN(io.Discard, resp.Body, 64<<10)
-	transient := resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode >= 500
-	msg := fmt.Sprintf("%s at %s answered HTTP %s", p.what, p.display, resp.Status)
+	_, _ = io.CopyN(io.Discard, r, 64<<10)
+	code := resp.StatusCode()
+	transient := code == http.StatusTooManyRequests || code >= 500
+	reason := string(resp.Header.StatusMessage())
+	if reason == "" {
+		reason = http.StatusText(code)
+	}
+	msg := fmt.Sprintf("%s at %s answered HTTP %d %s", p.what, p.display, code, reason)
 	if line := firstLine(string(buf)); line != "" {
 		msg += ": " + line
 	}

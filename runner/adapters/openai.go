@@ -52,7 +52,7 @@ func newOpenAI(agent repo.Agent, opts Options) (*OpenAI, error) {
 				Hint: fmt.Sprintf("export %s=... before running, or remove api_key_env for an endpoint without authentication", o.APIKeyEnv),
 			}
 		}
-		p.header.Set("Authorization", "Bearer "+key)
+		p.setHeader("Authorization", "Bearer "+key)
 	}
 	return &OpenAI{post: p, model: o.Model, timeout: opts.Timeout, desc: Describe(agent)}, nil
 }
@@ -62,7 +62,7 @@ func (o *OpenAI) String() string { return o.desc }
 
 // Close drops idle connections.
 func (o *OpenAI) Close() error {
-	o.post.transport.CloseIdleConnections()
+	o.post.client.CloseIdleConnections()
 	return nil
 }
 
@@ -79,11 +79,12 @@ func (o *OpenAI) Call(ctx context.Context, req *repo.Request) (repo.Response, er
 	if err != nil {
 		return repo.Response{}, err
 	}
-	payload, err := marshalRequest(chat)
+	payload, err := encodeRequest(chat)
 	if err != nil {
 		return repo.Response{}, err
 	}
-	b, cerr := o.post.post(ctx, payload, start, info)
+	b, cerr := o.post.post(ctx, payload.Bytes(), start, info)
+	payload.release()
 	if cerr != nil {
 		return repo.Response{}, cerr
 	}

@@ -205,19 +205,6 @@ func (b *reqBuf) release() {
 	}
 }
 
-// marshalRequest is encodeRequest into a slice of its own. HTTP needs that:
-// a transport may still read a request body after RoundTrip returns, so the
-// body cannot come from a pool.
-func marshalRequest(v any) ([]byte, error) {
-	b, err := encodeRequest(v)
-	if err != nil {
-		return nil, err
-	}
-	out := bytes.Clone(b.Bytes())
-	b.release()
-	return out, nil
-}
-
 // truncatedMarker ends the Partial text of an answer cut at the output cap.
 func truncatedMarker(limit int64) string {
 	return fmt.Sprintf("…[truncated at %d bytes]", limit)
