@@ -177,8 +177,9 @@ func createTraceWriter(path, runID string, rowGroupRows int64) (*TraceWriter, er
 		return nil, err
 	}
 	opts := []parquet.WriterOption{
-		// The fastest zstd level: about half the CPU of the default level
-		// for files a few percent larger.
+		// The fastest zstd level: measured, about 20 % less CPU than the
+		// default level for files 4 % larger (snappy: 30 % less CPU, 30 %
+		// larger; parquet-go's lz4 was ten times slower).
 		parquet.Compression(&zstd.Codec{Level: zstd.SpeedFastest}),
 		parquet.MaxRowsPerRowGroup(rowGroupRows),
 		parquet.KeyValueMetadata(tracesSchemaKey, TracesSchema),
