@@ -165,8 +165,14 @@ func (r *Recorder) open() error {
 			return err
 		}
 		if r.Resumed {
-			// The crashed process never finished its Parquet file: the
-			// spans of the calls it kept are written again from results.
+			// The crashed process never finished its Parquet file: its
+			// temporary file goes, and the spans of the calls it kept are
+			// written again from results.
+			if stale, _ := filepath.Glob(filepath.Join(r.Dir, ".traces.parquet.tmp-*")); len(stale) > 0 {
+				for _, f := range stale {
+					os.Remove(f)
+				}
+			}
 			if err := ReadResults(filepath.Join(r.Dir, "results.jsonl"), r.writeTrace); err != nil {
 				return err
 			}

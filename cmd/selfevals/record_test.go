@@ -119,7 +119,10 @@ func TestKillAndResume(t *testing.T) {
 		t.Errorf("results.jsonl has %d lines, want %d", got, 2*n)
 	}
 	// traces.parquet holds one root row per call, the ones before the kill
-	// included.
+	// included, and the killed run's temporary file is gone.
+	if stale, _ := filepath.Glob(filepath.Join(filepath.Dir(results()), ".traces.parquet.tmp-*")); len(stale) > 0 {
+		t.Errorf("temporary trace files left: %v", stale)
+	}
 	roots := map[string]bool{}
 	err = repo.ReadTraceRows(filepath.Join(filepath.Dir(results()), "traces.parquet"), func(row repo.TraceRow) error {
 		if row.Kind == "agent_call" {
