@@ -160,19 +160,20 @@ func (r *Recorder) open() error {
 	if r.results, err = OpenResultWriter(filepath.Join(r.Dir, "results.jsonl")); err != nil {
 		return err
 	}
+	if r.Resumed {
+		// The killed process's unfinished Parquet file is of no use.
+		stale, _ := filepath.Glob(filepath.Join(r.Dir, ".traces.parquet.tmp-*"))
+		for _, f := range stale {
+			os.Remove(f)
+		}
+	}
 	if r.Spec.Spec.Experiment.Run.PersistTraces != "none" {
 		if r.traces, err = repo.CreateTraceWriter(filepath.Join(r.Dir, "traces.parquet"), r.RunID); err != nil {
 			return err
 		}
 		if r.Resumed {
-			// The crashed process never finished its Parquet file: its
-			// temporary file goes, and the spans of the calls it kept are
-			// written again from results.
-			if stale, _ := filepath.Glob(filepath.Join(r.Dir, ".traces.parquet.tmp-*")); len(stale) > 0 {
-				for _, f := range stale {
-					os.Remove(f)
-				}
-			}
+			// The spans of the calls the killed process kept are written
+			// again from results.
 			if err := ReadResults(filepath.Join(r.Dir, "results.jsonl"), r.writeTrace); err != nil {
 				return err
 			}
