@@ -14,7 +14,8 @@
 // executor inside this process instead (no loop, aggregation or report).
 // With the http agent two "floor" rows time plain net/http and fasthttp
 // clients on the same agent: rows read against what this machine does right
-// now. --peer promptfoo reserves a row for a peer (skipped when missing).
+// now. --peer promptfoo times promptfoo on the same workload and agent (see
+// peer.go; node 22 and promptfoo are npm-installed into --promptfoo-dir once).
 //
 //	go run ./cmd/selfevals-bench --cases 10000 --iterations 2 --parallel 64 --agent http,worker
 //	go run ./cmd/selfevals-bench --cases 10000 --iterations 1 --latency 50ms --agent http
@@ -74,7 +75,8 @@ func main() {
 		agents     = flag.String("agent", "http", "loopback agents, comma-separated: http, command, worker")
 		inprocess  = flag.Bool("inprocess", false, "drive the runner's executor in this process instead of the selfevals binary")
 		repeat     = flag.Int("repeat", 1, "runs per cell (the table shows the median wall)")
-		peer       = flag.String("peer", "", "also run a peer on the same workload: promptfoo")
+		peer       = flag.String("peer", "", "also run a peer on the same workload (http agent): promptfoo")
+		pfDir      = flag.String("promptfoo-dir", defaultPromptfooDir(), "node 22 and promptfoo for --peer promptfoo (npm-installed there when missing)")
 		startup    = flag.Bool("startup", true, "measure selfevals --version start-up (median of 20)")
 		bin        = flag.String("selfevals", "", "a built selfevals binary (default: go build ./cmd/selfevals)")
 		keep       = flag.Bool("keep", false, "keep the scratch directory")
@@ -106,7 +108,7 @@ func main() {
 	if err := run(benchOptions{
 		base:   config{cases: *cases, iterations: *iterations, reps: *reps, parallel: *parallel, latency: *latency},
 		agents: strings.Split(*agents, ","), inprocess: *inprocess, repeat: max(*repeat, 1),
-		peer: *peer, startup: *startup, bin: *bin, keep: *keep, floor: *floor,
+		peer: *peer, pfDir: *pfDir, startup: *startup, bin: *bin, keep: *keep, floor: *floor,
 	}); err != nil {
 		pprof.StopCPUProfile()
 		fmt.Fprintln(os.Stderr, "selfevals-bench:", err)
@@ -120,6 +122,7 @@ type benchOptions struct {
 	inprocess bool
 	repeat    int
 	peer      string
+	pfDir     string
 	startup   bool
 	bin       string
 	keep      bool
@@ -222,7 +225,7 @@ func run(o benchOptions) error {
 			}
 		}
 		if o.peer != "" && agent == "http" {
-			rows = append(rows, runPeer(o.peer, cfg))
+			rows = append(rows, runPeer(peerOptions{name: o.peer, promptfooDir: o.pfDir, scratch: scratch, repeat: o.repeat, agent: srv}, cfg))
 		}
 		srv.stop()
 	}
