@@ -3,6 +3,7 @@ package repo
 import (
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"gopkg.in/yaml.v3"
@@ -110,5 +111,38 @@ func TestDatasetIDIsCanonicalHash(t *testing.T) {
 	}
 	if got := DatasetID(ids); got != want {
 		t.Errorf("DatasetID = %s, want %s", got, want)
+	}
+}
+
+// The hand-written request encoding means the same as encoding the struct.
+func TestRequestAppendJSON(t *testing.T) {
+	thread := "t-1"
+	for _, req := range []*Request{
+		{CaseID: "case_1", Input: []byte(`{"text":"hé \"quoted\"\n"}`), Parameters: Parameters{"model_params": map[string]any{"t": 0.5}},
+			Metadata: RequestMetadata{Experiment: "x", Iteration: 2, Repetition: 1, RunID: "run_1", Taxonomy: &CaseTaxonomy{Level: "final_response"}}},
+		{CaseID: "id with \"quotes\" é", Input: []byte("{\n  \"a\": 1\n}"), Context: []byte(`{"k":[1,2]}`), Metadata: RequestMetadata{ThreadID: &thread}},
+	} {
+		got, err := req.AppendJSON(nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got[len(got)-1] != '\n' || strings.Count(string(got), "\n") != 1 {
+			t.Errorf("not one line: %q", got)
+		}
+		want, _ := Canonical(req)
+		if req.Parameters == nil {
+			want, _ = CanonicalizeJSON([]byte(strings.Replace(string(want), `"parameters":null`, `"parameters":{}`, 1)))
+		}
+		canon, err := CanonicalizeJSON(got)
+		if err != nil {
+			t.Fatalf("%s: %v", got, err)
+		}
+		if string(canon) != string(want) {
+			t.Errorf("AppendJSON\n%s\nmeans\n%s\nwant\n%s", got, canon, want)
+		}
+		req.ParamsJSON = []byte(`{"cached":true}`)
+		if got, _ := req.AppendJSON(nil); !strings.Contains(string(got), `"parameters":{"cached":true}`) {
+			t.Errorf("ParamsJSON not used: %s", got)
+		}
 	}
 }

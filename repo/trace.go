@@ -1,6 +1,9 @@
 package repo
 
 import (
+	"bytes"
+	"strconv"
+
 	"github.com/goccy/go-json"
 )
 
@@ -11,6 +14,9 @@ type Request struct {
 	Context    json.RawMessage `json:"context,omitempty"`
 	Parameters Parameters      `json:"parameters"`
 	Metadata   RequestMetadata `json:"metadata"`
+	// ParamsJSON, when set, is Parameters already encoded: the same for
+	// every call of an iteration, so it is encoded once.
+	ParamsJSON json.RawMessage `json:"-"`
 }
 
 // RequestMetadata tells the agent where the call sits in the run.
@@ -184,4 +190,87 @@ func Combine(grades []Grade) (Label, float64) {
 		return worst, explicit / float64(nExplicit)
 	}
 	return worst, implied / float64(len(grades))
+}
+
+// AppendJSON appends the request's JSON (the protocol's shape, with
+// "parameters" from ParamsJSON when set) and a newline to dst. It is the
+// hot path of every agent call, so it writes the fixed shape by hand and
+// only encodes the free-form parts.
+func (r *Request) AppendJSON(dst []byte) ([]byte, error) {
+	dst = append(dst, `{"case_id":`...)
+	dst = appendJSONString(dst, r.CaseID)
+	dst = append(dst, `,"input":`...)
+	dst = appendRaw(dst, r.Input)
+	if len(r.Context) > 0 {
+		dst = append(dst, `,"context":`...)
+		dst = appendRaw(dst, r.Context)
+	}
+	dst = append(dst, `,"parameters":`...)
+	if len(r.ParamsJSON) > 0 {
+		dst = append(dst, r.ParamsJSON...)
+	} else {
+		p := r.Parameters
+		if p == nil {
+			p = Parameters{}
+		}
+		b, err := json.Marshal(p)
+		if err != nil {
+			return dst, err
+		}
+		dst = append(dst, b...)
+	}
+	m := &r.Metadata
+	dst = append(dst, `,"metadata":{"experiment":`...)
+	dst = appendJSONString(dst, m.Experiment)
+	dst = append(dst, `,"iteration":`...)
+	dst = strconv.AppendInt(dst, int64(m.Iteration), 10)
+	dst = append(dst, `,"repetition":`...)
+	dst = strconv.AppendInt(dst, int64(m.Repetition), 10)
+	if m.RunID != "" {
+		dst = append(dst, `,"run_id":`...)
+		dst = appendJSONString(dst, m.RunID)
+	}
+	dst = append(dst, `,"thread_id":`...)
+	if m.ThreadID == nil {
+		dst = append(dst, "null"...)
+	} else {
+		dst = appendJSONString(dst, *m.ThreadID)
+	}
+	if m.Taxonomy != nil {
+		b, err := json.Marshal(m.Taxonomy)
+		if err != nil {
+			return dst, err
+		}
+		dst = append(dst, `,"taxonomy":`...)
+		dst = append(dst, b...)
+	}
+	return append(dst, "}}\n"...), nil
+}
+
+// appendRaw appends free-form JSON on one line: the worker protocol is one
+// request a line, so JSON written across lines is compacted.
+func appendRaw(dst []byte, raw json.RawMessage) []byte {
+	if len(raw) == 0 {
+		return append(dst, "null"...)
+	}
+	if bytes.IndexByte(raw, '\n') >= 0 || bytes.IndexByte(raw, '\r') >= 0 {
+		var buf bytes.Buffer
+		if json.Compact(&buf, raw) == nil {
+			return append(dst, buf.Bytes()...)
+		}
+	}
+	return append(dst, raw...)
+}
+
+// appendJSONString appends s as a JSON string.
+func appendJSONString(dst []byte, s string) []byte {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c == '"' || c == '\\' || c >= 0x80 {
+			b, _ := json.Marshal(s)
+			return append(dst, b...)
+		}
+	}
+	dst = append(dst, '"')
+	dst = append(dst, s...)
+	return append(dst, '"')
 }

@@ -14,6 +14,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/goccy/go-json"
+
 	"github.com/selfevals/selfevals/repo"
 	"github.com/selfevals/selfevals/runner/adapters"
 )
@@ -53,6 +55,8 @@ type Iteration struct {
 	// Skip reports calls already completed (resume); they are not run again
 	// and not passed to the sink.
 	Skip func(caseID string, rep int) bool
+
+	paramsJSON []byte
 }
 
 // Stats counts what an iteration did.
@@ -97,6 +101,15 @@ func (e *Executor) Run(ctx context.Context, ds *repo.Dataset, it Iteration, sink
 	}
 	if it.ParamsID == "" {
 		it.ParamsID = it.Params.ID()
+	}
+	// Every request of the iteration carries the same parameters: encode
+	// them once.
+	params := it.Params
+	if params == nil {
+		params = repo.Parameters{}
+	}
+	if b, err := json.Marshal(params); err == nil {
+		it.paramsJSON = b
 	}
 
 	runCtx, cancel := context.WithCancel(ctx)
@@ -304,6 +317,7 @@ func (e *Executor) runCase(ctx context.Context, info *adapters.CallInfo, it Iter
 		Input:      c.Input,
 		Context:    c.Context,
 		Parameters: it.Params,
+		ParamsJSON: it.paramsJSON,
 		Metadata: repo.RequestMetadata{
 			Experiment: e.Experiment,
 			Iteration:  it.Index,

@@ -5,6 +5,7 @@ package main
 import (
 	"os"
 	"runtime/debug"
+	"runtime/pprof"
 )
 
 // memoryLimit is the soft heap limit of a run unless GOMEMLIMIT says
@@ -16,6 +17,18 @@ const memoryLimit = 64 << 20
 func main() {
 	if _, set := os.LookupEnv("GOMEMLIMIT"); !set {
 		debug.SetMemoryLimit(memoryLimit)
+	}
+	// SELFEVALS_CPUPROFILE=path writes a CPU profile of the whole command
+	// (for performance work: go tool pprof path).
+	if path := os.Getenv("SELFEVALS_CPUPROFILE"); path != "" {
+		if f, err := os.Create(path); err == nil {
+			if pprof.StartCPUProfile(f) == nil {
+				code := Main(os.Args[1:], SystemStreams())
+				pprof.StopCPUProfile()
+				f.Close()
+				os.Exit(code)
+			}
+		}
 	}
 	os.Exit(Main(os.Args[1:], SystemStreams()))
 }

@@ -192,6 +192,15 @@ var reqBufPool = sync.Pool{New: func() any {
 func encodeRequest(v any) (*reqBuf, error) {
 	b := reqBufPool.Get().(*reqBuf)
 	b.Reset()
+	if req, ok := v.(*repo.Request); ok {
+		out, err := req.AppendJSON(b.AvailableBuffer())
+		if err != nil {
+			b.release()
+			return nil, &CallError{Kind: repo.ErrInternal, Msg: "encode the agent request: " + err.Error()}
+		}
+		b.Write(out)
+		return b, nil
+	}
 	if err := b.enc.Encode(v); err != nil {
 		b.release()
 		return nil, &CallError{Kind: repo.ErrInternal, Msg: "encode the agent request: " + err.Error()}
