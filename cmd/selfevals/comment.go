@@ -1,0 +1,123 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"regexp"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/selfevals/selfevals/repo"
+	"github.com/selfevals/selfevals/reports"
+	"github.com/selfevals/selfevals/reports/pullrequest"
+)
+
+type commentOptions struct {
+	github   bool
+	bodyFile string
+	key      string
+	getenv   func(string) string
+}
+
+func newCommentCmd(io *IOStreams, _ *globalOptions) *cobra.Command {
+	opts := &commentOptions{getenv: os.Getenv}
+	cmd := &cobra.Command{
+		Use:   "comment [--github] [--body-file F] [--key K]",
+		Short: "Post a report as the pull request's selfevals comment, kept up to date",
+		Long: `comment posts markdown (the output of 'selfevals diff' or 'selfevals report')
+as a pull-request comment, and keeps ONE comment per key: a hidden marker
+(<!-- selfevals:KEY -->) finds the previous comment, which is updated in
+place instead of adding another.
+
+With --github it uses the GitHub REST API with GITHUB_TOKEN, GITHUB_REPOSITORY,
+GITHUB_EVENT_PATH (the pull request's number) and GITHUB_API_URL, as GitHub
+Actions sets them, and appends the same report to $GITHUB_STEP_SUMMARY. The
+comment is cut to GitHub's 65,536-character limit by dropping whole
+<details> sections from the end, with a note; the step summary keeps the
+full report. A read-only token (a pull request from a fork) cannot comment:
+then only the step summary is written, with a warning, and the command
+succeeds.
+
+Without --github it prints the comment it would post.`,
+		Example: `  selfevals diff origin/main > evals-diff.md
+  selfevals comment --github --body-file evals-diff.md --key evals
+
+  # in a workflow step
+  env:
+    GITHUB_TOKEN: ${{ secrets.GITHUB_TOKEN }}
+  run: selfevals comment --github --body-file evals-diff.md --key evals`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return runComment(cmd.Context(), io, opts)
+		},
+	}
+	cmd.Flags().BoolVar(&opts.github, "github", false, "post to the pull request through the GitHub API (else print the comment)")
+	cmd.Flags().StringVar(&opts.bodyFile, "body-file", "-", "the markdown to post (- for standard input)")
+	cmd.Flags().StringVar(&opts.key, "key", "report", "which comment to keep up to date: one comment per key")
+	return cmd
+}
+
+var commentKey = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._/-]{0,63}$`)
+
+func runComment(ctx context.Context, ios *IOStreams, opts *commentOptions) error {
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	if !commentKey.MatchString(opts.key) {
+		return repo.Userf("--key %q: use letters, digits, '.', '_', '-' and '/' (at most 64)", opts.key)
+	}
+	var raw []byte
+	var err error
+	if opts.bodyFile == "-" || opts.bodyFile == "" {
+		raw, err = io.ReadAll(ios.In)
+	} else {
+		raw, err = os.ReadFile(opts.bodyFile)
+		if errors.Is(err, os.ErrNotExist) {
+			return repo.Userf("--body-file %s does not exist", opts.bodyFile)
+		}
+	}
+	if err != nil {
+		return err
+	}
+	body := strings.TrimSpace(string(raw))
+	if body == "" {
+		return repo.Userf("the comment body is empty (--body-file %s)", opts.bodyFile)
+	}
+	marker := reports.CommentMarker(opts.key)
+	comment := marker + "\n" + reports.FitComment(body, reports.CommentLimit-len(marker)-1)
+	if !opts.github {
+		fmt.Fprintln(ios.Out, comment)
+		return nil
+	}
+	env := pullrequest.EnvFrom(opts.getenv)
+	summaryWritten := false
+	if env.StepSummary != "" {
+		if err := pullrequest.AppendStepSummary(env.StepSummary, reports.FitStepSummary(body, reports.StepSummaryLimit)); err != nil {
+			fmt.Fprintf(ios.ErrOut, "warning: %v\n", err)
+		} else {
+			summaryWritten = true
+		}
+	}
+	pr, err := pullrequest.Open(env)
+	if err != nil {
+		return err
+	}
+	res, err := pr.Upsert(ctx, marker, comment)
+	if errors.Is(err, pullrequest.ErrReadOnly) {
+		where := "the report was not posted anywhere (GITHUB_STEP_SUMMARY is not set)"
+		if summaryWritten {
+			where = "the report is in the job summary only"
+		}
+		fmt.Fprintf(ios.ErrOut, "warning: %v\n  pull requests from forks get a read-only GITHUB_TOKEN; %s\n", err, where)
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(ios.Out, "%s comment %d on %s/%s#%d %s\n", res.Action, res.ID, pr.Owner, pr.Repo, pr.Number, res.URL)
+	return nil
+}

@@ -1,0 +1,1029 @@
+package reports
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io/fs"
+	"math"
+	"os"
+	"path"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"github.com/goccy/go-json"
+	"gopkg.in/yaml.v3"
+
+	"github.com/selfevals/selfevals/repo"
+	"github.com/selfevals/selfevals/runner"
+	"github.com/selfevals/selfevals/runner/stats"
+)
+
+// DiffSchemaVersion versions the JSON shape of `selfevals diff --format json`.
+const DiffSchemaVersion = "1"
+
+// Tree is the files of one revision by repository-relative, slash-separated
+// path: a commit read from git objects (gitstore.Tree) or the working tree
+// (WorkTree).
+type Tree interface {
+	// ReadFile returns a file's bytes; a missing file wraps fs.ErrNotExist.
+	ReadFile(path string) ([]byte, error)
+	// List returns the files and directories directly under dir, sorted;
+	// a missing directory lists as empty.
+	List(dir string) (files, dirs []string, err error)
+}
+
+// WorkTree reads the files on disk under a repository's root.
+type WorkTree struct{ Root string }
+
+// ReadFile reads a file of the working tree.
+func (w WorkTree) ReadFile(p string) ([]byte, error) {
+	return os.ReadFile(filepath.Join(w.Root, filepath.FromSlash(p)))
+}
+
+// List lists a directory of the working tree.
+func (w WorkTree) List(dir string) (files, dirs []string, err error) {
+	entries, err := os.ReadDir(filepath.Join(w.Root, filepath.FromSlash(dir)))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil, nil
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	for _, e := range entries {
+		switch {
+		case e.IsDir():
+			dirs = append(dirs, e.Name())
+		case e.Type().IsRegular():
+			files = append(files, e.Name())
+		}
+	}
+	return files, dirs, nil
+}
+
+// Revision is one side of a diff. Sides are keyed by position (A, B), never
+// by name, so `diff main main` compares a revision with itself.
+type Revision struct {
+	// Name is the revision as given ("main", "HEAD~1"), or "working tree".
+	Name string `json:"name"`
+	// Commit is the full hash; empty for the working tree.
+	Commit string `json:"commit,omitempty"`
+	Tree   Tree   `json:"-"`
+}
+
+// Short is the revision's name with its short commit hash.
+func (r Revision) Short() string {
+	if r.Commit == "" {
+		return r.Name
+	}
+	return fmt.Sprintf("%s (%s)", r.Name, r.Commit[:min(7, len(r.Commit))])
+}
+
+// DiffOptions say what to compare.
+type DiffOptions struct {
+	// EvalsDir is the repository-relative path of the evals/ directory.
+	EvalsDir string
+	// Experiment limits the diff to one experiment slug.
+	Experiment string
+	// Confidence of the intervals; significance is p < 1 − Confidence.
+	Confidence float64
+}
+
+// DiffReport is what changed in evals/ between two revisions: results per
+// experiment (paired on case IDs), datasets, specs, grader cards and the
+// taxonomy. Dataset and definition changes are kept apart from result
+// changes, so an edited case is never counted as a regression.
+type DiffReport struct {
+	SchemaVersion string            `json:"schema_version"`
+	A             Revision          `json:"a"`
+	B             Revision          `json:"b"`
+	Confidence    float64           `json:"confidence"`
+	Experiments   []*ExperimentDiff `json:"experiments"`
+	Taxonomy      *TaxonomyDiff     `json:"taxonomy,omitempty"`
+	GraderCards   []CardDiff        `json:"grader_cards,omitempty"`
+	Warnings      []string          `json:"warnings,omitempty"`
+}
+
+// Regressed reports whether any experiment regressed (the --fail-on
+// regression gate).
+func (d *DiffReport) Regressed() bool {
+	for _, e := range d.Experiments {
+		if e.Regressed {
+			return true
+		}
+	}
+	return false
+}
+
+// Experiment statuses.
+const (
+	StatusAdded     = "added"
+	StatusRemoved   = "removed"
+	StatusChanged   = "changed"
+	StatusUnchanged = "unchanged"
+)
+
+// ExperimentDiff is one experiment's changes.
+type ExperimentDiff struct {
+	Slug   string             `json:"slug"`
+	Name   string             `json:"name,omitempty"`
+	Status string             `json:"status"`
+	Target *repo.MetricTarget `json:"target,omitempty"`
+	// Pairs is the number of case IDs both results share: the paired
+	// statistics are computed on them.
+	Pairs   int          `json:"pairs"`
+	Metrics []MetricDiff `json:"metrics"`
+	Cases   CaseDiff     `json:"cases"`
+	Dataset *DatasetDiff `json:"dataset,omitempty"`
+	// Spec is the structured diff of the spec (graders included).
+	Spec []FieldChange `json:"spec_changes,omitempty"`
+	// Regressed is true when the primary metric got significantly worse or
+	// a case regressed; Reasons says which.
+	Regressed bool     `json:"regressed"`
+	Reasons   []string `json:"regression_reasons,omitempty"`
+	Warnings  []string `json:"warnings,omitempty"`
+}
+
+// Primary is the row of the primary metric, or nil.
+func (e *ExperimentDiff) Primary() *MetricDiff {
+	for i := range e.Metrics {
+		if e.Metrics[i].Primary {
+			return &e.Metrics[i]
+		}
+	}
+	return nil
+}
+
+// Metric verdicts.
+const (
+	VerdictBetter         = "better"
+	VerdictWorse          = "worse"
+	VerdictNotSignificant = "not_significant" // Direction says which way
+	VerdictChanged        = "changed"         // no paired test; Direction says which way
+	VerdictUnchanged      = "unchanged"
+	VerdictAdded          = "added"
+	VerdictRemoved        = "removed"
+)
+
+// MetricDiff is one metric at A and B, with a paired test where one applies
+// (exact McNemar on pass/fail labels, paired bootstrap on scores).
+type MetricDiff struct {
+	Name    string      `json:"name"`
+	Primary bool        `json:"primary,omitempty"`
+	A       *float64    `json:"a"`
+	B       *float64    `json:"b"`
+	Delta   *float64    `json:"delta"`
+	CI      *[2]float64 `json:"ci,omitempty"`
+	P       *float64    `json:"p,omitempty"`
+	Test    string      `json:"test,omitempty"`
+	Pairs   int         `json:"pairs,omitempty"`
+	Verdict string      `json:"verdict"`
+	Dir     string      `json:"direction,omitempty"` // better or worse
+	// CIA and CIB are each side's own interval of the metric.
+	CIA *[2]float64 `json:"ci_a,omitempty"`
+	CIB *[2]float64 `json:"ci_b,omitempty"`
+}
+
+// CaseDiff classifies cases by their verdicts at A and B.
+type CaseDiff struct {
+	// Regressed: passed at A, does not pass at B (same case ID).
+	Regressed []CaseChange `json:"regressed"`
+	// Fixed: did not pass at A, passes at B.
+	Fixed []CaseChange `json:"fixed"`
+	// StillFailing: passes at neither.
+	StillFailing []CaseChange `json:"still_failing"`
+	// New: only at B. Removed: only at A.
+	New     []CaseChange `json:"new"`
+	Removed []CaseChange `json:"removed"`
+	// Edited: the case's definition changed (same name, new content hash);
+	// its verdicts are shown but never count as a regression or a fix.
+	Edited []CaseChange `json:"definition_changed"`
+	// UnchangedPassing counts cases that pass at both.
+	UnchangedPassing int `json:"unchanged_passing"`
+}
+
+// CaseChange is one case's verdict at A and B.
+type CaseChange struct {
+	ID string `json:"case_id"`
+	// PreviousID is the case's ID at A when its definition changed.
+	PreviousID string            `json:"previous_case_id,omitempty"`
+	Name       string            `json:"name,omitempty"`
+	A          *repo.CaseVerdict `json:"a,omitempty"`
+	B          *repo.CaseVerdict `json:"b,omitempty"`
+}
+
+// DatasetDiff compares an experiment's dataset at A and B by case content
+// hash.
+type DatasetDiff struct {
+	PathA   string       `json:"path_a,omitempty"`
+	PathB   string       `json:"path_b,omitempty"`
+	CasesA  int          `json:"cases_a"`
+	CasesB  int          `json:"cases_b"`
+	Added   []CaseRef    `json:"added"`
+	Removed []CaseRef    `json:"removed"`
+	Edited  []CaseEdited `json:"edited"`
+}
+
+// Changed reports whether any case was added, removed or edited.
+func (d *DatasetDiff) Changed() bool {
+	return d != nil && len(d.Added)+len(d.Removed)+len(d.Edited) > 0
+}
+
+// CaseRef names a case.
+type CaseRef struct {
+	ID   string `json:"case_id"`
+	Name string `json:"name,omitempty"`
+}
+
+// CaseEdited is a case whose content changed under the same name.
+type CaseEdited struct {
+	Name string `json:"name"`
+	From string `json:"from"`
+	To   string `json:"to"`
+}
+
+// FieldChange is one changed field of a structured file: absent sides are
+// empty with Kind added or removed.
+type FieldChange struct {
+	Path string `json:"path"`
+	Kind string `json:"kind"` // added, removed, changed
+	A    string `json:"a,omitempty"`
+	B    string `json:"b,omitempty"`
+}
+
+// TaxonomyDiff compares evals/taxonomy.yaml at A and B.
+type TaxonomyDiff struct {
+	Added         []ModeRef    `json:"added"`
+	Removed       []ModeRef    `json:"removed"`
+	StatusChanged []ModeStatus `json:"status_changed"`
+	Edited        []string     `json:"edited"`
+}
+
+// Empty reports whether nothing changed.
+func (t *TaxonomyDiff) Empty() bool {
+	return t == nil || len(t.Added)+len(t.Removed)+len(t.StatusChanged)+len(t.Edited) == 0
+}
+
+// ModeRef names a failure mode.
+type ModeRef struct {
+	Slug   string `json:"slug"`
+	Title  string `json:"title"`
+	Status string `json:"status"`
+}
+
+// ModeStatus is a mode whose lifecycle status changed.
+type ModeStatus struct {
+	Slug string `json:"slug"`
+	From string `json:"from"`
+	To   string `json:"to"`
+}
+
+// CardDiff is a grader card that was added, removed or changed.
+type CardDiff struct {
+	Path    string        `json:"path"`
+	Status  string        `json:"status"`
+	Changes []FieldChange `json:"changes,omitempty"`
+}
+
+// Diff compares evals/ at two revisions.
+func Diff(a, b Revision, opts DiffOptions) (*DiffReport, error) {
+	if opts.Confidence <= 0 || opts.Confidence >= 1 {
+		opts.Confidence = 0.95
+	}
+	if opts.EvalsDir == "" {
+		opts.EvalsDir = "evals"
+	}
+	opts.EvalsDir = strings.Trim(path.Clean(filepath.ToSlash(opts.EvalsDir)), "/")
+	d := &DiffReport{SchemaVersion: DiffSchemaVersion, A: a, B: b, Confidence: opts.Confidence}
+	slugs, err := experimentSlugs(opts.EvalsDir, a.Tree, b.Tree)
+	if err != nil {
+		return nil, err
+	}
+	if opts.Experiment != "" {
+		if !contains(slugs, opts.Experiment) {
+			return nil, repo.Userf("experiment %q is in neither %s nor %s (known: %s)", opts.Experiment, a.Name, b.Name, strings.Join(slugs, ", "))
+		}
+		slugs = []string{opts.Experiment}
+	}
+	for _, slug := range slugs {
+		sa, err := loadSide(a, opts.EvalsDir, slug)
+		if err != nil {
+			return nil, err
+		}
+		sb, err := loadSide(b, opts.EvalsDir, slug)
+		if err != nil {
+			return nil, err
+		}
+		d.Experiments = append(d.Experiments, diffExperiment(slug, sa, sb, opts.Confidence))
+	}
+	if opts.Experiment == "" {
+		if d.Taxonomy, err = diffTaxonomy(opts.EvalsDir, a, b); err != nil {
+			d.Warnings = append(d.Warnings, err.Error())
+		}
+		if d.GraderCards, err = diffCards(opts.EvalsDir, a, b); err != nil {
+			return nil, err
+		}
+	}
+	return d, nil
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+// experimentSlugs is the union of the experiments with a spec or a result
+// on either side.
+func experimentSlugs(evals string, trees ...Tree) ([]string, error) {
+	set := map[string]bool{}
+	for _, t := range trees {
+		files, _, err := t.List(evals + "/experiments")
+		if err != nil {
+			return nil, err
+		}
+		for _, f := range files {
+			if s, ok := strings.CutSuffix(f, ".yaml"); ok {
+				set[s] = true
+			} else if s, ok := strings.CutSuffix(f, ".yml"); ok {
+				set[s] = true
+			}
+		}
+		_, dirs, err := t.List(evals + "/results")
+		if err != nil {
+			return nil, err
+		}
+		for _, d := range dirs {
+			set[d] = true
+		}
+	}
+	out := make([]string, 0, len(set))
+	for s := range set {
+		out = append(out, s)
+	}
+	sort.Strings(out)
+	return out, nil
+}
+
+// side is one experiment at one revision.
+type side struct {
+	rev      Revision
+	specPath string
+	spec     *repo.Spec
+	summary  *repo.ResultsSummary
+	cases    []repo.CaseVerdict
+	casesRaw []byte
+	dataset  *datasetAt
+	warnings []string
+}
+
+func (s *side) exists() bool { return s.spec != nil || s.summary != nil || s.cases != nil }
+
+// datasetAt is an experiment's dataset at one revision: JSONL lines, or the
+// spec's inline cases.
+type datasetAt struct {
+	path   string
+	raw    []byte
+	inline []yaml.Node
+}
+
+// readOptional reads a file that may be missing.
+func readOptional(t Tree, p string) ([]byte, bool, error) {
+	b, err := t.ReadFile(p)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, false, nil
+	}
+	if err != nil {
+		return nil, false, err
+	}
+	return b, true, nil
+}
+
+func loadSide(rev Revision, evals, slug string) (*side, error) {
+	s := &side{rev: rev}
+	warn := func(format string, args ...any) {
+		s.warnings = append(s.warnings, fmt.Sprintf(format, args...)+" at "+rev.Name)
+	}
+	for _, ext := range []string{".yaml", ".yml"} {
+		p := evals + "/experiments/" + slug + ext
+		raw, ok, err := readOptional(rev.Tree, p)
+		if err != nil {
+			return nil, err
+		}
+		if !ok {
+			continue
+		}
+		s.specPath = p
+		var spec repo.Spec
+		if err := yaml.Unmarshal(raw, &spec); err != nil {
+			warn("%s does not parse (%v)", p, firstLine(err.Error()))
+		} else {
+			s.spec = &spec
+		}
+		break
+	}
+	dir := evals + "/results/" + slug
+	raw, ok, err := readOptional(rev.Tree, dir+"/summary.json")
+	if err != nil {
+		return nil, err
+	}
+	if ok {
+		if s.summary, err = repo.ReadSummary(raw); err != nil {
+			warn("%s/summary.json does not parse (%v)", dir, firstLine(err.Error()))
+			s.summary = nil
+		}
+	}
+	raw, ok, err = readOptional(rev.Tree, dir+"/cases.jsonl")
+	if err != nil {
+		return nil, err
+	}
+	if ok {
+		s.casesRaw = raw
+		s.cases, err = parseVerdicts(raw)
+		if err != nil {
+			warn("%s/cases.jsonl: %v", dir, err)
+		}
+		if s.cases == nil {
+			s.cases = []repo.CaseVerdict{}
+		}
+	}
+	if s.spec != nil {
+		switch ref := s.spec.Dataset; {
+		case ref.CasesPath != "":
+			p := path.Clean(path.Join(path.Dir(s.specPath), filepath.ToSlash(ref.CasesPath)))
+			if p == ".." || strings.HasPrefix(p, "../") || path.IsAbs(p) {
+				warn("%s: dataset %s is outside the repository", s.specPath, ref.CasesPath)
+				break
+			}
+			raw, ok, err := readOptional(rev.Tree, p)
+			if err != nil {
+				return nil, err
+			}
+			if !ok {
+				warn("%s: dataset %s does not exist", s.specPath, p)
+				break
+			}
+			s.dataset = &datasetAt{path: p, raw: raw}
+		case len(ref.CasesInline) > 0:
+			s.dataset = &datasetAt{path: s.specPath, inline: ref.CasesInline}
+		}
+	}
+	return s, nil
+}
+
+func firstLine(s string) string {
+	if i := strings.IndexByte(s, '\n'); i >= 0 {
+		return s[:i]
+	}
+	return s
+}
+
+// parseVerdicts reads cases.jsonl, sorted by case ID (it is written
+// sorted; a hand-edited file is sorted again).
+func parseVerdicts(raw []byte) ([]repo.CaseVerdict, error) {
+	out := make([]repo.CaseVerdict, 0, bytes.Count(raw, []byte{'\n'})+1)
+	line := 0
+	var bad error
+	for len(raw) > 0 {
+		line++
+		var l []byte
+		if i := bytes.IndexByte(raw, '\n'); i >= 0 {
+			l, raw = raw[:i], raw[i+1:]
+		} else {
+			l, raw = raw, nil
+		}
+		l = bytes.TrimSpace(l)
+		if len(l) == 0 {
+			continue
+		}
+		var v repo.CaseVerdict
+		if err := json.Unmarshal(l, &v); err != nil || v.CaseID == "" {
+			if bad == nil {
+				bad = fmt.Errorf("line %d is not a case verdict", line)
+			}
+			continue
+		}
+		out = append(out, v)
+	}
+	if !sort.SliceIsSorted(out, func(i, j int) bool { return out[i].CaseID < out[j].CaseID }) {
+		sort.SliceStable(out, func(i, j int) bool { return out[i].CaseID < out[j].CaseID })
+	}
+	return out, bad
+}
+
+func diffExperiment(slug string, a, b *side, confidence float64) *ExperimentDiff {
+	e := &ExperimentDiff{Slug: slug}
+	e.Warnings = append(append(e.Warnings, a.warnings...), b.warnings...)
+	for _, s := range []*side{b, a} {
+		if e.Name == "" && s.spec != nil {
+			e.Name = s.spec.Experiment.Name
+		}
+		if e.Name == "" && s.summary != nil {
+			e.Name = s.summary.Experiment.Name
+		}
+		if e.Target == nil && s.summary != nil && s.summary.Target.Name != "" {
+			t := s.summary.Target
+			e.Target = &t
+		}
+		if e.Target == nil && s.spec != nil && s.spec.Experiment.Target.Primary.Name != "" {
+			t := s.spec.Experiment.Target.Primary
+			e.Target = &t
+		}
+	}
+	switch {
+	case !a.exists():
+		e.Status = StatusAdded
+	case !b.exists():
+		e.Status = StatusRemoved
+	}
+
+	if a.spec != nil && b.spec != nil {
+		e.Spec = specChanges(a.spec, b.spec)
+	}
+	if a.dataset != nil && b.dataset != nil {
+		e.Dataset = diffDataset(a.dataset, b.dataset, a.rev.Name, b.rev.Name, &e.Warnings)
+	}
+	e.Cases, e.Pairs = classifyCases(a.cases, b.cases, e.Dataset)
+	e.Metrics = diffMetrics(e.Target, a, b, confidence)
+
+	if p := e.Primary(); p != nil && p.Verdict == VerdictWorse {
+		e.Regressed = true
+		e.Reasons = append(e.Reasons, fmt.Sprintf("%s significantly worse (%s → %s, p=%s)", p.Name, num(*p.A), num(*p.B), fmtP(*p.P)))
+	}
+	if n := len(e.Cases.Regressed); n > 0 {
+		e.Regressed = true
+		e.Reasons = append(e.Reasons, plural(n, "case")+" regressed")
+	}
+	if e.Status == "" {
+		e.Status = StatusUnchanged
+		if len(e.Spec) > 0 || e.Dataset.Changed() || !bytes.Equal(a.casesRaw, b.casesRaw) || metricsChanged(e.Metrics) {
+			e.Status = StatusChanged
+		}
+	}
+	return e
+}
+
+func metricsChanged(ms []MetricDiff) bool {
+	for _, m := range ms {
+		if m.Verdict != VerdictUnchanged {
+			return true
+		}
+	}
+	return false
+}
+
+func plural(n int, word string) string {
+	if n == 1 {
+		return "1 " + word
+	}
+	return fmt.Sprintf("%d %ss", n, word)
+}
+
+// classifyCases merges the two sorted verdict lists. Cases only at one side
+// are matched into definition changes first (by the dataset's edits, then by
+// a name unique on both sides), so an edited case is never a regression.
+func classifyCases(a, b []repo.CaseVerdict, ds *DatasetDiff) (CaseDiff, int) {
+	var cd CaseDiff
+	var onlyA, onlyB []int
+	pairs := 0
+	i, j := 0, 0
+	for i < len(a) || j < len(b) {
+		switch {
+		case j >= len(b) || (i < len(a) && a[i].CaseID < b[j].CaseID):
+			onlyA = append(onlyA, i)
+			i++
+		case i >= len(a) || b[j].CaseID < a[i].CaseID:
+			onlyB = append(onlyB, j)
+			j++
+		default:
+			pairs++
+			va, vb := &a[i], &b[j]
+			pa, pb := va.Label == repo.Pass, vb.Label == repo.Pass
+			ch := CaseChange{ID: vb.CaseID, Name: firstNonEmpty(vb.Name, va.Name), A: va, B: vb}
+			switch {
+			case pa && pb:
+				cd.UnchangedPassing++
+			case pa:
+				cd.Regressed = append(cd.Regressed, ch)
+			case pb:
+				cd.Fixed = append(cd.Fixed, ch)
+			default:
+				cd.StillFailing = append(cd.StillFailing, ch)
+			}
+			i++
+			j++
+		}
+	}
+	matchedA := map[int]int{} // index in a → index in b
+	matchedB := map[int]bool{}
+	if ds != nil && len(ds.Edited) > 0 && len(onlyA) > 0 && len(onlyB) > 0 {
+		posA := make(map[string]int, len(onlyA))
+		for _, x := range onlyA {
+			posA[a[x].CaseID] = x
+		}
+		posB := make(map[string]int, len(onlyB))
+		for _, y := range onlyB {
+			posB[b[y].CaseID] = y
+		}
+		for _, ed := range ds.Edited {
+			x, okA := posA[ed.From]
+			y, okB := posB[ed.To]
+			if okA && okB && !matchedB[y] {
+				matchedA[x], matchedB[y] = y, true
+			}
+		}
+	}
+	// Names unique among the unmatched cases of each side.
+	namesA := map[string][]int{}
+	for _, x := range onlyA {
+		if _, done := matchedA[x]; !done && a[x].Name != "" {
+			namesA[a[x].Name] = append(namesA[a[x].Name], x)
+		}
+	}
+	namesB := map[string][]int{}
+	for _, y := range onlyB {
+		if !matchedB[y] && b[y].Name != "" {
+			namesB[b[y].Name] = append(namesB[b[y].Name], y)
+		}
+	}
+	for name, xs := range namesA {
+		if ys := namesB[name]; len(xs) == 1 && len(ys) == 1 {
+			matchedA[xs[0]], matchedB[ys[0]] = ys[0], true
+		}
+	}
+	for _, x := range onlyA {
+		if y, ok := matchedA[x]; ok {
+			cd.Edited = append(cd.Edited, CaseChange{ID: b[y].CaseID, PreviousID: a[x].CaseID, Name: firstNonEmpty(b[y].Name, a[x].Name), A: &a[x], B: &b[y]})
+			continue
+		}
+		cd.Removed = append(cd.Removed, CaseChange{ID: a[x].CaseID, Name: a[x].Name, A: &a[x]})
+	}
+	sort.Slice(cd.Edited, func(i, j int) bool { return cd.Edited[i].ID < cd.Edited[j].ID })
+	for _, y := range onlyB {
+		if !matchedB[y] {
+			cd.New = append(cd.New, CaseChange{ID: b[y].CaseID, Name: b[y].Name, B: &b[y]})
+		}
+	}
+	return cd, pairs
+}
+
+func firstNonEmpty(s ...string) string {
+	for _, x := range s {
+		if x != "" {
+			return x
+		}
+	}
+	return ""
+}
+
+// diffDataset compares two datasets by case content hash. Lines that are
+// byte-for-byte the same at both revisions define the same case, so only
+// the lines that differ are decoded and hashed.
+func diffDataset(a, b *datasetAt, nameA, nameB string, warnings *[]string) *DatasetDiff {
+	d := &DatasetDiff{PathA: a.path, PathB: b.path, Added: []CaseRef{}, Removed: []CaseRef{}, Edited: []CaseEdited{}}
+	var refsA, refsB []CaseRef
+	if a.inline != nil || b.inline != nil {
+		refsA, d.CasesA = allCases(a, nameA, warnings)
+		refsB, d.CasesB = allCases(b, nameB, warnings)
+	} else if bytes.Equal(a.raw, b.raw) {
+		d.CasesA = countCaseLines(a.raw)
+		d.CasesB = d.CasesA
+		return d
+	} else {
+		linesA, linesB := caseLines(a.raw), caseLines(b.raw)
+		d.CasesA, d.CasesB = len(linesA), len(linesB)
+		inB := make(map[string]bool, len(linesB))
+		for _, l := range linesB {
+			inB[string(l.text)] = true
+		}
+		inA := make(map[string]bool, len(linesA))
+		for _, l := range linesA {
+			inA[string(l.text)] = true
+		}
+		for _, l := range linesA {
+			if !inB[string(l.text)] {
+				if r, ok := decodeRef(a.path, l, nameA, warnings); ok {
+					refsA = append(refsA, r)
+				}
+			}
+		}
+		for _, l := range linesB {
+			if !inA[string(l.text)] {
+				if r, ok := decodeRef(b.path, l, nameB, warnings); ok {
+					refsB = append(refsB, r)
+				}
+			}
+		}
+	}
+	idsA := make(map[string]bool, len(refsA))
+	for _, r := range refsA {
+		idsA[r.ID] = true
+	}
+	idsB := make(map[string]bool, len(refsB))
+	for _, r := range refsB {
+		idsB[r.ID] = true
+	}
+	var removed, added []CaseRef
+	for _, r := range refsA {
+		if !idsB[r.ID] {
+			removed = append(removed, r)
+		}
+	}
+	for _, r := range refsB {
+		if !idsA[r.ID] {
+			added = append(added, r)
+		}
+	}
+	// An edit is a removed and an added case with the same name, the name
+	// unique among each side's changes.
+	count := func(rs []CaseRef) map[string]int {
+		m := map[string]int{}
+		for _, r := range rs {
+			if r.Name != "" {
+				m[r.Name]++
+			}
+		}
+		return m
+	}
+	nA, nB := count(removed), count(added)
+	edited := map[string]string{} // name → ID at A
+	for _, r := range removed {
+		if nA[r.Name] == 1 && nB[r.Name] == 1 {
+			edited[r.Name] = r.ID
+		} else {
+			d.Removed = append(d.Removed, r)
+		}
+	}
+	for _, r := range added {
+		if from, ok := edited[r.Name]; ok {
+			d.Edited = append(d.Edited, CaseEdited{Name: r.Name, From: from, To: r.ID})
+		} else {
+			d.Added = append(d.Added, r)
+		}
+	}
+	sort.Slice(d.Added, func(i, j int) bool { return d.Added[i].ID < d.Added[j].ID })
+	sort.Slice(d.Removed, func(i, j int) bool { return d.Removed[i].ID < d.Removed[j].ID })
+	sort.Slice(d.Edited, func(i, j int) bool { return d.Edited[i].Name < d.Edited[j].Name })
+	return d
+}
+
+type caseLine struct {
+	text []byte
+	line int
+}
+
+// caseLines are a JSONL dataset's case lines (blank and // lines skipped).
+func caseLines(raw []byte) []caseLine {
+	out := make([]caseLine, 0, bytes.Count(raw, []byte{'\n'})+1)
+	n := 0
+	for len(raw) > 0 {
+		n++
+		var l []byte
+		if i := bytes.IndexByte(raw, '\n'); i >= 0 {
+			l, raw = raw[:i], raw[i+1:]
+		} else {
+			l, raw = raw, nil
+		}
+		l = bytes.TrimSpace(l)
+		if len(l) == 0 || bytes.HasPrefix(l, []byte("//")) {
+			continue
+		}
+		out = append(out, caseLine{l, n})
+	}
+	return out
+}
+
+func countCaseLines(raw []byte) int { return len(caseLines(raw)) }
+
+func decodeRef(file string, l caseLine, rev string, warnings *[]string) (CaseRef, bool) {
+	c, probs := repo.DecodeCaseJSON(file, l.line, l.text)
+	if len(probs) > 0 {
+		*warnings = append(*warnings, fmt.Sprintf("%s (at %s)", probs[0].Error(), rev))
+		return CaseRef{}, false
+	}
+	return CaseRef{ID: c.ID, Name: c.Name}, true
+}
+
+func allCases(ds *datasetAt, rev string, warnings *[]string) ([]CaseRef, int) {
+	var out []CaseRef
+	if ds.inline != nil {
+		for i := range ds.inline {
+			c, probs := repo.DecodeCaseNode(ds.path, &ds.inline[i], fmt.Sprintf("dataset.cases_inline[%d]", i))
+			if len(probs) > 0 {
+				*warnings = append(*warnings, fmt.Sprintf("%s (at %s)", probs[0].Error(), rev))
+				continue
+			}
+			out = append(out, CaseRef{ID: c.ID, Name: c.Name})
+		}
+		return out, len(ds.inline)
+	}
+	lines := caseLines(ds.raw)
+	for _, l := range lines {
+		if r, ok := decodeRef(ds.path, l, rev, warnings); ok {
+			out = append(out, r)
+		}
+	}
+	return out, len(lines)
+}
+
+// metricOrderDiff lists the metrics a reviewer looks for first; derived
+// duplicates are left out of the table.
+var (
+	diffFirst = []string{"pass@1", "mean_score", "consistency_rate", "error_rate", "cost_usd_per_case", "tokens_total"}
+	diffSkip  = map[string]bool{"fail_rate": true, "stability_score": true, "cost_usd_total": true, "tokens_input_total": true, "tokens_output_total": true,
+		"latency_ms_p50": true, "latency_ms_p95": true, "latency_ms_per_case_avg": true}
+)
+
+// diffMetrics compares the metrics of the two summaries, with paired tests
+// on the cases both results share.
+func diffMetrics(target *repo.MetricTarget, a, b *side, confidence float64) []MetricDiff {
+	ma, mb := map[string]repo.SummaryMetric{}, map[string]repo.SummaryMetric{}
+	if a.summary != nil {
+		ma = a.summary.Metrics
+	}
+	if b.summary != nil {
+		mb = b.summary.Metrics
+	}
+	var names []string
+	seen := map[string]bool{}
+	add := func(n string) {
+		if !seen[n] {
+			seen[n] = true
+			names = append(names, n)
+		}
+	}
+	if target != nil {
+		if _, okA := ma[target.Name]; okA {
+			add(target.Name)
+		} else if _, okB := mb[target.Name]; okB {
+			add(target.Name)
+		}
+	}
+	for _, n := range diffFirst {
+		if _, okA := ma[n]; okA {
+			add(n)
+		} else if _, okB := mb[n]; okB {
+			add(n)
+		}
+	}
+	var rest []string
+	for _, m := range []map[string]repo.SummaryMetric{ma, mb} {
+		for n := range m {
+			if !seen[n] && !diffSkip[n] {
+				rest = append(rest, n)
+				seen[n] = true
+			}
+		}
+	}
+	sort.Strings(rest)
+	names = append(names, rest...)
+
+	paired := pairCases(a.cases, b.cases)
+	out := make([]MetricDiff, 0, len(names))
+	for _, n := range names {
+		md := MetricDiff{Name: n, Primary: target != nil && n == target.Name}
+		va, okA := ma[n]
+		vb, okB := mb[n]
+		if okA {
+			v := va.Value
+			md.A = &v
+			md.CIA = &[2]float64{va.CI[0], va.CI[1]}
+		}
+		if okB {
+			v := vb.Value
+			md.B = &v
+			md.CIB = &[2]float64{vb.CI[0], vb.CI[1]}
+		}
+		switch {
+		case okA && !okB:
+			md.Verdict = VerdictRemoved
+			out = append(out, md)
+			continue
+		case okB && !okA:
+			md.Verdict = VerdictAdded
+			out = append(out, md)
+			continue
+		}
+		delta := round6(vb.Value - va.Value)
+		md.Delta = &delta
+		better := func(x, y float64) bool { // is x better than y
+			if md.Primary {
+				return runner.Better(*target, x, y)
+			}
+			if higherIsBetter(n) {
+				return x > y
+			}
+			return x < y
+		}
+		dir := ""
+		switch {
+		case better(vb.Value, va.Value):
+			dir = VerdictBetter
+		case better(va.Value, vb.Value):
+			dir = VerdictWorse
+		}
+		pairedTest(&md, paired, confidence)
+		switch {
+		case md.Test != "" && md.P != nil && *md.P < 1-confidence && dir != "":
+			md.Verdict = dir
+		case dir == "":
+			md.Verdict = VerdictUnchanged
+		case md.Test != "":
+			md.Verdict, md.Dir = VerdictNotSignificant, dir
+		default:
+			md.Verdict, md.Dir = VerdictChanged, dir
+		}
+		out = append(out, md)
+	}
+	return out
+}
+
+func round6(f float64) float64 { return math.Round(f*1e6) / 1e6 }
+
+// higherIsBetter is the direction of a metric other than the primary.
+func higherIsBetter(name string) bool {
+	switch {
+	case strings.HasPrefix(name, "pass"), name == "mean_score", name == "consistency_rate", name == "recovery_rate", name == "stability_score":
+		return true
+	}
+	return false
+}
+
+// pairedCases are the cases both results share, as parallel slices.
+type pairedCases struct {
+	passA, passB   []float64
+	scoreA, scoreB []float64
+	passFail       int // discordant: pass at A, not at B
+	failPass       int
+}
+
+func pairCases(a, b []repo.CaseVerdict) *pairedCases {
+	p := &pairedCases{}
+	i, j := 0, 0
+	for i < len(a) && j < len(b) {
+		switch {
+		case a[i].CaseID < b[j].CaseID:
+			i++
+		case b[j].CaseID < a[i].CaseID:
+			j++
+		default:
+			pa, pb := a[i].Label == repo.Pass, b[j].Label == repo.Pass
+			p.passA = append(p.passA, b2f(pa))
+			p.passB = append(p.passB, b2f(pb))
+			p.scoreA = append(p.scoreA, a[i].Score)
+			p.scoreB = append(p.scoreB, b[j].Score)
+			if pa && !pb {
+				p.passFail++
+			}
+			if !pa && pb {
+				p.failPass++
+			}
+			i++
+			j++
+		}
+	}
+	return p
+}
+
+func b2f(b bool) float64 {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// pairedTest fills the paired interval and p-value for the metrics that
+// cases.jsonl can pair: pass/fail labels (exact McNemar on the discordant
+// cases, a paired interval on the difference) and scores (paired
+// bootstrap, the normal approximation past stats.BootstrapLimit pairs).
+func pairedTest(md *MetricDiff, p *pairedCases, confidence float64) {
+	n := len(p.passA)
+	if n == 0 {
+		return
+	}
+	switch md.Name {
+	case "pass@1", "fail_rate":
+		_, lo, hi, _ := stats.PairedMeanDiff(p.passA, p.passB, confidence, 1)
+		if md.Name == "fail_rate" {
+			lo, hi = -hi, -lo
+		}
+		pv := stats.McNemarExact(p.passFail, p.failPass)
+		md.CI, md.P, md.Test, md.Pairs = &[2]float64{round6(lo), round6(hi)}, &pv, "exact McNemar", n
+	case "mean_score":
+		_, lo, hi, pv := stats.PairedMeanDiff(p.scoreA, p.scoreB, confidence, 1)
+		md.CI, md.P, md.Test, md.Pairs = &[2]float64{round6(lo), round6(hi)}, &pv, "paired bootstrap", n
+	}
+}
+
+// DiffJSON renders the diff as indented JSON.
+func DiffJSON(d *DiffReport) ([]byte, error) {
+	b, err := json.MarshalIndentWithOption(d, "", "  ", json.DisableHTMLEscape())
+	if err != nil {
+		return nil, err
+	}
+	return append(b, '\n'), nil
+}

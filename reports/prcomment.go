@@ -1,0 +1,680 @@
+package reports
+
+import (
+	"fmt"
+	"math"
+	"regexp"
+	"strings"
+
+	"github.com/selfevals/selfevals/repo"
+)
+
+// Limits of what GitHub accepts.
+const (
+	// CommentLimit is the most characters a pull-request comment may hold.
+	CommentLimit = 65536
+	// StepSummaryLimit is the most bytes one step may append to
+	// $GITHUB_STEP_SUMMARY.
+	StepSummaryLimit = 1 << 20
+	// maxRows caps each per-case table of the comment; the JSON diff has
+	// every case.
+	maxRows = 100
+)
+
+// DiffMarkdownOptions tune the pull-request markdown.
+type DiffMarkdownOptions struct {
+	// CommitURL, when set, links short commit hashes: CommitURL + hash
+	// (e.g. https://github.com/owner/repo/commit/).
+	CommitURL   string
+	ToolVersion string
+}
+
+// DiffHeadline is the one-line verdict: what regressed, or that nothing
+// did and what improved.
+func DiffHeadline(d *DiffReport) string {
+	var bad []string
+	fixed, added, edited, removed, better := 0, 0, 0, 0, 0
+	for _, e := range d.Experiments {
+		fixed += len(e.Cases.Fixed)
+		added += len(e.Cases.New)
+		edited += len(e.Cases.Edited)
+		removed += len(e.Cases.Removed)
+		p := e.Primary()
+		if p != nil && p.Verdict == VerdictBetter {
+			better++
+		}
+		if !e.Regressed {
+			continue
+		}
+		what := e.Slug + " got worse"
+		if n := len(e.Cases.Regressed); n > 0 {
+			what = fmt.Sprintf("%s in %s", plural(n, "regression"), e.Slug)
+		}
+		if p != nil && p.A != nil && p.B != nil {
+			what += fmt.Sprintf(" (%s %s → %s", p.Name, num(*p.A), num(*p.B))
+			if p.P != nil {
+				what += ", p=" + fmtP(*p.P)
+			}
+			what += ")"
+		}
+		bad = append(bad, what)
+	}
+	if len(bad) > 0 {
+		return "❌ " + strings.Join(bad, "; ")
+	}
+	parts := []string{"✅ no regressions"}
+	if better > 0 {
+		parts = append(parts, fmt.Sprintf("primary metric significantly better in %s", plural(better, "experiment")))
+	}
+	if fixed > 0 {
+		parts = append(parts, plural(fixed, "case")+" fixed")
+	}
+	if added > 0 {
+		parts = append(parts, plural(added, "new case"))
+	}
+	if edited > 0 {
+		parts = append(parts, plural(edited, "edited case"))
+	}
+	if removed > 0 {
+		parts = append(parts, plural(removed, "removed case"))
+	}
+	if len(parts) == 1 {
+		changed := false
+		for _, e := range d.Experiments {
+			changed = changed || e.Status != StatusUnchanged
+		}
+		if !changed && d.Taxonomy.Empty() && len(d.GraderCards) == 0 {
+			parts = append(parts, "nothing changed")
+		}
+	}
+	return strings.Join(parts, "; ")
+}
+
+// DiffMarkdown renders the diff for a pull request: the verdict in one
+// line, a compact table, then <details> sections in order of importance
+// (regressions with their grader reasons, metrics, fixed, new, removed,
+// edited, dataset, spec, grader-card and taxonomy changes, still failing).
+// FitComment drops sections from the end when the body is too long.
+func DiffMarkdown(d *DiffReport, opts DiffMarkdownOptions) string {
+	var b strings.Builder
+	w := func(format string, args ...any) { fmt.Fprintf(&b, format, args...) }
+	w("### %s\n\n", DiffHeadline(d))
+	conf := fmt.Sprintf("%.0f%%", d.Confidence*100)
+
+	if len(d.Experiments) == 0 {
+		w("No experiments under evals/ at either revision.\n\n")
+	} else {
+		w("| experiment | metric | A | B | Δ | %s CI | p | verdict | results | definitions |\n", conf)
+		w("|---|---|--:|--:|--:|---|--:|---|---|---|\n")
+		for _, e := range d.Experiments {
+			metric, va, vb, delta, ci, p, verdict := "—", "—", "—", "—", "—", "—", statusCell(e.Status)
+			if m := e.Primary(); m != nil {
+				metric = "`" + m.Name + "`"
+				va, vb, delta, ci, p = optNum(m.A), optNum(m.B), deltaCell(m.Delta), ciCell(m.CI), pCell(m.P)
+				if e.Status != StatusAdded && e.Status != StatusRemoved {
+					verdict = verdictCell(m)
+				}
+			} else if e.Target != nil {
+				metric = "`" + e.Target.Name + "`"
+			}
+			w("| `%s` | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", e.Slug, metric, va, vb, delta, ci, p, verdict, resultsCell(e), definitionsCell(e))
+		}
+		w("\n")
+	}
+	w("<sub>A = %s · B = %s · statistics paired on the case IDs both results share · edited cases (same name, new content hash) never count as regressions", revCell(d.A, opts), revCell(d.B, opts))
+	if opts.ToolVersion != "" {
+		w(" · selfevals %s", opts.ToolVersion)
+	}
+	w("</sub>\n\n")
+
+	for _, s := range diffSections(d) {
+		w("<details><summary>%s</summary>\n\n%s\n</details>\n\n", s.title, strings.TrimRight(s.body, "\n")+"\n")
+	}
+	return b.String()
+}
+
+type section struct{ title, body string }
+
+func diffSections(d *DiffReport) []section {
+	var out []section
+	each := func(fn func(e *ExperimentDiff) *section) {
+		for _, e := range d.Experiments {
+			if s := fn(e); s != nil {
+				out = append(out, *s)
+			}
+		}
+	}
+	caseSection := func(icon, what string, pick func(*ExperimentDiff) []CaseChange, reasonFrom string) func(*ExperimentDiff) *section {
+		return func(e *ExperimentDiff) *section {
+			cs := pick(e)
+			if len(cs) == 0 {
+				return nil
+			}
+			return &section{fmt.Sprintf("%s %s in <code>%s</code> (%d)", icon, what, e.Slug, len(cs)), caseTable(cs, reasonFrom)}
+		}
+	}
+	each(caseSection("❌", "Regressed", func(e *ExperimentDiff) []CaseChange { return e.Cases.Regressed }, "B"))
+	each(func(e *ExperimentDiff) *section {
+		if len(e.Metrics) == 0 {
+			return nil
+		}
+		return &section{fmt.Sprintf("📊 Metrics of <code>%s</code>", e.Slug), metricsTable(e, d.Confidence)}
+	})
+	each(caseSection("✅", "Fixed", func(e *ExperimentDiff) []CaseChange { return e.Cases.Fixed }, "A"))
+	each(caseSection("🆕", "New cases", func(e *ExperimentDiff) []CaseChange { return e.Cases.New }, "B"))
+	each(caseSection("🗑️", "Removed cases", func(e *ExperimentDiff) []CaseChange { return e.Cases.Removed }, "A"))
+	each(func(e *ExperimentDiff) *section {
+		if len(e.Cases.Edited) == 0 {
+			return nil
+		}
+		return &section{fmt.Sprintf("✏️ Definition changed in <code>%s</code> (%d)", e.Slug, len(e.Cases.Edited)), editedTable(e.Cases.Edited)}
+	})
+	each(func(e *ExperimentDiff) *section {
+		if !e.Dataset.Changed() {
+			return nil
+		}
+		ds := e.Dataset
+		return &section{fmt.Sprintf("🗂️ Dataset changes in <code>%s</code> (+%d −%d ~%d)", e.Slug, len(ds.Added), len(ds.Removed), len(ds.Edited)), datasetBody(ds)}
+	})
+	each(func(e *ExperimentDiff) *section {
+		if len(e.Spec) == 0 {
+			return nil
+		}
+		return &section{fmt.Sprintf("⚙️ Spec changes in <code>%s</code> (%s)", e.Slug, plural(len(e.Spec), "field")), fieldTable(e.Spec)}
+	})
+	if len(d.GraderCards) > 0 {
+		var b strings.Builder
+		for _, c := range d.GraderCards {
+			fmt.Fprintf(&b, "**`%s`** — %s\n\n", c.Path, c.Status)
+			if len(c.Changes) > 0 {
+				b.WriteString(fieldTable(c.Changes))
+				b.WriteString("\n")
+			}
+		}
+		out = append(out, section{fmt.Sprintf("⚖️ Grader card changes (%d)", len(d.GraderCards)), b.String()})
+	}
+	if t := d.Taxonomy; !t.Empty() {
+		out = append(out, section{"🏷️ Taxonomy changes", taxonomyBody(t)})
+	}
+	each(caseSection("⚠️", "Still failing", func(e *ExperimentDiff) []CaseChange { return e.Cases.StillFailing }, "B"))
+	var warnings []string
+	warnings = append(warnings, d.Warnings...)
+	for _, e := range d.Experiments {
+		warnings = append(warnings, e.Warnings...)
+	}
+	if len(warnings) > 0 {
+		var b strings.Builder
+		for _, wn := range warnings {
+			fmt.Fprintf(&b, "- %s\n", cell(wn, 300))
+		}
+		out = append(out, section{fmt.Sprintf("⚠️ Warnings (%d)", len(warnings)), b.String()})
+	}
+	return out
+}
+
+func caseTable(cs []CaseChange, reasonFrom string) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "| case | A | B | reason (%s) |\n|---|---|---|---|\n", reasonFrom)
+	for i, c := range cs {
+		if i == maxRows {
+			break
+		}
+		v := c.B
+		if reasonFrom == "A" {
+			v = c.A
+		}
+		reason := "—"
+		if v != nil && v.Reason != "" {
+			reason = cell(v.Reason, 240)
+		}
+		fmt.Fprintf(&b, "| %s | %s | %s | %s |\n", caseCell(c.Name, c.ID), labelCell(c.A), labelCell(c.B), reason)
+	}
+	b.WriteString(moreRows(len(cs)))
+	return b.String()
+}
+
+func editedTable(cs []CaseChange) string {
+	var b strings.Builder
+	b.WriteString("The case's content changed under the same name, so its verdicts are not paired and never count as a regression or a fix.\n\n")
+	b.WriteString("| case | ID at A → B | A | B | reason (B) |\n|---|---|---|---|---|\n")
+	for i, c := range cs {
+		if i == maxRows {
+			break
+		}
+		reason := "—"
+		if c.B != nil && c.B.Reason != "" {
+			reason = cell(c.B.Reason, 240)
+		}
+		fmt.Fprintf(&b, "| %s | `%s` → `%s` | %s | %s | %s |\n", cell(orID(c.Name, c.ID), 80), c.PreviousID, c.ID, labelCell(c.A), labelCell(c.B), reason)
+	}
+	b.WriteString(moreRows(len(cs)))
+	return b.String()
+}
+
+func moreRows(n int) string {
+	if n <= maxRows {
+		return ""
+	}
+	return fmt.Sprintf("\n… and %d more: `selfevals diff --format json` lists every case.\n", n-maxRows)
+}
+
+func metricsTable(e *ExperimentDiff, confidence float64) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "| metric | A | B | Δ | %.0f%% CI of Δ | p | test | verdict |\n|---|--:|--:|--:|---|--:|---|---|\n", confidence*100)
+	for i := range e.Metrics {
+		m := &e.Metrics[i]
+		name := "`" + m.Name + "`"
+		if m.Primary {
+			name = "**" + name + "** (primary)"
+		}
+		test := m.Test
+		if test == "" {
+			test = "—"
+		}
+		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s | %s | %s |\n", name, optNum(m.A), optNum(m.B), deltaCell(m.Delta), ciCell(m.CI), pCell(m.P), test, verdictCell(m))
+	}
+	if e.Pairs > 0 {
+		fmt.Fprintf(&b, "\nPaired on the %s both results share.\n", plural(e.Pairs, "case"))
+	}
+	return b.String()
+}
+
+func datasetBody(ds *DatasetDiff) string {
+	var b strings.Builder
+	if ds.PathA == ds.PathB {
+		fmt.Fprintf(&b, "`%s`: %d → %d cases, compared by content hash.\n\n", ds.PathB, ds.CasesA, ds.CasesB)
+	} else {
+		fmt.Fprintf(&b, "`%s` (%d cases) → `%s` (%d cases), compared by content hash.\n\n", ds.PathA, ds.CasesA, ds.PathB, ds.CasesB)
+	}
+	refs := func(title string, rs []CaseRef) {
+		if len(rs) == 0 {
+			return
+		}
+		fmt.Fprintf(&b, "**%s (%d)**\n\n| case | ID |\n|---|---|\n", title, len(rs))
+		for i, r := range rs {
+			if i == maxRows {
+				break
+			}
+			fmt.Fprintf(&b, "| %s | `%s` |\n", cell(orID(r.Name, r.ID), 80), r.ID)
+		}
+		b.WriteString(moreRows(len(rs)))
+		b.WriteString("\n")
+	}
+	refs("Added", ds.Added)
+	refs("Removed", ds.Removed)
+	if len(ds.Edited) > 0 {
+		fmt.Fprintf(&b, "**Edited (%d)**\n\n| case | ID at A | ID at B |\n|---|---|---|\n", len(ds.Edited))
+		for i, e := range ds.Edited {
+			if i == maxRows {
+				break
+			}
+			fmt.Fprintf(&b, "| %s | `%s` | `%s` |\n", cell(e.Name, 80), e.From, e.To)
+		}
+		b.WriteString(moreRows(len(ds.Edited)))
+	}
+	return b.String()
+}
+
+func fieldTable(fs []FieldChange) string {
+	var b strings.Builder
+	b.WriteString("| field | A | B |\n|---|---|---|\n")
+	for i, f := range fs {
+		if i == maxRows {
+			break
+		}
+		fmt.Fprintf(&b, "| `%s` | %s | %s |\n", escapePipes(f.Path), codeCell(f.A), codeCell(f.B))
+	}
+	b.WriteString(moreRows(len(fs)))
+	return b.String()
+}
+
+func taxonomyBody(t *TaxonomyDiff) string {
+	var b strings.Builder
+	for _, m := range t.Added {
+		fmt.Fprintf(&b, "- 🆕 `%s` — %s (%s)\n", m.Slug, cell(m.Title, 120), m.Status)
+	}
+	for _, m := range t.Removed {
+		fmt.Fprintf(&b, "- 🗑️ `%s` — %s (was %s)\n", m.Slug, cell(m.Title, 120), m.Status)
+	}
+	for _, m := range t.StatusChanged {
+		fmt.Fprintf(&b, "- 🔁 `%s`: %s → %s\n", m.Slug, m.From, m.To)
+	}
+	for _, s := range t.Edited {
+		fmt.Fprintf(&b, "- ✏️ `%s`: title or definition edited\n", s)
+	}
+	return b.String()
+}
+
+func statusCell(status string) string {
+	switch status {
+	case StatusAdded:
+		return "🆕 new experiment"
+	case StatusRemoved:
+		return "🗑️ removed"
+	case StatusUnchanged:
+		return "➖ unchanged"
+	}
+	return "➖ no result"
+}
+
+func verdictCell(m *MetricDiff) string {
+	switch m.Verdict {
+	case VerdictBetter:
+		return "✅ better"
+	case VerdictWorse:
+		return "❌ worse"
+	case VerdictNotSignificant:
+		if m.Dir == VerdictWorse {
+			return "⚠️ worse, not significant"
+		}
+		return "➖ better, not significant"
+	case VerdictChanged:
+		if m.Dir == VerdictWorse {
+			return "⚠️ worse (no paired test)"
+		}
+		return "better (no paired test)"
+	case VerdictAdded:
+		return "🆕 new"
+	case VerdictRemoved:
+		return "🗑️ gone"
+	}
+	return "➖ unchanged"
+}
+
+func resultsCell(e *ExperimentDiff) string {
+	var parts []string
+	add := func(n int, s string) {
+		if n > 0 {
+			parts = append(parts, fmt.Sprintf("%d %s", n, s))
+		}
+	}
+	if n := len(e.Cases.Regressed); n > 0 {
+		parts = append(parts, fmt.Sprintf("❌ %d regressed", n))
+	}
+	add(len(e.Cases.Fixed), "fixed")
+	add(len(e.Cases.New), "new")
+	add(len(e.Cases.Removed), "removed")
+	add(len(e.Cases.Edited), "edited")
+	if len(parts) == 0 {
+		return "—"
+	}
+	return strings.Join(parts, " · ")
+}
+
+func definitionsCell(e *ExperimentDiff) string {
+	var parts []string
+	if ds := e.Dataset; ds.Changed() {
+		parts = append(parts, fmt.Sprintf("dataset +%d −%d ~%d", len(ds.Added), len(ds.Removed), len(ds.Edited)))
+	}
+	if len(e.Spec) > 0 {
+		parts = append(parts, "spec: "+plural(len(e.Spec), "field"))
+	}
+	if len(parts) == 0 {
+		return "—"
+	}
+	return strings.Join(parts, " · ")
+}
+
+func revCell(r Revision, opts DiffMarkdownOptions) string {
+	if r.Commit == "" {
+		return "**" + htmlEscape(r.Name) + "**"
+	}
+	short := r.Commit[:min(7, len(r.Commit))]
+	hash := "<code>" + short + "</code>"
+	if opts.CommitURL != "" {
+		hash = fmt.Sprintf(`<a href="%s%s"><code>%s</code></a>`, htmlEscape(opts.CommitURL), r.Commit, short)
+	}
+	if r.Name == r.Commit || strings.HasPrefix(r.Commit, r.Name) {
+		return hash
+	}
+	return "<code>" + htmlEscape(r.Name) + "</code> " + hash
+}
+
+func labelCell(v *repo.CaseVerdict) string {
+	if v == nil {
+		return "—"
+	}
+	s := string(v.Label)
+	if v.Repetitions > 1 {
+		s += fmt.Sprintf(" (%s passed)", num(v.PassRate))
+	}
+	return s
+}
+
+func caseCell(name, id string) string {
+	if name == "" || name == id {
+		return "`" + id + "`"
+	}
+	return cell(name, 80) + " `" + id + "`"
+}
+
+func orID(name, id string) string {
+	if name == "" {
+		return id
+	}
+	return name
+}
+
+func optNum(f *float64) string {
+	if f == nil {
+		return "—"
+	}
+	return num(*f)
+}
+
+// deltaCell is a signed difference in a code span (− for negative).
+func deltaCell(f *float64) string {
+	if f == nil {
+		return "—"
+	}
+	return "`" + signedMinus(*f) + "`"
+}
+
+func signedMinus(f float64) string {
+	switch {
+	case math.IsNaN(f):
+		return "—"
+	case num(f) == "0":
+		return "0"
+	case f > 0:
+		return "+" + num(f)
+	}
+	return "−" + num(-f)
+}
+
+func ciCell(ci *[2]float64) string {
+	if ci == nil {
+		return "—"
+	}
+	return fmt.Sprintf("[%s, %s]", signedMinus(ci[0]), signedMinus(ci[1]))
+}
+
+func pCell(p *float64) string {
+	if p == nil || math.IsNaN(*p) {
+		return "—"
+	}
+	return fmtP(*p)
+}
+
+// cell makes user text safe inside a table cell: no line breaks, pipes
+// escaped, HTML escaped (a reason holding </details> must not close a
+// section), and at most max characters.
+func cell(s string, max int) string {
+	s = strings.Join(strings.Fields(s), " ")
+	if r := []rune(s); len(r) > max {
+		s = string(r[:max-1]) + "…"
+	}
+	return escapePipes(htmlEscape(s))
+}
+
+func codeCell(s string) string {
+	if s == "" {
+		return "—"
+	}
+	s = escapePipes(strings.Join(strings.Fields(s), " "))
+	if strings.Contains(s, "`") {
+		return "`` " + s + " ``"
+	}
+	return "`" + s + "`"
+}
+
+func escapePipes(s string) string { return strings.ReplaceAll(s, "|", `\|`) }
+
+var htmlEscaper = strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;")
+
+func htmlEscape(s string) string { return htmlEscaper.Replace(s) }
+
+// CommentMarker is the hidden line that identifies the comment of a key,
+// so the next run updates it instead of adding another.
+func CommentMarker(key string) string { return "<!-- selfevals:" + key + " -->" }
+
+// FitComment shortens a markdown body to GitHub's comment limit (counted in
+// UTF-16 code units, which is never less than GitHub's character count) by
+// dropping whole top-level <details> sections from the end, then, when
+// that is not enough, whole paragraphs: never a cut inside a table, a
+// section or a code block. A note says what was left out.
+func FitComment(body string, limit int) string {
+	return fit(body, limit, utf16Len, "character")
+}
+
+// FitStepSummary shortens a body to the step summary's byte limit the same
+// way.
+func FitStepSummary(body string, limit int) string {
+	return fit(body, limit, func(s string) int { return len(s) }, "byte")
+}
+
+func utf16Len(s string) int {
+	n := 0
+	for _, r := range s {
+		if r >= 0x10000 {
+			n += 2
+		} else {
+			n++
+		}
+	}
+	return n
+}
+
+type block struct {
+	text  string
+	title string // the <summary> of a section; "" for plain text
+}
+
+// blocks splits markdown into top-level blocks: each <details> section
+// (with what follows it up to the next section) is one; the text before
+// the first section is split at blank lines outside code fences.
+func blocks(body string) (head []string, sections []block) {
+	lines := strings.SplitAfter(body, "\n")
+	depth, fence := 0, false
+	var cur strings.Builder
+	inSection := false
+	flush := func() {
+		if cur.Len() == 0 {
+			return
+		}
+		if inSection {
+			sections = append(sections, block{text: cur.String(), title: summaryTitle(cur.String())})
+		} else {
+			head = append(head, cur.String())
+		}
+		cur.Reset()
+	}
+	for _, l := range lines {
+		t := strings.TrimSpace(l)
+		if strings.HasPrefix(t, "```") || strings.HasPrefix(t, "~~~") {
+			fence = !fence
+		}
+		if !fence && depth == 0 && strings.HasPrefix(t, "<details") {
+			flush()
+			inSection = true
+		}
+		if !fence {
+			depth += strings.Count(t, "<details") - strings.Count(t, "</details>")
+			if depth < 0 {
+				depth = 0
+			}
+		}
+		cur.WriteString(l)
+		if !inSection && !fence && t == "" {
+			flush()
+		}
+	}
+	flush()
+	return head, sections
+}
+
+var (
+	summaryRE = regexp.MustCompile(`(?s)<summary>(.*?)</summary>`)
+	tagRE     = regexp.MustCompile(`<[^>]*>`)
+)
+
+func summaryTitle(s string) string {
+	m := summaryRE.FindStringSubmatch(s)
+	if m == nil {
+		return "a section"
+	}
+	t := strings.TrimSpace(tagRE.ReplaceAllString(m[1], ""))
+	return strings.NewReplacer("&lt;", "<", "&gt;", ">", "&amp;", "&").Replace(t)
+}
+
+func fit(body string, limit int, measure func(string) int, unit string) string {
+	if measure(body) <= limit {
+		return body
+	}
+	head, sections := blocks(body)
+	note := func(dropped []string, paragraphs int) string {
+		var b strings.Builder
+		fmt.Fprintf(&b, "\n> ✂️ **Shortened to fit the %s-%s limit.** Left out: ", thousands(limit), unit)
+		var parts []string
+		for i, d := range dropped {
+			if i == 10 {
+				parts = append(parts, fmt.Sprintf("and %d more sections", len(dropped)-10))
+				break
+			}
+			parts = append(parts, "*"+d+"*")
+		}
+		if paragraphs > 0 {
+			parts = append(parts, plural(paragraphs, "paragraph")+" of the summary")
+		}
+		b.WriteString(strings.Join(parts, ", "))
+		b.WriteString(". The full report is in the job summary, and `selfevals diff --format json` has every case.\n")
+		return b.String()
+	}
+	headText := strings.Join(head, "")
+	kept := len(sections)
+	var dropped []string
+	for kept > 0 {
+		kept--
+		dropped = append([]string{sections[kept].title}, dropped...)
+		var b strings.Builder
+		b.WriteString(headText)
+		for _, s := range sections[:kept] {
+			b.WriteString(s.text)
+		}
+		out := strings.TrimRight(b.String(), "\n") + "\n" + note(dropped, 0)
+		if measure(out) <= limit {
+			return out
+		}
+	}
+	// Even the text before the sections is too long: drop its paragraphs
+	// from the end.
+	for n := len(head) - 1; n >= 0; n-- {
+		out := strings.TrimRight(strings.Join(head[:n], ""), "\n") + "\n" + note(dropped, len(head)-n)
+		if measure(out) <= limit {
+			return out
+		}
+	}
+	return note(dropped, len(head))
+}
+
+func thousands(n int) string {
+	s := fmt.Sprint(n)
+	var b strings.Builder
+	for i, r := range s {
+		if i > 0 && (len(s)-i)%3 == 0 {
+			b.WriteByte(',')
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
+}

@@ -1,0 +1,256 @@
+package reports
+
+import (
+	"fmt"
+	"reflect"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/goccy/go-json"
+	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
+	"gopkg.in/yaml.v3"
+
+	"github.com/selfevals/selfevals/repo"
+)
+
+// specChanges is the structured diff of two specs, field by field with the
+// YAML names people write (experiment.parameters.model_params.temperature).
+// Inline cases are left to the dataset diff, which compares them by content
+// hash.
+func specChanges(a, b *repo.Spec) []FieldChange {
+	return structChanges(a, b, cmpopts.IgnoreFields(repo.DatasetRef{}, "CasesInline"))
+}
+
+// structChanges compares two values of the same type with go-cmp and
+// reports every differing leaf.
+func structChanges(a, b any, opts ...cmp.Option) []FieldChange {
+	r := &fieldReporter{}
+	opts = append(opts, cmpopts.EquateEmpty(), cmp.Reporter(r))
+	cmp.Equal(a, b, opts...)
+	return r.changes
+}
+
+// fieldReporter collects go-cmp's unequal leaves as FieldChanges.
+type fieldReporter struct {
+	path    cmp.Path
+	changes []FieldChange
+}
+
+func (r *fieldReporter) PushStep(ps cmp.PathStep) { r.path = append(r.path, ps) }
+
+func (r *fieldReporter) PopStep() { r.path = r.path[:len(r.path)-1] }
+
+func (r *fieldReporter) Report(rs cmp.Result) {
+	if rs.Equal() {
+		return
+	}
+	vx, vy := r.path.Last().Values()
+	fc := FieldChange{Path: yamlPath(r.path), Kind: "changed", A: render(vx), B: render(vy)}
+	switch {
+	case !present(vx):
+		fc.Kind, fc.A = "added", ""
+	case !present(vy):
+		fc.Kind, fc.B = "removed", ""
+	}
+	r.changes = append(r.changes, fc)
+}
+
+// present is false for a missing map entry or slice element, a nil
+// pointer, and a nil interface.
+func present(v reflect.Value) bool {
+	if !v.IsValid() {
+		return false
+	}
+	switch v.Kind() {
+	case reflect.Pointer, reflect.Interface, reflect.Map, reflect.Slice:
+		return !v.IsNil()
+	}
+	return true
+}
+
+// yamlPath renders a go-cmp path with the YAML names of struct fields.
+func yamlPath(p cmp.Path) string {
+	var parts []string
+	for i, step := range p {
+		switch s := step.(type) {
+		case cmp.StructField:
+			parent := p[i-1].Type()
+			for parent.Kind() == reflect.Pointer {
+				parent = parent.Elem()
+			}
+			name := strings.ToLower(s.Name())
+			if f, ok := parent.FieldByName(s.Name()); ok {
+				tag := strings.Split(f.Tag.Get("yaml"), ",")
+				if tag[0] != "" && tag[0] != "-" {
+					name = tag[0]
+				}
+				if len(tag) > 1 && tag[1] == "inline" {
+					continue
+				}
+			}
+			parts = append(parts, "."+name)
+		case cmp.MapIndex:
+			parts = append(parts, "."+fmt.Sprint(s.Key().Interface()))
+		case cmp.SliceIndex:
+			ix, iy := s.SplitKeys()
+			k := iy
+			if k < 0 {
+				k = ix
+			}
+			parts = append(parts, "["+strconv.Itoa(k)+"]")
+		}
+	}
+	return strings.TrimPrefix(strings.Join(parts, ""), ".")
+}
+
+// render shows a value compactly: scalars as written, the rest as JSON.
+func render(v reflect.Value) string {
+	if !present(v) {
+		return ""
+	}
+	for v.Kind() == reflect.Pointer || v.Kind() == reflect.Interface {
+		v = v.Elem()
+	}
+	var s string
+	switch v.Kind() {
+	case reflect.String:
+		s = strconv.Quote(v.String())
+	case reflect.Bool:
+		s = strconv.FormatBool(v.Bool())
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
+		if v.Type() == reflect.TypeOf(repo.Duration(0)) {
+			s = repo.Duration(v.Int()).D().String()
+		} else {
+			s = strconv.FormatInt(v.Int(), 10)
+		}
+	case reflect.Float32, reflect.Float64:
+		s = repo.FormatNumber(v.Float())
+	default:
+		if !v.CanInterface() {
+			return v.String()
+		}
+		b, err := json.MarshalWithOption(v.Interface(), json.DisableHTMLEscape())
+		if err != nil {
+			s = fmt.Sprint(v.Interface())
+		} else {
+			s = string(b)
+		}
+	}
+	const max = 200
+	if r := []rune(s); len(r) > max {
+		s = string(r[:max-1]) + "…"
+	}
+	return s
+}
+
+// diffTaxonomy compares evals/taxonomy.yaml at both revisions.
+func diffTaxonomy(evals string, a, b Revision) (*TaxonomyDiff, error) {
+	load := func(r Revision) (map[string]repo.FailureMode, error) {
+		raw, ok, err := readOptional(r.Tree, evals+"/taxonomy.yaml")
+		if err != nil || !ok {
+			return nil, err
+		}
+		var t repo.Taxonomy
+		if err := yaml.Unmarshal(raw, &t); err != nil {
+			return nil, fmt.Errorf("%s/taxonomy.yaml does not parse at %s: %s", evals, r.Name, firstLine(err.Error()))
+		}
+		m := make(map[string]repo.FailureMode, len(t.Modes))
+		for _, mode := range t.Modes {
+			m[mode.Slug] = mode
+		}
+		return m, nil
+	}
+	ma, err := load(a)
+	if err != nil {
+		return nil, err
+	}
+	mb, err := load(b)
+	if err != nil {
+		return nil, err
+	}
+	status := func(m repo.FailureMode) string {
+		if m.Status == "" {
+			return "candidate"
+		}
+		return m.Status
+	}
+	d := &TaxonomyDiff{Added: []ModeRef{}, Removed: []ModeRef{}, StatusChanged: []ModeStatus{}, Edited: []string{}}
+	for _, slug := range unionKeys(ma, mb) {
+		x, okA := ma[slug]
+		y, okB := mb[slug]
+		switch {
+		case !okA:
+			d.Added = append(d.Added, ModeRef{Slug: slug, Title: y.Title, Status: status(y)})
+		case !okB:
+			d.Removed = append(d.Removed, ModeRef{Slug: slug, Title: x.Title, Status: status(x)})
+		default:
+			if status(x) != status(y) {
+				d.StatusChanged = append(d.StatusChanged, ModeStatus{Slug: slug, From: status(x), To: status(y)})
+			}
+			if x.Title != y.Title || x.Definition != y.Definition || x.Parent != y.Parent || x.MergedInto != y.MergedInto {
+				d.Edited = append(d.Edited, slug)
+			}
+		}
+	}
+	if d.Empty() {
+		return nil, nil
+	}
+	return d, nil
+}
+
+// diffCards compares the grader cards (evals/graders/*.yaml) field by field.
+func diffCards(evals string, a, b Revision) ([]CardDiff, error) {
+	dir := evals + "/graders"
+	list := func(r Revision) (map[string]bool, error) {
+		files, _, err := r.Tree.List(dir)
+		m := map[string]bool{}
+		for _, f := range files {
+			if strings.HasSuffix(f, ".yaml") || strings.HasSuffix(f, ".yml") {
+				m[f] = true
+			}
+		}
+		return m, err
+	}
+	la, err := list(a)
+	if err != nil {
+		return nil, err
+	}
+	lb, err := list(b)
+	if err != nil {
+		return nil, err
+	}
+	var out []CardDiff
+	for _, name := range unionKeys(la, lb) {
+		p := dir + "/" + name
+		switch {
+		case !la[name]:
+			out = append(out, CardDiff{Path: p, Status: StatusAdded})
+		case !lb[name]:
+			out = append(out, CardDiff{Path: p, Status: StatusRemoved})
+		default:
+			ra, err := a.Tree.ReadFile(p)
+			if err != nil {
+				return nil, err
+			}
+			rb, err := b.Tree.ReadFile(p)
+			if err != nil {
+				return nil, err
+			}
+			if string(ra) == string(rb) {
+				continue
+			}
+			var ca, cb repo.GraderCard
+			if yaml.Unmarshal(ra, &ca) != nil || yaml.Unmarshal(rb, &cb) != nil {
+				out = append(out, CardDiff{Path: p, Status: StatusChanged})
+				continue
+			}
+			if ch := structChanges(ca, cb); len(ch) > 0 {
+				out = append(out, CardDiff{Path: p, Status: StatusChanged, Changes: ch})
+			}
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Path < out[j].Path })
+	return out, nil
+}
