@@ -18,3 +18,9 @@ var StarterFiles = []string{
 	"experiments/pingpong.yaml",
 	"datasets/pingpong.jsonl",
 }
+
+// Skills are the agent skills shipped inside the binary (`selfevals skills`):
+// one directory per skill under skills/, each with a SKILL.md.
+//
+//go:embed skills
+var Skills embed.FS

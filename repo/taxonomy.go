@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"os"
 	"regexp"
+
+	"gopkg.in/yaml.v3"
 )
 
 // Taxonomy is evals/taxonomy.yaml: the failure modes traces are classified
@@ -48,24 +50,41 @@ type ModeHistory struct {
 // FirstSeenRecord says where a mode was first seen.
 type FirstSeenRecord struct {
 	Experiment string `yaml:"experiment,omitempty"`
-	Iteration  int    `yaml:"iteration,omitempty"`
+	Run        string `yaml:"run,omitempty"`
+	Iteration  *int   `yaml:"iteration,omitempty"`
 }
 
 var modeSlug = regexp.MustCompile(`^[a-z0-9][a-z0-9_]{0,62}$`)
 
 // LoadTaxonomy reads and validates a taxonomy file.
 func LoadTaxonomy(path string) (*Taxonomy, error) {
+	t, _, _, err := readTaxonomy(path)
+	return t, err
+}
+
+// readTaxonomy reads, parses and validates a taxonomy file and returns the
+// decoded taxonomy with its node tree and bytes (for edits that keep
+// comments).
+func readTaxonomy(path string) (*Taxonomy, *yaml.Node, []byte, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		if os.IsNotExist(err) {
-			return nil, &UserError{Msg: fmt.Sprintf("taxonomy not found: %s", path), Hint: "run selfevals init to create it"}
+			return nil, nil, nil, &UserError{Msg: fmt.Sprintf("taxonomy not found: %s", path), Hint: "run selfevals init to create it"}
 		}
-		return nil, err
+		return nil, nil, nil, err
 	}
 	node, err := parseYAML(path, data)
 	if err != nil {
-		return nil, err
+		return nil, nil, nil, err
 	}
+	t, probs := validateTaxonomy(path, node)
+	if len(probs) > 0 {
+		return nil, nil, nil, probs
+	}
+	return t, node, data, nil
+}
+
+func validateTaxonomy(path string, node *yaml.Node) (*Taxonomy, Problems) {
 	var t Taxonomy
 	if probs := decodeStrict(path, node, &t, ""); len(probs) > 0 {
 		return nil, probs
@@ -100,6 +119,11 @@ func LoadTaxonomy(path string) (*Taxonomy, error) {
 			if _, ok := slugs[ref.slug]; !ok {
 				probs = append(probs, at(path, node, fmt.Sprintf("modes[%d].%s", i, ref.field), fmt.Sprintf("unknown mode %q", ref.slug), ""))
 			}
+		}
+	}
+	for i, m := range t.Modes {
+		if m.MergedInto != "" && resolveChain(&t, m.Slug) == nil {
+			probs = append(probs, at(path, node, fmt.Sprintf("modes[%d].merged_into", i), "merged_into forms a cycle", "a merged mode must lead to a mode that is not merged"))
 		}
 	}
 	if len(probs) > 0 {

@@ -106,34 +106,30 @@ func Markdown(rs *runner.RunSummary) string {
 			modes[m] += n
 		}
 	}
-	if len(modes) > 0 {
-		w("## Top failure modes\n\n")
-		names := make([]string, 0, len(modes))
-		for m := range modes {
-			names = append(names, m)
-		}
-		sort.Slice(names, func(i, j int) bool {
-			if modes[names[i]] != modes[names[j]] {
-				return modes[names[i]] > modes[names[j]]
-			}
-			return names[i] < names[j]
-		})
-		for i, m := range names {
+	rt := loadRunTaxonomy(rs)
+	if rows := failureModeRows(modes, rt); len(rows) > 0 {
+		w("## Top failure modes\n\n| failure mode | from | count | taxonomy mode |\n|---|---|---|---|\n")
+		for i, r := range rows {
 			if i == 10 {
 				break
 			}
-			w("- `%s` — %d\n", m, modes[m])
+			unit := ""
+			if r.source == "analysis" {
+				unit = " " + map[bool]string{true: "trace", false: "traces"}[r.count == 1]
+			}
+			w("| `%s` | %s | %d%s | %s |\n", r.mode, r.source, r.count, unit, rt.taxonomyCell(r.mode))
 		}
 		w("\n")
 	}
 	var analysis []string
 	for _, it := range rs.Iterations {
 		if it.AnalysisDue != "" {
-			analysis = append(analysis, fmt.Sprintf("- iteration %d: %s", it.Index, it.AnalysisDue))
+			analysis = append(analysis, fmt.Sprintf("- iteration %d: %s. Pull them with `selfevals analyze pull %s --iteration %d`", it.Index, strings.TrimSuffix(it.AnalysisDue, "."), rs.Slug, it.Index))
 		}
 	}
 	if len(analysis) > 0 {
 		w("## Error analysis\n\n%s\n\n", strings.Join(analysis, "\n"))
+		w("Classify the bundle with the error-analysis method (`selfevals skills show error-analysis`), then record it with `selfevals analyze push <result.json>`.\n\n")
 	}
 	if len(rs.Warnings) > 0 {
 		w("## Warnings\n\n")

@@ -137,6 +137,11 @@ writes everything as plain files under evals/.`,
 		newHistoryCmd(io, g),
 		newGraderCmd(io, g),
 		newRegradeCmd(io, g),
+		newDiffCmd(io, g),
+		newCommentCmd(io, g),
+		newAnalyzeCmd(io, g),
+		newFailureModeCmd(io, g),
+		newSkillsCmd(io, g),
 	)
 	return root
 }

@@ -1,0 +1,276 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/selfevals/selfevals/repo"
+	"github.com/selfevals/selfevals/reports"
+	"github.com/selfevals/selfevals/runner"
+)
+
+func newAnalyzeCmd(io *IOStreams, g *globalOptions) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "analyze",
+		Short: "Error analysis: pull failed traces for a coding agent, push its classifications back",
+		Long: `analyze is the error-analysis handshake with an external coding agent (or a
+person). pull writes a bundle of a run's failed traces and the live taxonomy
+under evals/analysis/<slug>/; the agent classifies each trace following the
+error-analysis skill and writes an AnalysisResult JSON; push checks that
+result whole and records it: proposed modes become candidates in
+evals/taxonomy.yaml, assignments go to evals/analysis/<slug>/assignments.jsonl
+and become examples of their modes, hypotheses go to hypotheses.jsonl.
+
+evals/analysis/ is yours to commit or ignore.`,
+		Example: `  selfevals analyze pull pingpong --iteration 0
+  selfevals skills show error-analysis
+  selfevals analyze push evals/analysis/pingpong/run_6aaa423b3bf9181e-i0/result.json --by agent:claude`,
+	}
+	cmd.AddCommand(newAnalyzePullCmd(io, g), newAnalyzePushCmd(io, g))
+	return cmd
+}
+
+type analyzePullOptions struct {
+	global    *globalOptions
+	iteration int
+	all       bool
+	run       string
+}
+
+func newAnalyzePullCmd(io *IOStreams, g *globalOptions) *cobra.Command {
+	opts := &analyzePullOptions{global: g}
+	cmd := &cobra.Command{
+		Use:   "pull <slug>",
+		Short: "Write an analysis bundle of a run's failed traces and print its path",
+		Long: `pull reads the newest run of the experiment (or --run) and writes its failed
+traces (label other than pass, or an agent error; --all adds the passing
+ones) with the case each ran, the output, tool calls, grades and first
+error, and the live (non-retired) taxonomy, to
+
+  evals/analysis/<slug>/<run-id>[-i<N>][-all]/bundle.json   for a coding agent
+  evals/analysis/<slug>/<run-id>[-i<N>][-all]/bundle.md     the same, to read
+
+It prints the path of bundle.json on stdout (a summary goes to stderr), so
+an agent can be pointed at it directly. Pulling the same run again writes
+the same bytes.`,
+		Example: `  selfevals analyze pull pingpong
+  selfevals analyze pull pingpong --iteration 0
+  selfevals analyze pull pingpong --run run_6aaa423b3bf9181e --all`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if !cmd.Flags().Changed("iteration") {
+				opts.iteration = -1
+			}
+			return runAnalyzePull(io, opts, args[0])
+		},
+	}
+	cmd.Flags().IntVar(&opts.iteration, "iteration", -1, "only this iteration's traces")
+	cmd.Flags().BoolVar(&opts.all, "all", false, "include passing traces")
+	cmd.Flags().StringVar(&opts.run, "run", "", "the run to pull from (default: the experiment's newest)")
+	return cmd
+}
+
+func runAnalyzePull(io *IOStreams, opts *analyzePullOptions, slug string) error {
+	dir := opts.global.evalsDir()
+	var runDir string
+	if opts.run != "" {
+		d, err := repo.FindRun(dir, opts.run)
+		if err != nil {
+			return err
+		}
+		man, err := repo.ReadManifest(d)
+		if err != nil {
+			return err
+		}
+		if man.Experiment != slug {
+			return repo.Userf("run %s is a run of %s, not %s", opts.run, man.Experiment, slug)
+		}
+		runDir = d
+	} else {
+		dirs, err := repo.RunDirs(dir, slug)
+		if err != nil {
+			return err
+		}
+		if len(dirs) == 0 {
+			return &repo.UserError{Msg: fmt.Sprintf("no recorded runs of %s under %s", slug, filepath.Join(dir, "runs")),
+				Hint: fmt.Sprintf("run it first: selfevals run %s", filepath.Join(dir, "experiments", slug+".yaml"))}
+		}
+		runDir = dirs[0]
+	}
+	po := runner.PullOptions{EvalsDir: dir, RunDir: runDir, All: opts.all}
+	if opts.iteration >= 0 {
+		it := opts.iteration
+		po.Iteration = &it
+	}
+	if lo, err := opts.global.loadOptions(); err == nil {
+		po.Load = lo
+	}
+	b, st, err := runner.PullBundle(po)
+	if err != nil {
+		return err
+	}
+	name := b.RunID
+	if b.Iteration != nil {
+		name += fmt.Sprintf("-i%d", *b.Iteration)
+	}
+	if opts.all {
+		name += "-all"
+	}
+	out := filepath.Join(repo.AnalysisDir(dir, slug), name)
+	js, err := reports.BundleJSON(b)
+	if err != nil {
+		return err
+	}
+	jsonPath, mdPath := filepath.Join(out, "bundle.json"), filepath.Join(out, "bundle.md")
+	if err := repo.WriteFileAtomic(jsonPath, js, 0o644); err != nil {
+		return err
+	}
+	if err := repo.WriteFileAtomic(mdPath, []byte(reports.BundleMarkdown(b, filepath.ToSlash(out))), 0o644); err != nil {
+		return err
+	}
+	for _, w := range st.Warnings {
+		fmt.Fprintf(io.ErrOut, "warning: %s\n", w)
+	}
+	what := "failed traces"
+	if opts.all {
+		what = "traces"
+	}
+	fmt.Fprintf(io.ErrOut, "%d %s of %d in run %s → %s (and bundle.md)\n", st.Selected, what, st.Considered, b.RunID, out)
+	if st.Selected == 0 && !opts.all {
+		fmt.Fprintln(io.ErrOut, "nothing failed: the bundle is empty (--all includes passing traces)")
+	} else {
+		fmt.Fprintf(io.ErrOut, "next: classify it (selfevals skills show error-analysis), then\n  selfevals analyze push %s --by agent:<name>\n", filepath.Join(out, "result.json"))
+	}
+	fmt.Fprintln(io.Out, jsonPath)
+	return nil
+}
+
+type analyzePushOptions struct {
+	global     *globalOptions
+	by         string
+	experiment string
+}
+
+var byPattern = regexp.MustCompile(`^(agent|human):[^\s:][^\s]*$`)
+
+func checkBy(by string) error {
+	if !byPattern.MatchString(by) {
+		return &repo.UserError{Msg: fmt.Sprintf("--by %q is not agent:NAME or human:NAME", by), Hint: "e.g. --by agent:claude or --by human:ann"}
+	}
+	return nil
+}
+
+func newAnalyzePushCmd(io *IOStreams, g *globalOptions) *cobra.Command {
+	opts := &analyzePushOptions{global: g}
+	cmd := &cobra.Command{
+		Use:   "push <result.json>",
+		Short: "Check an AnalysisResult and record its classifications, new modes and hypotheses",
+		Long: `push reads an AnalysisResult (JSON; the format is in 'selfevals skills show
+error-analysis') and checks all of it before writing anything: unknown keys,
+assignments that set both or neither of mode_id and new_mode_slug, unknown
+mode IDs, a new_mode_slug that is neither proposed nor in the taxonomy,
+invalid slugs, and trace IDs that no run of the experiment recorded. Every
+problem is listed with its position and JSON path, and nothing changes
+(exit 2).
+
+When the result is valid:
+  proposed modes        become candidates in evals/taxonomy.yaml (proposed_by
+                        --by, first_seen); a slug that exists is re-seen and
+                        left alone
+  assignments           go to evals/analysis/<slug>/assignments.jsonl (one line
+                        per trace and mode) and become examples of their modes
+  hypotheses            go to evals/analysis/<slug>/hypotheses.jsonl
+
+Nothing is recorded twice: pushing the same result again changes no file.
+The experiment is the result's "experiment", else --experiment, else the
+one whose runs recorded the traces.`,
+		Example: `  selfevals analyze push result.json --by agent:claude
+  selfevals analyze push evals/analysis/pingpong/run_6aaa423b3bf9181e-i0/result.json --by human:ann`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return runAnalyzePush(io, opts, args[0])
+		},
+	}
+	cmd.Flags().StringVar(&opts.by, "by", "agent:unknown", "who classified: agent:NAME or human:NAME")
+	cmd.Flags().StringVar(&opts.experiment, "experiment", "", "the experiment (slug) the traces belong to, when the result does not say")
+	return cmd
+}
+
+func runAnalyzePush(io *IOStreams, opts *analyzePushOptions, path string) error {
+	if err := checkBy(opts.by); err != nil {
+		return err
+	}
+	dir := opts.global.evalsDir()
+	res, err := repo.LoadAnalysisResult(path)
+	if err != nil {
+		return err
+	}
+	slug := res.Experiment
+	if opts.experiment != "" {
+		if slug != "" && slug != opts.experiment {
+			return repo.Userf("--experiment %s contradicts the result's experiment %q", opts.experiment, slug)
+		}
+		slug = opts.experiment
+	}
+	if slug != "" {
+		if _, err := os.Stat(repo.RunsDir(dir, slug)); err != nil {
+			return &repo.UserError{Msg: fmt.Sprintf("experiment %s has no recorded runs under %s", slug, filepath.Join(dir, "runs")), Hint: "the experiment is the slug of evals/experiments/<slug>.yaml"}
+		}
+	}
+	traces, err := runner.FindTraces(dir, slug, res.TraceIDs())
+	if err != nil {
+		return err
+	}
+	if slug == "" {
+		exps := map[string]bool{}
+		for _, t := range traces {
+			exps[t.Experiment] = true
+		}
+		var names []string
+		for e := range exps {
+			names = append(names, e)
+		}
+		sort.Strings(names)
+		switch {
+		case len(names) == 1:
+			slug = names[0]
+		case len(names) > 1:
+			return &repo.UserError{Msg: fmt.Sprintf("the traces belong to several experiments (%s)", strings.Join(names, ", ")), Hint: "push one result per experiment, or set \"experiment\""}
+		case len(res.Hypotheses) > 0:
+			return &repo.UserError{Msg: "cannot tell which experiment the hypotheses are for", Hint: "set \"experiment\" in the result or pass --experiment"}
+		}
+	}
+	tf, err := repo.OpenTaxonomy(filepath.Join(dir, "taxonomy.yaml"))
+	if err != nil {
+		return err
+	}
+	sum, err := res.Push(tf, repo.PushOptions{EvalsDir: dir, Experiment: slug, Traces: traces, By: opts.by})
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(io.Out, "assignments applied : %d (%d new)\n", sum.Assignments, sum.NewAssignments)
+	fmt.Fprintf(io.Out, "candidates created  : %d\n", len(sum.Created))
+	fmt.Fprintf(io.Out, "candidates re-seen  : %d\n", len(sum.ReSeen))
+	fmt.Fprintf(io.Out, "hypotheses recorded : %d (%d new)\n", sum.Hypotheses, sum.NewHypotheses)
+	if len(sum.Changed) == 0 {
+		fmt.Fprintln(io.Out, "\nnothing changed: everything in the result was already recorded")
+	} else {
+		fmt.Fprintln(io.Out, "\nwrote:")
+		for _, p := range sum.Changed {
+			fmt.Fprintf(io.Out, "  %s\n", p)
+		}
+	}
+	if len(sum.Created) > 0 {
+		fmt.Fprintln(io.Out, "\nnew candidates (review, then promote with `selfevals failuremode promote <id>`):")
+		for _, id := range sum.Created {
+			fmt.Fprintf(io.Out, "  %s\n", id)
+		}
+	}
+	return nil
+}

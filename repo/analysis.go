@@ -1,0 +1,663 @@
+package repo
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"unicode/utf16"
+	"unicode/utf8"
+
+	"github.com/goccy/go-json"
+	"gopkg.in/yaml.v3"
+)
+
+// The error-analysis handshake (SPEC §10): `analyze pull` writes an
+// AnalysisBundle for an external coding agent, the agent answers with an
+// AnalysisResult, and `analyze push` checks it whole and records it.
+
+// BundleSchemaVersion is the version of the AnalysisBundle format.
+const BundleSchemaVersion = "1"
+
+// AnalysisBundle is the bundle.json `analyze pull` writes: the traces to
+// analyse and the live taxonomy to classify them into.
+type AnalysisBundle struct {
+	SchemaVersion string        `json:"schema_version"`
+	Experiment    string        `json:"experiment"`
+	RunID         string        `json:"run_id"`
+	Iteration     *int          `json:"iteration"`
+	Scope         string        `json:"scope"` // failed or all
+	Taxonomy      []BundleMode  `json:"taxonomy"`
+	Traces        []BundleTrace `json:"traces"`
+	Instructions  string        `json:"instructions"`
+}
+
+// BundleMode is a non-retired taxonomy mode as the bundle shows it.
+type BundleMode struct {
+	ID         string `json:"id"`
+	Slug       string `json:"slug"`
+	Title      string `json:"title"`
+	Definition string `json:"definition"`
+	Status     string `json:"status"`
+}
+
+// BundleTrace is one trace to analyse: what the case asked, what the agent
+// did, how it was graded and where it first went wrong.
+type BundleTrace struct {
+	TraceID          string          `json:"trace_id"`
+	CaseID           string          `json:"case_id"`
+	CaseName         string          `json:"case_name"`
+	Iteration        int             `json:"iteration"`
+	Repetition       int             `json:"repetition"`
+	Input            json.RawMessage `json:"input"`
+	Output           string          `json:"output"`
+	StructuredOutput json.RawMessage `json:"structured_output,omitempty"`
+	ToolCalls        []ToolCall      `json:"tool_calls"`
+	Grade            BundleGrade     `json:"grade"`
+	FirstError       *FirstError     `json:"first_error"`
+}
+
+// BundleGrade is a trace's combined grade.
+type BundleGrade struct {
+	Label        Label    `json:"label"`
+	Score        float64  `json:"score"`
+	FailureModes []string `json:"failure_modes"`
+	Reasons      []string `json:"reasons"`
+}
+
+// FirstError is the first thing that failed inside a trace: the agent call
+// itself, a tool call, or a span with an error status.
+type FirstError struct {
+	Source string `json:"source"` // agent, tool_call, span
+	Name   string `json:"name,omitempty"`
+	Error  string `json:"error"`
+}
+
+// AnalysisDir is where an experiment's bundles and records live.
+func AnalysisDir(evalsDir, slug string) string { return filepath.Join(evalsDir, "analysis", slug) }
+
+// AnalysisResult is what a coding agent hands back (reference §10.6).
+type AnalysisResult struct {
+	SchemaVersion string `yaml:"schema_version" json:"schema_version,omitempty"`
+	// Experiment is optional: push finds it from the traces when unset.
+	Experiment    string           `yaml:"experiment" json:"experiment,omitempty"`
+	Assignments   []Assignment     `yaml:"assignments" json:"assignments"`
+	ProposedModes []ProposedMode   `yaml:"proposed_modes" json:"proposed_modes"`
+	Hypotheses    []HypothesisSpec `yaml:"hypotheses" json:"hypotheses"`
+
+	path string
+	node *yaml.Node
+}
+
+// Assignment classifies one trace into an existing mode (mode_id) or into
+// a mode the result proposes (new_mode_slug), never both.
+type Assignment struct {
+	TraceID     string   `yaml:"trace_id" json:"trace_id"`
+	ModeID      string   `yaml:"mode_id" json:"mode_id,omitempty"`
+	NewModeSlug string   `yaml:"new_mode_slug" json:"new_mode_slug,omitempty"`
+	OpenNote    string   `yaml:"open_note" json:"open_note,omitempty"`
+	Quote       string   `yaml:"quote" json:"quote,omitempty"`
+	Confidence  *float64 `yaml:"confidence" json:"confidence,omitempty"`
+}
+
+// ProposedMode is a new mode the analysis found.
+type ProposedMode struct {
+	Slug       string `yaml:"slug" json:"slug"`
+	Title      string `yaml:"title" json:"title"`
+	Definition string `yaml:"definition" json:"definition"`
+	ParentSlug string `yaml:"parent_slug" json:"parent_slug,omitempty"`
+}
+
+// HypothesisSpec is a guess at what would fix a mode, with the parameters
+// to try.
+type HypothesisSpec struct {
+	TargetsModeSlug     string         `yaml:"targets_mode_slug" json:"targets_mode_slug"`
+	Statement           string         `yaml:"statement" json:"statement"`
+	SuggestedParameters map[string]any `yaml:"suggested_parameters" json:"suggested_parameters,omitempty"`
+}
+
+// DecodeFileStrict decodes a YAML or JSON document into out, reporting
+// every unknown key (with the nearest valid one), duplicate key and
+// wrong-kind value as file:line:col problems. JSON is read as YAML, so the
+// same positions and messages apply to both.
+func DecodeFileStrict(path string, data []byte, out any) (*yaml.Node, error) {
+	if t := bytes.TrimSpace(data); len(t) > 0 && (t[0] == '{' || t[0] == '[') {
+		if err := checkJSONSyntax(path, data); err != nil {
+			return nil, err
+		}
+		data = yamlSafeJSON(data)
+	}
+	node, err := parseYAML(path, data)
+	if err != nil {
+		return nil, err
+	}
+	if probs := decodeStrict(path, node, out, ""); len(probs) > 0 {
+		return nil, probs
+	}
+	return node, nil
+}
+
+// yamlSafeJSON rewrites valid JSON so that YAML reads the same values:
+// tabs outside strings (insignificant in JSON, not allowed as YAML
+// indentation) become spaces, and the escapes YAML lacks — \/ and UTF-16
+// surrogate pairs — become their characters.
+func yamlSafeJSON(data []byte) []byte {
+	out := make([]byte, 0, len(data))
+	inString := false
+	for i := 0; i < len(data); i++ {
+		c := data[i]
+		switch {
+		case !inString && c == '\t':
+			out = append(out, ' ')
+		case !inString:
+			if c == '"' {
+				inString = true
+			}
+			out = append(out, c)
+		case c == '"':
+			inString = false
+			out = append(out, c)
+		case c == '\\' && i+1 < len(data):
+			switch next := data[i+1]; {
+			case next == '/':
+				out = append(out, '/')
+				i++
+			case next == 'u' && i+12 <= len(data) && data[i+6] == '\\' && data[i+7] == 'u':
+				hi, err1 := strconv.ParseUint(string(data[i+2:i+6]), 16, 16)
+				lo, err2 := strconv.ParseUint(string(data[i+8:i+12]), 16, 16)
+				if err1 == nil && err2 == nil && utf16.IsSurrogate(rune(hi)) {
+					if r := utf16.DecodeRune(rune(hi), rune(lo)); r != utf8.RuneError {
+						out = utf8.AppendRune(out, r)
+						i += 11
+						continue
+					}
+				}
+				out = append(out, c, next)
+				i++
+			default:
+				out = append(out, c, next)
+				i++
+			}
+		default:
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// checkJSONSyntax reports a JSON syntax error at its line and column.
+func checkJSONSyntax(path string, data []byte) error {
+	var v any
+	err := json.Unmarshal(data, &v)
+	if err == nil {
+		return nil
+	}
+	p := Problem{File: path, Msg: "invalid JSON: " + err.Error()}
+	var off int64 = -1
+	switch e := err.(type) {
+	case *json.SyntaxError:
+		off = e.Offset
+	case *json.UnmarshalTypeError:
+		off = e.Offset
+	}
+	if off >= 0 {
+		if off > int64(len(data)) {
+			off = int64(len(data))
+		}
+		before := data[:off]
+		p.Line = bytes.Count(before, []byte("\n")) + 1
+		p.Col = int(off) - (bytes.LastIndexByte(before, '\n') + 1)
+		if p.Col < 1 {
+			p.Col = 1
+		}
+	}
+	return Problems{p}
+}
+
+// LoadAnalysisResult reads an AnalysisResult file strictly. Shape problems
+// (unknown keys, wrong types, an assignment that sets both or neither of
+// mode_id and new_mode_slug, bad slugs, confidence outside 0..1) are all
+// reported at once, each with its position and JSON path.
+func LoadAnalysisResult(path string) (*AnalysisResult, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		if os.IsNotExist(err) {
+			return nil, Userf("analysis result not found: %s", path)
+		}
+		return nil, err
+	}
+	if len(bytes.TrimSpace(data)) == 0 {
+		return nil, &UserError{Msg: fmt.Sprintf("%s is empty", path), Hint: "analyze push expects an AnalysisResult JSON file (selfevals skills show error-analysis)"}
+	}
+	var r AnalysisResult
+	node, err := DecodeFileStrict(path, data, &r)
+	if err != nil {
+		return nil, err
+	}
+	r.path, r.node = path, node
+	if probs := r.checkShape(); len(probs) > 0 {
+		return nil, probs
+	}
+	return &r, nil
+}
+
+func (r *AnalysisResult) problem(field, msg, hint string) Problem {
+	return at(r.path, r.node, field, msg, hint)
+}
+
+func (r *AnalysisResult) checkShape() Problems {
+	var probs Problems
+	add := func(field, msg, hint string) { probs = append(probs, r.problem(field, msg, hint)) }
+	if r.SchemaVersion != "" && r.SchemaVersion != "1" && r.SchemaVersion != "1.0.0" {
+		add("schema_version", fmt.Sprintf("unsupported schema_version %q", r.SchemaVersion), `this selfevals reads "1"`)
+	}
+	if r.Experiment != "" && !slugPattern.MatchString(r.Experiment) {
+		add("experiment", fmt.Sprintf("%q is not an experiment slug", r.Experiment), "")
+	}
+	for i, a := range r.Assignments {
+		f := fmt.Sprintf("assignments[%d]", i)
+		if a.TraceID == "" {
+			add(f+".trace_id", "required", "the trace_id from the bundle")
+		}
+		switch {
+		case a.ModeID != "" && a.NewModeSlug != "":
+			add(f, "sets both mode_id and new_mode_slug", "set exactly one: mode_id to classify into an existing mode, new_mode_slug to use a mode this result proposes")
+		case a.ModeID == "" && a.NewModeSlug == "":
+			add(f, "sets neither mode_id nor new_mode_slug", "set exactly one: mode_id to classify into an existing mode, new_mode_slug to use a mode this result proposes")
+		case a.ModeID != "" && !ValidModeSlug(ModeSlug(a.ModeID)):
+			add(f+".mode_id", fmt.Sprintf("%q is not a mode ID", a.ModeID), "fm_<slug>, as listed in the bundle's taxonomy")
+		case a.NewModeSlug != "" && !ValidModeSlug(a.NewModeSlug):
+			add(f+".new_mode_slug", fmt.Sprintf("%q is not a valid slug", a.NewModeSlug), "lower-case letters, digits and _ (no hyphens), at most 63 characters")
+		}
+		if a.Confidence != nil && (*a.Confidence < 0 || *a.Confidence > 1) {
+			add(f+".confidence", fmt.Sprintf("%v is outside 0..1", *a.Confidence), "")
+		}
+	}
+	seen := map[string]int{}
+	for i, p := range r.ProposedModes {
+		f := fmt.Sprintf("proposed_modes[%d]", i)
+		if !ValidModeSlug(p.Slug) {
+			add(f+".slug", fmt.Sprintf("%q is not a valid slug", p.Slug), "lower-case letters, digits and _ (no hyphens), at most 63 characters")
+		}
+		if j, dup := seen[p.Slug]; dup {
+			add(f+".slug", fmt.Sprintf("slug %q is proposed twice (also proposed_modes[%d])", p.Slug, j), "")
+		}
+		seen[p.Slug] = i
+		if strings.TrimSpace(p.Title) == "" {
+			add(f+".title", "required", "")
+		}
+		if strings.TrimSpace(p.Definition) == "" {
+			add(f+".definition", "required", "one sentence a reviewer can apply to a new trace")
+		}
+	}
+	for i, h := range r.Hypotheses {
+		f := fmt.Sprintf("hypotheses[%d]", i)
+		if h.TargetsModeSlug == "" {
+			add(f+".targets_mode_slug", "required", "")
+		}
+		if strings.TrimSpace(h.Statement) == "" {
+			add(f+".statement", "required", "")
+		}
+	}
+	return probs
+}
+
+// TraceIDs lists the distinct trace IDs the assignments name.
+func (r *AnalysisResult) TraceIDs() []string {
+	seen := map[string]bool{}
+	var out []string
+	for _, a := range r.Assignments {
+		if a.TraceID != "" && !seen[a.TraceID] {
+			seen[a.TraceID] = true
+			out = append(out, a.TraceID)
+		}
+	}
+	return out
+}
+
+// TraceRef is where a trace was recorded.
+type TraceRef struct {
+	Experiment string
+	RunID      string
+	CaseID     string
+	Iteration  int
+	Output     string
+}
+
+// AssignmentRecord is one line of analysis/<slug>/assignments.jsonl: a
+// trace classified into a mode.
+type AssignmentRecord struct {
+	TraceID    string   `json:"trace_id"`
+	ModeID     string   `json:"mode_id"`
+	RunID      string   `json:"run_id"`
+	CaseID     string   `json:"case_id"`
+	Iteration  int      `json:"iteration"`
+	Note       string   `json:"note,omitempty"`
+	Quote      string   `json:"quote,omitempty"`
+	Confidence *float64 `json:"confidence,omitempty"`
+	By         string   `json:"by"`
+}
+
+// HypothesisRecord is one line of analysis/<slug>/hypotheses.jsonl.
+type HypothesisRecord struct {
+	ID                  string         `json:"id"`
+	TargetsModeSlug     string         `json:"targets_mode_slug"`
+	Statement           string         `json:"statement"`
+	SuggestedParameters map[string]any `json:"suggested_parameters,omitempty"`
+	By                  string         `json:"by"`
+}
+
+// AssignmentsPath and HypothesesPath are an experiment's analysis records.
+func AssignmentsPath(evalsDir, slug string) string {
+	return filepath.Join(AnalysisDir(evalsDir, slug), "assignments.jsonl")
+}
+
+func HypothesesPath(evalsDir, slug string) string {
+	return filepath.Join(AnalysisDir(evalsDir, slug), "hypotheses.jsonl")
+}
+
+// ReadAssignments reads an experiment's assignments; a missing file is
+// none.
+func ReadAssignments(evalsDir, slug string) ([]AssignmentRecord, error) {
+	var out []AssignmentRecord
+	err := readJSONL(AssignmentsPath(evalsDir, slug), func(b []byte) error {
+		var a AssignmentRecord
+		if err := json.Unmarshal(b, &a); err != nil {
+			return err
+		}
+		out = append(out, a)
+		return nil
+	})
+	return out, err
+}
+
+// ReadHypotheses reads an experiment's recorded hypotheses.
+func ReadHypotheses(evalsDir, slug string) ([]HypothesisRecord, error) {
+	var out []HypothesisRecord
+	err := readJSONL(HypothesesPath(evalsDir, slug), func(b []byte) error {
+		var h HypothesisRecord
+		if err := json.Unmarshal(b, &h); err != nil {
+			return err
+		}
+		out = append(out, h)
+		return nil
+	})
+	return out, err
+}
+
+func readJSONL(path string, fn func([]byte) error) error {
+	f, err := os.Open(path)
+	if os.IsNotExist(err) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	return EachLine(f, func(line []byte, n int, _ int64, _ bool) error {
+		if b := bytes.TrimSpace(line); len(b) > 0 {
+			if err := fn(b); err != nil {
+				return fmt.Errorf("%s:%d: %w", path, n, err)
+			}
+		}
+		return nil
+	})
+}
+
+// PushOptions say who pushes and at what time.
+type PushOptions struct {
+	EvalsDir string
+	// Experiment is the slug the assignments and hypotheses belong to.
+	Experiment string
+	// Traces are the recorded traces the assignments name (unknown ones are
+	// errors).
+	Traces map[string]TraceRef
+	By     string
+}
+
+// PushSummary counts what a push did.
+type PushSummary struct {
+	Assignments    int      // assignments in the result
+	NewAssignments int      // lines added to assignments.jsonl
+	Created        []string // IDs of new candidate modes
+	ReSeen         []string // proposed slugs that already existed
+	Hypotheses     int
+	NewHypotheses  int
+	NewExamples    int
+	Changed        []string // files written
+}
+
+// Check validates the result against the taxonomy and the recorded
+// traces; every problem is reported, each with the JSON path it is at.
+func (r *AnalysisResult) Check(t *Taxonomy, traces map[string]TraceRef) Problems {
+	var probs Problems
+	add := func(field, msg, hint string) { probs = append(probs, r.problem(field, msg, hint)) }
+	proposed := map[string]bool{}
+	for _, p := range r.ProposedModes {
+		proposed[p.Slug] = true
+	}
+	known := func(slug string) bool {
+		_, ok := t.Lookup(slug)
+		return ok || proposed[slug]
+	}
+	var ids []string
+	for _, m := range t.Modes {
+		if ModeStatus(m) != "retired" {
+			ids = append(ids, m.ID())
+		}
+	}
+	for i, a := range r.Assignments {
+		f := fmt.Sprintf("assignments[%d]", i)
+		if a.TraceID != "" {
+			if _, ok := traces[a.TraceID]; !ok {
+				add(f+".trace_id", fmt.Sprintf("unknown trace %s", a.TraceID), "trace IDs come from the bundle; no run record of this experiment has it")
+			}
+		}
+		if a.ModeID != "" && a.NewModeSlug == "" && ValidModeSlug(ModeSlug(a.ModeID)) {
+			m, ok := t.Lookup(a.ModeID)
+			switch {
+			case !ok && proposed[ModeSlug(a.ModeID)]:
+				add(f+".mode_id", fmt.Sprintf("unknown mode_id %q: %s is proposed by this result, not in the taxonomy", a.ModeID, ModeSlug(a.ModeID)), "use new_mode_slug for modes this result proposes")
+			case !ok:
+				hint := "mode IDs come from the bundle's taxonomy; to propose a new mode, add it to proposed_modes and use new_mode_slug"
+				if s := Suggest("fm_"+ModeSlug(a.ModeID), ids); s != "" {
+					hint = fmt.Sprintf("did you mean %s?", s)
+				}
+				add(f+".mode_id", fmt.Sprintf("unknown mode_id %q", a.ModeID), hint)
+			case ModeStatus(*m) == "retired" && m.MergedInto == "":
+				add(f+".mode_id", fmt.Sprintf("%s is retired", m.ID()), "classify into a live mode or propose a new one")
+			}
+		}
+		if a.NewModeSlug != "" && a.ModeID == "" && ValidModeSlug(a.NewModeSlug) && !known(a.NewModeSlug) {
+			add(f+".new_mode_slug", fmt.Sprintf("new_mode_slug %q is neither in proposed_modes nor in the taxonomy", a.NewModeSlug), "add it to proposed_modes with a title and definition")
+		}
+	}
+	for i, p := range r.ProposedModes {
+		if p.ParentSlug != "" && !known(p.ParentSlug) {
+			add(fmt.Sprintf("proposed_modes[%d].parent_slug", i), fmt.Sprintf("unknown parent %q", p.ParentSlug), "")
+		}
+	}
+	for i, h := range r.Hypotheses {
+		if h.TargetsModeSlug != "" && !known(ModeSlug(h.TargetsModeSlug)) {
+			add(fmt.Sprintf("hypotheses[%d].targets_mode_slug", i), fmt.Sprintf("unknown mode %q", h.TargetsModeSlug), "target a mode of the taxonomy or one this result proposes")
+		}
+	}
+	return probs
+}
+
+// Push validates the whole result and, only when it is valid, records it:
+// proposed modes become candidates, assignments go to assignments.jsonl
+// and become examples of their modes, hypotheses go to hypotheses.jsonl.
+// Nothing already recorded is recorded twice, so pushing the same result
+// again changes no file.
+func (r *AnalysisResult) Push(tf *TaxonomyFile, opts PushOptions) (*PushSummary, error) {
+	if probs := r.Check(&tf.Taxonomy, opts.Traces); len(probs) > 0 {
+		return nil, probs
+	}
+	sum := &PushSummary{Assignments: len(r.Assignments), Hypotheses: len(r.Hypotheses)}
+	if opts.Experiment == "" && (len(r.Assignments) > 0 || len(r.Hypotheses) > 0) {
+		return nil, Userf("internal error: no experiment for the analysis records")
+	}
+
+	// First sighting of each new mode: the earliest trace assigned to it.
+	firstSeen := map[string]TraceRef{}
+	for _, a := range r.Assignments {
+		if a.NewModeSlug == "" {
+			continue
+		}
+		ref := opts.Traces[a.TraceID]
+		if prev, ok := firstSeen[a.NewModeSlug]; !ok || ref.Iteration < prev.Iteration {
+			firstSeen[a.NewModeSlug] = ref
+		}
+	}
+	for _, p := range r.ProposedModes {
+		m := FailureMode{Slug: p.Slug, Title: strings.TrimSpace(p.Title), Definition: strings.TrimSpace(p.Definition), Parent: p.ParentSlug, ProposedBy: opts.By}
+		if ref, ok := firstSeen[p.Slug]; ok {
+			it := ref.Iteration
+			m.FirstSeen = &FirstSeenRecord{Experiment: ref.Experiment, Run: ref.RunID, Iteration: &it}
+		} else if opts.Experiment != "" {
+			m.FirstSeen = &FirstSeenRecord{Experiment: opts.Experiment}
+		}
+		if tf.AddCandidate(m) {
+			sum.Created = append(sum.Created, m.ID())
+		} else {
+			sum.ReSeen = append(sum.ReSeen, "fm_"+p.Slug)
+		}
+	}
+
+	var recs []AssignmentRecord
+	for _, a := range r.Assignments {
+		ref := a.ModeID
+		if ref == "" {
+			ref = a.NewModeSlug
+		}
+		m, _ := tf.Resolve(ref)
+		tr := opts.Traces[a.TraceID]
+		recs = append(recs, AssignmentRecord{TraceID: a.TraceID, ModeID: m.ID(), RunID: tr.RunID, CaseID: tr.CaseID, Iteration: tr.Iteration,
+			Note: a.OpenNote, Quote: a.Quote, Confidence: a.Confidence, By: opts.By})
+		added, err := tf.AddExample(m.Slug, ModeExample{TraceID: a.TraceID, Quote: a.Quote, Note: a.OpenNote})
+		if err != nil {
+			return nil, err
+		}
+		if added {
+			sum.NewExamples++
+		}
+	}
+
+	// Compute every file's new bytes before writing any of them.
+	type write struct {
+		path string
+		data []byte
+	}
+	var writes []write
+	taxBytes, err := tf.Encode()
+	if err != nil {
+		return nil, err
+	}
+	if !bytes.Equal(taxBytes, tf.raw) {
+		writes = append(writes, write{tf.Path, taxBytes})
+	}
+	if len(recs) > 0 {
+		path := AssignmentsPath(opts.EvalsDir, opts.Experiment)
+		old, err := ReadAssignments(opts.EvalsDir, opts.Experiment)
+		if err != nil {
+			return nil, err
+		}
+		// Keys name the mode an assignment resolves to now, so a mode
+		// merged since an earlier push does not record a trace twice.
+		key := func(a AssignmentRecord) [2]string {
+			if m, ok := tf.Resolve(a.ModeID); ok {
+				return [2]string{a.TraceID, m.Slug}
+			}
+			return [2]string{a.TraceID, ModeSlug(a.ModeID)}
+		}
+		have := map[[2]string]bool{}
+		for _, a := range old {
+			have[key(a)] = true
+		}
+		all := old
+		for _, a := range recs {
+			k := key(a)
+			if !have[k] {
+				have[k] = true
+				all = append(all, a)
+				sum.NewAssignments++
+			}
+		}
+		if sum.NewAssignments > 0 {
+			sort.SliceStable(all, func(i, j int) bool {
+				if all[i].TraceID != all[j].TraceID {
+					return all[i].TraceID < all[j].TraceID
+				}
+				return all[i].ModeID < all[j].ModeID
+			})
+			data, err := encodeJSONL(len(all), func(i int) any { return all[i] })
+			if err != nil {
+				return nil, err
+			}
+			writes = append(writes, write{path, data})
+		}
+	}
+	if len(r.Hypotheses) > 0 {
+		path := HypothesesPath(opts.EvalsDir, opts.Experiment)
+		old, err := ReadHypotheses(opts.EvalsDir, opts.Experiment)
+		if err != nil {
+			return nil, err
+		}
+		have := map[string]bool{}
+		for _, h := range old {
+			have[h.ID] = true
+		}
+		all := old
+		for _, h := range r.Hypotheses {
+			rec := HypothesisRecord{TargetsModeSlug: ModeSlug(h.TargetsModeSlug), Statement: strings.TrimSpace(h.Statement), SuggestedParameters: h.SuggestedParameters, By: opts.By}
+			id, err := HashID("hyp", map[string]any{"experiment": opts.Experiment, "targets_mode_slug": rec.TargetsModeSlug, "statement": rec.Statement, "suggested_parameters": rec.SuggestedParameters})
+			if err != nil {
+				return nil, err
+			}
+			rec.ID = id
+			if !have[id] {
+				have[id] = true
+				all = append(all, rec)
+				sum.NewHypotheses++
+			}
+		}
+		if sum.NewHypotheses > 0 {
+			data, err := encodeJSONL(len(all), func(i int) any { return all[i] })
+			if err != nil {
+				return nil, err
+			}
+			writes = append(writes, write{path, data})
+		}
+	}
+	for _, w := range writes {
+		if err := WriteFileAtomic(w.path, w.data, 0o644); err != nil {
+			return nil, err
+		}
+		sum.Changed = append(sum.Changed, w.path)
+	}
+	if len(writes) > 0 && writes[0].path == tf.Path {
+		if node, err := parseYAML(tf.Path, taxBytes); err == nil {
+			tf.node, tf.raw = node, taxBytes
+		}
+	}
+	return sum, nil
+}
+
+// encodeJSONL writes n records as one JSON object a line (keys in struct
+// order, no HTML escaping).
+func encodeJSONL(n int, rec func(int) any) ([]byte, error) {
+	var buf bytes.Buffer
+	for i := 0; i < n; i++ {
+		b, err := json.MarshalWithOption(rec(i), json.DisableHTMLEscape())
+		if err != nil {
+			return nil, err
+		}
+		buf.Write(b)
+		buf.WriteByte('\n')
+	}
+	return buf.Bytes(), nil
+}

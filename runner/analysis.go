@@ -1,0 +1,258 @@
+package runner
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"github.com/goccy/go-json"
+
+	"github.com/selfevals/selfevals/repo"
+)
+
+// PullOptions choose the traces of an analysis bundle.
+type PullOptions struct {
+	EvalsDir string
+	RunDir   string
+	// Iteration keeps one iteration's traces; nil keeps all.
+	Iteration *int
+	// All includes passing traces; otherwise only failed ones (a label
+	// other than pass, or an agent error).
+	All  bool
+	Load repo.LoadOptions
+}
+
+// PullStats say what a bundle holds out of what the run recorded.
+type PullStats struct {
+	Considered int // traces in the selected iterations
+	Selected   int
+	Warnings   []string
+}
+
+// BundleInstructions tells the agent that reads a bundle what to do.
+const BundleInstructions = "Classify every trace into the taxonomy, following the error-analysis skill " +
+	"(`selfevals skills show error-analysis`, or read the files under `selfevals skills path error-analysis`): " +
+	"open-code each failure in a short note with a verbatim quote, then assign it to an existing mode (mode_id) " +
+	"or to a new mode you propose (new_mode_slug + proposed_modes). Write the AnalysisResult JSON " +
+	"{schema_version, experiment, assignments, proposed_modes, hypotheses} and record it with " +
+	"`selfevals analyze push <result.json> --by agent:<your-name>`."
+
+// PullBundle builds the analysis bundle of a recorded run: its failed
+// traces (or all with opts.All) with the case each one ran, and the live
+// taxonomy.
+func PullBundle(opts PullOptions) (*repo.AnalysisBundle, PullStats, error) {
+	var st PullStats
+	man, err := repo.ReadManifest(opts.RunDir)
+	if err != nil {
+		return nil, st, err
+	}
+	b := &repo.AnalysisBundle{SchemaVersion: repo.BundleSchemaVersion, Experiment: man.Experiment, RunID: man.RunID,
+		Iteration: opts.Iteration, Scope: "failed", Taxonomy: []repo.BundleMode{}, Traces: []repo.BundleTrace{}, Instructions: BundleInstructions}
+	if opts.All {
+		b.Scope = "all"
+	}
+	if opts.Iteration != nil {
+		its, err := ReadIterations(opts.RunDir)
+		if err != nil && !os.IsNotExist(err) {
+			return nil, st, err
+		}
+		var have []string
+		found := false
+		for _, it := range its {
+			have = append(have, fmt.Sprint(it.Index))
+			found = found || it.Index == *opts.Iteration
+		}
+		if !found {
+			return nil, st, &repo.UserError{Msg: fmt.Sprintf("run %s has no iteration %d", man.RunID, *opts.Iteration),
+				Hint: "its iterations: " + strings.Join(have, ", ")}
+		}
+	}
+
+	tax, err := repo.LoadTaxonomy(filepath.Join(opts.EvalsDir, "taxonomy.yaml"))
+	if err != nil {
+		return nil, st, err
+	}
+	for _, m := range tax.Modes {
+		if s := repo.ModeStatus(m); s != "retired" {
+			b.Taxonomy = append(b.Taxonomy, repo.BundleMode{ID: m.ID(), Slug: m.Slug, Title: m.Title, Definition: m.Definition, Status: s})
+		}
+	}
+
+	err = ReadResults(filepath.Join(opts.RunDir, "results.jsonl"), func(res *repo.Result) error {
+		if opts.Iteration != nil && res.Iteration != *opts.Iteration {
+			return nil
+		}
+		st.Considered++
+		if !opts.All && res.Label == repo.Pass && res.Error == "" {
+			return nil
+		}
+		b.Traces = append(b.Traces, bundleTrace(res))
+		return nil
+	})
+	if err != nil {
+		return nil, st, err
+	}
+	st.Selected = len(b.Traces)
+	sort.Slice(b.Traces, func(i, j int) bool {
+		a, c := b.Traces[i], b.Traces[j]
+		if a.Iteration != c.Iteration {
+			return a.Iteration < c.Iteration
+		}
+		if a.CaseID != c.CaseID {
+			return a.CaseID < c.CaseID
+		}
+		if a.Repetition != c.Repetition {
+			return a.Repetition < c.Repetition
+		}
+		return a.TraceID < c.TraceID
+	})
+
+	// Stream the dataset once for the selected cases' names and inputs.
+	want := map[string][]int{}
+	for i, t := range b.Traces {
+		want[t.CaseID] = append(want[t.CaseID], i)
+	}
+	if len(want) > 0 {
+		if w := fillCases(opts, man, b, want); w != "" {
+			st.Warnings = append(st.Warnings, w)
+		}
+	}
+	return b, st, nil
+}
+
+// fillCases sets the case name and input of the bundle's traces from the
+// experiment's dataset; it returns a warning when that is not possible.
+func fillCases(opts PullOptions, man *repo.RunManifest, b *repo.AnalysisBundle, want map[string][]int) string {
+	spec := filepath.Join(opts.EvalsDir, "experiments", man.Experiment+".yaml")
+	if _, err := os.Stat(spec); err != nil && man.Spec != "" {
+		spec = man.Spec
+	}
+	ls, err := repo.LoadExperiment(spec, opts.Load)
+	if err != nil {
+		return fmt.Sprintf("case names and inputs are missing: %s does not load: %v", spec, firstLine(err.Error()))
+	}
+	missing := len(want)
+	err = ls.Dataset.Each(func(c *repo.Case) error {
+		idx, ok := want[c.ID]
+		if !ok {
+			return nil
+		}
+		for _, i := range idx {
+			b.Traces[i].CaseName = c.DisplayName()
+			b.Traces[i].Input = append(json.RawMessage(nil), c.Input...)
+		}
+		delete(want, c.ID)
+		missing--
+		return nil
+	})
+	if err != nil {
+		return fmt.Sprintf("case names and inputs are missing: %v", firstLine(err.Error()))
+	}
+	if missing > 0 {
+		return fmt.Sprintf("%d case(s) of the run are no longer in the dataset; their input is null", missing)
+	}
+	return ""
+}
+
+func firstLine(s string) string {
+	line, _, _ := strings.Cut(s, "\n")
+	return line
+}
+
+func bundleTrace(res *repo.Result) repo.BundleTrace {
+	t := repo.BundleTrace{TraceID: res.ID, CaseID: res.CaseID, Iteration: res.Iteration, Repetition: res.Repetition,
+		Input: json.RawMessage("null"), Output: res.Output, StructuredOutput: res.StructuredOutput, ToolCalls: res.ToolCalls,
+		Grade: repo.BundleGrade{Label: res.Label, Score: res.Score, FailureModes: []string{}, Reasons: []string{}}}
+	if t.ToolCalls == nil {
+		t.ToolCalls = []repo.ToolCall{}
+	}
+	seen := map[string]bool{}
+	for _, g := range res.Grades {
+		for _, m := range g.FailureModes {
+			if !seen[m] {
+				seen[m] = true
+				t.Grade.FailureModes = append(t.Grade.FailureModes, m)
+			}
+		}
+		if g.Reason != "" && g.Label != repo.Pass {
+			t.Grade.Reasons = append(t.Grade.Reasons, fmt.Sprintf("%s (%s): %s", g.Grader, g.Label, g.Reason))
+		}
+	}
+	switch {
+	case res.Error != "":
+		kind := res.ErrorKind
+		if kind == "" {
+			kind = "agent"
+		}
+		t.FirstError = &repo.FirstError{Source: "agent", Name: kind, Error: res.Error}
+	default:
+		for _, tc := range res.ToolCalls {
+			if tc.Error != "" {
+				t.FirstError = &repo.FirstError{Source: "tool_call", Name: tc.Name, Error: tc.Error}
+				break
+			}
+		}
+		if t.FirstError == nil {
+			for _, sp := range res.Spans {
+				if sp.Status == "error" {
+					t.FirstError = &repo.FirstError{Source: "span", Name: sp.Kind + ":" + sp.Name, Error: spanError(sp)}
+					break
+				}
+			}
+		}
+	}
+	return t
+}
+
+func spanError(sp repo.Span) string {
+	var attrs map[string]any
+	if json.Unmarshal(sp.Attributes, &attrs) == nil {
+		for _, k := range []string{"error", "error.message", "exception.message"} {
+			if v, ok := attrs[k].(string); ok && v != "" {
+				return v
+			}
+		}
+	}
+	return "span status error"
+}
+
+// FindTraces looks trace IDs up in the run records (of one experiment when
+// slug is set), newest run first, and returns where each was recorded.
+// IDs not found are absent from the map.
+func FindTraces(evalsDir, slug string, ids []string) (map[string]repo.TraceRef, error) {
+	out := map[string]repo.TraceRef{}
+	if len(ids) == 0 {
+		return out, nil
+	}
+	want := map[string]bool{}
+	for _, id := range ids {
+		want[id] = true
+	}
+	dirs, err := repo.RunDirs(evalsDir, slug)
+	if err != nil {
+		return nil, err
+	}
+	for _, dir := range dirs {
+		man, err := repo.ReadManifest(dir)
+		if err != nil {
+			continue
+		}
+		err = ReadResults(filepath.Join(dir, "results.jsonl"), func(res *repo.Result) error {
+			if want[res.ID] {
+				if _, done := out[res.ID]; !done {
+					out[res.ID] = repo.TraceRef{Experiment: man.Experiment, RunID: man.RunID, CaseID: res.CaseID, Iteration: res.Iteration, Output: res.Output}
+				}
+			}
+			return nil
+		})
+		if err != nil && !os.IsNotExist(err) {
+			return nil, err
+		}
+		if len(out) == len(want) {
+			break
+		}
+	}
+	return out, nil
+}
