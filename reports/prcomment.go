@@ -528,19 +528,20 @@ func htmlEscape(s string) string { return htmlEscaper.Replace(s) }
 // so the next run updates it instead of adding another.
 func CommentMarker(key string) string { return "<!-- selfevals:" + key + " -->" }
 
-// FitComment shortens a markdown body to GitHub's comment limit (counted in
-// UTF-16 code units, which is never less than GitHub's character count) by
-// dropping whole top-level <details> sections from the end, then, when
-// that is not enough, whole paragraphs: never a cut inside a table, a
-// section or a code block. A note says what was left out.
-func FitComment(body string, limit int) string {
-	return fit(body, limit, utf16Len, "character")
+// FitComment shortens a markdown body to GitHub's comment limit less
+// reserved characters (the marker line), counted in UTF-16 code units, which
+// is never less than GitHub's character count. It drops whole top-level
+// <details> sections from the end, then, when that is not enough, whole
+// paragraphs: never a cut inside a table, a section or a code block. A note
+// says what was left out.
+func FitComment(body string, reserved int) string {
+	return fit(body, CommentLimit-reserved, CommentLimit, utf16Len, "character")
 }
 
 // FitStepSummary shortens a body to the step summary's byte limit the same
 // way.
-func FitStepSummary(body string, limit int) string {
-	return fit(body, limit, func(s string) int { return len(s) }, "byte")
+func FitStepSummary(body string) string {
+	return fit(body, StepSummaryLimit, StepSummaryLimit, func(s string) int { return len(s) }, "byte")
 }
 
 func utf16Len(s string) int {
@@ -617,14 +618,14 @@ func summaryTitle(s string) string {
 	return strings.NewReplacer("&lt;", "<", "&gt;", ">", "&amp;", "&").Replace(t)
 }
 
-func fit(body string, limit int, measure func(string) int, unit string) string {
+func fit(body string, limit, shown int, measure func(string) int, unit string) string {
 	if measure(body) <= limit {
 		return body
 	}
 	head, sections := blocks(body)
 	note := func(dropped []string, paragraphs int) string {
 		var b strings.Builder
-		fmt.Fprintf(&b, "\n> ✂️ **Shortened to fit the %s-%s limit.** Left out: ", thousands(limit), unit)
+		fmt.Fprintf(&b, "\n> ✂️ **Shortened to fit the %s-%s limit.** Left out: ", thousands(shown), unit)
 		var parts []string
 		for i, d := range dropped {
 			if i == 10 {

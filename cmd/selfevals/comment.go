@@ -88,7 +88,7 @@ func runComment(ctx context.Context, ios *IOStreams, opts *commentOptions) error
 		return repo.Userf("the comment body is empty (--body-file %s)", opts.bodyFile)
 	}
 	marker := reports.CommentMarker(opts.key)
-	comment := marker + "\n" + reports.FitComment(body, reports.CommentLimit-len(marker)-1)
+	comment := marker + "\n" + reports.FitComment(body, len(marker)+1)
 	if !opts.github {
 		fmt.Fprintln(ios.Out, comment)
 		return nil
@@ -96,7 +96,7 @@ func runComment(ctx context.Context, ios *IOStreams, opts *commentOptions) error
 	env := pullrequest.EnvFrom(opts.getenv)
 	summaryWritten := false
 	if env.StepSummary != "" {
-		if err := pullrequest.AppendStepSummary(env.StepSummary, reports.FitStepSummary(body, reports.StepSummaryLimit)); err != nil {
+		if err := pullrequest.AppendStepSummary(env.StepSummary, reports.FitStepSummary(body)); err != nil {
 			fmt.Fprintf(ios.ErrOut, "warning: %v\n", err)
 		} else {
 			summaryWritten = true

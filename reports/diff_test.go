@@ -1,0 +1,420 @@
+package reports
+
+import (
+	"fmt"
+	"io/fs"
+	"os"
+	"os/exec"
+
+	"path/filepath"
+
+	"sort"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/selfevals/selfevals/repo"
+	"github.com/selfevals/selfevals/repo/gitstore"
+)
+
+// mapTree is a revision held in memory.
+type mapTree map[string]string
+
+func (m mapTree) ReadFile(p string) ([]byte, error) {
+	s, ok := m[p]
+	if !ok {
+		return nil, fmt.Errorf("%s: %w", p, fs.ErrNotExist)
+	}
+	return []byte(s), nil
+}
+
+func (m mapTree) List(dir string) (files, dirs []string, err error) {
+	seenDir := map[string]bool{}
+	for p := range m {
+		rest, ok := strings.CutPrefix(p, dir+"/")
+		if !ok {
+			continue
+		}
+		if i := strings.IndexByte(rest, '/'); i >= 0 {
+			if !seenDir[rest[:i]] {
+				seenDir[rest[:i]] = true
+				dirs = append(dirs, rest[:i])
+			}
+		} else {
+			files = append(files, rest)
+		}
+	}
+	sort.Strings(files)
+	sort.Strings(dirs)
+	return files, dirs, nil
+}
+
+func testCase(t testing.TB, name, text string) (line, id string) {
+	t.Helper()
+	line = fmt.Sprintf(`{"name":%q,"input":{"text":%q}}`, name, text)
+	c, probs := repo.DecodeCaseJSON("d.jsonl", 1, []byte(line))
+	if len(probs) > 0 {
+		t.Fatal(probs)
+	}
+	return line, c.ID
+}
+
+func TestDatasetDiffByContentHash(t *testing.T) {
+	la, ida := testCase(t, "a", "one")
+	lb, idb := testCase(t, "b", "two")
+	lb2, idb2 := testCase(t, "b", "two, edited")
+	lc, idc := testCase(t, "c", "three")
+	// The same case with its keys reordered and spaced: the same ID, so
+	// not a change (what `selfevals fmt` does to a hand-written file).
+	la2 := `{ "input": {"text": "one"}, "name": "a" }`
+	var warnings []string
+	d := diffDataset(&datasetAt{path: "d.jsonl", raw: []byte(la + "\n" + lb + "\n")},
+		&datasetAt{path: "d.jsonl", raw: []byte("// comment\n" + la2 + "\n\n" + lb2 + "\n" + lc + "\n{broken\n")}, "A", "B", &warnings)
+	want := &DatasetDiff{PathA: "d.jsonl", PathB: "d.jsonl", CasesA: 2, CasesB: 4,
+		Added: []CaseRef{{ID: idc, Name: "c"}}, Removed: []CaseRef{}, Edited: []CaseEdited{{Name: "b", From: idb, To: idb2}}}
+	if diff := cmp.Diff(want, d); diff != "" {
+		t.Errorf("dataset diff (-want +got):\n%s", diff)
+	}
+	if len(warnings) != 1 || !strings.Contains(warnings[0], "d.jsonl:6") || !strings.Contains(warnings[0], "(at B)") {
+		t.Errorf("warnings = %v", warnings)
+	}
+	_ = ida
+
+	// Two removed and two added cases with the same name are not guessed
+	// into edits.
+	l1, id1 := testCase(t, "dup", "x1")
+	l2, id2 := testCase(t, "dup", "x2")
+	l3, id3 := testCase(t, "dup", "x3")
+	l4, id4 := testCase(t, "dup", "x4")
+	d = diffDataset(&datasetAt{path: "d", raw: []byte(l1 + "\n" + l2)}, &datasetAt{path: "d", raw: []byte(l3 + "\n" + l4)}, "A", "B", &warnings)
+	if len(d.Edited) != 0 || len(d.Added) != 2 || len(d.Removed) != 2 || d.Added[0].ID != min(id3, id4) || d.Removed[1].ID != max(id1, id2) {
+		t.Errorf("ambiguous names: %+v", d)
+	}
+}
+
+func TestInlineDatasetAndSpecDiff(t *testing.T) {
+	spec := func(temp, extraCase string) string {
+		return `experiment:
+  name: inline
+  goal: g
+  target: {primary: {name: pass@1, operator: ">=", value: 0.5}, guardrails: [{name: cost_usd_per_case, operator: "<=", value: 0.01}]}
+  parameters: {model_params: {temperature: ` + temp + `}}
+  run: {timeout: 30s}
+dataset:
+  cases_inline:
+    - {name: first, input: {text: hi}}
+` + extraCase + `agent: {builtin: echo}
+graders:
+  - {type: deterministic, name: rules}
+`
+	}
+	a := mapTree{"evals/experiments/x.yaml": spec("0.7", "")}
+	b := mapTree{"evals/experiments/x.yaml": strings.Replace(strings.Replace(spec("0.2", "    - {name: second, input: {text: yo}}\n"), "30s", "45s", 1), "name: rules", "name: rules, case_sensitive: true", 1)}
+	d, err := Diff(Revision{Name: "a", Tree: a}, Revision{Name: "b", Tree: b}, DiffOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := d.Experiments[0]
+	if e.Status != StatusChanged || e.Dataset == nil || len(e.Dataset.Added) != 1 || e.Dataset.Added[0].Name != "second" || e.Dataset.CasesA != 1 || e.Dataset.CasesB != 2 {
+		t.Errorf("inline dataset diff = %+v (status %s)", e.Dataset, e.Status)
+	}
+	want := []FieldChange{
+		{Path: "experiment.parameters.model_params.temperature", Kind: "changed", A: "0.7", B: "0.2"},
+		{Path: "experiment.run.timeout", Kind: "changed", A: "30s", B: "45s"},
+		{Path: "graders[0].case_sensitive", Kind: "changed", A: "false", B: "true"},
+	}
+	if diff := cmp.Diff(want, e.Spec); diff != "" {
+		t.Errorf("spec changes (-want +got):\n%s", diff)
+	}
+	// A parameter added and a guardrail removed.
+	c := mapTree{"evals/experiments/x.yaml": strings.Replace(strings.Replace(spec("0.7", ""), "{temperature: 0.7}", "{temperature: 0.7, top_p: 0.9}", 1),
+		", guardrails: [{name: cost_usd_per_case, operator: \"<=\", value: 0.01}]", "", 1)}
+	d, err = Diff(Revision{Name: "a", Tree: a}, Revision{Name: "c", Tree: c}, DiffOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want = []FieldChange{
+		{Path: "experiment.target.guardrails", Kind: "removed", A: `[{"name":"cost_usd_per_case","operator":"<=","value":0.01}]`},
+		{Path: "experiment.parameters.model_params.top_p", Kind: "added", B: "0.9"},
+	}
+	if diff := cmp.Diff(want, d.Experiments[0].Spec); diff != "" {
+		t.Errorf("spec changes (-want +got):\n%s", diff)
+	}
+}
+
+func TestDiffExperimentsAddedAndRemoved(t *testing.T) {
+	summary := `{"schema_version":"1","experiment":{"slug":"s","name":"s"},"target":{"name":"pass@1","operator":">=","value":0.5},"metrics":{"pass@1":{"value":0.5,"ci":[0.1,0.9],"n":2}}}`
+	a := mapTree{"evals/results/old/summary.json": summary, "evals/results/old/cases.jsonl": `{"case_id":"case_1","label":"pass"}` + "\n"}
+	b := mapTree{"evals/results/new/summary.json": summary, "evals/results/new/cases.jsonl": `{"case_id":"case_1","label":"fail"}` + "\n" + "not json\n"}
+	d, err := Diff(Revision{Name: "a", Tree: a}, Revision{Name: "b", Tree: b}, DiffOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(d.Experiments) != 2 || d.Experiments[0].Slug != "new" || d.Experiments[0].Status != StatusAdded || d.Experiments[1].Status != StatusRemoved {
+		t.Fatalf("experiments = %+v", d.Experiments)
+	}
+	if d.Regressed() {
+		t.Error("a new and a removed experiment are not regressions")
+	}
+	if n := d.Experiments[0]; len(n.Cases.New) != 1 || len(n.Warnings) != 1 || !strings.Contains(n.Warnings[0], "line 2 is not a case verdict at b") {
+		t.Errorf("new experiment = %+v", n)
+	}
+	md := DiffMarkdown(d, DiffMarkdownOptions{})
+	if !strings.Contains(md, "🆕 new experiment") || !strings.Contains(md, "🗑️ removed") || !strings.HasPrefix(md, "### ✅ no regressions; 1 new case; 1 removed case") {
+		t.Errorf("markdown:\n%s", md)
+	}
+}
+
+// A significantly worse primary metric regresses the experiment even when
+// the target says lower is better.
+func TestDiffSignificanceFollowsTheTarget(t *testing.T) {
+	tree := func(op string, passing int) mapTree {
+		var cases strings.Builder
+		for i := range 40 {
+			label := "fail"
+			if i < passing {
+				label = "pass"
+			}
+			fmt.Fprintf(&cases, `{"case_id":"case_%02d","label":%q,"score":%d}`+"\n", i, label, map[bool]int{true: 1}[label == "pass"])
+		}
+		rate := float64(passing) / 40
+		return mapTree{
+			"evals/results/x/summary.json": fmt.Sprintf(`{"target":{"name":"fail_rate","operator":%q,"value":0.2},"metrics":{"fail_rate":{"value":%v,"ci":[0,1],"n":40},"pass@1":{"value":%v,"ci":[0,1],"n":40}}}`, op, 1-rate, rate),
+			"evals/results/x/cases.jsonl":  cases.String(),
+		}
+	}
+	// 30 → 10 passing: fail_rate 0.25 → 0.75.
+	d, err := Diff(Revision{Name: "a", Tree: tree("<=", 30)}, Revision{Name: "b", Tree: tree("<=", 10)}, DiffOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := d.Experiments[0]
+	p := e.Primary()
+	if p == nil || p.Name != "fail_rate" || p.Verdict != VerdictWorse || *p.P >= 0.001 || (*p.CI)[0] <= 0 {
+		t.Errorf("fail_rate row = %+v", p)
+	}
+	if !e.Regressed || len(e.Cases.Regressed) != 20 {
+		t.Errorf("regressed = %v with %d cases", e.Regressed, len(e.Cases.Regressed))
+	}
+	if !strings.HasPrefix(DiffHeadline(d), "❌ 20 regressions in x (fail_rate 0.25 → 0.75, p=<0.001)") {
+		t.Errorf("headline = %q", DiffHeadline(d))
+	}
+	// The other way round it is significantly better.
+	d, _ = Diff(Revision{Name: "a", Tree: tree("<=", 10)}, Revision{Name: "b", Tree: tree("<=", 30)}, DiffOptions{})
+	if p := d.Experiments[0].Primary(); p.Verdict != VerdictBetter || d.Regressed() {
+		t.Errorf("improvement: %+v", p)
+	}
+	if !strings.HasPrefix(DiffHeadline(d), "✅ no regressions; primary metric significantly better in 1 experiment; 20 cases fixed") {
+		t.Errorf("headline = %q", DiffHeadline(d))
+	}
+}
+
+func TestTaxonomyAndCardDiff(t *testing.T) {
+	a := mapTree{
+		"evals/taxonomy.yaml":      "modes:\n  - {slug: a, title: A, definition: d}\n  - {slug: b, title: B, definition: d, status: official}\n",
+		"evals/graders/judge.yaml": "name: judge\nthresholds: {min_precision: 0.9}\n",
+		"evals/graders/gone.yaml":  "name: gone\n",
+	}
+	b := mapTree{
+		"evals/taxonomy.yaml":      "modes:\n  - {slug: a, title: A2, definition: d, status: official}\n  - {slug: c, title: C, definition: d}\n",
+		"evals/graders/judge.yaml": "name: judge\nthresholds: {min_precision: 0.8}\n",
+		"evals/graders/new.yml":    "name: new\n",
+	}
+	d, err := Diff(Revision{Name: "a", Tree: a}, Revision{Name: "b", Tree: b}, DiffOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantTax := &TaxonomyDiff{Added: []ModeRef{{"c", "C", "candidate"}}, Removed: []ModeRef{{"b", "B", "official"}},
+		StatusChanged: []ModeStatus{{"a", "candidate", "official"}}, Edited: []string{"a"}}
+	if diff := cmp.Diff(wantTax, d.Taxonomy); diff != "" {
+		t.Errorf("taxonomy (-want +got):\n%s", diff)
+	}
+	wantCards := []CardDiff{
+		{Path: "evals/graders/gone.yaml", Status: StatusRemoved},
+		{Path: "evals/graders/judge.yaml", Status: StatusChanged, Changes: []FieldChange{{Path: "thresholds.min_precision", Kind: "changed", A: "0.9", B: "0.8"}}},
+		{Path: "evals/graders/new.yml", Status: StatusAdded},
+	}
+	if diff := cmp.Diff(wantCards, d.GraderCards); diff != "" {
+		t.Errorf("cards (-want +got):\n%s", diff)
+	}
+	md := DiffMarkdown(d, DiffMarkdownOptions{})
+	for _, want := range []string{"⚖️ Grader card changes (3)", "`thresholds.min_precision` | `0.9` | `0.8`", "🔁 `a`: candidate → official", "🗑️ `b` — B (was official)"} {
+		if !strings.Contains(md, want) {
+			t.Errorf("markdown lacks %q:\n%s", want, md)
+		}
+	}
+}
+
+func TestFitComment(t *testing.T) {
+	measure := func(s string) int { return len([]rune(s)) }
+	section := func(title string, rows int) string {
+		var b strings.Builder
+		fmt.Fprintf(&b, "<details><summary>%s</summary>\n\n| a | b |\n|---|---|\n", title)
+		for i := range rows {
+			fmt.Fprintf(&b, "| %d | row |\n", i)
+		}
+		b.WriteString("\n<details><summary>nested</summary>\n\ninner\n</details>\n</details>\n\n")
+		return b.String()
+	}
+	head := "### verdict\n\n| t | u |\n|---|---|\n| 1 | 2 |\n\nfooter " + strings.Repeat("x", 300) + "\n\n"
+	fence := "```\n<details>\nnot a section\n```\n\n"
+	body := head + section("One", 10) + section("Two <code>x</code>", 10) + fence + section("Three", 10)
+	if got := fit(body, len(body), 999, measure, "character"); got != body {
+		t.Error("a body within the limit changed")
+	}
+	got := fit(body, len(head)+len(section("One", 10))+250, 999, measure, "character")
+	if !strings.Contains(got, "<summary>One</summary>") || strings.Contains(got, "<summary>Two") {
+		t.Errorf("kept the wrong sections:\n%s", got)
+	}
+	if !strings.Contains(got, "Left out: *Two x*, *Three*.") || !strings.Contains(got, "999-character limit") {
+		t.Errorf("note:\n%s", got)
+	}
+	if strings.Count(got, "<details>") != strings.Count(got, "</details>") {
+		t.Errorf("unbalanced sections:\n%s", got)
+	}
+	// Too long even without sections: whole paragraphs go, never half a
+	// table.
+	got = fit(body, 400, 999, measure, "character")
+	if !strings.HasPrefix(got, "### verdict\n\n| t | u |\n|---|---|\n| 1 | 2 |\n") || strings.Contains(got, "footer") || measure(got) > 400 {
+		t.Errorf("paragraph cut (%d):\n%s", measure(got), got)
+	}
+	if !strings.Contains(got, "1 paragraph of the summary") {
+		t.Errorf("note:\n%s", got)
+	}
+	for limit := 1; limit < len(body); limit += 7 {
+		out := strings.Replace(fit(body, limit, 999, measure, "character"), fence, "", 1)
+		if strings.Count(out, "<details>") != strings.Count(out, "</details>") {
+			t.Fatalf("limit %d: unbalanced sections", limit)
+		}
+		if strings.Count(out, "| 1 | 2 |") == 1 && !strings.Contains(out, "| t | u |") {
+			t.Fatalf("limit %d: half a table", limit)
+		}
+	}
+	// UTF-16: an emoji counts twice.
+	if utf16Len("a🙂é") != 4 {
+		t.Errorf("utf16Len = %d", utf16Len("a🙂é"))
+	}
+}
+
+// BenchmarkDiff10k diffs two revisions of a 10,000-case experiment read
+// from git objects: 100 regressions, 100 fixes, 50 edited, 50 added and 20
+// removed cases, then renders the PR markdown.
+func BenchmarkDiff10k(b *testing.B) {
+	if _, err := exec.LookPath("git"); err != nil {
+		b.Skip("git not installed")
+	}
+	dir := b.TempDir()
+	run := func(args ...string) {
+		cmd := exec.Command("git", args...)
+		cmd.Dir = dir
+		cmd.Env = append(os.Environ(), "GIT_AUTHOR_NAME=b", "GIT_AUTHOR_EMAIL=b@example.com", "GIT_COMMITTER_NAME=b", "GIT_COMMITTER_EMAIL=b@example.com")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			b.Fatalf("git %v: %v\n%s", args, err, out)
+		}
+	}
+	write := func(files map[string]string) {
+		for p, c := range files {
+			full := filepath.Join(dir, filepath.FromSlash(p))
+			os.MkdirAll(filepath.Dir(full), 0o755)
+			if err := os.WriteFile(full, []byte(c), 0o644); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+	const n = 10000
+	revision := func(feature bool) map[string]string {
+		var ds strings.Builder
+		var verdicts []repo.CaseVerdict
+		for i := range n {
+			text := fmt.Sprintf("question %d about the refund policy of order %d", i, i*7)
+			switch {
+			case feature && i >= n-20: // removed
+				continue
+			case feature && i < 50: // edited
+				text += " (reworded)"
+			}
+			line, id := testCase(b, fmt.Sprintf("case %05d", i), text)
+			ds.WriteString(line + "\n")
+			pass := (i%10 != 0 || i >= 1000 && i < 1100) && (i < 2000 || i >= 2100)
+			switch {
+			case feature && i >= 1000 && i < 1100:
+				pass = false
+			case feature && i >= 2000 && i < 2100:
+				pass = true
+			}
+			v := repo.CaseVerdict{CaseID: id, Name: fmt.Sprintf("case %05d", i), Label: repo.Pass, Score: 1, PassRate: 1, Repetitions: 1}
+			if !pass {
+				v = repo.CaseVerdict{CaseID: id, Name: v.Name, Label: repo.Fail, Repetitions: 1, FailureModes: []string{"missing_required_substring"},
+					Reason: `missing_required_substring: "refund" not found in the reply`}
+			}
+			verdicts = append(verdicts, v)
+		}
+		if feature {
+			for i := range 50 {
+				line, id := testCase(b, fmt.Sprintf("new case %d", i), fmt.Sprintf("a new question %d", i))
+				ds.WriteString(line + "\n")
+				verdicts = append(verdicts, repo.CaseVerdict{CaseID: id, Name: fmt.Sprintf("new case %d", i), Label: repo.Pass, Score: 1, PassRate: 1, Repetitions: 1})
+			}
+		}
+		passed := 0
+		for _, v := range verdicts {
+			if v.Label == repo.Pass {
+				passed++
+			}
+		}
+		rate := float64(passed) / float64(len(verdicts))
+		s := &repo.ResultsSummary{SchemaVersion: "1", Experiment: repo.SummaryExperiment{Slug: "big", Name: "big"}, Cases: len(verdicts), Repetitions: 1,
+			Target:  repo.MetricTarget{Name: "pass@1", Operator: ">=", Value: 0.8},
+			Metrics: map[string]repo.SummaryMetric{"pass@1": {Value: rate, CI: [2]float64{rate - 0.01, rate + 0.01}, N: len(verdicts)}, "mean_score": {Value: rate, N: len(verdicts)}}}
+		sum, cases, err := repo.EncodeResults(s, verdicts)
+		if err != nil {
+			b.Fatal(err)
+		}
+		temp := "0.7"
+		if feature {
+			temp = "0.3"
+		}
+		return map[string]string{
+			"evals/experiments/big.yaml":     "experiment:\n  name: big\n  goal: g\n  target: {primary: {name: pass@1, operator: \">=\", value: 0.8}}\n  parameters: {model_params: {temperature: " + temp + "}}\ndataset: {cases_path: ../datasets/big.jsonl}\nagent: {builtin: echo}\n",
+			"evals/datasets/big.jsonl":       ds.String(),
+			"evals/results/big/summary.json": string(sum),
+			"evals/results/big/cases.jsonl":  string(cases),
+		}
+	}
+	run("init", "-q", "-b", "main")
+	write(revision(false))
+	run("add", "-A")
+	run("commit", "-q", "-m", "main")
+	write(revision(true))
+	run("add", "-A")
+	run("commit", "-q", "-m", "feature")
+	g, err := gitstore.Open(dir)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for b.Loop() {
+		ta, err := g.TreeAt("HEAD~1")
+		if err != nil {
+			b.Fatal(err)
+		}
+		tb, err := g.TreeAt("HEAD")
+		if err != nil {
+			b.Fatal(err)
+		}
+		d, err := Diff(Revision{Name: "HEAD~1", Commit: ta.Commit(), Tree: ta}, Revision{Name: "HEAD", Commit: tb.Commit(), Tree: tb}, DiffOptions{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		e := d.Experiments[0]
+		if len(e.Cases.Regressed) != 100 || len(e.Cases.Fixed) != 100 || len(e.Cases.Edited) != 50 || len(e.Cases.New) != 50 || len(e.Cases.Removed) != 20 || e.Pairs != n-70 {
+			b.Fatalf("classification: %d regressed, %d fixed, %d edited, %d new, %d removed, %d pairs",
+				len(e.Cases.Regressed), len(e.Cases.Fixed), len(e.Cases.Edited), len(e.Cases.New), len(e.Cases.Removed), e.Pairs)
+		}
+		if md := FitComment(DiffMarkdown(d, DiffMarkdownOptions{}), 30); utf16Len(md) > CommentLimit {
+			b.Fatal("comment too long")
+		}
+	}
+}
