@@ -23,21 +23,31 @@ func newReportCmd(io *IOStreams, g *globalOptions) *cobra.Command {
 		Short: "Print the report of a recorded run",
 		Long: `report rebuilds a run's report from its record under evals/runs/: the
 newest run of an experiment (by slug), a run by ID, or the newest run of
-all when no argument is given. Nothing is called or re-graded.`,
+all when no argument is given. Nothing is called or re-graded.
+
+Formats: md (terminals and pull requests), json (versioned schema), junit
+(JUnit XML for CI test reporters: one testcase per case of iteration 0, the
+adopted configuration, whose verdicts are the committed
+results/<slug>/cases.jsonl; failures carry the grader's reason) and html
+(one self-contained page: inline CSS and SVG, nothing fetched).`,
 		Example: `  selfevals report pingpong
-  selfevals report run_6aaa423b3bf9181e --format json | jq .best_iteration`,
+  selfevals report run_6aaa423b3bf9181e --format json | jq .best_iteration
+  selfevals report pingpong --format junit > junit.xml
+  selfevals report pingpong --format html > report.html`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runReport(io, opts, args)
 		},
 	}
-	cmd.Flags().StringVar(&opts.format, "format", "md", "md or json")
+	cmd.Flags().StringVar(&opts.format, "format", "md", "md, json, junit or html")
 	return cmd
 }
 
 func runReport(io *IOStreams, opts *reportOptions, args []string) error {
-	if opts.format != "md" && opts.format != "json" {
-		return repo.Userf("--format must be md or json, got %q", opts.format)
+	switch opts.format {
+	case "md", "json", "junit", "html":
+	default:
+		return repo.Userf("--format must be md, json, junit or html, got %q", opts.format)
 	}
 	dir := opts.global.evalsDir()
 	var runDir string
@@ -69,8 +79,17 @@ func runReport(io *IOStreams, opts *reportOptions, args []string) error {
 	if err != nil {
 		return err
 	}
-	if opts.format == "json" {
-		b, err := reports.JSON(rs)
+	var render func() ([]byte, error)
+	switch opts.format {
+	case "json":
+		render = func() ([]byte, error) { return reports.JSON(rs) }
+	case "junit":
+		render = func() ([]byte, error) { return reports.JUnit(rs, runDir) }
+	case "html":
+		render = func() ([]byte, error) { return reports.HTML(rs, runDir) }
+	}
+	if render != nil {
+		b, err := render()
 		if err != nil {
 			return err
 		}
