@@ -1,0 +1,581 @@
+package web
+
+import (
+	"bytes"
+	"errors"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/goccy/go-json"
+
+	"github.com/selfevals/selfevals/repo"
+	"github.com/selfevals/selfevals/runner"
+)
+
+// specCache keeps loaded specs while their file and dataset are unchanged:
+// loading validates the whole dataset, which a page view should not repeat.
+type specCache struct {
+	mu      sync.Mutex
+	entries map[string]specEntry
+}
+
+type specEntry struct {
+	stamp string
+	ls    *repo.LoadedSpec
+	err   error
+}
+
+var specs = &specCache{entries: map[string]specEntry{}}
+
+func fileStamp(paths ...string) string {
+	var b strings.Builder
+	for _, p := range paths {
+		if st, err := os.Stat(p); err == nil {
+			b.WriteString(strconv.FormatInt(st.Size(), 10) + "/" + strconv.FormatInt(st.ModTime().UnixNano(), 10) + ";")
+		} else {
+			b.WriteString("-;")
+		}
+	}
+	return b.String()
+}
+
+func (s *Server) specPath(slug string) string {
+	return filepath.Join(s.evalsDir, "experiments", slug+".yaml")
+}
+
+// spec loads an experiment's spec, or nil and why when it does not load.
+func (s *Server) spec(slug string) (*repo.LoadedSpec, error) {
+	path := s.specPath(slug)
+	if _, err := os.Stat(path); err != nil {
+		if alt := filepath.Join(s.evalsDir, "experiments", slug+".yml"); fileExists(alt) {
+			path = alt
+		} else {
+			return nil, err
+		}
+	}
+	specs.mu.Lock()
+	e, ok := specs.entries[path]
+	specs.mu.Unlock()
+	stamp := fileStamp(path, filepath.Join(s.evalsDir, "selfevals.yaml"))
+	if ok && e.ls != nil && e.ls.Dataset != nil {
+		stamp2 := stamp + fileStamp(e.ls.Dataset.Path)
+		if e.stamp == stamp2 {
+			return e.ls, e.err
+		}
+	} else if ok && e.stamp == stamp {
+		return e.ls, e.err
+	}
+	settings, err := repo.LoadSettings(s.evalsDir)
+	if err != nil {
+		return nil, err
+	}
+	ls, err := repo.LoadExperiment(path, repo.LoadOptions{Root: s.root, Settings: settings})
+	e = specEntry{stamp: stamp, ls: ls, err: err}
+	if ls != nil && ls.Dataset != nil {
+		e.stamp = stamp + fileStamp(ls.Dataset.Path)
+	}
+	specs.mu.Lock()
+	specs.entries[path] = e
+	specs.mu.Unlock()
+	return ls, err
+}
+
+func fileExists(p string) bool {
+	_, err := os.Stat(p)
+	return err == nil
+}
+
+// slugs lists the experiments: every spec, plus any experiment that only
+// has runs or a committed result.
+func (s *Server) slugs() []string {
+	seen := map[string]bool{}
+	for _, pat := range []string{"experiments/*.yaml", "experiments/*.yml"} {
+		m, _ := filepath.Glob(filepath.Join(s.evalsDir, pat))
+		for _, p := range m {
+			slug := strings.TrimSuffix(strings.TrimSuffix(filepath.Base(p), ".yaml"), ".yml")
+			if checkSlug(slug) == nil {
+				seen[slug] = true
+			}
+		}
+	}
+	for _, dir := range []string{"runs", "results"} {
+		entries, _ := os.ReadDir(filepath.Join(s.evalsDir, dir))
+		for _, e := range entries {
+			if e.IsDir() && checkSlug(e.Name()) == nil {
+				seen[e.Name()] = true
+			}
+		}
+	}
+	out := make([]string, 0, len(seen))
+	for slug := range seen {
+		out = append(out, slug)
+	}
+	sort.Strings(out)
+	return out
+}
+
+func (s *Server) knownSlug(slug string) error {
+	if err := checkSlug(slug); err != nil {
+		return err
+	}
+	for _, p := range []string{s.specPath(slug), filepath.Join(s.evalsDir, "experiments", slug+".yml"),
+		repo.RunsDir(s.evalsDir, slug), repo.ResultsDir(s.evalsDir, slug)} {
+		if fileExists(p) {
+			return nil
+		}
+	}
+	return notFound("experiment %s not found under %s", slug, s.relPath(s.evalsDir))
+}
+
+// runDir finds a run's directory by ID.
+func (s *Server) runDir(id string) (string, *repo.RunManifest, error) {
+	if err := checkRun(id); err != nil {
+		return "", nil, err
+	}
+	matches, _ := filepath.Glob(filepath.Join(s.evalsDir, "runs", "*", id))
+	for _, dir := range matches {
+		if man, err := repo.ReadManifest(dir); err == nil {
+			return dir, man, nil
+		}
+	}
+	return "", nil, notFound("run %s not found under %s", id, s.relPath(filepath.Join(s.evalsDir, "runs")))
+}
+
+// active reports whether a run is in progress in some process: its
+// experiment's lock file names it and the holder is alive. The lock itself
+// is not tried: even a brief shared flock taken here could make a `run`
+// starting at that instant fail with "experiment is locked".
+func (s *Server) active(man *repo.RunManifest) bool {
+	if checkSlug(man.Experiment) != nil {
+		return false
+	}
+	b, err := os.ReadFile(filepath.Join(repo.RunsDir(s.evalsDir, man.Experiment), ".lock"))
+	if err != nil {
+		return false
+	}
+	var h repo.LockHolder
+	if json.Unmarshal(b, &h) != nil || h.RunID != man.RunID || h.PID <= 0 {
+		return false
+	}
+	if host, _ := os.Hostname(); h.Host != "" && h.Host != host {
+		return man.State == "running" // another machine: trust the manifest
+	}
+	err = syscall.Kill(h.PID, 0)
+	return err == nil || errors.Is(err, syscall.EPERM)
+}
+
+func (s *Server) runView(dir string, man *repo.RunManifest) RunView {
+	v := RunView{
+		RunID: man.RunID, Experiment: man.Experiment, ExperimentID: man.ExperimentID, State: man.State,
+		StartedAt: man.StartedAt, EndedAt: man.EndedAt, Terminated: man.Terminated, DatasetID: man.DatasetID,
+		Cases: man.Cases, Repetitions: man.Repetitions, MaxIterations: man.MaxIterations, Target: man.Target,
+		Guardrails: man.Guardrails, GitCommit: man.GitCommit, GitDirty: man.GitDirty, ToolVersion: man.ToolVersion,
+		HasTraces: fileExists(filepath.Join(dir, "traces.parquet")),
+	}
+	v.Active = s.active(man)
+	if v.Active {
+		v.State = "running"
+	}
+	its, _ := runner.ReadIterations(dir)
+	v.Iterations = len(its)
+	v.BestIteration = bestIteration(man.Target, its)
+	return v
+}
+
+func bestIteration(t repo.MetricTarget, its []*runner.IterationSummary) *int {
+	var best *runner.IterationSummary
+	for _, it := range its {
+		if _, ok := it.Metric(t.Name); ok && !it.Decision.Violated && (best == nil || runner.Better(t, it.Primary, best.Primary)) {
+			best = it
+		}
+	}
+	if best == nil {
+		return nil
+	}
+	i := best.Index
+	return &i
+}
+
+// runViews lists an experiment's runs (every run when slug is empty),
+// newest first.
+func (s *Server) runViews(slug string) []RunView {
+	dirs, _ := repo.RunDirs(s.evalsDir, slug)
+	out := make([]RunView, 0, len(dirs))
+	for _, d := range dirs {
+		if man, err := repo.ReadManifest(d); err == nil {
+			out = append(out, s.runView(d, man))
+		}
+	}
+	return out
+}
+
+func f64(v float64) *float64 { return &v }
+
+// iterationViews shapes a run's iterations for a table: Δ is against the
+// best iteration before each one.
+func iterationViews(runID string, t repo.MetricTarget, its []*runner.IterationSummary) []IterationView {
+	best := bestIteration(t, its)
+	out := make([]IterationView, 0, len(its))
+	var bestSoFar *float64
+	for _, it := range its {
+		v := IterationView{
+			ID: it.ID, RunID: runID, Iteration: it.Index, Hypothesis: it.Hypothesis, ParamsID: it.ParamsID,
+			Parameters: it.Params, Metric: t.Name, Outcome: it.Decision.Outcome, Rationale: it.Decision.Rationale,
+			Calls: it.Calls, CacheHits: it.CacheHits, Errors: it.Errors, DurationMS: it.DurationMS, Metrics: it.Metrics,
+			Best: best != nil && *best == it.Index,
+		}
+		if m, ok := it.Metrics[t.Name]; ok && m.Observed {
+			v.Value = f64(m.Value)
+			v.Lo, v.Hi = m.Lo, m.Hi
+			if bestSoFar == nil {
+				v.DeltaVsBest = f64(0)
+			} else {
+				v.DeltaVsBest = f64(round6(m.Value - *bestSoFar))
+			}
+			if !it.Decision.Violated && (bestSoFar == nil || runner.Better(t, m.Value, *bestSoFar)) {
+				bestSoFar = f64(m.Value)
+			}
+		}
+		if m, ok := it.Metrics["cost_usd_total"]; ok && m.Observed {
+			v.CostUSD = f64(m.Value)
+		}
+		out = append(out, v)
+	}
+	return out
+}
+
+func round6(f float64) float64 {
+	r, _ := strconv.ParseFloat(strconv.FormatFloat(f, 'f', 6, 64), 64)
+	return r
+}
+
+func decisionView(runID string, it *runner.IterationSummary) DecisionView {
+	d := DecisionView{
+		RunID: runID, Iteration: it.Index, IterationID: it.ID, Outcome: it.Decision.Outcome, Rationale: it.Decision.Rationale,
+		Evidence: it.Decision.Evidence, Guardrails: it.Decision.Guardrail, Baseline: it.Decision.Baseline,
+		Violated: it.Decision.Violated, Metrics: map[string]*float64{}, AnalysisDue: it.AnalysisDue,
+	}
+	for name, m := range it.Metrics {
+		if m.Observed {
+			d.Metrics[name] = f64(m.Value)
+		}
+	}
+	return d
+}
+
+func decisionViews(runID string, its []*runner.IterationSummary) []DecisionView {
+	out := make([]DecisionView, 0, len(its))
+	for _, it := range its {
+		out = append(out, decisionView(runID, it))
+	}
+	return out
+}
+
+// committed reads evals/results/<slug>/summary.json.
+func (s *Server) committed(slug string) (*CommittedResult, error) {
+	b, err := os.ReadFile(filepath.Join(repo.ResultsDir(s.evalsDir, slug), "summary.json"))
+	if err != nil {
+		return nil, err
+	}
+	sum, err := repo.ReadSummary(b)
+	if err != nil {
+		return nil, err
+	}
+	c := &CommittedResult{Primary: sum.Primary, TargetMet: sum.TargetMet, Target: sum.Target, Cases: sum.Cases,
+		Errors: sum.Errors, Summary: json.RawMessage(b), Metrics: sum.Metrics}
+	if m, ok := sum.Metrics[sum.Target.Name]; ok {
+		ci := m.CI
+		c.CI = &ci
+	}
+	return c, nil
+}
+
+func (s *Server) experimentSummary(slug string) ExperimentSummary {
+	es := ExperimentSummary{Slug: slug, Name: slug, Spec: s.relPath(s.specPath(slug))}
+	ls, err := s.spec(slug)
+	switch {
+	case err != nil && os.IsNotExist(err):
+		es.Error = "no spec at " + es.Spec
+	case err != nil:
+		es.Error = err.Error()
+	default:
+		e := &ls.Spec.Experiment
+		es.ID, es.Name, es.Goal, es.Mode = ls.ID, e.Name, e.Goal, e.Mode
+		es.Spec = s.relPath(ls.Path)
+		es.PrimaryMetric, es.PrimaryTarget = e.Target.Primary.Name, e.Target.Primary
+		es.Proposer, es.MaxIterations = e.Proposer.Strategy, e.Run.MaxIterations
+		es.DatasetID, es.Cases = ls.Dataset.ID, ls.Dataset.Count
+	}
+	dirs, _ := repo.RunDirs(s.evalsDir, slug)
+	es.RunCount = len(dirs)
+	if len(dirs) > 0 {
+		if man, err := repo.ReadManifest(dirs[0]); err == nil {
+			v := s.runView(dirs[0], man)
+			es.LastRun = &v
+			es.IterationCount = v.Iterations
+			if es.PrimaryMetric == "" {
+				es.PrimaryMetric, es.PrimaryTarget = man.Target.Name, man.Target
+			}
+		}
+	}
+	if c, err := s.committed(slug); err == nil {
+		es.Committed = c
+		if es.PrimaryMetric == "" {
+			es.PrimaryMetric, es.PrimaryTarget = c.Target.Name, c.Target
+		}
+	}
+	return es
+}
+
+func (s *Server) workspaceName() string {
+	if st, err := repo.LoadSettings(s.evalsDir); err == nil && st.Name != "" {
+		return st.Name
+	}
+	return filepath.Base(s.root)
+}
+
+// --- handlers -------------------------------------------------------------
+
+func (s *Server) apiWorkspace(*http.Request) (any, error) {
+	slugs := s.slugs()
+	ws := Workspace{Name: s.workspaceName(), EvalsDir: s.relPath(s.evalsDir), ExperimentCount: len(slugs), Experiments: slugs}
+	dirs, _ := repo.RunDirs(s.evalsDir, "")
+	ws.RunCount = len(dirs)
+	kept := 0
+	for i, d := range dirs {
+		man, err := repo.ReadManifest(d)
+		if err != nil {
+			continue
+		}
+		if i == 0 {
+			ws.LastRunAt = man.StartedAt
+		}
+		if s.active(man) {
+			ws.ActiveRuns++
+		}
+		if ws.RecentDecided >= 20 {
+			continue
+		}
+		its, _ := runner.ReadIterations(d)
+		for j := len(its) - 1; j >= 0 && ws.RecentDecided < 20; j-- {
+			ws.RecentDecided++
+			if its[j].Decision.Outcome == runner.KeepCandidate {
+				kept++
+			}
+		}
+	}
+	if ws.RecentDecided > 0 {
+		ws.RecentKeepRate = f64(round6(float64(kept) / float64(ws.RecentDecided)))
+	}
+	return ws, nil
+}
+
+func (s *Server) apiExperiments(*http.Request) (any, error) {
+	out := []ExperimentSummary{}
+	for _, slug := range s.slugs() {
+		out = append(out, s.experimentSummary(slug))
+	}
+	return out, nil
+}
+
+func (s *Server) experimentDetail(slug string) (*ExperimentDetail, error) {
+	if err := s.knownSlug(slug); err != nil {
+		return nil, err
+	}
+	d := &ExperimentDetail{Summary: s.experimentSummary(slug), Iterations: []IterationView{}, Decisions: []DecisionView{}}
+	if d.Summary.Committed != nil {
+		d.Result = d.Summary.Committed.Summary
+	}
+	dirs, _ := repo.RunDirs(s.evalsDir, slug)
+	if len(dirs) > 0 {
+		if man, err := repo.ReadManifest(dirs[0]); err == nil {
+			v := s.runView(dirs[0], man)
+			d.LatestRun = &v
+			its, _ := runner.ReadIterations(dirs[0])
+			d.Iterations = iterationViews(man.RunID, man.Target, its)
+			d.Decisions = decisionViews(man.RunID, its)
+		}
+	}
+	return d, nil
+}
+
+func (s *Server) apiExperiment(r *http.Request) (any, error) {
+	return s.experimentDetail(r.PathValue("slug"))
+}
+
+func (s *Server) apiExperimentRuns(r *http.Request) (any, error) {
+	slug := r.PathValue("slug")
+	if err := s.knownSlug(slug); err != nil {
+		return nil, err
+	}
+	return s.runViews(slug), nil
+}
+
+func (s *Server) apiActiveRuns(*http.Request) (any, error) {
+	out := []RunView{}
+	for _, v := range s.runViews("") {
+		if v.Active {
+			out = append(out, v)
+		}
+	}
+	return out, nil
+}
+
+func (s *Server) apiRun(r *http.Request) (any, error) {
+	dir, man, err := s.runDir(r.PathValue("run"))
+	if err != nil {
+		return nil, err
+	}
+	return s.runView(dir, man), nil
+}
+
+func (s *Server) runIterations(id string) (*repo.RunManifest, []*runner.IterationSummary, error) {
+	dir, man, err := s.runDir(id)
+	if err != nil {
+		return nil, nil, err
+	}
+	its, err := runner.ReadIterations(dir)
+	if err != nil && !os.IsNotExist(err) {
+		return nil, nil, err
+	}
+	return man, its, nil
+}
+
+func (s *Server) apiRunIterations(r *http.Request) (any, error) {
+	man, its, err := s.runIterations(r.PathValue("run"))
+	if err != nil {
+		return nil, err
+	}
+	return iterationViews(man.RunID, man.Target, its), nil
+}
+
+func (s *Server) apiRunDecisions(r *http.Request) (any, error) {
+	man, its, err := s.runIterations(r.PathValue("run"))
+	if err != nil {
+		return nil, err
+	}
+	return decisionViews(man.RunID, its), nil
+}
+
+// maxCalls bounds the calls an iteration's detail lists.
+const maxCalls = 2000
+
+// iteration finds an iteration by itr_ ID (the newest run that has it: IDs
+// are content hashes and repeat across runs) or by "<run>:<index>".
+func (s *Server) iteration(id string) (*IterationDetail, error) {
+	var dirs []string
+	index := -1
+	itrID := ""
+	switch {
+	case strings.HasPrefix(id, "run_"):
+		run, idx, ok := strings.Cut(id, ":")
+		n, err := strconv.Atoi(idx)
+		if !ok || err != nil || n < 0 || strconv.Itoa(n) != idx {
+			return nil, badRequest("%q is not an iteration ID (itr_… or <run>:<index>)", id)
+		}
+		dir, _, err := s.runDir(run)
+		if err != nil {
+			return nil, err
+		}
+		dirs, index = []string{dir}, n
+	case itrRE.MatchString(id):
+		dirs, _ = repo.RunDirs(s.evalsDir, "")
+		itrID = id
+	default:
+		return nil, badRequest("%q is not an iteration ID (itr_… or <run>:<index>)", id)
+	}
+	for _, dir := range dirs {
+		its, _ := runner.ReadIterations(dir)
+		for _, it := range its {
+			if (itrID != "" && it.ID == itrID) || (itrID == "" && it.Index == index) {
+				man, err := repo.ReadManifest(dir)
+				if err != nil {
+					return nil, err
+				}
+				views := iterationViews(man.RunID, man.Target, its)
+				d := &IterationDetail{RunID: man.RunID, Experiment: man.Experiment, Iteration: it, Decision: decisionView(man.RunID, it), Calls: []CallView{}}
+				for _, v := range views {
+					if v.Iteration == it.Index {
+						d.View = v
+					}
+				}
+				err = eachResult(filepath.Join(dir, "results.jsonl"), nil, func(res *repo.Result) error {
+					if res.Iteration == it.Index {
+						d.CallsTotal++
+						if len(d.Calls) < maxCalls {
+							d.Calls = append(d.Calls, callView(man.RunID, res))
+						}
+					}
+					return nil
+				})
+				if err != nil && !os.IsNotExist(err) {
+					return nil, err
+				}
+				return d, nil
+			}
+		}
+	}
+	return nil, notFound("iteration %s not found", id)
+}
+
+func (s *Server) apiIteration(r *http.Request) (any, error) {
+	return s.iteration(r.PathValue("id"))
+}
+
+func callView(runID string, r *repo.Result) CallView {
+	out := r.Output
+	if len(out) > 200 {
+		out = truncate(out, 200)
+	}
+	return CallView{TraceID: r.ID, RunID: runID, CaseID: r.CaseID, Iteration: r.Iteration, Repetition: r.Repetition,
+		StartedAt: r.StartedAt, LatencyMS: r.LatencyMS, Label: r.Label, Score: r.Score, Error: r.Error, Output: out, Cached: r.Cached}
+}
+
+// truncate cuts s to at most n bytes on a rune boundary, marking the cut.
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8Start(s[n]) {
+		n--
+	}
+	return s[:n] + "…"
+}
+
+func utf8Start(b byte) bool { return b&0xC0 != 0x80 }
+
+// eachResult streams a results.jsonl; when filter is set, lines that do not
+// contain it are skipped before decoding.
+func eachResult(path string, filter []byte, fn func(*repo.Result) error) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	return repo.EachLine(f, func(line []byte, _ int, _ int64, complete bool) error {
+		if !complete || len(line) == 0 {
+			return nil
+		}
+		if filter != nil && !bytes.Contains(line, filter) {
+			return nil
+		}
+		var res repo.Result
+		if json.Unmarshal(line, &res) != nil {
+			return nil
+		}
+		return fn(&res)
+	})
+}
+
+// parseTime reads an RFC 3339 time, zero when absent.
+func parseTime(s string) time.Time {
+	t, _ := time.Parse(time.RFC3339Nano, s)
+	return t
+}

@@ -1,0 +1,287 @@
+package web
+
+import (
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/goccy/go-json"
+
+	"github.com/selfevals/selfevals/repo"
+	"github.com/selfevals/selfevals/runner"
+)
+
+// The live stream of a run, in the reference's SSE wire format (one frame is
+// "event: <name>\ndata: <json>\n\n"):
+//
+//	snapshot   the run so far: Snapshot
+//	span       one finished agent call, as its root span: LiveSpan
+//	iteration  an iteration was decided: IterationView (an addition)
+//	ping       "1", every 15 s, so proxies keep the connection open
+//	complete   the run ended: Complete; the server then closes the stream
+//
+// A run in another process is followed through its directory: results.jsonl
+// is tailed by offset (the writer flushes it every 200 ms), iterations.jsonl
+// by length, and run.json for the end. Only complete lines are read, so a
+// line being written is picked up on the next poll.
+
+// LiveSpan is one finished agent call on the live page.
+type LiveSpan struct {
+	ID         string     `json:"id"`
+	ParentID   *string    `json:"parent_id"`
+	Kind       string     `json:"kind"`
+	Name       string     `json:"name"`
+	StartedAt  string     `json:"started_at,omitempty"`
+	DurationMS float64    `json:"duration_ms"`
+	TraceID    string     `json:"trace_id"`
+	CallID     string     `json:"call_id"`
+	CaseID     string     `json:"case_id"`
+	Iteration  int        `json:"iteration"`
+	Repetition int        `json:"repetition"`
+	Label      repo.Label `json:"label"`
+	Score      float64    `json:"score"`
+	Error      string     `json:"error,omitempty"`
+	Output     string     `json:"output,omitempty"`
+	Children   int        `json:"children"`
+}
+
+func liveSpan(runID string, r *repo.Result) LiveSpan {
+	return LiveSpan{ID: r.ID + "/0", Kind: repo.KindAgentCall, Name: "call", StartedAt: r.StartedAt, DurationMS: r.LatencyMS,
+		TraceID: r.ID, CallID: callID(runID, r), CaseID: r.CaseID, Iteration: r.Iteration, Repetition: r.Repetition,
+		Label: r.Label, Score: r.Score, Error: truncate(r.Error, 200), Output: truncate(r.Output, 120),
+		Children: len(r.Spans) + len(r.ToolCalls)}
+}
+
+// Snapshot is the state of a run so far.
+type Snapshot struct {
+	Run        RunView         `json:"run"`
+	Iterations []IterationView `json:"iterations"`
+	Calls      int             `json:"calls"`
+	Labels     map[string]int  `json:"labels"`
+	// Spans are the most recent calls (up to 200), oldest first.
+	Spans []LiveSpan `json:"spans"`
+}
+
+// Complete is the final state of a run.
+type Complete struct {
+	FinalState    string          `json:"final_state"`
+	Terminated    string          `json:"terminated,omitempty"`
+	EndedAt       string          `json:"ended_at,omitempty"`
+	Calls         int             `json:"calls"`
+	Labels        map[string]int  `json:"labels"`
+	Iterations    []IterationView `json:"iterations"`
+	BestIteration *int            `json:"best_iteration"`
+}
+
+const snapshotSpans = 200
+
+// follower reads a run directory incrementally.
+type follower struct {
+	s      *Server
+	dir    string
+	runID  string
+	offset int64 // results.jsonl: just past the last complete line read
+	its    int   // iterations sent
+	calls  int
+	labels map[string]int
+	recent []LiveSpan
+}
+
+func newFollower(s *Server, dir, runID string) *follower {
+	return &follower{s: s, dir: dir, runID: runID, labels: map[string]int{}}
+}
+
+// results reads the complete lines appended since the last call.
+func (f *follower) results(fn func(*repo.Result)) error {
+	file, err := os.Open(filepath.Join(f.dir, "results.jsonl"))
+	if os.IsNotExist(err) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	defer file.Close()
+	if st, err := file.Stat(); err == nil && st.Size() < f.offset {
+		f.offset = st.Size() // cut by a resume; what was read stays read
+	}
+	if _, err := file.Seek(f.offset, io.SeekStart); err != nil {
+		return err
+	}
+	start := f.offset
+	return repo.EachLine(file, func(line []byte, _ int, off int64, complete bool) error {
+		if !complete {
+			return nil
+		}
+		f.offset = start + off + int64(len(line)) + 1
+		if len(line) == 0 {
+			return nil
+		}
+		var res repo.Result
+		if json.Unmarshal(line, &res) != nil {
+			return nil
+		}
+		f.calls++
+		f.labels[string(res.Label)]++
+		fn(&res)
+		return nil
+	})
+}
+
+func (f *follower) snapshot(man *repo.RunManifest) (*Snapshot, error) {
+	err := f.results(func(r *repo.Result) {
+		f.recent = append(f.recent, liveSpan(f.runID, r))
+		if len(f.recent) > 2*snapshotSpans {
+			f.recent = append(f.recent[:0], f.recent[len(f.recent)-snapshotSpans:]...)
+		}
+	})
+	if err != nil {
+		return nil, err
+	}
+	if len(f.recent) > snapshotSpans {
+		f.recent = f.recent[len(f.recent)-snapshotSpans:]
+	}
+	its, _ := runner.ReadIterations(f.dir)
+	f.its = len(its)
+	snap := &Snapshot{Run: f.s.runView(f.dir, man), Iterations: iterationViews(man.RunID, man.Target, its),
+		Calls: f.calls, Labels: copyLabels(f.labels), Spans: f.recent}
+	if snap.Spans == nil {
+		snap.Spans = []LiveSpan{}
+	}
+	f.recent = nil
+	return snap, nil
+}
+
+func copyLabels(m map[string]int) map[string]int {
+	out := make(map[string]int, len(m))
+	for k, v := range m {
+		out[k] = v
+	}
+	return out
+}
+
+// runSnapshot is the state of a run for the live page rendered on the server.
+func (s *Server) runSnapshot(id string) (*Snapshot, error) {
+	dir, man, err := s.runDir(id)
+	if err != nil {
+		return nil, err
+	}
+	return newFollower(s, dir, man.RunID).snapshot(man)
+}
+
+func (s *Server) stream(w http.ResponseWriter, r *http.Request) {
+	dir, man, err := s.runDir(r.PathValue("run"))
+	if err != nil {
+		writeErr(w, err)
+		return
+	}
+	flusher, ok := w.(http.Flusher)
+	if !ok {
+		writeError(w, http.StatusInternalServerError, "streaming is not supported by this connection")
+		return
+	}
+	h := w.Header()
+	h.Set("Content-Type", "text/event-stream")
+	h.Set("Cache-Control", "no-cache, no-transform")
+	h.Set("Connection", "keep-alive")
+	h.Set("X-Accel-Buffering", "no")
+	w.WriteHeader(http.StatusOK)
+	if r.Method == http.MethodHead {
+		return
+	}
+	send := func(event string, v any) bool {
+		b, err := json.MarshalWithOption(v, json.DisableHTMLEscape())
+		if err != nil {
+			b = []byte(`{}`)
+		}
+		if _, err := fmt.Fprintf(w, "event: %s\ndata: %s\n\n", event, b); err != nil {
+			return false
+		}
+		flusher.Flush()
+		return true
+	}
+
+	f := newFollower(s, dir, man.RunID)
+	snap, err := f.snapshot(man)
+	if err != nil {
+		send("error", ErrorBody{Error: err.Error(), Status: http.StatusInternalServerError})
+		return
+	}
+	if !send("snapshot", snap) {
+		return
+	}
+	poll := time.NewTicker(s.opts.Poll)
+	defer poll.Stop()
+	ping := time.NewTicker(s.opts.Ping)
+	defer ping.Stop()
+	grace := 5 * s.opts.Poll
+	if grace < time.Second {
+		grace = time.Second
+	}
+	var goneSince time.Time
+	for {
+		// The state is read before the results: the run closes
+		// results.jsonl before it marks run.json ended, so everything it
+		// wrote is read before complete is sent.
+		cur, err := repo.ReadManifest(dir)
+		if err != nil {
+			cur = man
+		}
+		active := s.active(cur)
+		ended, final := false, cur.State
+		switch {
+		case active:
+		case cur.State != "running":
+			ended = true
+		default:
+			// run.json says running but no process holds the lock: the
+			// run was killed. Give a starting or ending run a moment.
+			if goneSince.IsZero() {
+				goneSince = time.Now()
+			} else if time.Since(goneSince) >= grace {
+				ended, final = true, "interrupted"
+			}
+		}
+		if active || cur.State != "running" {
+			goneSince = time.Time{}
+		}
+		ok := true
+		if err := f.results(func(res *repo.Result) {
+			if ok {
+				ok = send("span", liveSpan(cur.RunID, res))
+			}
+		}); err != nil || !ok {
+			return
+		}
+		its, _ := runner.ReadIterations(dir)
+		if len(its) > f.its {
+			views := iterationViews(cur.RunID, cur.Target, its)
+			for _, v := range views[f.its:] {
+				if !send("iteration", v) {
+					return
+				}
+			}
+			f.its = len(its)
+		}
+		if ended {
+			c := Complete{FinalState: final, Terminated: cur.Terminated, EndedAt: cur.EndedAt, Calls: f.calls,
+				Labels: copyLabels(f.labels), Iterations: iterationViews(cur.RunID, cur.Target, its), BestIteration: bestIteration(cur.Target, its)}
+			if final == "interrupted" && cur.State == "running" {
+				c.Terminated = "the run's process is gone; continue it with selfevals run --resume"
+			}
+			send("complete", c)
+			return
+		}
+		select {
+		case <-r.Context().Done():
+			return
+		case <-ping.C:
+			if !send("ping", 1) {
+				return
+			}
+		case <-poll.C:
+		}
+	}
+}
