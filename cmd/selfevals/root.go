@@ -142,6 +142,7 @@ writes everything as plain files under evals/.`,
 		newAnalyzeCmd(io, g),
 		newFailureModeCmd(io, g),
 		newSkillsCmd(io, g),
+		newServeCmd(io, g),
 	)
 	return root
 }
