@@ -139,6 +139,12 @@ var funcs = template.FuncMap{
 		b, _ := json.MarshalWithOption(v, json.DisableHTMLEscape())
 		return string(b)
 	},
+	"pval": func(p float64) string {
+		if p < 0.001 {
+			return "<0.001"
+		}
+		return "=" + fmtNum(p)
+	},
 	"pct":     func(v float64) string { return strconv.FormatFloat(v*100, 'f', 0, 64) + "%" },
 	"labelOf": func(m map[string]int, l string) int { return m[l] },
 	"active": func(v RunView) string {
