@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"sort"
 	"strconv"
+	"sync"
 
 	"github.com/goccy/go-json"
 
@@ -155,17 +156,19 @@ var funcs = template.FuncMap{
 	},
 }
 
-var pages = map[string]*template.Template{}
-
-func init() {
+// pages holds the parsed templates. They are parsed on first use, not at
+// start-up: every command of the binary would otherwise pay for them.
+var pages = sync.OnceValue(func() map[string]*template.Template {
 	sub, err := fs.Sub(uiFS, "ui")
 	if err != nil {
 		panic(err)
 	}
+	m := map[string]*template.Template{}
 	for _, p := range []string{"index", "experiment", "run", "trace", "thread", "history", "error"} {
-		pages[p] = template.Must(template.New(p).Funcs(funcs).ParseFS(sub, "layout.html", p+".html"))
+		m[p] = template.Must(template.New(p).Funcs(funcs).ParseFS(sub, "layout.html", p+".html"))
 	}
-}
+	return m
+})
 
 type page struct {
 	Title     string
@@ -218,7 +221,7 @@ func (s *Server) page(name string, fill func(*http.Request, *page) error) http.H
 
 func (s *Server) render(w http.ResponseWriter, status int, name string, p *page) {
 	var buf bytes.Buffer
-	if err := pages[name].ExecuteTemplate(&buf, "layout", p); err != nil {
+	if err := pages()[name].ExecuteTemplate(&buf, "layout", p); err != nil {
 		writeError(w, http.StatusInternalServerError, err.Error())
 		return
 	}

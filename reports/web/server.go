@@ -51,6 +51,7 @@ type Server struct {
 
 // New makes a server over opts.EvalsDir.
 func New(opts Options) (*Server, error) {
+	pages() // parse the templates now, so a broken one fails at start
 	if opts.EvalsDir == "" {
 		opts.EvalsDir = "evals"
 	}
