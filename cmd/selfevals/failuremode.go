@@ -133,34 +133,42 @@ it below, one line per change.`,
 }
 
 func newFailureModePromoteCmd(io *IOStreams, opts *failureModeOptions) *cobra.Command {
-	return &cobra.Command{
-		Use:     "promote <mode>",
-		Short:   "Make a candidate (or retired) mode official",
-		Long:    `promote sets a mode's status to official and records it in the mode's history. Promoting an official mode changes nothing.`,
-		Example: `  selfevals failuremode promote fm_says_miss`,
-		Args:    cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			return editTaxonomy(io, opts, func(tf *repo.TaxonomyFile, c repo.Change) (string, error) {
-				m, err := tf.Find(args[0])
-				if err != nil {
-					return "", err
-				}
-				changed, err := tf.Promote(args[0], c)
-				if err != nil || !changed {
-					return fmt.Sprintf("%s is already official", m.ID()), err
-				}
-				return fmt.Sprintf("promoted %s (%s) → official", m.ID(), m.Title), nil
-			})
-		},
-	}
+	return newFailureModeStatusCmd(io, opts, statusChange{
+		use:     "promote <mode>",
+		short:   "Make a candidate (or retired) mode official",
+		long:    `promote sets a mode's status to official and records it in the mode's history. Promoting an official mode changes nothing.`,
+		example: `  selfevals failuremode promote fm_says_miss`,
+		apply:   (*repo.TaxonomyFile).Promote,
+		done:    "promoted %s (%s) → official",
+		already: "%s is already official",
+	})
 }
 
 func newFailureModeRetireCmd(io *IOStreams, opts *failureModeOptions) *cobra.Command {
+	return newFailureModeStatusCmd(io, opts, statusChange{
+		use:     "retire <mode>",
+		short:   "Retire a mode: it leaves bundles and stops being offered to classify into",
+		long:    `retire sets a mode's status to retired and records it in the mode's history. Its examples and past assignments stay. Use merge instead when the mode duplicates another.`,
+		example: `  selfevals failuremode retire fm_dup_mode`,
+		apply:   (*repo.TaxonomyFile).Retire,
+		done:    "retired %s (%s)",
+		already: "%s is already retired",
+	})
+}
+
+// statusChange describes a command that moves one mode to another status.
+type statusChange struct {
+	use, short, long, example string
+	apply                     func(tf *repo.TaxonomyFile, mode string, c repo.Change) (bool, error)
+	done, already             string // formats: mode ID, then title
+}
+
+func newFailureModeStatusCmd(io *IOStreams, opts *failureModeOptions, sc statusChange) *cobra.Command {
 	return &cobra.Command{
-		Use:     "retire <mode>",
-		Short:   "Retire a mode: it leaves bundles and stops being offered to classify into",
-		Long:    `retire sets a mode's status to retired and records it in the mode's history. Its examples and past assignments stay. Use merge instead when the mode duplicates another.`,
-		Example: `  selfevals failuremode retire fm_dup_mode`,
+		Use:     sc.use,
+		Short:   sc.short,
+		Long:    sc.long,
+		Example: sc.example,
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return editTaxonomy(io, opts, func(tf *repo.TaxonomyFile, c repo.Change) (string, error) {
@@ -168,11 +176,11 @@ func newFailureModeRetireCmd(io *IOStreams, opts *failureModeOptions) *cobra.Com
 				if err != nil {
 					return "", err
 				}
-				changed, err := tf.Retire(args[0], c)
+				changed, err := sc.apply(tf, args[0], c)
 				if err != nil || !changed {
-					return fmt.Sprintf("%s is already retired", m.ID()), err
+					return fmt.Sprintf(sc.already, m.ID()), err
 				}
-				return fmt.Sprintf("retired %s (%s)", m.ID(), m.Title), nil
+				return fmt.Sprintf(sc.done, m.ID(), m.Title), nil
 			})
 		},
 	}
