@@ -217,7 +217,7 @@ func fmtEvidence(name string, value float64, ev *Evidence, confidence float64) s
 	if ev.Test == "" {
 		return fmt.Sprintf("%s %s (%s)", name, fmtNum(value), fmtSigned(ev.Delta))
 	}
-	return fmt.Sprintf("%s %s (%s, %.0f%% CI [%s, %s], p=%s)", name, fmtNum(value), fmtSigned(ev.Delta), confidence*100, fmtSigned(ev.Lo), fmtSigned(ev.Hi), fmtP(ev.P))
+	return fmt.Sprintf("%s %s (%s, %.0f%% CI [%s, %s], p%s)", name, fmtNum(value), fmtSigned(ev.Delta), confidence*100, fmtSigned(ev.Lo), fmtSigned(ev.Hi), pClause(ev.P))
 }
 
 func fmtNum(f float64) string { return repo.FormatNumber(round(f, 4)) }
@@ -228,6 +228,14 @@ func fmtSigned(f float64) string {
 		return "+" + strings.TrimPrefix(s, "+")
 	}
 	return s
+}
+
+// pClause is "=0.03" or "<0.001", to follow a "p".
+func pClause(p float64) string {
+	if p < 0.001 {
+		return "<0.001"
+	}
+	return "=" + fmtP(p)
 }
 
 func fmtP(p float64) string {
