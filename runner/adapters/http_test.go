@@ -134,7 +134,7 @@ func TestHTTP(t *testing.T) {
 		{name: "Retry-After beyond the deadline gives up at once", retries: 3, timeout: 2 * time.Second, wantKind: repo.ErrHTTPStatus, wantMsg: []string{"503"}, wantAttempts: 1, transient: true,
 			handler: func(w http.ResponseWriter, r *http.Request) {
 				w.Header().Set("Retry-After", "20")
-				http.Error(w, "later", 503)
+				http.Error(w, "later", http.StatusServiceUnavailable)
 			}},
 	}
 	for _, tt := range tests {
