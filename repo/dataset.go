@@ -131,7 +131,7 @@ func (d *Dataset) Each(fn func(*Case) error) error {
 	if err != nil {
 		return err
 	}
-	if errors.Is(stop, errStopEach) {
+	if errors.Is(stop, ErrStop) {
 		return nil
 	}
 	return stop
@@ -162,7 +162,7 @@ func (d *Dataset) eachValidated(fn func(*Case) error) error {
 		i++
 		return fn(&c)
 	})
-	if errors.Is(err, errStopEach) {
+	if errors.Is(err, ErrStop) {
 		return nil
 	}
 	return err
@@ -179,10 +179,8 @@ func (d *Dataset) Cases() ([]Case, error) {
 	return out, err
 }
 
-var errStopEach = errors.New("stop")
-
-// ErrStop ends Each early without an error.
-var ErrStop = errStopEach
+// ErrStop, returned by Each's function, ends Each early without an error.
+var ErrStop = errors.New("stop")
 
 // scanCases parses a JSONL file line by line; fn gets each case or the
 // problems of its line.

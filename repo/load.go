@@ -92,9 +92,6 @@ func LoadExperiment(path string, opts LoadOptions) (*LoadedSpec, error) {
 	return ls, nil
 }
 
-// Node is the parsed YAML of the spec (for rewriting it with comments kept).
-func (ls *LoadedSpec) Node() *yaml.Node { return ls.node }
-
 // GraderNames lists the declared graders (deterministic when none are).
 func (ls *LoadedSpec) GraderNames() []string {
 	if len(ls.Spec.Graders) == 0 {

@@ -18,6 +18,9 @@ type RunManifest struct {
 	RunID            string         `json:"run_id"`
 	Experiment       string         `json:"experiment"`
 	ExperimentID     string         `json:"experiment_id"`
+	Name             string         `json:"name"`
+	Goal             string         `json:"goal"`
+	Proposer         string         `json:"proposer"`
 	DatasetID        string         `json:"dataset_id"`
 	Cases            int            `json:"cases"`
 	AgentFingerprint string         `json:"agent_fingerprint"`

@@ -208,7 +208,7 @@ func (l *Loop) Run(ctx context.Context) (*RunSummary, error) {
 			rs.Terminated = "interrupted"
 			break
 		}
-		if _, ok := sum.Metric(e.Target.Primary.Name); ok && !sum.Decision.Violated && (best == nil || Better(e.Target.Primary, sum.Primary, best.Primary)) {
+		if BeatsBest(e.Target.Primary, sum, best) {
 			best = sum
 		}
 		recent = append(recent, sum.Primary)
@@ -228,6 +228,16 @@ func (l *Loop) Run(ctx context.Context) (*RunSummary, error) {
 		rs.State = "interrupted"
 	}
 	return rs, nil
+}
+
+// BeatsBest reports whether it becomes the best iteration to beat: its
+// primary metric was observed, no guardrail failed, and it is better than
+// best (nil: none yet) in the target's direction.
+func BeatsBest(t repo.MetricTarget, it, best *IterationSummary) bool {
+	if _, ok := it.Metric(t.Name); !ok || it.Decision.Violated {
+		return false
+	}
+	return best == nil || Better(t, it.Primary, best.Primary)
 }
 
 // converged: the latest value improved on the best of the previous

@@ -3,6 +3,7 @@ package runner
 import (
 	"bufio"
 	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -79,6 +80,7 @@ func StartRecord(evalsDir string, ls *repo.LoadedSpec, fingerprint string, opts 
 		r.Dir = filepath.Join(repo.RunsDir(evalsDir, ls.Slug), r.RunID)
 		r.manifest = repo.RunManifest{
 			RunID: r.RunID, Experiment: ls.Slug, ExperimentID: ls.ID, DatasetID: ls.Dataset.ID, Cases: ls.Dataset.Count,
+			Name: e.Name, Goal: e.Goal, Proposer: e.Proposer.Strategy,
 			AgentFingerprint: fingerprint, ToolVersion: opts.ToolVersion, StartedAt: now.Format(time.RFC3339Nano),
 			State: "running", Spec: ls.Path, Target: e.Target.Primary, Guardrails: e.Target.Guardrails,
 			Confidence: e.Decision.Confidence, Repetitions: e.Run.RepetitionsPerCase, MaxIterations: e.Run.MaxIterations,
@@ -498,14 +500,10 @@ func SummaryFromRun(dir string) (*RunSummary, error) {
 	}
 	rs := &RunSummary{RunID: man.RunID, Slug: man.Experiment, ExpID: man.ExperimentID, DatasetID: man.DatasetID, Cases: man.Cases,
 		Fingerprint: man.AgentFingerprint, Target: man.Target, Guardrails: man.Guardrails, MaxIter: man.MaxIterations,
-		Iterations: its, Terminated: man.Terminated, State: man.State, SpecPath: man.Spec}
+		Iterations: its, Terminated: man.Terminated, State: man.State, SpecPath: man.Spec,
+		Name: cmp.Or(man.Name, man.Experiment), Goal: man.Goal, Strategy: man.Proposer}
 	rs.StartedAt, _ = time.Parse(time.RFC3339Nano, man.StartedAt)
 	rs.EndedAt, _ = time.Parse(time.RFC3339Nano, man.EndedAt)
-	if ls, err := repo.LoadExperiment(man.Spec, repo.LoadOptions{}); err == nil {
-		rs.Name, rs.Goal, rs.Strategy = ls.Spec.Experiment.Name, ls.Spec.Experiment.Goal, ls.Spec.Experiment.Proposer.Strategy
-	} else {
-		rs.Name = man.Experiment
-	}
 	if rs.Strategy == "" {
 		rs.Strategy = "none"
 	}
@@ -513,7 +511,7 @@ func SummaryFromRun(dir string) (*RunSummary, error) {
 	for _, it := range its {
 		rs.Calls += it.Calls
 		rs.CacheHits += it.CacheHits
-		if _, ok := it.Metric(man.Target.Name); ok && !it.Decision.Violated && (best == nil || Better(man.Target, it.Primary, best.Primary)) {
+		if BeatsBest(man.Target, it, best) {
 			best = it
 		}
 	}

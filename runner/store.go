@@ -33,7 +33,7 @@ func FindIteration(evalsDir, id string) (*StoredIteration, error) {
 			if err != nil {
 				return nil, err
 			}
-			agg := NewAggregator(maxRepetition(dir, it.Index))
+			agg := NewAggregator(man.Repetitions)
 			err = ReadResults(filepath.Join(dir, "results.jsonl"), func(r *repo.Result) error {
 				if r.Iteration == it.Index {
 					agg.Add(r)
@@ -48,19 +48,6 @@ func FindIteration(evalsDir, id string) (*StoredIteration, error) {
 		}
 	}
 	return nil, repo.Userf("iteration %s not found in %s", id, filepath.Join(evalsDir, "runs"))
-}
-
-// maxRepetition is the number of repetitions an iteration ran, read from
-// its results.
-func maxRepetition(dir string, index int) int {
-	reps := 1
-	ReadResults(filepath.Join(dir, "results.jsonl"), func(r *repo.Result) error {
-		if r.Iteration == index && r.Repetition+1 > reps {
-			reps = r.Repetition + 1
-		}
-		return nil
-	})
-	return reps
 }
 
 // CostPerCall is the mean agent cost per call of the newest run of an

@@ -192,7 +192,7 @@ func (s *Server) runView(dir string, man *repo.RunManifest) RunView {
 func bestIteration(t repo.MetricTarget, its []*runner.IterationSummary) *int {
 	var best *runner.IterationSummary
 	for _, it := range its {
-		if _, ok := it.Metric(t.Name); ok && !it.Decision.Violated && (best == nil || runner.Better(t, it.Primary, best.Primary)) {
+		if runner.BeatsBest(t, it, best) {
 			best = it
 		}
 	}
