@@ -367,8 +367,8 @@ func (ls *LoadedSpec) checkSearchEntry(field string, v any, strategy string, pro
 			return
 		}
 		if hasLo || hasHi {
-			lf, ok1 := number(lo)
-			hf, ok2 := number(hi)
+			lf, ok1 := Number(lo)
+			hf, ok2 := Number(hi)
 			if !ok1 || !ok2 {
 				add("a range needs numeric min and max", "e.g. {min: 0.5, max: 1.0}")
 			} else if lf > hf {
@@ -379,18 +379,6 @@ func (ls *LoadedSpec) checkSearchEntry(field string, v any, strategy string, pro
 			}
 		}
 	}
-}
-
-func number(v any) (float64, bool) {
-	switch x := v.(type) {
-	case float64:
-		return x, true
-	case int64:
-		return float64(x), true
-	case int:
-		return float64(x), true
-	}
-	return 0, false
 }
 
 func (ls *LoadedSpec) validateDatasetRef(probs *Problems) {

@@ -42,6 +42,23 @@ func (p *Parameters) UnmarshalYAML(n *yaml.Node) error {
 	return nil
 }
 
+// Number reads a number as the decoders hand them out (float64, int64, int
+// or json.Number).
+func Number(v any) (float64, bool) {
+	switch x := v.(type) {
+	case float64:
+		return x, true
+	case int64:
+		return float64(x), true
+	case int:
+		return float64(x), true
+	case json.Number:
+		f, err := x.Float64()
+		return f, err == nil
+	}
+	return 0, false
+}
+
 // KeyValue is one entry of an OrderedMap.
 type KeyValue struct {
 	Key   string

@@ -209,11 +209,8 @@ func (r *randomProposer) Exhausted() string {
 
 func rangeEnd(m map[string]any, names ...string) (float64, bool) {
 	for _, n := range names {
-		switch x := m[n].(type) {
-		case float64:
-			return x, true
-		case int64:
-			return float64(x), true
+		if f, ok := repo.Number(m[n]); ok {
+			return f, true
 		}
 	}
 	return 0, false

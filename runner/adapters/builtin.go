@@ -79,21 +79,14 @@ func (b *Builtin) Call(ctx context.Context, req *repo.Request) (repo.Response, e
 // Close does nothing.
 func (b *Builtin) Close() error { return nil }
 
+// toFloat reads a numeric parameter, also when written as a string.
 func toFloat(v any) float64 {
-	switch x := v.(type) {
-	case float64:
-		return x
-	case int64:
-		return float64(x)
-	case int:
-		return float64(x)
-	case json.Number:
-		f, _ := x.Float64()
-		return f
-	case string:
-		var f float64
-		fmt.Sscan(x, &f)
+	if f, ok := repo.Number(v); ok {
 		return f
 	}
-	return 0
+	var f float64
+	if s, ok := v.(string); ok {
+		fmt.Sscan(s, &f)
+	}
+	return f
 }
