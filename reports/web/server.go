@@ -221,13 +221,25 @@ func writeError(w http.ResponseWriter, status int, msg string) {
 
 // ID formats. Everything that reaches the file system is checked here.
 var (
-	slugRE   = regexp.MustCompile(`^[a-z0-9][a-z0-9_.-]{0,127}$`)
-	runRE    = regexp.MustCompile(`^run_[A-Za-z0-9]{1,64}$`)
-	itrRE    = regexp.MustCompile(`^itr_[A-Za-z0-9]{1,64}$`)
-	traceRE  = regexp.MustCompile(`^tr_[A-Za-z0-9]{1,64}$`)
-	caseRE   = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.:@+-]{0,199}$`)
-	threadRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.:@+-]{0,199}$`)
+	slugRE  = idFormat{regexp.MustCompile(`^[a-z0-9][a-z0-9_.-]*$`), 128}
+	runRE   = idFormat{regexp.MustCompile(`^run_[A-Za-z0-9]+$`), 4 + 64}
+	itrRE   = idFormat{regexp.MustCompile(`^itr_[A-Za-z0-9]+$`), 4 + 64}
+	traceRE = idFormat{regexp.MustCompile(`^tr_[A-Za-z0-9]+$`), 3 + 64}
+	// Case and thread IDs are the user's own strings.
+	caseRE   = idFormat{regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.:@+-]*$`), 200}
+	threadRE = caseRE
 )
+
+// idFormat is a pattern and a length limit. The limit is checked apart: a
+// bounded repetition like {0,199} compiles into one copy per repetition,
+// which cost milliseconds at every start of the binary.
+type idFormat struct {
+	re  *regexp.Regexp
+	max int
+}
+
+// MatchString reports whether s has the format.
+func (f idFormat) MatchString(s string) bool { return len(s) <= f.max && f.re.MatchString(s) }
 
 func checkSlug(slug string) error {
 	if !slugRE.MatchString(slug) || strings.Contains(slug, "..") {
