@@ -80,6 +80,7 @@ func main() {
 		startup    = flag.Bool("startup", true, "measure selfevals --version start-up (median of 20)")
 		bin        = flag.String("selfevals", "", "a built selfevals binary (default: go build ./cmd/selfevals)")
 		keep       = flag.Bool("keep", false, "keep the scratch directory")
+		server     = flag.String("agent-server", "fasthttp", "the HTTP loopback agent's server: fasthttp or net/http")
 		floor      = flag.Bool("floor", true, "with the http agent, also time plain net/http and fasthttp clients (the raw floors)")
 		cpuprofile = flag.String("cpuprofile", "", "write a CPU profile of this process (useful with --inprocess)")
 		memprofile = flag.String("memprofile", "", "write an allocation profile of this process at exit (useful with --inprocess)")
@@ -109,6 +110,7 @@ func main() {
 		base:   config{cases: *cases, iterations: *iterations, reps: *reps, parallel: *parallel, latency: *latency},
 		agents: strings.Split(*agents, ","), inprocess: *inprocess, repeat: max(*repeat, 1),
 		peer: *peer, pfDir: *pfDir, startup: *startup, bin: *bin, keep: *keep, floor: *floor,
+		agentServer: *server,
 	}); err != nil {
 		pprof.StopCPUProfile()
 		fmt.Fprintln(os.Stderr, "selfevals-bench:", err)
@@ -127,6 +129,8 @@ type benchOptions struct {
 	bin       string
 	keep      bool
 	floor     bool
+	// agentServer is the loopback HTTP agent's server library.
+	agentServer string
 }
 
 func run(o benchOptions) error {
@@ -176,7 +180,7 @@ func run(o benchOptions) error {
 		cfg.agent, cfg.agentBin = agent, agentBin
 		var srv *agentProcess
 		if agent == "http" {
-			srv, err = startHTTPAgent(agentBin, cfg.latency)
+			srv, err = startHTTPAgent(agentBin, o.agentServer, cfg.latency)
 			if err != nil {
 				return err
 			}
@@ -289,8 +293,8 @@ type agentProcess struct {
 	calls int
 }
 
-func startHTTPAgent(bin string, latency time.Duration) (*agentProcess, error) {
-	cmd := exec.Command(bin, "-http", "127.0.0.1:0", "-latency", latency.String())
+func startHTTPAgent(bin, server string, latency time.Duration) (*agentProcess, error) {
+	cmd := exec.Command(bin, "-http", "127.0.0.1:0", "-server", server, "-latency", latency.String())
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		return nil, err

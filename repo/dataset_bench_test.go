@@ -1,0 +1,53 @@
+package repo
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"testing"
+)
+
+// benchDataset writes n cases shaped like selfevals-bench's workload.
+func benchDataset(b *testing.B, n int) string {
+	b.Helper()
+	path := filepath.Join(b.TempDir(), "cases.jsonl")
+	f, err := os.Create(path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	for i := range n {
+		fmt.Fprintf(f, `{"id":"c%07d","input":{"text":"ping tok%d"},"expected":{"must_include":["tok%d"]}}`+"\n", i, i, i)
+	}
+	if err := f.Close(); err != nil {
+		b.Fatal(err)
+	}
+	return path
+}
+
+// BenchmarkLoadDataset is the validating pass of every run: decode, check,
+// identify and de-duplicate each case.
+func BenchmarkLoadDataset10k(b *testing.B) {
+	path := benchDataset(b, 10000)
+	b.ResetTimer()
+	for b.Loop() {
+		if _, err := LoadDataset(path); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/10000, "ns/case")
+}
+
+// BenchmarkEachValidated10k is the per-iteration pass over a validated file.
+func BenchmarkEachValidated10k(b *testing.B) {
+	d, err := LoadDataset(benchDataset(b, 10000))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ResetTimer()
+	for b.Loop() {
+		if err := d.Each(func(*Case) error { return nil }); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/10000, "ns/case")
+}
