@@ -261,7 +261,12 @@ func threadBefore(a, b *repo.Case) bool {
 func (e *Executor) work(ctx context.Context, it Iteration, jobs <-chan job, results chan<- *repo.Result) Stats {
 	var s Stats
 	var info adapters.CallInfo
-	callCtx := adapters.WithCallInfo(ctx, &info)
+	// Each call derives a context with its timeout: from a context of the
+	// slot's own, so that registering and removing it does not contend for
+	// the lock of one context shared by every slot.
+	slotCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	callCtx := adapters.WithCallInfo(slotCtx, &info)
 	emit := func(c *repo.Case, rep int) bool {
 		r, ok := e.runCase(callCtx, &info, it, c, rep, &s)
 		if !ok {

@@ -4,6 +4,7 @@ package main
 
 import (
 	"os"
+	"runtime"
 	"runtime/debug"
 	"runtime/pprof"
 )
@@ -18,17 +19,32 @@ func main() {
 	if _, set := os.LookupEnv("GOMEMLIMIT"); !set {
 		debug.SetMemoryLimit(memoryLimit)
 	}
-	// SELFEVALS_CPUPROFILE=path writes a CPU profile of the whole command
-	// (for performance work: go tool pprof path).
-	if path := os.Getenv("SELFEVALS_CPUPROFILE"); path != "" {
-		if f, err := os.Create(path); err == nil {
-			if pprof.StartCPUProfile(f) == nil {
-				code := Main(os.Args[1:], SystemStreams())
-				pprof.StopCPUProfile()
-				f.Close()
-				os.Exit(code)
-			}
-		}
+	// SELFEVALS_CPUPROFILE=path writes a CPU profile of the whole command,
+	// SELFEVALS_MEMPROFILE=path its allocations (for performance work: go
+	// tool pprof path).
+	memProfile := os.Getenv("SELFEVALS_MEMPROFILE")
+	if memProfile != "" {
+		runtime.MemProfileRate = 64 << 10
 	}
-	os.Exit(Main(os.Args[1:], SystemStreams()))
+	code := 0
+	if path := os.Getenv("SELFEVALS_CPUPROFILE"); path != "" {
+		if f, err := os.Create(path); err == nil && pprof.StartCPUProfile(f) == nil {
+			code = Main(os.Args[1:], SystemStreams())
+			pprof.StopCPUProfile()
+			f.Close()
+		}
+	} else {
+		code = Main(os.Args[1:], SystemStreams())
+	}
+	if memProfile != "" {
+		writeProfile("allocs", memProfile)
+	}
+	os.Exit(code)
+}
+
+func writeProfile(name, path string) {
+	if f, err := os.Create(path); err == nil {
+		pprof.Lookup(name).WriteTo(f, 0)
+		f.Close()
+	}
 }

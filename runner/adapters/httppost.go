@@ -15,7 +15,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/selfevals/selfevals/repo"
@@ -37,8 +36,10 @@ const (
 // policy shared by the http and openai adapters.
 type poster struct {
 	// client is a fasthttp HostClient, not net/http (see newHostClient);
-	// it has no context support, so once adds cancellation.
+	// it has no context support, so once adds cancellation, closing the
+	// connections it tracks in conns.
 	client *fasthttp.HostClient
+	conns  *connSet
 	uri    *fasthttp.URI // expanded, parsed once; copied into each request
 	// display is the URL as written in the spec (${NAME} unexpanded, any
 	// password redacted): error messages end up in traces, secrets must not.
@@ -77,12 +78,14 @@ func newPoster(rawURL string, headers map[string]string, field string, agent rep
 	if err := uri.Parse(nil, []byte(expanded)); err != nil {
 		return nil, repo.Userf("%s.url: %q is not an http:// or https:// URL", field, rawURL)
 	}
-	client, err := newHostClient(u, opts.Parallelism)
+	conns := &connSet{live: map[*trackedConn]struct{}{}}
+	client, err := newHostClient(u, opts.Parallelism, conns)
 	if err != nil {
 		return nil, repo.Userf("%s.url: %v", field, err)
 	}
 	p := &poster{
 		client:  client,
+		conns:   conns,
 		uri:     uri,
 		timeout: opts.Timeout,
 		retries: opts.Retries,
@@ -145,7 +148,7 @@ func boolInt(b bool) int {
 // loopback agent, net/http's per-call cost (a reader goroutine per
 // connection, header maps, a context per request) held a run to about half
 // of what fasthttp's pooled requests, responses and buffers allow.
-func newHostClient(u *url.URL, parallelism int) (*fasthttp.HostClient, error) {
+func newHostClient(u *url.URL, parallelism int, conns *connSet) (*fasthttp.HostClient, error) {
 	tls := u.Scheme == "https"
 	addr := u.Host
 	if u.Port() == "" {
@@ -195,7 +198,14 @@ func newHostClient(u *url.URL, parallelism int) (*fasthttp.HostClient, error) {
 		if err != nil {
 			return nil, fmt.Errorf("the proxy from the environment cannot be used: %w", err)
 		}
-		c.Dial = dial
+		c.DialTimeout = conns.track(func(addr string, _ time.Duration) (net.Conn, error) { return dial(addr) })
+	} else {
+		c.DialTimeout = conns.track(func(addr string, timeout time.Duration) (net.Conn, error) {
+			if timeout > 0 {
+				return fasthttp.DialDualStackTimeout(addr, timeout)
+			}
+			return fasthttp.DialDualStack(addr)
+		})
 	}
 	return c, nil
 }
@@ -255,45 +265,30 @@ func (p *poster) post(ctx context.Context, payload []byte, start time.Time, info
 	}
 }
 
-// attempt is one request in flight. It is pooled, and owned by whoever
-// finishes last: the caller when the answer comes first, the goroutine
-// doing the request when the caller gave up on it (ctx ended).
-type attempt struct {
-	req   fasthttp.Request
-	resp  fasthttp.Response
-	done  chan struct{} // buffered; signalled when the result is set
-	state atomic.Int32  // attemptRunning → attemptDone or attemptAbandoned
-
-	body body
-	wait time.Duration
-	err  *CallError
+// exchange is one request and its answer's head, pooled.
+type exchange struct {
+	req  fasthttp.Request
+	resp fasthttp.Response
 }
 
-const (
-	attemptRunning = iota
-	attemptDone
-	attemptAbandoned
-)
+var exchangePool = sync.Pool{New: func() any { return new(exchange) }}
 
-var attemptPool = sync.Pool{New: func() any { return &attempt{done: make(chan struct{}, 1)} }}
-
-func (a *attempt) release() {
-	if cap(a.req.Body()) > 1<<20 {
+func (x *exchange) release() {
+	if cap(x.req.Body()) > 1<<20 {
 		return // let a huge request buffer go
 	}
-	a.req.Reset()
-	a.resp.Reset()
-	a.body, a.wait, a.err = body{}, 0, nil
-	a.state.Store(attemptRunning)
-	attemptPool.Put(a)
+	x.req.Reset()
+	x.resp.Reset()
+	exchangePool.Put(x)
 }
 
 // once makes one attempt. wait is the server's Retry-After, if any.
 //
-// fasthttp knows deadlines but not contexts, so the request runs in a
-// goroutine of its own with ctx's deadline and this one waits for it or
-// for ctx: Ctrl-C returns at once, and the abandoned request ends by
-// itself at the deadline (the goroutine then releases what it holds).
+// fasthttp knows deadlines but not contexts: ctx's deadline becomes the
+// request's, and a cancelled ctx (Ctrl-C) closes the agent's connections
+// so the call returns at once instead of at its deadline. The request runs
+// on the caller's goroutine: one more goroutine per call to wait on ctx
+// cost a fast agent's run several per cent.
 func (p *poster) once(ctx context.Context, payload []byte, start time.Time) (body, time.Duration, *CallError) {
 	deadline, ok := ctx.Deadline()
 	if !ok {
@@ -302,20 +297,27 @@ func (p *poster) once(ctx context.Context, payload []byte, start time.Time) (bod
 	if ctx.Err() != nil {
 		return body{}, 0, ctxError(ctx, p.what, start)
 	}
-	a := attemptPool.Get().(*attempt)
-	p.fill(&a.req, payload)
-	go p.do(a, deadline, start)
-	select {
-	case <-a.done:
-	case <-ctx.Done():
-		if a.state.CompareAndSwap(attemptRunning, attemptAbandoned) {
-			return body{}, 0, ctxError(ctx, p.what, start)
+	x := exchangePool.Get().(*exchange)
+	defer x.release()
+	p.fill(&x.req, payload)
+	stop := context.AfterFunc(ctx, func() {
+		if errors.Is(ctx.Err(), context.Canceled) {
+			p.abort()
 		}
-		<-a.done // finished meanwhile: use the answer
+	})
+	b, wait, err := p.roundTrip(&x.req, &x.resp, deadline, start)
+	if !stop() && errors.Is(ctx.Err(), context.Canceled) {
+		b.release()
+		return body{}, 0, ctxError(ctx, p.what, start)
 	}
-	b, wait, err := a.body, a.wait, a.err
-	a.release()
 	return b, wait, err
+}
+
+// abort cancels every call in flight: calls are cancelled together, when
+// the run stops.
+func (p *poster) abort() {
+	p.client.CloseIdleConnections()
+	p.conns.closeAll()
 }
 
 func (p *poster) fill(req *fasthttp.Request, payload []byte) {
@@ -325,18 +327,6 @@ func (p *poster) fill(req *fasthttp.Request, payload []byte) {
 		req.Header.SetCanonical(h.key, h.value)
 	}
 	req.SetBody(payload)
-}
-
-// do runs in its own goroutine: the request, then at most limit+1 bytes of
-// the answer.
-func (p *poster) do(a *attempt, deadline, start time.Time) {
-	a.body, a.wait, a.err = p.roundTrip(&a.req, &a.resp, deadline, start)
-	if a.state.CompareAndSwap(attemptRunning, attemptDone) {
-		a.done <- struct{}{}
-		return
-	}
-	a.body.release()
-	a.release()
 }
 
 func (p *poster) roundTrip(req *fasthttp.Request, resp *fasthttp.Response, deadline, start time.Time) (body, time.Duration, *CallError) {

@@ -1,0 +1,71 @@
+package adapters
+
+import (
+	"net"
+	"sync"
+	"time"
+
+	"github.com/valyala/fasthttp"
+)
+
+// connSet is the open connections of one HTTP client, so that a cancelled
+// run can close them: that is how a call blocked in fasthttp (which has no
+// per-request cancel) returns at once.
+type connSet struct {
+	mu   sync.Mutex
+	live map[*trackedConn]struct{}
+}
+
+// track wraps a dial function so that its connections join the set.
+func (s *connSet) track(dial fasthttp.DialFuncWithTimeout) fasthttp.DialFuncWithTimeout {
+	return func(addr string, timeout time.Duration) (net.Conn, error) {
+		conn, err := dial(addr, timeout)
+		if err != nil {
+			return nil, err
+		}
+		tc := &trackedConn{Conn: conn, set: s}
+		s.mu.Lock()
+		s.live[tc] = struct{}{}
+		s.mu.Unlock()
+		if hs, ok := conn.(handshaker); ok {
+			// fasthttp tells a connection that is TLS already by its
+			// Handshake method; keep it visible.
+			return &trackedTLSConn{tc, hs}, nil
+		}
+		return tc, nil
+	}
+}
+
+// closeAll closes every open connection: calls blocked on one fail at once.
+func (s *connSet) closeAll() {
+	s.mu.Lock()
+	conns := make([]*trackedConn, 0, len(s.live))
+	for c := range s.live {
+		conns = append(conns, c)
+	}
+	s.mu.Unlock()
+	for _, c := range conns {
+		c.Close()
+	}
+}
+
+type trackedConn struct {
+	net.Conn
+	set *connSet
+}
+
+func (c *trackedConn) Close() error {
+	c.set.mu.Lock()
+	delete(c.set.live, c)
+	c.set.mu.Unlock()
+	return c.Conn.Close()
+}
+
+type handshaker interface{ Handshake() error }
+
+type trackedTLSConn struct {
+	*trackedConn
+	hs handshaker
+}
+
+func (c *trackedTLSConn) Handshake() error { return c.hs.Handshake() }
