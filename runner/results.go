@@ -26,7 +26,7 @@ type ResultWriter struct {
 	mu     sync.Mutex
 	f      *os.File
 	w      *bufio.Writer
-	enc    *json.Encoder
+	line   []byte // reused for each encoded result
 	err    error
 	stop   chan struct{}
 	done   chan struct{}
@@ -53,8 +53,6 @@ func OpenResultWriter(path string) (*ResultWriter, error) {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	rw := &ResultWriter{f: f, w: bufio.NewWriterSize(f, 256<<10), stop: make(chan struct{}), done: make(chan struct{})}
-	rw.enc = json.NewEncoder(rw.w)
-	rw.enc.SetEscapeHTML(false)
 	go rw.flushLoop()
 	return rw, nil
 }
@@ -94,12 +92,22 @@ func (rw *ResultWriter) Write(r *repo.Result) error {
 	if rw.closed {
 		return errors.New("results writer is closed")
 	}
-	// Encode appends the newline.
-	if err := rw.enc.Encode(r); err != nil {
+	line, err := r.AppendJSON(rw.line[:0]) // the line ends with its newline
+	if err == nil {
+		_, err = rw.w.Write(line)
+	}
+	if err != nil {
 		rw.err = fmt.Errorf("writing %s: %w", rw.f.Name(), err)
+	}
+	// Keep the buffer for the next line, unless one huge output grew it.
+	if cap(line) <= maxKeptLine {
+		rw.line = line
 	}
 	return rw.err
 }
+
+// maxKeptLine bounds the buffer a ResultWriter keeps between lines.
+const maxKeptLine = 1 << 20
 
 func (rw *ResultWriter) flushLoop() {
 	defer close(rw.done)
