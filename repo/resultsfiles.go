@@ -69,17 +69,43 @@ func EncodeResults(s *ResultsSummary, cases []CaseVerdict) (summary, casesJSONL 
 	}
 	summary = append(summary, '\n')
 	sorted := append([]CaseVerdict(nil), cases...)
-	sort.Slice(sorted, func(i, j int) bool { return sorted[i].CaseID < sorted[j].CaseID })
-	var buf bytes.Buffer
+	sortVerdicts(sorted)
+	// One line per case, written by hand (the bytes goccy wrote before):
+	// it runs at the end of every run, for every case.
+	w := jsonAppender{buf: make([]byte, 0, len(sorted)*96)}
 	for i := range sorted {
-		b, err := json.MarshalWithOption(&sorted[i], json.DisableHTMLEscape())
-		if err != nil {
-			return nil, nil, err
-		}
-		buf.Write(b)
-		buf.WriteByte('\n')
+		sorted[i].appendJSON(&w)
+		w.ch('\n')
 	}
-	return summary, buf.Bytes(), nil
+	if w.err != nil {
+		return nil, nil, w.err
+	}
+	return summary, w.buf, nil
+}
+
+func sortVerdicts(vs []CaseVerdict) {
+	sort.Slice(vs, func(i, j int) bool { return vs[i].CaseID < vs[j].CaseID })
+}
+
+// appendJSON writes v with its struct's field order and omitempty rules.
+func (v *CaseVerdict) appendJSON(w *jsonAppender) {
+	w.lit(`{"case_id":`)
+	w.str(v.CaseID)
+	w.optStr(`,"name":`, v.Name)
+	w.lit(`,"label":`)
+	w.str(string(v.Label))
+	w.lit(`,"score":`)
+	w.float(v.Score)
+	w.lit(`,"pass_rate":`)
+	w.float(v.PassRate)
+	w.lit(`,"repetitions":`)
+	w.int(int64(v.Repetitions))
+	if len(v.FailureModes) > 0 {
+		w.lit(`,"failure_modes":`)
+		w.strings(v.FailureModes)
+	}
+	w.optStr(`,"reason":`, v.Reason)
+	w.ch('}')
 }
 
 // WriteResults writes summary.json and cases.jsonl atomically, leaving a
