@@ -5,8 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"sort"
+	"reflect"
+	"slices"
+	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/goccy/go-json"
@@ -28,6 +31,8 @@ type Dataset struct {
 	ids     []string
 	size    int64
 	modTime time.Time
+	// named is whether any case has a name (else Names needs no pass).
+	named bool
 }
 
 // LoadDataset reads and validates a JSONL dataset: every bad line is
@@ -67,8 +72,13 @@ func loadDataset(path string, check func(*Case) Problems) (*Dataset, error) {
 		}
 		// The decoder may hand out strings that share its read buffer;
 		// a copy keeps the buffer from living as long as the dataset.
-		id := strings.Clone(c.ID)
+		// (A computed ID is a string of its own.)
+		id := c.ID
+		if c.explicitID {
+			id = strings.Clone(id)
+		}
 		ids[id] = c.Line
+		d.named = d.named || c.Name != ""
 		sorted = append(sorted, id)
 	})
 	if err != nil {
@@ -81,15 +91,15 @@ func loadDataset(path string, check func(*Case) Problems) (*Dataset, error) {
 		return nil, Problems{{File: path, Msg: "dataset has no cases", Hint: "add one JSON object per line"}}
 	}
 	d.Count = len(sorted)
-	d.ids = append([]string(nil), sorted...)
+	d.ids = sorted
 	d.ID = DatasetID(sorted)
 	return d, nil
 }
 
 // DatasetID hashes a dataset's case IDs (in any order).
 func DatasetID(caseIDs []string) string {
-	ids := append([]string(nil), caseIDs...)
-	sort.Strings(ids)
+	ids := slices.Clone(caseIDs)
+	slices.Sort(ids)
 	// The canonical JSON of a list of strings, written directly: the same
 	// bytes as Canonical(ids) without decoding a large array back.
 	var buf bytes.Buffer
@@ -168,6 +178,20 @@ func (d *Dataset) eachValidated(fn func(*Case) error) error {
 	return err
 }
 
+// Names calls fn with the ID and name of every case that has a name. It
+// reads nothing when the validating pass saw no names.
+func (d *Dataset) Names(fn func(id, name string)) error {
+	if d.inline == nil && !d.named && d.unchanged() {
+		return nil
+	}
+	return d.Each(func(c *Case) error {
+		if c.Name != "" {
+			fn(c.ID, c.Name)
+		}
+		return nil
+	})
+}
+
 // Cases loads every case into memory (for small datasets and tools that need
 // random access).
 func (d *Dataset) Cases() ([]Case, error) {
@@ -216,19 +240,16 @@ func eachCaseLine(path string, fn func(raw []byte, line int) error) error {
 }
 
 // DecodeCaseJSON decodes, validates and identifies one JSONL line. Valid
-// lines take the fast path (a strict JSON decode); a line that fails is
-// re-read as YAML (a superset of JSON) to name the line, column and field of
-// every problem.
+// lines take the fast path (a plain or a strict JSON decode); a line that
+// fails is re-read as YAML (a superset of JSON) to name the line, column and
+// field of every problem.
 func DecodeCaseJSON(file string, line int, raw []byte) (*Case, Problems) {
 	var c Case
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	dec.DisallowUnknownFields()
-	err := dec.Decode(&c)
-	if err == nil && dec.More() {
-		err = errors.New("extra data after the case object")
-	}
-	if err != nil {
-		return nil, explainCaseLine(file, line, raw, err)
+	if !decodePlainCase(raw, &c) {
+		c = Case{}
+		if err := decodeCaseStrict(raw, &c); err != nil {
+			return nil, explainCaseLine(file, line, raw, err)
+		}
 	}
 	c.Line = line
 	if probs := finishCase(&c, file, line, func(field string) (int, int) {
@@ -237,6 +258,448 @@ func DecodeCaseJSON(file string, line int, raw []byte) (*Case, Problems) {
 		return nil, probs
 	}
 	return &c, nil
+}
+
+// decodeCaseStrict decodes a case with goccy's stream decoder, the only
+// one of goccy's that rejects unknown fields.
+func decodeCaseStrict(raw []byte, c *Case) error {
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.DisallowUnknownFields()
+	err := dec.Decode(c)
+	if err == nil && dec.More() {
+		err = errors.New("extra data after the case object")
+	}
+	return err
+}
+
+// decodePlainCase decodes a case line written in plain JSON, as nearly
+// every line is: known keys spelled exactly, each once; typed fields
+// (names, tags, enums) as strings of printable ASCII without \u escapes,
+// integers without fraction or exponent, true or false, never null; and
+// free-form values (input, context, ...) that are valid JSON. On such a
+// line it sets c as decodeCaseStrict would, several times faster: a
+// goccy stream decoder costs a buffer and a few objects per line. It
+// returns false for any other line, which then takes the strict path.
+func decodePlainCase(raw []byte, c *Case) bool {
+	d := plainDecoder{b: raw}
+	return d.object(reflect.ValueOf(c).Elem(), casePlainFields()) && d.space() == len(raw)
+}
+
+// plainDecoder reads the plain JSON of decodePlainCase into Go values.
+type plainDecoder struct {
+	b []byte
+	i int
+}
+
+// plainFields maps the JSON names of a struct's fields to the fields, as
+// goccy matches keys that are spelled exactly.
+type plainFields map[string]plainField
+
+// plainField is a field of a struct that plain JSON may set; fields are
+// those of the struct it holds or points to.
+type plainField struct {
+	index  int
+	fields plainFields
+}
+
+// casePlainFields are Case's fields, worked out once.
+var casePlainFields = sync.OnceValue(func() plainFields {
+	return plainFieldsOf(reflect.TypeFor[Case](), map[reflect.Type]plainFields{})
+})
+
+func plainFieldsOf(t reflect.Type, seen map[reflect.Type]plainFields) plainFields {
+	if fs, ok := seen[t]; ok {
+		return fs
+	}
+	fs := plainFields{}
+	seen[t] = fs
+	for i := range t.NumField() {
+		f := t.Field(i)
+		name, opts, _ := strings.Cut(f.Tag.Get("json"), ",")
+		// Untagged fields (matched by their Go name) and options that
+		// change decoding (",string") are left to the strict path; the
+		// limit keeps "seen" in one word.
+		if !f.IsExported() || name == "" || name == "-" || opts != "" && opts != "omitempty" || i >= 64 {
+			continue
+		}
+		field := plainField{index: i}
+		ft := f.Type
+		if ft.Kind() == reflect.Pointer {
+			ft = ft.Elem()
+		}
+		if ft.Kind() == reflect.Struct {
+			field.fields = plainFieldsOf(ft, seen)
+		}
+		fs[name] = field
+	}
+	return fs
+}
+
+var (
+	stringsType = reflect.TypeFor[[]string]()
+	intMapType  = reflect.TypeFor[map[string]int]()
+)
+
+// maxPlainDepth bounds the nesting of free-form values on the plain path;
+// deeper ones take the strict path.
+const maxPlainDepth = 1000
+
+// space skips whitespace and returns the offset of what follows.
+func (d *plainDecoder) space() int {
+	d.i = skipJSONSpace(d.b, d.i)
+	return d.i
+}
+
+// next consumes c if it comes next (after whitespace).
+func (d *plainDecoder) next(c byte) bool {
+	if d.space() < len(d.b) && d.b[d.i] == c {
+		d.i++
+		return true
+	}
+	return false
+}
+
+func (d *plainDecoder) object(v reflect.Value, fields plainFields) bool {
+	if !d.next('{') {
+		return false
+	}
+	if d.next('}') {
+		return true
+	}
+	var seen uint64
+	for {
+		key, ok := d.key()
+		f, known := fields[string(key)]
+		if !ok || !known || seen&(1<<f.index) != 0 || !d.next(':') || !d.value(v.Field(f.index), f.fields) {
+			return false
+		}
+		seen |= 1 << f.index
+		if !d.next(',') {
+			return d.next('}')
+		}
+	}
+}
+
+// key reads an object key of printable ASCII without escapes.
+func (d *plainDecoder) key() ([]byte, bool) {
+	if !d.next('"') {
+		return nil, false
+	}
+	start := d.i
+	for d.i < len(d.b) && jsonPlain[d.b[d.i]] {
+		d.i++
+	}
+	if d.i == len(d.b) || d.b[d.i] != '"' {
+		return nil, false
+	}
+	d.i++
+	return d.b[start : d.i-1], true
+}
+
+// value reads v's value; fields are v's if it is (or points to) a struct.
+func (d *plainDecoder) value(v reflect.Value, fields plainFields) bool {
+	t := v.Type()
+	switch {
+	case t == rawMessageType:
+		return d.raw(v)
+	case t == stringsType:
+		return d.strings(v)
+	case t == intMapType:
+		return d.intMap(v)
+	}
+	switch t.Kind() {
+	case reflect.String:
+		s, ok := d.text()
+		v.SetString(s)
+		return ok
+	case reflect.Bool:
+		if d.literal("true") {
+			v.SetBool(true)
+			return true
+		}
+		return d.literal("false")
+	case reflect.Int:
+		n, ok := d.integer()
+		v.SetInt(n)
+		return ok
+	case reflect.Pointer:
+		// null is not plain: the pointed-to value refuses it.
+		p := reflect.New(t.Elem())
+		if !d.value(p.Elem(), fields) {
+			return false
+		}
+		v.Set(p)
+		return true
+	case reflect.Struct:
+		return d.object(v, fields)
+	}
+	return false
+}
+
+// text reads a string of printable ASCII; escapes other than \u are fine.
+func (d *plainDecoder) text() (string, bool) {
+	if !d.next('"') {
+		return "", false
+	}
+	var buf []byte // only for a string with escapes
+	start := d.i
+	for {
+		for d.i < len(d.b) && jsonPlain[d.b[d.i]] {
+			d.i++
+		}
+		switch {
+		case d.i < len(d.b) && d.b[d.i] == '"':
+			d.i++
+			if buf == nil {
+				return string(d.b[start : d.i-1]), true
+			}
+			return string(append(buf, d.b[start:d.i-1]...)), true
+		case d.i+1 < len(d.b) && d.b[d.i] == '\\':
+			e, ok := simpleEscape(d.b[d.i+1])
+			if !ok {
+				return "", false
+			}
+			buf = append(append(buf, d.b[start:d.i]...), e)
+			d.i += 2
+			start = d.i
+		default:
+			return "", false
+		}
+	}
+}
+
+func (d *plainDecoder) literal(lit string) bool {
+	if bytes.HasPrefix(d.b[d.space():], []byte(lit)) {
+		d.i += len(lit)
+		return true
+	}
+	return false
+}
+
+// integer reads an integer without leading zeros, fraction or exponent
+// (and not -0) that fits an int.
+func (d *plainDecoder) integer() (int64, bool) {
+	start := d.space()
+	j := start
+	if j < len(d.b) && d.b[j] == '-' {
+		j++
+	}
+	digits := j
+	for j < len(d.b) && '0' <= d.b[j] && d.b[j] <= '9' {
+		j++
+	}
+	if j == digits || d.b[digits] == '0' && (j-digits > 1 || digits > start) {
+		return 0, false
+	}
+	n, err := strconv.ParseInt(string(d.b[start:j]), 10, strconv.IntSize)
+	d.i = j
+	return n, err == nil
+}
+
+// strings reads an array of texts; [] gives an empty slice, as goccy does.
+func (d *plainDecoder) strings(v reflect.Value) bool {
+	if !d.next('[') {
+		return false
+	}
+	list := []string{}
+	if !d.next(']') {
+		for {
+			s, ok := d.text()
+			if !ok {
+				return false
+			}
+			list = append(list, s)
+			if !d.next(',') {
+				if !d.next(']') {
+					return false
+				}
+				break
+			}
+		}
+	}
+	*v.Addr().Interface().(*[]string) = list // (reflect.ValueOf(list) would allocate)
+	return true
+}
+
+// intMap reads an object of integers; a repeated key keeps its last value,
+// as goccy does.
+func (d *plainDecoder) intMap(v reflect.Value) bool {
+	if !d.next('{') {
+		return false
+	}
+	m := map[string]int{}
+	if !d.next('}') {
+		for {
+			k, ok := d.text()
+			if !ok || !d.next(':') {
+				return false
+			}
+			n, ok := d.integer()
+			if !ok {
+				return false
+			}
+			m[k] = int(n)
+			if !d.next(',') {
+				if !d.next('}') {
+					return false
+				}
+				break
+			}
+		}
+	}
+	*v.Addr().Interface().(*map[string]int) = m
+	return true
+}
+
+// raw reads a free-form value, which must be valid JSON (not null): its
+// bytes are then exactly those goccy's skipValue would hand over.
+func (d *plainDecoder) raw(v reflect.Value) bool {
+	start := d.space()
+	end, ok := skipValidJSON(d.b, start, 0)
+	if !ok || d.b[start] == 'n' {
+		return false
+	}
+	d.i = end
+	v.SetBytes(bytes.Clone(d.b[start:end]))
+	return true
+}
+
+// skipValidJSON returns the end of the JSON value (RFC 8259) at b[i:], or
+// false if there is none or it nests deeper than maxPlainDepth.
+func skipValidJSON(b []byte, i, depth int) (int, bool) {
+	if i = skipJSONSpace(b, i); i >= len(b) {
+		return i, false
+	}
+	switch c := b[i]; {
+	case c == '{' || c == '[':
+		return skipValidContainer(b, i, depth+1)
+	case c == '"':
+		return skipValidString(b, i)
+	case c == '-' || '0' <= c && c <= '9':
+		return skipValidNumber(b, i)
+	}
+	for _, lit := range []string{"true", "false", "null"} {
+		if bytes.HasPrefix(b[i:], []byte(lit)) {
+			return i + len(lit), true
+		}
+	}
+	return i, false
+}
+
+func skipValidContainer(b []byte, i, depth int) (int, bool) {
+	open, end := b[i], byte(']')
+	if open == '{' {
+		end = '}'
+	}
+	if depth > maxPlainDepth {
+		return i, false
+	}
+	if i = skipJSONSpace(b, i+1); i < len(b) && b[i] == end {
+		return i + 1, true
+	}
+	for {
+		ok := true
+		if open == '{' {
+			if i, ok = skipValidString(b, skipJSONSpace(b, i)); !ok {
+				return i, false
+			}
+			if i = skipJSONSpace(b, i); i >= len(b) || b[i] != ':' {
+				return i, false
+			}
+			i++
+		}
+		if i, ok = skipValidJSON(b, i, depth); !ok {
+			return i, false
+		}
+		if i = skipJSONSpace(b, i); i < len(b) && b[i] == ',' {
+			i++
+			continue
+		}
+		if i < len(b) && b[i] == end {
+			return i + 1, true
+		}
+		return i, false
+	}
+}
+
+// skipValidString skips a string without raw control characters and with
+// valid escapes; other bytes (UTF-8 or not) are the canonicalizer's.
+func skipValidString(b []byte, i int) (int, bool) {
+	if i >= len(b) || b[i] != '"' {
+		return i, false
+	}
+	for i++; i < len(b); i++ {
+		switch c := b[i]; {
+		case c == '"':
+			return i + 1, true
+		case c < 0x20:
+			return i, false
+		case c == '\\':
+			n := validEscapeLen(b[i+1:])
+			if n == 0 {
+				return i, false
+			}
+			i += n
+		}
+	}
+	return i, false
+}
+
+// validEscapeLen is the length of the escape whose backslash precedes b,
+// or 0 if it is not valid.
+func validEscapeLen(b []byte) int {
+	switch {
+	case len(b) == 0:
+		return 0
+	case b[0] == 'u':
+		if len(b) < 5 || !isHex(b[1]) || !isHex(b[2]) || !isHex(b[3]) || !isHex(b[4]) {
+			return 0
+		}
+		return 5
+	}
+	if _, ok := simpleEscape(b[0]); ok {
+		return 1
+	}
+	return 0
+}
+
+func isHex(c byte) bool {
+	return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F'
+}
+
+// skipValidNumber skips -?(0|[1-9][0-9]*)(.[0-9]+)?([eE][+-]?[0-9]+)?.
+func skipValidNumber(b []byte, i int) (int, bool) {
+	digits := func() bool {
+		start := i
+		for i < len(b) && '0' <= b[i] && b[i] <= '9' {
+			i++
+		}
+		return i > start
+	}
+	if b[i] == '-' {
+		i++
+	}
+	if i < len(b) && b[i] == '0' {
+		i++
+	} else if !digits() {
+		return i, false
+	}
+	if i < len(b) && b[i] == '.' {
+		i++
+		if !digits() {
+			return i, false
+		}
+	}
+	if i < len(b) && (b[i] == 'e' || b[i] == 'E') {
+		i++
+		if i < len(b) && (b[i] == '+' || b[i] == '-') {
+			i++
+		}
+		if !digits() {
+			return i, false
+		}
+	}
+	return i, true
 }
 
 // explainCaseLine turns a failed JSON decode into positioned problems.

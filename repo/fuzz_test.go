@@ -1,9 +1,17 @@
 package repo
 
 import (
+	"bytes"
+	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
+	"reflect"
+	"slices"
+	"strings"
 	"testing"
+
+	"github.com/goccy/go-json"
 )
 
 // FuzzDecodeCaseJSON: no JSONL line makes the case decoder panic, and a
@@ -69,4 +77,183 @@ func mustReadF(f *testing.F, p string) string {
 		f.Fatal(err)
 	}
 	return string(b)
+}
+
+// refDecodeCaseJSON is DecodeCaseJSON as it was before the plain-JSON fast
+// path: every line through goccy's stream decoder.
+func refDecodeCaseJSON(file string, line int, raw []byte) (*Case, Problems) {
+	var c Case
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.DisallowUnknownFields()
+	err := dec.Decode(&c)
+	if err == nil && dec.More() {
+		err = errors.New("extra data after the case object")
+	}
+	if err != nil {
+		return nil, explainCaseLine(file, line, raw, err)
+	}
+	c.Line = line
+	if probs := finishCase(&c, file, line, func(field string) (int, int) {
+		return locateJSONField(raw, field)
+	}); len(probs) > 0 {
+		return nil, probs
+	}
+	return &c, nil
+}
+
+// checkDecodeAgainstRef fails t when the plain decoder takes a line the
+// strict one decodes differently, or DecodeCaseJSON's answer differs from
+// the reference's.
+func checkDecodeAgainstRef(t *testing.T, line []byte) {
+	t.Helper()
+	var plain, strict Case
+	if decodePlainCase(line, &plain) {
+		var err error
+		if p := recovered(func() { err = decodeCaseStrict(line, &strict) }); p != nil || err != nil {
+			t.Fatalf("plain decode took %q, the strict one failed: %v %v", line, err, p)
+		}
+		if !reflect.DeepEqual(plain, strict) {
+			t.Fatalf("plain decode of %q\n got %#v\nwant %#v", line, plain, strict)
+		}
+	}
+	var got, want *Case
+	var gotProbs, wantProbs Problems
+	gotPanic := recovered(func() { got, gotProbs = DecodeCaseJSON("d.jsonl", 3, line) })
+	wantPanic := recovered(func() { want, wantProbs = refDecodeCaseJSON("d.jsonl", 3, line) })
+	if (gotPanic == nil) != (wantPanic == nil) {
+		t.Fatalf("DecodeCaseJSON(%q) panics: %v, the reference: %v", line, gotPanic, wantPanic)
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("DecodeCaseJSON(%q)\n got %#v\nwant %#v", line, got, want)
+	}
+	// Problems about a map's entries come in map order.
+	if g, w := sortedProblems(gotProbs), sortedProblems(wantProbs); !slices.Equal(g, w) {
+		t.Fatalf("DecodeCaseJSON(%q) problems\n got %q\nwant %q", line, g, w)
+	}
+}
+
+// recovered runs f and returns what it panicked with, if it did. goccy's
+// stream decoder panics on some long strings of invalid UTF-8 (it miscounts
+// its buffer as it replaces them); lines that crash it still do.
+func recovered(f func()) (p any) {
+	defer func() { p = recover() }()
+	f()
+	return nil
+}
+
+func sortedProblems(ps Problems) []string {
+	var out []string
+	for _, p := range ps {
+		out = append(out, fmt.Sprintf("%+v", p))
+	}
+	slices.Sort(out)
+	return out
+}
+
+var plainCaseSeeds = []string{
+	`{"id":"c0000001","input":{"text":"ping tok1"},"expected":{"must_include":["tok1"]}}`,
+	`{"input":{"text":"hi"}}`,
+	` { "input" : { "b" : [ 1 , 2.5e3 , -0 , true , null , "x\u00e9\"" ] , "a" : { } } , "name" : "n" } `,
+	`{"id":"x","name":"a\"b\\c\/d\n\t","task_type":"qa","modalities":["text","image"],"input":"s","context":[1,{"k":"v"}],` +
+		`"expected":{"outcome":"o","must_include":[],"must_not_include":["a"],"required_tools":["t"],"forbidden_tools":["u"],"regex":"a+b","structured_output":{"b":1,"a":2},"output_schema":{"type":"object"},"required_citations":["c"],"policy_flags":["p"]},` +
+		`"taxonomy":{"level":"single_step","feature":{"primary":"f","secondary":["g"]},"source":{"type":"handcrafted","failure_type":"x","failure_id":"y","parent_case_id":"z"},"ground_truth":{"methods":["exact_match"]},"runtime":"offline","dataset_type":"smoke","risk":{"overall":"low","user_trust":"a","privacy":"b","reversibility":"c","safety":"d","cost":"e"}},` +
+		`"graders":["g1"],"failure_weights":{"a":1,"b":0,"a":3},"metadata":{"owner":"o","tags":["t"],"pii_status":"scrubbed","approved_raw_by":"x","approved_raw_at":"2026-01-31T12:00:00Z","notes":"n"},"blocking":{"merge":true,"release":false},"holdout":true,"thread_id":"th","thread_position":0,"content_hash":"h"}`,
+	`{"input":1,"thread_id":"t","thread_position":-1}`,
+	`{"input":1,"thread_id":"t","thread_position":12345678901234567890}`,
+	`{"input":1,"thread_id":"t","thread_position":1.0}`,
+	`{"input":1,"thread_id":"t","thread_position":-0}`,
+	`{"input":1,"thread_id":"t","thread_position":9223372036854775807}`,
+	`{"input":1,"thread_id":"t","thread_position":-9223372036854775808}`,
+	`{"input":1,"thread_id":"t","thread_position":9223372036854775808}`,
+	`{"input":1,"failure_weights":{"a":-9223372036854775807,"b":999999999999999999}}`,
+	`{"input":1,"thread_id":"t","thread_position":01}`,
+	`{"input":1,"failure_weights":{"a":-1,"b":-2}}`,
+	`{"input":{},"expectd":{}}`,
+	`{"Input":{"text":"case"}}`,
+	`{"input":{},"input":{"a":1}}`,
+	`{"input":{},"expected":{"must_include":["a"]},"expected":{"regex":"b"}}`,
+	`{"input":{},"name":null}`,
+	`{"input":null}`,
+	`{"input":{},"context":null}`,
+	`{"input":{},"expected":null}`,
+	`{"input":{},"id":" spaced "}`,
+	`{"input":{},"name":"caf\u00e9"}`,
+	`{"input":{},"name":"café"}`,
+	"{\"input\":{},\"name\":\"bad \xff\"}",
+	"{\"input\":{\"t\":\"bad \xff\"}}",
+	"{\"input\":{},\"name\":\"tab\there\"}",
+	`{"input":{"a":1}}}`,
+	`{"input":{"a":1}}]`,
+	`{"input":{"a":1}} x`,
+	`{"input":,1}`,
+	`{"input":01}`,
+	`{"input":{null:1}}`,
+	`{"input":"\uZZZZ"}`,
+	`{"input":[1 2]}`,
+	`{"input":1e400}`,
+	`{"input":{"a":1},"expected":{"output_schema":{"type":"nope"}}}`,
+	`{"input":{},"holdout":tru}`,
+	`{"input":{},"holdout":"true"}`,
+	`{"input":{},"-":1}`,
+	`{"input":{},"explicitID":true}`,
+	`{"input":{},"Line":3}`,
+	`[1,2,3]`,
+	`{"input": {"text": "broken"`,
+	`{"input":{},"taxonomy":{"source":{"type":"production"}}}`,
+	`{"input":{},"metadata":{"approved_raw_at":"not a time"}}`,
+	`{"input":{},"modalities":["text","text"]}`,
+	// Found by fuzzing: goccy's stream decoder panics on these.
+	`{"name":"` + strings.Repeat("\xc0", 509) + `","input":1}`,
+	`{"input":{"` + strings.Repeat("\xc0", 509) + `":1}}`,
+	`{"input":"\`, `{"input":"\u12`, `{"input":"a\`, `{"name":"a\`, `{"name":"\u0041","input":1}`,
+	`{"input":{"deep":` + strings.Repeat("[", 1200) + strings.Repeat("]", 1200) + `}}`,
+	// Long lines: goccy reads 511 bytes first, so typed strings and
+	// free-form values straddle its buffer's end.
+	`{"input":{"text":"` + strings.Repeat("x", 480) + `"},"name":"` + strings.Repeat("é", 40) + `"}`,
+	`{"input":{"text":"` + strings.Repeat("x", 470) + `"},"name":"` + strings.Repeat(`a\"b`, 40) + `","graders":["` + strings.Repeat("g", 600) + `"]}`,
+	`{"name":"` + strings.Repeat("n", 495) + `","input":{"text":"` + strings.Repeat(`\u00e9\ud83d\ude00`, 30) + `"},"thread_id":"t","thread_position":1234567}`,
+}
+
+func TestDecodeCaseJSONMatchesReference(t *testing.T) {
+	for _, s := range plainCaseSeeds {
+		checkDecodeAgainstRef(t, []byte(s))
+	}
+}
+
+// The fast path does take ordinary lines.
+func TestDecodePlainCaseTakesOrdinaryLines(t *testing.T) {
+	for _, s := range plainCaseSeeds[:5] {
+		if !decodePlainCase([]byte(s), &Case{}) {
+			t.Errorf("plain decode refused %s", s)
+		}
+	}
+}
+
+// FuzzDecodeCaseJSONPlain compares DecodeCaseJSON, with its plain-JSON fast
+// path, with the strict decode it skips.
+func FuzzDecodeCaseJSONPlain(f *testing.F) {
+	for _, s := range plainCaseSeeds {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, line []byte) {
+		// Compiled output schemas are cached for good; millions of
+		// fuzzed ones would fill the memory.
+		schemaCache.Clear()
+		checkDecodeAgainstRef(t, line)
+	})
+}
+
+// FuzzDecodeCaseJSONFields builds lines around fuzzed field values, most of
+// them plain JSON, to exercise the plain path, which random lines seldom
+// reach.
+func FuzzDecodeCaseJSONFields(f *testing.F) {
+	f.Add("refund", `{"text":"hi","n":[1,2.5,-3e2,true,null]}`, "tag", int64(1), true, " ")
+	f.Add(`a\"b\\c\/\n`, `"\u00e9\ud800"`, "t\tx", int64(-12345), false, "\n\t")
+	f.Add("café", `[{"b":1,"a":2,"b":3}]`, "\xff", int64(0), true, "")
+	f.Fuzz(func(t *testing.T, name, input, tag string, n int64, holdout bool, space string) {
+		line := fmt.Sprintf(`{"name":"%s",%s"input":%s,"thread_id":"t","thread_position":%d,"holdout":%t,"metadata":{"tags":["%s"]},"failure_weights":{"%s":%d}}`,
+			name, space, input, n, holdout, tag, tag, n)
+		schemaCache.Clear()
+		checkDecodeAgainstRef(t, []byte(line))
+	})
 }

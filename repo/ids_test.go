@@ -254,10 +254,10 @@ func refWriteCanonicalString(buf *bytes.Buffer, s string) {
 	buf.WriteByte('"')
 }
 
-func refCanonicalizeJSONRecovered(in []byte) (out []byte, err error, panicked any) {
+func refCanonicalizeJSONRecovered(in []byte) (out []byte, panicked any, err error) {
 	defer func() { panicked = recover() }()
 	out, err = refCanonicalizeJSON(in)
-	return out, err, nil
+	return out, nil, err
 }
 
 // checkCanonicalAgainstRef fails t when CanonicalizeJSON and the reference
@@ -268,7 +268,7 @@ func refCanonicalizeJSONRecovered(in []byte) (out []byte, err error, panicked an
 // short at the end).
 func checkCanonicalAgainstRef(t *testing.T, in []byte) {
 	t.Helper()
-	want, refErr, refPanic := refCanonicalizeJSONRecovered(in)
+	want, refPanic, refErr := refCanonicalizeJSONRecovered(in)
 	got, err := CanonicalizeJSON(in)
 	switch {
 	case refPanic != nil:
@@ -298,7 +298,7 @@ func checkCanonicalAgainstRef(t *testing.T, in []byte) {
 		if bytes.IndexByte(in, 0) >= 0 {
 			return
 		}
-		if _, spaced, _ := refCanonicalizeJSONRecovered(append(in[:len(in):len(in)], ' ')); spaced != nil {
+		if _, _, spaced := refCanonicalizeJSONRecovered(append(in[:len(in):len(in)], ' ')); spaced != nil {
 			return // the reference read past the end of the input
 		}
 		t.Fatalf("CanonicalizeJSON(%q) failed (%v), the reference gave %q", in, err, want)
