@@ -378,7 +378,11 @@ func worktreeDirty(root string) bool {
 
 // Finish closes the record with the run's final state and report.
 func (r *Recorder) Finish(rs *RunSummary, report []byte) error {
-	errs := []error{r.results.Close(), r.iterations.Close(), r.closeTraces()}
+	// Syncing results.jsonl waits on the disk while closing the traces
+	// compresses their last rows: the two overlap.
+	resultsClosed := make(chan error, 1)
+	go func() { resultsClosed <- r.results.Close() }()
+	errs := []error{r.iterations.Close(), r.closeTraces(), <-resultsClosed}
 	r.manifest.EndedAt = rs.EndedAt.Format(time.RFC3339Nano)
 	r.manifest.Terminated = rs.Terminated
 	r.manifest.State = rs.State
@@ -449,11 +453,10 @@ func ResultsFiles(ls *repo.LoadedSpec, fingerprint string, sum *IterationSummary
 	for i, v := range verdicts {
 		index[v.CaseID] = i
 	}
-	if err := ls.Dataset.Each(func(c *repo.Case) error {
-		if i, ok := index[c.ID]; ok {
-			verdicts[i].Name = c.Name
+	if err := ls.Dataset.Names(func(id, name string) {
+		if i, ok := index[id]; ok {
+			verdicts[i].Name = name
 		}
-		return nil
 	}); err != nil {
 		return nil, nil, err
 	}
