@@ -114,6 +114,9 @@ func (e *Executor) Run(ctx context.Context, ds *repo.Dataset, it Iteration, sink
 
 	runCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	if rs, ok := e.Adapter.(adapters.RunScoped); ok {
+		defer rs.Begin(runCtx)() // before cancel: a run that ends well is not a cancelled one
+	}
 
 	jobs := make(chan job, slots*2)
 	results := make(chan *repo.Result, slots*2)
@@ -380,6 +383,9 @@ func (e *Executor) runCase(ctx context.Context, info *adapters.CallInfo, it Iter
 func (e *Executor) call(ctx context.Context, req *repo.Request) (repo.Response, error) {
 	if e.Timeout <= 0 {
 		return e.Adapter.Call(ctx, req)
+	}
+	if rs, ok := e.Adapter.(adapters.RunScoped); ok && rs.CallTimeout() == e.Timeout {
+		return e.Adapter.Call(ctx, req) // it times the call out itself
 	}
 	callCtx, cancel := context.WithTimeout(ctx, e.Timeout)
 	defer cancel()

@@ -108,7 +108,14 @@ func (a *agentServer) serve(w http.ResponseWriter, r *http.Request) {
 
 func httpAdapter(t testing.TB, url string, parallel int) adapters.Adapter {
 	t.Helper()
-	a, err := adapters.New(repo.Agent{HTTP: &repo.HTTPAgent{URL: url}}, adapters.Options{Parallelism: parallel, Retries: 0})
+	return httpAdapterTimeout(t, url, parallel, 0)
+}
+
+// httpAdapterTimeout is an HTTP adapter with its own call timeout: the
+// executor's, when the two match, lets the adapter time calls out itself.
+func httpAdapterTimeout(t testing.TB, url string, parallel int, timeout time.Duration) adapters.Adapter {
+	t.Helper()
+	a, err := adapters.New(repo.Agent{HTTP: &repo.HTTPAgent{URL: url}}, adapters.Options{Parallelism: parallel, Retries: 0, Timeout: timeout})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -200,9 +207,19 @@ func TestExecutorHTTPAgentHonoursParallelism(t *testing.T) {
 }
 
 func TestExecutorTimeoutIsAnErrorResult(t *testing.T) {
+	// The executor's timeout applies whether the adapter's is another (the
+	// executor derives a deadline) or the same (the adapter keeps time).
+	for _, adapterTimeout := range []time.Duration{0, 50 * time.Millisecond} {
+		t.Run(fmt.Sprint("adapter timeout ", adapterTimeout), func(t *testing.T) {
+			testExecutorTimeout(t, adapterTimeout)
+		})
+	}
+}
+
+func testExecutorTimeout(t *testing.T, adapterTimeout time.Duration) {
 	ds := writeDataset(t, 3)
 	srv := newAgentServer(t, 2*time.Second)
-	e := &Executor{Adapter: httpAdapter(t, srv.URL, 4), Parallelism: 3, Timeout: 50 * time.Millisecond, Retries: 2}
+	e := &Executor{Adapter: httpAdapterTimeout(t, srv.URL, 4, adapterTimeout), Parallelism: 3, Timeout: 50 * time.Millisecond, Retries: 2}
 	start := time.Now()
 	results, st, err := collect(t, context.Background(), e, ds, Iteration{})
 	if err != nil {
@@ -264,9 +281,17 @@ func TestExecutorRetriesTransientErrors(t *testing.T) {
 }
 
 func TestExecutorCancelKeepsFinishedResults(t *testing.T) {
+	for _, adapterTimeout := range []time.Duration{0, 10 * time.Second} {
+		t.Run(fmt.Sprint("adapter timeout ", adapterTimeout), func(t *testing.T) {
+			testExecutorCancel(t, adapterTimeout)
+		})
+	}
+}
+
+func testExecutorCancel(t *testing.T, adapterTimeout time.Duration) {
 	ds := writeDataset(t, 1000)
 	srv := newAgentServer(t, 30*time.Millisecond)
-	e := &Executor{Adapter: httpAdapter(t, srv.URL, 8), Parallelism: 8, Timeout: 10 * time.Second}
+	e := &Executor{Adapter: httpAdapterTimeout(t, srv.URL, 8, adapterTimeout), Parallelism: 8, Timeout: 10 * time.Second}
 	ctx, cancel := context.WithCancel(context.Background())
 	var results []*repo.Result
 	var cancelledAt time.Time

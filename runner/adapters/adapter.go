@@ -5,6 +5,7 @@ package adapters
 
 import (
 	"context"
+	"time"
 
 	"github.com/selfevals/selfevals/repo"
 )
@@ -20,6 +21,20 @@ type Adapter interface {
 	Call(ctx context.Context, req *repo.Request) (repo.Response, error)
 	// Close releases long-lived resources (worker processes, connections).
 	Close() error
+}
+
+// RunScoped is an adapter that needs no context of its own per call: when
+// ctx has no deadline it bounds each call by CallTimeout, and Begin hands
+// it the context of a whole run of calls, whose cancellation ends every
+// call in flight. The executor then derives nothing per call: for a fast
+// agent, a timer and two context registrations per call were several per
+// cent of a run.
+type RunScoped interface {
+	Adapter
+	CallTimeout() time.Duration
+	// Begin starts a run of calls under ctx; end, called once the run's
+	// calls have returned, ends it.
+	Begin(ctx context.Context) (end func())
 }
 
 // CallError is a failed agent call.

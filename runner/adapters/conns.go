@@ -1,6 +1,7 @@
 package adapters
 
 import (
+	"errors"
 	"net"
 	"sync"
 	"time"
@@ -14,6 +15,17 @@ import (
 type connSet struct {
 	mu   sync.Mutex
 	live map[*trackedConn]struct{}
+	// refusing: the run was cancelled, dials fail until it ends.
+	refusing bool
+}
+
+// errRunCanceled is the dial error while a cancelled run winds down.
+var errRunCanceled = errors.New("the run was canceled")
+
+func (s *connSet) refuse(on bool) {
+	s.mu.Lock()
+	s.refusing = on
+	s.mu.Unlock()
 }
 
 // track wraps a dial function so that its connections join the set.
@@ -25,6 +37,11 @@ func (s *connSet) track(dial fasthttp.DialFuncWithTimeout) fasthttp.DialFuncWith
 		}
 		tc := &trackedConn{Conn: conn, set: s}
 		s.mu.Lock()
+		if s.refusing {
+			s.mu.Unlock()
+			conn.Close()
+			return nil, errRunCanceled
+		}
 		s.live[tc] = struct{}{}
 		s.mu.Unlock()
 		if hs, ok := conn.(handshaker); ok {

@@ -10,9 +10,8 @@ import (
 // HTTP POSTs the request to the agent's URL and reads the response from the
 // body. 429, 5xx and connection errors are retried (see poster).
 type HTTP struct {
-	post    *poster
-	timeout time.Duration
-	desc    string
+	post *poster
+	desc string
 }
 
 func newHTTP(agent repo.Agent, opts Options) (*HTTP, error) {
@@ -20,16 +19,15 @@ func newHTTP(agent repo.Agent, opts Options) (*HTTP, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &HTTP{post: p, timeout: opts.Timeout, desc: Describe(agent)}, nil
+	return &HTTP{post: p, desc: Describe(agent)}, nil
 }
 
 // String describes the agent without secrets.
 func (h *HTTP) String() string { return h.desc }
 
-// Call POSTs one request.
+// Call POSTs one request, within ctx's deadline or else the adapter's
+// timeout.
 func (h *HTTP) Call(ctx context.Context, req *repo.Request) (repo.Response, error) {
-	ctx, cancel := withDeadline(ctx, h.timeout)
-	defer cancel()
 	start := time.Now()
 	info := callInfoFrom(ctx)
 	if info != nil {
@@ -54,4 +52,8 @@ func (h *HTTP) Close() error {
 	return nil
 }
 
-var _ Adapter = (*HTTP)(nil)
+// CallTimeout and Begin make HTTP a RunScoped adapter.
+func (h *HTTP) CallTimeout() time.Duration             { return h.post.timeout }
+func (h *HTTP) Begin(ctx context.Context) (end func()) { return h.post.begin(ctx) }
+
+var _ RunScoped = (*HTTP)(nil)

@@ -293,6 +293,53 @@ func TestHTTPCanceled(t *testing.T) {
 	}
 }
 
+// Inside a run (Begin), the run's context cancels the calls: one waiting
+// on the agent returns at once, a call that starts after the cancel cannot
+// open a connection, and once the run ends the adapter works again.
+func TestHTTPRunCanceled(t *testing.T) {
+	hang := make(chan struct{})
+	var hung atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		if bytes.Contains(b, []byte("hang")) {
+			hung.Add(1)
+			<-hang
+		}
+		r.Body = io.NopCloser(bytes.NewReader(b))
+		echoHandler(w, r)
+	}))
+	defer srv.Close()
+	defer close(hang)
+	h := newTestHTTP(t, srv.URL, repo.Agent{HTTP: &repo.HTTPAgent{}}, Options{Parallelism: 4, Retries: 3, Timeout: 4 * time.Second})
+	ctx, cancel := context.WithCancel(context.Background())
+	end := h.Begin(ctx)
+	time.AfterFunc(100*time.Millisecond, cancel)
+	start := time.Now()
+	_, err := h.Call(ctx, request(`{"text":"hang"}`))
+	if el := time.Since(start); el > time.Second {
+		t.Errorf("canceled call returned after %s", el)
+	}
+	wantCallError(t, err, repo.ErrCanceled)
+	// A call that got past its own check before the cancel dials into a
+	// refusal, not a connection nobody would close.
+	_, err = h.Call(context.Background(), request(`{"text":"hang late"}`))
+	if err == nil || !strings.Contains(err.Error(), "canceled") {
+		t.Fatalf("a dial after the cancel: want a refusal, got %v", err)
+	}
+	end()
+	if n := hung.Load(); n != 1 {
+		t.Fatalf("the agent saw %d hanging calls, want 1", n)
+	}
+
+	// The refusal ended with the cancelled run.
+	end = h.Begin(context.Background())
+	resp, err := h.Call(context.Background(), request(`{"text":"again"}`))
+	end()
+	if err != nil || resp.Output == "" {
+		t.Fatalf("after the cancelled run: %v %+v", err, resp)
+	}
+}
+
 func TestHTTPS(t *testing.T) {
 	srv := httptest.NewTLSServer(http.HandlerFunc(echoHandler))
 	defer srv.Close()

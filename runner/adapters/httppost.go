@@ -15,6 +15,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/selfevals/selfevals/repo"
@@ -48,7 +49,8 @@ type poster struct {
 	timeout time.Duration // when ctx has no deadline
 	retries int
 	limit   int64
-	what    string // "agent" or "openai endpoint", for messages
+	what    string       // "agent" or "openai endpoint", for messages
+	runs    atomic.Int32 // runs begun and not ended (begin)
 	// backoff is the wait before retry n (from 1); a field so tests can
 	// shorten it.
 	backoff func(n int) time.Duration
@@ -234,12 +236,17 @@ var bodyPool = sync.Pool{New: func() any { b := make([]byte, 0, 4<<10); return &
 
 // post sends payload, retrying transient failures. payload is copied:
 // the caller may reuse it once post returns.
+// The call ends at ctx's deadline, or else after the poster's timeout.
 func (p *poster) post(ctx context.Context, payload []byte, start time.Time, info *CallInfo) (body, *CallError) {
+	deadline, ok := ctx.Deadline()
+	if !ok {
+		deadline = start.Add(p.timeout)
+	}
 	for attempt := 1; ; attempt++ {
 		if info != nil {
 			info.Attempts = attempt
 		}
-		b, wait, err := p.once(ctx, payload, start)
+		b, wait, err := p.once(ctx, payload, deadline, start)
 		if err == nil {
 			return b, nil
 		}
@@ -250,7 +257,7 @@ func (p *poster) post(ctx context.Context, payload []byte, start time.Time, info
 		if wait > 0 {
 			backoff = min(wait, retryAfterLimit)
 		}
-		if dl, ok := ctx.Deadline(); ok && time.Until(dl) < backoff {
+		if time.Until(deadline) < backoff {
 			// Waiting would outlast the call; the last failure says more
 			// than a timeout would.
 			return body{}, err
@@ -284,22 +291,26 @@ func (x *exchange) release() {
 
 // once makes one attempt. wait is the server's Retry-After, if any.
 //
-// fasthttp knows deadlines but not contexts: ctx's deadline becomes the
-// request's, and a cancelled ctx (Ctrl-C) closes the agent's connections
-// so the call returns at once instead of at its deadline. The request runs
-// on the caller's goroutine: one more goroutine per call to wait on ctx
-// cost a fast agent's run several per cent.
-func (p *poster) once(ctx context.Context, payload []byte, start time.Time) (body, time.Duration, *CallError) {
-	deadline, ok := ctx.Deadline()
-	if !ok {
-		deadline = time.Now().Add(p.timeout)
-	}
+// fasthttp knows deadlines but not contexts: a cancelled ctx (Ctrl-C)
+// closes the agent's connections so the call returns at once instead of at
+// its deadline. Inside a run (begin) the run's context does that for every
+// call; a call outside one registers on its own ctx. The request runs on
+// the caller's goroutine: one more goroutine per call to wait on ctx cost
+// a fast agent's run several per cent.
+func (p *poster) once(ctx context.Context, payload []byte, deadline, start time.Time) (body, time.Duration, *CallError) {
 	if ctx.Err() != nil {
 		return body{}, 0, ctxError(ctx, p.what, start)
 	}
 	x := exchangePool.Get().(*exchange)
 	defer x.release()
 	p.fill(&x.req, payload)
+	if p.runs.Load() > 0 {
+		b, wait, err := p.roundTrip(&x.req, &x.resp, deadline, start)
+		if err != nil && ctx.Err() != nil {
+			return body{}, 0, ctxError(ctx, p.what, start)
+		}
+		return b, wait, err
+	}
 	stop := context.AfterFunc(ctx, func() {
 		if errors.Is(ctx.Err(), context.Canceled) {
 			p.abort()
@@ -311,6 +322,30 @@ func (p *poster) once(ctx context.Context, payload []byte, start time.Time) (bod
 		return body{}, 0, ctxError(ctx, p.what, start)
 	}
 	return b, wait, err
+}
+
+// begin starts a run of calls under ctx (see RunScoped): cancelling ctx
+// closes the agent's connections, and no new one opens until the run
+// ends, so a call that raced the cancel cannot wait out its deadline on a
+// connection nobody closes.
+func (p *poster) begin(ctx context.Context) (end func()) {
+	p.runs.Add(1)
+	fired := make(chan struct{})
+	stop := context.AfterFunc(ctx, func() {
+		defer close(fired)
+		if errors.Is(ctx.Err(), context.Canceled) {
+			p.conns.refuse(true)
+			p.abort()
+		}
+	})
+	return func() {
+		if !stop() {
+			<-fired
+		}
+		if p.runs.Add(-1) == 0 {
+			p.conns.refuse(false)
+		}
+	}
 }
 
 // abort cancels every call in flight: calls are cancelled together, when

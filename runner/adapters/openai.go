@@ -25,10 +25,9 @@ import (
 // The answer's first choice becomes output and tool calls, usage and model
 // are copied into the trace.
 type OpenAI struct {
-	post    *poster
-	model   string
-	timeout time.Duration
-	desc    string
+	post  *poster
+	model string
+	desc  string
 }
 
 func newOpenAI(agent repo.Agent, opts Options) (*OpenAI, error) {
@@ -54,11 +53,15 @@ func newOpenAI(agent repo.Agent, opts Options) (*OpenAI, error) {
 		}
 		p.setHeader("Authorization", "Bearer "+key)
 	}
-	return &OpenAI{post: p, model: o.Model, timeout: opts.Timeout, desc: Describe(agent)}, nil
+	return &OpenAI{post: p, model: o.Model, desc: Describe(agent)}, nil
 }
 
 // String describes the agent without secrets.
 func (o *OpenAI) String() string { return o.desc }
+
+// CallTimeout and Begin make OpenAI a RunScoped adapter.
+func (o *OpenAI) CallTimeout() time.Duration             { return o.post.timeout }
+func (o *OpenAI) Begin(ctx context.Context) (end func()) { return o.post.begin(ctx) }
 
 // Close drops idle connections.
 func (o *OpenAI) Close() error {
@@ -66,10 +69,9 @@ func (o *OpenAI) Close() error {
 	return nil
 }
 
-// Call sends one chat completion.
+// Call sends one chat completion, within ctx's deadline or else the
+// adapter's timeout.
 func (o *OpenAI) Call(ctx context.Context, req *repo.Request) (repo.Response, error) {
-	ctx, cancel := withDeadline(ctx, o.timeout)
-	defer cancel()
 	start := time.Now()
 	info := callInfoFrom(ctx)
 	if info != nil {
