@@ -43,6 +43,9 @@ type Recorder struct {
 	traces     *repo.TraceWriter // nil with persist_traces: none
 	iterations *os.File
 	done       map[callKey]bool
+	// resultsFiles delivers the outcome of writing the result files, while
+	// that goes on (Decided).
+	resultsFiles chan error
 }
 
 type callKey struct {
@@ -259,13 +262,11 @@ func (r *Recorder) Decided(sum *IterationSummary, agg *Aggregator) error {
 		return err
 	}
 	if sum.Index == 0 {
-		summary, cases, err := ResultsFiles(r.Spec, r.Fingerprint, sum, agg)
-		if err != nil {
-			return err
-		}
-		if err := repo.WriteResults(r.EvalsDir, r.Spec.Slug, summary, cases); err != nil {
-			return err
-		}
+		// The committed result files are rendered and written while the
+		// next iteration runs; Finish waits for them.
+		done := make(chan error, 1)
+		r.resultsFiles = done
+		go func() { done <- r.writeResultsFiles(sum, agg) }()
 	}
 	// The adopted parameters are what the revision already does: iteration
 	// 0 is only a candidate when the spec had none.
@@ -273,6 +274,24 @@ func (r *Recorder) Decided(sum *IterationSummary, agg *Aggregator) error {
 		return r.commitCandidate(sum, agg)
 	}
 	return nil
+}
+
+func (r *Recorder) writeResultsFiles(sum *IterationSummary, agg *Aggregator) error {
+	summary, cases, err := ResultsFiles(r.Spec, r.Fingerprint, sum, agg)
+	if err != nil {
+		return err
+	}
+	return repo.WriteResults(r.EvalsDir, r.Spec.Slug, summary, cases)
+}
+
+// waitResultsFiles waits for the result files being written, if any.
+func (r *Recorder) waitResultsFiles() error {
+	if r.resultsFiles == nil {
+		return nil
+	}
+	err := <-r.resultsFiles
+	r.resultsFiles = nil
+	return err
 }
 
 // CandidateBranch is the branch kept candidates of an experiment go to.
@@ -382,7 +401,8 @@ func (r *Recorder) Finish(rs *RunSummary, report []byte) error {
 	// compresses their last rows: the two overlap.
 	resultsClosed := make(chan error, 1)
 	go func() { resultsClosed <- r.results.Close() }()
-	errs := []error{r.iterations.Close(), r.closeTraces(), <-resultsClosed}
+	errs := []error{r.iterations.Close(), r.closeTraces(), r.waitResultsFiles()}
+	errs = append(errs, <-resultsClosed)
 	r.manifest.EndedAt = rs.EndedAt.Format(time.RFC3339Nano)
 	r.manifest.Terminated = rs.Terminated
 	r.manifest.State = rs.State
@@ -397,6 +417,7 @@ func (r *Recorder) Finish(rs *RunSummary, report []byte) error {
 // Abort closes the record of a run that failed; what was written is kept
 // and the run can be resumed.
 func (r *Recorder) Abort(cause error) {
+	r.waitResultsFiles()
 	r.results.Close()
 	r.iterations.Close()
 	r.closeTraces()

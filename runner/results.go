@@ -3,6 +3,7 @@ package runner
 import (
 	"bufio"
 	"bytes"
+	"cmp"
 	"errors"
 	"fmt"
 	"io"
@@ -20,14 +21,15 @@ import (
 const flushEvery = 200 * time.Millisecond
 
 // ResultWriter appends results as JSON lines (a run's results.jsonl). Lines
-// go through a buffer that is flushed every 200 ms and on Close, so writing a
-// result costs no system call; Close also syncs the file.
+// go through a buffer that is flushed and synced every 200 ms and on Close,
+// so writing a result costs no system call.
 type ResultWriter struct {
 	mu     sync.Mutex
 	f      *os.File
 	w      *bufio.Writer
 	line   []byte // reused for each encoded result
 	err    error
+	lines  int // written since the file was opened
 	stop   chan struct{}
 	done   chan struct{}
 	closed bool
@@ -95,6 +97,7 @@ func (rw *ResultWriter) Write(r *repo.Result) error {
 	line, err := r.AppendJSON(rw.line[:0]) // the line ends with its newline
 	if err == nil {
 		_, err = rw.w.Write(line)
+		rw.lines++
 	}
 	if err != nil {
 		rw.err = fmt.Errorf("writing %s: %w", rw.f.Name(), err)
@@ -113,6 +116,7 @@ func (rw *ResultWriter) flushLoop() {
 	defer close(rw.done)
 	t := time.NewTicker(flushEvery)
 	defer t.Stop()
+	synced := 0 // rw.lines at the last sync
 	for {
 		select {
 		case <-rw.stop:
@@ -124,7 +128,18 @@ func (rw *ResultWriter) flushLoop() {
 					rw.err = fmt.Errorf("writing %s: %w", rw.f.Name(), err)
 				}
 			}
+			sync := rw.err == nil && rw.lines != synced
+			synced = rw.lines
 			rw.mu.Unlock()
+			if sync {
+				// Sync as the run goes (writes go on meanwhile): Close
+				// then has only the tail to wait for, not megabytes.
+				if err := rw.f.Sync(); err != nil {
+					rw.mu.Lock()
+					rw.err = cmp.Or(rw.err, fmt.Errorf("syncing %s: %w", rw.f.Name(), err))
+					rw.mu.Unlock()
+				}
+			}
 		}
 	}
 }
