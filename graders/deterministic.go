@@ -5,8 +5,8 @@ import (
 	"context"
 	"encoding/binary"
 	"encoding/json"
-	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"unicode/utf8"
@@ -84,24 +84,24 @@ func (d *Deterministic) Grade(_ context.Context, c *repo.Case, t *repo.Trace) re
 			hay := d.haystack(text)
 			for _, s := range e.MustInclude {
 				if !hay.contains(d.needle(s)) {
-					vs = append(vs, violation{ModeMissingSubstring, fmt.Sprintf("%q not found", s)})
+					vs = append(vs, violation{ModeMissingSubstring, strconv.Quote(s) + " not found"})
 				}
 			}
 			for _, s := range e.MustNotInclude {
 				if hay.contains(d.needle(s)) {
-					vs = append(vs, violation{ModeForbiddenSubstring, fmt.Sprintf("%q found", s)})
+					vs = append(vs, violation{ModeForbiddenSubstring, strconv.Quote(s) + " found"})
 				}
 			}
 			hay.release()
 		}
 		for _, tool := range e.RequiredTools {
 			if !slices.Contains(tools, tool) {
-				vs = append(vs, violation{ModeMissingTool, fmt.Sprintf("%q not invoked", tool)})
+				vs = append(vs, violation{ModeMissingTool, strconv.Quote(tool) + " not invoked"})
 			}
 		}
 		for _, tool := range e.ForbiddenTools {
 			if slices.Contains(tools, tool) {
-				vs = append(vs, violation{ModeForbiddenTool, fmt.Sprintf("%q invoked", tool)})
+				vs = append(vs, violation{ModeForbiddenTool, strconv.Quote(tool) + " invoked"})
 			}
 		}
 		if e.Regex != "" {

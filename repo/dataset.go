@@ -165,8 +165,11 @@ func (d *Dataset) eachValidated(fn func(*Case) error) error {
 			return fmt.Errorf("%s changed while it was read", d.Path)
 		}
 		var c Case
-		if err := json.Unmarshal(raw, &c); err != nil {
-			return fmt.Errorf("%s:%d: %w", d.Path, line, err)
+		if !decodePlainCase(raw, &c) {
+			c = Case{}
+			if err := json.Unmarshal(raw, &c); err != nil {
+				return fmt.Errorf("%s:%d: %w", d.Path, line, err)
+			}
 		}
 		c.ID, c.Line = d.ids[i], line
 		i++

@@ -49,18 +49,50 @@ type Aggregator struct {
 	costSeen  bool
 	tokensIn  int64
 	tokensOut int64
+	// The unused rest of the chunks newTally hands out.
+	tallies []caseTally
+	labels  []repo.Label
+	scores  []float64
 }
 
 // NewAggregator starts an empty aggregation for reps repetitions per case.
 func NewAggregator(reps int) *Aggregator {
-	return &Aggregator{reps: max(reps, 1), cases: map[string]*caseTally{}, graders: map[string][2]int{}, modes: map[string]int{}}
+	return NewAggregatorFor(reps, 0)
+}
+
+// NewAggregatorFor is NewAggregator sized for the number of cases expected.
+func NewAggregatorFor(reps, cases int) *Aggregator {
+	reps = max(reps, 1)
+	cases = min(max(cases, 0), 1<<20) // a hint, not a promise
+	return &Aggregator{
+		reps: reps, cases: make(map[string]*caseTally, cases), order: make([]string, 0, cases),
+		latencies: make([]float64, 0, min(cases*reps, 1<<20)),
+		graders:   map[string][2]int{}, modes: map[string]int{},
+	}
+}
+
+// tallyChunk is how many case tallies newTally allocates at once.
+const tallyChunk = 256
+
+// newTally hands out a zeroed tally from a chunk allocated for many cases:
+// one allocation per chunk rather than three per case.
+func (a *Aggregator) newTally() *caseTally {
+	if len(a.tallies) == 0 {
+		a.tallies = make([]caseTally, tallyChunk)
+		a.labels = make([]repo.Label, tallyChunk*a.reps)
+		a.scores = make([]float64, tallyChunk*a.reps)
+	}
+	ct := &a.tallies[0]
+	ct.labels, ct.scores = a.labels[:a.reps:a.reps], a.scores[:a.reps:a.reps]
+	a.tallies, a.labels, a.scores = a.tallies[1:], a.labels[a.reps:], a.scores[a.reps:]
+	return ct
 }
 
 // Add folds one result in.
 func (a *Aggregator) Add(r *repo.Result) {
 	ct := a.cases[r.CaseID]
 	if ct == nil {
-		ct = &caseTally{labels: make([]repo.Label, a.reps), scores: make([]float64, a.reps)}
+		ct = a.newTally()
 		a.cases[r.CaseID] = ct
 		a.order = append(a.order, r.CaseID)
 	}

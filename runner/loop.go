@@ -143,7 +143,7 @@ func (l *Loop) Run(ctx context.Context) (*RunSummary, error) {
 			return nil, repo.Userf("proposal %q touches non-editable surfaces %v", prop.Hypothesis, touched)
 		}
 
-		agg := NewAggregator(reps)
+		agg := NewAggregatorFor(reps, l.Spec.Dataset.Count)
 		if l.OnIteration != nil {
 			l.OnIteration(index, prop.Hypothesis, l.Spec.Dataset.Count*reps)
 		}
