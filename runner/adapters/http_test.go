@@ -229,6 +229,47 @@ func TestHTTPHeadersAndRequest(t *testing.T) {
 	}
 }
 
+// Pooled requests keep the URL and headers of the agent they were last
+// filled for: two agents called in turn must each get only their own.
+func TestHTTPAgentsDoNotShareHeaders(t *testing.T) {
+	var mismatches atomic.Int32
+	agentServer := func(name string) *httptest.Server {
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.URL.Path != "/"+name || r.Header.Get("X-Agent") != name || len(r.Header.Values("X-Agent")) != 1 ||
+				(name == "a") != (r.Header.Get("X-Only-A") == "1") {
+				mismatches.Add(1)
+			}
+			echoHandler(w, r)
+		}))
+		t.Cleanup(srv.Close)
+		return srv
+	}
+	srvA, srvB := agentServer("a"), agentServer("b")
+	a := newTestHTTP(t, srvA.URL+"/a", repo.Agent{HTTP: &repo.HTTPAgent{Headers: map[string]string{"X-Agent": "a", "X-Only-A": "1"}}}, Options{Parallelism: 4})
+	b := newTestHTTP(t, srvB.URL+"/b", repo.Agent{HTTP: &repo.HTTPAgent{Headers: map[string]string{"X-Agent": "b"}}}, Options{Parallelism: 4})
+	var wg sync.WaitGroup
+	for i := range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for j := range 25 {
+				h := a
+				if (i+j)%2 == 1 {
+					h = b
+				}
+				if _, err := h.Call(context.Background(), request(`{"text":"hi"}`)); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if n := mismatches.Load(); n > 0 {
+		t.Fatalf("%d of 200 requests carried another agent's URL or headers", n)
+	}
+}
+
 func TestRetryAfter(t *testing.T) {
 	tests := []struct {
 		in       string

@@ -272,10 +272,13 @@ func (p *poster) post(ctx context.Context, payload []byte, start time.Time, info
 	}
 }
 
-// exchange is one request and its answer's head, pooled.
+// exchange is one request and its answer's head, pooled. The request keeps
+// the method, URL and headers of the poster it was last filled for, so a
+// call to the same agent only sets the body.
 type exchange struct {
-	req  fasthttp.Request
-	resp fasthttp.Response
+	req   fasthttp.Request
+	resp  fasthttp.Response
+	owner *poster
 }
 
 var exchangePool = sync.Pool{New: func() any { return new(exchange) }}
@@ -284,7 +287,7 @@ func (x *exchange) release() {
 	if cap(x.req.Body()) > 1<<20 {
 		return // let a huge request buffer go
 	}
-	x.req.Reset()
+	x.req.ResetBody()
 	x.resp.Reset()
 	exchangePool.Put(x)
 }
@@ -303,7 +306,7 @@ func (p *poster) once(ctx context.Context, payload []byte, deadline, start time.
 	}
 	x := exchangePool.Get().(*exchange)
 	defer x.release()
-	p.fill(&x.req, payload)
+	p.fill(x, payload)
 	if p.runs.Load() > 0 {
 		b, wait, err := p.roundTrip(&x.req, &x.resp, deadline, start)
 		if err != nil && ctx.Err() != nil {
@@ -355,13 +358,18 @@ func (p *poster) abort() {
 	p.conns.closeAll()
 }
 
-func (p *poster) fill(req *fasthttp.Request, payload []byte) {
-	req.Header.SetMethod(fasthttp.MethodPost)
-	req.SetURI(p.uri)
-	for _, h := range p.header {
-		req.Header.SetCanonical(h.key, h.value)
+func (p *poster) fill(x *exchange, payload []byte) {
+	if x.owner != p {
+		req := &x.req
+		req.Reset()
+		req.Header.SetMethod(fasthttp.MethodPost)
+		req.SetURI(p.uri)
+		for _, h := range p.header {
+			req.Header.SetCanonical(h.key, h.value)
+		}
+		x.owner = p
 	}
-	req.SetBody(payload)
+	x.req.SetBody(payload)
 }
 
 func (p *poster) roundTrip(req *fasthttp.Request, resp *fasthttp.Response, deadline, start time.Time) (body, time.Duration, *CallError) {
