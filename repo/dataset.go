@@ -6,11 +6,13 @@ import (
 	"fmt"
 	"os"
 	"reflect"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/goccy/go-json"
 	"gopkg.in/yaml.v3"
@@ -209,13 +211,91 @@ func (d *Dataset) Cases() ([]Case, error) {
 // ErrStop, returned by Each's function, ends Each early without an error.
 var ErrStop = errors.New("stop")
 
-// scanCases parses a JSONL file line by line; fn gets each case or the
-// problems of its line.
+// scanCases parses a JSONL file; fn gets each case or the problems of its
+// line, in file order, on the caller's goroutine. Lines are decoded on
+// every core, in chunks: validating a large dataset is most of a run's
+// start-up, with the other core idle.
 func scanCases(path string, fn func(*Case, Problems)) error {
-	return eachCaseLine(path, func(raw []byte, line int) error {
-		fn(DecodeCaseJSON(path, line, raw))
-		return nil
-	})
+	workers := runtime.GOMAXPROCS(0)
+	if workers < 2 {
+		return eachCaseLine(path, func(raw []byte, line int) error {
+			fn(DecodeCaseJSON(path, line, raw))
+			return nil
+		})
+	}
+	todo := make(chan *caseChunk, workers)      // to the decoders
+	inOrder := make(chan *caseChunk, 2*workers) // to fn, in file order
+	var decoders sync.WaitGroup
+	for range workers {
+		decoders.Go(func() {
+			for ch := range todo {
+				ch.decode(path)
+			}
+		})
+	}
+	var readErr error
+	go func() {
+		defer close(inOrder)
+		defer close(todo)
+		ch := &caseChunk{done: make(chan struct{})}
+		send := func() {
+			inOrder <- ch
+			todo <- ch
+			ch = &caseChunk{done: make(chan struct{})}
+		}
+		readErr = eachCaseLine(path, func(raw []byte, line int) error {
+			ch.add(raw, line)
+			if len(ch.lines) == caseChunkLines || len(ch.data) >= caseChunkBytes {
+				send()
+			}
+			return nil
+		})
+		if len(ch.lines) > 0 {
+			send()
+		}
+	}()
+	for ch := range inOrder {
+		<-ch.done
+		for i := range ch.lines {
+			fn(ch.cases[i], ch.probs[i])
+		}
+	}
+	decoders.Wait()
+	return readErr
+}
+
+// A chunk of case lines is decoded by one goroutine.
+const (
+	caseChunkLines = 256
+	caseChunkBytes = 256 << 10
+)
+
+// caseChunk is consecutive case lines, copied out of the reader's buffer,
+// and once done is closed, what they decoded to.
+type caseChunk struct {
+	data  []byte // the lines back to back
+	ends  []int  // where each line ends in data
+	lines []int  // line numbers
+	cases []*Case
+	probs []Problems
+	done  chan struct{}
+}
+
+func (ch *caseChunk) add(raw []byte, line int) {
+	ch.data = append(ch.data, raw...)
+	ch.ends = append(ch.ends, len(ch.data))
+	ch.lines = append(ch.lines, line)
+}
+
+func (ch *caseChunk) decode(path string) {
+	ch.cases = make([]*Case, len(ch.lines))
+	ch.probs = make([]Problems, len(ch.lines))
+	start := 0
+	for i, end := range ch.ends {
+		ch.cases[i], ch.probs[i] = DecodeCaseJSON(path, ch.lines[i], ch.data[start:end])
+		start = end
+	}
+	close(ch.done)
 }
 
 // eachCaseLine calls fn with every line of a dataset that holds a case:
@@ -265,10 +345,20 @@ func DecodeCaseJSON(file string, line int, raw []byte) (*Case, Problems) {
 
 // decodeCaseStrict decodes a case with goccy's stream decoder, the only
 // one of goccy's that rejects unknown fields.
-func decodeCaseStrict(raw []byte, c *Case) error {
+func decodeCaseStrict(raw []byte, c *Case) (err error) {
+	defer func() {
+		// goccy's stream decoder can index past its buffer on a long run
+		// of invalid UTF-8 in a string; such a line is invalid anyway.
+		if r := recover(); r != nil {
+			err = errors.New("the line is not valid JSON")
+			if !utf8.Valid(raw) {
+				err = errors.New("the line is not valid UTF-8")
+			}
+		}
+	}()
 	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.DisallowUnknownFields()
-	err := dec.Decode(c)
+	err = dec.Decode(c)
 	if err == nil && dec.More() {
 		err = errors.New("extra data after the case object")
 	}
@@ -705,10 +795,21 @@ func skipValidNumber(b []byte, i int) (int, bool) {
 	return i, true
 }
 
+// validJSON is goccy's json.Valid, which shares the stream decoder's
+// panic on long runs of invalid UTF-8: a line it crashes on is not valid.
+func validJSON(raw []byte) (ok bool) {
+	defer func() {
+		if recover() != nil {
+			ok = false
+		}
+	}()
+	return json.Valid(raw)
+}
+
 // explainCaseLine turns a failed JSON decode into positioned problems.
 func explainCaseLine(file string, line int, raw []byte, jsonErr error) Problems {
 	var node yaml.Node
-	if !json.Valid(raw) {
+	if !validJSON(raw) {
 		col := 0
 		var se *json.SyntaxError
 		if errors.As(jsonErr, &se) {

@@ -189,6 +189,56 @@ func TestDatasetReportsEveryBadLine(t *testing.T) {
 	}
 }
 
+// A large dataset is decoded in chunks on every core: problems still come
+// in file order with their own line numbers, duplicates are found across
+// chunks, and a line that trips the JSON decoder (a long run of invalid
+// UTF-8) is a problem of its line, not a crash.
+func TestDatasetChunksKeepFileOrder(t *testing.T) {
+	var lines []string
+	for i := range 1000 {
+		switch i {
+		case 100:
+			lines = append(lines, `{"id":"c0005","input":{}}`) // duplicate of line 6
+		case 300:
+			lines = append(lines, `{"input": {`)
+		case 700:
+			lines = append(lines, `{"name":"`+strings.Repeat("\xc0", 510)+`","input":1}`)
+		default:
+			lines = append(lines, fmt.Sprintf(`{"id":"c%04d","input":{"text":"t%d"}}`, i, i))
+		}
+	}
+	path := writeFile(t, filepath.Join(t.TempDir(), "d.jsonl"), strings.Join(lines, "\n")+"\n")
+	_, err := LoadDataset(path)
+	var probs Problems
+	if !errors.As(err, &probs) {
+		t.Fatalf("want Problems, got %T %v", err, err)
+	}
+	want := []string{
+		path + ":101:1: id: duplicate case ID c0005 (same as line 6)",
+		path + ":301:",
+		path + ":701:",
+	}
+	if len(probs) != len(want) {
+		t.Fatalf("got %d problems, want %d:\n%v", len(probs), len(want), err)
+	}
+	for i, w := range want {
+		if !strings.HasPrefix(probs[i].Error(), w) {
+			t.Errorf("problem %d = %q, want prefix %q", i, probs[i].Error(), w)
+		}
+	}
+
+	// Without the bad lines the dataset loads, IDs in file order.
+	lines[100], lines[300], lines[700] = `{"id":"c0100","input":{}}`, `{"id":"c0300","input":{}}`, `{"id":"c0700","input":{}}`
+	path = writeFile(t, filepath.Join(t.TempDir(), "d.jsonl"), strings.Join(lines, "\n")+"\n")
+	ds, err := LoadDataset(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ds.Count != 1000 || ds.ids[0] != "c0000" || ds.ids[999] != "c0999" || ds.ids[700] != "c0700" {
+		t.Fatalf("count %d, ids %v…%v", ds.Count, ds.ids[:2], ds.ids[998:])
+	}
+}
+
 func TestCaseRules(t *testing.T) {
 	for _, tc := range []struct{ line, want string }{
 		{`{"name":"x"}`, "input: missing"},
