@@ -73,7 +73,10 @@ func (d *Deterministic) Grade(_ context.Context, c *repo.Case, t *repo.Trace) re
 	}
 
 	tools := toolsInvoked(t)
-	details := map[string]any{"tools_invoked": tools}
+	details := noToolsDetails
+	if len(tools) > 0 {
+		details = map[string]any{"tools_invoked": tools}
+	}
 
 	var buf [8]violation // most failing grades have few violations; avoids growth
 	vs := buf[:0]
@@ -252,6 +255,11 @@ func (d *Deterministic) needle(s string) string {
 func (d *Deterministic) caseError(field string, err error) repo.Grade {
 	return repo.Grade{Grader: d.name, Label: repo.Error, Reason: "case " + field + " is invalid: " + err.Error()}
 }
+
+// noToolsDetails are the details of a grade when no tool was invoked, as
+// most are: one map shared by those grades (nothing modifies a grade's
+// details once made), not one map per graded call.
+var noToolsDetails = map[string]any{"tools_invoked": []string{}}
 
 // answerText is the text the substring and regex rules read: the output, or
 // else a "content" string inside the structured output (the reference's
