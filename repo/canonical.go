@@ -282,7 +282,7 @@ func (c *canonicalizer) string(i int, key bool) (int, error) {
 	for {
 		// Most bytes stand for themselves: copy them in runs.
 		j := i
-		for j < len(c.in) && jsonPlain[c.in[j]] {
+		for j < len(c.in) && plainByte[c.in[j]] {
 			j++
 		}
 		c.out = append(c.out, c.in[i:j]...)
@@ -430,7 +430,7 @@ func goccyHex(b []byte) rune {
 // goccy delimited it.
 func (c *canonicalizer) number(i int) (int, error) {
 	j := i + 1
-	for j < len(c.in) && jsonNumberByte[c.in[j]] {
+	for j < len(c.in) && numberByte[c.in[j]] {
 		j++
 	}
 	if run := c.in[i:j]; isCanonicalInt(run) {
@@ -493,22 +493,6 @@ func skipJSONSpace(b []byte, i int) int {
 		i++
 	}
 	return i
-}
-
-var (
-	// jsonPlain marks the bytes a string copies as they are.
-	jsonPlain [256]bool
-	// jsonNumberByte marks the bytes goccy read as part of a number.
-	jsonNumberByte [256]bool
-)
-
-func init() {
-	for b := 0x20; b < utf8.RuneSelf; b++ {
-		jsonPlain[b] = b != '"' && b != '\\'
-	}
-	for _, b := range []byte("0123456789.eE+-") {
-		jsonNumberByte[b] = true
-	}
 }
 
 func canonicalNumber(s string) (string, error) {

@@ -479,7 +479,7 @@ func (d *plainDecoder) key() ([]byte, bool) {
 		return nil, false
 	}
 	start := d.i
-	for d.i < len(d.b) && jsonPlain[d.b[d.i]] {
+	for d.i < len(d.b) && plainByte[d.b[d.i]] {
 		d.i++
 	}
 	if d.i == len(d.b) || d.b[d.i] != '"' {
@@ -537,7 +537,7 @@ func (d *plainDecoder) text() (string, bool) {
 	var buf []byte // only for a string with escapes
 	start := d.i
 	for {
-		for d.i < len(d.b) && jsonPlain[d.b[d.i]] {
+		for d.i < len(d.b) && plainByte[d.b[d.i]] {
 			d.i++
 		}
 		switch {

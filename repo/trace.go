@@ -950,6 +950,7 @@ func (c *compactor) string(i int) (int, error) {
 // stringStop marks the bytes that end a string or change how it is read.
 var stringStop = [256]bool{'"': true, '\\': true, 0: true}
 
+// numberByte marks the bytes goccy reads as part of a number.
 var numberByte = [256]bool{'0': true, '1': true, '2': true, '3': true, '4': true, '5': true, '6': true,
 	'7': true, '8': true, '9': true, '.': true, 'e': true, 'E': true, '+': true, '-': true}
 

@@ -323,15 +323,22 @@ func TestHTTPCanceled(t *testing.T) {
 			defer close(release)
 			h := newTestHTTP(t, srv.URL, repo.Agent{HTTP: &repo.HTTPAgent{}}, Options{Retries: 3, Timeout: 4 * time.Second})
 			ctx, cancel := context.WithCancel(context.Background())
-			time.AfterFunc(100*time.Millisecond, cancel)
-			start := time.Now()
-			_, err := h.Call(ctx, request(`{"text":"hi"}`))
-			if el := time.Since(start); el > time.Second {
-				t.Errorf("canceled call returned after %s", el)
-			}
-			wantCallError(t, err, repo.ErrCanceled)
+			callCanceled(t, h, ctx, cancel, `{"text":"hi"}`)
 		})
 	}
+}
+
+// callCanceled cancels ctx 100 ms into a call of input that the agent
+// never answers: the call must return at once, canceled.
+func callCanceled(t *testing.T, h *HTTP, ctx context.Context, cancel context.CancelFunc, input string) {
+	t.Helper()
+	time.AfterFunc(100*time.Millisecond, cancel)
+	start := time.Now()
+	_, err := h.Call(ctx, request(input))
+	if el := time.Since(start); el > time.Second {
+		t.Errorf("canceled call returned after %s", el)
+	}
+	wantCallError(t, err, repo.ErrCanceled)
 }
 
 // Inside a run (Begin), the run's context cancels the calls: one waiting
@@ -354,16 +361,10 @@ func TestHTTPRunCanceled(t *testing.T) {
 	h := newTestHTTP(t, srv.URL, repo.Agent{HTTP: &repo.HTTPAgent{}}, Options{Parallelism: 4, Retries: 3, Timeout: 4 * time.Second})
 	ctx, cancel := context.WithCancel(context.Background())
 	end := h.Begin(ctx)
-	time.AfterFunc(100*time.Millisecond, cancel)
-	start := time.Now()
-	_, err := h.Call(ctx, request(`{"text":"hang"}`))
-	if el := time.Since(start); el > time.Second {
-		t.Errorf("canceled call returned after %s", el)
-	}
-	wantCallError(t, err, repo.ErrCanceled)
+	callCanceled(t, h, ctx, cancel, `{"text":"hang"}`)
 	// A call that got past its own check before the cancel dials into a
 	// refusal, not a connection nobody would close.
-	_, err = h.Call(context.Background(), request(`{"text":"hang late"}`))
+	_, err := h.Call(context.Background(), request(`{"text":"hang late"}`))
 	if err == nil || !strings.Contains(err.Error(), "canceled") {
 		t.Fatalf("a dial after the cancel: want a refusal, got %v", err)
 	}
