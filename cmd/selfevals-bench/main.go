@@ -14,7 +14,9 @@
 // executor inside this process instead (no loop, aggregation or report).
 // With the http agent two "floor" rows time plain net/http and fasthttp
 // clients on the same agent: rows read against what this machine does right
-// now. --peer promptfoo times promptfoo on the same workload and agent (see
+// now. Each run of selfevals is followed by one of each floor, and the
+// selfevals row's note gives the median of its ratios to the fasthttp floor
+// run beside it, which moves much less than either wall time. --peer promptfoo times promptfoo on the same workload and agent (see
 // peer.go; node 22 and promptfoo are npm-installed into --promptfoo-dir once).
 //
 //	go run ./cmd/selfevals-bench --cases 10000 --iterations 2 --parallel 64 --agent http,worker
@@ -192,7 +194,12 @@ func run(o benchOptions) error {
 			srv.stop()
 			return err
 		}
+		// The floors run between the runs of selfevals, so that each run
+		// has a floor measured in the same minutes: this machine's speed
+		// drifts more between minutes than runs differ.
 		var walls []row
+		fl := make([][]row, len(floors))
+		var ratios []float64 // selfevals ÷ the fasthttp floor, run by run
 		for i := 0; i < o.repeat; i++ {
 			var r row
 			var err error
@@ -210,22 +217,32 @@ func run(o benchOptions) error {
 			}
 			walls = append(walls, r)
 			fmt.Fprintf(os.Stderr, "%s/%s: %d calls in %s\n", r.tool, agent, r.calls, r.wall.Round(time.Millisecond))
-		}
-		rows = append(rows, median(walls))
-		if o.floor && srv != nil {
+			if !o.floor || srv == nil {
+				continue
+			}
 			calls := cfg.cases * cfg.iterations * cfg.reps
-			for _, floor := range floors {
-				var fl []row
-				for i := 0; i < o.repeat; i++ {
-					r, err := floor(cfg, calls)
-					if err != nil {
-						srv.stop()
-						return err
-					}
-					r.note = srv.checkCalls(r.calls)
-					fl = append(fl, r)
+			for k, floor := range floors {
+				f, err := floor(cfg, calls)
+				if err != nil {
+					srv.stop()
+					return err
 				}
-				rows = append(rows, median(fl))
+				f.note = srv.checkCalls(f.calls)
+				fl[k] = append(fl[k], f)
+				if k == len(floors)-1 { // fasthttp, the cheapest client
+					ratios = append(ratios, f.wall.Seconds()/r.wall.Seconds())
+				}
+			}
+		}
+		med := median(walls)
+		if len(ratios) > 0 {
+			slices.Sort(ratios)
+			med.note = strings.TrimSpace(fmt.Sprintf("%.0f %% of the fasthttp floor (median of runs paired with a floor run) %s", 100*ratios[len(ratios)/2], med.note))
+		}
+		rows = append(rows, med)
+		for _, f := range fl {
+			if len(f) > 0 {
+				rows = append(rows, median(f))
 			}
 		}
 		if o.peer != "" && agent == "http" {
