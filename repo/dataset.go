@@ -330,8 +330,8 @@ func DecodeCaseJSON(file string, line int, raw []byte) (*Case, Problems) {
 	var c Case
 	if !decodePlainCase(raw, &c) {
 		c = Case{}
-		if err := decodeCaseStrict(raw, &c); err != nil {
-			return nil, explainCaseLine(file, line, raw, err)
+		if probs := strictCase(file, line, raw, &c); probs != nil {
+			return nil, probs
 		}
 	}
 	c.Line = line
@@ -343,22 +343,32 @@ func DecodeCaseJSON(file string, line int, raw []byte) (*Case, Problems) {
 	return &c, nil
 }
 
-// decodeCaseStrict decodes a case with goccy's stream decoder, the only
-// one of goccy's that rejects unknown fields.
-func decodeCaseStrict(raw []byte, c *Case) (err error) {
+// strictCase is DecodeCaseJSON's path for a line the plain decoder
+// refused: the strict decode, and the problems of a line that fails it.
+// goccy's stream decoder, which its json.Valid shares, can index past its
+// buffer on a long run of invalid UTF-8; such a line is invalid anyway.
+func strictCase(file string, line int, raw []byte, c *Case) (probs Problems) {
 	defer func() {
-		// goccy's stream decoder can index past its buffer on a long run
-		// of invalid UTF-8 in a string; such a line is invalid anyway.
-		if r := recover(); r != nil {
-			err = errors.New("the line is not valid JSON")
+		if recover() != nil {
+			msg := "the line is not valid JSON"
 			if !utf8.Valid(raw) {
-				err = errors.New("the line is not valid UTF-8")
+				msg = "the line is not valid UTF-8"
 			}
+			probs = Problems{{File: file, Line: line, Msg: "invalid JSON: " + msg}}
 		}
 	}()
+	if err := decodeCaseStrict(raw, c); err != nil {
+		return explainCaseLine(file, line, raw, err)
+	}
+	return nil
+}
+
+// decodeCaseStrict decodes a case with goccy's stream decoder, the only
+// one of goccy's that rejects unknown fields.
+func decodeCaseStrict(raw []byte, c *Case) error {
 	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.DisallowUnknownFields()
-	err = dec.Decode(c)
+	err := dec.Decode(c)
 	if err == nil && dec.More() {
 		err = errors.New("extra data after the case object")
 	}
@@ -795,21 +805,10 @@ func skipValidNumber(b []byte, i int) (int, bool) {
 	return i, true
 }
 
-// validJSON is goccy's json.Valid, which shares the stream decoder's
-// panic on long runs of invalid UTF-8: a line it crashes on is not valid.
-func validJSON(raw []byte) (ok bool) {
-	defer func() {
-		if recover() != nil {
-			ok = false
-		}
-	}()
-	return json.Valid(raw)
-}
-
 // explainCaseLine turns a failed JSON decode into positioned problems.
 func explainCaseLine(file string, line int, raw []byte, jsonErr error) Problems {
 	var node yaml.Node
-	if !validJSON(raw) {
+	if !json.Valid(raw) {
 		col := 0
 		var se *json.SyntaxError
 		if errors.As(jsonErr, &se) {

@@ -142,8 +142,8 @@ func checkDecodeAgainstRef(t *testing.T, line []byte) {
 
 // recovered runs f and returns what it panicked with, if it did. goccy's
 // stream decoder panics on some long strings of invalid UTF-8 (it miscounts
-// its buffer as it replaces them); decodeCaseStrict turns that into an
-// error, the reference does not.
+// its buffer as it replaces them); DecodeCaseJSON turns that into a
+// problem of the line, the reference does not.
 func recovered(f func()) (p any) {
 	defer func() { p = recover() }()
 	f()

@@ -16,8 +16,9 @@
 // clients on the same agent: rows read against what this machine does right
 // now. Each run of selfevals is followed by one of each floor, and the
 // selfevals row's note gives the median of its ratios to the fasthttp floor
-// run beside it, which moves much less than either wall time. --peer promptfoo times promptfoo on the same workload and agent (see
-// peer.go; node 22 and promptfoo are npm-installed into --promptfoo-dir once).
+// run beside it, which moves much less than either wall time. --peer
+// promptfoo times promptfoo on the same workload and agent (see peer.go;
+// node 22 and promptfoo are npm-installed into --promptfoo-dir once).
 //
 //	go run ./cmd/selfevals-bench --cases 10000 --iterations 2 --parallel 64 --agent http,worker
 //	go run ./cmd/selfevals-bench --cases 10000 --iterations 1 --latency 50ms --agent http

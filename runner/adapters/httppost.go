@@ -234,9 +234,9 @@ func (b body) release() {
 
 var bodyPool = sync.Pool{New: func() any { b := make([]byte, 0, 4<<10); return &b }}
 
-// post sends payload, retrying transient failures. payload is copied:
-// the caller may reuse it once post returns.
-// The call ends at ctx's deadline, or else after the poster's timeout.
+// post sends payload, retrying transient failures, until ctx's deadline
+// or else the poster's timeout. payload is copied: the caller may reuse it
+// once post returns.
 func (p *poster) post(ctx context.Context, payload []byte, start time.Time, info *CallInfo) (body, *CallError) {
 	deadline, ok := ctx.Deadline()
 	if !ok {
