@@ -35,7 +35,16 @@ type Dataset struct {
 	modTime time.Time
 	// named is whether any case has a name (else Names needs no pass).
 	named bool
+	// kept are the validated cases of a small file (at most keptFileBytes),
+	// in file order: every iteration of a run walks the dataset again, and
+	// for a small file decoding it once costs less than decoding it each
+	// time. Larger files are streamed, so memory stays bounded.
+	kept []*Case
 }
+
+// keptFileBytes is the largest dataset file kept decoded in memory: about
+// 25,000 short cases, a few MB of heap.
+const keptFileBytes = 2 << 20
 
 // LoadDataset reads and validates a JSONL dataset: every bad line is
 // reported, not just the first. Cases are not kept in memory: Each streams
@@ -53,6 +62,7 @@ func loadDataset(path string, check func(*Case) Problems) (*Dataset, error) {
 	ids := map[string]int{}
 	var sorted []string
 	var probs Problems
+	keep := d.size > 0 && d.size <= keptFileBytes
 	err := scanCases(path, func(c *Case, p Problems) {
 		if len(p) == 0 && check != nil {
 			p = check(c)
@@ -73,15 +83,19 @@ func loadDataset(path string, check func(*Case) Problems) (*Dataset, error) {
 			return
 		}
 		// The decoder may hand out strings that share its read buffer;
-		// a copy keeps the buffer from living as long as the dataset.
-		// (A computed ID is a string of its own.)
+		// unless the case is kept (and the buffer with it), a copy keeps
+		// the buffer from living as long as the dataset. (A computed ID is
+		// a string of its own.)
 		id := c.ID
-		if c.explicitID {
+		if c.explicitID && !keep {
 			id = strings.Clone(id)
 		}
 		ids[id] = c.Line
 		d.named = d.named || c.Name != ""
 		sorted = append(sorted, id)
+		if keep {
+			d.kept = append(d.kept, c)
+		}
 	})
 	if err != nil {
 		return nil, err
@@ -116,7 +130,9 @@ func DatasetID(caseIDs []string) string {
 	return HashBytesID("ds", buf.Bytes())
 }
 
-// Each calls fn for every case, in file order, streaming from disk.
+// Each calls fn for every case, in file order: from memory for a small
+// file, else streamed from disk. The cases are shared between calls of Each:
+// fn must not modify them.
 func (d *Dataset) Each(fn func(*Case) error) error {
 	if d.inline != nil {
 		for i := range d.inline {
@@ -127,6 +143,9 @@ func (d *Dataset) Each(fn func(*Case) error) error {
 		return nil
 	}
 	if d.unchanged() {
+		if d.kept != nil {
+			return eachKept(d.kept, fn)
+		}
 		return d.eachValidated(fn)
 	}
 	var stop error
@@ -147,6 +166,19 @@ func (d *Dataset) Each(fn func(*Case) error) error {
 		return nil
 	}
 	return stop
+}
+
+// eachKept walks the cases kept from the validating pass.
+func eachKept(kept []*Case, fn func(*Case) error) error {
+	for _, c := range kept {
+		if err := fn(c); err != nil {
+			if errors.Is(err, ErrStop) {
+				return nil
+			}
+			return err
+		}
+	}
+	return nil
 }
 
 // unchanged reports whether the file is as it was validated.

@@ -353,6 +353,52 @@ func TestDatasetEachAfterEdit(t *testing.T) {
 	}
 }
 
+// A small dataset is decoded once and walked from memory; a large one is
+// streamed from disk on every walk. Both give the same cases.
+func TestDatasetKeptOrStreamed(t *testing.T) {
+	for _, tc := range []struct {
+		lines int
+		kept  bool
+	}{{300, true}, {30000, false}} {
+		var b strings.Builder
+		for i := range tc.lines {
+			fmt.Fprintf(&b, `{"id":"c%05d","input":{"text":"t%d"},"expected":{"must_include":["t%d"]}}`+"\n", i, i, i)
+			if i == 1 {
+				b.WriteString(`{"name":"computed id","input":{"text":"x"}}` + "\n")
+			}
+		}
+		path := writeFile(t, filepath.Join(t.TempDir(), "d.jsonl"), b.String())
+		ds, err := LoadDataset(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if (ds.kept != nil) != tc.kept {
+			t.Fatalf("%d lines (%d bytes): kept %v, want %v", tc.lines, b.Len(), ds.kept != nil, tc.kept)
+		}
+		walk := func(each func(func(*Case) error) error) []string {
+			var got []string
+			if err := each(func(c *Case) error {
+				var must []string
+				if c.Expected != nil {
+					must = c.Expected.MustInclude
+				}
+				got = append(got, fmt.Sprintf("%s@%d:%s:%v:%s", c.ID, c.Line, c.Input, must, c.Name))
+				return nil
+			}); err != nil {
+				t.Fatal(err)
+			}
+			return got
+		}
+		got, streamed := walk(ds.Each), walk(ds.eachValidated)
+		if len(got) != tc.lines+1 || strings.Join(got, "\n") != strings.Join(streamed, "\n") {
+			t.Fatalf("%d lines: Each gave %d cases, streaming %d; first %v vs %v", tc.lines, len(got), len(streamed), got[:3], streamed[:3])
+		}
+		if !strings.HasPrefix(got[2], "case_") || !strings.HasSuffix(got[2], ":computed id") {
+			t.Errorf("computed ID case: %s", got[2])
+		}
+	}
+}
+
 func TestUnusedGraderWarning(t *testing.T) {
 	spec := goodSpec + "graders:\n  - {type: deterministic, name: rules}\n  - {type: deterministic, name: strict, case_sensitive: true}\n"
 	dir, path := specDir(t, spec, `{"input":{},"graders":["rules"]}`+"\n")
