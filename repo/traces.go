@@ -112,11 +112,13 @@ type TraceRow struct {
 // exist, so a slow disk holds Write back instead of growing memory, and a
 // row group is closed every traceRowGroupRows rows so the compressed pages
 // parquet-go keeps until the row group is written stay bounded (a few MB)
-// however long the run.
+// however long the run. Closing the file writes the last, open row group
+// while the run waits: with 8k rows that takes about 5 ms, with 64k rows it
+// took 15-25 ms at the end of a 20,000-call run, for files about 5 % smaller.
 const (
 	traceBatchRows    = 1024
 	traceBatches      = 3
-	traceRowGroupRows = 64 * 1024
+	traceRowGroupRows = 8 * 1024
 )
 
 // traceStringColumns are the STRING columns of TraceRow.
