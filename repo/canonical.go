@@ -578,5 +578,10 @@ func HashID(prefix string, v any) (string, error) {
 // HashBytesID is HashID over bytes that are already canonical.
 func HashBytesID(prefix string, canonical []byte) string {
 	sum := sha256.Sum256(canonical)
-	return prefix + "_" + hex.EncodeToString(sum[:8])
+	// Built in one buffer: IDs are made on every call's path.
+	var b [32]byte
+	id := append(b[:0], prefix...)
+	id = append(id, '_')
+	id = hex.AppendEncode(id, sum[:8])
+	return string(id)
 }

@@ -4,7 +4,8 @@ import (
 	"bytes"
 	"os"
 	"path/filepath"
-	"sort"
+	"slices"
+	"strings"
 
 	"github.com/goccy/go-json"
 )
@@ -68,8 +69,11 @@ func EncodeResults(s *ResultsSummary, cases []CaseVerdict) (summary, casesJSONL 
 		return nil, nil, err
 	}
 	summary = append(summary, '\n')
-	sorted := append([]CaseVerdict(nil), cases...)
-	sortVerdicts(sorted)
+	sorted := cases
+	if !slices.IsSortedFunc(cases, compareVerdicts) {
+		sorted = append([]CaseVerdict(nil), cases...)
+		SortVerdicts(sorted)
+	}
 	// One line per case, written by hand (the bytes goccy wrote before):
 	// it runs at the end of every run, for every case.
 	w := jsonAppender{buf: make([]byte, 0, len(sorted)*96)}
@@ -83,9 +87,10 @@ func EncodeResults(s *ResultsSummary, cases []CaseVerdict) (summary, casesJSONL 
 	return summary, w.buf, nil
 }
 
-func sortVerdicts(vs []CaseVerdict) {
-	sort.Slice(vs, func(i, j int) bool { return vs[i].CaseID < vs[j].CaseID })
-}
+// SortVerdicts orders verdicts by case ID, the order of cases.jsonl.
+func SortVerdicts(vs []CaseVerdict) { slices.SortFunc(vs, compareVerdicts) }
+
+func compareVerdicts(a, b CaseVerdict) int { return strings.Compare(a.CaseID, b.CaseID) }
 
 // appendJSON writes v with its struct's field order and omitempty rules.
 func (v *CaseVerdict) appendJSON(w *jsonAppender) {

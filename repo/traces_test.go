@@ -1207,3 +1207,22 @@ func BenchmarkResultGoccy(b *testing.B) {
 		})
 	}
 }
+
+// The trace start parser's fast path reads exactly what time.Parse does.
+func TestParseTraceTimeMatchesTimeParse(t *testing.T) {
+	for _, s := range []string{
+		"2026-11-27T03:22:05.123Z", "2024-02-29T23:59:59.999Z", "2025-02-29T10:00:00.000Z", "2026-04-31T10:00:00.000Z",
+		"2026-13-01T10:00:00.000Z", "2026-00-10T10:00:00.000Z", "2026-01-00T10:00:00.000Z", "2026-01-01T24:00:00.000Z",
+		"2026-01-01T10:60:00.000Z", "2026-01-01T10:00:60.000Z", "2026-01-01T10:00:00.00xZ", "2026-01-01T10:00:00.000+01:00",
+		"2026-01-01T10:00:00Z", "2026-01-01T10:00:00.123456789Z", "0000-01-01T00:00:00.000Z", "not a time", "",
+		"2026-01-01 10:00:00.000Z", "-026-01-01T10:00:00.000Z",
+	} {
+		want := time.Time{}
+		if ts, err := time.Parse(time.RFC3339Nano, s); err == nil {
+			want = ts.UTC()
+		}
+		if got := parseTraceTime(s); !got.Equal(want) || got.Location() != want.Location() {
+			t.Errorf("parseTraceTime(%q) = %v, time.Parse gives %v", s, got, want)
+		}
+	}
+}

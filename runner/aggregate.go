@@ -353,6 +353,6 @@ func (a *Aggregator) Verdicts() []repo.CaseVerdict {
 		sort.Strings(v.FailureModes)
 		out = append(out, v)
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i].CaseID < out[j].CaseID })
+	repo.SortVerdicts(out)
 	return out
 }

@@ -520,8 +520,8 @@ func TraceID(caseID, paramsID string, iteration, rep int, runID string) string {
 	// The IDs are plain ASCII almost always; then the canonical JSON can be
 	// written directly, which keeps the hot path free of reflection.
 	if plainJSONString(caseID) && plainJSONString(paramsID) && plainJSONString(runID) {
-		b := make([]byte, 0, 16+len(caseID)+len(paramsID)+len(runID)+24)
-		b = append(b, `["`...)
+		var buf [160]byte // on the stack unless the IDs are long
+		b := append(buf[:0], `["`...)
 		b = append(b, caseID...)
 		b = append(b, `","`...)
 		b = append(b, paramsID...)

@@ -3,10 +3,12 @@
 package main
 
 import (
+	"math"
 	"os"
 	"runtime"
 	"runtime/debug"
 	"runtime/pprof"
+	"sync"
 )
 
 // memoryLimit is the soft heap limit of a run unless GOMEMLIMIT says
@@ -40,6 +42,19 @@ func main() {
 		writeProfile("allocs", memProfile)
 	}
 	os.Exit(code)
+}
+
+// pauseGC stops the collector's pacing until resume is called, if a
+// memory limit is set (which then still bounds the heap). Loading a run's
+// dataset allocates a few objects per case while the heap is still small,
+// and the collector would otherwise run several times in those tens of
+// milliseconds, before any agent call can start.
+func pauseGC() (resume func()) {
+	if debug.SetMemoryLimit(-1) == math.MaxInt64 {
+		return func() {}
+	}
+	old := debug.SetGCPercent(-1)
+	return sync.OnceFunc(func() { debug.SetGCPercent(old) })
 }
 
 func writeProfile(name, path string) {

@@ -89,6 +89,8 @@ func runRun(ctx context.Context, io *IOStreams, opts *runOptions) error {
 	}
 	// Load every spec first: a typo in the third spec should not surface
 	// after the first two have run for an hour.
+	resumeGC := pauseGC()
+	defer resumeGC()
 	var specs []*repo.LoadedSpec
 	var problems repo.Problems
 	for _, p := range opts.specs {
@@ -103,6 +105,7 @@ func runRun(ctx context.Context, io *IOStreams, opts *runOptions) error {
 			specs = append(specs, ls)
 		}
 	}
+	resumeGC()
 	if len(problems) > 0 {
 		return problems
 	}
