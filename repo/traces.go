@@ -38,16 +38,17 @@ const (
 // Optional string columns hold null for "" (Go reads null back as ""); the
 // pointer columns are null where the column does not apply to the row's
 // kind, so 0 stays distinguishable from "not reported". Columns marked dict
-// are dictionary-encoded (few distinct values); the per-call IDs are
-// DELTA_BYTE_ARRAY, which stores a repeated or shared prefix once without
-// hashing every value.
+// are dictionary-encoded (few distinct values); the IDs of calls and cases
+// are DELTA_BYTE_ARRAY, which stores a repeated or shared prefix once without
+// hashing every value (for case IDs, measured: less CPU than a dictionary
+// and a file 3 % smaller, with 10,000 cases or with 2,000).
 //
 //	column             type                            meaning
 //	run_id             STRING (dict)                   the run that wrote the row
 //	trace_id           STRING (delta)                  tr_… ID of the agent call; same on all rows of a call
 //	span_id            STRING (delta)                  <trace_id>/<n>; n = 0 for the root row
 //	parent_span_id     STRING (delta, null)            null on the root row, else the root's span_id
-//	case_id            STRING (dict)                   the case the call answered
+//	case_id            STRING (delta)                  the case the call answered
 //	params_id          STRING (dict)                   par_… ID of the parameters tried
 //	iteration          INT32                           loop iteration (0 = adopted configuration)
 //	repetition         INT32                           repetition of the case within the iteration
@@ -79,7 +80,7 @@ type TraceRow struct {
 	TraceID      string    `parquet:"trace_id,delta"`
 	SpanID       string    `parquet:"span_id,delta"`
 	ParentSpanID string    `parquet:"parent_span_id,optional,delta"`
-	CaseID       string    `parquet:"case_id,dict"`
+	CaseID       string    `parquet:"case_id,delta"`
 	ParamsID     string    `parquet:"params_id,dict"`
 	Iteration    int32     `parquet:"iteration"`
 	Repetition   int32     `parquet:"repetition"`
