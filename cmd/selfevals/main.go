@@ -17,9 +17,19 @@ import (
 // twice the live size between cycles and the process keeps what it grew.
 const memoryLimit = 64 << 20
 
+// gcPercent is the collector's pacing (GOGC) unless GOGC says otherwise.
+// Under the memory limit the heap of a long run reaches the limit either
+// way (measured: the same peak RSS at 100 and 300); a higher percent only
+// spares the collections while the heap is still far below it, about 4 %
+// of a 20,000-call run's CPU.
+const gcPercent = 400
+
 func main() {
 	if _, set := os.LookupEnv("GOMEMLIMIT"); !set {
 		debug.SetMemoryLimit(memoryLimit)
+		if _, set := os.LookupEnv("GOGC"); !set {
+			debug.SetGCPercent(gcPercent)
+		}
 	}
 	// SELFEVALS_CPUPROFILE=path writes a CPU profile of the whole command,
 	// SELFEVALS_MEMPROFILE=path its allocations (for performance work: go
