@@ -4,8 +4,8 @@ import (
 	"math"
 	"regexp"
 	"slices"
-	"sort"
 	"strconv"
+	"strings"
 
 	"github.com/selfevals/selfevals/repo"
 	"github.com/selfevals/selfevals/runner/stats"
@@ -26,6 +26,7 @@ type Metric struct {
 // caseTally is what the aggregator keeps per case: small and fixed-size per
 // repetition, so memory grows with cases only by a few words.
 type caseTally struct {
+	id     string
 	labels []repo.Label // by repetition; "" when not run
 	scores []float64
 	cost   float64
@@ -37,9 +38,12 @@ type caseTally struct {
 
 // Aggregator folds results into the metrics of SPEC §7 as they stream in.
 type Aggregator struct {
-	reps      int
-	cases     map[string]*caseTally
-	order     []string
+	reps  int
+	cases map[string]*caseTally
+	order []*caseTally // as the cases came
+	// sorted is order sorted by case ID, made when first asked for after
+	// a new case came.
+	sorted    []*caseTally
 	graders   map[string][2]int // grader → rep-0 passes, rep-0 grades
 	modes     map[string]int
 	latencies []float64
@@ -65,7 +69,7 @@ func NewAggregatorFor(reps, cases int) *Aggregator {
 	reps = max(reps, 1)
 	cases = min(max(cases, 0), 1<<20) // a hint, not a promise
 	return &Aggregator{
-		reps: reps, cases: make(map[string]*caseTally, cases), order: make([]string, 0, cases),
+		reps: reps, cases: make(map[string]*caseTally, cases), order: make([]*caseTally, 0, cases),
 		latencies: make([]float64, 0, min(cases*reps, 1<<20)),
 		graders:   map[string][2]int{}, modes: map[string]int{},
 	}
@@ -93,8 +97,9 @@ func (a *Aggregator) Add(r *repo.Result) {
 	ct := a.cases[r.CaseID]
 	if ct == nil {
 		ct = a.newTally()
+		ct.id = r.CaseID
 		a.cases[r.CaseID] = ct
-		a.order = append(a.order, r.CaseID)
+		a.order = append(a.order, ct)
 	}
 	if r.Repetition >= 0 && r.Repetition < a.reps {
 		ct.labels[r.Repetition] = r.Label
@@ -153,11 +158,21 @@ func (a *Aggregator) CacheHits() int { return a.cached }
 // FailureModes counts failure modes over every grade of every repetition.
 func (a *Aggregator) FailureModes() map[string]int { return a.modes }
 
-// Pairs returns, per case, the repetition-0 pass and the mean score: what
-// paired comparisons between iterations need.
-func (a *Aggregator) Pairs() map[string]CasePair {
-	out := make(map[string]CasePair, len(a.cases))
-	for id, ct := range a.cases {
+// byID is every case's tally in case ID order: the deterministic order
+// of bootstrap inputs and of cases.jsonl.
+func (a *Aggregator) byID() []*caseTally {
+	if len(a.sorted) != len(a.order) {
+		a.sorted = append(a.sorted[:0], a.order...)
+		slices.SortFunc(a.sorted, func(x, y *caseTally) int { return strings.Compare(x.id, y.id) })
+	}
+	return a.sorted
+}
+
+// Pairs returns, per case in case ID order, the repetition-0 pass and the
+// mean score: what paired comparisons between iterations need.
+func (a *Aggregator) Pairs() []CasePair {
+	out := make([]CasePair, 0, len(a.order))
+	for _, ct := range a.byID() {
 		n, sum := 0, 0.0
 		for i, l := range ct.labels {
 			if l != "" {
@@ -165,19 +180,20 @@ func (a *Aggregator) Pairs() map[string]CasePair {
 				sum += ct.scores[i]
 			}
 		}
-		p := CasePair{Pass: ct.labels[0] == repo.Pass}
+		p := CasePair{CaseID: ct.id, Pass: ct.labels[0] == repo.Pass}
 		if n > 0 {
 			p.Score = sum / float64(n)
 		}
-		out[id] = p
+		out = append(out, p)
 	}
 	return out
 }
 
 // CasePair is one case's outcome in an iteration, for pairing.
 type CasePair struct {
-	Pass  bool
-	Score float64
+	CaseID string
+	Pass   bool
+	Score  float64
 }
 
 var (
@@ -192,8 +208,7 @@ var (
 func (a *Aggregator) Metrics(confidence float64, extra []string) map[string]Metric {
 	m := map[string]Metric{}
 	n := len(a.order)
-	ids := append([]string(nil), a.order...)
-	sort.Strings(ids) // deterministic bootstrap input
+	tallies := a.byID() // deterministic bootstrap input
 	prop := func(name string, k, total int) {
 		met := Metric{N: total, Observed: total > 0}
 		if total > 0 {
@@ -219,8 +234,7 @@ func (a *Aggregator) Metrics(confidence float64, extra []string) map[string]Metr
 	scores := make([]float64, 0, n)
 	passes := make([]int, 0, n)
 	runs := make([]int, 0, n)
-	for _, id := range ids {
-		ct := a.cases[id]
+	for _, ct := range tallies {
 		c, r, sum := 0, 0, 0.0
 		for i, l := range ct.labels {
 			if l == "" {
@@ -301,10 +315,10 @@ func (a *Aggregator) Metrics(confidence float64, extra []string) map[string]Metr
 	costs := make([]float64, 0, n)
 	perCaseLatency := make([]float64, 0, n)
 	totalCost := 0.0
-	for _, id := range ids {
-		costs = append(costs, a.cases[id].cost)
-		totalCost += a.cases[id].cost
-		perCaseLatency = append(perCaseLatency, a.cases[id].latMS)
+	for _, ct := range tallies {
+		costs = append(costs, ct.cost)
+		totalCost += ct.cost
+		perCaseLatency = append(perCaseLatency, ct.latMS)
 	}
 	m["cost_usd_total"] = Metric{Value: totalCost, N: n, Observed: a.costSeen}
 	if a.costSeen {
@@ -312,8 +326,8 @@ func (a *Aggregator) Metrics(confidence float64, extra []string) map[string]Metr
 	} else {
 		m["cost_usd_per_case"] = Metric{N: n}
 	}
-	lat := append([]float64(nil), a.latencies...)
-	sort.Float64s(lat)
+	lat := slices.Clone(a.latencies)
+	slices.Sort(lat)
 	obs := len(lat) > 0
 	m["latency_ms_p50"] = Metric{Value: round3(stats.Percentile(lat, 50)), N: len(lat), Observed: obs}
 	m["latency_ms_p95"] = Metric{Value: round3(stats.Percentile(lat, 95)), N: len(lat), Observed: obs}
@@ -332,8 +346,8 @@ func round3(f float64) float64 { return math.Round(f*1000) / 1000 }
 // are filled in by the caller, which streams the dataset.
 func (a *Aggregator) Verdicts() []repo.CaseVerdict {
 	out := make([]repo.CaseVerdict, 0, len(a.cases))
-	for id, ct := range a.cases {
-		v := repo.CaseVerdict{CaseID: id, Label: ct.labels[0], Reason: ct.reason}
+	for _, ct := range a.byID() {
+		v := repo.CaseVerdict{CaseID: ct.id, Label: ct.labels[0], Reason: ct.reason}
 		passes, sum := 0, 0.0
 		for i, l := range ct.labels {
 			if l == "" {
@@ -349,10 +363,8 @@ func (a *Aggregator) Verdicts() []repo.CaseVerdict {
 			v.Score = round3(sum / float64(v.Repetitions))
 			v.PassRate = round3(float64(passes) / float64(v.Repetitions))
 		}
-		v.FailureModes = append([]string(nil), ct.modes...)
-		sort.Strings(v.FailureModes)
+		v.FailureModes = slices.Sorted(slices.Values(ct.modes))
 		out = append(out, v)
 	}
-	repo.SortVerdicts(out)
 	return out
 }

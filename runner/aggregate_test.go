@@ -2,6 +2,7 @@ package runner
 
 import (
 	"math"
+	"slices"
 	"testing"
 
 	"github.com/selfevals/selfevals/repo"
@@ -69,7 +70,7 @@ func TestAggregateMetrics(t *testing.T) {
 		t.Errorf("failure modes %v", a.FailureModes())
 	}
 	pairs := a.Pairs()
-	if !pairs["a"].Pass || pairs["b"].Pass || math.Abs(pairs["a"].Score-2.0/3) > 1e-9 {
+	if len(pairs) != 2 || pairs[0].CaseID != "a" || pairs[1].CaseID != "b" || !pairs[0].Pass || pairs[1].Pass || math.Abs(pairs[0].Score-2.0/3) > 1e-9 {
 		t.Errorf("pairs %v", pairs)
 	}
 }
@@ -85,10 +86,10 @@ func TestUnobservedCostIsMissing(t *testing.T) {
 
 func TestCompareEvidence(t *testing.T) {
 	mk := func(pass ...bool) *IterationSummary {
-		s := &IterationSummary{pairs: map[string]CasePair{}, Metrics: map[string]Metric{}}
+		s := &IterationSummary{Metrics: map[string]Metric{}}
 		n := 0
 		for i, p := range pass {
-			s.pairs[string(rune('a'+i))] = CasePair{Pass: p, Score: b2f(p)}
+			s.pairs = append(s.pairs, CasePair{CaseID: string(rune('a' + i)), Pass: p, Score: b2f(p)})
 			if p {
 				n++
 			}
@@ -102,5 +103,17 @@ func TestCompareEvidence(t *testing.T) {
 	ev := Compare(repo.MetricTarget{Name: "pass@1", Operator: ">="}, a, b, 0.95)
 	if ev.P != 0.5 || ev.Delta != 0.5 || ev.Test != "exact McNemar" || ev.Pairs != 4 {
 		t.Errorf("evidence %+v", ev)
+	}
+}
+
+// Iterations are paired on the cases both ran, matched by ID.
+func TestCommonCases(t *testing.T) {
+	a := []CasePair{{CaseID: "a"}, {CaseID: "c", Pass: true}, {CaseID: "d", Score: 0.5}}
+	b := []CasePair{{CaseID: "b"}, {CaseID: "c"}, {CaseID: "d", Pass: true}, {CaseID: "e"}}
+	inA, inB := commonCases(a, b)
+	wantA := []CasePair{{CaseID: "c", Pass: true}, {CaseID: "d", Score: 0.5}}
+	wantB := []CasePair{{CaseID: "c"}, {CaseID: "d", Pass: true}}
+	if !slices.Equal(inA, wantA) || !slices.Equal(inB, wantB) {
+		t.Errorf("got %v %v, want %v %v", inA, inB, wantA, wantB)
 	}
 }

@@ -3,7 +3,6 @@ package runner
 import (
 	"fmt"
 	"math"
-	"sort"
 	"strings"
 
 	"github.com/selfevals/selfevals/repo"
@@ -156,35 +155,29 @@ func Decide(e *repo.Experiment, cur *IterationSummary, best *IterationSummary) D
 // pass@1[grader]), a paired bootstrap for score-like metrics. Other metrics
 // (latency, cost, tokens) get no test: nil.
 func Compare(t repo.MetricTarget, a, b *IterationSummary, confidence float64) *Evidence {
-	var ids []string
-	for id := range b.pairs {
-		if _, ok := a.pairs[id]; ok {
-			ids = append(ids, id)
-		}
-	}
-	sort.Strings(ids)
-	if len(ids) == 0 {
+	pa, pb := commonCases(a.pairs, b.pairs)
+	if len(pa) == 0 {
 		return nil
 	}
 	va, _ := a.Metric(t.Name)
 	vb, _ := b.Metric(t.Name)
-	ev := &Evidence{Metric: t.Name, Value: vb, Delta: vb - va, Pairs: len(ids)}
-	xa := make([]float64, len(ids))
-	xb := make([]float64, len(ids))
+	ev := &Evidence{Metric: t.Name, Value: vb, Delta: vb - va, Pairs: len(pa)}
+	xa := make([]float64, len(pa))
+	xb := make([]float64, len(pa))
 	switch {
 	case t.Name == "pass@1" || t.Name == "fail_rate":
 		passFail := 0
 		failPass := 0
-		for i, id := range ids {
-			pa, pb := a.pairs[id].Pass, b.pairs[id].Pass
-			xa[i], xb[i] = b2f(pa), b2f(pb)
+		for i := range pa {
+			passA, passB := pa[i].Pass, pb[i].Pass
+			xa[i], xb[i] = b2f(passA), b2f(passB)
 			if t.Name == "fail_rate" {
 				xa[i], xb[i] = 1-xa[i], 1-xb[i]
 			}
-			if pa && !pb {
+			if passA && !passB {
 				passFail++
 			}
-			if !pa && pb {
+			if !passA && passB {
 				failPass++
 			}
 		}
@@ -192,15 +185,34 @@ func Compare(t repo.MetricTarget, a, b *IterationSummary, confidence float64) *E
 		ev.P = stats.McNemarExact(passFail, failPass)
 		ev.Test = "exact McNemar"
 	case t.Name == "mean_score" || t.Name == "consistency_rate" || t.Name == "stability_score":
-		for i, id := range ids {
-			xa[i], xb[i] = a.pairs[id].Score, b.pairs[id].Score
+		for i := range pa {
+			xa[i], xb[i] = pa[i].Score, pb[i].Score
 		}
 		_, ev.Lo, ev.Hi, ev.P = stats.PairedMeanDiff(xa, xb, confidence, 1)
 		ev.Test = "paired bootstrap"
 	default:
-		return &Evidence{Metric: t.Name, Value: vb, Delta: vb - va, Pairs: len(ids), P: math.NaN()}
+		return &Evidence{Metric: t.Name, Value: vb, Delta: vb - va, Pairs: len(pa), P: math.NaN()}
 	}
 	return ev
+}
+
+// commonCases keeps, from two lists of pairs in case ID order, the cases
+// both have: the i-th of each is the same case.
+func commonCases(a, b []CasePair) (inA, inB []CasePair) {
+	inA, inB = make([]CasePair, 0, min(len(a), len(b))), make([]CasePair, 0, min(len(a), len(b)))
+	for i, j := 0, 0; i < len(a) && j < len(b); {
+		switch c := strings.Compare(a[i].CaseID, b[j].CaseID); {
+		case c < 0:
+			i++
+		case c > 0:
+			j++
+		default:
+			inA, inB = append(inA, a[i]), append(inB, b[j])
+			i++
+			j++
+		}
+	}
+	return inA, inB
 }
 
 func b2f(b bool) float64 {

@@ -30,7 +30,7 @@ type IterationSummary struct {
 	// threshold).
 	AnalysisDue string `json:"analysis_due,omitempty"`
 
-	pairs map[string]CasePair
+	pairs []CasePair // in case ID order
 }
 
 // Metric returns an observed metric's value.

@@ -252,7 +252,7 @@ func TestDecideLatencyLowerIsBetter(t *testing.T) {
 		Decision: repo.DecisionPolicy{IfRegressionFails: "reject", Significance: "report", Confidence: 0.95}}
 	it := func(index int, p95 float64) *IterationSummary {
 		return &IterationSummary{Index: index, Primary: p95, Metrics: map[string]Metric{"latency_ms_p95": {Value: p95, Observed: true}},
-			pairs: map[string]CasePair{"a": {}}}
+			pairs: []CasePair{{CaseID: "a"}}}
 	}
 	slow, fast, slower := it(0, 2500), it(1, 1500), it(2, 1800)
 	if d := Decide(e, slow, nil); d.Outcome != Investigate {
@@ -273,10 +273,10 @@ func TestSignificanceRequire(t *testing.T) {
 	e := &repo.Experiment{Target: repo.Target{Primary: repo.MetricTarget{Name: "pass@1", Operator: ">=", Value: 0.1}},
 		Decision: repo.DecisionPolicy{IfRegressionFails: "reject", Significance: "require", Confidence: 0.95}}
 	mk := func(index int, pass ...bool) *IterationSummary {
-		s := &IterationSummary{Index: index, pairs: map[string]CasePair{}}
+		s := &IterationSummary{Index: index}
 		n := 0
 		for i, p := range pass {
-			s.pairs[fmt.Sprint(i)] = CasePair{Pass: p}
+			s.pairs = append(s.pairs, CasePair{CaseID: fmt.Sprintf("%04d", i), Pass: p})
 			if p {
 				n++
 			}
