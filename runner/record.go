@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -469,13 +470,9 @@ func ResultsFiles(ls *repo.LoadedSpec, fingerprint string, sum *IterationSummary
 		}
 		s.Metrics[name] = sm
 	}
-	verdicts := agg.Verdicts()
-	index := make(map[string]int, len(verdicts))
-	for i, v := range verdicts {
-		index[v.CaseID] = i
-	}
+	verdicts := agg.Verdicts() // in case ID order
 	if err := ls.Dataset.Names(func(id, name string) {
-		if i, ok := index[id]; ok {
+		if i, ok := slices.BinarySearchFunc(verdicts, id, func(v repo.CaseVerdict, id string) int { return strings.Compare(v.CaseID, id) }); ok {
 			verdicts[i].Name = name
 		}
 	}); err != nil {
