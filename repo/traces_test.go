@@ -1226,3 +1226,27 @@ func TestParseTraceTimeMatchesTimeParse(t *testing.T) {
 		}
 	}
 }
+
+// Pages larger than the codec's window still round-trip, and encoders are
+// reused rather than made per page.
+func TestTraceCodecRoundTrip(t *testing.T) {
+	c := newTraceCodec()
+	rng := rand.New(rand.NewPCG(1, 2))
+	for _, n := range []int{0, 100, traceWindow, 3 * traceWindow} {
+		src := make([]byte, n)
+		for i := range src {
+			src[i] = "abcdefgh"[rng.IntN(8)]
+		}
+		enc, err := c.Encode(nil, src)
+		if err != nil {
+			t.Fatal(err)
+		}
+		dec, err := c.Decode(nil, enc)
+		if err != nil || !bytes.Equal(dec, src) {
+			t.Fatalf("%d bytes: round trip gave %d bytes, %v", n, len(dec), err)
+		}
+	}
+	if len(c.free) != 1 {
+		t.Errorf("%d encoders kept after sequential use, want 1", len(c.free))
+	}
+}
