@@ -72,7 +72,7 @@ func EncodeResults(s *ResultsSummary, cases []CaseVerdict) (summary, casesJSONL 
 	sorted := cases
 	if !slices.IsSortedFunc(cases, compareVerdicts) {
 		sorted = append([]CaseVerdict(nil), cases...)
-		SortVerdicts(sorted)
+		sortVerdicts(sorted)
 	}
 	// One line per case, written by hand (the bytes goccy wrote before):
 	// it runs at the end of every run, for every case.
@@ -87,8 +87,8 @@ func EncodeResults(s *ResultsSummary, cases []CaseVerdict) (summary, casesJSONL 
 	return summary, w.buf, nil
 }
 
-// SortVerdicts orders verdicts by case ID, the order of cases.jsonl.
-func SortVerdicts(vs []CaseVerdict) { slices.SortFunc(vs, compareVerdicts) }
+// sortVerdicts orders verdicts by case ID, the order of cases.jsonl.
+func sortVerdicts(vs []CaseVerdict) { slices.SortFunc(vs, compareVerdicts) }
 
 func compareVerdicts(a, b CaseVerdict) int { return strings.Compare(a.CaseID, b.CaseID) }
 

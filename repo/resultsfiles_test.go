@@ -36,7 +36,7 @@ func TestEncodeResultsCasesMatchGoccy(t *testing.T) {
 	}
 	var want bytes.Buffer
 	ordered := append([]CaseVerdict(nil), cases...)
-	SortVerdicts(ordered)
+	sortVerdicts(ordered)
 	for i := range ordered {
 		b, err := json.MarshalWithOption(&ordered[i], json.DisableHTMLEscape())
 		if err != nil {
