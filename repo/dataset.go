@@ -270,11 +270,11 @@ func scanCases(path string, fn func(*Case, Problems)) error {
 	go func() {
 		defer close(inOrder)
 		defer close(todo)
-		ch := &caseChunk{done: make(chan struct{})}
+		ch := newCaseChunk(0)
 		send := func() {
 			inOrder <- ch
 			todo <- ch
-			ch = &caseChunk{done: make(chan struct{})}
+			ch = newCaseChunk(len(ch.data))
 		}
 		readErr = eachCaseLine(path, func(raw []byte, line int) error {
 			ch.add(raw, line)
@@ -312,6 +312,17 @@ type caseChunk struct {
 	cases []*Case
 	probs []Problems
 	done  chan struct{}
+}
+
+// newCaseChunk starts a chunk sized like the one before it (lines of a
+// file are much alike), so filling it does not grow it again and again.
+func newCaseChunk(lastBytes int) *caseChunk {
+	return &caseChunk{
+		data:  make([]byte, 0, min(lastBytes+lastBytes/8, caseChunkBytes)),
+		ends:  make([]int, 0, caseChunkLines),
+		lines: make([]int, 0, caseChunkLines),
+		done:  make(chan struct{}),
+	}
 }
 
 func (ch *caseChunk) add(raw []byte, line int) {
