@@ -29,6 +29,15 @@ func BenchmarkDeterministicGrade(b *testing.B) {
 			}
 		}
 	})
+	b.Run("must_include_failing", func(b *testing.B) {
+		c := &repo.Case{Expected: &repo.Expected{MustInclude: []string{"tok48213"}}}
+		b.ReportAllocs()
+		for b.Loop() {
+			if g.Grade(ctx, c, &benchTrace).Label != repo.Fail {
+				b.Fatal("not a fail")
+			}
+		}
+	})
 	b.Run("all_text_rules_failing", func(b *testing.B) {
 		c := &repo.Case{Expected: &repo.Expected{
 			MustInclude:    []string{"refund", "apolog"},

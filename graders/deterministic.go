@@ -53,8 +53,11 @@ func NewDeterministic(spec repo.GraderSpec) *Deterministic {
 func (d *Deterministic) Name() string { return d.name }
 
 // violation is one broken rule: its failure mode and what exactly broke.
+// violation is one broken rule: its failure mode and what broke it, which
+// reads as the subject quoted (when quote is set) followed by detail.
 type violation struct {
-	mode, detail string
+	mode, subject, detail string
+	quote                 bool
 }
 
 // Grade applies the rules in a fixed order (must_include, must_not_include,
@@ -87,24 +90,24 @@ func (d *Deterministic) Grade(_ context.Context, c *repo.Case, t *repo.Trace) re
 			hay := d.haystack(text)
 			for _, s := range e.MustInclude {
 				if !hay.contains(d.needle(s)) {
-					vs = append(vs, violation{ModeMissingSubstring, strconv.Quote(s) + " not found"})
+					vs = append(vs, violation{mode: ModeMissingSubstring, subject: s, quote: true, detail: " not found"})
 				}
 			}
 			for _, s := range e.MustNotInclude {
 				if hay.contains(d.needle(s)) {
-					vs = append(vs, violation{ModeForbiddenSubstring, strconv.Quote(s) + " found"})
+					vs = append(vs, violation{mode: ModeForbiddenSubstring, subject: s, quote: true, detail: " found"})
 				}
 			}
 			hay.release()
 		}
 		for _, tool := range e.RequiredTools {
 			if !slices.Contains(tools, tool) {
-				vs = append(vs, violation{ModeMissingTool, strconv.Quote(tool) + " not invoked"})
+				vs = append(vs, violation{mode: ModeMissingTool, subject: tool, quote: true, detail: " not invoked"})
 			}
 		}
 		for _, tool := range e.ForbiddenTools {
 			if slices.Contains(tools, tool) {
-				vs = append(vs, violation{ModeForbiddenTool, strconv.Quote(tool) + " invoked"})
+				vs = append(vs, violation{mode: ModeForbiddenTool, subject: tool, quote: true, detail: " invoked"})
 			}
 		}
 		if e.Regex != "" {
@@ -115,7 +118,7 @@ func (d *Deterministic) Grade(_ context.Context, c *repo.Case, t *repo.Trace) re
 			// The regex sees the original text: case-insensitivity is the
 			// pattern's choice, via (?i).
 			if !re.MatchString(text) {
-				vs = append(vs, violation{ModeRegexMismatch, "no match for /" + e.Regex + "/"})
+				vs = append(vs, violation{mode: ModeRegexMismatch, detail: "no match for /" + e.Regex + "/"})
 			}
 		}
 		if len(e.StructuredOutput) > 0 {
@@ -124,7 +127,7 @@ func (d *Deterministic) Grade(_ context.Context, c *repo.Case, t *repo.Trace) re
 				return d.caseError("expected.structured_output", err)
 			}
 			if detail, ok := compareStructured(expected, t); !ok {
-				vs = append(vs, violation{ModeStructuredMismatch, detail})
+				vs = append(vs, violation{mode: ModeStructuredMismatch, detail: detail})
 			}
 		}
 		if len(e.OutputSchema) > 0 {
@@ -133,7 +136,7 @@ func (d *Deterministic) Grade(_ context.Context, c *repo.Case, t *repo.Trace) re
 				return d.caseError("expected.output_schema", err)
 			}
 			if detail, ok := checkSchema(schema, t); !ok {
-				vs = append(vs, violation{ModeSchemaViolation, detail})
+				vs = append(vs, violation{mode: ModeSchemaViolation, detail: detail})
 			}
 		}
 	}
@@ -143,15 +146,19 @@ func (d *Deterministic) Grade(_ context.Context, c *repo.Case, t *repo.Trace) re
 		return repo.Grade{Grader: d.name, Label: repo.Pass, Score: &score, Reason: passReason, Details: details}
 	}
 	modes := make([]string, len(vs))
-	var reason strings.Builder
+	var reasonBuf [256]byte // the reason is built here, then copied once
+	reason := reasonBuf[:0]
 	for i, v := range vs {
 		modes[i] = v.mode
 		if i > 0 {
-			reason.WriteString("; ")
+			reason = append(reason, "; "...)
 		}
-		reason.WriteString(v.mode)
-		reason.WriteString(": ")
-		reason.WriteString(v.detail)
+		reason = append(reason, v.mode...)
+		reason = append(reason, ": "...)
+		if v.quote {
+			reason = strconv.AppendQuote(reason, v.subject)
+		}
+		reason = append(reason, v.detail...)
 	}
 	slices.Sort(modes)
 	score := 0.0
@@ -159,7 +166,7 @@ func (d *Deterministic) Grade(_ context.Context, c *repo.Case, t *repo.Trace) re
 		Grader:       d.name,
 		Label:        repo.Fail,
 		Score:        &score,
-		Reason:       reason.String(),
+		Reason:       string(reason),
 		FailureModes: slices.Compact(modes),
 		Details:      details,
 	}
