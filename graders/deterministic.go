@@ -52,7 +52,6 @@ func NewDeterministic(spec repo.GraderSpec) *Deterministic {
 // Name is the grader's name as grades and reports show it.
 func (d *Deterministic) Name() string { return d.name }
 
-// violation is one broken rule: its failure mode and what exactly broke.
 // violation is one broken rule: its failure mode and what broke it, which
 // reads as the subject quoted (when quote is set) followed by detail.
 type violation struct {

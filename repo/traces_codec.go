@@ -18,15 +18,13 @@ const traceWindow = 256 << 10
 // encoders are kept for the writer's life: parquet-go's own codec keeps
 // them in a pool that each garbage collection empties.
 type traceCodec struct {
-	parquetzstd.Codec // name, format code and decoding
+	parquetzstd.Codec // name, format code and decoding; Encode is ours
 
 	mu   sync.Mutex
 	free []*zstd.Encoder
 }
 
-func newTraceCodec() *traceCodec {
-	return &traceCodec{Codec: parquetzstd.Codec{Level: parquetzstd.SpeedFastest}}
-}
+func newTraceCodec() *traceCodec { return &traceCodec{} }
 
 // Encode compresses one page; it is safe for concurrent use.
 func (c *traceCodec) Encode(dst, src []byte) ([]byte, error) {

@@ -1250,3 +1250,15 @@ func TestTraceCodecRoundTrip(t *testing.T) {
 		t.Errorf("%d encoders kept after sequential use, want 1", len(c.free))
 	}
 }
+
+func TestFormatStartedAtMatchesTimeFormat(t *testing.T) {
+	for _, tm := range []time.Time{
+		time.Date(2026, 11, 26, 14, 5, 9, 7_654_321, time.UTC),
+		time.Date(1999, 1, 2, 3, 4, 5, 0, time.FixedZone("x", 3600)),
+		time.Now(),
+	} {
+		if got, want := FormatStartedAt(tm), tm.UTC().Format(startedAtLayout); got != want {
+			t.Fatalf("FormatStartedAt = %s, want %s", got, want)
+		}
+	}
+}

@@ -311,7 +311,7 @@ func (e *Executor) runCase(ctx context.Context, info *adapters.CallInfo, it Iter
 	if e.Cache != nil {
 		if resp, latency, hit := e.Cache.Get(c.ID, it.ParamsID, rep); hit {
 			s.CacheHits++
-			t.StartedAt = formatStart(time.Now())
+			t.StartedAt = repo.FormatStartedAt(time.Now())
 			t.LatencyMS = latency
 			t.Cached = true
 			fillResponse(t, &resp)
@@ -360,7 +360,7 @@ func (e *Executor) runCase(ctx context.Context, info *adapters.CallInfo, it Iter
 	if err != nil && ctx.Err() != nil {
 		return nil, false
 	}
-	t.StartedAt = formatStart(started)
+	t.StartedAt = repo.FormatStartedAt(started)
 	t.LatencyMS = float64(elapsed.Microseconds()) / 1000
 	t.Stderr = info.Stderr
 	if err != nil {
@@ -475,43 +475,6 @@ func sleepCtx(ctx context.Context, d time.Duration) bool {
 	case <-ctx.Done():
 		return false
 	}
-}
-
-// startLayout is Trace.StartedAt's format: RFC 3339 in UTC with
-// milliseconds.
-const startLayout = "2006-01-02T15:04:05.000Z07:00"
-
-// formatStart writes t in startLayout without time.Format's layout parsing
-// (it is on every call's path).
-func formatStart(t time.Time) string {
-	t = t.UTC()
-	year, month, day := t.Date()
-	if year < 0 || year > 9999 {
-		return t.Format(startLayout)
-	}
-	hour, minute, sec := t.Clock()
-	var b [24]byte
-	digits := func(at, n, width int) {
-		for i := at + width - 1; i >= at; i-- {
-			b[i] = byte('0' + n%10)
-			n /= 10
-		}
-	}
-	digits(0, year, 4)
-	b[4] = '-'
-	digits(5, int(month), 2)
-	b[7] = '-'
-	digits(8, day, 2)
-	b[10] = 'T'
-	digits(11, hour, 2)
-	b[13] = ':'
-	digits(14, minute, 2)
-	b[16] = ':'
-	digits(17, sec, 2)
-	b[19] = '.'
-	digits(20, t.Nanosecond()/1e6, 3)
-	b[23] = 'Z'
-	return string(b[:])
 }
 
 // TraceID is the trace's content-hash ID (tr_…): the hash of the canonical

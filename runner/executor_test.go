@@ -392,15 +392,3 @@ func TestTraceIDMatchesCanonicalHash(t *testing.T) {
 		}
 	}
 }
-
-func TestFormatStartMatchesTimeFormat(t *testing.T) {
-	for _, tm := range []time.Time{
-		time.Date(2026, 11, 26, 14, 5, 9, 7_654_321, time.UTC),
-		time.Date(1999, 1, 2, 3, 4, 5, 0, time.FixedZone("x", 3600)),
-		time.Now(),
-	} {
-		if got, want := formatStart(tm), tm.UTC().Format(startLayout); got != want {
-			t.Fatalf("formatStart = %s, want %s", got, want)
-		}
-	}
-}
