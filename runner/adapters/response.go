@@ -188,15 +188,25 @@ func jsonKindAt(body []byte, off int) string {
 			return "an array"
 		case c == '-' || (c >= '0' && c <= '9'):
 			return "a number"
-		case c == 't' || c == 'f':
+		case isLiteral(body[off:], "true") || isLiteral(body[off:], "false"):
 			return "a boolean"
-		case c == 'n':
+		case isLiteral(body[off:], "null"):
 			return "null"
-		default:
+		default: // plain text, "not json" included
 			return fmt.Sprintf("text starting %q", excerpt(body[off:], 40))
 		}
 	}
 	return "nothing"
+}
+
+// isLiteral reports whether b starts with the JSON literal lit as a whole
+// token (not the first word of some text).
+func isLiteral(b []byte, lit string) bool {
+	if !bytes.HasPrefix(b, []byte(lit)) {
+		return false
+	}
+	rest := bytes.TrimLeft(b[len(lit):], " \t\r\n")
+	return len(rest) == 0 || strings.IndexByte(",]}", rest[0]) >= 0
 }
 
 // excerpt returns at most limit bytes of b as valid UTF-8, with a marker
