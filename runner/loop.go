@@ -129,9 +129,14 @@ func (l *Loop) Run(ctx context.Context) (*RunSummary, error) {
 		} else {
 			var ok bool
 			prop, ok = proposer.Next(summariesOf(rs.Iterations))
-			if !ok {
+			if !ok && index > 0 {
 				rs.Terminated = "search_space_exhausted: " + proposer.Exhausted()
 				break
+			}
+			if !ok {
+				// Nothing adopted and nothing to try: the agent as
+				// configured is still worth a baseline.
+				prop = Proposal{Params: repo.Parameters{}, Hypothesis: "the agent as configured (baseline)"}
 			}
 		}
 		pid := prop.Params.ID()

@@ -187,6 +187,24 @@ func TestAdoptedParametersRunFirstAndOnce(t *testing.T) {
 	}
 }
 
+// A spec with neither parameters nor a search space still runs its agent
+// once, as configured, and then ends.
+func TestNoParametersRunsABaseline(t *testing.T) {
+	spec := strings.Replace(lowerIsBetter, "  search_space:\n    model_params:\n      size: [3, 1, 2]\n", "", 1)
+	ls := loadSpec(t, spec, "{\"input\":{\"text\":\"a\"}}\n")
+	rs := runLoop(t, ls, fixedAgent{func(*repo.Request) repo.Response { return repo.Response{Output: "ok"} }})
+	if len(rs.Iterations) != 1 || rs.Calls != 1 || len(rs.Iterations[0].Params) != 0 {
+		t.Fatalf("iterations %d, calls %d", len(rs.Iterations), rs.Calls)
+	}
+	if !strings.HasPrefix(rs.Terminated, "search_space_exhausted") {
+		t.Errorf("terminated %q", rs.Terminated)
+	}
+	// selfevals estimate counts the same baseline.
+	if n, err := CountIterations(&ls.Spec.Experiment, 20); err != nil || n != 1 {
+		t.Errorf("CountIterations = %d, %v; want 1", n, err)
+	}
+}
+
 func TestRandomProposerIsSeeded(t *testing.T) {
 	e := &repo.Experiment{
 		SearchSpace: repo.SearchSpace{ModelParams: repo.OrderedMap{

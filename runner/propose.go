@@ -285,7 +285,8 @@ func TouchedSurfaces(e *repo.Experiment, p repo.Parameters) []string {
 }
 
 // CountIterations is how many iterations a run of e would make at most:
-// the baseline plus every distinct proposal, within maxIter.
+// the baseline plus every distinct proposal, within maxIter (with neither
+// parameters nor proposals, the baseline is the agent as configured).
 func CountIterations(e *repo.Experiment, maxIter int) (int, error) {
 	p, err := NewProposer(e)
 	if err != nil {
@@ -301,6 +302,9 @@ func CountIterations(e *repo.Experiment, maxIter int) (int, error) {
 			break
 		}
 		seen[prop.Params.ID()] = true
+	}
+	if len(seen) == 0 && maxIter > 0 {
+		return 1, nil // the agent as configured (Loop.Run's baseline)
 	}
 	return len(seen), nil
 }
