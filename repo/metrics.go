@@ -1,6 +1,7 @@
 package repo
 
 import (
+	"math"
 	"regexp"
 	"strings"
 )
@@ -50,4 +51,42 @@ func MetricNames() string {
 // MetricSuggestion proposes a known metric close to name.
 func MetricSuggestion(name string) string {
 	return Suggest(name, append(append([]string{}, fixedMetrics...), "pass@3", "pass^3"))
+}
+
+// Which way is better. The primary target orders values by its operator;
+// every other metric by its own direction. Run decisions, compare, diff and
+// the web UI all ask here.
+
+// HigherIsBetter is a metric's own direction: pass rates and scores up;
+// everything else (errors, failures, latency, cost, tokens) down.
+func HigherIsBetter(name string) bool {
+	switch {
+	case strings.HasPrefix(name, "pass"), name == "mean_score", name == "consistency_rate", name == "recovery_rate", name == "stability_score":
+		return true
+	}
+	return false
+}
+
+// Improvement is how much better a is than b in the target's direction:
+// higher for > and >=, lower for < and <=, closer to the value for ==.
+func (m MetricTarget) Improvement(a, b float64) float64 {
+	switch m.Operator {
+	case "<", "<=":
+		return b - a
+	case "==":
+		return math.Abs(b-m.Value) - math.Abs(a-m.Value)
+	}
+	return a - b
+}
+
+// Better reports whether a is better than b for the target.
+func (m MetricTarget) Better(a, b float64) bool { return m.Improvement(a, b) > 0 }
+
+// OwnDirection is a target that orders a metric's values by the metric's
+// own direction, for a metric that is not the primary target.
+func OwnDirection(name string) MetricTarget {
+	if HigherIsBetter(name) {
+		return MetricTarget{Name: name, Operator: ">="}
+	}
+	return MetricTarget{Name: name, Operator: "<="}
 }

@@ -30,7 +30,7 @@ type RunManifest struct {
 	StartedAt        string         `json:"started_at"`
 	EndedAt          string         `json:"ended_at,omitempty"`
 	Terminated       string         `json:"terminated,omitempty"`
-	State            string         `json:"state"` // running, completed, interrupted, failed
+	State            RunState       `json:"state"`
 	Spec             string         `json:"spec"`
 	Target           MetricTarget   `json:"target"`
 	Guardrails       []MetricTarget `json:"guardrails,omitempty"`

@@ -8,6 +8,7 @@ import (
 	"github.com/goccy/go-json"
 
 	"github.com/selfevals/selfevals/repo"
+	"github.com/selfevals/selfevals/repo/paired"
 	"github.com/selfevals/selfevals/runner"
 )
 
@@ -49,7 +50,7 @@ func Compare(a, b *runner.StoredIteration) string {
 		delta, ci, p, test := "—", "—", "—", ""
 		if ma.Observed && mb.Observed {
 			delta = signed(mb.Value - ma.Value)
-			if ev := runner.Compare(repo.MetricTarget{Name: n, Operator: ">="}, a.IterationSummary, b.IterationSummary, conf); ev != nil && ev.Test != "" {
+			if ev := paired.Compare(n, ma.Value, mb.Value, a.Pairs, b.Pairs, conf); ev != nil && ev.Test != "" {
 				ci = fmt.Sprintf("[%s, %s]", signed(ev.Lo), signed(ev.Hi))
 				p = fmtP(ev.P)
 				test = ev.Test
@@ -78,18 +79,18 @@ func Compare(a, b *runner.StoredIteration) string {
 	case !okA || !okB:
 		w("`%s` was not observed in both iterations; no recommendation.\n", target.Name)
 	default:
-		ev := runner.Compare(target, a.IterationSummary, b.IterationSummary, conf)
+		ev := paired.Compare(target.Name, va, vb, a.Pairs, b.Pairs, conf)
 		sig := ev != nil && ev.Test != "" && ev.P < 1-conf
 		switch {
-		case runner.Better(target, vb, va) && sig:
+		case target.Better(vb, va) && sig:
 			w("Prefer **B**: `%s` %s → %s, a significant improvement (p=%s).\n", target.Name, num(va), num(vb), fmtP(ev.P))
-		case runner.Better(target, va, vb) && sig:
+		case target.Better(va, vb) && sig:
 			w("Prefer **A**: `%s` %s → %s is a significant regression for B (p=%s).\n", target.Name, num(va), num(vb), fmtP(ev.P))
 		case va == vb:
 			w("No difference in `%s` (%s).\n", target.Name, num(va))
 		default:
 			better := "B"
-			if runner.Better(target, va, vb) {
+			if target.Better(va, vb) {
 				better = "A"
 			}
 			w("**%s** looks better on `%s` (%s vs %s), but the difference is not significant: collect more cases or repetitions before deciding.\n", better, target.Name, num(va), num(vb))

@@ -16,8 +16,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/selfevals/selfevals/repo"
-	"github.com/selfevals/selfevals/runner"
-	"github.com/selfevals/selfevals/runner/stats"
+	"github.com/selfevals/selfevals/repo/paired"
 )
 
 // DiffSchemaVersion versions the JSON shape of `selfevals diff --format json`.
@@ -882,7 +881,7 @@ func diffMetrics(target *repo.MetricTarget, a, b *side, confidence float64) []Me
 	sort.Strings(rest)
 	names = append(names, rest...)
 
-	paired := pairCases(a.cases, b.cases)
+	pairsA, pairsB := paired.FromVerdicts(a.cases), paired.FromVerdicts(b.cases)
 	out := make([]MetricDiff, 0, len(names))
 	for _, n := range names {
 		md := MetricDiff{Name: n, Primary: target != nil && n == target.Name}
@@ -912,12 +911,9 @@ func diffMetrics(target *repo.MetricTarget, a, b *side, confidence float64) []Me
 		md.Delta = &delta
 		better := func(x, y float64) bool { // is x better than y
 			if md.Primary {
-				return runner.Better(*target, x, y)
+				return target.Better(x, y)
 			}
-			if higherIsBetter(n) {
-				return x > y
-			}
-			return x < y
+			return repo.OwnDirection(n).Better(x, y)
 		}
 		dir := ""
 		switch {
@@ -926,7 +922,7 @@ func diffMetrics(target *repo.MetricTarget, a, b *side, confidence float64) []Me
 		case better(va.Value, vb.Value):
 			dir = VerdictWorse
 		}
-		pairedTest(&md, paired, confidence)
+		pairedTest(&md, va.Value, vb.Value, pairsA, pairsB, confidence)
 		switch {
 		case md.Test != "" && md.P != nil && *md.P < 1-confidence && dir != "":
 			md.Verdict = dir
@@ -944,79 +940,16 @@ func diffMetrics(target *repo.MetricTarget, a, b *side, confidence float64) []Me
 
 func round6(f float64) float64 { return math.Round(f*1e6) / 1e6 }
 
-// higherIsBetter is the direction of a metric other than the primary.
-func higherIsBetter(name string) bool {
-	switch {
-	case strings.HasPrefix(name, "pass"), name == "mean_score", name == "consistency_rate", name == "recovery_rate", name == "stability_score":
-		return true
-	}
-	return false
-}
-
-// pairedCases are the cases both results share, as parallel slices.
-type pairedCases struct {
-	passA, passB   []float64
-	scoreA, scoreB []float64
-	passFail       int // discordant: pass at A, not at B
-	failPass       int
-}
-
-func pairCases(a, b []repo.CaseVerdict) *pairedCases {
-	p := &pairedCases{}
-	i, j := 0, 0
-	for i < len(a) && j < len(b) {
-		switch {
-		case a[i].CaseID < b[j].CaseID:
-			i++
-		case b[j].CaseID < a[i].CaseID:
-			j++
-		default:
-			pa, pb := a[i].Label == repo.Pass, b[j].Label == repo.Pass
-			p.passA = append(p.passA, b2f(pa))
-			p.passB = append(p.passB, b2f(pb))
-			p.scoreA = append(p.scoreA, a[i].Score)
-			p.scoreB = append(p.scoreB, b[j].Score)
-			if pa && !pb {
-				p.passFail++
-			}
-			if !pa && pb {
-				p.failPass++
-			}
-			i++
-			j++
-		}
-	}
-	return p
-}
-
-func b2f(b bool) float64 {
-	if b {
-		return 1
-	}
-	return 0
-}
-
-// pairedTest fills the paired interval and p-value for the metrics that
-// cases.jsonl can pair: pass/fail labels (exact McNemar on the discordant
-// cases, a paired interval on the difference) and scores (paired
-// bootstrap, the normal approximation past stats.BootstrapLimit pairs).
-func pairedTest(md *MetricDiff, p *pairedCases, confidence float64) {
-	n := len(p.passA)
-	if n == 0 {
+// pairedTest fills the paired interval and p-value of a metric that the
+// committed per-case verdicts can pair (the one paired comparison that run
+// decisions use too).
+func pairedTest(md *MetricDiff, va, vb float64, a, b []repo.CasePair, confidence float64) {
+	ev := paired.Compare(md.Name, va, vb, a, b, confidence)
+	if ev == nil || ev.Test == "" {
 		return
 	}
-	switch md.Name {
-	case "pass@1", "fail_rate":
-		_, lo, hi, _ := stats.PairedMeanDiff(p.passA, p.passB, confidence, 1)
-		if md.Name == "fail_rate" {
-			lo, hi = -hi, -lo
-		}
-		pv := stats.McNemarExact(p.passFail, p.failPass)
-		md.CI, md.P, md.Test, md.Pairs = &[2]float64{round6(lo), round6(hi)}, &pv, "exact McNemar", n
-	case "mean_score":
-		_, lo, hi, pv := stats.PairedMeanDiff(p.scoreA, p.scoreB, confidence, 1)
-		md.CI, md.P, md.Test, md.Pairs = &[2]float64{round6(lo), round6(hi)}, &pv, "paired bootstrap", n
-	}
+	p := ev.P
+	md.CI, md.P, md.Test, md.Pairs = &[2]float64{round6(ev.Lo), round6(ev.Hi)}, &p, ev.Test, ev.Pairs
 }
 
 // DiffJSON renders the diff as indented JSON.

@@ -9,7 +9,6 @@ import (
 	"strings"
 
 	"github.com/selfevals/selfevals/repo"
-	"github.com/selfevals/selfevals/runner"
 )
 
 // HTML renders a run as one self-contained page: inline CSS, an inline SVG
@@ -19,7 +18,7 @@ import (
 // results/<slug>/cases.jsonl) with its grades and the start of its output.
 // Nothing is fetched from the network, so the file can be attached to a CI
 // run or opened offline.
-func HTML(rs *runner.RunSummary, runDir string) ([]byte, error) {
+func HTML(rs *repo.RunSummary, runDir string) ([]byte, error) {
 	cases, err := iterationCases(rs, runDir, 0)
 	if err != nil {
 		return nil, err
@@ -56,7 +55,7 @@ func HTML(rs *runner.RunSummary, runDir string) ([]byte, error) {
 	}
 	if len(rs.Iterations) > 0 {
 		first := rs.Iterations[0]
-		var best *runner.IterationSummary
+		var best *repo.IterationSummary
 		if rs.Best != nil {
 			best = rs.Iterations[indexOf(rs, *rs.Best)]
 		}
@@ -80,7 +79,7 @@ func HTML(rs *runner.RunSummary, runDir string) ([]byte, error) {
 }
 
 type htmlView struct {
-	RS         *runner.RunSummary
+	RS         *repo.RunSummary
 	Chart      template.HTML
 	Iterations []htmlIteration
 	Metrics    []htmlMetric
@@ -106,7 +105,7 @@ type htmlGrade struct{ Grader, Label, Reason, Modes string }
 
 // primaryChart draws the primary metric of each iteration as bars, with
 // the target as a dashed line: plain SVG, no script.
-func primaryChart(rs *runner.RunSummary) template.HTML {
+func primaryChart(rs *repo.RunSummary) template.HTML {
 	type point struct {
 		index int
 		value float64

@@ -8,7 +8,6 @@ import (
 	"github.com/goccy/go-json"
 
 	"github.com/selfevals/selfevals/repo"
-	"github.com/selfevals/selfevals/runner"
 )
 
 // JSONSchemaVersion versions the JSON report's shape; report.schema.json
@@ -42,18 +41,18 @@ type JSONExperiment struct {
 
 // JSONRun describes the run.
 type JSONRun struct {
-	ID               string    `json:"id"`
-	State            string    `json:"state"`
-	StartedAt        time.Time `json:"started_at"`
-	EndedAt          time.Time `json:"ended_at"`
-	DatasetID        string    `json:"dataset_id"`
-	Cases            int       `json:"cases"`
-	AgentFingerprint string    `json:"agent_fingerprint"`
-	Proposer         string    `json:"proposer"`
-	MaxIterations    int       `json:"max_iterations"`
-	Calls            int       `json:"calls"`
-	CacheHits        int       `json:"cache_hits"`
-	Committed        string    `json:"committed"`
+	ID               string        `json:"id"`
+	State            repo.RunState `json:"state"`
+	StartedAt        time.Time     `json:"started_at"`
+	EndedAt          time.Time     `json:"ended_at"`
+	DatasetID        string        `json:"dataset_id"`
+	Cases            int           `json:"cases"`
+	AgentFingerprint string        `json:"agent_fingerprint"`
+	Proposer         string        `json:"proposer"`
+	MaxIterations    int           `json:"max_iterations"`
+	Calls            int           `json:"calls"`
+	CacheHits        int           `json:"cache_hits"`
+	Committed        string        `json:"committed"`
 }
 
 // JSONTarget is the primary target and the guardrails.
@@ -95,18 +94,18 @@ type JSONMetric struct {
 
 // JSONDecision is a decision with its paired evidence.
 type JSONDecision struct {
-	Outcome           string         `json:"outcome"`
-	Rationale         string         `json:"rationale"`
-	BaselineIteration *int           `json:"baseline_iteration"`
-	Delta             *float64       `json:"delta"`
-	DeltaCI           *[2]float64    `json:"delta_ci"`
-	PValue            *float64       `json:"p_value"`
-	Test              string         `json:"test,omitempty"`
-	Guardrails        []runner.Check `json:"guardrails"`
+	Outcome           string       `json:"outcome"`
+	Rationale         string       `json:"rationale"`
+	BaselineIteration *int         `json:"baseline_iteration"`
+	Delta             *float64     `json:"delta"`
+	DeltaCI           *[2]float64  `json:"delta_ci"`
+	PValue            *float64     `json:"p_value"`
+	Test              string       `json:"test,omitempty"`
+	Guardrails        []repo.Check `json:"guardrails"`
 }
 
 // BuildJSON turns a run into its JSON report document.
-func BuildJSON(rs *runner.RunSummary) *JSONReport {
+func BuildJSON(rs *repo.RunSummary) *JSONReport {
 	r := &JSONReport{
 		SchemaVersion: JSONSchemaVersion,
 		Experiment:    JSONExperiment{Slug: rs.Slug, ID: rs.ExpID, Name: rs.Name, Goal: rs.Goal},
@@ -160,7 +159,7 @@ func BuildJSON(rs *runner.RunSummary) *JSONReport {
 }
 
 // JSON renders the run report as indented JSON.
-func JSON(rs *runner.RunSummary) ([]byte, error) {
+func JSON(rs *repo.RunSummary) ([]byte, error) {
 	b, err := json.MarshalIndentWithOption(BuildJSON(rs), "", "  ", json.DisableHTMLEscape())
 	if err != nil {
 		return nil, err

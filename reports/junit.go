@@ -29,7 +29,7 @@ type caseResult struct {
 // iterationCases reads the results of one iteration of a run, one entry per
 // case sorted by case ID, with the case names from the run's spec when it
 // still loads.
-func iterationCases(rs *runner.RunSummary, runDir string, iteration int) ([]*caseResult, error) {
+func iterationCases(rs *repo.RunSummary, runDir string, iteration int) ([]*caseResult, error) {
 	byID := map[string]*caseResult{}
 	err := runner.ReadResults(filepath.Join(runDir, "results.jsonl"), func(r *repo.Result) error {
 		if r.Iteration != iteration {
@@ -164,7 +164,7 @@ type junitProblem struct {
 // committed results/<slug>/cases.jsonl). A case that fails or is partial
 // is a <failure>, an agent or grader error an <error>, a skipped case
 // <skipped>; the message is the first failing grader's reason.
-func JUnit(rs *runner.RunSummary, runDir string) ([]byte, error) {
+func JUnit(rs *repo.RunSummary, runDir string) ([]byte, error) {
 	cases, err := iterationCases(rs, runDir, 0)
 	if err != nil {
 		return nil, err

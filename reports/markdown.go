@@ -12,20 +12,19 @@ import (
 	"github.com/goccy/go-json"
 
 	"github.com/selfevals/selfevals/repo"
-	"github.com/selfevals/selfevals/runner"
 )
 
 // outcomeGlyph is the short word the iterations table shows.
 var outcomeGlyph = map[string]string{
-	runner.KeepCandidate:         "keep",
-	runner.Reject:                "reject",
-	runner.Investigate:           "investigate",
-	runner.RequireTradeoffReview: "review",
-	runner.SpawnSubexperiment:    "spawn",
+	repo.KeepCandidate:         "keep",
+	repo.Reject:                "reject",
+	repo.Investigate:           "investigate",
+	repo.RequireTradeoffReview: "review",
+	repo.SpawnSubexperiment:    "spawn",
 }
 
 // Markdown renders the run report for terminals and pull requests.
-func Markdown(rs *runner.RunSummary) string {
+func Markdown(rs *repo.RunSummary) string {
 	var b strings.Builder
 	w := func(format string, args ...any) { fmt.Fprintf(&b, format, args...) }
 	w("# Experiment: %s\n\n_%s_\n\n", rs.Name, rs.Goal)
@@ -155,14 +154,14 @@ func Markdown(rs *runner.RunSummary) string {
 	return b.String()
 }
 
-func specPath(rs *runner.RunSummary) string {
+func specPath(rs *repo.RunSummary) string {
 	if rs.SpecPath != "" {
 		return rs.SpecPath
 	}
 	return "evals/experiments/" + rs.Slug + ".yaml"
 }
 
-func indexOf(rs *runner.RunSummary, iteration int) int {
+func indexOf(rs *repo.RunSummary, iteration int) int {
 	for i, it := range rs.Iterations {
 		if it.Index == iteration {
 			return i
@@ -178,7 +177,7 @@ func glyph(outcome string) string {
 	return outcome
 }
 
-func primaryCell(it *runner.IterationSummary, name string) string {
+func primaryCell(it *repo.IterationSummary, name string) string {
 	m, ok := it.Metrics[name]
 	if !ok || !m.Observed {
 		return "missing"
@@ -187,7 +186,7 @@ func primaryCell(it *runner.IterationSummary, name string) string {
 }
 
 // metricOrder lists the metrics a reader looks for first, then the rest.
-func metricOrder(ms map[string]runner.Metric) []string {
+func metricOrder(ms map[string]repo.Metric) []string {
 	first := []string{"pass@1", "mean_score", "consistency_rate", "error_rate", "cost_usd_per_case", "latency_ms_p50", "latency_ms_p95", "tokens_total"}
 	var out []string
 	seen := map[string]bool{"stability_score": true, "fail_rate": true, "cost_usd_total": true, "tokens_input_total": true, "tokens_output_total": true, "latency_ms_per_case_avg": true}
@@ -207,14 +206,14 @@ func metricOrder(ms map[string]runner.Metric) []string {
 	return append(out, rest...)
 }
 
-func metricValue(m runner.Metric) string {
+func metricValue(m repo.Metric) string {
 	if !m.Observed {
 		return "not observed"
 	}
 	return num(m.Value)
 }
 
-func interval(m runner.Metric) string {
+func interval(m repo.Metric) string {
 	if !m.Observed || m.Lo == nil || m.Hi == nil {
 		return "—"
 	}

@@ -22,7 +22,7 @@ var update = flag.Bool("update", false, "rewrite the golden files")
 
 // pingpongRun runs this project's pingpong experiment with the built-in
 // agent and pins what varies between runs (times, latencies, run ID).
-func pingpongRun(t *testing.T) *runner.RunSummary {
+func pingpongRun(t *testing.T) *repo.RunSummary {
 	t.Helper()
 	ls, err := repo.LoadExperiment("../evals/experiments/pingpong.yaml", repo.LoadOptions{Root: ".."})
 	if err != nil {

@@ -7,7 +7,6 @@ import (
 	"sort"
 
 	"github.com/selfevals/selfevals/repo"
-	"github.com/selfevals/selfevals/runner"
 )
 
 // runTaxonomy is what the report knows of the failure-mode taxonomy for a
@@ -21,7 +20,7 @@ type runTaxonomy struct {
 // loadRunTaxonomy reads evals/taxonomy.yaml and the experiment's
 // assignments next to the run's spec (<evals>/experiments/<slug>.yaml). A
 // report renders without them: nil means none were found.
-func loadRunTaxonomy(rs *runner.RunSummary) *runTaxonomy {
+func loadRunTaxonomy(rs *repo.RunSummary) *runTaxonomy {
 	if rs.SpecPath == "" {
 		return nil
 	}

@@ -8,20 +8,8 @@ import (
 	"strings"
 
 	"github.com/selfevals/selfevals/repo"
-	"github.com/selfevals/selfevals/runner/stats"
+	"github.com/selfevals/selfevals/repo/stats"
 )
-
-// Metric is one aggregated number of an iteration, with its interval when
-// it is a rate or a mean (Lo/Hi nil otherwise). Observed is false when
-// nothing measured it (no agent reported a cost, say); such a metric is
-// reported as missing, never as zero.
-type Metric struct {
-	Value    float64  `json:"value"`
-	Lo       *float64 `json:"ci_low,omitempty"`
-	Hi       *float64 `json:"ci_high,omitempty"`
-	N        int      `json:"n"`
-	Observed bool     `json:"observed"`
-}
 
 // caseTally is what the aggregator keeps per case: small and fixed-size per
 // repetition, so memory grows with cases only by a few words.
@@ -170,8 +158,8 @@ func (a *Aggregator) byID() []*caseTally {
 
 // Pairs returns, per case in case ID order, the repetition-0 pass and the
 // mean score: what paired comparisons between iterations need.
-func (a *Aggregator) Pairs() []CasePair {
-	out := make([]CasePair, 0, len(a.order))
+func (a *Aggregator) Pairs() []repo.CasePair {
+	out := make([]repo.CasePair, 0, len(a.order))
 	for _, ct := range a.byID() {
 		n, sum := 0, 0.0
 		for i, l := range ct.labels {
@@ -180,20 +168,13 @@ func (a *Aggregator) Pairs() []CasePair {
 				sum += ct.scores[i]
 			}
 		}
-		p := CasePair{CaseID: ct.id, Pass: ct.labels[0] == repo.Pass}
+		p := repo.CasePair{CaseID: ct.id, Pass: ct.labels[0] == repo.Pass}
 		if n > 0 {
 			p.Score = sum / float64(n)
 		}
 		out = append(out, p)
 	}
 	return out
-}
-
-// CasePair is one case's outcome in an iteration, for pairing.
-type CasePair struct {
-	CaseID string
-	Pass   bool
-	Score  float64
 }
 
 var (
@@ -205,12 +186,12 @@ var (
 // in extra. Intervals are at the given confidence: Wilson for proportions,
 // a seeded bootstrap for means (the normal approximation past
 // stats.BootstrapLimit cases).
-func (a *Aggregator) Metrics(confidence float64, extra []string) map[string]Metric {
-	m := map[string]Metric{}
+func (a *Aggregator) Metrics(confidence float64, extra []string) map[string]repo.Metric {
+	m := map[string]repo.Metric{}
 	n := len(a.order)
 	tallies := a.byID() // deterministic bootstrap input
 	prop := func(name string, k, total int) {
-		met := Metric{N: total, Observed: total > 0}
+		met := repo.Metric{N: total, Observed: total > 0}
 		if total > 0 {
 			met.Value = float64(k) / float64(total)
 			lo, hi := stats.Wilson(k, total, confidence)
@@ -219,7 +200,7 @@ func (a *Aggregator) Metrics(confidence float64, extra []string) map[string]Metr
 		m[name] = met
 	}
 	mean := func(name string, vals []float64) {
-		met := Metric{N: len(vals), Observed: len(vals) > 0, Value: stats.Mean(vals)}
+		met := repo.Metric{N: len(vals), Observed: len(vals) > 0, Value: stats.Mean(vals)}
 		if len(vals) > 1 {
 			lo, hi := stats.MeanInterval(vals, confidence, 1)
 			met.Lo, met.Hi = &lo, &hi
@@ -271,7 +252,7 @@ func (a *Aggregator) Metrics(confidence float64, extra []string) map[string]Metr
 	if failed0 > 0 {
 		prop("recovery_rate", recovered, failed0)
 	} else {
-		m["recovery_rate"] = Metric{Value: 0, N: 0, Observed: n > 0}
+		m["recovery_rate"] = repo.Metric{Value: 0, N: 0, Observed: n > 0}
 	}
 	mean("mean_score", scores)
 	prop("error_rate", a.errors, a.calls)
@@ -306,7 +287,7 @@ func (a *Aggregator) Metrics(confidence float64, extra []string) map[string]Metr
 		}
 		if !enough || len(vals) == 0 {
 			// Unbiased estimators need at least k repetitions per case.
-			m[name] = Metric{N: n}
+			m[name] = repo.Metric{N: n}
 			continue
 		}
 		mean(name, vals)
@@ -320,22 +301,22 @@ func (a *Aggregator) Metrics(confidence float64, extra []string) map[string]Metr
 		totalCost += ct.cost
 		perCaseLatency = append(perCaseLatency, ct.latMS)
 	}
-	m["cost_usd_total"] = Metric{Value: totalCost, N: n, Observed: a.costSeen}
+	m["cost_usd_total"] = repo.Metric{Value: totalCost, N: n, Observed: a.costSeen}
 	if a.costSeen {
 		mean("cost_usd_per_case", costs)
 	} else {
-		m["cost_usd_per_case"] = Metric{N: n}
+		m["cost_usd_per_case"] = repo.Metric{N: n}
 	}
 	lat := slices.Clone(a.latencies)
 	slices.Sort(lat)
 	obs := len(lat) > 0
-	m["latency_ms_p50"] = Metric{Value: round3(stats.Percentile(lat, 50)), N: len(lat), Observed: obs}
-	m["latency_ms_p95"] = Metric{Value: round3(stats.Percentile(lat, 95)), N: len(lat), Observed: obs}
-	m["latency_ms_per_case_avg"] = Metric{Value: round3(stats.Mean(perCaseLatency)), N: n, Observed: obs}
+	m["latency_ms_p50"] = repo.Metric{Value: round3(stats.Percentile(lat, 50)), N: len(lat), Observed: obs}
+	m["latency_ms_p95"] = repo.Metric{Value: round3(stats.Percentile(lat, 95)), N: len(lat), Observed: obs}
+	m["latency_ms_per_case_avg"] = repo.Metric{Value: round3(stats.Mean(perCaseLatency)), N: n, Observed: obs}
 	tokObs := a.tokensIn+a.tokensOut > 0
-	m["tokens_input_total"] = Metric{Value: float64(a.tokensIn), N: a.calls, Observed: tokObs}
-	m["tokens_output_total"] = Metric{Value: float64(a.tokensOut), N: a.calls, Observed: tokObs}
-	m["tokens_total"] = Metric{Value: float64(a.tokensIn + a.tokensOut), N: a.calls, Observed: tokObs}
+	m["tokens_input_total"] = repo.Metric{Value: float64(a.tokensIn), N: a.calls, Observed: tokObs}
+	m["tokens_output_total"] = repo.Metric{Value: float64(a.tokensOut), N: a.calls, Observed: tokObs}
+	m["tokens_total"] = repo.Metric{Value: float64(a.tokensIn + a.tokensOut), N: a.calls, Observed: tokObs}
 	return m
 }
 

@@ -2,7 +2,6 @@ package runner
 
 import (
 	"math"
-	"slices"
 	"testing"
 
 	"github.com/selfevals/selfevals/repo"
@@ -81,39 +80,5 @@ func TestUnobservedCostIsMissing(t *testing.T) {
 	m := a.Metrics(0.95, nil)
 	if m["cost_usd_per_case"].Observed || m["cost_usd_total"].Observed {
 		t.Error("cost observed although no agent reported one")
-	}
-}
-
-func TestCompareEvidence(t *testing.T) {
-	mk := func(pass ...bool) *IterationSummary {
-		s := &IterationSummary{Metrics: map[string]Metric{}}
-		n := 0
-		for i, p := range pass {
-			s.pairs = append(s.pairs, CasePair{CaseID: string(rune('a' + i)), Pass: p, Score: b2f(p)})
-			if p {
-				n++
-			}
-		}
-		s.Metrics["pass@1"] = Metric{Value: float64(n) / float64(len(pass)), Observed: true}
-		return s
-	}
-	// Two discordant pairs, both favouring B: exact McNemar p = 0.5.
-	a := mk(false, false, true, true)
-	b := mk(true, true, true, true)
-	ev := Compare(repo.MetricTarget{Name: "pass@1", Operator: ">="}, a, b, 0.95)
-	if ev.P != 0.5 || ev.Delta != 0.5 || ev.Test != "exact McNemar" || ev.Pairs != 4 {
-		t.Errorf("evidence %+v", ev)
-	}
-}
-
-// Iterations are paired on the cases both ran, matched by ID.
-func TestCommonCases(t *testing.T) {
-	a := []CasePair{{CaseID: "a"}, {CaseID: "c", Pass: true}, {CaseID: "d", Score: 0.5}}
-	b := []CasePair{{CaseID: "b"}, {CaseID: "c"}, {CaseID: "d", Pass: true}, {CaseID: "e"}}
-	inA, inB := commonCases(a, b)
-	wantA := []CasePair{{CaseID: "c", Pass: true}, {CaseID: "d", Score: 0.5}}
-	wantB := []CasePair{{CaseID: "c"}, {CaseID: "d", Pass: true}}
-	if !slices.Equal(inA, wantA) || !slices.Equal(inB, wantB) {
-		t.Errorf("got %v %v, want %v %v", inA, inB, wantA, wantB)
 	}
 }

@@ -10,65 +10,6 @@ import (
 	"github.com/selfevals/selfevals/repo"
 )
 
-// IterationSummary is one iteration's outcome: its parameters, metrics and
-// decision.
-type IterationSummary struct {
-	Index        int               `json:"iteration"`
-	ID           string            `json:"id"`
-	ParamsID     string            `json:"params_id"`
-	Params       repo.Parameters   `json:"parameters"`
-	Hypothesis   string            `json:"hypothesis"`
-	Primary      float64           `json:"primary"`
-	Metrics      map[string]Metric `json:"metrics"`
-	FailureModes map[string]int    `json:"failure_modes,omitempty"`
-	Decision     Decision          `json:"decision"`
-	Calls        int               `json:"calls"`
-	CacheHits    int               `json:"cache_hits"`
-	Errors       int               `json:"errors"`
-	DurationMS   int64             `json:"duration_ms"`
-	// AnalysisDue is set when error_analysis triggered (fail rate above the
-	// threshold).
-	AnalysisDue string `json:"analysis_due,omitempty"`
-
-	pairs []CasePair // in case ID order
-}
-
-// Metric returns an observed metric's value.
-func (s *IterationSummary) Metric(name string) (float64, bool) {
-	m, ok := s.Metrics[name]
-	if !ok || !m.Observed {
-		return 0, false
-	}
-	return m.Value, true
-}
-
-// RunSummary is a whole run of one experiment.
-type RunSummary struct {
-	RunID       string              `json:"run_id"`
-	Slug        string              `json:"experiment"`
-	Name        string              `json:"name"`
-	Goal        string              `json:"goal"`
-	ExpID       string              `json:"experiment_id"`
-	DatasetID   string              `json:"dataset_id"`
-	Cases       int                 `json:"cases"`
-	Fingerprint string              `json:"agent_fingerprint"`
-	Target      repo.MetricTarget   `json:"target"`
-	Guardrails  []repo.MetricTarget `json:"guardrails,omitempty"`
-	Strategy    string              `json:"proposer"`
-	MaxIter     int                 `json:"max_iterations"`
-	Iterations  []*IterationSummary `json:"iterations"`
-	Best        *int                `json:"best_iteration"`
-	Terminated  string              `json:"terminated"`
-	State       string              `json:"state"`
-	StartedAt   time.Time           `json:"started_at"`
-	EndedAt     time.Time           `json:"ended_at"`
-	Calls       int                 `json:"calls"`
-	CacheHits   int                 `json:"cache_hits"`
-	Committed   string              `json:"committed"`
-	Warnings    []string            `json:"warnings,omitempty"`
-	SpecPath    string              `json:"spec"`
-}
-
 // Loop runs an experiment: iteration 0 on the adopted parameters, then one
 // iteration per proposal, until the proposer is exhausted, max_iterations,
 // convergence, or an interrupt.
@@ -85,7 +26,7 @@ type Loop struct {
 	OnResult    func()
 	// OnDecided is called with each finished iteration and its aggregation
 	// (iterations.jsonl, the committed result, candidate commits).
-	OnDecided func(*IterationSummary, *Aggregator) error
+	OnDecided func(*repo.IterationSummary, *Aggregator) error
 	// Done and Replay resume a run: calls that finished before are skipped
 	// and their stored results replayed into the aggregation.
 	Done   func(iteration int, caseID string, rep int) bool
@@ -94,14 +35,14 @@ type Loop struct {
 
 // Run runs the loop. An interrupt (ctx cancelled) ends it with what finished
 // kept and Terminated "interrupted".
-func (l *Loop) Run(ctx context.Context) (*RunSummary, error) {
+func (l *Loop) Run(ctx context.Context) (*repo.RunSummary, error) {
 	e := &l.Spec.Spec.Experiment
 	maxIter, reps := e.Run.MaxIterations, e.Run.RepetitionsPerCase
-	rs := &RunSummary{
+	rs := &repo.RunSummary{
 		RunID: l.Executor.RunID, Slug: l.Spec.Slug, Name: e.Name, Goal: e.Goal, ExpID: l.Spec.ID,
 		DatasetID: l.Spec.Dataset.ID, Cases: l.Spec.Dataset.Count, Fingerprint: l.Fingerprint,
 		Target: e.Target.Primary, Guardrails: e.Target.Guardrails, Strategy: e.Proposer.Strategy,
-		MaxIter: maxIter, StartedAt: time.Now().UTC(), State: "running", SpecPath: l.Spec.Path,
+		MaxIter: maxIter, StartedAt: time.Now().UTC(), State: repo.RunRunning, SpecPath: l.Spec.Path,
 	}
 	if rs.Strategy == "" {
 		rs.Strategy = "none"
@@ -111,7 +52,7 @@ func (l *Loop) Run(ctx context.Context) (*RunSummary, error) {
 		return nil, err
 	}
 	seen := map[string]bool{}
-	var best *IterationSummary
+	var best *repo.IterationSummary
 	var recent []float64
 	extra := append(append([]string{}, e.Reliability.Metrics...), e.Target.Primary.Name)
 	for _, g := range e.Target.Guardrails {
@@ -186,11 +127,11 @@ func (l *Loop) Run(ctx context.Context) (*RunSummary, error) {
 			rs.Terminated = "interrupted"
 			break
 		}
-		sum := &IterationSummary{
+		sum := &repo.IterationSummary{
 			Index: index, ParamsID: pid, Params: prop.Params, Hypothesis: prop.Hypothesis,
 			Metrics: agg.Metrics(e.Decision.Confidence, extra), FailureModes: agg.FailureModes(),
 			Calls: st.Calls, CacheHits: st.CacheHits, Errors: st.Errors, DurationMS: time.Since(start).Milliseconds(),
-			pairs: agg.Pairs(),
+			Pairs: agg.Pairs(),
 		}
 		sum.ID, _ = repo.HashID("itr", map[string]any{"experiment": l.Spec.ID, "parameters": pid, "dataset": l.Spec.Dataset.ID, "agent": l.Fingerprint})
 		sum.Primary, _ = sum.Metric(e.Target.Primary.Name)
@@ -213,7 +154,7 @@ func (l *Loop) Run(ctx context.Context) (*RunSummary, error) {
 			rs.Terminated = "interrupted"
 			break
 		}
-		if BeatsBest(e.Target.Primary, sum, best) {
+		if repo.BeatsBest(e.Target.Primary, sum, best) {
 			best = sum
 		}
 		recent = append(recent, sum.Primary)
@@ -228,21 +169,11 @@ func (l *Loop) Run(ctx context.Context) (*RunSummary, error) {
 		rs.Best = &b
 	}
 	rs.EndedAt = time.Now().UTC()
-	rs.State = "completed"
+	rs.State = repo.RunCompleted
 	if rs.Terminated == "interrupted" {
-		rs.State = "interrupted"
+		rs.State = repo.RunInterrupted
 	}
 	return rs, nil
-}
-
-// BeatsBest reports whether it becomes the best iteration to beat: its
-// primary metric was observed, no guardrail failed, and it is better than
-// best (nil: none yet) in the target's direction.
-func BeatsBest(t repo.MetricTarget, it, best *IterationSummary) bool {
-	if _, ok := it.Metric(t.Name); !ok || it.Decision.Violated {
-		return false
-	}
-	return best == nil || Better(t, it.Primary, best.Primary)
 }
 
 // converged: the latest value improved on the best of the previous
@@ -254,15 +185,15 @@ func converged(t repo.MetricTarget, recent []float64, minDelta float64, patience
 	tail := recent[len(recent)-patience-1:]
 	bestPrev := tail[0]
 	for _, v := range tail[1 : len(tail)-1] {
-		if Better(t, v, bestPrev) {
+		if t.Better(v, bestPrev) {
 			bestPrev = v
 		}
 	}
-	return improvement(t, tail[len(tail)-1], bestPrev) < minDelta
+	return t.Improvement(tail[len(tail)-1], bestPrev) < minDelta
 }
 
-func summariesOf(its []*IterationSummary) []IterationSummary {
-	out := make([]IterationSummary, len(its))
+func summariesOf(its []*repo.IterationSummary) []repo.IterationSummary {
+	out := make([]repo.IterationSummary, len(its))
 	for i, s := range its {
 		out[i] = *s
 	}

@@ -31,7 +31,7 @@ func loadSpec(t *testing.T, spec, cases string) *repo.LoadedSpec {
 	return ls
 }
 
-func runLoop(t *testing.T, ls *repo.LoadedSpec, agent adapters.Adapter) *RunSummary {
+func runLoop(t *testing.T, ls *repo.LoadedSpec, agent adapters.Adapter) *repo.RunSummary {
 	t.Helper()
 	reg, err := graders.NewRegistry(ls.Spec.Graders, nil)
 	if err != nil {
@@ -61,7 +61,7 @@ func TestPingpongLoop(t *testing.T) {
 		t.Fatalf("%d iterations", len(rs.Iterations))
 	}
 	it0, it1 := rs.Iterations[0], rs.Iterations[1]
-	if it0.Primary != 0 || it0.Decision.Outcome != Investigate || it1.Primary != 1 || it1.Decision.Outcome != KeepCandidate {
+	if it0.Primary != 0 || it0.Decision.Outcome != repo.Investigate || it1.Primary != 1 || it1.Decision.Outcome != repo.KeepCandidate {
 		t.Errorf("iteration 0: %v %s; iteration 1: %v %s", it0.Primary, it0.Decision.Outcome, it1.Primary, it1.Decision.Outcome)
 	}
 	if !strings.HasPrefix(rs.Terminated, "search_space_exhausted: grid exhausted after 2 combinations") || rs.Best == nil || *rs.Best != 1 {
@@ -141,11 +141,11 @@ func TestGuardrailsAndMissing(t *testing.T) {
 		return repo.Response{Output: "ok", CostUSD: param(req, "size") / 4}
 	}})
 	d := rs.Iterations[0].Decision
-	if d.Outcome != RequireTradeoffReview || !strings.Contains(d.Rationale, "cost_usd_per_case=0.75 fails <= 0.6") {
+	if d.Outcome != repo.RequireTradeoffReview || !strings.Contains(d.Rationale, "cost_usd_per_case=0.75 fails <= 0.6") {
 		t.Errorf("guardrail: %s %q", d.Outcome, d.Rationale)
 	}
 	d = rs.Iterations[1].Decision
-	if d.Outcome != KeepCandidate || !strings.Contains(d.Rationale, "guardrails not observed: tokens_total") {
+	if d.Outcome != repo.KeepCandidate || !strings.Contains(d.Rationale, "guardrails not observed: tokens_total") {
 		t.Errorf("missing guardrail not reported: %s %q", d.Outcome, d.Rationale)
 	}
 	if d.Guardrail[1].Status != "missing" {
@@ -268,21 +268,21 @@ func TestGridOrderLastKeyFastest(t *testing.T) {
 func TestDecideLatencyLowerIsBetter(t *testing.T) {
 	e := &repo.Experiment{Target: repo.Target{Primary: repo.MetricTarget{Name: "latency_ms_p95", Operator: "<=", Value: 2000}},
 		Decision: repo.DecisionPolicy{IfRegressionFails: "reject", Significance: "report", Confidence: 0.95}}
-	it := func(index int, p95 float64) *IterationSummary {
-		return &IterationSummary{Index: index, Primary: p95, Metrics: map[string]Metric{"latency_ms_p95": {Value: p95, Observed: true}},
-			pairs: []CasePair{{CaseID: "a"}}}
+	it := func(index int, p95 float64) *repo.IterationSummary {
+		return &repo.IterationSummary{Index: index, Primary: p95, Metrics: map[string]repo.Metric{"latency_ms_p95": {Value: p95, Observed: true}},
+			Pairs: []repo.CasePair{{CaseID: "a"}}}
 	}
 	slow, fast, slower := it(0, 2500), it(1, 1500), it(2, 1800)
-	if d := Decide(e, slow, nil); d.Outcome != Investigate {
+	if d := Decide(e, slow, nil); d.Outcome != repo.Investigate {
 		t.Errorf("2500 ms vs <= 2000: %s", d.Outcome)
 	}
-	if d := Decide(e, fast, slow); d.Outcome != KeepCandidate || !strings.HasPrefix(d.Rationale, "improvement: latency_ms_p95 1500 (-1000)") {
+	if d := Decide(e, fast, slow); d.Outcome != repo.KeepCandidate || !strings.HasPrefix(d.Rationale, "improvement: latency_ms_p95 1500 (-1000)") {
 		t.Errorf("faster: %s %q", d.Outcome, d.Rationale)
 	}
-	if d := Decide(e, slower, fast); d.Outcome != Reject || !strings.HasPrefix(d.Rationale, "no improvement over iteration 1") {
+	if d := Decide(e, slower, fast); d.Outcome != repo.Reject || !strings.HasPrefix(d.Rationale, "no improvement over iteration 1") {
 		t.Errorf("slower than the best: %s %q", d.Outcome, d.Rationale)
 	}
-	if !Better(e.Target.Primary, 1500, 2500) || Better(e.Target.Primary, 2500, 1500) {
+	if !e.Target.Primary.Better(1500, 2500) || e.Target.Primary.Better(2500, 1500) {
 		t.Error("Better does not follow the operator")
 	}
 }
@@ -290,26 +290,26 @@ func TestDecideLatencyLowerIsBetter(t *testing.T) {
 func TestSignificanceRequire(t *testing.T) {
 	e := &repo.Experiment{Target: repo.Target{Primary: repo.MetricTarget{Name: "pass@1", Operator: ">=", Value: 0.1}},
 		Decision: repo.DecisionPolicy{IfRegressionFails: "reject", Significance: "require", Confidence: 0.95}}
-	mk := func(index int, pass ...bool) *IterationSummary {
-		s := &IterationSummary{Index: index}
+	mk := func(index int, pass ...bool) *repo.IterationSummary {
+		s := &repo.IterationSummary{Index: index}
 		n := 0
 		for i, p := range pass {
-			s.pairs = append(s.pairs, CasePair{CaseID: fmt.Sprintf("%04d", i), Pass: p})
+			s.Pairs = append(s.Pairs, repo.CasePair{CaseID: fmt.Sprintf("%04d", i), Pass: p})
 			if p {
 				n++
 			}
 		}
 		s.Primary = float64(n) / float64(len(pass))
-		s.Metrics = map[string]Metric{"pass@1": {Value: s.Primary, Observed: true}}
+		s.Metrics = map[string]repo.Metric{"pass@1": {Value: s.Primary, Observed: true}}
 		return s
 	}
 	a, b := mk(0, true, false, false, false), mk(1, true, true, false, false)
 	d := Decide(e, b, a)
-	if d.Outcome != Investigate || !strings.Contains(d.Rationale, "not significant") || !strings.Contains(d.Rationale, "p=1") {
+	if d.Outcome != repo.Investigate || !strings.Contains(d.Rationale, "not significant") || !strings.Contains(d.Rationale, "p=1") {
 		t.Errorf("%s %q", d.Outcome, d.Rationale)
 	}
 	e.Decision.Significance = "report"
-	if d := Decide(e, b, a); d.Outcome != KeepCandidate {
+	if d := Decide(e, b, a); d.Outcome != repo.KeepCandidate {
 		t.Errorf("report: %s", d.Outcome)
 	}
 }

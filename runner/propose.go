@@ -20,7 +20,7 @@ type Proposal struct {
 // Proposer picks the next parameters to try. Next returns false when it has
 // nothing left, with the reason in Exhausted.
 type Proposer interface {
-	Next(history []IterationSummary) (Proposal, bool)
+	Next(history []repo.IterationSummary) (Proposal, bool)
 	Exhausted() string
 }
 
@@ -58,7 +58,7 @@ type manualProposer struct {
 	next int
 }
 
-func (m *manualProposer) Next([]IterationSummary) (Proposal, bool) {
+func (m *manualProposer) Next([]repo.IterationSummary) (Proposal, bool) {
 	if m.next >= len(m.list) {
 		return Proposal{}, false
 	}
@@ -123,7 +123,7 @@ func newGrid(base repo.Parameters, space repo.SearchSpace) (*gridProposer, error
 
 // Next enumerates the cartesian product, keys in file order, last key
 // fastest.
-func (g *gridProposer) Next([]IterationSummary) (Proposal, bool) {
+func (g *gridProposer) Next([]repo.IterationSummary) (Proposal, bool) {
 	if g.next >= g.total {
 		return Proposal{}, false
 	}
@@ -161,7 +161,7 @@ type randomProposer struct {
 // in {min, max} ranges (a whole number when both ends are whole), constants
 // as they are. The PCG generator makes the sequence the same on every
 // machine for a seed.
-func (r *randomProposer) Next([]IterationSummary) (Proposal, bool) {
+func (r *randomProposer) Next([]repo.IterationSummary) (Proposal, bool) {
 	if r.n >= r.max {
 		return Proposal{}, false
 	}

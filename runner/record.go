@@ -86,7 +86,7 @@ func StartRecord(evalsDir string, ls *repo.LoadedSpec, fingerprint string, opts 
 			RunID: r.RunID, Experiment: ls.Slug, ExperimentID: ls.ID, DatasetID: ls.Dataset.ID, Cases: ls.Dataset.Count,
 			Name: e.Name, Goal: e.Goal, Proposer: e.Proposer.Strategy,
 			AgentFingerprint: fingerprint, ToolVersion: opts.ToolVersion, StartedAt: now.Format(time.RFC3339Nano),
-			State: "running", Spec: ls.Path, Target: e.Target.Primary, Guardrails: e.Target.Guardrails,
+			State: repo.RunRunning, Spec: ls.Path, Target: e.Target.Primary, Guardrails: e.Target.Guardrails,
 			Confidence: e.Decision.Confidence, Repetitions: e.Run.RepetitionsPerCase, MaxIterations: e.Run.MaxIterations,
 			Recorded: recordedBlocks(e),
 		}
@@ -202,7 +202,7 @@ func lastUnfinished(evalsDir, slug string) (string, *repo.RunManifest, error) {
 		if err != nil {
 			continue
 		}
-		if m.State == "completed" {
+		if m.State == repo.RunCompleted {
 			break // only a run newer than the last completed one is resumable
 		}
 		return d, m, nil
@@ -254,7 +254,7 @@ func (r *Recorder) Flush() error { return r.results.Flush() }
 
 // Decided records a finished iteration; iteration 0 also becomes the
 // committed result evals/results/<slug>/.
-func (r *Recorder) Decided(sum *IterationSummary, agg *Aggregator) error {
+func (r *Recorder) Decided(sum *repo.IterationSummary, agg *Aggregator) error {
 	b, err := json.MarshalWithOption(sum, json.DisableHTMLEscape())
 	if err != nil {
 		return err
@@ -271,13 +271,13 @@ func (r *Recorder) Decided(sum *IterationSummary, agg *Aggregator) error {
 	}
 	// The adopted parameters are what the revision already does: iteration
 	// 0 is only a candidate when the spec had none.
-	if sum.Decision.Outcome == KeepCandidate && !(sum.Index == 0 && r.Spec.Spec.Experiment.Parameters != nil) {
+	if sum.Decision.Outcome == repo.KeepCandidate && !(sum.Index == 0 && r.Spec.Spec.Experiment.Parameters != nil) {
 		return r.commitCandidate(sum, agg)
 	}
 	return nil
 }
 
-func (r *Recorder) writeResultsFiles(sum *IterationSummary, agg *Aggregator) error {
+func (r *Recorder) writeResultsFiles(sum *repo.IterationSummary, agg *Aggregator) error {
 	summary, cases, err := ResultsFiles(r.Spec, r.Fingerprint, sum, agg)
 	if err != nil {
 		return err
@@ -302,7 +302,7 @@ func CandidateBranch(slug string) string { return "selfevals/" + slug }
 // with its parameters set to the candidate, the candidate's own result
 // files and its decision record. The working tree, index and HEAD are not
 // touched.
-func (r *Recorder) commitCandidate(sum *IterationSummary, agg *Aggregator) error {
+func (r *Recorder) commitCandidate(sum *repo.IterationSummary, agg *Aggregator) error {
 	if r.git == nil {
 		return nil
 	}
@@ -364,7 +364,7 @@ func (r *Recorder) alreadyCommitted(branch string, iteration int) bool {
 // CandidateMessage is the commit message of a kept candidate:
 // "selfevals(<slug>): keep iteration N — pass@1 0.82 (+0.07, 95% CI …)"
 // with the run and iteration as trailers.
-func CandidateMessage(ls *repo.LoadedSpec, runID string, sum *IterationSummary) string {
+func CandidateMessage(ls *repo.LoadedSpec, runID string, sum *repo.IterationSummary) string {
 	e := &ls.Spec.Experiment
 	evidence := fmtEvidence(e.Target.Primary.Name, sum.Primary, sum.Decision.Evidence, e.Decision.Confidence)
 	return fmt.Sprintf("selfevals(%s): keep iteration %d — %s\n\n%s\n\n%s\n\n%s: %s\n%s: %d\n",
@@ -397,7 +397,7 @@ func worktreeDirty(root string) bool {
 }
 
 // Finish closes the record with the run's final state and report.
-func (r *Recorder) Finish(rs *RunSummary, report []byte) error {
+func (r *Recorder) Finish(rs *repo.RunSummary, report []byte) error {
 	// Syncing results.jsonl waits on the disk while closing the traces
 	// compresses their last rows: the two overlap.
 	resultsClosed := make(chan error, 1)
@@ -422,7 +422,7 @@ func (r *Recorder) Abort(cause error) {
 	r.results.Close()
 	r.iterations.Close()
 	r.closeTraces()
-	r.manifest.State = "failed"
+	r.manifest.State = repo.RunFailed
 	r.manifest.Terminated = "error: " + cause.Error()
 	repo.WriteManifest(r.Dir, &r.manifest)
 	r.lock.Unlock()
@@ -438,7 +438,7 @@ func (r *Recorder) closeTraces() error {
 // ResultsFiles renders the committed result (summary.json, cases.jsonl) of
 // one iteration. Latency is left out: it is not comparable across machines
 // and would make every rerun a diff.
-func ResultsFiles(ls *repo.LoadedSpec, fingerprint string, sum *IterationSummary, agg *Aggregator) (summary, cases []byte, err error) {
+func ResultsFiles(ls *repo.LoadedSpec, fingerprint string, sum *repo.IterationSummary, agg *Aggregator) (summary, cases []byte, err error) {
 	e := &ls.Spec.Experiment
 	s := &repo.ResultsSummary{
 		SchemaVersion: "1",
@@ -486,20 +486,20 @@ func isTiming(name string) bool {
 }
 
 // ReadIterations reads a run's iterations.jsonl, ignoring a torn last line.
-func ReadIterations(dir string) ([]*IterationSummary, error) {
+func ReadIterations(dir string) ([]*repo.IterationSummary, error) {
 	f, err := os.Open(filepath.Join(dir, "iterations.jsonl"))
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
-	var out []*IterationSummary
+	var out []*repo.IterationSummary
 	sc := bufio.NewScanner(f)
 	sc.Buffer(make([]byte, 0, 64<<10), 64<<20)
 	for line := 1; sc.Scan(); line++ {
 		if len(sc.Bytes()) == 0 {
 			continue
 		}
-		var it IterationSummary
+		var it repo.IterationSummary
 		if err := json.Unmarshal(sc.Bytes(), &it); err != nil {
 			continue // a torn last line after a crash
 		}
@@ -510,7 +510,7 @@ func ReadIterations(dir string) ([]*IterationSummary, error) {
 
 // SummaryFromRun rebuilds a run's summary from its directory (for
 // `selfevals report`).
-func SummaryFromRun(dir string) (*RunSummary, error) {
+func SummaryFromRun(dir string) (*repo.RunSummary, error) {
 	man, err := repo.ReadManifest(dir)
 	if err != nil {
 		return nil, err
@@ -519,7 +519,7 @@ func SummaryFromRun(dir string) (*RunSummary, error) {
 	if err != nil && !os.IsNotExist(err) {
 		return nil, err
 	}
-	rs := &RunSummary{RunID: man.RunID, Slug: man.Experiment, ExpID: man.ExperimentID, DatasetID: man.DatasetID, Cases: man.Cases,
+	rs := &repo.RunSummary{RunID: man.RunID, Slug: man.Experiment, ExpID: man.ExperimentID, DatasetID: man.DatasetID, Cases: man.Cases,
 		Fingerprint: man.AgentFingerprint, Target: man.Target, Guardrails: man.Guardrails, MaxIter: man.MaxIterations,
 		Iterations: its, Terminated: man.Terminated, State: man.State, SpecPath: man.Spec,
 		Name: cmp.Or(man.Name, man.Experiment), Goal: man.Goal, Strategy: man.Proposer}
@@ -528,11 +528,11 @@ func SummaryFromRun(dir string) (*RunSummary, error) {
 	if rs.Strategy == "" {
 		rs.Strategy = "none"
 	}
-	var best *IterationSummary
+	var best *repo.IterationSummary
 	for _, it := range its {
 		rs.Calls += it.Calls
 		rs.CacheHits += it.CacheHits
-		if BeatsBest(man.Target, it, best) {
+		if repo.BeatsBest(man.Target, it, best) {
 			best = it
 		}
 	}

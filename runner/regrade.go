@@ -47,9 +47,9 @@ type Flip struct {
 
 // MetricMove is one metric of one iteration before and after regrading.
 type MetricMove struct {
-	Name string  `json:"name"`
-	Old  *Metric `json:"old"` // nil when not observed
-	New  *Metric `json:"new"`
+	Name string       `json:"name"`
+	Old  *repo.Metric `json:"old"` // nil when not observed
+	New  *repo.Metric `json:"new"`
 }
 
 // RegradeIteration is how an iteration's metrics moved.

@@ -8,7 +8,7 @@ import (
 
 // StoredIteration is an iteration read back from a run directory.
 type StoredIteration struct {
-	*IterationSummary
+	*repo.IterationSummary
 	RunDir   string
 	Manifest repo.RunManifest
 }
@@ -43,7 +43,7 @@ func FindIteration(evalsDir, id string) (*StoredIteration, error) {
 			if err != nil {
 				return nil, err
 			}
-			it.pairs = agg.Pairs()
+			it.Pairs = agg.Pairs()
 			return &StoredIteration{IterationSummary: it, RunDir: dir, Manifest: *man}, nil
 		}
 	}

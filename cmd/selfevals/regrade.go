@@ -192,7 +192,7 @@ func plural(n int, one, many string) string {
 	return many
 }
 
-func metricCell(m *runner.Metric) string {
+func metricCell(m *repo.Metric) string {
 	if m == nil {
 		return "—"
 	}

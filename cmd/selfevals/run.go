@@ -115,7 +115,7 @@ func runRun(ctx context.Context, io *IOStreams, opts *runOptions) error {
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
-	var reportsOut []*runner.RunSummary
+	var reportsOut []*repo.RunSummary
 	interrupted := false
 	for _, ls := range specs {
 		for _, w := range ls.Warnings {
@@ -141,7 +141,7 @@ func runRun(ctx context.Context, io *IOStreams, opts *runOptions) error {
 	return nil
 }
 
-func printReports(io *IOStreams, format string, rss []*runner.RunSummary) {
+func printReports(io *IOStreams, format string, rss []*repo.RunSummary) {
 	for i, rs := range rss {
 		if format == "json" {
 			b, err := reports.JSON(rs)
@@ -158,7 +158,7 @@ func printReports(io *IOStreams, format string, rss []*runner.RunSummary) {
 }
 
 // runOne runs one experiment and writes its run directory.
-func runOne(ctx context.Context, io *IOStreams, opts *runOptions, ls *repo.LoadedSpec, settings repo.Settings) (*runner.RunSummary, error) {
+func runOne(ctx context.Context, io *IOStreams, opts *runOptions, ls *repo.LoadedSpec, settings repo.Settings) (*repo.RunSummary, error) {
 	e := &ls.Spec.Experiment
 	e.Run.Override(opts.reps, opts.maxIter, opts.parallel)
 	parallel := e.Run.Parallelism
@@ -212,7 +212,7 @@ func runOne(ctx context.Context, io *IOStreams, opts *runOptions, ls *repo.Loade
 		Sink:        rec.Write,
 		OnIteration: prog.iteration,
 		OnResult:    prog.result,
-		OnDecided: func(s *runner.IterationSummary, agg *runner.Aggregator) error {
+		OnDecided: func(s *repo.IterationSummary, agg *runner.Aggregator) error {
 			prog.decided(s)
 			return rec.Decided(s, agg)
 		},
@@ -268,7 +268,7 @@ func (p *progress) iteration(index int, hypothesis string, calls int) {
 
 func (p *progress) result() { p.done.Add(1) }
 
-func (p *progress) decided(s *runner.IterationSummary) {
+func (p *progress) decided(s *repo.IterationSummary) {
 	p.clearLine()
 	fmt.Fprintf(p.io.ErrOut, "%s: iteration %d: %s — %s\n", p.slug, s.Index, s.Decision.Outcome, s.Decision.Rationale)
 }

@@ -189,10 +189,10 @@ func (s *Server) runView(dir string, man *repo.RunManifest) RunView {
 	return v
 }
 
-func bestIteration(t repo.MetricTarget, its []*runner.IterationSummary) *int {
-	var best *runner.IterationSummary
+func bestIteration(t repo.MetricTarget, its []*repo.IterationSummary) *int {
+	var best *repo.IterationSummary
 	for _, it := range its {
-		if runner.BeatsBest(t, it, best) {
+		if repo.BeatsBest(t, it, best) {
 			best = it
 		}
 	}
@@ -220,7 +220,7 @@ func f64(v float64) *float64 { return &v }
 
 // iterationViews shapes a run's iterations for a table: Δ is against the
 // best iteration before each one.
-func iterationViews(runID string, t repo.MetricTarget, its []*runner.IterationSummary) []IterationView {
+func iterationViews(runID string, t repo.MetricTarget, its []*repo.IterationSummary) []IterationView {
 	best := bestIteration(t, its)
 	out := make([]IterationView, 0, len(its))
 	var bestSoFar *float64
@@ -239,7 +239,7 @@ func iterationViews(runID string, t repo.MetricTarget, its []*runner.IterationSu
 			} else {
 				v.DeltaVsBest = f64(round6(m.Value - *bestSoFar))
 			}
-			if !it.Decision.Violated && (bestSoFar == nil || runner.Better(t, m.Value, *bestSoFar)) {
+			if !it.Decision.Violated && (bestSoFar == nil || t.Better(m.Value, *bestSoFar)) {
 				bestSoFar = f64(m.Value)
 			}
 		}
@@ -256,7 +256,7 @@ func round6(f float64) float64 {
 	return r
 }
 
-func decisionView(runID string, it *runner.IterationSummary) DecisionView {
+func decisionView(runID string, it *repo.IterationSummary) DecisionView {
 	d := DecisionView{
 		RunID: runID, Iteration: it.Index, IterationID: it.ID, Outcome: it.Decision.Outcome, Rationale: it.Decision.Rationale,
 		Evidence: it.Decision.Evidence, Guardrails: it.Decision.Guardrail, Baseline: it.Decision.Baseline,
@@ -270,7 +270,7 @@ func decisionView(runID string, it *runner.IterationSummary) DecisionView {
 	return d
 }
 
-func decisionViews(runID string, its []*runner.IterationSummary) []DecisionView {
+func decisionViews(runID string, its []*repo.IterationSummary) []DecisionView {
 	out := make([]DecisionView, 0, len(its))
 	for _, it := range its {
 		out = append(out, decisionView(runID, it))
@@ -366,7 +366,7 @@ func (s *Server) apiWorkspace(*http.Request) (any, error) {
 		its, _ := runner.ReadIterations(d)
 		for j := len(its) - 1; j >= 0 && ws.RecentDecided < 20; j-- {
 			ws.RecentDecided++
-			if its[j].Decision.Outcome == runner.KeepCandidate {
+			if its[j].Decision.Outcome == repo.KeepCandidate {
 				kept++
 			}
 		}
@@ -436,7 +436,7 @@ func (s *Server) apiRun(r *http.Request) (any, error) {
 	return s.runView(dir, man), nil
 }
 
-func (s *Server) runIterations(id string) (*repo.RunManifest, []*runner.IterationSummary, error) {
+func (s *Server) runIterations(id string) (*repo.RunManifest, []*repo.IterationSummary, error) {
 	dir, man, err := s.runDir(id)
 	if err != nil {
 		return nil, nil, err

@@ -54,7 +54,7 @@ type fixture struct {
 	srv         *Server
 	ts          *httptest.Server
 	runID       string
-	run         *runner.RunSummary
+	run         *repo.RunSummary
 }
 
 func writeFiles(t *testing.T, root string, files map[string]string) {
@@ -82,7 +82,7 @@ func git(t *testing.T, dir string, args ...string) {
 
 // runExperiment runs an experiment in-process the way `selfevals run` does:
 // a recorder writes the run directory as results arrive.
-func runExperiment(t *testing.T, root, evals, slug string) *runner.RunSummary {
+func runExperiment(t *testing.T, root, evals, slug string) *repo.RunSummary {
 	t.Helper()
 	ls, err := repo.LoadExperiment(filepath.Join(evals, "experiments", slug+".yaml"), repo.LoadOptions{Root: root})
 	if err != nil {

@@ -152,7 +152,7 @@ var funcs = template.FuncMap{
 		if v.Active {
 			return "running"
 		}
-		return v.State
+		return string(v.State)
 	},
 }
 
@@ -356,7 +356,7 @@ func (s *Server) historyPage(r *http.Request, p *page) error {
 			if !at.IsZero() {
 				label = at.UTC().Format("01-02 15:04")
 			}
-			runs = append(runs, chartPoint{Label: label, Value: rp.Value, Lo: rp.Lo, Hi: rp.Hi, Class: "run " + rp.State,
+			runs = append(runs, chartPoint{Label: label, Value: rp.Value, Lo: rp.Lo, Hi: rp.Hi, Class: "run " + string(rp.State),
 				Title: fmt.Sprintf("%s (%s): iteration 0 %s %s, best %s", rp.RunID, rp.State, e.Metric, fmtPtr(rp.Value), fmtPtr(rp.Best)),
 				Href:  "/runs/" + rp.RunID})
 		}

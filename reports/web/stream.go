@@ -67,7 +67,7 @@ type Snapshot struct {
 
 // Complete is the final state of a run.
 type Complete struct {
-	FinalState    string          `json:"final_state"`
+	FinalState    repo.RunState   `json:"final_state"`
 	Terminated    string          `json:"terminated,omitempty"`
 	EndedAt       string          `json:"ended_at,omitempty"`
 	Calls         int             `json:"calls"`
@@ -233,7 +233,7 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request) {
 		ended, final := false, cur.State
 		switch {
 		case active:
-		case cur.State != "running":
+		case cur.State != repo.RunRunning:
 			ended = true
 		default:
 			// run.json says running but no process holds the lock: the
@@ -241,10 +241,10 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request) {
 			if goneSince.IsZero() {
 				goneSince = time.Now()
 			} else if time.Since(goneSince) >= grace {
-				ended, final = true, "interrupted"
+				ended, final = true, repo.RunInterrupted
 			}
 		}
-		if active || cur.State != "running" {
+		if active || cur.State != repo.RunRunning {
 			goneSince = time.Time{}
 		}
 		ok := true
@@ -268,7 +268,7 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request) {
 		if ended {
 			c := Complete{FinalState: final, Terminated: cur.Terminated, EndedAt: cur.EndedAt, Calls: f.calls,
 				Labels: copyLabels(f.labels), Iterations: iterationViews(cur.RunID, cur.Target, its), BestIteration: bestIteration(cur.Target, its)}
-			if final == "interrupted" && cur.State == "running" {
+			if final == repo.RunInterrupted && cur.State == repo.RunRunning {
 				c.Terminated = "the run's process is gone; continue it with selfevals run --resume"
 			}
 			send("complete", c)

@@ -167,9 +167,9 @@ func TestStreamFollowsRunInProgress(t *testing.T) {
 				}
 				time.Sleep(60 * time.Millisecond)
 			}
-			it := runner.IterationSummary{Index: 0, ID: "itr_live", Hypothesis: "baseline", Primary: 1,
-				Metrics:  map[string]runner.Metric{"pass@1": {Value: 1, Lo: f64(0.5), Hi: f64(1), N: 4, Observed: true}},
-				Decision: runner.Decision{Outcome: runner.KeepCandidate, Rationale: "first iteration meets the target"}}
+			it := repo.IterationSummary{Index: 0, ID: "itr_live", Hypothesis: "baseline", Primary: 1,
+				Metrics:  map[string]repo.Metric{"pass@1": {Value: 1, Lo: f64(0.5), Hi: f64(1), N: 4, Observed: true}},
+				Decision: repo.Decision{Outcome: repo.KeepCandidate, Rationale: "first iteration meets the target"}}
 			b, _ := json.Marshal(it)
 			if err := os.WriteFile(filepath.Join(dir, "iterations.jsonl"), append(b, '\n'), 0o644); err != nil {
 				return err
@@ -210,7 +210,7 @@ func TestStreamFollowsRunInProgress(t *testing.T) {
 		case "iteration":
 			var it IterationView
 			json.Unmarshal([]byte(ev.data), &it)
-			gotIteration = it.ID == "itr_live" && it.Outcome == runner.KeepCandidate
+			gotIteration = it.ID == "itr_live" && it.Outcome == repo.KeepCandidate
 		case "complete":
 			complete = &Complete{}
 			if err := json.Unmarshal([]byte(ev.data), complete); err != nil {

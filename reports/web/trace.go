@@ -125,7 +125,7 @@ func (s *Server) trace(id string) (*TraceView, error) {
 	// traces.parquet is complete only once the run has ended (it is
 	// renamed into place on close); until then spans come from results.
 	var spans []*SpanSummary
-	if !s.active(man) && man.State != "running" {
+	if !s.active(man) && man.State != repo.RunRunning {
 		spans = spansFromParquet(filepath.Join(dir, "traces.parquet"), res.ID, res)
 	}
 	v.Source = "traces.parquet"

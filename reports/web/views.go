@@ -4,7 +4,6 @@ import (
 	"github.com/goccy/go-json"
 
 	"github.com/selfevals/selfevals/repo"
-	"github.com/selfevals/selfevals/runner"
 )
 
 // The view models of the API: denormalised shapes of the files under evals/
@@ -79,7 +78,7 @@ type RunView struct {
 	RunID         string              `json:"run_id"`
 	Experiment    string              `json:"experiment"`
 	ExperimentID  string              `json:"experiment_id"`
-	State         string              `json:"state"`
+	State         repo.RunState       `json:"state"`
 	Active        bool                `json:"active"`
 	StartedAt     string              `json:"started_at"`
 	EndedAt       string              `json:"ended_at,omitempty"`
@@ -101,26 +100,26 @@ type RunView struct {
 // IterationView is one iteration in a table, with its change against the
 // best iteration before it (in the primary target's direction of better).
 type IterationView struct {
-	ID          string                   `json:"id"`
-	RunID       string                   `json:"run_id"`
-	Iteration   int                      `json:"iteration"`
-	Hypothesis  string                   `json:"hypothesis"`
-	ParamsID    string                   `json:"params_id"`
-	Parameters  repo.Parameters          `json:"parameters"`
-	Metric      string                   `json:"primary_metric_name"`
-	Value       *float64                 `json:"primary_metric_value"`
-	Lo          *float64                 `json:"primary_ci_low,omitempty"`
-	Hi          *float64                 `json:"primary_ci_high,omitempty"`
-	DeltaVsBest *float64                 `json:"delta_vs_best"`
-	Best        bool                     `json:"best"`
-	Outcome     string                   `json:"decision_outcome"`
-	Rationale   string                   `json:"decision_rationale"`
-	CostUSD     *float64                 `json:"cost_usd"`
-	Calls       int                      `json:"calls"`
-	CacheHits   int                      `json:"cache_hits"`
-	Errors      int                      `json:"errors"`
-	DurationMS  int64                    `json:"duration_ms"`
-	Metrics     map[string]runner.Metric `json:"metrics,omitempty"`
+	ID          string                 `json:"id"`
+	RunID       string                 `json:"run_id"`
+	Iteration   int                    `json:"iteration"`
+	Hypothesis  string                 `json:"hypothesis"`
+	ParamsID    string                 `json:"params_id"`
+	Parameters  repo.Parameters        `json:"parameters"`
+	Metric      string                 `json:"primary_metric_name"`
+	Value       *float64               `json:"primary_metric_value"`
+	Lo          *float64               `json:"primary_ci_low,omitempty"`
+	Hi          *float64               `json:"primary_ci_high,omitempty"`
+	DeltaVsBest *float64               `json:"delta_vs_best"`
+	Best        bool                   `json:"best"`
+	Outcome     string                 `json:"decision_outcome"`
+	Rationale   string                 `json:"decision_rationale"`
+	CostUSD     *float64               `json:"cost_usd"`
+	Calls       int                    `json:"calls"`
+	CacheHits   int                    `json:"cache_hits"`
+	Errors      int                    `json:"errors"`
+	DurationMS  int64                  `json:"duration_ms"`
+	Metrics     map[string]repo.Metric `json:"metrics,omitempty"`
 }
 
 // DecisionView is one iteration's decision record.
@@ -130,8 +129,8 @@ type DecisionView struct {
 	IterationID string              `json:"iteration_id"`
 	Outcome     string              `json:"outcome"`
 	Rationale   string              `json:"automated_rationale"`
-	Evidence    *runner.Evidence    `json:"evidence,omitempty"`
-	Guardrails  []runner.Check      `json:"guardrails,omitempty"`
+	Evidence    *repo.Evidence      `json:"evidence,omitempty"`
+	Guardrails  []repo.Check        `json:"guardrails,omitempty"`
 	Baseline    *int                `json:"baseline_iteration,omitempty"`
 	Violated    bool                `json:"guardrails_violated,omitempty"`
 	Metrics     map[string]*float64 `json:"metrics_snapshot"`
@@ -140,13 +139,13 @@ type DecisionView struct {
 
 // IterationDetail is one iteration with its decision and its calls.
 type IterationDetail struct {
-	RunID      string                   `json:"run_id"`
-	Experiment string                   `json:"experiment"`
-	Iteration  *runner.IterationSummary `json:"iteration"`
-	View       IterationView            `json:"summary"`
-	Decision   DecisionView             `json:"decision"`
-	Calls      []CallView               `json:"calls"`
-	CallsTotal int                      `json:"calls_total"`
+	RunID      string                 `json:"run_id"`
+	Experiment string                 `json:"experiment"`
+	Iteration  *repo.IterationSummary `json:"iteration"`
+	View       IterationView          `json:"summary"`
+	Decision   DecisionView           `json:"decision"`
+	Calls      []CallView             `json:"calls"`
+	CallsTotal int                    `json:"calls_total"`
 }
 
 // CallView is one agent call in a list (a result line without its bulk).
@@ -240,18 +239,18 @@ type Thread struct {
 
 // HistoryPoint is the primary metric at one run or one commit.
 type HistoryPoint struct {
-	RunID     string   `json:"run_id,omitempty"`
-	Commit    string   `json:"commit,omitempty"`
-	Subject   string   `json:"subject,omitempty"`
-	At        string   `json:"at"`
-	State     string   `json:"state,omitempty"`
-	Iteration *int     `json:"iteration,omitempty"`
-	Value     *float64 `json:"value"`
-	Lo        *float64 `json:"ci_low,omitempty"`
-	Hi        *float64 `json:"ci_high,omitempty"`
-	Best      *float64 `json:"best,omitempty"`
-	TargetMet *bool    `json:"target_met,omitempty"`
-	Deleted   bool     `json:"deleted,omitempty"`
+	RunID     string        `json:"run_id,omitempty"`
+	Commit    string        `json:"commit,omitempty"`
+	Subject   string        `json:"subject,omitempty"`
+	At        string        `json:"at"`
+	State     repo.RunState `json:"state,omitempty"`
+	Iteration *int          `json:"iteration,omitempty"`
+	Value     *float64      `json:"value"`
+	Lo        *float64      `json:"ci_low,omitempty"`
+	Hi        *float64      `json:"ci_high,omitempty"`
+	Best      *float64      `json:"best,omitempty"`
+	TargetMet *bool         `json:"target_met,omitempty"`
+	Deleted   bool          `json:"deleted,omitempty"`
 }
 
 // ExperimentHistory is one experiment's primary metric over its runs

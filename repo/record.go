@@ -1,0 +1,152 @@
+package repo
+
+import "time"
+
+// The record types: what a run decided and measured, as run.json,
+// iterations.jsonl and the reports read it back. The runner fills them; the
+// run record (repo/runstore) writes and reads them; reports present them.
+
+// RunState is where a run is in its life, as run.json and the reports say it.
+type RunState string
+
+// Run states. A run is running until it ends one of the other three ways.
+const (
+	RunRunning     RunState = "running"
+	RunCompleted   RunState = "completed"
+	RunInterrupted RunState = "interrupted"
+	RunFailed      RunState = "failed"
+)
+
+// Decision outcomes.
+const (
+	KeepCandidate         = "keep_candidate"
+	Reject                = "reject"
+	Investigate           = "investigate"
+	RequireTradeoffReview = "require_tradeoff_review"
+	SpawnSubexperiment    = "spawn_subexperiment"
+)
+
+// Metric is one aggregated number of an iteration, with its interval when
+// it is a rate or a mean (Lo/Hi nil otherwise). Observed is false when
+// nothing measured it (no agent reported a cost, say); such a metric is
+// reported as missing, never as zero.
+type Metric struct {
+	Value    float64  `json:"value"`
+	Lo       *float64 `json:"ci_low,omitempty"`
+	Hi       *float64 `json:"ci_high,omitempty"`
+	N        int      `json:"n"`
+	Observed bool     `json:"observed"`
+}
+
+// CasePair is one case's outcome in an iteration, for pairing two
+// iterations or two revisions on the same cases.
+type CasePair struct {
+	CaseID string
+	Pass   bool
+	Score  float64
+}
+
+// Decision is the verdict on one iteration, with its evidence.
+type Decision struct {
+	Outcome   string    `json:"outcome"`
+	Rationale string    `json:"rationale"`
+	Evidence  *Evidence `json:"evidence,omitempty"`
+	Guardrail []Check   `json:"guardrails,omitempty"`
+	Baseline  *int      `json:"baseline_iteration,omitempty"`
+	// Violated is set when a guardrail failed: such an iteration never
+	// becomes the best to beat.
+	Violated bool `json:"guardrails_violated,omitempty"`
+}
+
+// Check is one guardrail's verdict: ok, violated or missing.
+type Check struct {
+	Name   string   `json:"name"`
+	Target string   `json:"target"`
+	Value  *float64 `json:"value,omitempty"`
+	Status string   `json:"status"`
+}
+
+// Evidence is a paired comparison of a metric between two iterations (or
+// revisions), on the cases both ran. Test is empty when the metric has no
+// paired test; P is then NaN.
+type Evidence struct {
+	Metric string  `json:"metric"`
+	Value  float64 `json:"value"`
+	Delta  float64 `json:"delta"`
+	Lo     float64 `json:"ci_low"`
+	Hi     float64 `json:"ci_high"`
+	P      float64 `json:"p_value"`
+	Test   string  `json:"test"`
+	Pairs  int     `json:"pairs"`
+}
+
+// IterationSummary is one iteration's outcome: its parameters, metrics and
+// decision; one line of iterations.jsonl.
+type IterationSummary struct {
+	Index        int               `json:"iteration"`
+	ID           string            `json:"id"`
+	ParamsID     string            `json:"params_id"`
+	Params       Parameters        `json:"parameters"`
+	Hypothesis   string            `json:"hypothesis"`
+	Primary      float64           `json:"primary"`
+	Metrics      map[string]Metric `json:"metrics"`
+	FailureModes map[string]int    `json:"failure_modes,omitempty"`
+	Decision     Decision          `json:"decision"`
+	Calls        int               `json:"calls"`
+	CacheHits    int               `json:"cache_hits"`
+	Errors       int               `json:"errors"`
+	DurationMS   int64             `json:"duration_ms"`
+	// AnalysisDue is set when error_analysis triggered (fail rate above the
+	// threshold).
+	AnalysisDue string `json:"analysis_due,omitempty"`
+
+	// Pairs are the per-case outcomes in case ID order, for paired
+	// comparison; not written (they are in results.jsonl).
+	Pairs []CasePair `json:"-"`
+}
+
+// Metric returns an observed metric's value.
+func (s *IterationSummary) Metric(name string) (float64, bool) {
+	m, ok := s.Metrics[name]
+	if !ok || !m.Observed {
+		return 0, false
+	}
+	return m.Value, true
+}
+
+// BeatsBest reports whether it becomes the best iteration to beat: its
+// primary metric was observed, no guardrail failed, and it is better than
+// best (nil: none yet) in the target's direction.
+func BeatsBest(t MetricTarget, it, best *IterationSummary) bool {
+	if _, ok := it.Metric(t.Name); !ok || it.Decision.Violated {
+		return false
+	}
+	return best == nil || t.Better(it.Primary, best.Primary)
+}
+
+// RunSummary is a whole run of one experiment.
+type RunSummary struct {
+	RunID       string              `json:"run_id"`
+	Slug        string              `json:"experiment"`
+	Name        string              `json:"name"`
+	Goal        string              `json:"goal"`
+	ExpID       string              `json:"experiment_id"`
+	DatasetID   string              `json:"dataset_id"`
+	Cases       int                 `json:"cases"`
+	Fingerprint string              `json:"agent_fingerprint"`
+	Target      MetricTarget        `json:"target"`
+	Guardrails  []MetricTarget      `json:"guardrails,omitempty"`
+	Strategy    string              `json:"proposer"`
+	MaxIter     int                 `json:"max_iterations"`
+	Iterations  []*IterationSummary `json:"iterations"`
+	Best        *int                `json:"best_iteration"`
+	Terminated  string              `json:"terminated"`
+	State       RunState            `json:"state"`
+	StartedAt   time.Time           `json:"started_at"`
+	EndedAt     time.Time           `json:"ended_at"`
+	Calls       int                 `json:"calls"`
+	CacheHits   int                 `json:"cache_hits"`
+	Committed   string              `json:"committed"`
+	Warnings    []string            `json:"warnings,omitempty"`
+	SpecPath    string              `json:"spec"`
+}
