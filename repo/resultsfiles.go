@@ -1,9 +1,6 @@
 package repo
 
 import (
-	"bytes"
-	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 
@@ -58,8 +55,6 @@ type CaseVerdict struct {
 	Reason string `json:"reason,omitempty"`
 }
 
-// ResultsDir is where an experiment's committed result lives.
-func ResultsDir(evalsDir, slug string) string { return filepath.Join(evalsDir, "results", slug) }
 
 // EncodeResults renders summary.json and cases.jsonl, byte-for-byte the same
 // for the same inputs (fixed field order, sorted maps and cases).
@@ -111,22 +106,6 @@ func (v *CaseVerdict) appendJSON(w *jsonAppender) {
 	}
 	w.optStr(`,"reason":`, v.Reason)
 	w.ch('}')
-}
-
-// WriteResults writes summary.json and cases.jsonl atomically, leaving a
-// file untouched when its bytes are already right.
-func WriteResults(evalsDir, slug string, summary, casesJSONL []byte) error {
-	dir := ResultsDir(evalsDir, slug)
-	for name, data := range map[string][]byte{"summary.json": summary, "cases.jsonl": casesJSONL} {
-		path := filepath.Join(dir, name)
-		if old, err := os.ReadFile(path); err == nil && bytes.Equal(old, data) {
-			continue
-		}
-		if err := WriteFileAtomic(path, data, 0o644); err != nil {
-			return err
-		}
-	}
-	return nil
 }
 
 // ReadSummary reads an experiment's summary.json.

@@ -3,12 +3,11 @@ package reports
 import (
 	"encoding/xml"
 	"fmt"
-	"path/filepath"
 	"sort"
 	"strings"
 
 	"github.com/selfevals/selfevals/repo"
-	"github.com/selfevals/selfevals/runner"
+	"github.com/selfevals/selfevals/repo/runstore"
 )
 
 // caseResult is one case of one iteration: the first repetition in full,
@@ -31,7 +30,7 @@ type caseResult struct {
 // still loads.
 func iterationCases(rs *repo.RunSummary, runDir string, iteration int) ([]*caseResult, error) {
 	byID := map[string]*caseResult{}
-	err := runner.ReadResults(filepath.Join(runDir, "results.jsonl"), func(r *repo.Result) error {
+	err := runstore.At(runDir).Results(func(r *repo.Result) error {
 		if r.Iteration != iteration {
 			return nil
 		}

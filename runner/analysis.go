@@ -3,13 +3,13 @@ package runner
 import (
 	"fmt"
 	"os"
-	"path/filepath"
 	"sort"
 	"strings"
 
 	"github.com/goccy/go-json"
 
 	"github.com/selfevals/selfevals/repo"
+	"github.com/selfevals/selfevals/repo/runstore"
 )
 
 // PullOptions choose the traces of an analysis bundle.
@@ -44,7 +44,8 @@ const BundleInstructions = "Classify every trace into the taxonomy, following th
 // taxonomy.
 func PullBundle(opts PullOptions) (*repo.AnalysisBundle, PullStats, error) {
 	var st PullStats
-	man, err := repo.ReadManifest(opts.RunDir)
+	run := runstore.At(opts.RunDir)
+	man, err := run.Manifest()
 	if err != nil {
 		return nil, st, err
 	}
@@ -54,7 +55,7 @@ func PullBundle(opts PullOptions) (*repo.AnalysisBundle, PullStats, error) {
 		b.Scope = "all"
 	}
 	if opts.Iteration != nil {
-		its, err := ReadIterations(opts.RunDir)
+		its, err := run.Iterations()
 		if err != nil && !os.IsNotExist(err) {
 			return nil, st, err
 		}
@@ -70,7 +71,7 @@ func PullBundle(opts PullOptions) (*repo.AnalysisBundle, PullStats, error) {
 		}
 	}
 
-	tax, err := repo.LoadTaxonomy(filepath.Join(opts.EvalsDir, "taxonomy.yaml"))
+	tax, err := repo.LoadTaxonomy(repo.Dir(opts.EvalsDir).Taxonomy())
 	if err != nil {
 		return nil, st, err
 	}
@@ -80,7 +81,7 @@ func PullBundle(opts PullOptions) (*repo.AnalysisBundle, PullStats, error) {
 		}
 	}
 
-	err = ReadResults(filepath.Join(opts.RunDir, "results.jsonl"), func(res *repo.Result) error {
+	err = run.Results(func(res *repo.Result) error {
 		if opts.Iteration != nil && res.Iteration != *opts.Iteration {
 			return nil
 		}
@@ -125,7 +126,7 @@ func PullBundle(opts PullOptions) (*repo.AnalysisBundle, PullStats, error) {
 // fillCases sets the case name and input of the bundle's traces from the
 // experiment's dataset; it returns a warning when that is not possible.
 func fillCases(opts PullOptions, man *repo.RunManifest, b *repo.AnalysisBundle, want map[string][]int) string {
-	spec := filepath.Join(opts.EvalsDir, "experiments", man.Experiment+".yaml")
+	spec := repo.Dir(opts.EvalsDir).Spec(man.Experiment)
 	if _, err := os.Stat(spec); err != nil && man.Spec != "" {
 		spec = man.Spec
 	}
@@ -230,16 +231,16 @@ func FindTraces(evalsDir, slug string, ids []string) (map[string]repo.TraceRef, 
 	for _, id := range ids {
 		want[id] = true
 	}
-	dirs, err := repo.RunDirs(evalsDir, slug)
+	runs, err := runstore.Open(evalsDir).Runs(slug)
 	if err != nil {
 		return nil, err
 	}
-	for _, dir := range dirs {
-		man, err := repo.ReadManifest(dir)
+	for _, run := range runs {
+		man, err := run.Manifest()
 		if err != nil {
 			continue
 		}
-		err = ReadResults(filepath.Join(dir, "results.jsonl"), func(res *repo.Result) error {
+		err = run.Results(func(res *repo.Result) error {
 			if want[res.ID] {
 				if _, done := out[res.ID]; !done {
 					out[res.ID] = repo.TraceRef{Experiment: man.Experiment, RunID: man.RunID, CaseID: res.CaseID, Iteration: res.Iteration, Output: res.Output}

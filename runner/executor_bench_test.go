@@ -2,13 +2,13 @@ package runner
 
 import (
 	"context"
-	"path/filepath"
 	"runtime"
 	"strconv"
 	"strings"
 	"testing"
 
 	"github.com/selfevals/selfevals/repo"
+	"github.com/selfevals/selfevals/repo/runstore"
 	"github.com/selfevals/selfevals/runner/adapters"
 )
 
@@ -70,7 +70,7 @@ func BenchmarkExecutorEcho(b *testing.B) {
 
 // BenchmarkExecutorEchoResultsFile adds writing results.jsonl.
 func BenchmarkExecutorEchoResultsFile(b *testing.B) {
-	w, err := OpenResultWriter(filepath.Join(b.TempDir(), "results.jsonl"))
+	w, err := runstore.At(b.TempDir()).OpenResultWriter()
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -1,9 +1,7 @@
 package runner
 
 import (
-	"bufio"
 	"bytes"
-	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -20,29 +18,30 @@ import (
 
 	"github.com/selfevals/selfevals/repo"
 	"github.com/selfevals/selfevals/repo/gitstore"
+	"github.com/selfevals/selfevals/repo/runstore"
 )
 
-// Recorder writes a run's directory evals/runs/<slug>/<run-id>/ as the run
-// goes: run.json, results.jsonl (appended as calls finish),
-// iterations.jsonl, and at the end report.md; and the committed result
-// evals/results/<slug>/ from iteration 0. It holds the experiment's lock
-// from start to finish.
+// Recorder decides when the run record is written: results as calls
+// finish, each iteration as it is decided, the committed result from
+// iteration 0, candidate commits for kept iterations, and the final state.
+// The record itself (repo/runstore) owns the files. It holds the
+// experiment's lock from start to finish.
 type Recorder struct {
-	EvalsDir    string
 	Spec        *repo.LoadedSpec
 	Fingerprint string
 	RunID       string
-	Dir         string
+	Run         runstore.Run
 	Resumed     bool
 
 	manifest   repo.RunManifest
 	git        *gitstore.Git // nil: candidates are not committed
 	noCommit   string        // why, when git is nil
 	committed  []string
-	lock       *repo.RunLock
-	results    *ResultWriter
+	store      runstore.Store
+	lock       *runstore.Lock
+	results    *runstore.ResultWriter
 	traces     *repo.TraceWriter // nil with persist_traces: none
-	iterations *os.File
+	iterations *runstore.IterationWriter
 	done       map[callKey]bool
 	// resultsFiles delivers the outcome of writing the result files, while
 	// that goes on (Decided).
@@ -68,20 +67,20 @@ type RecordOptions struct {
 // or with Resume the last unfinished run of the experiment.
 func StartRecord(evalsDir string, ls *repo.LoadedSpec, fingerprint string, opts RecordOptions) (*Recorder, error) {
 	e := &ls.Spec.Experiment
-	r := &Recorder{EvalsDir: evalsDir, Spec: ls, Fingerprint: fingerprint}
+	r := &Recorder{Spec: ls, Fingerprint: fingerprint, store: runstore.Open(evalsDir)}
 	now := time.Now().UTC()
 	if opts.Resume {
-		dir, man, err := lastUnfinished(evalsDir, ls.Slug)
+		run, man, err := r.store.LastUnfinished(ls.Slug)
 		if err != nil {
 			return nil, err
 		}
 		if man.ExperimentID != ls.ID || man.DatasetID != ls.Dataset.ID || man.AgentFingerprint != fingerprint {
 			return nil, repo.Userf("the spec, dataset or agent changed since run %s started; it cannot be resumed (start a new run)", man.RunID)
 		}
-		r.RunID, r.Dir, r.manifest, r.Resumed = man.RunID, dir, *man, true
+		r.RunID, r.Run, r.manifest, r.Resumed = man.RunID, run, *man, true
 	} else {
 		r.RunID, _ = repo.HashID("run", map[string]any{"experiment": ls.ID, "started": now.Format(time.RFC3339Nano), "pid": os.Getpid()})
-		r.Dir = filepath.Join(repo.RunsDir(evalsDir, ls.Slug), r.RunID)
+		r.Run = r.store.NewRun(ls.Slug, r.RunID)
 		r.manifest = repo.RunManifest{
 			RunID: r.RunID, Experiment: ls.Slug, ExperimentID: ls.ID, DatasetID: ls.Dataset.ID, Cases: ls.Dataset.Count,
 			Name: e.Name, Goal: e.Goal, Proposer: e.Proposer.Strategy,
@@ -107,7 +106,7 @@ func StartRecord(evalsDir string, ls *repo.LoadedSpec, fingerprint string, opts 
 		r.manifest.GitCommit, _ = r.git.ResolveCommit("HEAD")
 		r.manifest.GitDirty = worktreeDirty(r.git.Root())
 	}
-	lock, err := repo.LockRuns(evalsDir, ls.Slug, r.RunID)
+	lock, err := r.store.Lock(ls.Slug, r.RunID)
 	if err != nil {
 		return nil, err
 	}
@@ -137,77 +136,57 @@ func recordedBlocks(e *repo.Experiment) map[string]any {
 }
 
 func (r *Recorder) open() error {
-	if err := os.MkdirAll(r.Dir, 0o755); err != nil {
+	if err := r.Run.Create(); err != nil {
 		return err
 	}
 	if r.Resumed {
 		// The calls that finished before the crash are skipped; their
 		// results are replayed into the aggregation instead.
 		r.done = map[callKey]bool{}
-		path := filepath.Join(r.Dir, "results.jsonl")
-		if _, err := os.Stat(path); err == nil {
+		if r.Run.HasResults() {
 			// Opening the writer first cuts a torn last line.
-			w, err := OpenResultWriter(path)
+			w, err := r.Run.OpenResultWriter()
 			if err != nil {
 				return err
 			}
 			w.Close()
-			if err := ReadResults(path, func(res *repo.Result) error {
+			if err := r.Run.Results(func(res *repo.Result) error {
 				r.done[callKey{res.Iteration, res.CaseID, res.Repetition}] = true
 				return nil
 			}); err != nil {
 				return err
 			}
 		}
-	} else if err := repo.WriteManifest(r.Dir, &r.manifest); err != nil {
+	} else if err := r.Run.WriteManifest(&r.manifest); err != nil {
 		return err
 	}
 	var err error
-	if r.results, err = OpenResultWriter(filepath.Join(r.Dir, "results.jsonl")); err != nil {
+	if r.results, err = r.Run.OpenResultWriter(); err != nil {
 		return err
 	}
 	if r.Resumed {
 		// The killed process's unfinished Parquet file is of no use.
-		stale, _ := filepath.Glob(filepath.Join(r.Dir, ".traces.parquet.tmp-*"))
+		stale, _ := filepath.Glob(r.Run.Dir().Traces() + ".tmp-*")
 		for _, f := range stale {
 			os.Remove(f)
 		}
 	}
 	if r.Spec.Spec.Experiment.Run.PersistTraces != "none" {
-		if r.traces, err = repo.CreateTraceWriter(filepath.Join(r.Dir, "traces.parquet"), r.RunID); err != nil {
+		if r.traces, err = repo.CreateTraceWriter(r.Run.Dir().Traces(), r.RunID); err != nil {
 			return err
 		}
 		if r.Resumed {
 			// The spans of the calls the killed process kept are written
 			// again from results.
-			if err := ReadResults(filepath.Join(r.Dir, "results.jsonl"), r.writeTrace); err != nil {
+			if err := r.Run.Results(r.writeTrace); err != nil {
 				return err
 			}
 		}
 	}
 	// Iterations are decided again from their results on resume, so the
 	// file is rewritten from the start.
-	r.iterations, err = os.Create(filepath.Join(r.Dir, "iterations.jsonl"))
+	r.iterations, err = r.Run.CreateIterations()
 	return err
-}
-
-// lastUnfinished finds the newest run of slug that did not complete.
-func lastUnfinished(evalsDir, slug string) (string, *repo.RunManifest, error) {
-	dirs, err := repo.RunDirs(evalsDir, slug)
-	if err != nil {
-		return "", nil, err
-	}
-	for _, d := range dirs {
-		m, err := repo.ReadManifest(d)
-		if err != nil {
-			continue
-		}
-		if m.State == repo.RunCompleted {
-			break // only a run newer than the last completed one is resumable
-		}
-		return d, m, nil
-	}
-	return "", nil, repo.Userf("no unfinished run of %s to resume", slug)
 }
 
 // Done reports whether a call finished before a resume.
@@ -223,7 +202,7 @@ func (r *Recorder) Replay(iteration int, fn func(*repo.Result) error) error {
 	if err := r.results.Flush(); err != nil {
 		return err
 	}
-	return ReadResults(filepath.Join(r.Dir, "results.jsonl"), func(res *repo.Result) error {
+	return r.Run.Results(func(res *repo.Result) error {
 		if res.Iteration != iteration {
 			return nil
 		}
@@ -255,11 +234,7 @@ func (r *Recorder) Flush() error { return r.results.Flush() }
 // Decided records a finished iteration; iteration 0 also becomes the
 // committed result evals/results/<slug>/.
 func (r *Recorder) Decided(sum *repo.IterationSummary, agg *Aggregator) error {
-	b, err := json.MarshalWithOption(sum, json.DisableHTMLEscape())
-	if err != nil {
-		return err
-	}
-	if _, err := r.iterations.Write(append(b, '\n')); err != nil {
+	if err := r.iterations.Write(sum); err != nil {
 		return err
 	}
 	if sum.Index == 0 {
@@ -282,7 +257,7 @@ func (r *Recorder) writeResultsFiles(sum *repo.IterationSummary, agg *Aggregator
 	if err != nil {
 		return err
 	}
-	return repo.WriteResults(r.EvalsDir, r.Spec.Slug, summary, cases)
+	return r.store.WriteResults(r.Spec.Slug, summary, cases)
 }
 
 // waitResultsFiles waits for the result files being written, if any.
@@ -314,10 +289,11 @@ func (r *Recorder) commitCandidate(sum *repo.IterationSummary, agg *Aggregator) 
 	if err != nil {
 		return err
 	}
-	resultsDir, err := r.git.RelPath(repo.ResultsDir(r.EvalsDir, r.Spec.Slug))
+	evalsDir, err := r.git.RelPath(r.store.Layout().Path())
 	if err != nil {
 		return err
 	}
+	inTree := repo.Dir(evalsDir)
 	spec, err := gitstore.RewriteParameters(r.Spec.Raw, sum.Params)
 	if err != nil {
 		return fmt.Errorf("rewriting the parameters of %s: %w", r.Spec.Path, err)
@@ -334,10 +310,10 @@ func (r *Recorder) commitCandidate(sum *repo.IterationSummary, agg *Aggregator) 
 		return err
 	}
 	hash, err := r.git.CommitFiles(branch, map[string][]byte{
-		specPath:                      spec,
-		resultsDir + "/summary.json":  summary,
-		resultsDir + "/cases.jsonl":   cases,
-		resultsDir + "/decision.json": append(decision, '\n'),
+		specPath: spec,
+		filepath.ToSlash(inTree.Summary(r.Spec.Slug)):      summary,
+		filepath.ToSlash(inTree.CaseVerdicts(r.Spec.Slug)): cases,
+		filepath.ToSlash(inTree.Decision(r.Spec.Slug)):     append(decision, '\n'),
 	}, CandidateMessage(r.Spec, r.RunID, sum))
 	if err != nil {
 		return fmt.Errorf("committing iteration %d to %s: %w", sum.Index, branch, err)
@@ -407,9 +383,9 @@ func (r *Recorder) Finish(rs *repo.RunSummary, report []byte) error {
 	r.manifest.EndedAt = rs.EndedAt.Format(time.RFC3339Nano)
 	r.manifest.Terminated = rs.Terminated
 	r.manifest.State = rs.State
-	errs = append(errs, repo.WriteManifest(r.Dir, &r.manifest))
+	errs = append(errs, r.Run.WriteManifest(&r.manifest))
 	if report != nil {
-		errs = append(errs, repo.WriteFileAtomic(filepath.Join(r.Dir, "report.md"), report, 0o644))
+		errs = append(errs, r.Run.WriteReport(report))
 	}
 	errs = append(errs, r.lock.Unlock())
 	return errors.Join(errs...)
@@ -424,7 +400,7 @@ func (r *Recorder) Abort(cause error) {
 	r.closeTraces()
 	r.manifest.State = repo.RunFailed
 	r.manifest.Terminated = "error: " + cause.Error()
-	repo.WriteManifest(r.Dir, &r.manifest)
+	r.Run.WriteManifest(&r.manifest)
 	r.lock.Unlock()
 }
 
@@ -483,64 +459,6 @@ func ResultsFiles(ls *repo.LoadedSpec, fingerprint string, sum *repo.IterationSu
 
 func isTiming(name string) bool {
 	return name == "latency_ms_p50" || name == "latency_ms_p95" || name == "latency_ms_per_case_avg"
-}
-
-// ReadIterations reads a run's iterations.jsonl, ignoring a torn last line.
-func ReadIterations(dir string) ([]*repo.IterationSummary, error) {
-	f, err := os.Open(filepath.Join(dir, "iterations.jsonl"))
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	var out []*repo.IterationSummary
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 0, 64<<10), 64<<20)
-	for line := 1; sc.Scan(); line++ {
-		if len(sc.Bytes()) == 0 {
-			continue
-		}
-		var it repo.IterationSummary
-		if err := json.Unmarshal(sc.Bytes(), &it); err != nil {
-			continue // a torn last line after a crash
-		}
-		out = append(out, &it)
-	}
-	return out, sc.Err()
-}
-
-// SummaryFromRun rebuilds a run's summary from its directory (for
-// `selfevals report`).
-func SummaryFromRun(dir string) (*repo.RunSummary, error) {
-	man, err := repo.ReadManifest(dir)
-	if err != nil {
-		return nil, err
-	}
-	its, err := ReadIterations(dir)
-	if err != nil && !os.IsNotExist(err) {
-		return nil, err
-	}
-	rs := &repo.RunSummary{RunID: man.RunID, Slug: man.Experiment, ExpID: man.ExperimentID, DatasetID: man.DatasetID, Cases: man.Cases,
-		Fingerprint: man.AgentFingerprint, Target: man.Target, Guardrails: man.Guardrails, MaxIter: man.MaxIterations,
-		Iterations: its, Terminated: man.Terminated, State: man.State, SpecPath: man.Spec,
-		Name: cmp.Or(man.Name, man.Experiment), Goal: man.Goal, Strategy: man.Proposer}
-	rs.StartedAt, _ = time.Parse(time.RFC3339Nano, man.StartedAt)
-	rs.EndedAt, _ = time.Parse(time.RFC3339Nano, man.EndedAt)
-	if rs.Strategy == "" {
-		rs.Strategy = "none"
-	}
-	var best *repo.IterationSummary
-	for _, it := range its {
-		rs.Calls += it.Calls
-		rs.CacheHits += it.CacheHits
-		if repo.BeatsBest(man.Target, it, best) {
-			best = it
-		}
-	}
-	if best != nil {
-		b := best.Index
-		rs.Best = &b
-	}
-	return rs, nil
 }
 
 func round(f float64, digits int) float64 {

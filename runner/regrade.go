@@ -3,19 +3,14 @@ package runner
 import (
 	"context"
 	"fmt"
-	"os"
-	"path/filepath"
 	"slices"
 	"sort"
 	"sync"
 
 	"github.com/selfevals/selfevals/graders"
 	"github.com/selfevals/selfevals/repo"
+	"github.com/selfevals/selfevals/repo/runstore"
 )
-
-// RegradeFile is what Regrade writes beside results.jsonl with Write set:
-// the run's results with the new grades. results.jsonl is never rewritten.
-const RegradeFile = "regrade.jsonl"
 
 // RegradeOptions say which graders to re-run and how.
 type RegradeOptions struct {
@@ -81,7 +76,8 @@ type RegradeReport struct {
 // need. Results whose case is no longer in the dataset (a case edited since
 // the run has a new ID) keep their stored grades and are counted as missing.
 func Regrade(ctx context.Context, runDir string, ls *repo.LoadedSpec, registry *graders.Registry, opts RegradeOptions) (*RegradeReport, error) {
-	man, err := repo.ReadManifest(runDir)
+	run := runstore.At(runDir)
+	man, err := run.Manifest()
 	if err != nil {
 		return nil, err
 	}
@@ -102,16 +98,12 @@ func Regrade(ctx context.Context, runDir string, ls *repo.LoadedSpec, registry *
 		byID[cases[i].ID] = &cases[i]
 	}
 
-	var w *ResultWriter
+	var w *runstore.ResultWriter
 	if opts.Write {
-		path := filepath.Join(runDir, RegradeFile)
-		if err := os.Remove(path); err != nil && !os.IsNotExist(err) {
+		if w, err = run.CreateRegraded(); err != nil {
 			return nil, err
 		}
-		if w, err = OpenResultWriter(path); err != nil {
-			return nil, err
-		}
-		rep.Written = path
+		rep.Written = run.Dir().Regraded()
 	}
 
 	type pair struct{ old, new *repo.Result }
@@ -163,7 +155,7 @@ func Regrade(ctx context.Context, runDir string, ls *repo.LoadedSpec, registry *
 		}
 	}()
 
-	readErr := ReadResults(filepath.Join(runDir, "results.jsonl"), func(r *repo.Result) error {
+	readErr := run.Results(func(r *repo.Result) error {
 		select {
 		case work <- r:
 			return nil

@@ -1,9 +1,9 @@
 package runner
 
 import (
-	"path/filepath"
 
 	"github.com/selfevals/selfevals/repo"
+	"github.com/selfevals/selfevals/repo/runstore"
 )
 
 // StoredIteration is an iteration read back from a run directory.
@@ -16,12 +16,12 @@ type StoredIteration struct {
 // FindIteration finds an iteration by ID (itr_…) in the newest run that has
 // it, with its per-case outcomes loaded for paired comparison.
 func FindIteration(evalsDir, id string) (*StoredIteration, error) {
-	dirs, err := repo.RunDirs(evalsDir, "")
+	runs, err := runstore.Open(evalsDir).Runs("")
 	if err != nil {
 		return nil, err
 	}
-	for _, dir := range dirs {
-		its, err := ReadIterations(dir)
+	for _, run := range runs {
+		its, err := run.Iterations()
 		if err != nil {
 			continue
 		}
@@ -29,12 +29,12 @@ func FindIteration(evalsDir, id string) (*StoredIteration, error) {
 			if it.ID != id {
 				continue
 			}
-			man, err := repo.ReadManifest(dir)
+			man, err := run.Manifest()
 			if err != nil {
 				return nil, err
 			}
 			agg := NewAggregator(man.Repetitions)
-			err = ReadResults(filepath.Join(dir, "results.jsonl"), func(r *repo.Result) error {
+			err = run.Results(func(r *repo.Result) error {
 				if r.Iteration == it.Index {
 					agg.Add(r)
 				}
@@ -44,26 +44,26 @@ func FindIteration(evalsDir, id string) (*StoredIteration, error) {
 				return nil, err
 			}
 			it.Pairs = agg.Pairs()
-			return &StoredIteration{IterationSummary: it, RunDir: dir, Manifest: *man}, nil
+			return &StoredIteration{IterationSummary: it, RunDir: run.Path(), Manifest: *man}, nil
 		}
 	}
-	return nil, repo.Userf("iteration %s not found in %s", id, filepath.Join(evalsDir, "runs"))
+	return nil, repo.Userf("iteration %s not found in %s", id, repo.Dir(evalsDir).AllRuns())
 }
 
 // CostPerCall is the mean agent cost per call of the newest run of an
 // experiment that reported any cost, with the run directory it came from.
 func CostPerCall(evalsDir, slug string) (float64, string, bool) {
-	dirs, _ := repo.RunDirs(evalsDir, slug)
-	for _, dir := range dirs {
+	runs, _ := runstore.Open(evalsDir).Runs(slug)
+	for _, run := range runs {
 		var total float64
 		n := 0
-		ReadResults(filepath.Join(dir, "results.jsonl"), func(r *repo.Result) error {
+		run.Results(func(r *repo.Result) error {
 			total += r.CostUSD
 			n++
 			return nil
 		})
 		if n > 0 && total > 0 {
-			return total / float64(n), dir, true
+			return total / float64(n), run.Path(), true
 		}
 	}
 	return 0, "", false

@@ -9,6 +9,7 @@ import (
 
 	"github.com/selfevals/selfevals/graders"
 	"github.com/selfevals/selfevals/repo"
+	"github.com/selfevals/selfevals/repo/runstore"
 	"github.com/selfevals/selfevals/runner"
 	"github.com/selfevals/selfevals/runner/adapters"
 )
@@ -31,7 +32,7 @@ func runInProcess(w *workload, cfg config) (row, error) {
 	if err != nil {
 		return row{}, err
 	}
-	out, err := runner.OpenResultWriter(filepath.Join(w.root, fmt.Sprintf("results-%d.jsonl", time.Now().UnixNano())))
+	out, err := runstore.OpenResultWriterAt(filepath.Join(w.root, fmt.Sprintf("results-%d.jsonl", time.Now().UnixNano())))
 	if err != nil {
 		return row{}, err
 	}

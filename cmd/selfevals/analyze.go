@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/selfevals/selfevals/repo"
+	"github.com/selfevals/selfevals/repo/runstore"
 	"github.com/selfevals/selfevals/reports"
 	"github.com/selfevals/selfevals/runner"
 )
@@ -80,28 +81,28 @@ func runAnalyzePull(io *IOStreams, opts *analyzePullOptions, slug string) error 
 	dir := opts.global.evalsDir()
 	var runDir string
 	if opts.run != "" {
-		d, err := repo.FindRun(dir, opts.run)
+		run, err := runstore.Open(dir).FindRun(opts.run)
 		if err != nil {
 			return err
 		}
-		man, err := repo.ReadManifest(d)
+		man, err := run.Manifest()
 		if err != nil {
 			return err
 		}
 		if man.Experiment != slug {
 			return repo.Userf("run %s is a run of %s, not %s", opts.run, man.Experiment, slug)
 		}
-		runDir = d
+		runDir = run.Path()
 	} else {
-		dirs, err := repo.RunDirs(dir, slug)
+		runs, err := runstore.Open(dir).Runs(slug)
 		if err != nil {
 			return err
 		}
-		if len(dirs) == 0 {
-			return &repo.UserError{Msg: fmt.Sprintf("no recorded runs of %s under %s", slug, filepath.Join(dir, "runs")),
-				Hint: fmt.Sprintf("run it first: selfevals run %s", filepath.Join(dir, "experiments", slug+".yaml"))}
+		if len(runs) == 0 {
+			return &repo.UserError{Msg: fmt.Sprintf("no recorded runs of %s under %s", slug, repo.Dir(dir).AllRuns()),
+				Hint: fmt.Sprintf("run it first: selfevals run %s", repo.Dir(dir).Spec(slug))}
 		}
-		runDir = dirs[0]
+		runDir = runs[0].Path()
 	}
 	po := runner.PullOptions{EvalsDir: dir, RunDir: runDir, All: opts.all}
 	if opts.iteration >= 0 {
@@ -219,8 +220,8 @@ func runAnalyzePush(io *IOStreams, opts *analyzePushOptions, path string) error 
 		slug = opts.experiment
 	}
 	if slug != "" {
-		if _, err := os.Stat(repo.RunsDir(dir, slug)); err != nil {
-			return &repo.UserError{Msg: fmt.Sprintf("experiment %s has no recorded runs under %s", slug, filepath.Join(dir, "runs")), Hint: "the experiment is the slug of evals/experiments/<slug>.yaml"}
+		if _, err := os.Stat(repo.Dir(dir).Runs(slug)); err != nil {
+			return &repo.UserError{Msg: fmt.Sprintf("experiment %s has no recorded runs under %s", slug, repo.Dir(dir).AllRuns()), Hint: "the experiment is the slug of evals/experiments/<slug>.yaml"}
 		}
 	}
 	traces, err := runner.FindTraces(dir, slug, res.TraceIDs())

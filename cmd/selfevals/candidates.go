@@ -75,7 +75,7 @@ metric it recorded: the experiment's longitudinal view.`,
 			if err != nil {
 				return err
 			}
-			rel, err := gs.RelPath(filepath.Join(repo.ResultsDir(g.evalsDir(), args[0]), "summary.json"))
+			rel, err := gs.RelPath(repo.Dir(g.evalsDir()).Summary(args[0]))
 			if err != nil {
 				return repo.Userf("%v", err)
 			}

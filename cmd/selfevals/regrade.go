@@ -12,6 +12,7 @@ import (
 
 	"github.com/selfevals/selfevals/graders"
 	"github.com/selfevals/selfevals/repo"
+	"github.com/selfevals/selfevals/repo/runstore"
 	"github.com/selfevals/selfevals/runner"
 )
 
@@ -79,7 +80,7 @@ func runRegrade(ctx context.Context, io *IOStreams, opts *regradeOptions) error 
 	if err != nil {
 		return err
 	}
-	man, err := repo.ReadManifest(runDir)
+	man, err := runstore.At(runDir).Manifest()
 	if err != nil {
 		return err
 	}
@@ -132,17 +133,19 @@ func runRegrade(ctx context.Context, io *IOStreams, opts *regradeOptions) error 
 
 // findRunDir resolves a run ID, or an experiment slug to its newest run.
 func findRunDir(evalsDir, arg string) (string, error) {
+	store := runstore.Open(evalsDir)
 	if strings.HasPrefix(arg, "run_") {
-		return repo.FindRun(evalsDir, arg)
+		run, err := store.FindRun(arg)
+		return run.Path(), err
 	}
-	dirs, err := repo.RunDirs(evalsDir, arg)
+	runs, err := store.Runs(arg)
 	if err != nil {
 		return "", err
 	}
-	if len(dirs) == 0 {
-		return "", repo.Userf("no recorded runs of %s under %s", arg, filepath.Join(evalsDir, "runs"))
+	if len(runs) == 0 {
+		return "", repo.Userf("no recorded runs of %s under %s", arg, repo.Dir(evalsDir).AllRuns())
 	}
-	return dirs[0], nil
+	return runs[0].Path(), nil
 }
 
 func fileExists(p string) bool {

@@ -7,8 +7,8 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/selfevals/selfevals/repo"
+	"github.com/selfevals/selfevals/repo/runstore"
 	"github.com/selfevals/selfevals/reports"
-	"github.com/selfevals/selfevals/runner"
 )
 
 type reportOptions struct {
@@ -53,29 +53,29 @@ func runReport(io *IOStreams, opts *reportOptions, args []string) error {
 	var runDir string
 	switch {
 	case len(args) == 1 && strings.HasPrefix(args[0], "run_"):
-		d, err := repo.FindRun(dir, args[0])
+		run, err := runstore.Open(dir).FindRun(args[0])
 		if err != nil {
 			return err
 		}
-		runDir = d
+		runDir = run.Path()
 	default:
 		slug := ""
 		if len(args) == 1 {
 			slug = args[0]
 		}
-		dirs, err := repo.RunDirs(dir, slug)
+		runs, err := runstore.Open(dir).Runs(slug)
 		if err != nil {
 			return err
 		}
-		if len(dirs) == 0 {
+		if len(runs) == 0 {
 			if slug == "" {
 				return repo.Userf("no recorded runs under %s", dir)
 			}
 			return repo.Userf("no recorded runs of %s under %s", slug, dir)
 		}
-		runDir = dirs[0]
+		runDir = runs[0].Path()
 	}
-	rs, err := runner.SummaryFromRun(runDir)
+	rs, err := runstore.At(runDir).Summary()
 	if err != nil {
 		return err
 	}

@@ -1,7 +1,6 @@
 package web
 
 import (
-	"bytes"
 	"errors"
 	"net/http"
 	"os"
@@ -16,11 +15,12 @@ import (
 	"github.com/goccy/go-json"
 
 	"github.com/selfevals/selfevals/repo"
-	"github.com/selfevals/selfevals/runner"
+	"github.com/selfevals/selfevals/repo/runstore"
 )
 
-// specCache keeps loaded specs while their file and dataset are unchanged:
-// loading validates the whole dataset, which a page view should not repeat.
+// specCache keeps a server's loaded specs while their file and dataset are
+// unchanged: loading validates the whole dataset, which a page view should
+// not repeat.
 type specCache struct {
 	mu      sync.Mutex
 	entries map[string]specEntry
@@ -31,8 +31,6 @@ type specEntry struct {
 	ls    *repo.LoadedSpec
 	err   error
 }
-
-var specs = &specCache{entries: map[string]specEntry{}}
 
 func fileStamp(paths ...string) string {
 	var b strings.Builder
@@ -46,24 +44,26 @@ func fileStamp(paths ...string) string {
 	return b.String()
 }
 
-func (s *Server) specPath(slug string) string {
-	return filepath.Join(s.evalsDir, "experiments", slug+".yaml")
-}
+func (s *Server) specPath(slug string) string { return s.layout.Spec(slug) }
 
 // spec loads an experiment's spec, or nil and why when it does not load.
 func (s *Server) spec(slug string) (*repo.LoadedSpec, error) {
-	path := s.specPath(slug)
-	if _, err := os.Stat(path); err != nil {
-		if alt := filepath.Join(s.evalsDir, "experiments", slug+".yml"); fileExists(alt) {
-			path = alt
-		} else {
-			return nil, err
+	path := ""
+	for _, p := range s.layout.SpecCandidates(slug) {
+		if fileExists(p) {
+			path = p
+			break
 		}
 	}
+	if path == "" {
+		_, err := os.Stat(s.specPath(slug))
+		return nil, err
+	}
+	specs := &s.specs
 	specs.mu.Lock()
 	e, ok := specs.entries[path]
 	specs.mu.Unlock()
-	stamp := fileStamp(path, filepath.Join(s.evalsDir, "selfevals.yaml"))
+	stamp := fileStamp(path, s.layout.Settings())
 	if ok && e.ls != nil && e.ls.Dataset != nil {
 		stamp2 := stamp + fileStamp(e.ls.Dataset.Path)
 		if e.stamp == stamp2 {
@@ -96,17 +96,17 @@ func fileExists(p string) bool {
 // has runs or a committed result.
 func (s *Server) slugs() []string {
 	seen := map[string]bool{}
-	for _, pat := range []string{"experiments/*.yaml", "experiments/*.yml"} {
-		m, _ := filepath.Glob(filepath.Join(s.evalsDir, pat))
+	for _, ext := range repo.SpecExts {
+		m, _ := filepath.Glob(filepath.Join(s.layout.Experiments(), "*"+ext))
 		for _, p := range m {
-			slug := strings.TrimSuffix(strings.TrimSuffix(filepath.Base(p), ".yaml"), ".yml")
+			slug := strings.TrimSuffix(filepath.Base(p), ext)
 			if checkSlug(slug) == nil {
 				seen[slug] = true
 			}
 		}
 	}
-	for _, dir := range []string{"runs", "results"} {
-		entries, _ := os.ReadDir(filepath.Join(s.evalsDir, dir))
+	for _, dir := range []string{s.layout.AllRuns(), s.layout.AllResults()} {
+		entries, _ := os.ReadDir(dir)
 		for _, e := range entries {
 			if e.IsDir() && checkSlug(e.Name()) == nil {
 				seen[e.Name()] = true
@@ -125,8 +125,7 @@ func (s *Server) knownSlug(slug string) error {
 	if err := checkSlug(slug); err != nil {
 		return err
 	}
-	for _, p := range []string{s.specPath(slug), filepath.Join(s.evalsDir, "experiments", slug+".yml"),
-		repo.RunsDir(s.evalsDir, slug), repo.ResultsDir(s.evalsDir, slug)} {
+	for _, p := range append(s.layout.SpecCandidates(slug), s.layout.Runs(slug), s.layout.Results(slug)) {
 		if fileExists(p) {
 			return nil
 		}
@@ -139,13 +138,12 @@ func (s *Server) runDir(id string) (string, *repo.RunManifest, error) {
 	if err := checkRun(id); err != nil {
 		return "", nil, err
 	}
-	matches, _ := filepath.Glob(filepath.Join(s.evalsDir, "runs", "*", id))
-	for _, dir := range matches {
-		if man, err := repo.ReadManifest(dir); err == nil {
-			return dir, man, nil
+	if run, err := s.store.FindRun(id); err == nil {
+		if man, err := run.Manifest(); err == nil {
+			return run.Path(), man, nil
 		}
 	}
-	return "", nil, notFound("run %s not found under %s", id, s.relPath(filepath.Join(s.evalsDir, "runs")))
+	return "", nil, notFound("run %s not found under %s", id, s.relPath(s.layout.AllRuns()))
 }
 
 // active reports whether a run is in progress in some process: its
@@ -156,18 +154,14 @@ func (s *Server) active(man *repo.RunManifest) bool {
 	if checkSlug(man.Experiment) != nil {
 		return false
 	}
-	b, err := os.ReadFile(filepath.Join(repo.RunsDir(s.evalsDir, man.Experiment), ".lock"))
-	if err != nil {
-		return false
-	}
-	var h repo.LockHolder
-	if json.Unmarshal(b, &h) != nil || h.RunID != man.RunID || h.PID <= 0 {
+	h, ok := s.store.LockHolder(man.Experiment)
+	if !ok || h.RunID != man.RunID {
 		return false
 	}
 	if host, _ := os.Hostname(); h.Host != "" && h.Host != host {
-		return man.State == "running" // another machine: trust the manifest
+		return man.State == repo.RunRunning // another machine: trust the manifest
 	}
-	err = syscall.Kill(h.PID, 0)
+	err := syscall.Kill(h.PID, 0)
 	return err == nil || errors.Is(err, syscall.EPERM)
 }
 
@@ -177,13 +171,13 @@ func (s *Server) runView(dir string, man *repo.RunManifest) RunView {
 		StartedAt: man.StartedAt, EndedAt: man.EndedAt, Terminated: man.Terminated, DatasetID: man.DatasetID,
 		Cases: man.Cases, Repetitions: man.Repetitions, MaxIterations: man.MaxIterations, Target: man.Target,
 		Guardrails: man.Guardrails, GitCommit: man.GitCommit, GitDirty: man.GitDirty, ToolVersion: man.ToolVersion,
-		HasTraces: fileExists(filepath.Join(dir, "traces.parquet")),
+		HasTraces: runstore.At(dir).HasTraces(),
 	}
 	v.Active = s.active(man)
 	if v.Active {
 		v.State = "running"
 	}
-	its, _ := runner.ReadIterations(dir)
+	its, _ := runstore.At(dir).Iterations()
 	v.Iterations = len(its)
 	v.BestIteration = bestIteration(man.Target, its)
 	return v
@@ -206,10 +200,10 @@ func bestIteration(t repo.MetricTarget, its []*repo.IterationSummary) *int {
 // runViews lists an experiment's runs (every run when slug is empty),
 // newest first.
 func (s *Server) runViews(slug string) []RunView {
-	dirs, _ := repo.RunDirs(s.evalsDir, slug)
+	dirs, _ := s.runDirs(slug)
 	out := make([]RunView, 0, len(dirs))
 	for _, d := range dirs {
-		if man, err := repo.ReadManifest(d); err == nil {
+		if man, err := runstore.At(d).Manifest(); err == nil {
 			out = append(out, s.runView(d, man))
 		}
 	}
@@ -280,7 +274,7 @@ func decisionViews(runID string, its []*repo.IterationSummary) []DecisionView {
 
 // committed reads evals/results/<slug>/summary.json.
 func (s *Server) committed(slug string) (*CommittedResult, error) {
-	b, err := os.ReadFile(filepath.Join(repo.ResultsDir(s.evalsDir, slug), "summary.json"))
+	b, err := os.ReadFile(s.layout.Summary(slug))
 	if err != nil {
 		return nil, err
 	}
@@ -313,10 +307,10 @@ func (s *Server) experimentSummary(slug string) ExperimentSummary {
 		es.Proposer, es.MaxIterations = e.Proposer.Strategy, e.Run.MaxIterations
 		es.DatasetID, es.Cases = ls.Dataset.ID, ls.Dataset.Count
 	}
-	dirs, _ := repo.RunDirs(s.evalsDir, slug)
+	dirs, _ := s.runDirs(slug)
 	es.RunCount = len(dirs)
 	if len(dirs) > 0 {
-		if man, err := repo.ReadManifest(dirs[0]); err == nil {
+		if man, err := runstore.At(dirs[0]).Manifest(); err == nil {
 			v := s.runView(dirs[0], man)
 			es.LastRun = &v
 			es.IterationCount = v.Iterations
@@ -346,11 +340,11 @@ func (s *Server) workspaceName() string {
 func (s *Server) apiWorkspace(*http.Request) (any, error) {
 	slugs := s.slugs()
 	ws := Workspace{Name: s.workspaceName(), EvalsDir: s.relPath(s.evalsDir), ExperimentCount: len(slugs), Experiments: slugs}
-	dirs, _ := repo.RunDirs(s.evalsDir, "")
+	dirs, _ := s.runDirs("")
 	ws.RunCount = len(dirs)
 	kept := 0
 	for i, d := range dirs {
-		man, err := repo.ReadManifest(d)
+		man, err := runstore.At(d).Manifest()
 		if err != nil {
 			continue
 		}
@@ -363,7 +357,7 @@ func (s *Server) apiWorkspace(*http.Request) (any, error) {
 		if ws.RecentDecided >= 20 {
 			continue
 		}
-		its, _ := runner.ReadIterations(d)
+		its, _ := runstore.At(d).Iterations()
 		for j := len(its) - 1; j >= 0 && ws.RecentDecided < 20; j-- {
 			ws.RecentDecided++
 			if its[j].Decision.Outcome == repo.KeepCandidate {
@@ -393,12 +387,12 @@ func (s *Server) experimentDetail(slug string) (*ExperimentDetail, error) {
 	if d.Summary.Committed != nil {
 		d.Result = d.Summary.Committed.Summary
 	}
-	dirs, _ := repo.RunDirs(s.evalsDir, slug)
+	dirs, _ := s.runDirs(slug)
 	if len(dirs) > 0 {
-		if man, err := repo.ReadManifest(dirs[0]); err == nil {
+		if man, err := runstore.At(dirs[0]).Manifest(); err == nil {
 			v := s.runView(dirs[0], man)
 			d.LatestRun = &v
-			its, _ := runner.ReadIterations(dirs[0])
+			its, _ := runstore.At(dirs[0]).Iterations()
 			d.Iterations = iterationViews(man.RunID, man.Target, its)
 			d.Decisions = decisionViews(man.RunID, its)
 		}
@@ -441,7 +435,7 @@ func (s *Server) runIterations(id string) (*repo.RunManifest, []*repo.IterationS
 	if err != nil {
 		return nil, nil, err
 	}
-	its, err := runner.ReadIterations(dir)
+	its, err := runstore.At(dir).Iterations()
 	if err != nil && !os.IsNotExist(err) {
 		return nil, nil, err
 	}
@@ -486,16 +480,16 @@ func (s *Server) iteration(id string) (*IterationDetail, error) {
 		}
 		dirs, index = []string{dir}, n
 	case itrRE.MatchString(id):
-		dirs, _ = repo.RunDirs(s.evalsDir, "")
+		dirs, _ = s.runDirs("")
 		itrID = id
 	default:
 		return nil, badRequest("%q is not an iteration ID (itr_… or <run>:<index>)", id)
 	}
 	for _, dir := range dirs {
-		its, _ := runner.ReadIterations(dir)
+		its, _ := runstore.At(dir).Iterations()
 		for _, it := range its {
 			if (itrID != "" && it.ID == itrID) || (itrID == "" && it.Index == index) {
-				man, err := repo.ReadManifest(dir)
+				man, err := runstore.At(dir).Manifest()
 				if err != nil {
 					return nil, err
 				}
@@ -506,7 +500,7 @@ func (s *Server) iteration(id string) (*IterationDetail, error) {
 						d.View = v
 					}
 				}
-				err = eachResult(filepath.Join(dir, "results.jsonl"), nil, func(res *repo.Result) error {
+				err = eachResult(dir, nil, func(res *repo.Result) error {
 					if res.Iteration == it.Index {
 						d.CallsTotal++
 						if len(d.Calls) < maxCalls {
@@ -551,27 +545,23 @@ func truncate(s string, n int) string {
 
 func utf8Start(b byte) bool { return b&0xC0 != 0x80 }
 
-// eachResult streams a results.jsonl; when filter is set, lines that do not
-// contain it are skipped before decoding.
-func eachResult(path string, filter []byte, fn func(*repo.Result) error) error {
-	f, err := os.Open(path)
-	if err != nil {
-		return err
+// runDirs lists the run directories of slug (every experiment's when
+// empty), newest first.
+func (s *Server) runDirs(slug string) ([]string, error) {
+	runs, err := s.store.Runs(slug)
+	out := make([]string, len(runs))
+	for i, r := range runs {
+		out[i] = r.Path()
 	}
-	defer f.Close()
-	return repo.EachLine(f, func(line []byte, _ int, _ int64, complete bool) error {
-		if !complete || len(line) == 0 {
-			return nil
-		}
-		if filter != nil && !bytes.Contains(line, filter) {
-			return nil
-		}
-		var res repo.Result
-		if json.Unmarshal(line, &res) != nil {
-			return nil
-		}
-		return fn(&res)
-	})
+	return out, err
+}
+
+// eachResult streams a run's results.jsonl, skipping what it cannot read
+// (a page shows what it can of a damaged run); when filter is set, lines
+// that do not contain it are skipped before decoding.
+func eachResult(runDir string, filter []byte, fn func(*repo.Result) error) error {
+	rr := runstore.ResultsReader{Path: runstore.At(runDir).Dir().Results(), Filter: filter, Lenient: true}
+	return rr.Each(fn)
 }
 
 // parseTime reads an RFC 3339 time, zero when absent.

@@ -22,6 +22,9 @@ import (
 	"time"
 
 	"github.com/goccy/go-json"
+
+	"github.com/selfevals/selfevals/repo"
+	"github.com/selfevals/selfevals/repo/runstore"
 )
 
 // Options configure a Server.
@@ -43,7 +46,10 @@ type Options struct {
 
 // Server answers the API and the UI for one evals/ directory.
 type Server struct {
-	evalsDir string // absolute
+	evalsDir string   // absolute
+	layout   repo.Dir // evalsDir's places
+	store    runstore.Store
+	specs    specCache
 	root     string // the repository root: evals/'s parent
 	opts     Options
 	mux      *http.ServeMux
@@ -65,7 +71,7 @@ func New(opts Options) (*Server, error) {
 	if opts.Ping <= 0 {
 		opts.Ping = 15 * time.Second
 	}
-	s := &Server{evalsDir: abs, root: filepath.Dir(abs), opts: opts, mux: http.NewServeMux()}
+	s := &Server{evalsDir: abs, layout: repo.Dir(abs), store: runstore.Open(abs), root: filepath.Dir(abs), opts: opts, mux: http.NewServeMux()}
 	s.routes()
 	return s, nil
 }

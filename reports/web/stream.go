@@ -1,17 +1,16 @@
 package web
 
 import (
+	"errors"
 	"fmt"
-	"io"
+	"io/fs"
 	"net/http"
-	"os"
-	"path/filepath"
 	"time"
 
 	"github.com/goccy/go-json"
 
 	"github.com/selfevals/selfevals/repo"
-	"github.com/selfevals/selfevals/runner"
+	"github.com/selfevals/selfevals/repo/runstore"
 )
 
 // The live stream of a run, in the reference's SSE wire format (one frame is
@@ -83,8 +82,8 @@ type follower struct {
 	s      *Server
 	dir    string
 	runID  string
-	offset int64 // results.jsonl: just past the last complete line read
-	its    int   // iterations sent
+	reader runstore.ResultsReader // where in results.jsonl the last read ended
+	its    int                    // iterations sent
 	calls  int
 	labels map[string]int
 	recent []LiveSpan
@@ -96,38 +95,18 @@ func newFollower(s *Server, dir, runID string) *follower {
 
 // results reads the complete lines appended since the last call.
 func (f *follower) results(fn func(*repo.Result)) error {
-	file, err := os.Open(filepath.Join(f.dir, "results.jsonl"))
-	if os.IsNotExist(err) {
-		return nil
-	}
-	if err != nil {
-		return err
-	}
-	defer file.Close()
-	if st, err := file.Stat(); err == nil && st.Size() < f.offset {
-		f.offset = st.Size() // cut by a resume; what was read stays read
-	}
-	if _, err := file.Seek(f.offset, io.SeekStart); err != nil {
-		return err
-	}
-	start := f.offset
-	return repo.EachLine(file, func(line []byte, _ int, off int64, complete bool) error {
-		if !complete {
-			return nil
-		}
-		f.offset = start + off + int64(len(line)) + 1
-		if len(line) == 0 {
-			return nil
-		}
-		var res repo.Result
-		if json.Unmarshal(line, &res) != nil {
-			return nil
-		}
+	f.reader.Path = runstore.At(f.dir).Dir().Results()
+	f.reader.Lenient = true
+	err := f.reader.Each(func(res *repo.Result) error {
 		f.calls++
 		f.labels[string(res.Label)]++
-		fn(&res)
+		fn(res)
 		return nil
 	})
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	return err
 }
 
 func (f *follower) snapshot(man *repo.RunManifest) (*Snapshot, error) {
@@ -143,7 +122,7 @@ func (f *follower) snapshot(man *repo.RunManifest) (*Snapshot, error) {
 	if len(f.recent) > snapshotSpans {
 		f.recent = f.recent[len(f.recent)-snapshotSpans:]
 	}
-	its, _ := runner.ReadIterations(f.dir)
+	its, _ := runstore.At(f.dir).Iterations()
 	f.its = len(its)
 	snap := &Snapshot{Run: f.s.runView(f.dir, man), Iterations: iterationViews(man.RunID, man.Target, its),
 		Calls: f.calls, Labels: copyLabels(f.labels), Spans: f.recent}
@@ -225,7 +204,7 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request) {
 		// The state is read before the results: the run closes
 		// results.jsonl before it marks run.json ended, so everything it
 		// wrote is read before complete is sent.
-		cur, err := repo.ReadManifest(dir)
+		cur, err := runstore.At(dir).Manifest()
 		if err != nil {
 			cur = man
 		}
@@ -255,7 +234,7 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request) {
 		}); err != nil || !ok {
 			return
 		}
-		its, _ := runner.ReadIterations(dir)
+		its, _ := runstore.At(dir).Iterations()
 		if len(its) > f.its {
 			views := iterationViews(cur.RunID, cur.Target, its)
 			for _, v := range views[f.its:] {

@@ -14,6 +14,7 @@ import (
 	"github.com/goccy/go-json"
 
 	"github.com/selfevals/selfevals/repo"
+	"github.com/selfevals/selfevals/repo/runstore"
 	"github.com/selfevals/selfevals/runner"
 )
 
@@ -102,14 +103,14 @@ func TestStreamFollowsRunInProgress(t *testing.T) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	lock, err := repo.LockRuns(f.evals, "chat", runID)
+	lock, err := runstore.Open(f.evals).Lock("chat", runID)
 	if err != nil {
 		t.Fatal(err)
 	}
 	man := &repo.RunManifest{RunID: runID, Experiment: "chat", ExperimentID: "exp_x", DatasetID: "ds_x", Cases: 3,
 		StartedAt: time.Now().UTC().Format(time.RFC3339Nano), State: "running", Repetitions: 1, MaxIterations: 1,
 		Target: repo.MetricTarget{Name: "pass@1", Operator: ">=", Value: 0.5}}
-	if err := repo.WriteManifest(dir, man); err != nil {
+	if err := runstore.At(dir).WriteManifest(man); err != nil {
 		t.Fatal(err)
 	}
 	// One result is there before the client connects: it is in the snapshot.
@@ -188,7 +189,7 @@ func TestStreamFollowsRunInProgress(t *testing.T) {
 			}
 			time.Sleep(100 * time.Millisecond)
 			man.State, man.EndedAt, man.Terminated = "completed", time.Now().UTC().Format(time.RFC3339Nano), "max_iterations reached"
-			if err := repo.WriteManifest(dir, man); err != nil {
+			if err := runstore.At(dir).WriteManifest(man); err != nil {
 				return err
 			}
 			return lock.Unlock()
@@ -273,7 +274,7 @@ func TestStreamAbandonedRun(t *testing.T) {
 	const runID = "run_dead000000000001"
 	dir := filepath.Join(f.evals, "runs", "chat", runID)
 	os.MkdirAll(dir, 0o755)
-	repo.WriteManifest(dir, &repo.RunManifest{RunID: runID, Experiment: "chat", State: "running", StartedAt: time.Now().UTC().Format(time.RFC3339Nano)})
+	runstore.At(dir).WriteManifest(&repo.RunManifest{RunID: runID, Experiment: "chat", State: "running", StartedAt: time.Now().UTC().Format(time.RFC3339Nano)})
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	events, _ := readSSE(t, ctx, f.ts.URL+"/api/runs/"+runID+"/stream")

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"net/http"
 	"os"
-	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
@@ -14,7 +13,7 @@ import (
 
 	"github.com/selfevals/selfevals/repo"
 	"github.com/selfevals/selfevals/repo/gitstore"
-	"github.com/selfevals/selfevals/runner"
+	"github.com/selfevals/selfevals/repo/runstore"
 )
 
 var errFound = errors.New("found")
@@ -28,7 +27,7 @@ func (s *Server) findResult(id string) (dir string, man *repo.RunManifest, res *
 	var filter []byte
 	switch {
 	case traceRE.MatchString(id):
-		dirs, _ = repo.RunDirs(s.evalsDir, "")
+		dirs, _ = s.runDirs("")
 		match = func(r *repo.Result) bool { return r.ID == id }
 		filter = []byte(`"` + id + `"`)
 	case strings.HasPrefix(id, "run_"):
@@ -60,7 +59,7 @@ func (s *Server) findResult(id string) (dir string, man *repo.RunManifest, res *
 	}
 	for _, d := range dirs {
 		var found *repo.Result
-		err := eachResult(filepath.Join(d, "results.jsonl"), filter, func(r *repo.Result) error {
+		err := eachResult(d, filter, func(r *repo.Result) error {
 			if match(r) {
 				found = r
 				return errFound
@@ -71,7 +70,7 @@ func (s *Server) findResult(id string) (dir string, man *repo.RunManifest, res *
 			return "", nil, nil, err
 		}
 		if found != nil {
-			m, err := repo.ReadManifest(d)
+			m, err := runstore.At(d).Manifest()
 			if err != nil {
 				return "", nil, nil, err
 			}
@@ -126,12 +125,12 @@ func (s *Server) trace(id string) (*TraceView, error) {
 	// renamed into place on close); until then spans come from results.
 	var spans []*SpanSummary
 	if !s.active(man) && man.State != repo.RunRunning {
-		spans = spansFromParquet(filepath.Join(dir, "traces.parquet"), res.ID, res)
+		spans = spansFromParquet(runstore.At(dir).Dir().Traces(), res.ID, res)
 	}
-	v.Source = "traces.parquet"
+	v.Source = repo.TracesName
 	if spans == nil {
 		spans = spansFromResult(res)
-		v.Source = "results.jsonl"
+		v.Source = repo.RunResultsName
 	}
 	flat, root := tree(spans)
 	// The flat list is for tables; the tree carries the nesting.
@@ -428,7 +427,7 @@ func (s *Server) thread(r *http.Request, threadID string) (*Thread, error) {
 		}
 		dirs = []string{d}
 	} else {
-		dirs, _ = repo.RunDirs(s.evalsDir, slug)
+		dirs, _ = s.runDirs(slug)
 	}
 	want := map[string]int{}
 	for i, c := range cases {
@@ -439,7 +438,7 @@ func (s *Server) thread(r *http.Request, threadID string) (*Thread, error) {
 	for _, d := range dirs {
 		found := 0
 		chosen := iteration
-		eachResult(filepath.Join(d, "results.jsonl"), nil, func(res *repo.Result) error {
+		eachResult(d, nil, func(res *repo.Result) error {
 			i, ok := want[res.CaseID]
 			if !ok || res.Repetition != rep {
 				return nil
@@ -457,7 +456,7 @@ func (s *Server) thread(r *http.Request, threadID string) (*Thread, error) {
 			return nil
 		})
 		if found > 0 {
-			if man, err := repo.ReadManifest(d); err == nil {
+			if man, err := runstore.At(d).Manifest(); err == nil {
 				th.RunID = man.RunID
 			}
 			th.Iteration = chosen
@@ -521,13 +520,13 @@ func (s *Server) history() *History {
 	for _, slug := range s.slugs() {
 		es := s.experimentSummary(slug)
 		eh := ExperimentHistory{Slug: slug, Name: es.Name, Metric: es.PrimaryMetric, Target: es.PrimaryTarget, Runs: []HistoryPoint{}, Commits: []HistoryPoint{}}
-		dirs, _ := repo.RunDirs(s.evalsDir, slug)
+		dirs, _ := s.runDirs(slug)
 		for i := len(dirs) - 1; i >= 0; i-- {
-			man, err := repo.ReadManifest(dirs[i])
+			man, err := runstore.At(dirs[i]).Manifest()
 			if err != nil {
 				continue
 			}
-			its, _ := runner.ReadIterations(dirs[i])
+			its, _ := runstore.At(dirs[i]).Iterations()
 			p := HistoryPoint{RunID: man.RunID, At: man.StartedAt, State: man.State}
 			for _, it := range its {
 				if it.Index != 0 {
@@ -551,7 +550,7 @@ func (s *Server) history() *History {
 			eh.Runs = append(eh.Runs, p)
 		}
 		if g != nil {
-			if rel, err := g.RelPath(filepath.Join(repo.ResultsDir(s.evalsDir, slug), "summary.json")); err == nil {
+			if rel, err := g.RelPath(s.layout.Summary(slug)); err == nil {
 				versions, _ := g.FileHistory("HEAD", rel)
 				for i := len(versions) - 1; i >= 0; i-- {
 					v := versions[i]

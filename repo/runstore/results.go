@@ -1,4 +1,4 @@
-package runner
+package runstore
 
 import (
 	"bufio"
@@ -35,10 +35,10 @@ type ResultWriter struct {
 	closed bool
 }
 
-// OpenResultWriter opens path for appending, creating it if needed. A torn
+// OpenResultWriterAt opens path for appending, creating it if needed. A torn
 // last line left by a crash is cut off first, so the file stays one record a
 // line (a resumed run appends after the last complete result).
-func OpenResultWriter(path string) (*ResultWriter, error) {
+func OpenResultWriterAt(path string) (*ResultWriter, error) {
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o644)
 	if err != nil {
 		return nil, err
@@ -178,24 +178,85 @@ func (rw *ResultWriter) Close() error {
 	return errors.Join(errs...)
 }
 
-// ReadResults streams the results of a results.jsonl file to fn. A torn last
-// line (a crash mid-write) is ignored; a malformed line elsewhere is an
-// error naming its line.
+// Results streams the run's results.jsonl to fn. A torn last line (a crash
+// mid-write) is ignored; a malformed line elsewhere is an error naming its
+// line.
+func (r Run) Results(fn func(*repo.Result) error) error {
+	return ReadResults(r.dir.Results(), fn)
+}
+
+// ReadResults streams the results of a results.jsonl file to fn, as
+// Run.Results does.
 func ReadResults(path string, fn func(*repo.Result) error) error {
-	f, err := os.Open(path)
+	rr := ResultsReader{Path: path}
+	return rr.Each(fn)
+}
+
+// ResultsReader reads a results.jsonl: all of it, or (following a run that
+// is still writing) what was appended since the last read.
+type ResultsReader struct {
+	Path string
+	// Offset is just past the last complete line read; Each starts there
+	// and moves it on.
+	Offset int64
+	// Filter, when set, skips lines that do not contain it before
+	// decoding them (a cheap pre-filter: fn still sees only matches of
+	// whatever it looks for).
+	Filter []byte
+	// Lenient skips malformed lines instead of failing (for pages that
+	// show what they can of a damaged run).
+	Lenient bool
+}
+
+// Each streams the complete lines from Offset on to fn. A missing file is
+// an error wrapping fs.ErrNotExist.
+func (rr *ResultsReader) Each(fn func(*repo.Result) error) error {
+	f, err := os.Open(rr.Path)
 	if err != nil {
 		return err
 	}
 	defer f.Close()
-	return repo.EachLine(f, func(line []byte, number int, _ int64, complete bool) error {
+	if rr.Offset > 0 {
+		if st, err := f.Stat(); err == nil && st.Size() < rr.Offset {
+			rr.Offset = st.Size() // cut by a resume; what was read stays read
+		}
+		if _, err := f.Seek(rr.Offset, io.SeekStart); err != nil {
+			return err
+		}
+	}
+	start := rr.Offset
+	return repo.EachLine(f, func(line []byte, number int, off int64, complete bool) error {
+		if !complete {
+			return nil
+		}
+		rr.Offset = start + off + int64(len(line)) + 1
 		body := bytes.TrimSpace(line)
-		if !complete || len(body) == 0 {
+		if len(body) == 0 || (rr.Filter != nil && !bytes.Contains(body, rr.Filter)) {
 			return nil
 		}
 		var res repo.Result
 		if err := json.Unmarshal(body, &res); err != nil {
-			return fmt.Errorf("%s:%d: %w", path, number, err)
+			if rr.Lenient {
+				return nil
+			}
+			if start > 0 {
+				return fmt.Errorf("%s: line at byte %d: %w", rr.Path, start+off, err)
+			}
+			return fmt.Errorf("%s:%d: %w", rr.Path, number, err)
 		}
 		return fn(&res)
 	})
 }
+
+// CreateRegraded starts the run's regrade.jsonl afresh.
+func (r Run) CreateRegraded() (*ResultWriter, error) {
+	path := r.dir.Regraded()
+	if err := os.Remove(path); err != nil && !os.IsNotExist(err) {
+		return nil, err
+	}
+	return OpenResultWriterAt(path)
+}
+
+// OpenResultWriter opens the run's results.jsonl for appending (see
+// OpenResultWriterAt).
+func (r Run) OpenResultWriter() (*ResultWriter, error) { return OpenResultWriterAt(r.dir.Results()) }

@@ -1,4 +1,4 @@
-package runner
+package runstore
 
 import (
 	"os"
@@ -12,7 +12,7 @@ import (
 
 func TestResultWriterRoundTripsAndCutsATornLine(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "results.jsonl")
-	w, err := OpenResultWriter(path)
+	w, err := OpenResultWriterAt(path)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -39,7 +39,7 @@ func TestResultWriterRoundTripsAndCutsATornLine(t *testing.T) {
 	if strings.Join(ids, ",") != "c0,c1,c2" {
 		t.Fatalf("read %v", ids)
 	}
-	w, err = OpenResultWriter(path)
+	w, err = OpenResultWriterAt(path)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -56,7 +56,7 @@ func TestResultWriterRoundTripsAndCutsATornLine(t *testing.T) {
 
 func TestResultWriterFlushesWhileOpen(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "results.jsonl")
-	w, err := OpenResultWriter(path)
+	w, err := OpenResultWriterAt(path)
 	if err != nil {
 		t.Fatal(err)
 	}

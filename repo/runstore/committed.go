@@ -1,0 +1,37 @@
+package runstore
+
+import (
+	"bytes"
+	"os"
+
+	"github.com/selfevals/selfevals/repo"
+)
+
+// WriteResults writes experiment slug's committed result (summary.json and
+// cases.jsonl, as repo.EncodeResults renders them) atomically, leaving a
+// file untouched when its bytes are already right, so a rerun with the same
+// verdicts leaves `git status` clean.
+func (s Store) WriteResults(slug string, summary, casesJSONL []byte) error {
+	for _, f := range []struct {
+		path string
+		data []byte
+	}{{s.dir.Summary(slug), summary}, {s.dir.CaseVerdicts(slug), casesJSONL}} {
+		if old, err := os.ReadFile(f.path); err == nil && bytes.Equal(old, f.data) {
+			continue
+		}
+		if err := repo.WriteFileAtomic(f.path, f.data, 0o644); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Summary reads experiment slug's committed summary.json in the working
+// tree.
+func (s Store) Summary(slug string) (*repo.ResultsSummary, error) {
+	b, err := os.ReadFile(s.dir.Summary(slug))
+	if err != nil {
+		return nil, err
+	}
+	return repo.ReadSummary(b)
+}

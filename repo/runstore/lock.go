@@ -1,0 +1,78 @@
+package runstore
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"syscall"
+	"time"
+
+	"github.com/goccy/go-json"
+)
+
+// LockHolder says who holds an experiment's lock.
+type LockHolder struct {
+	PID     int    `json:"pid"`
+	Host    string `json:"host"`
+	RunID   string `json:"run_id"`
+	Started string `json:"started"`
+}
+
+// Lock keeps two runs of one experiment from interleaving. It is an
+// exclusive flock on runs/<slug>/.lock: the kernel releases it when the
+// holder dies, so a lock left by a killed process is taken over without
+// guessing from PIDs.
+type Lock struct {
+	f *os.File
+}
+
+// ErrLocked is returned (wrapped) when another run holds the lock.
+var ErrLocked = errors.New("experiment is locked")
+
+// Lock takes experiment slug's lock for run runID, or says who holds it.
+func (s Store) Lock(slug, runID string) (*Lock, error) {
+	if err := os.MkdirAll(s.dir.Runs(slug), 0o755); err != nil {
+		return nil, err
+	}
+	path := s.dir.RunLock(slug)
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o644)
+	if err != nil {
+		return nil, err
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		defer f.Close()
+		if h, ok := s.LockHolder(slug); ok {
+			return nil, fmt.Errorf("%w: %s is being run by pid %d on %s (run %s, started %s); wait for it to finish or stop it", ErrLocked, slug, h.PID, h.Host, h.RunID, h.Started)
+		}
+		return nil, fmt.Errorf("%w: %s is being run by another process (%s)", ErrLocked, slug, path)
+	}
+	host, _ := os.Hostname()
+	b, _ := json.Marshal(LockHolder{PID: os.Getpid(), Host: host, RunID: runID, Started: time.Now().UTC().Format(time.RFC3339)})
+	if err := f.Truncate(0); err == nil {
+		f.WriteAt(append(b, '\n'), 0)
+	}
+	return &Lock{f: f}, nil
+}
+
+// LockHolder reads who last took slug's lock; ok is false when nobody
+// wrote it (or the holder emptied it on release). The file says nothing
+// about whether the holder still runs: only the flock does.
+func (s Store) LockHolder(slug string) (LockHolder, bool) {
+	var h LockHolder
+	b, err := os.ReadFile(s.dir.RunLock(slug))
+	if err != nil || json.Unmarshal(b, &h) != nil || h.PID <= 0 {
+		return LockHolder{}, false
+	}
+	return h, true
+}
+
+// Unlock releases the lock.
+func (l *Lock) Unlock() error {
+	if l == nil || l.f == nil {
+		return nil
+	}
+	l.f.Truncate(0)
+	err := l.f.Close() // closing releases the flock
+	l.f = nil
+	return err
+}
