@@ -318,7 +318,7 @@ func (r *Recorder) commitCandidate(sum *IterationSummary, agg *Aggregator) error
 	if err != nil {
 		return err
 	}
-	spec, err := gitstore.RewriteParameters(r.Spec.Raw, sum.Params)
+	spec, err := repo.RewriteParameters(r.Spec.Raw, sum.Params)
 	if err != nil {
 		return fmt.Errorf("rewriting the parameters of %s: %w", r.Spec.Path, err)
 	}
