@@ -2,14 +2,11 @@ package runner
 
 import (
 	"bufio"
-	"bytes"
 	"cmp"
-	"context"
 	"errors"
 	"fmt"
 	"math"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -390,10 +387,12 @@ func (r *Recorder) Committed() string {
 // the git command is not available. (go-git's status walks every file and
 // is far too slow on big trees.)
 func worktreeDirty(root string) bool {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	out, err := exec.CommandContext(ctx, "git", "-C", root, "status", "--porcelain", "--untracked-files=no").Output()
-	return err == nil && len(bytes.TrimSpace(out)) > 0
+	g, err := gitstore.Open(root)
+	if err != nil {
+		return false
+	}
+	dirty, err := g.Dirty()
+	return err == nil && dirty
 }
 
 // Finish closes the record with the run's final state and report.
