@@ -6,7 +6,6 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/selfevals/selfevals/repo"
 )
@@ -137,48 +136,16 @@ not json
 	}
 }
 
-// Writing metrics into an existing card keeps its comments and other keys;
-// a missing card is created; both load.
-func TestWriteCardMetrics(t *testing.T) {
-	dir := t.TempDir()
-	path := filepath.Join(dir, "graders", "j.yaml")
-	os.MkdirAll(filepath.Dir(path), 0o755)
-	os.WriteFile(path, []byte(`# The judge's card.
-name: j
-purpose: politeness # what it decides
-thresholds:
-  min_precision: 0.9
-metrics:
-  # measured on the March sample
-  precision: 0.1
-state: calibrating
-`), 0o644)
-	m := Calibrate([]LabelPair{{Human: repo.Pass, Judge: repo.Pass}, {Human: repo.Fail, Judge: repo.Pass}, {Human: repo.Fail, Judge: repo.Fail}})
-	at := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
-	if err := WriteCardMetrics(path, "j", m, at); err != nil {
-		t.Fatal(err)
+// A card records every agreement metric calibration measures, under the
+// card's names; accuracy and high-risk misses always, the others when
+// defined.
+func TestCalibrationCardMetrics(t *testing.T) {
+	m := Calibrate([]LabelPair{{Human: repo.Pass, Judge: repo.Pass}, {Human: repo.Fail, Judge: repo.Pass, HighRisk: true}, {Human: repo.Fail, Judge: repo.Fail}})
+	c := m.CardMetrics()
+	if c.Precision != m.Precision || c.Recall != m.Recall || c.F1 != m.F1 || c.MacroF1 != m.MacroF1 || c.CohensKappa != m.Kappa {
+		t.Errorf("card metrics %+v do not point at the calibration's %+v", c, m)
 	}
-	b, _ := os.ReadFile(path)
-	s := string(b)
-	for _, want := range []string{"# The judge's card.", "purpose: politeness # what it decides", "  # measured on the March sample\n", "precision: 0.5\n", "recall: 1\n", "state: calibrated", `calibrated_at: "2026-01-02T03:04:05Z"`, "calibration_size: 3", "min_precision: 0.9"} {
-		if !strings.Contains(s, want) {
-			t.Errorf("card lacks %q:\n%s", want, s)
-		}
-	}
-	card, err := repo.LoadGraderCard(path)
-	if err != nil || *card.Metrics.Precision != 0.5 || card.CalibrationSize != 3 {
-		t.Fatalf("%v %+v", err, card)
-	}
-	formatted, err := repo.FormatYAML(path)
-	if err != nil || string(formatted) != s {
-		t.Errorf("the written card is not in fmt's form:\n%s", formatted)
-	}
-
-	fresh := filepath.Join(dir, "graders", "new.yaml")
-	if err := WriteCardMetrics(fresh, "new", m, at); err != nil {
-		t.Fatal(err)
-	}
-	if card, err := repo.LoadGraderCard(fresh); err != nil || card.Name != "new" || card.State != "calibrated" || card.Blocking {
-		t.Fatalf("%v %+v", err, card)
+	if c.Accuracy == nil || *c.Accuracy != m.Accuracy || c.HighRiskFalseNegatives == nil || *c.HighRiskFalseNegatives != m.HighRiskFalseNegatives {
+		t.Errorf("accuracy/high-risk misses: %+v, want %v/%d", c, m.Accuracy, m.HighRiskFalseNegatives)
 	}
 }

@@ -9,15 +9,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"math"
 	"os"
-	"path/filepath"
-	"strconv"
 	"strings"
 	"sync"
-	"time"
-
-	"gopkg.in/yaml.v3"
 
 	"github.com/selfevals/selfevals/repo"
 )
@@ -146,112 +140,17 @@ func RunCalibration(ctx context.Context, j *Judge, examples []LabelExample, para
 	return items, Calibrate(pairs)
 }
 
-// WriteCardMetrics records calibration results in a grader card: metrics,
-// calibrated_at, calibration_size and state: calibrated. An existing card is
-// edited in place (comments and every other key kept); a missing one is
-// created. The file is written atomically and in selfevals fmt's form.
-func WriteCardMetrics(path, grader string, m CalibrationMetrics, at time.Time) error {
-	var doc yaml.Node
-	data, err := os.ReadFile(path)
-	switch {
-	case err == nil:
-		if err := yaml.Unmarshal(data, &doc); err != nil {
-			return &repo.UserError{Msg: fmt.Sprintf("%s: invalid YAML: %v", path, err), Hint: "fix the card, or move it away to have a new one written"}
-		}
-	case os.IsNotExist(err):
-	default:
-		return err
-	}
-	if doc.Kind == 0 || len(doc.Content) == 0 {
-		doc = yaml.Node{Kind: yaml.DocumentNode, Content: []*yaml.Node{{Kind: yaml.MappingNode}}}
-		root := doc.Content[0]
-		setKey(root, "name", scalar(grader))
-		setKey(root, "purpose", scalar("TODO: what this judge decides, and for which cases"))
-		setKey(root, "grader_kind", scalar("llm_judge"))
-		setKey(root, "method", scalar("human_labels"))
-		setKey(root, "blocking", &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!bool", Value: "false"})
-	}
-	root := doc.Content[0]
-	if root.Kind != yaml.MappingNode {
-		return repo.Userf("%s: a grader card must be a mapping", path)
-	}
-	metrics := &yaml.Node{Kind: yaml.MappingNode}
-	if old := getKey(root, "metrics"); old != nil && old.Kind == yaml.MappingNode {
-		metrics = old // keep other metrics (spearman, mae, ...) and comments
-	}
-	setNum := func(key string, v *float64) {
-		if v == nil {
-			delKey(metrics, key)
-			return
-		}
-		setKey(metrics, key, number(*v))
-	}
-	setNum("precision", m.Precision)
-	setNum("recall", m.Recall)
-	setNum("f1", m.F1)
-	setNum("macro_f1", m.MacroF1)
-	setNum("cohens_kappa", m.Kappa)
-	acc := m.Accuracy
-	setNum("accuracy", &acc)
-	setKey(metrics, "high_risk_false_negatives", &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!int", Value: fmt.Sprint(m.HighRiskFalseNegatives)})
-	setKey(root, "metrics", metrics)
-	setKey(root, "state", scalar("calibrated"))
-	setKey(root, "calibrated_at", scalar(at.UTC().Format(time.RFC3339)))
-	setKey(root, "calibration_size", &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!int", Value: fmt.Sprint(m.N)})
-	out, err := repo.EncodeYAML(&doc)
-	if err != nil {
-		return err
-	}
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		return err
-	}
-	return repo.WriteFileAtomic(path, out, 0o644)
-}
-
-func scalar(s string) *yaml.Node { return &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: s} }
-
-// number writes a metric with four decimals at most.
-func number(f float64) *yaml.Node {
-	return &yaml.Node{Kind: yaml.ScalarNode, Value: strconv.FormatFloat(roundTo(f, 4), 'f', -1, 64)}
-}
-
-func roundTo(f float64, digits int) float64 {
-	p := math.Pow(10, float64(digits))
-	return math.Round(f*p) / p
-}
-
-func getKey(m *yaml.Node, key string) *yaml.Node {
-	for i := 0; i+1 < len(m.Content); i += 2 {
-		if m.Content[i].Value == key {
-			return m.Content[i+1]
-		}
-	}
-	return nil
-}
-
-// setKey replaces a key's value (keeping the key's comments) or appends it.
-func setKey(m *yaml.Node, key string, v *yaml.Node) {
-	for i := 0; i+1 < len(m.Content); i += 2 {
-		if m.Content[i].Value == key {
-			old := m.Content[i+1]
-			if old != v {
-				v.LineComment, v.FootComment = old.LineComment, old.FootComment
-				if v.HeadComment == "" {
-					v.HeadComment = old.HeadComment
-				}
-			}
-			m.Content[i+1] = v
-			return
-		}
-	}
-	m.Content = append(m.Content, &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: key}, v)
-}
-
-func delKey(m *yaml.Node, key string) {
-	for i := 0; i+1 < len(m.Content); i += 2 {
-		if m.Content[i].Value == key {
-			m.Content = append(m.Content[:i], m.Content[i+2:]...)
-			return
-		}
+// CardMetrics is what a grader card records of m (repo.WriteCardMetrics
+// writes it, with m.N as the calibration size).
+func (m CalibrationMetrics) CardMetrics() repo.CardMetrics {
+	acc, hrfn := m.Accuracy, m.HighRiskFalseNegatives
+	return repo.CardMetrics{
+		Precision:              m.Precision,
+		Recall:                 m.Recall,
+		F1:                     m.F1,
+		MacroF1:                m.MacroF1,
+		CohensKappa:            m.Kappa,
+		Accuracy:               &acc,
+		HighRiskFalseNegatives: &hrfn,
 	}
 }

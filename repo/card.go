@@ -3,6 +3,10 @@ package repo
 import (
 	"fmt"
 	"os"
+	"path/filepath"
+	"time"
+
+	"gopkg.in/yaml.v3"
 )
 
 // GraderCard is evals/graders/<name>.yaml: what a grader is for, how well it
@@ -86,4 +90,70 @@ func LoadGraderCard(path string) (*GraderCard, error) {
 		return nil, probs
 	}
 	return &c, nil
+}
+
+// WriteCardMetrics records a calibration in the grader card at path: the
+// metrics (a nil one is removed), calibrated_at, calibration_size (the number
+// of labelled examples) and state: calibrated. An existing card is edited in
+// place (comments and every other key kept); a missing one is created. The
+// file is written atomically and in selfevals fmt's form.
+func WriteCardMetrics(path, grader string, m CardMetrics, size int, at time.Time) error {
+	var doc yaml.Node
+	data, err := os.ReadFile(path)
+	switch {
+	case err == nil:
+		if err := yaml.Unmarshal(data, &doc); err != nil {
+			return &UserError{Msg: fmt.Sprintf("%s: invalid YAML: %v", path, err), Hint: "fix the card, or move it away to have a new one written"}
+		}
+	case os.IsNotExist(err):
+	default:
+		return err
+	}
+	if doc.Kind == 0 || len(doc.Content) == 0 {
+		doc = yaml.Node{Kind: yaml.DocumentNode, Content: []*yaml.Node{{Kind: yaml.MappingNode}}}
+		root := doc.Content[0]
+		setKey(root, "name", strNode(grader))
+		setKey(root, "purpose", strNode("TODO: what this judge decides, and for which cases"))
+		setKey(root, "grader_kind", strNode("llm_judge"))
+		setKey(root, "method", strNode("human_labels"))
+		setKey(root, "blocking", &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!bool", Value: "false"})
+	}
+	root := doc.Content[0]
+	if root.Kind != yaml.MappingNode {
+		return Userf("%s: a grader card must be a mapping", path)
+	}
+	metrics := &yaml.Node{Kind: yaml.MappingNode}
+	if _, old := mappingEntry(root, "metrics"); old != nil && old.Kind == yaml.MappingNode {
+		metrics = old // keep other metrics (spearman, mae, ...) and comments
+	}
+	setNum := func(key string, v *float64) {
+		if v == nil {
+			delKey(metrics, key)
+			return
+		}
+		setKey(metrics, key, floatNode(*v, 4))
+	}
+	setNum("precision", m.Precision)
+	setNum("recall", m.Recall)
+	setNum("f1", m.F1)
+	setNum("macro_f1", m.MacroF1)
+	setNum("cohens_kappa", m.CohensKappa)
+	setNum("accuracy", m.Accuracy)
+	if m.HighRiskFalseNegatives == nil {
+		delKey(metrics, "high_risk_false_negatives")
+	} else {
+		setKey(metrics, "high_risk_false_negatives", intNode(*m.HighRiskFalseNegatives))
+	}
+	setKey(root, "metrics", metrics)
+	setKey(root, "state", strNode("calibrated"))
+	setKey(root, "calibrated_at", strNode(at.UTC().Format(time.RFC3339)))
+	setKey(root, "calibration_size", intNode(size))
+	out, err := EncodeYAML(&doc)
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return err
+	}
+	return WriteFileAtomic(path, out, 0o644)
 }

@@ -332,22 +332,13 @@ func syncNode(old, fresh *yaml.Node) {
 		old.Content = kept
 		prev := -2 // index of the key-node the next new key goes after
 		for j := 0; j+1 < len(fresh.Content); j += 2 {
-			key := fresh.Content[j].Value
-			idx := -1
-			for i := 0; i+1 < len(old.Content); i += 2 {
-				if old.Content[i].Value == key {
-					idx = i
-					break
-				}
-			}
-			if idx >= 0 {
+			if idx := keyIndex(old, fresh.Content[j].Value); idx >= 0 {
 				syncNode(old.Content[idx+1], fresh.Content[j+1])
 				prev = idx
 				continue
 			}
-			at := prev + 2
-			old.Content = append(old.Content[:at], append([]*yaml.Node{fresh.Content[j], fresh.Content[j+1]}, old.Content[at:]...)...)
-			prev = at
+			insertEntry(old, prev+2, fresh.Content[j], fresh.Content[j+1])
+			prev += 2
 		}
 	case yaml.SequenceNode:
 		if len(old.Content) == 0 {

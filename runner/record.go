@@ -1,13 +1,10 @@
 package runner
 
 import (
-	"bytes"
-	"context"
 	"errors"
 	"fmt"
 	"math"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -104,7 +101,8 @@ func StartRecord(evalsDir string, ls *repo.LoadedSpec, fingerprint string, opts 
 	}
 	if r.git != nil && !r.Resumed {
 		r.manifest.GitCommit, _ = r.git.ResolveCommit("HEAD")
-		r.manifest.GitDirty = worktreeDirty(r.git.Root())
+		// Dirty: tracked files differ from HEAD (false when git cannot say).
+		r.manifest.GitDirty, _ = r.git.Dirty()
 	}
 	lock, err := r.store.Lock(ls.Slug, r.RunID)
 	if err != nil {
@@ -294,7 +292,7 @@ func (r *Recorder) commitCandidate(sum *repo.IterationSummary, agg *Aggregator) 
 		return err
 	}
 	inTree := repo.Dir(evalsDir)
-	spec, err := gitstore.RewriteParameters(r.Spec.Raw, sum.Params)
+	spec, err := repo.RewriteParameters(r.Spec.Raw, sum.Params)
 	if err != nil {
 		return fmt.Errorf("rewriting the parameters of %s: %w", r.Spec.Path, err)
 	}
@@ -360,16 +358,6 @@ func (r *Recorder) Committed() string {
 	default:
 		return "Nothing was committed: no new candidate was kept."
 	}
-}
-
-// worktreeDirty asks git whether tracked files differ from HEAD; false when
-// the git command is not available. (go-git's status walks every file and
-// is far too slow on big trees.)
-func worktreeDirty(root string) bool {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	out, err := exec.CommandContext(ctx, "git", "-C", root, "status", "--porcelain", "--untracked-files=no").Output()
-	return err == nil && len(bytes.TrimSpace(out)) > 0
 }
 
 // Finish closes the record with the run's final state and report.

@@ -189,7 +189,7 @@ func runCalibrate(ctx context.Context, io *IOStreams, opts *calibrateOptions) er
 		return nil
 	}
 	path := runner.CardPath(ls, spec, evalsDir)
-	if err := graders.WriteCardMetrics(path, opts.grader, m, opts.now()); err != nil {
+	if err := repo.WriteCardMetrics(path, opts.grader, m.CardMetrics(), m.N, opts.now()); err != nil {
 		return err
 	}
 	card, err := repo.LoadGraderCard(path)

@@ -110,7 +110,7 @@ func TestCommitFilesLeavesWorkTreeIndexAndHEAD(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		newSpec, err := RewriteParameters(spec, params[i])
+		newSpec, err := repo.RewriteParameters(spec, params[i])
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -1,10 +1,12 @@
 // Package gitstore owns selfevals' use of git: it reads files at any revision,
-// walks history, and commits candidates to branches straight from git objects.
+// walks history, tells whether the work tree is dirty, and commits candidates
+// to branches straight from git objects.
 //
-// Nothing here touches the working tree, the index or HEAD: candidate commits
+// Nothing here changes the working tree, the index or HEAD: candidate commits
 // are built from blobs and trees, and the branch ref moves by compare-and-swap.
 // go-git's Worktree.Status and Worktree.Add are never called (they hash every
-// file in the tree and are far too slow on real repositories).
+// file in the tree and are far too slow on real repositories); Dirty asks the
+// git CLI instead.
 package gitstore
 
 import (

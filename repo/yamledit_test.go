@@ -1,4 +1,4 @@
-package gitstore
+package repo
 
 import (
 	"strings"
@@ -6,17 +6,15 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"gopkg.in/yaml.v3"
-
-	"github.com/selfevals/selfevals/repo"
 )
 
 func TestRewriteParameters(t *testing.T) {
 	t.Parallel()
-	temp03 := repo.Parameters{"model_params": map[string]any{"temperature": 0.3}}
+	temp03 := Parameters{"model_params": map[string]any{"temperature": 0.3}}
 	for _, tc := range []struct {
 		name   string
 		spec   string
-		params repo.Parameters
+		params Parameters
 		want   string
 	}{
 		{
@@ -38,7 +36,7 @@ experiment:
       temperature: [0.1, 0.3]
 dataset: {cases_path: ../datasets/demo.jsonl}
 `,
-			params: repo.Parameters{
+			params: Parameters{
 				"prompt_variables": map[string]any{"tone": "warm", "sign_off": "Best,\nThe team"},
 				"model_params":     map[string]any{"top_p": 1.0, "temperature": 0.3, "stop": []any{"\n\n", "END"}},
 			},
@@ -184,19 +182,19 @@ dataset:
 		{
 			name:   "empty parameters",
 			spec:   "experiment:\n  name: demo\n  parameters:\n    a: 1\n  goal: g\n",
-			params: repo.Parameters{},
+			params: Parameters{},
 			want:   "experiment:\n  name: demo\n  parameters: {}\n  goal: g\n",
 		},
 		{
 			name:   "null parameters",
 			spec:   "experiment:\n  name: demo\n  parameters:\n  goal: g\n",
-			params: repo.Parameters{"a": "yes", "b": 2, "c": "1.5"},
+			params: Parameters{"a": "yes", "b": 2, "c": "1.5"},
 			want:   "experiment:\n  name: demo\n  parameters:\n    a: \"yes\"\n    b: 2\n    c: \"1.5\"\n  goal: g\n",
 		},
 		{
 			name:   "four-space indentation and CRLF",
 			spec:   "experiment:\r\n    name: demo\r\n    parameters:\r\n        a: 1\r\n    goal: g\r\n",
-			params: repo.Parameters{"a": map[string]any{"b": 2}},
+			params: Parameters{"a": map[string]any{"b": 2}},
 			want:   "experiment:\r\n    name: demo\r\n    parameters:\r\n      a:\r\n        b: 2\r\n    goal: g\r\n",
 		},
 	} {
@@ -212,7 +210,7 @@ dataset:
 			if err != nil || string(again) != string(got) {
 				t.Errorf("rewriting twice is not idempotent: %v\n%s", err, again)
 			}
-			var spec repo.Spec
+			var spec Spec
 			if err := yaml.Unmarshal(got, &spec); err != nil {
 				t.Fatalf("result does not load as a spec: %v", err)
 			}
@@ -228,7 +226,7 @@ dataset:
 func TestRewriteParametersFlowExperiment(t *testing.T) {
 	t.Parallel()
 	spec := "# head comment\nexperiment: {name: demo, goal: g, parameters: {a: 1}}\nagent: {builtin: pingpong}\n"
-	got, err := RewriteParameters([]byte(spec), repo.Parameters{"a": 2.5})
+	got, err := RewriteParameters([]byte(spec), Parameters{"a": 2.5})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -257,7 +255,7 @@ func TestRewriteParametersErrors(t *testing.T) {
 		{"experiment: {a: 1\n", "parse spec"},
 		{"", "not a YAML mapping"},
 	} {
-		_, err := RewriteParameters([]byte(tc.spec), repo.Parameters{"a": 1})
+		_, err := RewriteParameters([]byte(tc.spec), Parameters{"a": 1})
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("RewriteParameters(%q): err = %v, want %q", tc.spec, err, tc.want)
 		}
@@ -267,13 +265,13 @@ func TestRewriteParametersErrors(t *testing.T) {
 // RewriteParameters parses user-written YAML: it must never panic, and when
 // it succeeds the result must keep the rest of the spec and be stable.
 func FuzzRewriteParameters(f *testing.F) {
-	f.Add(demoSpec, `{"model_params":{"temperature":0.3}}`)
+	f.Add(mustReadF(f, "testdata/reference/evals/experiments/example_pingpong.yaml"), `{"model_params":{"temperature":0.3}}`)
 	f.Add("experiment:\n  name: x\n  parameters: {a: 1} # c\n", `{}`)
 	f.Add("experiment:\n  goal: |\n    # not a comment\n  editable: {}\n", `{"a":[1,"b",{"c":null}]}`)
 	f.Add("experiment:\n  parameters: &p {a: 1}\n  other: *p\n", `{"a":2}`)
 	f.Add("experiment:\n  parameters:\n    a: |\n      x\n      # y\n  run: {}\n", `{"a":"x\n"}`)
 	f.Fuzz(func(t *testing.T, spec, paramsYAML string) {
-		var params repo.Parameters
+		var params Parameters
 		if err := yaml.Unmarshal([]byte(paramsYAML), &params); err != nil {
 			return
 		}

@@ -1,4 +1,4 @@
-package gitstore
+package repo
 
 import (
 	"bytes"
@@ -11,9 +11,72 @@ import (
 	"strings"
 
 	"gopkg.in/yaml.v3"
-
-	"github.com/selfevals/selfevals/repo"
 )
+
+// The files people write (specs, grader cards, the taxonomy) are edited as
+// yaml.v3 node trees rather than decoded structs, so that comments, key order
+// and styles survive. The helpers below are the one set of mapping-node
+// operations those edits share.
+
+// keyIndex is the index in the mapping m's Content of key's key node, or -1.
+func keyIndex(m *yaml.Node, key string) int {
+	for i := 0; i+1 < len(m.Content); i += 2 {
+		if m.Content[i].Value == key {
+			return i
+		}
+	}
+	return -1
+}
+
+// mappingEntry returns the key and value nodes of key in the mapping m.
+func mappingEntry(m *yaml.Node, key string) (k, v *yaml.Node) {
+	if i := keyIndex(m, key); i >= 0 {
+		return m.Content[i], m.Content[i+1]
+	}
+	return nil, nil
+}
+
+// setKey replaces a key's value (keeping the comments around the old value)
+// or appends the key.
+func setKey(m *yaml.Node, key string, v *yaml.Node) {
+	i := keyIndex(m, key)
+	if i < 0 {
+		insertEntry(m, len(m.Content), strNode(key), v)
+		return
+	}
+	if old := m.Content[i+1]; old != v {
+		v.LineComment, v.FootComment = old.LineComment, old.FootComment
+		if v.HeadComment == "" {
+			v.HeadComment = old.HeadComment
+		}
+	}
+	m.Content[i+1] = v
+}
+
+// delKey removes key and its value from the mapping m.
+func delKey(m *yaml.Node, key string) {
+	if i := keyIndex(m, key); i >= 0 {
+		m.Content = append(m.Content[:i], m.Content[i+2:]...)
+	}
+}
+
+// insertEntry inserts the pair k: v into the mapping m at Content index at.
+func insertEntry(m *yaml.Node, at int, k, v *yaml.Node) {
+	m.Content = append(m.Content[:at], append([]*yaml.Node{k, v}, m.Content[at:]...)...)
+}
+
+func strNode(s string) *yaml.Node { return &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: s} }
+
+func intNode(n int) *yaml.Node {
+	return &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!int", Value: strconv.Itoa(n)}
+}
+
+// floatNode writes f rounded to at most decimals places, untagged so that a
+// whole number reads as one (1, not 1.0).
+func floatNode(f float64, decimals int) *yaml.Node {
+	p := math.Pow(10, float64(decimals))
+	return &yaml.Node{Kind: yaml.ScalarNode, Value: strconv.FormatFloat(math.Round(f*p)/p, 'f', -1, 64)}
+}
 
 // RewriteParameters returns the spec YAML with experiment.parameters set to
 // params. Only the lines of the parameters block change (or, when the spec
@@ -27,7 +90,7 @@ import (
 // When the spec is laid out so that no line splice is possible (a flow-style
 // experiment block, say), the whole document is re-encoded from its node tree,
 // which keeps comments and key order but not all formatting.
-func RewriteParameters(spec []byte, params repo.Parameters) ([]byte, error) {
+func RewriteParameters(spec []byte, params Parameters) ([]byte, error) {
 	var doc yaml.Node
 	if err := yaml.Unmarshal(spec, &doc); err != nil {
 		return nil, fmt.Errorf("parse spec: %w", err)
@@ -44,7 +107,7 @@ func RewriteParameters(spec []byte, params repo.Parameters) ([]byte, error) {
 		return nil, errors.New("spec's experiment: is not a mapping")
 	}
 	if params == nil {
-		params = repo.Parameters{}
+		params = Parameters{}
 	}
 	value, err := valueNode(map[string]any(params))
 	if err != nil {
@@ -62,50 +125,27 @@ func RewriteParameters(spec []byte, params repo.Parameters) ([]byte, error) {
 	}
 
 	// Fallback: edit the node tree and encode the whole document.
-	if key, _ := mappingEntry(exp, "parameters"); key != nil {
-		for i := 0; i+1 < len(exp.Content); i += 2 {
-			if exp.Content[i] == key {
-				exp.Content[i+1] = value
-			}
-		}
+	if i := keyIndex(exp, "parameters"); i >= 0 {
+		exp.Content[i+1] = value
 	} else {
-		at := insertionIndex(exp)
-		key := &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: "parameters"}
-		exp.Content = append(exp.Content[:at], append([]*yaml.Node{key, value}, exp.Content[at:]...)...)
+		insertEntry(exp, insertionIndex(exp), strNode("parameters"), value)
 	}
-	var buf bytes.Buffer
-	enc := yaml.NewEncoder(&buf)
-	enc.SetIndent(2)
-	if err := enc.Encode(&doc); err != nil {
+	out, err := EncodeYAML(&doc)
+	if err != nil {
 		return nil, fmt.Errorf("encode spec: %w", err)
 	}
-	if err := enc.Close(); err != nil {
-		return nil, fmt.Errorf("encode spec: %w", err)
-	}
-	if !sameDocument(buf.Bytes(), want) {
+	if !sameDocument(out, want) {
 		return nil, errors.New("rewriting the spec's parameters changed more than the parameters (please report this)")
 	}
-	return buf.Bytes(), nil
-}
-
-// mappingEntry returns the key and value nodes of key in the mapping m.
-func mappingEntry(m *yaml.Node, key string) (k, v *yaml.Node) {
-	for i := 0; i+1 < len(m.Content); i += 2 {
-		if m.Content[i].Value == key {
-			return m.Content[i], m.Content[i+1]
-		}
-	}
-	return nil, nil
+	return out, nil
 }
 
 // insertionIndex is where a missing parameters key goes in the experiment
 // mapping's Content: after editable:, else after goal:, else at the end.
 func insertionIndex(exp *yaml.Node) int {
 	for _, after := range []string{"editable", "goal"} {
-		for i := 0; i+1 < len(exp.Content); i += 2 {
-			if exp.Content[i].Value == after {
-				return i + 2
-			}
+		if i := keyIndex(exp, after); i >= 0 {
+			return i + 2
 		}
 	}
 	return len(exp.Content)
@@ -220,21 +260,14 @@ func blockEnd(lines []string, start, indent int, withComments bool) int {
 
 // renderBlock encodes "parameters: <value>" indented by indent spaces.
 func renderBlock(value *yaml.Node, indent int, comment, eol string) (string, error) {
-	m := &yaml.Node{Kind: yaml.MappingNode, Tag: "!!map", Content: []*yaml.Node{
-		{Kind: yaml.ScalarNode, Tag: "!!str", Value: "parameters"}, value,
-	}}
-	var buf bytes.Buffer
-	enc := yaml.NewEncoder(&buf)
-	enc.SetIndent(2)
-	if err := enc.Encode(m); err != nil {
-		return "", err
-	}
-	if err := enc.Close(); err != nil {
+	m := &yaml.Node{Kind: yaml.MappingNode, Tag: "!!map", Content: []*yaml.Node{strNode("parameters"), value}}
+	out, err := EncodeYAML(m)
+	if err != nil {
 		return "", err
 	}
 	pad := strings.Repeat(" ", indent)
 	var b strings.Builder
-	for i, l := range strings.Split(strings.TrimSuffix(buf.String(), "\n"), "\n") {
+	for i, l := range strings.Split(strings.TrimSuffix(string(out), "\n"), "\n") {
 		if l != "" {
 			b.WriteString(pad)
 			b.WriteString(l)
@@ -253,7 +286,7 @@ func renderBlock(value *yaml.Node, indent int, comment, eol string) (string, err
 // decimal point so they read back as floats.
 func valueNode(v any) (*yaml.Node, error) {
 	switch x := v.(type) {
-	case repo.Parameters:
+	case Parameters:
 		return valueNode(map[string]any(x))
 	case map[string]any:
 		n := &yaml.Node{Kind: yaml.MappingNode, Tag: "!!map"}
@@ -291,7 +324,7 @@ func valueNode(v any) (*yaml.Node, error) {
 		}
 		return n, nil
 	case string:
-		n := &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: x}
+		n := strNode(x)
 		if strings.Contains(x, "\n") {
 			n.Style = yaml.LiteralStyle
 			if !literalSafe(x) {
