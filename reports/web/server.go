@@ -71,7 +71,7 @@ func New(opts Options) (*Server, error) {
 	if opts.Ping <= 0 {
 		opts.Ping = 15 * time.Second
 	}
-	s := &Server{evalsDir: abs, layout: repo.Dir(abs), store: runstore.Open(abs), root: filepath.Dir(abs), opts: opts, mux: http.NewServeMux()}
+	s := &Server{evalsDir: abs, layout: repo.Dir(abs), store: runstore.Open(abs), specs: specCache{entries: map[string]specEntry{}}, root: filepath.Dir(abs), opts: opts, mux: http.NewServeMux()}
 	s.routes()
 	return s, nil
 }
