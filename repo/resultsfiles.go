@@ -55,7 +55,6 @@ type CaseVerdict struct {
 	Reason string `json:"reason,omitempty"`
 }
 
-
 // EncodeResults renders summary.json and cases.jsonl, byte-for-byte the same
 // for the same inputs (fixed field order, sorted maps and cases).
 func EncodeResults(s *ResultsSummary, cases []CaseVerdict) (summary, casesJSONL []byte, err error) {

@@ -1,7 +1,6 @@
 package runner
 
 import (
-
 	"github.com/selfevals/selfevals/repo"
 	"github.com/selfevals/selfevals/repo/runstore"
 )
