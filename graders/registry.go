@@ -1,6 +1,7 @@
 package graders
 
 import (
+	"context"
 	"fmt"
 	"maps"
 	"slices"
@@ -151,4 +152,10 @@ func (r *Registry) Unused(cases []repo.Case) []string {
 		}
 	}
 	return out
+}
+
+// Grade runs the graders that apply to case c on trace t and combines their
+// verdicts worst-of.
+func (r *Registry) Grade(ctx context.Context, c *repo.Case, t *repo.Trace) ([]repo.Grade, repo.Label, float64) {
+	return GradeAll(ctx, r.ForCase(c), c, t)
 }

@@ -38,9 +38,7 @@ func pingpongRun(t *testing.T) *repo.RunSummary {
 	}
 	loop := &runner.Loop{Spec: ls, Fingerprint: "agt_fixed", Graders: reg, Executor: &runner.Executor{
 		Adapter: agent, Parallelism: 2, Experiment: ls.Slug, RunID: "run_0000000000000000",
-		Grade: func(ctx context.Context, c *repo.Case, tr *repo.Trace) ([]repo.Grade, repo.Label, float64) {
-			return graders.GradeAll(ctx, reg.ForCase(c), c, tr)
-		},
+		Grade: reg.Grade,
 	}}
 	rs, err := loop.Run(context.Background())
 	if err != nil {

@@ -20,7 +20,7 @@ import (
 	"github.com/selfevals/selfevals/runner/adapters"
 )
 
-// GradeFunc grades one trace of one case (graders.GradeAll with the
+// GradeFunc grades one trace of one case (graders.Registry.Grade with the
 // experiment's graders bound in). It never fails: a grader that cannot decide
 // returns an error grade.
 type GradeFunc func(ctx context.Context, c *repo.Case, t *repo.Trace) ([]repo.Grade, repo.Label, float64)

@@ -93,9 +93,7 @@ func runJudged(t *testing.T, ls *repo.LoadedSpec, noCache bool) map[string]*repo
 		t.Fatal(err)
 	}
 	exec := &Executor{Adapter: agent, Parallelism: 4, Experiment: ls.Slug, RunID: "run_test",
-		Grade: func(ctx context.Context, c *repo.Case, tr *repo.Trace) ([]repo.Grade, repo.Label, float64) {
-			return graders.GradeAll(ctx, reg.ForCase(c), c, tr)
-		}}
+		Grade: reg.Grade}
 	out := map[string]*repo.Result{}
 	names := map[string]string{}
 	ls.Dataset.Each(func(c *repo.Case) error { names[c.ID] = c.Name; return nil })

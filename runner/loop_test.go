@@ -38,9 +38,7 @@ func runLoop(t *testing.T, ls *repo.LoadedSpec, agent adapters.Adapter) *repo.Ru
 		t.Fatal(err)
 	}
 	l := &Loop{Spec: ls, Fingerprint: "agt_test", Executor: &Executor{Adapter: agent, Parallelism: 4, Experiment: ls.Slug, RunID: "run_test",
-		Grade: func(ctx context.Context, c *repo.Case, tr *repo.Trace) ([]repo.Grade, repo.Label, float64) {
-			return graders.GradeAll(ctx, reg.ForCase(c), c, tr)
-		}}}
+		Grade: reg.Grade}}
 	rs, err := l.Run(context.Background())
 	if err != nil {
 		t.Fatal(err)

@@ -238,7 +238,7 @@ func regradeOne(ctx context.Context, old *repo.Result, c *repo.Case, registry *g
 		return &nr
 	}
 	if only == "" {
-		nr.Grades, nr.Label, nr.Score = graders.GradeAll(ctx, registry.ForCase(c), c, &nr.Trace)
+		nr.Grades, nr.Label, nr.Score = registry.Grade(ctx, c, &nr.Trace)
 		return &nr
 	}
 	var g graders.Grader

@@ -39,9 +39,7 @@ func runInProcess(w *workload, cfg config) (row, error) {
 	e := &runner.Executor{
 		Adapter: adapter, Parallelism: cfg.parallel, Timeout: ls.Spec.Experiment.Run.Timeout.D(),
 		Experiment: ls.Slug, RunID: "run_bench",
-		Grade: func(ctx context.Context, c *repo.Case, t *repo.Trace) ([]repo.Grade, repo.Label, float64) {
-			return graders.GradeAll(ctx, registry.ForCase(c), c, t)
-		},
+		Grade: registry.Grade,
 	}
 	start := time.Now()
 	calls := 0

@@ -202,9 +202,7 @@ func runOne(ctx context.Context, io *IOStreams, opts *runOptions, ls *repo.Loade
 	exec := &runner.Executor{
 		Adapter: adapter, Parallelism: parallel, Timeout: e.Run.Timeout.D(), Retries: e.Run.RetryCount(),
 		Cache: cache, Experiment: ls.Slug, RunID: rec.RunID, Idle: rec.Flush,
-		Grade: func(ctx context.Context, c *repo.Case, t *repo.Trace) ([]repo.Grade, repo.Label, float64) {
-			return graders.GradeAll(ctx, registry.ForCase(c), c, t)
-		},
+		Grade: registry.Grade,
 	}
 	prog := newProgress(io, ls.Slug)
 	loop := &runner.Loop{

@@ -102,9 +102,7 @@ func runExperiment(t *testing.T, root, evals, slug string) *repo.RunSummary {
 	}
 	loop := &runner.Loop{Spec: ls, Fingerprint: "agt_test", Graders: reg, Sink: rec.Write, OnDecided: rec.Decided,
 		Executor: &runner.Executor{Adapter: agent, Parallelism: 2, Experiment: ls.Slug, RunID: rec.RunID, Idle: rec.Flush,
-			Grade: func(ctx context.Context, c *repo.Case, tr *repo.Trace) ([]repo.Grade, repo.Label, float64) {
-				return graders.GradeAll(ctx, reg.ForCase(c), c, tr)
-			}}}
+			Grade: reg.Grade}}
 	rs, err := loop.Run(context.Background())
 	if err != nil {
 		rec.Abort(err)
