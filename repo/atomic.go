@@ -14,7 +14,7 @@ func WriteFileAtomic(path string, data []byte, perm os.FileMode) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
 	}
-	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
+	tmp, err := os.CreateTemp(dir, TempPattern(path))
 	if err != nil {
 		return err
 	}
@@ -45,3 +45,8 @@ func WriteFileAtomic(path string, data []byte, perm os.FileMode) error {
 	}
 	return nil
 }
+
+// TempPattern is the os.CreateTemp pattern of the temporary file that
+// becomes path when it is complete: hidden, beside it, so a rename is atomic
+// and a crash leaves only a file that is recognisably unfinished.
+func TempPattern(path string) string { return "." + filepath.Base(path) + ".tmp-*" }

@@ -174,7 +174,7 @@ func createTraceWriter(path, runID string, rowGroupRows int64) (*TraceWriter, er
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, err
 	}
-	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
+	f, err := os.CreateTemp(dir, TempPattern(path))
 	if err != nil {
 		return nil, err
 	}

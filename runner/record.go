@@ -164,7 +164,8 @@ func (r *Recorder) open() error {
 	}
 	if r.Resumed {
 		// The killed process's unfinished Parquet file is of no use.
-		stale, _ := filepath.Glob(r.Run.Dir().Traces() + ".tmp-*")
+		traces := r.Run.Dir().Traces()
+		stale, _ := filepath.Glob(filepath.Join(filepath.Dir(traces), repo.TempPattern(traces)))
 		for _, f := range stale {
 			os.Remove(f)
 		}

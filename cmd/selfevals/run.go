@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
-	"path/filepath"
 	"strconv"
 	"sync/atomic"
 	"syscall"
@@ -14,11 +13,9 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/selfevals/selfevals/graders"
 	"github.com/selfevals/selfevals/repo"
 	"github.com/selfevals/selfevals/reports"
 	"github.com/selfevals/selfevals/runner"
-	"github.com/selfevals/selfevals/runner/adapters"
 )
 
 type runOptions struct {
@@ -159,82 +156,23 @@ func printReports(io *IOStreams, format string, rss []*repo.RunSummary) {
 
 // runOne runs one experiment and writes its run directory.
 func runOne(ctx context.Context, io *IOStreams, opts *runOptions, ls *repo.LoadedSpec, settings repo.Settings) (*repo.RunSummary, error) {
-	e := &ls.Spec.Experiment
-	e.Run.Override(opts.reps, opts.maxIter, opts.parallel)
-	parallel := e.Run.Parallelism
-	adapter, err := adapters.New(ls.Spec.Agent, adapters.Options{
-		RepoRoot: ls.Root, Parallelism: parallel, Timeout: e.Run.Timeout.D(), Retries: e.Run.RetryCount(),
-	})
-	if err != nil {
-		return nil, fmt.Errorf("%s: agent: %w", ls.Path, err)
-	}
-	defer adapter.Close()
-	evalsDir := opts.global.evalsDir()
-	factories, closeGraders := runner.GraderFactories(ls, evalsDir, opts.noCache)
-	defer closeGraders()
-	registry, err := graders.NewRegistry(ls.Spec.Graders, factories)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", ls.Path, err)
-	}
-	fingerprint, err := runner.AgentFingerprint(ls)
-	if err != nil {
-		return nil, err
-	}
-	var cache *runner.Cache
-	if !opts.noCache && e.Run.CacheEnabled() {
-		cache, err = runner.OpenCache(filepath.Join(evalsDir, ".cache"), fingerprint)
-		if err != nil {
-			return nil, err
-		}
-		defer cache.Close()
-	}
-
-	rec, err := runner.StartRecord(evalsDir, ls, fingerprint, runner.RecordOptions{
-		Resume: opts.resume, ToolVersion: toolVersion(), NoCommit: noCommitReason(opts, settings),
-	})
-	if err != nil {
-		return nil, err
-	}
-	if rec.Resumed {
-		fmt.Fprintf(io.ErrOut, "%s: resuming %s\n", ls.Slug, rec.RunID)
-	}
-
-	exec := &runner.Executor{
-		Adapter: adapter, Parallelism: parallel, Timeout: e.Run.Timeout.D(), Retries: e.Run.RetryCount(),
-		Cache: cache, Experiment: ls.Slug, RunID: rec.RunID, Idle: rec.Flush,
-		Grade: registry.Grade,
-	}
+	ls.Spec.Experiment.Run.Override(opts.reps, opts.maxIter, opts.parallel)
 	prog := newProgress(io, ls.Slug)
-	loop := &runner.Loop{
-		Spec: ls, Executor: exec, Graders: registry, Fingerprint: fingerprint,
-		Sink:        rec.Write,
-		OnIteration: prog.iteration,
-		OnResult:    prog.result,
-		OnDecided: func(s *repo.IterationSummary, agg *runner.Aggregator) error {
-			prog.decided(s)
-			return rec.Decided(s, agg)
-		},
-	}
-	if rec.Resumed {
-		loop.Done, loop.Replay = rec.Done, rec.Replay
-	}
-	rs, err := loop.Run(ctx)
-	prog.stop()
+	defer prog.stop()
+	session, err := runner.Open(ls, runner.OpenOptions{
+		EvalsDir: opts.global.evalsDir(), NoCache: opts.noCache, Resume: opts.resume,
+		ToolVersion: toolVersion(), NoCommit: noCommitReason(opts, settings),
+		OnIteration: prog.iteration, OnResult: prog.result, OnDecided: prog.decided,
+		Report: func(rs *repo.RunSummary) []byte { return []byte(reports.Markdown(rs)) },
+	})
 	if err != nil {
-		rec.Abort(err)
-		return rs, err
+		return nil, err
 	}
-	if cache != nil {
-		if err := cache.Err(); err != nil {
-			rs.Warnings = append(rs.Warnings, "the agent-call cache was turned off after an error: "+err.Error())
-		}
+	defer session.Close()
+	if session.Record.Resumed {
+		fmt.Fprintf(io.ErrOut, "%s: resuming %s\n", ls.Slug, session.Record.RunID)
 	}
-	rs.Warnings = append(rs.Warnings, ls.Warnings...)
-	rs.Committed = rec.Committed()
-	if err := rec.Finish(rs, []byte(reports.Markdown(rs))); err != nil {
-		return rs, err
-	}
-	return rs, nil
+	return session.Run(ctx)
 }
 
 // progress reports a run's progress on stderr: a live line on a terminal,

@@ -14,7 +14,6 @@ import (
 
 	"github.com/goccy/go-json"
 
-	"github.com/selfevals/selfevals/graders"
 	"github.com/selfevals/selfevals/repo"
 	"github.com/selfevals/selfevals/runner"
 	"github.com/selfevals/selfevals/runner/adapters"
@@ -92,24 +91,15 @@ func runExperiment(t *testing.T, root, evals, slug string) *repo.RunSummary {
 	if err != nil {
 		t.Fatal(err)
 	}
-	reg, err := graders.NewRegistry(ls.Spec.Graders, nil)
+	ls.Spec.Experiment.Run.Parallelism = 2
+	session, err := runner.Open(ls, runner.OpenOptions{EvalsDir: evals, Adapter: agent, Fingerprint: "agt_test",
+		NoCache: true, NoCommit: "test", ToolVersion: "test"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	rec, err := runner.StartRecord(evals, ls, "agt_test", runner.RecordOptions{NoCommit: "test", ToolVersion: "test"})
+	defer session.Close()
+	rs, err := session.Run(context.Background())
 	if err != nil {
-		t.Fatal(err)
-	}
-	loop := &runner.Loop{Spec: ls, Fingerprint: "agt_test", Graders: reg, Sink: rec.Write, OnDecided: rec.Decided,
-		Executor: &runner.Executor{Adapter: agent, Parallelism: 2, Experiment: ls.Slug, RunID: rec.RunID, Idle: rec.Flush,
-			Grade: reg.Grade}}
-	rs, err := loop.Run(context.Background())
-	if err != nil {
-		rec.Abort(err)
-		t.Fatal(err)
-	}
-	rs.Committed = rec.Committed()
-	if err := rec.Finish(rs, nil); err != nil {
 		t.Fatal(err)
 	}
 	return rs

@@ -1,0 +1,170 @@
+package runner
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/selfevals/selfevals/graders"
+	"github.com/selfevals/selfevals/repo"
+	"github.com/selfevals/selfevals/runner/adapters"
+)
+
+// OpenOptions configure a run of one experiment.
+type OpenOptions struct {
+	// EvalsDir is the evals/ directory the run is recorded in.
+	EvalsDir string
+	// NoCache calls the agent (and judges) even when a cached answer
+	// exists, and stores none.
+	NoCache bool
+	// Resume continues the last unfinished run instead of starting one.
+	Resume      bool
+	ToolVersion string
+	// NoCommit keeps kept candidates off the selfevals/<slug> branch,
+	// saying why (e.g. "--no-commit"); empty commits them.
+	NoCommit string
+	// Adapter, when set, is the agent to call instead of the one the spec
+	// configures (tests and the in-process benchmark); Session.Close
+	// closes it all the same.
+	Adapter adapters.Adapter
+	// Fingerprint, when set, is used instead of hashing the agent's files.
+	Fingerprint string
+	// Progress hooks: an iteration starts (with the calls it will make), a
+	// result arrives, an iteration is decided.
+	OnIteration func(index int, hypothesis string, calls int)
+	OnResult    func()
+	OnDecided   func(*repo.IterationSummary)
+	// Report renders the report kept in the run directory (report.md);
+	// nil keeps none.
+	Report func(*repo.RunSummary) []byte
+}
+
+// Session is one experiment assembled to run: the agent's adapter, the
+// graders, the agent-call cache, the agent's fingerprint, the run record,
+// the executor and the loop. `selfevals run`, the benchmark and the tests
+// all assemble it here.
+type Session struct {
+	Spec        *repo.LoadedSpec
+	Fingerprint string
+	Record      *Recorder
+	Loop        *Loop
+
+	adapter      adapters.Adapter
+	cache        *Cache
+	closeGraders func() error
+	report       func(*repo.RunSummary) []byte
+}
+
+// Open assembles a run of ls with the run settings it has (callers apply
+// flag overrides to ls.Spec.Experiment.Run first) and takes the
+// experiment's lock. Close releases what Run did not.
+func Open(ls *repo.LoadedSpec, opts OpenOptions) (_ *Session, err error) {
+	e := &ls.Spec.Experiment
+	s := &Session{Spec: ls, adapter: opts.Adapter, report: opts.Report}
+	defer func() {
+		if err != nil {
+			s.Close()
+		}
+	}()
+	if s.adapter == nil {
+		s.adapter, err = adapters.New(ls.Spec.Agent, adapters.Options{
+			RepoRoot: ls.Root, Parallelism: e.Run.Parallelism, Timeout: e.Run.Timeout.D(), Retries: e.Run.RetryCount(),
+		})
+		if err != nil {
+			return nil, fmt.Errorf("%s: agent: %w", ls.Path, err)
+		}
+	}
+	factories, closeGraders := GraderFactories(ls, opts.EvalsDir, opts.NoCache)
+	s.closeGraders = closeGraders
+	registry, err := graders.NewRegistry(ls.Spec.Graders, factories)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", ls.Path, err)
+	}
+	s.Fingerprint = opts.Fingerprint
+	if s.Fingerprint == "" {
+		if s.Fingerprint, err = AgentFingerprint(ls); err != nil {
+			return nil, err
+		}
+	}
+	if !opts.NoCache && e.Run.CacheEnabled() {
+		if s.cache, err = OpenCache(repo.Dir(opts.EvalsDir).Cache(), s.Fingerprint); err != nil {
+			return nil, err
+		}
+	}
+	s.Record, err = StartRecord(opts.EvalsDir, ls, s.Fingerprint, RecordOptions{
+		Resume: opts.Resume, ToolVersion: opts.ToolVersion, NoCommit: opts.NoCommit,
+	})
+	if err != nil {
+		return nil, err
+	}
+	rec := s.Record
+	s.Loop = &Loop{
+		Spec: ls, Graders: registry, Fingerprint: s.Fingerprint,
+		Executor: &Executor{
+			Adapter: s.adapter, Parallelism: e.Run.Parallelism, Timeout: e.Run.Timeout.D(), Retries: e.Run.RetryCount(),
+			Cache: s.cache, Experiment: ls.Slug, RunID: rec.RunID, Idle: rec.Flush, Grade: registry.Grade,
+		},
+		Sink:        rec.Write,
+		OnIteration: opts.OnIteration,
+		OnResult:    opts.OnResult,
+		OnDecided: func(it *repo.IterationSummary, agg *Aggregator) error {
+			if opts.OnDecided != nil {
+				opts.OnDecided(it)
+			}
+			return rec.Decided(it, agg)
+		},
+	}
+	if rec.Resumed {
+		s.Loop.Done, s.Loop.Replay = rec.Done, rec.Replay
+	}
+	return s, nil
+}
+
+// Run runs the loop and closes the run record: finished, interrupted (what
+// finished is kept) or failed (what was written is kept for --resume).
+func (s *Session) Run(ctx context.Context) (*repo.RunSummary, error) {
+	rs, err := s.Loop.Run(ctx)
+	if err != nil {
+		s.Record.Abort(err)
+		s.Record = nil
+		return rs, err
+	}
+	if s.cache != nil {
+		if err := s.cache.Err(); err != nil {
+			rs.Warnings = append(rs.Warnings, "the agent-call cache was turned off after an error: "+err.Error())
+		}
+	}
+	rs.Warnings = append(rs.Warnings, s.Spec.Warnings...)
+	rs.Committed = s.Record.Committed()
+	var report []byte
+	if s.report != nil {
+		report = s.report(rs)
+	}
+	err = s.Record.Finish(rs, report)
+	s.Record = nil
+	return rs, err
+}
+
+// Close releases the agent, the graders, the cache and, when Run did not
+// get to, the run record.
+func (s *Session) Close() error {
+	if s.Record != nil {
+		s.Record.Abort(fmt.Errorf("closed before it ran"))
+		s.Record = nil
+	}
+	var errs []error
+	if s.cache != nil {
+		errs = append(errs, s.cache.Close())
+	}
+	if s.closeGraders != nil {
+		errs = append(errs, s.closeGraders())
+	}
+	if s.adapter != nil {
+		errs = append(errs, s.adapter.Close())
+	}
+	for _, err := range errs {
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
