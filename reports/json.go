@@ -5,8 +5,6 @@ import (
 	"math"
 	"time"
 
-	"github.com/goccy/go-json"
-
 	"github.com/selfevals/selfevals/repo"
 	"github.com/selfevals/selfevals/runner"
 )
@@ -161,11 +159,7 @@ func BuildJSON(rs *runner.RunSummary) *JSONReport {
 
 // JSON renders the run report as indented JSON.
 func JSON(rs *runner.RunSummary) ([]byte, error) {
-	b, err := json.MarshalIndentWithOption(BuildJSON(rs), "", "  ", json.DisableHTMLEscape())
-	if err != nil {
-		return nil, err
-	}
-	return append(b, '\n'), nil
+	return indentedJSON(BuildJSON(rs))
 }
 
 func nonNil[T any](s []T) []T {

@@ -87,11 +87,11 @@ func failureModeRows(graderModes map[string]int, rt *runTaxonomy) []failureModeR
 // taxonomyCell names the taxonomy mode a failure mode is, or —.
 func (rt *runTaxonomy) taxonomyCell(slug string) string {
 	if rt == nil {
-		return "—"
+		return dash
 	}
 	m, ok := rt.tax.Resolve(slug)
 	if !ok {
-		return "—"
+		return dash
 	}
 	cell := fmt.Sprintf("%s (%s)", escapeCell(m.Title), repo.ModeStatus(m))
 	if m.Slug != slug {
