@@ -1,6 +1,8 @@
-// Package reports presents results: the run report in markdown and JSON,
-// and (later) compare, diff across revisions, the PR comment, HTML and
-// JUnit, and the web UI.
+// Package reports presents results: the run report in markdown, JSON,
+// JUnit and HTML, compare, the diff across revisions and its pull-request
+// comment, the web UI, and what the other commands print (regrade,
+// calibration, history, candidates, failure modes, estimates). Commands
+// gather the data and print what these functions return.
 package reports
 
 import (
