@@ -76,12 +76,7 @@ func runRegrade(ctx context.Context, io *IOStreams, opts *regradeOptions) error 
 		return err
 	}
 	if opts.format == "json" {
-		b, err := reports.RegradeJSON(rep)
-		if err != nil {
-			return err
-		}
-		_, err = io.Out.Write(b)
-		return err
+		return io.print(reports.RegradeJSON(rep))
 	}
 	fmt.Fprint(io.Out, reports.RegradeMarkdown(rep))
 	return nil

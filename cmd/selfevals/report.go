@@ -64,10 +64,14 @@ func runReport(io *IOStreams, opts *reportOptions, args []string) error {
 	if err != nil {
 		return err
 	}
-	b, err := reports.Render(rs, runDir, opts.format)
+	return io.print(reports.Render(rs, runDir, opts.format))
+}
+
+// print writes what a renderer returned to stdout, unless it failed.
+func (s *IOStreams) print(b []byte, err error) error {
 	if err != nil {
 		return err
 	}
-	_, err = io.Out.Write(b)
+	_, err = s.Out.Write(b)
 	return err
 }
