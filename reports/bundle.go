@@ -11,13 +11,7 @@ import (
 )
 
 // BundleJSON encodes an analysis bundle as indented JSON (bundle.json).
-func BundleJSON(b *repo.AnalysisBundle) ([]byte, error) {
-	out, err := json.MarshalIndentWithOption(b, "", "  ", json.DisableHTMLEscape())
-	if err != nil {
-		return nil, err
-	}
-	return append(out, '\n'), nil
-}
+func BundleJSON(b *repo.AnalysisBundle) ([]byte, error) { return indentedJSON(b) }
 
 // BundleMarkdown renders an analysis bundle for a person or a coding agent
 // to read (bundle.md): the taxonomy, then each trace with its case input,
@@ -42,9 +36,9 @@ func BundleMarkdown(b *repo.AnalysisBundle, bundleDir string) string {
 	if len(b.Taxonomy) == 0 {
 		w("_No live modes yet: propose them._\n\n")
 	} else {
-		w("| mode_id | status | title | definition |\n|---|---|---|---|\n")
+		t := newTable(&s, "", "mode_id", "status", "title", "definition")
 		for _, m := range b.Taxonomy {
-			w("| `%s` | %s | %s | %s |\n", m.ID, m.Status, escapeCell(m.Title), escapeCell(m.Definition))
+			t.row(code(m.ID), m.Status, escapeCell(m.Title), escapeCell(m.Definition))
 		}
 		w("\n")
 	}
@@ -137,10 +131,6 @@ func joinSlash(dir, name string) string {
 		return name
 	}
 	return strings.TrimSuffix(dir, "/") + "/" + name
-}
-
-func oneLine(s string) string {
-	return strings.Join(strings.Fields(s), " ")
 }
 
 func indentJSON(raw json.RawMessage) string {

@@ -31,23 +31,24 @@ func Compare(a, b *runner.StoredIteration) string {
 	if len(keys) == 0 {
 		w("Both ran without parameters.\n\n")
 	} else {
-		w("| parameter | A | B | changed |\n|---|---|---|---|\n")
+		t := newTable(&s, "", "parameter", "A", "B", "changed")
 		for _, k := range keys {
 			va, vb := fa[k], fb[k]
 			changed := ""
 			if va != vb {
 				changed = "yes"
 			}
-			w("| `%s` | %s | %s | %s |\n", k, orDash(va), orDash(vb), changed)
+			t.row(code(k), paramCell(va), paramCell(vb), changed)
 		}
 		w("\n")
 	}
 
-	w("## Metrics\n\n| metric | A | B | Δ | %.0f%% CI | p | test |\n|---|---|---|---|---|---|---|\n", conf*100)
+	w("## Metrics\n\n")
+	t := newTable(&s, "", "metric", "A", "B", "Δ", fmt.Sprintf("%.0f%% CI", conf*100), "p", "test")
 	names := unionKeys(a.Metrics, b.Metrics)
 	for _, n := range names {
 		ma, mb := a.Metrics[n], b.Metrics[n]
-		delta, ci, p, test := "—", "—", "—", ""
+		delta, ci, p, test := dash, dash, dash, ""
 		if ma.Observed && mb.Observed {
 			delta = signed(mb.Value - ma.Value)
 			if ev := paired.Compare(n, ma.Value, mb.Value, a.Pairs, b.Pairs, conf); ev != nil && ev.Test != "" {
@@ -56,16 +57,16 @@ func Compare(a, b *runner.StoredIteration) string {
 				test = ev.Test
 			}
 		}
-		w("| `%s` | %s | %s | %s | %s | %s | %s |\n", n, metricValue(ma), metricValue(mb), delta, ci, p, test)
+		t.row(code(n), metricValue(ma), metricValue(mb), delta, ci, p, test)
 	}
 	w("\n## Failure modes\n\n")
 	modes := unionKeys(a.FailureModes, b.FailureModes)
 	if len(modes) == 0 {
 		w("None in either.\n\n")
 	} else {
-		w("| mode | A | B |\n|---|---|---|\n")
+		t := newTable(&s, "", "mode", "A", "B")
 		for _, m := range modes {
-			w("| `%s` | %d | %d |\n", m, a.FailureModes[m], b.FailureModes[m])
+			t.row(code(m), a.FailureModes[m], b.FailureModes[m])
 		}
 		w("\n")
 	}
@@ -135,16 +136,11 @@ func unionKeys[V any](a, b map[string]V) []string {
 	return out
 }
 
-func orDash(s string) string {
-	if s == "" {
-		return "—"
+// paramCell shows a parameter's JSON value as code, or a dash where the
+// iteration has no such parameter.
+func paramCell(v string) string {
+	if v == "" {
+		return dash
 	}
-	return "`" + s + "`"
-}
-
-func fmtP(p float64) string {
-	if p < 0.001 {
-		return "<0.001"
-	}
-	return fmt.Sprintf("%.3g", p)
+	return code(v)
 }

@@ -575,13 +575,6 @@ func metricsChanged(ms []MetricDiff) bool {
 	return false
 }
 
-func plural(n int, word string) string {
-	if n == 1 {
-		return "1 " + word
-	}
-	return fmt.Sprintf("%d %ss", n, word)
-}
-
 // classifyCases merges the two sorted verdict lists. Cases only at one side
 // are matched into definition changes first (by the dataset's edits, then by
 // a name unique on both sides), so an edited case is never a regression.
@@ -953,10 +946,4 @@ func pairedTest(md *MetricDiff, va, vb float64, a, b []repo.CasePair, confidence
 }
 
 // DiffJSON renders the diff as indented JSON.
-func DiffJSON(d *DiffReport) ([]byte, error) {
-	b, err := json.MarshalIndentWithOption(d, "", "  ", json.DisableHTMLEscape())
-	if err != nil {
-		return nil, err
-	}
-	return append(b, '\n'), nil
-}
+func DiffJSON(d *DiffReport) ([]byte, error) { return indentedJSON(d) }

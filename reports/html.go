@@ -36,9 +36,7 @@ func HTML(rs *repo.RunSummary, runDir string) ([]byte, error) {
 		for _, g := range c.Grades {
 			hc.Grades = append(hc.Grades, htmlGrade{Grader: g.Grader, Label: string(g.Label), Reason: g.Reason, Modes: strings.Join(g.FailureModes, ", ")})
 		}
-		if r := []rune(hc.Output); len(r) > 2000 {
-			hc.Output = string(r[:2000]) + "…"
-		}
+		hc.Output = ellipsize(hc.Output, 2000, 2000)
 		v.Cases = append(v.Cases, hc)
 	}
 	// Failing cases first: they are what a reader opens the page for.

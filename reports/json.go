@@ -5,8 +5,6 @@ import (
 	"math"
 	"time"
 
-	"github.com/goccy/go-json"
-
 	"github.com/selfevals/selfevals/repo"
 )
 
@@ -160,11 +158,7 @@ func BuildJSON(rs *repo.RunSummary) *JSONReport {
 
 // JSON renders the run report as indented JSON.
 func JSON(rs *repo.RunSummary) ([]byte, error) {
-	b, err := json.MarshalIndentWithOption(BuildJSON(rs), "", "  ", json.DisableHTMLEscape())
-	if err != nil {
-		return nil, err
-	}
-	return append(b, '\n'), nil
+	return indentedJSON(BuildJSON(rs))
 }
 
 func nonNil[T any](s []T) []T {

@@ -105,11 +105,7 @@ func (c *caseResult) details() string {
 		fmt.Fprintf(&b, "agent error (%s): %s\n", c.ErrorKind, c.Error)
 	}
 	if c.Output != "" {
-		out := c.Output
-		if r := []rune(out); len(r) > 1000 {
-			out = string(r[:1000]) + "…"
-		}
-		b.WriteString("output:\n" + out + "\n")
+		b.WriteString("output:\n" + ellipsize(c.Output, 1000, 1000) + "\n")
 	}
 	return b.String()
 }
@@ -200,7 +196,7 @@ func JUnit(rs *repo.RunSummary, runDir string) ([]byte, error) {
 		}
 		tc := junitCase{Name: name, Classname: "selfevals." + rs.Slug, Time: seconds(c.LatencyMS)}
 		total += c.LatencyMS
-		problem := &junitProblem{Message: oneLineMax(c.reason(), 500), Type: string(c.Label), Text: c.details()}
+		problem := &junitProblem{Message: clip(oneLine(c.reason()), 500), Type: string(c.Label), Text: c.details()}
 		switch c.Label {
 		case repo.Pass:
 		case repo.Error:
@@ -228,11 +224,3 @@ func JUnit(rs *repo.RunSummary, runDir string) ([]byte, error) {
 }
 
 func seconds(ms float64) string { return fmt.Sprintf("%.3f", ms/1000) }
-
-func oneLineMax(s string, max int) string {
-	s = strings.Join(strings.Fields(s), " ")
-	if r := []rune(s); len(r) > max {
-		s = string(r[:max-1]) + "…"
-	}
-	return s
-}

@@ -1,16 +1,16 @@
-// Package reports presents results: the run report in markdown and JSON,
-// and (later) compare, diff across revisions, the PR comment, HTML and
-// JUnit, and the web UI.
+// Package reports presents results: the run report in markdown, JSON,
+// JUnit and HTML, compare, the diff across revisions and its pull-request
+// comment, the web UI, and what the other commands print (regrade,
+// calibration, history, candidates, failure modes, estimates). Commands
+// gather the data and print what these functions return.
 package reports
 
 import (
 	"fmt"
-	"math"
 	"sort"
 	"strings"
 
 	"github.com/goccy/go-json"
-
 	"github.com/selfevals/selfevals/repo"
 )
 
@@ -59,10 +59,11 @@ func Markdown(rs *repo.RunSummary) string {
 			}
 			w("\n")
 		}
-		w("### Metrics of the best iteration\n\n| metric | value | 95%% CI | n |\n|---|---|---|---|\n")
+		w("### Metrics of the best iteration\n\n")
+		t := newTable(&b, "", "metric", "value", "95% CI", "n")
 		for _, name := range metricOrder(best.Metrics) {
 			m := best.Metrics[name]
-			w("| `%s` | %s | %s | %d |\n", name, metricValue(m), interval(m), m.N)
+			t.row(code(name), metricValue(m), interval(m), m.N)
 		}
 		w("\n")
 	} else if len(rs.Iterations) == 0 {
@@ -70,31 +71,32 @@ func Markdown(rs *repo.RunSummary) string {
 	}
 
 	if len(rs.Iterations) > 0 {
-		w("## Iterations\n\n| # | %s | Δ vs best | outcome | rationale |\n|---|---|---|---|---|\n", rs.Target.Name)
+		w("## Iterations\n\n")
+		t := newTable(&b, "", "#", rs.Target.Name, "Δ vs best", "outcome", "rationale")
 		for _, it := range rs.Iterations {
-			delta := "—"
+			delta := dash
 			if ev := it.Decision.Evidence; ev != nil {
 				delta = signed(ev.Delta)
 			}
-			w("| %d | %s | %s | %s | %s |\n", it.Index, primaryCell(it, rs.Target.Name), delta, glyph(it.Decision.Outcome), escapeCell(it.Decision.Rationale))
+			t.row(it.Index, primaryCell(it, rs.Target.Name), delta, glyph(it.Decision.Outcome), escapeCell(it.Decision.Rationale))
 		}
 		w("\n")
 	}
 
 	if len(rs.Iterations) > 0 {
-		w("## Cost and time\n\n| # | cost (USD) | tokens | latency p50 / p95 (ms) | calls | cached | errors | wall (s) |\n|---|---|---|---|---|---|---|---|\n")
+		w("## Cost and time\n\n")
+		t := newTable(&b, "", "#", "cost (USD)", "tokens", "latency p50 / p95 (ms)", "calls", "cached", "errors", "wall (s)")
 		for _, it := range rs.Iterations {
 			cost := "not reported"
 			if m := it.Metrics["cost_usd_total"]; m.Observed {
 				cost = fmt.Sprintf("%.4f", m.Value)
 			}
-			tokens := "—"
+			tokens := dash
 			if m := it.Metrics["tokens_total"]; m.Observed {
 				tokens = num(m.Value)
 			}
-			w("| %d | %s | %s | %s / %s | %d | %d | %d | %.1f |\n", it.Index, cost, tokens,
-				metricValue(it.Metrics["latency_ms_p50"]), metricValue(it.Metrics["latency_ms_p95"]),
-				it.Calls, it.CacheHits, it.Errors, float64(it.DurationMS)/1000)
+			t.row(it.Index, cost, tokens, metricValue(it.Metrics["latency_ms_p50"])+" / "+metricValue(it.Metrics["latency_ms_p95"]),
+				it.Calls, it.CacheHits, it.Errors, fmt.Sprintf("%.1f", float64(it.DurationMS)/1000))
 		}
 		w("\nRun wall time: %.1f s.\n\n", rs.EndedAt.Sub(rs.StartedAt).Seconds())
 	}
@@ -107,16 +109,17 @@ func Markdown(rs *repo.RunSummary) string {
 	}
 	rt := loadRunTaxonomy(rs)
 	if rows := failureModeRows(modes, rt); len(rows) > 0 {
-		w("## Top failure modes\n\n| failure mode | from | count | taxonomy mode |\n|---|---|---|---|\n")
+		w("## Top failure modes\n\n")
+		t := newTable(&b, "", "failure mode", "from", "count", "taxonomy mode")
 		for i, r := range rows {
 			if i == 10 {
 				break
 			}
-			unit := ""
+			count := fmt.Sprint(r.count)
 			if r.source == "analysis" {
-				unit = " " + map[bool]string{true: "trace", false: "traces"}[r.count == 1]
+				count = plural(r.count, "trace")
 			}
-			w("| `%s` | %s | %d%s | %s |\n", r.mode, r.source, r.count, unit, rt.taxonomyCell(r.mode))
+			t.row(code(r.mode), r.source, count, rt.taxonomyCell(r.mode))
 		}
 		w("\n")
 	}
@@ -215,26 +218,7 @@ func metricValue(m repo.Metric) string {
 
 func interval(m repo.Metric) string {
 	if !m.Observed || m.Lo == nil || m.Hi == nil {
-		return "—"
+		return dash
 	}
 	return fmt.Sprintf("[%s, %s]", num(*m.Lo), num(*m.Hi))
-}
-
-func num(f float64) string {
-	if math.IsNaN(f) {
-		return "—"
-	}
-	return repo.FormatNumber(math.Round(f*10000) / 10000)
-}
-
-func signed(f float64) string {
-	s := num(f)
-	if f >= 0 {
-		return "+" + s
-	}
-	return s
-}
-
-func escapeCell(s string) string {
-	return strings.NewReplacer("|", "\\|", "\n", " ").Replace(s)
 }

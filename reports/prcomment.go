@@ -104,20 +104,19 @@ func DiffMarkdown(d *DiffReport, opts DiffMarkdownOptions) string {
 	if len(d.Experiments) == 0 {
 		w("No experiments under evals/ at either revision.\n\n")
 	} else {
-		w("| experiment | metric | A | B | Δ | %s CI | p | verdict | results | definitions |\n", conf)
-		w("|---|---|--:|--:|--:|---|--:|---|---|---|\n")
+		t := prTable(&b, "llrrrlrlll", "experiment", "metric", "A", "B", "Δ", conf+" CI", "p", "verdict", "results", "definitions")
 		for _, e := range d.Experiments {
-			metric, va, vb, delta, ci, p, verdict := "—", "—", "—", "—", "—", "—", statusCell(e.Status)
+			metric, va, vb, delta, ci, p, verdict := dash, dash, dash, dash, dash, dash, statusCell(e.Status)
 			if m := e.Primary(); m != nil {
-				metric = "`" + m.Name + "`"
+				metric = code(m.Name)
 				va, vb, delta, ci, p = optNum(m.A), optNum(m.B), deltaCell(m.Delta), ciCell(m.CI), pCell(m.P)
 				if e.Status != StatusAdded && e.Status != StatusRemoved {
 					verdict = verdictCell(m)
 				}
 			} else if e.Target != nil {
-				metric = "`" + e.Target.Name + "`"
+				metric = code(e.Target.Name)
 			}
-			w("| `%s` | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", e.Slug, metric, va, vb, delta, ci, p, verdict, resultsCell(e), definitionsCell(e))
+			t.row(code(e.Slug), metric, va, vb, delta, ci, p, verdict, resultsCell(e), definitionsCell(e))
 		}
 		w("\n")
 	}
@@ -214,7 +213,7 @@ func diffSections(d *DiffReport) []section {
 
 func caseTable(cs []CaseChange, reasonFrom string) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "| case | A | B | reason (%s) |\n|---|---|---|---|\n", reasonFrom)
+	t := newTable(&b, "", "case", "A", "B", "reason ("+reasonFrom+")")
 	for i, c := range cs {
 		if i == maxRows {
 			break
@@ -223,11 +222,7 @@ func caseTable(cs []CaseChange, reasonFrom string) string {
 		if reasonFrom == "A" {
 			v = c.A
 		}
-		reason := "—"
-		if v != nil && v.Reason != "" {
-			reason = cell(v.Reason, 240)
-		}
-		fmt.Fprintf(&b, "| %s | %s | %s | %s |\n", caseCell(c.Name, c.ID), labelCell(c.A), labelCell(c.B), reason)
+		t.row(caseCell(c.Name, c.ID), labelCell(c.A), labelCell(c.B), reasonCell(v))
 	}
 	b.WriteString(moreRows(len(cs)))
 	return b.String()
@@ -236,16 +231,12 @@ func caseTable(cs []CaseChange, reasonFrom string) string {
 func editedTable(cs []CaseChange) string {
 	var b strings.Builder
 	b.WriteString("The case's content changed under the same name, so its verdicts are not paired and never count as a regression or a fix.\n\n")
-	b.WriteString("| case | ID at A → B | A | B | reason (B) |\n|---|---|---|---|---|\n")
+	t := newTable(&b, "", "case", "ID at A → B", "A", "B", "reason (B)")
 	for i, c := range cs {
 		if i == maxRows {
 			break
 		}
-		reason := "—"
-		if c.B != nil && c.B.Reason != "" {
-			reason = cell(c.B.Reason, 240)
-		}
-		fmt.Fprintf(&b, "| %s | `%s` → `%s` | %s | %s | %s |\n", cell(orID(c.Name, c.ID), 80), c.PreviousID, c.ID, labelCell(c.A), labelCell(c.B), reason)
+		t.row(cell(orID(c.Name, c.ID), 80), code(c.PreviousID)+" → "+code(c.ID), labelCell(c.A), labelCell(c.B), reasonCell(c.B))
 	}
 	b.WriteString(moreRows(len(cs)))
 	return b.String()
@@ -260,18 +251,14 @@ func moreRows(n int) string {
 
 func metricsTable(e *ExperimentDiff, confidence float64) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "| metric | A | B | Δ | %.0f%% CI of Δ | p | test | verdict |\n|---|--:|--:|--:|---|--:|---|---|\n", confidence*100)
+	t := prTable(&b, "lrrrlrll", "metric", "A", "B", "Δ", fmt.Sprintf("%.0f%% CI of Δ", confidence*100), "p", "test", "verdict")
 	for i := range e.Metrics {
 		m := &e.Metrics[i]
-		name := "`" + m.Name + "`"
+		name := code(m.Name)
 		if m.Primary {
 			name = "**" + name + "** (primary)"
 		}
-		test := m.Test
-		if test == "" {
-			test = "—"
-		}
-		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s | %s | %s |\n", name, optNum(m.A), optNum(m.B), deltaCell(m.Delta), ciCell(m.CI), pCell(m.P), test, verdictCell(m))
+		t.row(name, optNum(m.A), optNum(m.B), deltaCell(m.Delta), ciCell(m.CI), pCell(m.P), orDash(m.Test), verdictCell(m))
 	}
 	if e.Pairs > 0 {
 		fmt.Fprintf(&b, "\nPaired on the %s both results share.\n", plural(e.Pairs, "case"))
@@ -290,12 +277,13 @@ func datasetBody(ds *DatasetDiff) string {
 		if len(rs) == 0 {
 			return
 		}
-		fmt.Fprintf(&b, "**%s (%d)**\n\n| case | ID |\n|---|---|\n", title, len(rs))
+		fmt.Fprintf(&b, "**%s (%d)**\n\n", title, len(rs))
+		t := newTable(&b, "", "case", "ID")
 		for i, r := range rs {
 			if i == maxRows {
 				break
 			}
-			fmt.Fprintf(&b, "| %s | `%s` |\n", cell(orID(r.Name, r.ID), 80), r.ID)
+			t.row(cell(orID(r.Name, r.ID), 80), code(r.ID))
 		}
 		b.WriteString(moreRows(len(rs)))
 		b.WriteString("\n")
@@ -303,12 +291,13 @@ func datasetBody(ds *DatasetDiff) string {
 	refs("Added", ds.Added)
 	refs("Removed", ds.Removed)
 	if len(ds.Edited) > 0 {
-		fmt.Fprintf(&b, "**Edited (%d)**\n\n| case | ID at A | ID at B |\n|---|---|---|\n", len(ds.Edited))
+		fmt.Fprintf(&b, "**Edited (%d)**\n\n", len(ds.Edited))
+		t := newTable(&b, "", "case", "ID at A", "ID at B")
 		for i, e := range ds.Edited {
 			if i == maxRows {
 				break
 			}
-			fmt.Fprintf(&b, "| %s | `%s` | `%s` |\n", cell(e.Name, 80), e.From, e.To)
+			t.row(cell(e.Name, 80), code(e.From), code(e.To))
 		}
 		b.WriteString(moreRows(len(ds.Edited)))
 	}
@@ -317,12 +306,12 @@ func datasetBody(ds *DatasetDiff) string {
 
 func fieldTable(fs []FieldChange) string {
 	var b strings.Builder
-	b.WriteString("| field | A | B |\n|---|---|---|\n")
+	t := newTable(&b, "", "field", "A", "B")
 	for i, f := range fs {
 		if i == maxRows {
 			break
 		}
-		fmt.Fprintf(&b, "| `%s` | %s | %s |\n", escapePipes(f.Path), codeCell(f.A), codeCell(f.B))
+		t.row(code(escapePipes(f.Path)), codeCell(f.A), codeCell(f.B))
 	}
 	b.WriteString(moreRows(len(fs)))
 	return b.String()
@@ -395,10 +384,7 @@ func resultsCell(e *ExperimentDiff) string {
 	add(len(e.Cases.New), "new")
 	add(len(e.Cases.Removed), "removed")
 	add(len(e.Cases.Edited), "edited")
-	if len(parts) == 0 {
-		return "—"
-	}
-	return strings.Join(parts, " · ")
+	return orDash(strings.Join(parts, " · "))
 }
 
 func definitionsCell(e *ExperimentDiff) string {
@@ -409,10 +395,7 @@ func definitionsCell(e *ExperimentDiff) string {
 	if len(e.Spec) > 0 {
 		parts = append(parts, "spec: "+plural(len(e.Spec), "field"))
 	}
-	if len(parts) == 0 {
-		return "—"
-	}
-	return strings.Join(parts, " · ")
+	return orDash(strings.Join(parts, " · "))
 }
 
 func revCell(r Revision, opts DiffMarkdownOptions) string {
@@ -432,7 +415,7 @@ func revCell(r Revision, opts DiffMarkdownOptions) string {
 
 func labelCell(v *repo.CaseVerdict) string {
 	if v == nil {
-		return "—"
+		return dash
 	}
 	s := string(v.Label)
 	if v.Repetitions > 1 {
@@ -455,74 +438,39 @@ func orID(name, id string) string {
 	return name
 }
 
-func optNum(f *float64) string {
-	if f == nil {
-		return "—"
+func optNum(f *float64) string { return optional(f, num) }
+
+// reasonCell is a verdict's reason, or a dash.
+func reasonCell(v *repo.CaseVerdict) string {
+	if v == nil || v.Reason == "" {
+		return dash
 	}
-	return num(*f)
+	return cell(v.Reason, 240)
 }
 
-// deltaCell is a signed difference in a code span (− for negative).
+// deltaCell is a signed difference in a code span.
 func deltaCell(f *float64) string {
-	if f == nil {
-		return "—"
-	}
-	return "`" + signedMinus(*f) + "`"
-}
-
-func signedMinus(f float64) string {
-	switch {
-	case math.IsNaN(f):
-		return "—"
-	case num(f) == "0":
-		return "0"
-	case f > 0:
-		return "+" + num(f)
-	}
-	return "−" + num(-f)
+	return optional(f, func(f float64) string { return code(signedMinus(f)) })
 }
 
 func ciCell(ci *[2]float64) string {
-	if ci == nil {
-		return "—"
-	}
-	return fmt.Sprintf("[%s, %s]", signedMinus(ci[0]), signedMinus(ci[1]))
+	return optional(ci, func(ci [2]float64) string { return fmt.Sprintf("[%s, %s]", signedMinus(ci[0]), signedMinus(ci[1])) })
 }
 
 func pCell(p *float64) string {
 	if p == nil || math.IsNaN(*p) {
-		return "—"
+		return dash
 	}
 	return fmtP(*p)
 }
 
-// cell makes user text safe inside a table cell: no line breaks, pipes
-// escaped, HTML escaped (a reason holding </details> must not close a
-// section), and at most max characters.
-func cell(s string, max int) string {
-	s = strings.Join(strings.Fields(s), " ")
-	if r := []rune(s); len(r) > max {
-		s = string(r[:max-1]) + "…"
-	}
-	return escapePipes(htmlEscape(s))
+// prTable starts a table of the comment, whose right-aligned columns have
+// always been marked "--:".
+func prTable(b *strings.Builder, align string, cols ...string) table {
+	t := table{b: b, right: "--:"}
+	t.head(align, cols...)
+	return t
 }
-
-func codeCell(s string) string {
-	if s == "" {
-		return "—"
-	}
-	s = escapePipes(strings.Join(strings.Fields(s), " "))
-	if strings.Contains(s, "`") {
-		return "`` " + s + " ``"
-	}
-	return "`" + s + "`"
-}
-
-func escapePipes(s string) string { return strings.ReplaceAll(s, "|", `\|`) }
-
-var htmlEscaper = strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;")
-
-func htmlEscape(s string) string { return htmlEscaper.Replace(s) }
 
 // CommentMarker is the hidden line that identifies the comment of a key,
 // so the next run updates it instead of adding another.
@@ -666,16 +614,4 @@ func fit(body string, limit, shown int, measure func(string) int, unit string) s
 		}
 	}
 	return note(dropped, len(head))
-}
-
-func thousands(n int) string {
-	s := fmt.Sprint(n)
-	var b strings.Builder
-	for i, r := range s {
-		if i > 0 && (len(s)-i)%3 == 0 {
-			b.WriteByte(',')
-		}
-		b.WriteRune(r)
-	}
-	return b.String()
 }

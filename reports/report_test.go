@@ -107,3 +107,18 @@ func TestJSONGoldenAndSchema(t *testing.T) {
 		t.Errorf("the JSON report does not match report.schema.json: %v", err)
 	}
 }
+
+func TestRenderFormats(t *testing.T) {
+	rs := pingpongRun(t)
+	md, err := Render(rs, "", "md")
+	if err != nil || string(md) != Markdown(rs) {
+		t.Errorf("md: %v", err)
+	}
+	js, err := Render(rs, "", "json")
+	if want, _ := JSON(rs); err != nil || string(js) != string(want) {
+		t.Errorf("json: %v", err)
+	}
+	if _, err := Render(rs, "", "pdf"); err == nil {
+		t.Error("an unknown format rendered")
+	}
+}

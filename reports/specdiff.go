@@ -138,11 +138,7 @@ func render(v reflect.Value) string {
 			s = string(b)
 		}
 	}
-	const max = 200
-	if r := []rune(s); len(r) > max {
-		s = string(r[:max-1]) + "…"
-	}
-	return s
+	return clip(s, 200)
 }
 
 // diffTaxonomy compares evals/taxonomy.yaml at both revisions.

@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strings"
 
 	"github.com/selfevals/selfevals/repo"
 )
@@ -86,15 +87,61 @@ func failureModeRows(graderModes map[string]int, rt *runTaxonomy) []failureModeR
 // taxonomyCell names the taxonomy mode a failure mode is, or —.
 func (rt *runTaxonomy) taxonomyCell(slug string) string {
 	if rt == nil {
-		return "—"
+		return dash
 	}
 	m, ok := rt.tax.Resolve(slug)
 	if !ok {
-		return "—"
+		return dash
 	}
 	cell := fmt.Sprintf("%s (%s)", escapeCell(m.Title), repo.ModeStatus(m))
 	if m.Slug != slug {
 		cell += fmt.Sprintf(", merged from `%s`", slug)
 	}
 	return cell
+}
+
+// FailureModeList lists failure modes in the given order, one line each
+// (* marks official ones) with its history below; with status set, only
+// the modes of that status. The ID column is as wide as the longest ID of
+// all the modes, so the layout does not shift with the filter.
+func FailureModeList(modes []repo.FailureMode, status string) string {
+	var b strings.Builder
+	width := 0
+	for _, m := range modes {
+		width = max(width, len(m.ID()))
+	}
+	n := 0
+	for _, m := range modes {
+		st := repo.ModeStatus(m)
+		if status != "" && st != status {
+			continue
+		}
+		n++
+		marker := " "
+		if st == "official" {
+			marker = "*"
+		}
+		title := m.Title
+		if m.MergedInto != "" {
+			title += fmt.Sprintf("  → merged into fm_%s", m.MergedInto)
+		}
+		fmt.Fprintf(&b, "%s %-*s  %-11s %5s  %s\n", marker, width, m.ID(), "["+st+"]", fmt.Sprintf("%d ex", len(m.Examples)), title)
+		for _, h := range m.History {
+			line := "    " + h.Action
+			if h.Detail != "" {
+				line += ": " + h.Detail
+			}
+			if h.By != "" {
+				line += "  by " + h.By
+			}
+			if h.At != "" {
+				line += "  at " + h.At
+			}
+			b.WriteString(line + "\n")
+		}
+	}
+	if n == 0 {
+		b.WriteString("(no failure modes)\n")
+	}
+	return b.String()
 }

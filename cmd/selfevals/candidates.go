@@ -8,6 +8,7 @@ import (
 
 	"github.com/selfevals/selfevals/repo"
 	"github.com/selfevals/selfevals/repo/gitstore"
+	"github.com/selfevals/selfevals/reports"
 	"github.com/selfevals/selfevals/runner"
 )
 
@@ -24,41 +25,47 @@ newest candidate.`,
   git merge selfevals/support-reply`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			gs, err := openGit(g)
+			found, err := unmergedCandidates(g, args)
 			if err != nil {
 				return err
 			}
-			var branches []string
-			if len(args) == 1 {
-				branches = []string{runner.CandidateBranch(args[0])}
-			} else if branches, err = gs.Branches("selfevals/"); err != nil {
-				return err
-			}
-			found := 0
-			for _, b := range branches {
-				commits, err := gs.BranchCommits(b, "HEAD")
-				if err != nil {
-					if len(args) == 1 {
-						return repo.Userf("no candidates for %s: %v", args[0], err)
-					}
-					continue
-				}
-				if len(commits) == 0 {
-					continue
-				}
-				fmt.Fprintf(io.Out, "%s\n", b)
-				for _, c := range commits {
-					run, _ := c.Trailer(gitstore.TrailerRun)
-					fmt.Fprintf(io.Out, "  %s  %s  %s  (%s)\n", c.Hash[:12], c.Time.UTC().Format("2006-01-02 15:04"), c.Subject, run)
-					found++
-				}
-			}
-			if found == 0 {
+			if len(found) == 0 {
 				fmt.Fprintln(io.ErrOut, "no unmerged candidates")
+				return nil
 			}
+			fmt.Fprint(io.Out, reports.CandidateList(found))
 			return nil
 		},
 	}
+}
+
+// unmergedCandidates lists the selfevals/<slug> branches (the one of the
+// slug in args, else all) that have commits HEAD has not merged.
+func unmergedCandidates(g *globalOptions, args []string) ([]reports.CandidateBranch, error) {
+	gs, err := openGit(g)
+	if err != nil {
+		return nil, err
+	}
+	var branches []string
+	if len(args) == 1 {
+		branches = []string{runner.CandidateBranch(args[0])}
+	} else if branches, err = gs.Branches("selfevals/"); err != nil {
+		return nil, err
+	}
+	var found []reports.CandidateBranch
+	for _, b := range branches {
+		commits, err := gs.BranchCommits(b, "HEAD")
+		if err != nil {
+			if len(args) == 1 {
+				return nil, repo.Userf("no candidates for %s: %v", args[0], err)
+			}
+			continue
+		}
+		if len(commits) > 0 {
+			found = append(found, reports.CandidateBranch{Name: b, Commits: commits})
+		}
+	}
+	return found, nil
 }
 
 func newHistoryCmd(io *IOStreams, g *globalOptions) *cobra.Command {
@@ -86,26 +93,7 @@ metric it recorded: the experiment's longitudinal view.`,
 			if len(versions) == 0 {
 				return repo.Userf("no commit of %s has %s; run the experiment and commit evals/results/%s", args[0], rel, args[0])
 			}
-			fmt.Fprintf(io.Out, "commit        date              %-12s  target  subject\n", "primary")
-			for _, v := range versions {
-				value, met := "deleted", ""
-				if v.Content != nil {
-					s, err := repo.ReadSummary(v.Content)
-					switch {
-					case err != nil:
-						value = "unreadable"
-					case s.Primary == nil:
-						value = s.Target.Name + " —"
-					default:
-						value = s.Target.Name + " " + repo.FormatNumber(*s.Primary)
-						met = "missed"
-						if s.TargetMet {
-							met = "met"
-						}
-					}
-				}
-				fmt.Fprintf(io.Out, "%s  %s  %-12s  %-6s  %s\n", v.Commit.Hash[:12], v.Commit.Time.UTC().Format("2006-01-02 15:04"), value, met, v.Commit.Subject)
-			}
+			fmt.Fprint(io.Out, reports.HistoryTable(versions))
 			return nil
 		},
 	}

@@ -70,22 +70,9 @@ func runComment(ctx context.Context, ios *IOStreams, opts *commentOptions) error
 	if !commentKey.MatchString(opts.key) {
 		return repo.Userf("--key %q: use letters, digits, '.', '_', '-' and '/' (at most 64)", opts.key)
 	}
-	var raw []byte
-	var err error
-	if opts.bodyFile == "-" || opts.bodyFile == "" {
-		raw, err = io.ReadAll(ios.In)
-	} else {
-		raw, err = os.ReadFile(opts.bodyFile)
-		if errors.Is(err, os.ErrNotExist) {
-			return repo.Userf("--body-file %s does not exist", opts.bodyFile)
-		}
-	}
+	body, err := readCommentBody(ios, opts.bodyFile)
 	if err != nil {
 		return err
-	}
-	body := strings.TrimSpace(string(raw))
-	if body == "" {
-		return repo.Userf("the comment body is empty (--body-file %s)", opts.bodyFile)
 	}
 	marker := reports.CommentMarker(opts.key)
 	comment := marker + "\n" + reports.FitComment(body, len(marker)+1)
@@ -93,7 +80,36 @@ func runComment(ctx context.Context, ios *IOStreams, opts *commentOptions) error
 		fmt.Fprintln(ios.Out, comment)
 		return nil
 	}
-	env := pullrequest.EnvFrom(opts.getenv)
+	return postComment(ctx, ios, pullrequest.EnvFrom(opts.getenv), marker, comment, body)
+}
+
+// readCommentBody reads the markdown to post: the file, or standard input
+// for "-".
+func readCommentBody(ios *IOStreams, bodyFile string) (string, error) {
+	var raw []byte
+	var err error
+	if bodyFile == "-" || bodyFile == "" {
+		raw, err = io.ReadAll(ios.In)
+	} else {
+		raw, err = os.ReadFile(bodyFile)
+		if errors.Is(err, os.ErrNotExist) {
+			return "", repo.Userf("--body-file %s does not exist", bodyFile)
+		}
+	}
+	if err != nil {
+		return "", err
+	}
+	body := strings.TrimSpace(string(raw))
+	if body == "" {
+		return "", repo.Userf("the comment body is empty (--body-file %s)", bodyFile)
+	}
+	return body, nil
+}
+
+// postComment appends the body to the job summary and creates or updates
+// the pull request's comment of the marker. A read-only token cannot
+// comment: that is a warning, not a failure.
+func postComment(ctx context.Context, ios *IOStreams, env pullrequest.Env, marker, comment, body string) error {
 	summaryWritten := false
 	if env.StepSummary != "" {
 		if err := pullrequest.AppendStepSummary(env.StepSummary, reports.FitStepSummary(body)); err != nil {

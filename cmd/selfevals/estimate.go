@@ -6,6 +6,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/selfevals/selfevals/repo"
+	"github.com/selfevals/selfevals/reports"
 	"github.com/selfevals/selfevals/runner"
 )
 
@@ -57,19 +58,10 @@ func runEstimate(io *IOStreams, opts *estimateOptions, path string) error {
 	if err != nil {
 		return err
 	}
-	calls := ls.Dataset.Count * reps * iterations
-	fmt.Fprintf(io.Out, "experiment:  %s (%s)\n", ls.Slug, ls.ID)
-	fmt.Fprintf(io.Out, "iterations:  %d (at most; convergence may stop earlier)\n", iterations)
-	fmt.Fprintf(io.Out, "calls:       %d = %d cases × %d repetitions × %d iterations\n", calls, ls.Dataset.Count, reps, iterations)
-	switch {
-	case opts.costPerCall > 0:
-		fmt.Fprintf(io.Out, "cost:        $%.2f at $%g per call\n", float64(calls)*opts.costPerCall, opts.costPerCall)
-	default:
-		if per, dir, ok := runner.CostPerCall(opts.global.evalsDir(), ls.Slug); ok {
-			fmt.Fprintf(io.Out, "cost:        $%.2f at $%.6f per call (mean of %s)\n", float64(calls)*per, per, dir)
-		} else {
-			fmt.Fprintf(io.Out, "cost:        unknown: no earlier run reported a cost; pass --cost-per-call\n")
-		}
+	est := &reports.Estimate{Slug: ls.Slug, ID: ls.ID, Cases: ls.Dataset.Count, Repetitions: reps, Iterations: iterations, CostPerCall: opts.costPerCall}
+	if est.CostPerCall <= 0 {
+		est.CostPerCall, est.MeanOf, _ = runner.CostPerCall(opts.global.evalsDir(), ls.Slug)
 	}
+	fmt.Fprint(io.Out, reports.EstimateText(est))
 	return nil
 }

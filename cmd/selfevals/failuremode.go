@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/selfevals/selfevals/repo"
+	"github.com/selfevals/selfevals/reports"
 )
 
 type failureModeOptions struct {
@@ -88,43 +89,7 @@ it below, one line per change.`,
 			if err != nil {
 				return err
 			}
-			width := 0
-			for _, m := range tf.Modes {
-				width = max(width, len(m.ID()))
-			}
-			n := 0
-			for _, m := range tf.Sorted() {
-				st := repo.ModeStatus(m)
-				if status != "" && st != status {
-					continue
-				}
-				n++
-				marker := " "
-				if st == "official" {
-					marker = "*"
-				}
-				title := m.Title
-				if m.MergedInto != "" {
-					title += fmt.Sprintf("  → merged into fm_%s", m.MergedInto)
-				}
-				fmt.Fprintf(io.Out, "%s %-*s  %-11s %5s  %s\n", marker, width, m.ID(), "["+st+"]", fmt.Sprintf("%d ex", len(m.Examples)), title)
-				for _, h := range m.History {
-					line := "    " + h.Action
-					if h.Detail != "" {
-						line += ": " + h.Detail
-					}
-					if h.By != "" {
-						line += "  by " + h.By
-					}
-					if h.At != "" {
-						line += "  at " + h.At
-					}
-					fmt.Fprintln(io.Out, line)
-				}
-			}
-			if n == 0 {
-				fmt.Fprintln(io.Out, "(no failure modes)")
-			}
+			fmt.Fprint(io.Out, reports.FailureModeList(tf.Sorted(), status))
 			return nil
 		},
 	}

@@ -47,12 +47,7 @@ func runFmt(io *IOStreams, opts *fmtOptions) error {
 	}
 	changed, bad := 0, 0
 	for _, f := range files {
-		var want []byte
-		if f.Kind == repo.KindDataset {
-			want, err = repo.FormatDataset(f.Path)
-		} else {
-			want, err = repo.FormatYAML(f.Path)
-		}
+		want, err := canonical(f)
 		if err != nil {
 			bad++
 			fmt.Fprintf(io.ErrOut, "%s\n", indentErr(err))
@@ -70,11 +65,7 @@ func runFmt(io *IOStreams, opts *fmtOptions) error {
 			fmt.Fprintf(io.Out, "would reformat %s\n", f.Path)
 			continue
 		}
-		st, err := os.Stat(f.Path)
-		if err != nil {
-			return err
-		}
-		if err := repo.WriteFileAtomic(f.Path, want, st.Mode().Perm()); err != nil {
+		if err := rewrite(f.Path, want); err != nil {
 			return err
 		}
 		fmt.Fprintf(io.Out, "formatted %s\n", f.Path)
@@ -88,4 +79,21 @@ func runFmt(io *IOStreams, opts *fmtOptions) error {
 		fmt.Fprintf(io.ErrOut, "%d files already canonical\n", len(files))
 	}
 	return nil
+}
+
+// canonical is a file's canonical form.
+func canonical(f repo.TreeFile) ([]byte, error) {
+	if f.Kind == repo.KindDataset {
+		return repo.FormatDataset(f.Path)
+	}
+	return repo.FormatYAML(f.Path)
+}
+
+// rewrite replaces a file's content, keeping its permissions.
+func rewrite(path string, data []byte) error {
+	st, err := os.Stat(path)
+	if err != nil {
+		return err
+	}
+	return repo.WriteFileAtomic(path, data, st.Mode().Perm())
 }

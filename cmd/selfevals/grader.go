@@ -12,6 +12,7 @@ import (
 
 	"github.com/selfevals/selfevals/graders"
 	"github.com/selfevals/selfevals/repo"
+	"github.com/selfevals/selfevals/reports"
 	"github.com/selfevals/selfevals/runner"
 )
 
@@ -87,24 +88,54 @@ evals/.cache/judge/ like a run's (--no-cache to ask again).`,
 }
 
 func runCalibrate(ctx context.Context, io *IOStreams, opts *calibrateOptions) error {
-	if ctx == nil {
-		ctx = context.Background()
-	}
 	if opts.labels == "" {
 		return repo.Userf("--labels is required")
+	}
+	c, err := calibrate(ctx, opts)
+	if err != nil {
+		return err
+	}
+	fmt.Fprint(io.Out, reports.CalibrationMarkdown(&c.Calibration))
+	if m := c.Metrics; m.JudgeErrors == m.N {
+		return &exitError{code: exitFailure, msg: fmt.Sprintf("the judge gave no verdict on any of the %d examples (first: %s); the card was not written", m.N, c.Disagreements()[0].Grade.Reason)}
+	}
+	if opts.noWrite {
+		fmt.Fprint(io.Out, reports.CalibrationNotWritten)
+		return nil
+	}
+	card, err := writeCalibratedCard(c, opts.now())
+	if err != nil {
+		return err
+	}
+	fmt.Fprint(io.Out, reports.CalibratedCardMarkdown(card))
+	return nil
+}
+
+// calibration is a judge measured, with the spec that declares it.
+type calibration struct {
+	reports.Calibration
+	ls    *repo.LoadedSpec
+	spec  repo.GraderSpec
+	evals string
+}
+
+// calibrate runs the judge over every labelled example.
+func calibrate(ctx context.Context, opts *calibrateOptions) (*calibration, error) {
+	if ctx == nil {
+		ctx = context.Background()
 	}
 	evalsDir := opts.global.evalsDir()
 	ls, spec, err := findGraderSpec(opts.global, opts.spec, opts.grader)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	examples, err := graders.ReadLabels(opts.labels)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	judge, closeJudge, err := runner.NewJudge(ls, spec, evalsDir, runner.JudgeOptions{NoCache: opts.noCache, IgnoreCard: true})
 	if err != nil {
-		return err
+		return nil, err
 	}
 	defer closeJudge()
 	parallel := opts.parallel
@@ -113,108 +144,30 @@ func runCalibrate(ctx context.Context, io *IOStreams, opts *calibrateOptions) er
 	}
 	items, m := graders.RunCalibration(ctx, judge, examples, parallel)
 	if ctx.Err() != nil {
-		return &exitError{code: exitFailure, msg: "interrupted: the card was not written"}
+		return nil, &exitError{code: exitFailure, msg: "interrupted: the card was not written"}
 	}
+	return &calibration{Calibration: reports.Calibration{Grader: opts.grader, Labels: opts.labels, Spec: ls.Path, Items: items, Metrics: m}, ls: ls, spec: spec, evals: evalsDir}, nil
+}
 
-	out := io.Out
-	fmt.Fprintf(out, "# Calibration of %s\n\n", opts.grader)
-	fmt.Fprintf(out, "%d labelled outputs from %s, judged by %s as %s declares it.\n\n", m.N, opts.labels, opts.grader, ls.Path)
-	fmt.Fprintln(out, "| metric | value |")
-	fmt.Fprintln(out, "|---|---:|")
-	row := func(name string, v *float64) {
-		fmt.Fprintf(out, "| %s | %s |\n", name, fmtOpt(v))
-	}
-	row("precision (pass)", m.Precision)
-	row("recall (pass)", m.Recall)
-	row("F1 (pass)", m.F1)
-	row("macro-F1", m.MacroF1)
-	row("Cohen's kappa", m.Kappa)
-	acc := m.Accuracy
-	row("accuracy", &acc)
-	fmt.Fprintf(out, "| high-risk false negatives | %d |\n", m.HighRiskFalseNegatives)
-	fmt.Fprintf(out, "| judge errors | %d |\n", m.JudgeErrors)
-
-	fmt.Fprintln(out, "\n## Confusion (rows: people, columns: judge)")
-	fmt.Fprintln(out)
-	var cols []repo.Label
-	for _, s := range m.Labels {
-		cols = append(cols, s.Label)
-	}
-	fmt.Fprint(out, "| people \\ judge |")
-	for _, c := range cols {
-		fmt.Fprintf(out, " %s |", c)
-	}
-	fmt.Fprint(out, "\n|---|")
-	for range cols {
-		fmt.Fprint(out, "---:|")
-	}
-	fmt.Fprintln(out)
-	for _, r := range cols {
-		if m.Confusion[r] == nil {
-			continue
-		}
-		fmt.Fprintf(out, "| %s |", r)
-		for _, c := range cols {
-			fmt.Fprintf(out, " %d |", m.Confusion[r][c])
-		}
-		fmt.Fprintln(out)
-	}
-
-	var disagree []graders.CalibrationItem
-	for _, it := range items {
-		if it.Grade.Label != it.Example.Label {
-			disagree = append(disagree, it)
-		}
-	}
-	if len(disagree) > 0 {
-		fmt.Fprintf(out, "\n## Disagreements (%d)\n\n", len(disagree))
-		for i, it := range disagree {
-			if i == 20 {
-				fmt.Fprintf(out, "- … and %d more\n", len(disagree)-20)
-				break
-			}
-			hr := ""
-			if it.Example.HighRisk {
-				hr = " (high risk)"
-			}
-			fmt.Fprintf(out, "- %s:%d%s: people %s, judge %s — %s\n", opts.labels, it.Example.Line, hr, it.Example.Label, it.Grade.Label, oneLine(it.Grade.Reason, 160))
-		}
-	}
-
-	if m.JudgeErrors == m.N {
-		return &exitError{code: exitFailure, msg: fmt.Sprintf("the judge gave no verdict on any of the %d examples (first: %s); the card was not written", m.N, disagree[0].Grade.Reason)}
-	}
-	if opts.noWrite {
-		fmt.Fprintln(out, "\nThe card was not written (--no-write).")
-		return nil
-	}
-	path := runner.CardPath(ls, spec, evalsDir)
-	if err := repo.WriteCardMetrics(path, opts.grader, m.CardMetrics(), m.N, opts.now()); err != nil {
-		return err
+// writeCalibratedCard writes the metrics into the grader's card and reads
+// it back to say where it stands.
+func writeCalibratedCard(c *calibration, now time.Time) (*reports.CalibratedCard, error) {
+	path := runner.CardPath(c.ls, c.spec, c.evals)
+	if err := repo.WriteCardMetrics(path, c.Grader, c.Metrics.CardMetrics(), c.Metrics.N, now); err != nil {
+		return nil, err
 	}
 	card, err := repo.LoadGraderCard(path)
 	if err != nil {
-		return fmt.Errorf("the card was written but does not load: %w", err)
+		return nil, fmt.Errorf("the card was written but does not load: %w", err)
 	}
-	fmt.Fprintf(out, "\nWrote the metrics into %s (state: calibrated).\n", path)
-	if spec.Card == "" {
-		rel, _ := filepath.Rel(filepath.Dir(ls.Path), path)
-		fmt.Fprintf(out, "The run reads it as the grader's card by its name; card: %s in the spec says so explicitly.\n", rel)
+	out := &reports.CalibratedCard{Path: path, ByName: c.spec.Card == "", Blocking: card.Blocking, Problems: graders.ThresholdProblems(card)}
+	if out.ByName {
+		out.Rel, _ = filepath.Rel(filepath.Dir(c.ls.Path), path)
 	}
-	blocking := card.Blocking
-	if spec.Blocking != nil {
-		blocking = *spec.Blocking
+	if c.spec.Blocking != nil {
+		out.Blocking = *c.spec.Blocking
 	}
-	if probs := graders.ThresholdProblems(card); len(probs) > 0 {
-		if blocking {
-			fmt.Fprintf(out, "Below its thresholds (%s): as a blocking grader it runs as advisory (skipped) until it meets them.\n", strings.Join(probs, "; "))
-		} else {
-			fmt.Fprintf(out, "Below the blocking thresholds (%s); it is not blocking, so it grades normally.\n", strings.Join(probs, "; "))
-		}
-	} else {
-		fmt.Fprintln(out, "It meets its thresholds.")
-	}
-	return nil
+	return out, nil
 }
 
 // findGraderSpec loads the spec declaring an llm_judge named grader: the
@@ -284,25 +237,4 @@ func findGraderSpec(g *globalOptions, specPath, grader string) (*repo.LoadedSpec
 		paths = append(paths, ls.Path)
 	}
 	return nil, repo.GraderSpec{}, &repo.UserError{Msg: fmt.Sprintf("grader %q is declared by %d specs: %s", grader, len(found), strings.Join(paths, ", ")), Hint: "pick one with --spec"}
-}
-
-func fmtOpt(v *float64) string {
-	if v == nil {
-		return "—"
-	}
-	return repo.FormatNumber(*v)
-}
-
-// oneLine flattens s to one line of at most n bytes (for table cells and
-// lists).
-func oneLine(s string, n int) string {
-	s = strings.Join(strings.Fields(s), " ")
-	if len(s) > n {
-		cut := n
-		for cut > 0 && s[cut]&0xC0 == 0x80 {
-			cut--
-		}
-		s = s[:cut] + "…"
-	}
-	return s
 }

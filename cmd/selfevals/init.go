@@ -49,53 +49,23 @@ type plannedFile struct {
 }
 
 func runInit(io *IOStreams, opts *initOptions) error {
-	dir := opts.global.dir
-	if dir == "" {
-		dir = os.Getenv("SELFEVALS_DIR")
+	dir := starterDir(opts.global)
+	plan, err := planInit(dir, opts.github)
+	if err != nil {
+		return err
 	}
-	if dir == "" {
-		dir = "evals"
-	}
-	var plan []plannedFile
-	for _, name := range evals.StarterFiles {
-		data, err := fs.ReadFile(evals.Starter, name)
-		if err != nil {
-			return err
-		}
-		plan = append(plan, plannedFile{filepath.Join(dir, filepath.FromSlash(name)), data})
-	}
-	if opts.github {
-		root := filepath.Dir(filepath.Clean(dir))
-		plan = append(plan, plannedFile{filepath.Join(root, ".github", "workflows", "evals.yml"), []byte(githubWorkflow)})
-	}
-
-	var create, same, conflict []plannedFile
-	for _, f := range plan {
-		old, err := os.ReadFile(f.path)
-		switch {
-		case os.IsNotExist(err):
-			create = append(create, f)
-		case err != nil:
-			return err
-		case bytes.Equal(old, f.data):
-			same = append(same, f)
-		default:
-			conflict = append(conflict, f)
-		}
+	create, same, conflict, err := sortPlan(plan)
+	if err != nil {
+		return err
 	}
 	if len(conflict) > 0 && !opts.force {
-		msg := "these files exist and differ from the starter; nothing was written:\n"
-		for _, f := range conflict {
-			msg += "  " + f.path + "\n"
-		}
-		return &repo.UserError{Msg: msg[:len(msg)-1], Hint: "pass --force to overwrite them"}
+		return conflictError(conflict)
 	}
-	write := append(create, conflict...)
-	if len(write) == 0 {
+	if len(create)+len(conflict) == 0 {
 		fmt.Fprintf(io.Out, "%s is already initialized: all %d starter files are present and unchanged; nothing to do\n", dir, len(same))
 		return nil
 	}
-	for _, f := range write {
+	for _, f := range append(create, conflict...) {
 		if err := repo.WriteFileAtomic(f.path, f.data, 0o644); err != nil {
 			return err
 		}
@@ -111,6 +81,62 @@ func runInit(io *IOStreams, opts *initOptions) error {
 	}
 	fmt.Fprintf(io.Out, "\nNext:\n  selfevals validate\n  selfevals run %s\n", filepath.Join(dir, "experiments", "pingpong.yaml"))
 	return nil
+}
+
+// starterDir is where init writes: --dir, else $SELFEVALS_DIR, else evals.
+func starterDir(g *globalOptions) string {
+	if g.dir != "" {
+		return g.dir
+	}
+	if dir := os.Getenv("SELFEVALS_DIR"); dir != "" {
+		return dir
+	}
+	return "evals"
+}
+
+// conflictError refuses to overwrite files that differ from the starter.
+func conflictError(conflict []plannedFile) error {
+	msg := "these files exist and differ from the starter; nothing was written:\n"
+	for _, f := range conflict {
+		msg += "  " + f.path + "\n"
+	}
+	return &repo.UserError{Msg: msg[:len(msg)-1], Hint: "pass --force to overwrite them"}
+}
+
+// planInit lists the starter files under dir, and the workflow when github.
+func planInit(dir string, github bool) ([]plannedFile, error) {
+	var plan []plannedFile
+	for _, name := range evals.StarterFiles {
+		data, err := fs.ReadFile(evals.Starter, name)
+		if err != nil {
+			return nil, err
+		}
+		plan = append(plan, plannedFile{filepath.Join(dir, filepath.FromSlash(name)), data})
+	}
+	if github {
+		root := filepath.Dir(filepath.Clean(dir))
+		plan = append(plan, plannedFile{filepath.Join(root, ".github", "workflows", "evals.yml"), []byte(githubWorkflow)})
+	}
+	return plan, nil
+}
+
+// sortPlan sorts the planned files into those to create, those already as
+// planned, and those that exist with other content.
+func sortPlan(plan []plannedFile) (create, same, conflict []plannedFile, err error) {
+	for _, f := range plan {
+		old, err := os.ReadFile(f.path)
+		switch {
+		case os.IsNotExist(err):
+			create = append(create, f)
+		case err != nil:
+			return nil, nil, nil, err
+		case bytes.Equal(old, f.data):
+			same = append(same, f)
+		default:
+			conflict = append(conflict, f)
+		}
+	}
+	return create, same, conflict, nil
 }
 
 // githubWorkflow runs the experiments on pull requests and posts the diff

@@ -7,12 +7,12 @@ import (
 	"path/filepath"
 	"strings"
 
-	"github.com/goccy/go-json"
 	"github.com/spf13/cobra"
 
 	"github.com/selfevals/selfevals/graders"
 	"github.com/selfevals/selfevals/repo"
 	"github.com/selfevals/selfevals/repo/runstore"
+	"github.com/selfevals/selfevals/reports"
 	"github.com/selfevals/selfevals/runner"
 )
 
@@ -69,69 +69,77 @@ and are counted as missing.`,
 }
 
 func runRegrade(ctx context.Context, io *IOStreams, opts *regradeOptions) error {
-	if ctx == nil {
-		ctx = context.Background()
-	}
 	if opts.format != "md" && opts.format != "json" {
 		return repo.Userf("--format must be md or json, got %q", opts.format)
+	}
+	rep, err := regrade(ctx, io, opts)
+	if err != nil {
+		return err
+	}
+	if opts.format == "json" {
+		return io.print(reports.RegradeJSON(rep))
+	}
+	fmt.Fprint(io.Out, reports.RegradeMarkdown(rep))
+	return nil
+}
+
+// regrade loads the run and the spec whose graders to use, and grades the
+// run's traces again.
+func regrade(ctx context.Context, io *IOStreams, opts *regradeOptions) (*runner.RegradeReport, error) {
+	if ctx == nil {
+		ctx = context.Background()
 	}
 	evalsDir := opts.global.evalsDir()
 	runDir, err := findRunDir(evalsDir, opts.run)
 	if err != nil {
-		return err
+		return nil, err
+	}
+	if runDir == "" {
+		return nil, repo.Userf("no recorded runs of %s under %s", opts.run, filepath.Join(evalsDir, "runs"))
 	}
 	man, err := runstore.At(runDir).Manifest()
 	if err != nil {
-		return err
-	}
-	specPath := opts.spec
-	if specPath == "" {
-		specPath = man.Spec
-		if _, err := os.Stat(specPath); err != nil {
-			// run.json keeps the path as it was given; from elsewhere,
-			// try it from the repository root.
-			if alt := filepath.Join(filepath.Dir(filepath.Clean(evalsDir)), man.Spec); fileExists(alt) {
-				specPath = alt
-			}
-		}
+		return nil, err
 	}
 	loadOpts, err := opts.global.loadOptions()
 	if err != nil {
-		return err
+		return nil, err
 	}
+	specPath := runSpecPath(evalsDir, man, opts.spec)
 	ls, err := repo.LoadExperiment(specPath, loadOpts)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if ls.Slug != man.Experiment {
-		return &repo.UserError{Msg: fmt.Sprintf("%s is experiment %s, but run %s is of %s", specPath, ls.Slug, man.RunID, man.Experiment), Hint: "pass the spec of the run's experiment with --spec"}
+		return nil, &repo.UserError{Msg: fmt.Sprintf("%s is experiment %s, but run %s is of %s", specPath, ls.Slug, man.RunID, man.Experiment), Hint: "pass the spec of the run's experiment with --spec"}
 	}
 	factories, closeGraders := runner.GraderFactories(ls, evalsDir, opts.noCache)
 	defer closeGraders()
 	registry, err := graders.NewRegistry(ls.Spec.Graders, factories)
 	if err != nil {
-		return fmt.Errorf("%s: %w", ls.Path, err)
+		return nil, fmt.Errorf("%s: %w", ls.Path, err)
 	}
 	if ls.Dataset.ID != man.DatasetID {
 		fmt.Fprintf(io.ErrOut, "warning: the dataset changed since run %s; results of cases edited or removed since keep their stored grades\n", man.RunID)
 	}
-	rep, err := runner.Regrade(ctx, runDir, ls, registry, runner.RegradeOptions{Grader: opts.grader, Parallelism: opts.parallel, Write: opts.write})
-	if err != nil {
-		return err
-	}
-	if opts.format == "json" {
-		b, err := json.MarshalIndentWithOption(rep, "", "  ", json.DisableHTMLEscape())
-		if err != nil {
-			return err
-		}
-		_, err = io.Out.Write(append(b, '\n'))
-		return err
-	}
-	fmt.Fprint(io.Out, regradeMarkdown(rep))
-	return nil
+	return runner.Regrade(ctx, runDir, ls, registry, runner.RegradeOptions{Grader: opts.grader, Parallelism: opts.parallel, Write: opts.write})
 }
 
-// findRunDir resolves a run ID, or an experiment slug to its newest run.
+// runSpecPath is the spec a run recorded, unless override names another.
+// run.json keeps the path as it was given; from elsewhere, it is tried
+// from the repository root.
+func runSpecPath(evalsDir string, man *repo.RunManifest, override string) string {
+	if override != "" {
+		return override
+	}
+	if alt := filepath.Join(filepath.Dir(filepath.Clean(evalsDir)), man.Spec); !fileExists(man.Spec) && fileExists(alt) {
+		return alt
+	}
+	return man.Spec
+}
+
+// findRunDir resolves a run ID, or an experiment slug ("" for every
+// experiment) to its newest run: "" when it has none.
 func findRunDir(evalsDir, arg string) (string, error) {
 	store := runstore.Open(evalsDir)
 	if strings.HasPrefix(arg, "run_") {
@@ -139,11 +147,8 @@ func findRunDir(evalsDir, arg string) (string, error) {
 		return run.Path(), err
 	}
 	runs, err := store.Runs(arg)
-	if err != nil {
+	if err != nil || len(runs) == 0 {
 		return "", err
-	}
-	if len(runs) == 0 {
-		return "", repo.Userf("no recorded runs of %s under %s", arg, repo.Dir(evalsDir).AllRuns())
 	}
 	return runs[0].Path(), nil
 }
@@ -151,75 +156,4 @@ func findRunDir(evalsDir, arg string) (string, error) {
 func fileExists(p string) bool {
 	_, err := os.Stat(p)
 	return err == nil
-}
-
-func regradeMarkdown(r *runner.RegradeReport) string {
-	var b strings.Builder
-	fmt.Fprintf(&b, "# Regrade: %s (%s)\n\n", r.Experiment, r.RunID)
-	fmt.Fprintf(&b, "Re-graded %d of %d stored results with the current %s: %s. No agent was called.\n",
-		r.Regraded, r.Results, plural(len(r.Graders), "grader", "graders"), strings.Join(r.Graders, ", "))
-	if r.Missing > 0 {
-		fmt.Fprintf(&b, "%d results kept their stored grades: their cases are no longer in the dataset.\n", r.Missing)
-	}
-	if r.Written != "" {
-		fmt.Fprintf(&b, "The re-graded results are in %s.\n", r.Written)
-	}
-	b.WriteString("\n## Metrics\n\n")
-	b.WriteString("| iteration | metric | before | after | Δ |\n|---:|---|---:|---:|---:|\n")
-	for _, it := range r.Iterations {
-		for _, m := range it.Metrics {
-			delta := "—"
-			if m.Old != nil && m.New != nil {
-				delta = signed(m.New.Value - m.Old.Value)
-			}
-			fmt.Fprintf(&b, "| %d | %s | %s | %s | %s |\n", it.Index, cell(m.Name), metricCell(m.Old), metricCell(m.New), delta)
-		}
-	}
-	if len(r.Flips) == 0 {
-		b.WriteString("\nNo verdict flipped.\n")
-		return b.String()
-	}
-	fmt.Fprintf(&b, "\n## Flipped verdicts (%d)\n\n", len(r.Flips))
-	b.WriteString("| case | iteration | rep | grader | before → after | overall | reason |\n|---|---:|---:|---|---|---|---|\n")
-	for _, f := range r.Flips {
-		fmt.Fprintf(&b, "| %s | %d | %d | %s | %s → %s | %s → %s | %s |\n", cell(f.Case), f.Iteration, f.Repetition, cell(f.Grader),
-			labelCell(f.Old), labelCell(f.New), labelCell(f.OldOverall), labelCell(f.NewOverall), cell(oneLine(f.Reason, 200)))
-	}
-	return b.String()
-}
-
-func plural(n int, one, many string) string {
-	if n == 1 {
-		return one
-	}
-	return many
-}
-
-func metricCell(m *repo.Metric) string {
-	if m == nil {
-		return "—"
-	}
-	return repo.FormatNumber(m.Value)
-}
-
-func labelCell(l repo.Label) string {
-	if l == "" {
-		return "—"
-	}
-	return string(l)
-}
-
-func signed(d float64) string {
-	if d > 0 {
-		return "+" + repo.FormatNumber(d)
-	}
-	if d == 0 {
-		return "0"
-	}
-	return repo.FormatNumber(d)
-}
-
-// cell escapes a markdown table cell.
-func cell(s string) string {
-	return strings.ReplaceAll(strings.ReplaceAll(s, "|", `\|`), "\n", " ")
 }

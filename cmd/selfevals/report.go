@@ -1,9 +1,6 @@
 package main
 
 import (
-	"fmt"
-	"strings"
-
 	"github.com/spf13/cobra"
 
 	"github.com/selfevals/selfevals/repo"
@@ -50,52 +47,31 @@ func runReport(io *IOStreams, opts *reportOptions, args []string) error {
 		return repo.Userf("--format must be md, json, junit or html, got %q", opts.format)
 	}
 	dir := opts.global.evalsDir()
-	var runDir string
+	slug := ""
+	if len(args) == 1 {
+		slug = args[0]
+	}
+	runDir, err := findRunDir(dir, slug)
 	switch {
-	case len(args) == 1 && strings.HasPrefix(args[0], "run_"):
-		run, err := runstore.Open(dir).FindRun(args[0])
-		if err != nil {
-			return err
-		}
-		runDir = run.Path()
-	default:
-		slug := ""
-		if len(args) == 1 {
-			slug = args[0]
-		}
-		runs, err := runstore.Open(dir).Runs(slug)
-		if err != nil {
-			return err
-		}
-		if len(runs) == 0 {
-			if slug == "" {
-				return repo.Userf("no recorded runs under %s", dir)
-			}
-			return repo.Userf("no recorded runs of %s under %s", slug, dir)
-		}
-		runDir = runs[0].Path()
+	case err != nil:
+		return err
+	case runDir == "" && slug == "":
+		return repo.Userf("no recorded runs under %s", dir)
+	case runDir == "":
+		return repo.Userf("no recorded runs of %s under %s", slug, dir)
 	}
 	rs, err := runstore.At(runDir).Summary()
 	if err != nil {
 		return err
 	}
-	var render func() ([]byte, error)
-	switch opts.format {
-	case "json":
-		render = func() ([]byte, error) { return reports.JSON(rs) }
-	case "junit":
-		render = func() ([]byte, error) { return reports.JUnit(rs, runDir) }
-	case "html":
-		render = func() ([]byte, error) { return reports.HTML(rs, runDir) }
-	}
-	if render != nil {
-		b, err := render()
-		if err != nil {
-			return err
-		}
-		_, err = io.Out.Write(b)
+	return io.print(reports.Render(rs, runDir, opts.format))
+}
+
+// print writes what a renderer returned to stdout, unless it failed.
+func (s *IOStreams) print(b []byte, err error) error {
+	if err != nil {
 		return err
 	}
-	fmt.Fprint(io.Out, reports.Markdown(rs))
-	return nil
+	_, err = s.Out.Write(b)
+	return err
 }

@@ -116,6 +116,12 @@ func runServe(ctx context.Context, io *IOStreams, opts *serveOptions) error {
 	}
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	return serveUntilDone(ctx, io, opts, srv, ln)
+}
+
+// serveUntilDone serves on ln until the listener fails or ctx is done, then
+// shuts down gracefully.
+func serveUntilDone(ctx context.Context, io *IOStreams, opts *serveOptions, srv http.Handler, ln net.Listener) error {
 	// Requests run under base, which is cancelled on shutdown so live
 	// streams end instead of holding Shutdown up.
 	base, cancelBase := context.WithCancel(context.Background())
