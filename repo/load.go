@@ -911,13 +911,35 @@ func nearbyFileHint(path string) string {
 
 var yamlLine = regexp.MustCompile(`line (\d+)`)
 
+// yamlParserProblems are the messages of yaml.v3's parser (as opposed to
+// its scanner). For these it prints the 0-based line of where the enclosing
+// construct starts (or, when that is the first line, of the problem), so
+// the line it names is one early; the scanner's lines are right.
+var yamlParserProblems = []string{
+	"did not find expected <stream-start>",
+	"did not find expected <document start>",
+	"did not find expected key",
+	"did not find expected '-' indicator",
+	"did not find expected node content",
+	"did not find expected ',' or ']'",
+	"did not find expected ',' or '}'",
+	"found duplicate %YAML directive",
+	"found incompatible YAML document",
+	"found duplicate %TAG directive",
+	"found undefined tag handle",
+}
+
 func yamlSyntaxProblem(path string, err error) Problem {
 	msg := strings.TrimPrefix(err.Error(), "yaml: ")
 	p := Problem{File: path, Msg: "invalid YAML: " + msg, Hint: "check indentation and unclosed brackets; YAML errors often point just after the mistake"}
-	if m := yamlLine.FindStringSubmatch(msg); m != nil {
+	m := yamlLine.FindStringSubmatch(msg)
+	if m != nil {
 		p.Line, _ = strconv.Atoi(m[1])
 		p.Msg = "invalid YAML: " + strings.TrimSpace(yamlLine.ReplaceAllString(msg, ""))
 		p.Msg = strings.TrimPrefix(strings.ReplaceAll(p.Msg, ": :", ":"), "invalid YAML: : ")
+	}
+	if slices.ContainsFunc(yamlParserProblems, func(pp string) bool { return strings.HasSuffix(msg, pp) }) {
+		p.Line++ // no line at all is line 0 too: both marks were on the first line
 	}
 	return p
 }

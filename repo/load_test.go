@@ -531,3 +531,33 @@ func TestSpecAndDatasetProblemsTogether(t *testing.T) {
 		t.Errorf("got\n%v", err)
 	}
 }
+
+// A YAML syntax error names the line of the mistake: yaml.v3's parser
+// counts its lines from 0 (its scanner from 1), which the loader corrects.
+func TestYAMLSyntaxErrorLines(t *testing.T) {
+	for _, tc := range []struct {
+		doc  string
+		line int
+	}{
+		{"experiment:\n  name: x\n  goal: [y\n  target:\n    primary: {}\ndataset: {}\n", 3}, // parser
+		{"experiment:\n  name: x\n  goal: y\n bad: 1\ndataset: {}\n", 4},
+		{"experiment:\n  name: x\n  goal: y\n  run: {parallelism: 3\ndataset: {}\n", 4},
+		{"a: 1\nb: [1, 2\n", 2},
+		{"- a\nb: 1\n", 2},
+		{"a:\n  b: 1\n c: 2\n", 3},
+		{"a: 1\nb: 2\nc: 3\nd: 4\ne: 5\nf: \"abc\ng: 1\n", 6}, // scanner
+		{"a: 1\nb: 2\nc: 3\nd: 4\ne: 5\nf: x: y\n", 6},
+		{"a: 1\nb: 2\nc: 3\nd: 4\ne: 5\n  f: 1\n", 6},
+		{"a: 1\nb:\n\t- c\n", 3},
+	} {
+		_, err := parseYAML("s.yaml", []byte(tc.doc))
+		var probs Problems
+		if !errors.As(err, &probs) || len(probs) != 1 {
+			t.Errorf("%q: got %v", tc.doc, err)
+			continue
+		}
+		if probs[0].Line != tc.line || !strings.HasPrefix(probs[0].Msg, "invalid YAML: ") || strings.Contains(probs[0].Msg, "line") {
+			t.Errorf("%q: got %q, want line %d", tc.doc, probs[0].Error(), tc.line)
+		}
+	}
+}
