@@ -1,6 +1,7 @@
 package repo
 
 import (
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -151,4 +152,126 @@ func FuzzLoadAnalysisResult(f *testing.F) {
 		}
 		r.Check(&Taxonomy{}, nil)
 	})
+}
+
+// pushFixture is an evals directory with a one-mode taxonomy, a recorded
+// experiment "exp" and a result file; FindTraces knows tr_1 only.
+func pushFixture(t *testing.T, result string) (PushRequest, string) {
+	t.Helper()
+	evals := t.TempDir()
+	tax := filepath.Join(evals, "taxonomy.yaml")
+	if err := os.WriteFile(tax, []byte("modes:\n  - {slug: hallucinated, title: H, definition: d, status: official}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(Dir(evals).Runs("exp"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(evals, "result.json")
+	if err := os.WriteFile(path, []byte(result), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return PushRequest{EvalsDir: evals, ResultPath: path, By: "agent:test",
+		FindTraces: func(slug string, ids []string) (map[string]TraceRef, error) {
+			out := map[string]TraceRef{}
+			for _, id := range ids {
+				if id == "tr_1" {
+					out[id] = TraceRef{Experiment: "exp", RunID: "run_1"}
+				}
+			}
+			return out, nil
+		}}, tax
+}
+
+// Planning writes nothing; Apply writes every file, and when a write
+// fails it puts back the files already written. Planned again after
+// Apply, the same result changes nothing.
+func TestPushPlanApply(t *testing.T) {
+	req, tax := pushFixture(t, `{"assignments": [{"trace_id": "tr_1", "new_mode_slug": "fresh"}],
+"proposed_modes": [{"slug": "fresh", "title": "F", "definition": "d"}],
+"hypotheses": [{"targets_mode_slug": "fresh", "statement": "s"}]}`)
+	taxBefore, _ := os.ReadFile(tax)
+	analysis := AnalysisDir(req.EvalsDir, "exp")
+	plan, err := PlanPush(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := os.ReadFile(tax); string(got) != string(taxBefore) {
+		t.Error("planning changed the taxonomy")
+	}
+	if _, err := os.Stat(analysis); !os.IsNotExist(err) {
+		t.Errorf("planning created %s", analysis)
+	}
+	want := []string{tax, AssignmentsPath(req.EvalsDir, "exp"), HypothesesPath(req.EvalsDir, "exp")}
+	if strings.Join(plan.Changed, " ") != strings.Join(want, " ") || len(plan.Created) != 1 || plan.NewAssignments != 1 || plan.NewHypotheses != 1 {
+		t.Fatalf("plan: %+v", plan.PushSummary)
+	}
+
+	// hypotheses.jsonl cannot be replaced: the push is undone.
+	if err := os.MkdirAll(want[2], 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := plan.Apply(); err == nil {
+		t.Fatal("Apply over a directory succeeded")
+	}
+	if got, _ := os.ReadFile(tax); string(got) != string(taxBefore) {
+		t.Error("a failed Apply left the taxonomy changed")
+	}
+	if _, err := os.Stat(want[1]); !os.IsNotExist(err) {
+		t.Error("a failed Apply left assignments.jsonl behind")
+	}
+
+	os.Remove(want[2])
+	plan, err = PlanPush(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := plan.Apply(); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range want {
+		if _, err := os.Stat(p); err != nil {
+			t.Errorf("not written: %v", err)
+		}
+	}
+	if again, err := PlanPush(req); err != nil || len(again.Changed) != 0 {
+		t.Errorf("planned again: %v %+v", err, again)
+	}
+}
+
+// Problems of the result's shape, its experiment, its traces and its mode
+// references, and of the taxonomy file, come back together in one error.
+func TestPlanPushCollectsEveryProblem(t *testing.T) {
+	req, tax := pushFixture(t, `{"experiment": "exp",
+"assignments": [
+  {"trace_id": "tr_1", "mode_id": "fm_hallucinated", "quote": 5},
+  {"trace_id": "tr_2", "new_mode_slug": "fresh"}
+],
+"hypotheses": [{"targets_mode_slug": "ghost", "statement": "s"}]}`)
+	os.WriteFile(tax, []byte("modes:\n  - {slug: hallucinated, title: H, definition: d, status: official}\n  - {slug: Bad, title: B, definition: d}\n"), 0o644)
+	_, err := PlanPush(req)
+	var probs Problems
+	if !errors.As(err, &probs) {
+		t.Fatalf("want Problems, got %T %v", err, err)
+	}
+	want := []string{
+		`result.json:3:63: assignments[0].quote: expected a string, got number "5"`,
+		`result.json:4:4: assignments[1].trace_id: unknown trace tr_2`,
+		`taxonomy.yaml:3:`,
+	}
+	if len(probs) != len(want) {
+		t.Fatalf("got %d problems, want %d:\n%v", len(probs), len(want), err)
+	}
+	for i, w := range want {
+		if !strings.Contains(probs[i].Error(), w) {
+			t.Errorf("problem %d = %q, want %q", i, probs[i].Error(), w)
+		}
+	}
+	// With the taxonomy fixed its own checks run: the mode references.
+	os.WriteFile(tax, []byte("modes:\n  - {slug: hallucinated, title: H, definition: d, status: official}\n"), 0o644)
+	_, err = PlanPush(req)
+	for _, w := range []string{"assignments[0].quote", "unknown trace tr_2", `assignments[1].new_mode_slug: new_mode_slug "fresh" is neither`, `hypotheses[0].targets_mode_slug: unknown mode "ghost"`} {
+		if err == nil || !strings.Contains(err.Error(), w) {
+			t.Errorf("missing %q in:\n%v", w, err)
+		}
+	}
 }

@@ -1,8 +1,10 @@
 package repo
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 )
 
@@ -57,6 +59,21 @@ func (ps Problems) Err() error {
 		return nil
 	}
 	return ps
+}
+
+// SortByLine puts ps in reading order: by line and column within a file,
+// files in the order their first problem was found, and problems at the
+// same position in the order they were found.
+func (ps Problems) SortByLine() {
+	rank := map[string]int{}
+	for _, p := range ps {
+		if _, ok := rank[p.File]; !ok {
+			rank[p.File] = len(rank)
+		}
+	}
+	slices.SortStableFunc(ps, func(a, b Problem) int {
+		return cmp.Or(cmp.Compare(rank[a.File], rank[b.File]), cmp.Compare(a.Line, b.Line), cmp.Compare(a.Col, b.Col))
+	})
 }
 
 // UserError is bad input or usage: the command line maps it to exit code 2.

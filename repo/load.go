@@ -1,6 +1,7 @@
 package repo
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"net/url"
@@ -46,8 +47,46 @@ var BuiltinAgents = []string{"echo", "fake_judge", "hello", "pingpong"}
 var slugPattern = regexp.MustCompile(`^[a-z0-9][a-z0-9_.-]*$`)
 
 // LoadExperiment reads, validates and identifies an experiment spec and its
-// dataset. Every problem found is returned at once (Problems).
+// dataset. Every problem found is returned at once (Problems), in line
+// order: unknown keys and wrong types, values that make no sense, and a
+// dataset that is missing or has bad cases.
 func LoadExperiment(path string, opts LoadOptions) (*LoadedSpec, error) {
+	ls, err := readSpec(path, opts.Root)
+	if err != nil {
+		return nil, err
+	}
+	probs, broken := decodeLenient(path, ls.node, &ls.Spec, "")
+	more, datasetOK := ls.validate(opts.Settings, broken)
+	probs = append(probs, more...)
+	ls.applyDefaults(opts.Settings)
+	if datasetOK {
+		// Which graders a case may name is unknown while the graders
+		// block is broken, so the cases are then read without that check.
+		more, err := ls.readDataset(!broken.under("graders"))
+		if err != nil {
+			return nil, err
+		}
+		probs = append(probs, more...)
+	}
+	if len(probs) > 0 {
+		probs.SortByLine()
+		return nil, probs
+	}
+	if unused := ls.unusedGraders(); len(unused) > 0 {
+		ls.Warnings = append(ls.Warnings, fmt.Sprintf("%s: graders %s are declared but no case runs them (every case names a subset in its graders list)", ls.Path, strings.Join(unused, ", ")))
+	}
+	hashed := ls.Spec
+	hashed.Experiment.Parameters = nil
+	ls.ID, err = HashID("exp", hashed)
+	if err != nil {
+		return nil, err
+	}
+	return ls, nil
+}
+
+// readSpec reads and parses a spec file. A file that is missing, is not
+// YAML or is not a mapping cannot be checked any further.
+func readSpec(path, root string) (*LoadedSpec, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		if os.IsNotExist(err) {
@@ -62,32 +101,10 @@ func LoadExperiment(path string, opts LoadOptions) (*LoadedSpec, error) {
 	if node.Content[0].Kind != yaml.MappingNode {
 		return nil, Problems{{File: path, Line: 1, Col: 1, Msg: "expected a mapping at the top level (experiment:, dataset:, agent:, graders:)"}}
 	}
-	ls := &LoadedSpec{Path: path, Raw: data, node: node}
+	ls := &LoadedSpec{Path: path, Raw: data, node: node, Root: root}
 	ls.Slug = strings.TrimSuffix(strings.TrimSuffix(filepath.Base(path), ".yaml"), ".yml")
-	ls.Root = opts.Root
 	if ls.Root == "" {
 		ls.Root = findRoot(filepath.Dir(path))
-	}
-	if probs := decodeStrict(path, node, &ls.Spec, ""); len(probs) > 0 {
-		return nil, probs
-	}
-	probs := ls.validate(opts.Settings)
-	if len(probs) > 0 {
-		return nil, probs
-	}
-	ds, err := ls.loadDataset()
-	if err != nil {
-		return nil, err
-	}
-	ls.Dataset = ds
-	if unused := ls.unusedGraders(); len(unused) > 0 {
-		ls.Warnings = append(ls.Warnings, fmt.Sprintf("%s: graders %s are declared but no case runs them (every case names a subset in its graders list)", ls.Path, strings.Join(unused, ", ")))
-	}
-	hashed := ls.Spec
-	hashed.Experiment.Parameters = nil
-	ls.ID, err = HashID("exp", hashed)
-	if err != nil {
-		return nil, err
 	}
 	return ls, nil
 }
@@ -104,305 +121,597 @@ func (ls *LoadedSpec) GraderNames() []string {
 	return names
 }
 
-func (ls *LoadedSpec) validate(settings Settings) Problems {
-	var probs Problems
-	s := &ls.Spec
-	e := &s.Experiment
-	add := func(field, msg, hint string) { probs = append(probs, at(ls.Path, ls.node, field, msg, hint)) }
-	enum := func(field, v string, allowed ...string) {
-		if v != "" && !slices.Contains(allowed, v) {
-			hint := "one of " + strings.Join(allowed, ", ")
-			if sg := Suggest(v, allowed); sg != "" {
-				hint = fmt.Sprintf("did you mean %q?", sg)
-			}
-			add(field, fmt.Sprintf("unknown value %q", v), hint)
-		}
+// validate checks the decoded spec block by block, each check judging
+// only what the spec says (defaults come later). broken are the fields the
+// strict decode reported and left out. datasetOK says whether the dataset
+// reference is sound enough to read the dataset.
+func (ls *LoadedSpec) validate(settings Settings, broken brokenFields) (probs Problems, datasetOK bool) {
+	c := &specCheck{ls: ls, settings: settings, broken: broken}
+	c.fileName()
+	if c.experimentBlock() {
+		e := &ls.Spec.Experiment
+		c.identity(e)
+		c.target(e.Target)
+		c.searchSpace(e)
+		c.proposer(e)
+		c.run(e.Run)
+		c.reliability(e.Reliability)
+		c.decision(e.Decision)
+		c.errorAnalysis(e.ErrorAnalysis)
+		c.judgeDefenses(e.JudgeDefenses)
 	}
-	if !slugPattern.MatchString(ls.Slug) {
-		add("", fmt.Sprintf("file name %q is not a valid experiment slug", filepath.Base(ls.Path)), "use lower-case letters, digits, '-', '_' and '.', e.g. support-reply.yaml")
-	}
-	if s.Workspace != "" || s.WorkspaceID != "" || e.WorkspaceID != "" {
-		ls.Warnings = append(ls.Warnings, fmt.Sprintf("%s: workspace/workspace_id is ignored: the repository is the workspace", ls.Path))
-	}
-	if _, v := findNode(ls.node, "experiment"); v == nil {
-		add("", "missing the experiment: block", "the spec needs experiment:, dataset: and agent:")
-		return probs
-	}
-	if strings.TrimSpace(e.Name) == "" {
-		add("experiment.name", "required", "a short human name for the experiment")
-	}
-	if strings.TrimSpace(e.Goal) == "" {
-		add("experiment.goal", "required", "one sentence saying what the experiment should achieve")
-	}
-	if e.Mode == "" {
-		e.Mode = "handoff"
-	}
-	enum("experiment.mode", e.Mode, "handoff", "agent_loop")
-	if e.Mode != "agent_loop" {
-		var needs []string
-		for _, sfc := range []string{"tool_code", "workflow_graph", "skills"} {
-			if e.Editable.Allows(sfc) {
-				needs = append(needs, sfc)
-			}
-		}
-		if len(needs) > 0 {
-			add("experiment.editable", fmt.Sprintf("editable %s requires mode: agent_loop; got mode: %s", strings.Join(needs, ", "), e.Mode), "")
-		}
-	}
-	if t := e.Taxonomy; t != nil {
-		for _, l := range []struct {
-			f string
-			v []string
-		}{{"target_features", t.TargetFeatures}, {"target_levels", t.TargetLevels}, {"dataset_types", t.DatasetTypes}} {
-			seen := map[string]bool{}
-			for _, v := range l.v {
-				if seen[v] {
-					add("experiment.taxonomy."+l.f, fmt.Sprintf("%q is listed twice", v), "entries must be unique")
-				}
-				seen[v] = true
-			}
-		}
-		for _, d := range t.DatasetTypes {
-			enum("experiment.taxonomy.dataset_types", d, DatasetTypes...)
-		}
-		for _, l := range t.TargetLevels {
-			enum("experiment.taxonomy.target_levels", l, CaseLevels...)
-		}
-	}
-
-	graderNames := ls.GraderNames()
-	checkMetric := func(field string, m MetricTarget) {
-		if m.Name == "" {
-			add(field+".name", "required", "e.g. pass@1")
-		} else if !KnownMetric(m.Name, graderNames) {
-			hint := "known metrics: " + MetricNames()
-			if sg := MetricSuggestion(m.Name); sg != "" {
-				hint = fmt.Sprintf("did you mean %q? known metrics: %s", sg, MetricNames())
-			}
-			add(field+".name", fmt.Sprintf("unknown metric %q", m.Name), hint)
-		}
-		if !oneOf(m.Operator, ">", ">=", "<", "<=", "==") {
-			add(field+".operator", fmt.Sprintf("unknown operator %q", m.Operator), `one of ">", ">=", "<", "<=", "=="`)
-		}
-	}
-	if _, v := findNode(ls.node, "experiment.target.primary"); v == nil {
-		add("experiment.target.primary", "required", `e.g. primary: {name: pass@1, operator: ">=", value: 0.8}`)
-	} else {
-		checkMetric("experiment.target.primary", e.Target.Primary)
-	}
-	for i, g := range e.Target.Guardrails {
-		checkMetric(fmt.Sprintf("experiment.target.guardrails[%d]", i), g)
-	}
-
-	// The editable contract: nothing may propose a change to a frozen
-	// surface, so reject it before anything runs.
-	checkSurface := func(field, key string) {
-		if sfc, ok := SurfaceOf(key); ok && !e.Editable.Allows(sfc) {
-			add(field, fmt.Sprintf("searches %s, but the %s surface is not editable", key, sfc), fmt.Sprintf("set experiment.editable.%s: true or remove it", sfc))
-		}
-	}
-	for _, b := range e.SearchSpace.Surfaces() {
-		checkSurface("experiment.search_space."+b.Key, b.Key)
-		for _, kv := range b.Entries {
-			ls.checkSearchEntry("experiment.search_space."+b.Key+"."+kv.Key, kv.Value, e.Proposer.Strategy, &probs)
-		}
-	}
-	p := &e.Proposer
-	if p.Strategy == "" {
-		switch {
-		case len(p.Parameters.Proposals) > 0:
-			p.Strategy = "manual"
-		case len(e.SearchSpace.Surfaces()) > 0:
-			p.Strategy = "grid"
-		}
-	}
-	switch p.Strategy {
-	case "", "manual", "grid", "random":
-	case "bayesian", "bandit", "evolutionary", "llm_proposer":
-		add("experiment.proposer.strategy", fmt.Sprintf("strategy %s is not available", p.Strategy), "use manual, grid, or random")
-	default:
-		enum("experiment.proposer.strategy", p.Strategy, "manual", "grid", "random")
-	}
-	if p.Strategy == "manual" && len(p.Parameters.Proposals) == 0 {
-		add("experiment.proposer.parameters.proposals", "the manual proposer needs a non-empty list of proposals", "")
-	}
-	if (p.Strategy == "grid" || p.Strategy == "random") && len(e.SearchSpace.Surfaces()) == 0 {
-		add("experiment.search_space", fmt.Sprintf("the %s proposer needs a search_space", p.Strategy), "e.g. search_space: {model_params: {temperature: [0.0, 0.7]}}")
-	}
-	if p.Parameters.MaxProposals < 0 {
-		add("experiment.proposer.parameters.max_proposals", "must be >= 1", "")
-	}
-	for i, prop := range p.Parameters.Proposals {
-		for k := range prop {
-			if k == "hypothesis" {
-				continue
-			}
-			checkSurface(fmt.Sprintf("experiment.proposer.parameters.proposals[%d]", i), k)
-		}
-	}
-
-	r := &e.Run
-	if r.Sandbox == "live_sandboxed" || r.Sandbox == "live_canary" {
-		add("experiment.run.sandbox", fmt.Sprintf("sandbox %s is not available", r.Sandbox), "use mock or dry_run")
-	} else {
-		enum("experiment.run.sandbox", r.Sandbox, "mock", "dry_run")
-	}
-	enum("experiment.run.runtime", r.Runtime, Runtimes...)
-	enum("experiment.run.sample_strategy", r.SampleStrategy, "full", "stratified", "random_subset")
-	if r.MaxIterations == 0 {
-		r.MaxIterations = 20
-	} else if r.MaxIterations < 1 || r.MaxIterations > 10000 {
-		add("experiment.run.max_iterations", "must be between 1 and 10000", "")
-	}
-	if r.RepetitionsPerCase == 0 {
-		r.RepetitionsPerCase = max(settings.Defaults.RepetitionsPerCase, e.Reliability.RepetitionsPerCase, 1)
-	} else if r.RepetitionsPerCase < 1 || r.RepetitionsPerCase > 100 {
-		add("experiment.run.repetitions_per_case", "must be between 1 and 100", "")
-	}
-	if r.Parallelism == 0 {
-		r.Parallelism = settings.Defaults.Parallelism
-		if r.Parallelism == 0 {
-			r.Parallelism = DefaultParallelism
-		}
-	} else if r.Parallelism < 1 || r.Parallelism > 4096 {
-		add("experiment.run.parallelism", "must be between 1 and 4096", "")
-	}
-	if r.Timeout == 0 {
-		r.Timeout = settings.Defaults.Timeout
-		if r.Timeout == 0 {
-			r.Timeout = DefaultTimeout
-		}
-	}
-	if r.Retries == nil {
-		r.Retries = settings.Defaults.Retries
-	}
-	if r.Retries != nil && (*r.Retries < 0 || *r.Retries > 10) {
-		add("experiment.run.retries", "must be between 0 and 10", "")
-	}
-	if r.Convergence.MinDelta != nil && *r.Convergence.MinDelta < 0 {
-		add("experiment.run.convergence.min_delta", "must be >= 0", "")
-	}
-	if r.Convergence.Patience == 0 {
-		r.Convergence.Patience = 3
-	} else if r.Convergence.Patience < 1 {
-		add("experiment.run.convergence.patience", "must be >= 1", "")
-	}
-	if r.PersistTraces == "" {
-		r.PersistTraces = settings.Results.PersistTraces
-		if r.PersistTraces == "" {
-			r.PersistTraces = "all"
-		}
-	}
-	enum("experiment.run.persist_traces", r.PersistTraces, "none", "failed", "all")
-	for i, m := range e.Reliability.Metrics {
-		if !reliability.MatchString(m) {
-			add(fmt.Sprintf("experiment.reliability.metrics[%d]", i), fmt.Sprintf("reliability metric %q must be pass@N, pass^N, consistency_rate, stability_score or recovery_rate", m), "")
-		}
-	}
-	if e.Reliability.RepetitionsPerCase < 0 || e.Reliability.RepetitionsPerCase > 100 {
-		add("experiment.reliability.repetitions_per_case", "must be between 1 and 100", "")
-	}
-
-	d := &e.Decision
-	if d.IfRegressionFails == "" {
-		d.IfRegressionFails = "reject"
-	}
-	enum("experiment.decision.if_regression_fails", d.IfRegressionFails, "reject", "investigate", "spawn_subexperiment")
-	if d.IfGuardrailFails == "" {
-		d.IfGuardrailFails = "require_tradeoff_review"
-	}
-	enum("experiment.decision.if_guardrail_fails", d.IfGuardrailFails, "reject", "require_tradeoff_review")
-	enum("experiment.decision.if_judge_human_disagree", d.IfJudgeHumanDisagree, "escalate_to_calibration", "investigate")
-	if d.Significance == "" {
-		d.Significance = "report"
-	}
-	enum("experiment.decision.significance", d.Significance, "report", "require")
-	if d.Confidence == 0 {
-		d.Confidence = 0.95
-	} else if d.Confidence <= 0 || d.Confidence >= 1 {
-		add("experiment.decision.confidence", "must be between 0 and 1 (e.g. 0.95)", "")
-	}
-
-	ea := &e.ErrorAnalysis
-	enum("experiment.error_analysis.taxonomy", ea.Taxonomy, "workspace")
-	if ea.Trigger.When == "" {
-		ea.Trigger.When = "fail_rate_above"
-	}
-	enum("experiment.error_analysis.trigger.when", ea.Trigger.When, "fail_rate_above")
-	if t := ea.Trigger.ThresholdValue(); t < 0 || t > 1 {
-		add("experiment.error_analysis.trigger.threshold", "must be between 0 and 1", "")
-	}
-	if ea.Scope == "" {
-		ea.Scope = "failed_only"
-	}
-	enum("experiment.error_analysis.scope", ea.Scope, "failed_only", "all")
-	if jd := e.JudgeDefenses; jd != nil && jd.Panel != nil {
-		enum("experiment.judge_defenses.panel.consensus_rule", jd.Panel.ConsensusRule, "majority", "unanimous", "weighted")
-	}
-
-	ls.validateDatasetRef(&probs)
-	ls.validateAgent("agent", &s.Agent, &probs)
-	ls.validateGraders(&probs)
-	return probs
+	datasetOK = c.datasetRef()
+	c.agent("agent", &ls.Spec.Agent)
+	c.graders()
+	return c.probs, datasetOK
 }
 
-func (ls *LoadedSpec) checkSearchEntry(field string, v any, strategy string, probs *Problems) {
-	add := func(msg, hint string) { *probs = append(*probs, at(ls.Path, ls.node, field, msg, hint)) }
+// specCheck collects the problems of one spec.
+type specCheck struct {
+	ls       *LoadedSpec
+	settings Settings
+	broken   brokenFields
+	probs    Problems
+}
+
+// add reports a problem at field, unless the strict decode already
+// reported that field or one holding it: its value was left out, so what
+// could be said about the default in its place would be noise.
+func (c *specCheck) add(field, msg, hint string) {
+	if c.broken.at(field) {
+		return
+	}
+	c.probs = append(c.probs, at(c.ls.Path, c.ls.node, field, msg, hint))
+}
+
+// enum reports a set value that is not one of allowed.
+func (c *specCheck) enum(field, v string, allowed ...string) {
+	if v != "" && !slices.Contains(allowed, v) {
+		hint := "one of " + strings.Join(allowed, ", ")
+		if sg := Suggest(v, allowed); sg != "" {
+			hint = fmt.Sprintf("did you mean %q?", sg)
+		}
+		c.add(field, fmt.Sprintf("unknown value %q", v), hint)
+	}
+}
+
+// inRange reports a set (non-zero) value outside lo..hi.
+func (c *specCheck) inRange(field string, v, lo, hi int) {
+	if v != 0 && (v < lo || v > hi) {
+		c.add(field, fmt.Sprintf("must be between %d and %d", lo, hi), "")
+	}
+}
+
+// retries reports a retry count outside 0..10.
+func (c *specCheck) retries(field string, r *int) {
+	if r != nil && (*r < 0 || *r > 10) {
+		c.add(field, "must be between 0 and 10", "")
+	}
+}
+
+// block reports a top-level block that is missing, and says whether there
+// is one to check. A block the strict decode reported (a misspelt key, or
+// not a mapping) was left out: saying it is missing too would be noise.
+func (c *specCheck) block(key, hint string) bool {
+	if c.broken.at(key) {
+		return false
+	}
+	if _, v := findNode(c.ls.node, key); v == nil {
+		c.add("", fmt.Sprintf("missing the %s: block", key), hint)
+		return false
+	}
+	return true
+}
+
+// fileName checks the spec's file name, its stable slug, and notes the
+// keys that are accepted but ignored.
+func (c *specCheck) fileName() {
+	ls, s := c.ls, &c.ls.Spec
+	if !slugPattern.MatchString(ls.Slug) {
+		c.add("", fmt.Sprintf("file name %q is not a valid experiment slug", filepath.Base(ls.Path)), "use lower-case letters, digits, '-', '_' and '.', e.g. support-reply.yaml")
+	}
+	if s.Workspace != "" || s.WorkspaceID != "" || s.Experiment.WorkspaceID != "" {
+		ls.Warnings = append(ls.Warnings, fmt.Sprintf("%s: workspace/workspace_id is ignored: the repository is the workspace", ls.Path))
+	}
+}
+
+func (c *specCheck) experimentBlock() bool {
+	return c.block("experiment", "the spec needs experiment:, dataset: and agent:")
+}
+
+// defaultMode is the mode of a spec that names none.
+const defaultMode = "handoff"
+
+// identity checks what the experiment is: its name, goal, mode and
+// taxonomy.
+func (c *specCheck) identity(e *Experiment) {
+	if strings.TrimSpace(e.Name) == "" {
+		c.add("experiment.name", "required", "a short human name for the experiment")
+	}
+	if strings.TrimSpace(e.Goal) == "" {
+		c.add("experiment.goal", "required", "one sentence saying what the experiment should achieve")
+	}
+	c.enum("experiment.mode", e.Mode, "handoff", "agent_loop")
+	c.modeSurfaces(e)
+	if t := e.Taxonomy; t != nil {
+		c.unique("experiment.taxonomy.target_features", t.TargetFeatures)
+		c.unique("experiment.taxonomy.target_levels", t.TargetLevels)
+		c.unique("experiment.taxonomy.dataset_types", t.DatasetTypes)
+		for _, d := range t.DatasetTypes {
+			c.enum("experiment.taxonomy.dataset_types", d, DatasetTypes...)
+		}
+		for _, l := range t.TargetLevels {
+			c.enum("experiment.taxonomy.target_levels", l, CaseLevels...)
+		}
+	}
+}
+
+// modeSurfaces rejects editable surfaces that only the agent_loop mode
+// can change.
+func (c *specCheck) modeSurfaces(e *Experiment) {
+	mode := cmp.Or(e.Mode, defaultMode)
+	if mode == "agent_loop" || c.broken.at("experiment.mode") {
+		return // a mode the strict decode left out may well have been agent_loop
+	}
+	var needs []string
+	for _, sfc := range []string{"tool_code", "workflow_graph", "skills"} {
+		if e.Editable.Allows(sfc) {
+			needs = append(needs, sfc)
+		}
+	}
+	if len(needs) > 0 {
+		c.add("experiment.editable", fmt.Sprintf("editable %s requires mode: agent_loop; got mode: %s", strings.Join(needs, ", "), mode), "")
+	}
+}
+
+// unique reports the entries of a list that are listed twice.
+func (c *specCheck) unique(field string, list []string) {
+	seen := map[string]bool{}
+	for _, v := range list {
+		if seen[v] {
+			c.add(field, fmt.Sprintf("%q is listed twice", v), "entries must be unique")
+		}
+		seen[v] = true
+	}
+}
+
+// target checks the primary metric and the guardrails.
+func (c *specCheck) target(t Target) {
+	if _, v := findNode(c.ls.node, "experiment.target.primary"); v == nil {
+		c.add("experiment.target.primary", "required", `e.g. primary: {name: pass@1, operator: ">=", value: 0.8}`)
+	} else {
+		c.metric("experiment.target.primary", t.Primary)
+	}
+	for i, g := range t.Guardrails {
+		c.metric(fmt.Sprintf("experiment.target.guardrails[%d]", i), g)
+	}
+}
+
+// metric checks a metric target's name and operator.
+func (c *specCheck) metric(field string, m MetricTarget) {
+	switch {
+	case m.Name == "":
+		c.add(field+".name", "required", "e.g. pass@1")
+	case c.broken.under("graders"):
+		// Metrics may name graders, and not every grader was decoded: the
+		// name cannot be judged.
+	case !KnownMetric(m.Name, c.ls.GraderNames()):
+		hint := "known metrics: " + MetricNames()
+		if sg := MetricSuggestion(m.Name); sg != "" {
+			hint = fmt.Sprintf("did you mean %q? known metrics: %s", sg, MetricNames())
+		}
+		c.add(field+".name", fmt.Sprintf("unknown metric %q", m.Name), hint)
+	}
+	if !oneOf(m.Operator, ">", ">=", "<", "<=", "==") {
+		c.add(field+".operator", fmt.Sprintf("unknown operator %q", m.Operator), `one of ">", ">=", "<", "<=", "=="`)
+	}
+}
+
+// searchSpace checks that every searched surface is editable and that
+// every entry leaves something to try.
+func (c *specCheck) searchSpace(e *Experiment) {
+	// The entries' checks depend on the strategy; one the strict decode
+	// left out is unknown, so they skip what depends on it.
+	strategy, strategyKnown := e.Proposer.Strategy, !c.broken.at("experiment.proposer.strategy")
+	for _, b := range e.SearchSpace.Surfaces() {
+		field := "experiment.search_space." + b.Key
+		c.surface(e.Editable, field, b.Key)
+		for _, kv := range b.Entries {
+			c.searchEntry(field+"."+kv.Key, kv.Value, strategy, strategyKnown)
+		}
+	}
+}
+
+// surface enforces the editable contract: nothing may propose a change to
+// a frozen surface, so it is rejected before anything runs.
+func (c *specCheck) surface(ed Editable, field, key string) {
+	sfc, ok := SurfaceOf(key)
+	if !ok || ed.Allows(sfc) {
+		return
+	}
+	if c.broken.at("experiment.editable." + sfc) {
+		return // its flag was left out and reads as the default, not as written
+	}
+	c.add(field, fmt.Sprintf("searches %s, but the %s surface is not editable", key, sfc), fmt.Sprintf("set experiment.editable.%s: true or remove it", sfc))
+}
+
+// searchEntry checks one search-space entry: a list of values, a
+// {choices: [...]} mapping or a {min, max} range.
+func (c *specCheck) searchEntry(field string, v any, strategy string, strategyKnown bool) {
 	switch x := v.(type) {
 	case []any:
 		if len(x) == 0 {
-			add("an empty list leaves nothing to try", "list at least one value")
+			c.add(field, "an empty list leaves nothing to try", "list at least one value")
 		}
 	case map[string]any:
-		lo, hasLo := x["min"]
-		hi, hasHi := x["max"]
-		if !hasLo && !hasHi {
-			lo, hasLo = x["lo"]
-			hi, hasHi = x["hi"]
-		}
 		if choices, ok := x["choices"]; ok {
 			if l, ok := choices.([]any); !ok || len(l) == 0 {
-				add("choices must be a non-empty list", "")
+				c.add(field, "choices must be a non-empty list", "")
 			}
 			return
 		}
-		if hasLo || hasHi {
-			lf, ok1 := Number(lo)
-			hf, ok2 := Number(hi)
-			if !ok1 || !ok2 {
-				add("a range needs numeric min and max", "e.g. {min: 0.5, max: 1.0}")
-			} else if lf > hf {
-				add(fmt.Sprintf("min %s is above max %s", FormatNumber(lf), FormatNumber(hf)), "")
-			}
-			if strategy == "grid" || strategy == "" {
-				add("a {min, max} range can only be sampled by the random proposer", "use proposer: {strategy: random} or list the grid values")
+		if lo, hi, ok := searchRange(x); ok {
+			c.searchRange(field, lo, hi, strategy, strategyKnown)
+		}
+	}
+}
+
+// searchRange checks a {min, max} range entry: numeric bounds in order,
+// and a proposer that can sample it.
+func (c *specCheck) searchRange(field string, lo, hi any, strategy string, strategyKnown bool) {
+	lf, ok1 := Number(lo)
+	hf, ok2 := Number(hi)
+	if !ok1 || !ok2 {
+		c.add(field, "a range needs numeric min and max", "e.g. {min: 0.5, max: 1.0}")
+	} else if lf > hf {
+		c.add(field, fmt.Sprintf("min %s is above max %s", FormatNumber(lf), FormatNumber(hf)), "")
+	}
+	if strategyKnown && (strategy == "grid" || strategy == "") {
+		c.add(field, "a {min, max} range can only be sampled by the random proposer", "use proposer: {strategy: random} or list the grid values")
+	}
+}
+
+// searchRange is the bounds of a {min, max} (or {lo, hi}) mapping; ok is
+// false when it has neither.
+func searchRange(x map[string]any) (lo, hi any, ok bool) {
+	lo, hasLo := x["min"]
+	hi, hasHi := x["max"]
+	if !hasLo && !hasHi {
+		lo, hasLo = x["lo"]
+		hi, hasHi = x["hi"]
+	}
+	return lo, hi, hasLo || hasHi
+}
+
+// proposer checks the strategy and what it needs: proposals for manual, a
+// search space for grid and random. An unset strategy is judged as unset:
+// the one inferred from the spec always has what it needs.
+func (c *specCheck) proposer(e *Experiment) {
+	p := &e.Proposer
+	switch p.Strategy {
+	case "", "manual", "grid", "random":
+	case "bayesian", "bandit", "evolutionary", "llm_proposer":
+		c.add("experiment.proposer.strategy", fmt.Sprintf("strategy %s is not available", p.Strategy), "use manual, grid, or random")
+	default:
+		c.enum("experiment.proposer.strategy", p.Strategy, "manual", "grid", "random")
+	}
+	if p.Strategy == "manual" && len(p.Parameters.Proposals) == 0 {
+		c.add("experiment.proposer.parameters.proposals", "the manual proposer needs a non-empty list of proposals", "")
+	}
+	// A search space the strict decode left part of may look empty.
+	if (p.Strategy == "grid" || p.Strategy == "random") && len(e.SearchSpace.Surfaces()) == 0 && !c.broken.under("experiment.search_space") {
+		c.add("experiment.search_space", fmt.Sprintf("the %s proposer needs a search_space", p.Strategy), "e.g. search_space: {model_params: {temperature: [0.0, 0.7]}}")
+	}
+	if p.Parameters.MaxProposals < 0 {
+		c.add("experiment.proposer.parameters.max_proposals", "must be >= 1", "")
+	}
+	for i, prop := range p.Parameters.Proposals {
+		for k := range prop {
+			if k != "hypothesis" {
+				c.surface(e.Editable, fmt.Sprintf("experiment.proposer.parameters.proposals[%d]", i), k)
 			}
 		}
 	}
 }
 
-func (ls *LoadedSpec) validateDatasetRef(probs *Problems) {
-	add := func(field, msg, hint string) { *probs = append(*probs, at(ls.Path, ls.node, field, msg, hint)) }
-	d := ls.Spec.Dataset
-	switch {
-	case d.CasesPath != "" && len(d.CasesInline) > 0:
-		add("dataset", "has both cases_path and cases_inline", "keep one of them")
-	case d.CasesPath == "" && len(d.CasesInline) == 0:
-		if _, v := findNode(ls.node, "dataset"); v == nil {
-			add("", "missing the dataset: block", "add dataset: {cases_path: ../datasets/<name>.jsonl}")
-		} else {
-			add("dataset", "needs cases_path or cases_inline", "")
-		}
-	case d.CasesPath != "":
-		if filepath.IsAbs(d.CasesPath) {
-			add("dataset.cases_path", "must be relative to the spec file", "")
-			return
-		}
-		full := filepath.Join(filepath.Dir(ls.Path), d.CasesPath)
-		if !inside(ls.Root, full) {
-			add("dataset.cases_path", fmt.Sprintf("%s is outside the repository %s", d.CasesPath, ls.Root), "keep datasets inside the repository, e.g. evals/datasets/")
+// run checks the run: block's settings that the spec sets.
+func (c *specCheck) run(r RunSettings) {
+	if r.Sandbox == "live_sandboxed" || r.Sandbox == "live_canary" {
+		c.add("experiment.run.sandbox", fmt.Sprintf("sandbox %s is not available", r.Sandbox), "use mock or dry_run")
+	} else {
+		c.enum("experiment.run.sandbox", r.Sandbox, "mock", "dry_run")
+	}
+	c.enum("experiment.run.runtime", r.Runtime, Runtimes...)
+	c.enum("experiment.run.sample_strategy", r.SampleStrategy, "full", "stratified", "random_subset")
+	c.inRange("experiment.run.max_iterations", r.MaxIterations, 1, 10000)
+	c.inRange("experiment.run.repetitions_per_case", r.RepetitionsPerCase, 1, 100)
+	c.inRange("experiment.run.parallelism", r.Parallelism, 1, 4096)
+	// The settings file does not range-check its retries default, so the
+	// count that will apply is checked here.
+	retries := r.Retries
+	if retries == nil {
+		retries = c.settings.Defaults.Retries
+	}
+	c.retries("experiment.run.retries", retries)
+	if r.Convergence.MinDelta != nil && *r.Convergence.MinDelta < 0 {
+		c.add("experiment.run.convergence.min_delta", "must be >= 0", "")
+	}
+	if r.Convergence.Patience < 0 {
+		c.add("experiment.run.convergence.patience", "must be >= 1", "")
+	}
+	c.enum("experiment.run.persist_traces", r.PersistTraces, "none", "failed", "all")
+}
+
+// reliability checks the reliability metrics to report.
+func (c *specCheck) reliability(rel Reliability) {
+	for i, m := range rel.Metrics {
+		if !reliability.MatchString(m) {
+			c.add(fmt.Sprintf("experiment.reliability.metrics[%d]", i), fmt.Sprintf("reliability metric %q must be pass@N, pass^N, consistency_rate, stability_score or recovery_rate", m), "")
 		}
 	}
+	c.inRange("experiment.reliability.repetitions_per_case", rel.RepetitionsPerCase, 1, 100)
+}
+
+// decision checks the decision policy.
+func (c *specCheck) decision(d DecisionPolicy) {
+	c.enum("experiment.decision.if_regression_fails", d.IfRegressionFails, "reject", "investigate", "spawn_subexperiment")
+	c.enum("experiment.decision.if_guardrail_fails", d.IfGuardrailFails, "reject", "require_tradeoff_review")
+	c.enum("experiment.decision.if_judge_human_disagree", d.IfJudgeHumanDisagree, "escalate_to_calibration", "investigate")
+	c.enum("experiment.decision.significance", d.Significance, "report", "require")
+	if d.Confidence < 0 || d.Confidence >= 1 {
+		c.add("experiment.decision.confidence", "must be between 0 and 1 (e.g. 0.95)", "")
+	}
+}
+
+// errorAnalysis checks when and over what error analysis is triggered.
+func (c *specCheck) errorAnalysis(ea ErrorAnalysis) {
+	c.enum("experiment.error_analysis.taxonomy", ea.Taxonomy, "workspace")
+	c.enum("experiment.error_analysis.trigger.when", ea.Trigger.When, "fail_rate_above")
+	if t := ea.Trigger.ThresholdValue(); t < 0 || t > 1 {
+		c.add("experiment.error_analysis.trigger.threshold", "must be between 0 and 1", "")
+	}
+	c.enum("experiment.error_analysis.scope", ea.Scope, "failed_only", "all")
+}
+
+// judgeDefenses checks the one value of the recorded judge_defenses:
+// block that has a fixed set of values.
+func (c *specCheck) judgeDefenses(jd *JudgeDefenses) {
+	if jd != nil && jd.Panel != nil {
+		c.enum("experiment.judge_defenses.panel.consensus_rule", jd.Panel.ConsensusRule, "majority", "unanimous", "weighted")
+	}
+}
+
+// datasetRef checks the dataset: block and says whether the dataset can
+// be read: it has exactly one source, and a cases_path stays inside the
+// repository.
+func (c *specCheck) datasetRef() bool {
+	// A source the strict decode left out leaves which cases are meant
+	// unknown.
+	if !c.block("dataset", "add dataset: {cases_path: ../datasets/<name>.jsonl}") || c.broken.at("dataset.cases_path") || c.broken.at("dataset.cases_inline") {
+		return false
+	}
+	d, ls := c.ls.Spec.Dataset, c.ls
+	switch {
+	case d.CasesPath != "" && len(d.CasesInline) > 0:
+		c.add("dataset", "has both cases_path and cases_inline", "keep one of them")
+		return false
+	case d.CasesPath == "" && len(d.CasesInline) == 0:
+		c.add("dataset", "needs cases_path or cases_inline", "")
+		return false
+	case d.CasesPath == "":
+		return true
+	case filepath.IsAbs(d.CasesPath):
+		c.add("dataset.cases_path", "must be relative to the spec file", "")
+		return false
+	case !inside(ls.Root, filepath.Join(filepath.Dir(ls.Path), d.CasesPath)):
+		c.add("dataset.cases_path", fmt.Sprintf("%s is outside the repository %s", d.CasesPath, ls.Root), "keep datasets inside the repository, e.g. evals/datasets/")
+		return false
+	}
+	return true
+}
+
+// agent checks an agent block (the spec's agent: or a judge:): exactly one
+// adapter, and that adapter's settings.
+func (c *specCheck) agent(field string, a *Agent) {
+	if field == "agent" && !c.block("agent", "e.g. agent: {command: [python3, agents/my_agent.py]} or agent: {builtin: echo}") {
+		return
+	}
+	if a.Entrypoint != "" {
+		c.add(field+".entrypoint", "in-process Python entrypoints are not supported by selfevals",
+			"run the agent as a program instead: command: [python3, agents/my_agent.py] (request JSON on stdin, response JSON on stdout), "+
+				"or serve it and use http: {url: ...}, or use builtin: pingpong for the example")
+		return
+	}
+	if c.agentKind(field, a) {
+		c.adapter(field, a)
+	}
+}
+
+// adapter checks the settings of the agent's adapter.
+func (c *specCheck) adapter(field string, a *Agent) {
+	if a.Worker && len(a.Command) == 0 && !c.broken.at(field+".command") {
+		c.add(field+".worker", "only applies to command agents", "")
+	}
+	if a.Output != "" && !oneOf(a.Output, "json", "text") {
+		c.add(field+".output", fmt.Sprintf("unknown value %q", a.Output), "json (default) or text")
+	}
+	if a.Builtin != "" && !slices.Contains(BuiltinAgents, a.Builtin) {
+		c.add(field+".builtin", fmt.Sprintf("unknown builtin agent %q", a.Builtin), "available: "+strings.Join(BuiltinAgents, ", "))
+	}
+	if a.MaxOutputBytes < 0 {
+		c.add(field+".max_output_bytes", "must be positive", "")
+	}
+	if h := a.HTTP; h != nil {
+		c.url(field+".http.url", h.URL)
+	}
+	if o := a.OpenAI; o != nil {
+		c.url(field+".openai.base_url", o.BaseURL)
+		if o.Model == "" {
+			c.add(field+".openai.model", "required", "the model name the endpoint serves")
+		}
+	}
+	c.fingerprints(field, a.Fingerprint)
+}
+
+// agentKind checks that the block sets exactly one adapter and says
+// whether it sets any.
+func (c *specCheck) agentKind(field string, a *Agent) bool {
+	kinds := 0
+	for _, set := range []bool{len(a.Command) > 0, a.HTTP != nil, a.OpenAI != nil, a.Builtin != ""} {
+		if set {
+			kinds++
+		}
+	}
+	for _, k := range []string{"command", "http", "openai", "builtin"} {
+		if c.broken.at(field + "." + k) {
+			return kinds > 0 // an adapter the strict decode left out would make the count wrong
+		}
+	}
+	switch {
+	case kinds == 0:
+		c.add(field, "needs exactly one of command, http, openai or builtin", "")
+	case kinds > 1:
+		c.add(field, "sets more than one of command, http, openai and builtin", "keep exactly one")
+	}
+	return kinds > 0
+}
+
+// url checks an http(s) URL, which may hold ${NAME} references.
+func (c *specCheck) url(field, raw string) {
+	if raw == "" {
+		c.add(field, "required", "")
+		return
+	}
+	// ${NAME} is expanded at run time; check the shape with a placeholder.
+	u, err := url.Parse(envRef.ReplaceAllString(raw, "x"))
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		c.add(field, fmt.Sprintf("%q is not an http(s) URL", raw), "e.g. http://127.0.0.1:8080/agent")
+	}
+}
+
+// fingerprints checks that the files fingerprinting an agent are inside
+// the repository.
+func (c *specCheck) fingerprints(field string, paths []string) {
+	root := c.ls.Root
+	for i, fp := range paths {
+		full := fp
+		if !filepath.IsAbs(fp) {
+			full = filepath.Join(root, fp)
+		}
+		if !inside(root, full) {
+			c.add(fmt.Sprintf("%s.fingerprint[%d]", field, i), fmt.Sprintf("%s is outside the repository", fp), "paths are relative to the repository root")
+		}
+	}
+}
+
+var envRef = regexp.MustCompile(`\$\{[A-Za-z_][A-Za-z0-9_]*\}`)
+
+// JudgePlaceholders are the names an llm_judge template may use (graders
+// renders them).
+var JudgePlaceholders = []string{"rubric", "input", "output", "expected"}
+
+var judgePlaceholder = regexp.MustCompile(`\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}`)
+
+// graders checks each grader: its type, the settings that type takes, and
+// that names are unique.
+func (c *specCheck) graders() {
+	seen := map[string]bool{}
+	for i := range c.ls.Spec.Graders {
+		g := &c.ls.Spec.Graders[i]
+		f := fmt.Sprintf("graders[%d]", i)
+		switch g.Type {
+		case "deterministic":
+			if g.Rubric != "" || g.Judge != nil || g.Template != "" || g.Card != "" || g.Blocking != nil {
+				c.add(f, "rubric, judge, template, card and blocking only apply to llm_judge graders", "")
+			}
+		case "llm_judge":
+			c.judgeGrader(f, g)
+		case "":
+			c.add(f+".type", "required", "deterministic or llm_judge")
+		default:
+			hint := "deterministic or llm_judge"
+			if sg := Suggest(g.Type, []string{"deterministic", "llm_judge"}); sg != "" {
+				hint = fmt.Sprintf("did you mean %q?", sg)
+			}
+			c.add(f+".type", fmt.Sprintf("unknown grader type %q", g.Type), hint)
+		}
+		name := g.GraderName()
+		if seen[name] {
+			c.add(f+".name", fmt.Sprintf("grader name %q is used twice", name), "give each grader a unique name")
+		}
+		seen[name] = true
+	}
+}
+
+// judgeGrader checks an llm_judge grader: its rubric, judge adapter, card,
+// template and limits.
+func (c *specCheck) judgeGrader(f string, g *GraderSpec) {
+	if strings.TrimSpace(g.Rubric) == "" {
+		c.add(f+".rubric", "an llm_judge needs a non-empty rubric", "")
+	}
+	switch {
+	case g.JudgeEntrypoint != "":
+		c.add(f+".judge_entrypoint", "in-process Python judges are not supported", "set judge: {command: [...]} / {http: ...} / {openai: ...} / {builtin: ...}")
+	case g.Judge == nil:
+		c.add(f+".judge", "an llm_judge needs a judge: adapter", "e.g. judge: {openai: {base_url: http://127.0.0.1:11434/v1, model: llama3.2}}")
+	default:
+		c.agent(f+".judge", g.Judge)
+	}
+	if g.Card != "" {
+		if _, err := os.Stat(filepath.Join(filepath.Dir(c.ls.Path), g.Card)); err != nil {
+			c.add(f+".card", fmt.Sprintf("grader card %s not found", g.Card), "card is relative to the spec file")
+		}
+	}
+	if g.Template != "" {
+		c.judgeTemplate(f+".template", g.Template)
+	}
+	c.inRange(f+".parallelism", g.Parallelism, 1, 4096)
+	c.retries(f+".retries", g.Retries)
+}
+
+// judgeTemplate checks an llm_judge template's placeholders.
+func (c *specCheck) judgeTemplate(field, tmpl string) {
+	for _, m := range judgePlaceholder.FindAllStringSubmatch(tmpl, -1) {
+		if !slices.Contains(JudgePlaceholders, m[1]) {
+			c.add(field, fmt.Sprintf("unknown placeholder {{%s}}", m[1]), "available: {{rubric}}, {{input}}, {{output}}, {{expected}}")
+		}
+	}
+	if !strings.Contains(judgePlaceholder.ReplaceAllString(tmpl, "{{$1}}"), "{{output}}") {
+		c.add(field, "has no {{output}} placeholder", "the judge would never see the agent's answer")
+	}
+}
+
+// applyDefaults fills in what the spec leaves unset: from the settings
+// where they have a default, else selfevals' own.
+func (ls *LoadedSpec) applyDefaults(settings Settings) {
+	e := &ls.Spec.Experiment
+	e.Mode = cmp.Or(e.Mode, defaultMode)
+	if e.Proposer.Strategy == "" {
+		switch {
+		case len(e.Proposer.Parameters.Proposals) > 0:
+			e.Proposer.Strategy = "manual"
+		case len(e.SearchSpace.Surfaces()) > 0:
+			e.Proposer.Strategy = "grid"
+		}
+	}
+	r := &e.Run
+	r.MaxIterations = cmp.Or(r.MaxIterations, 20)
+	r.RepetitionsPerCase = cmp.Or(r.RepetitionsPerCase, max(settings.Defaults.RepetitionsPerCase, e.Reliability.RepetitionsPerCase, 1))
+	r.Parallelism = cmp.Or(r.Parallelism, settings.Defaults.Parallelism, DefaultParallelism)
+	r.Timeout = cmp.Or(r.Timeout, settings.Defaults.Timeout, DefaultTimeout)
+	if r.Retries == nil {
+		r.Retries = settings.Defaults.Retries
+	}
+	r.Convergence.Patience = cmp.Or(r.Convergence.Patience, 3)
+	r.PersistTraces = cmp.Or(r.PersistTraces, settings.Results.PersistTraces, "all")
+	d := &e.Decision
+	d.IfRegressionFails = cmp.Or(d.IfRegressionFails, "reject")
+	d.IfGuardrailFails = cmp.Or(d.IfGuardrailFails, "require_tradeoff_review")
+	d.Significance = cmp.Or(d.Significance, "report")
+	d.Confidence = cmp.Or(d.Confidence, 0.95)
+	ea := &e.ErrorAnalysis
+	ea.Trigger.When = cmp.Or(ea.Trigger.When, "fail_rate_above")
+	ea.Scope = cmp.Or(ea.Scope, "failed_only")
 }
 
 // CasesPath is the dataset file as a path usable from the current directory.
@@ -413,18 +722,33 @@ func (ls *LoadedSpec) CasesPath() string {
 	return filepath.Join(filepath.Dir(ls.Path), ls.Spec.Dataset.CasesPath)
 }
 
-func (ls *LoadedSpec) loadDataset() (*Dataset, error) {
-	check := ls.caseGradersCheck()
+// readDataset loads the dataset into ls.Dataset, checking that cases name
+// only declared graders when checkGraders is set. Bad cases, and a
+// cases_path that names no file, are problems of the load; anything else
+// (an unreadable file) is an error.
+func (ls *LoadedSpec) readDataset(checkGraders bool) (Problems, error) {
+	var check func(*Case) Problems
+	if checkGraders {
+		check = ls.caseGradersCheck()
+	}
+	ds, err := ls.loadDataset(check)
+	var probs Problems
+	var ue *UserError
+	switch {
+	case errors.As(err, &probs):
+		return probs, nil
+	case errors.As(err, &ue):
+		return Problems{at(ls.Path, ls.node, "dataset.cases_path", ue.Msg, cmp.Or(ue.Hint, "cases_path is relative to the spec file"))}, nil
+	case err != nil:
+		return nil, err
+	}
+	ls.Dataset = ds
+	return nil, nil
+}
+
+func (ls *LoadedSpec) loadDataset(check func(*Case) Problems) (*Dataset, error) {
 	if p := ls.CasesPath(); p != "" {
-		ds, err := loadDataset(p, check)
-		var ue *UserError
-		if errors.As(err, &ue) {
-			ue.Msg = fmt.Sprintf("%s: dataset.cases_path: %s", ls.Path, ue.Msg)
-			if ue.Hint == "" {
-				ue.Hint = "cases_path is relative to the spec file"
-			}
-		}
-		return ds, err
+		return loadDataset(p, check)
 	}
 	ds := &Dataset{Path: ls.Path}
 	var probs Problems
@@ -441,9 +765,11 @@ func (ls *LoadedSpec) loadDataset() (*Dataset, error) {
 			probs = append(probs, Problem{File: ls.Path, Line: n.Line, Col: n.Column, Field: fmt.Sprintf("dataset.cases_inline[%d]", i), Msg: fmt.Sprintf("duplicate case ID %s (same as line %d)", c.ID, first)})
 			continue
 		}
-		if p := check(c); len(p) > 0 {
-			probs = append(probs, p...)
-			continue
+		if check != nil {
+			if p := check(c); len(p) > 0 {
+				probs = append(probs, p...)
+				continue
+			}
 		}
 		ids[c.ID] = c.Line
 		all = append(all, c.ID)
@@ -501,145 +827,6 @@ func (ls *LoadedSpec) caseGradersCheck() func(*Case) Problems {
 			}
 		}
 		return probs
-	}
-}
-
-func (ls *LoadedSpec) validateAgent(field string, a *Agent, probs *Problems) {
-	add := func(f, msg, hint string) { *probs = append(*probs, at(ls.Path, ls.node, f, msg, hint)) }
-	if a.Entrypoint != "" {
-		add(field+".entrypoint", "in-process Python entrypoints are not supported by selfevals",
-			"run the agent as a program instead: command: [python3, agents/my_agent.py] (request JSON on stdin, response JSON on stdout), "+
-				"or serve it and use http: {url: ...}, or use builtin: pingpong for the example")
-		return
-	}
-	kinds := 0
-	for _, set := range []bool{len(a.Command) > 0, a.HTTP != nil, a.OpenAI != nil, a.Builtin != ""} {
-		if set {
-			kinds++
-		}
-	}
-	if kinds == 0 {
-		if _, v := findNode(ls.node, field); v == nil && field == "agent" {
-			add("", "missing the agent: block", "e.g. agent: {command: [python3, agents/my_agent.py]} or agent: {builtin: echo}")
-		} else {
-			add(field, "needs exactly one of command, http, openai or builtin", "")
-		}
-		return
-	}
-	if kinds > 1 {
-		add(field, "sets more than one of command, http, openai and builtin", "keep exactly one")
-	}
-	if a.Worker && len(a.Command) == 0 {
-		add(field+".worker", "only applies to command agents", "")
-	}
-	if a.Output != "" && !oneOf(a.Output, "json", "text") {
-		add(field+".output", fmt.Sprintf("unknown value %q", a.Output), "json (default) or text")
-	}
-	if a.Builtin != "" && !slices.Contains(BuiltinAgents, a.Builtin) {
-		add(field+".builtin", fmt.Sprintf("unknown builtin agent %q", a.Builtin), "available: "+strings.Join(BuiltinAgents, ", "))
-	}
-	if a.MaxOutputBytes < 0 {
-		add(field+".max_output_bytes", "must be positive", "")
-	}
-	if h := a.HTTP; h != nil {
-		checkURL(field+".http.url", h.URL, add)
-	}
-	if o := a.OpenAI; o != nil {
-		checkURL(field+".openai.base_url", o.BaseURL, add)
-		if o.Model == "" {
-			add(field+".openai.model", "required", "the model name the endpoint serves")
-		}
-	}
-	for i, fp := range a.Fingerprint {
-		full := fp
-		if !filepath.IsAbs(fp) {
-			full = filepath.Join(ls.Root, fp)
-		}
-		if !inside(ls.Root, full) {
-			add(fmt.Sprintf("%s.fingerprint[%d]", field, i), fmt.Sprintf("%s is outside the repository", fp), "paths are relative to the repository root")
-		}
-	}
-}
-
-func checkURL(field, raw string, add func(f, msg, hint string)) {
-	if raw == "" {
-		add(field, "required", "")
-		return
-	}
-	// ${NAME} is expanded at run time; check the shape with a placeholder.
-	u, err := url.Parse(envRef.ReplaceAllString(raw, "x"))
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		add(field, fmt.Sprintf("%q is not an http(s) URL", raw), "e.g. http://127.0.0.1:8080/agent")
-	}
-}
-
-var envRef = regexp.MustCompile(`\$\{[A-Za-z_][A-Za-z0-9_]*\}`)
-
-// JudgePlaceholders are the names an llm_judge template may use (graders
-// renders them).
-var JudgePlaceholders = []string{"rubric", "input", "output", "expected"}
-
-var judgePlaceholder = regexp.MustCompile(`\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}`)
-
-func (ls *LoadedSpec) validateGraders(probs *Problems) {
-	seen := map[string]bool{}
-	for i := range ls.Spec.Graders {
-		g := &ls.Spec.Graders[i]
-		f := fmt.Sprintf("graders[%d]", i)
-		add := func(sub, msg, hint string) {
-			*probs = append(*probs, at(ls.Path, ls.node, joinPath(f, sub), msg, hint))
-		}
-		switch g.Type {
-		case "deterministic":
-		case "llm_judge":
-			if strings.TrimSpace(g.Rubric) == "" {
-				add("rubric", "an llm_judge needs a non-empty rubric", "")
-			}
-			if g.JudgeEntrypoint != "" {
-				add("judge_entrypoint", "in-process Python judges are not supported", "set judge: {command: [...]} / {http: ...} / {openai: ...} / {builtin: ...}")
-			} else if g.Judge == nil {
-				add("judge", "an llm_judge needs a judge: adapter", "e.g. judge: {openai: {base_url: http://127.0.0.1:11434/v1, model: llama3.2}}")
-			} else {
-				ls.validateAgent(joinPath(f, "judge"), g.Judge, probs)
-			}
-			if g.Card != "" {
-				if _, err := os.Stat(filepath.Join(filepath.Dir(ls.Path), g.Card)); err != nil {
-					add("card", fmt.Sprintf("grader card %s not found", g.Card), "card is relative to the spec file")
-				}
-			}
-			if g.Template != "" {
-				for _, m := range judgePlaceholder.FindAllStringSubmatch(g.Template, -1) {
-					if !slices.Contains(JudgePlaceholders, m[1]) {
-						add("template", fmt.Sprintf("unknown placeholder {{%s}}", m[1]), "available: {{rubric}}, {{input}}, {{output}}, {{expected}}")
-					}
-				}
-				if !strings.Contains(judgePlaceholder.ReplaceAllString(g.Template, "{{$1}}"), "{{output}}") {
-					add("template", "has no {{output}} placeholder", "the judge would never see the agent's answer")
-				}
-			}
-			if g.Parallelism < 0 || g.Parallelism > 4096 {
-				add("parallelism", "must be between 1 and 4096", "")
-			}
-			if g.Retries != nil && (*g.Retries < 0 || *g.Retries > 10) {
-				add("retries", "must be between 0 and 10", "")
-			}
-		case "":
-			add("type", "required", "deterministic or llm_judge")
-		default:
-			hint := "deterministic or llm_judge"
-			if sg := Suggest(g.Type, []string{"deterministic", "llm_judge"}); sg != "" {
-				hint = fmt.Sprintf("did you mean %q?", sg)
-			}
-			add("type", fmt.Sprintf("unknown grader type %q", g.Type), hint)
-		}
-		if g.Type == "deterministic" && (g.Rubric != "" || g.Judge != nil || g.Template != "" || g.Card != "" || g.Blocking != nil) {
-			add("", "rubric, judge, template, card and blocking only apply to llm_judge graders", "")
-		}
-		name := g.GraderName()
-		if seen[name] {
-			add("name", fmt.Sprintf("grader name %q is used twice", name), "give each grader a unique name")
-		}
-		seen[name] = true
 	}
 }
 
@@ -724,13 +911,35 @@ func nearbyFileHint(path string) string {
 
 var yamlLine = regexp.MustCompile(`line (\d+)`)
 
+// yamlParserProblems are the messages of yaml.v3's parser (as opposed to
+// its scanner). For these it prints the 0-based line of where the enclosing
+// construct starts (or, when that is the first line, of the problem), so
+// the line it names is one early; the scanner's lines are right.
+var yamlParserProblems = []string{
+	"did not find expected <stream-start>",
+	"did not find expected <document start>",
+	"did not find expected key",
+	"did not find expected '-' indicator",
+	"did not find expected node content",
+	"did not find expected ',' or ']'",
+	"did not find expected ',' or '}'",
+	"found duplicate %YAML directive",
+	"found incompatible YAML document",
+	"found duplicate %TAG directive",
+	"found undefined tag handle",
+}
+
 func yamlSyntaxProblem(path string, err error) Problem {
 	msg := strings.TrimPrefix(err.Error(), "yaml: ")
 	p := Problem{File: path, Msg: "invalid YAML: " + msg, Hint: "check indentation and unclosed brackets; YAML errors often point just after the mistake"}
-	if m := yamlLine.FindStringSubmatch(msg); m != nil {
+	m := yamlLine.FindStringSubmatch(msg)
+	if m != nil {
 		p.Line, _ = strconv.Atoi(m[1])
 		p.Msg = "invalid YAML: " + strings.TrimSpace(yamlLine.ReplaceAllString(msg, ""))
 		p.Msg = strings.TrimPrefix(strings.ReplaceAll(p.Msg, ": :", ":"), "invalid YAML: : ")
+	}
+	if slices.ContainsFunc(yamlParserProblems, func(pp string) bool { return strings.HasSuffix(msg, pp) }) {
+		p.Line++ // no line at all is line 0 too: both marks were on the first line
 	}
 	return p
 }

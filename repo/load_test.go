@@ -414,3 +414,150 @@ func TestUnusedGraderWarning(t *testing.T) {
 		t.Errorf("a case running every grader still warns: %v", ls.Warnings)
 	}
 }
+
+// One load reports every problem of a spec, whatever block it is in and
+// whether the strict decode, a semantic check or the dataset finds it, in
+// line order with each one's line and field.
+func TestSpecReportsEveryProblemAtOnce(t *testing.T) {
+	spec := `experiment:
+  name: x
+  goal: y
+  target:
+    primary: {name: pass@1, operator: "=>", value: 0.5}
+  search_space:
+    model_params:
+      temperature: []
+dataset:
+  cases_path: ../datasets/missing.jsonl
+agent:
+  builtin: echo
+  wroker: true
+`
+	dir, path := specDir(t, spec, `{"input":{}}`+"\n")
+	_, err := LoadExperiment(path, LoadOptions{Root: dir})
+	var probs Problems
+	if !errors.As(err, &probs) {
+		t.Fatalf("want Problems, got %T %v", err, err)
+	}
+	want := []struct {
+		line       int
+		field, msg string
+	}{
+		{5, "experiment.target.primary.operator", `unknown operator "=>"`},
+		{8, "experiment.search_space.model_params.temperature", "an empty list leaves nothing to try"},
+		{10, "dataset.cases_path", "missing.jsonl not found"},
+		{13, "agent.wroker", "unknown key"},
+	}
+	if len(probs) != len(want) {
+		t.Fatalf("got %d problems, want %d:\n%v", len(probs), len(want), err)
+	}
+	for i, w := range want {
+		p := probs[i]
+		if p.File != path || p.Line != w.line || p.Field != w.field || !strings.Contains(p.Msg, w.msg) {
+			t.Errorf("problem %d = %q, want line %d, field %s, %q", i, p.Error(), w.line, w.field, w.msg)
+		}
+	}
+	if !IsUserError(err) {
+		t.Error("not a user error")
+	}
+}
+
+// A check that depends on a value the strict decode reported is skipped:
+// the value was left out, and judging the default in its place would only
+// repeat the problem in other words. Independent checks still run.
+func TestSpecSkipsChecksOfBrokenValues(t *testing.T) {
+	cases := `{"input":{"text":"a"}}` + "\n"
+	for _, tc := range []struct {
+		name   string
+		edit   func(string) string
+		want   []string
+		absent []string
+	}{
+		{"misspelt operator key", func(s string) string { return strings.Replace(s, `operator: ">="`, `operater: ">="`, 1) },
+			[]string{`experiment.target.primary.operater: unknown key (did you mean "operator"?)`}, []string{"unknown operator"}},
+		{"misspelt adapter", func(s string) string { return strings.Replace(s, "  builtin: echo", "  biultin: echo", 1) },
+			[]string{`agent.biultin: unknown key (did you mean "builtin"?)`}, []string{"needs exactly one of"}},
+		{"misspelt block", func(s string) string { return strings.Replace(s, "dataset:", "datset:", 1) },
+			[]string{`datset: unknown key (did you mean "dataset"?)`}, []string{"missing the dataset: block"}},
+		{"block of the wrong kind", func(s string) string {
+			return strings.Replace(s, "agent:\n  builtin: echo\n", "agent: echo\n", 1)
+		}, []string{`agent: expected a mapping, got a string`}, []string{"missing the agent: block", "needs exactly one of"}},
+		{"editable flag of the wrong type", func(s string) string {
+			return strings.Replace(s, "  goal: y", "  goal: y\n  editable: {tool_descriptions: \"yes\"}\n  search_space: {tool_params: {x: [1]}}", 1)
+		}, []string{`experiment.editable.tool_descriptions: expected true or false, got string "yes"`}, []string{"not editable"}},
+		{"strategy of the wrong type", func(s string) string {
+			return strings.Replace(s, "  goal: y", "  goal: y\n  proposer: {strategy: [random]}\n  search_space: {model_params: {t: {min: 0, max: 1}}}", 1)
+		}, []string{"experiment.proposer.strategy: expected a string, got a list"}, []string{"random proposer"}},
+		{"graders of the wrong kind", func(s string) string {
+			return strings.Replace(s, "name: pass@1", "name: rules_pass_rate", 1) + "graders: {type: deterministic}\n"
+		}, []string{"graders: expected a list, got a mapping"}, []string{"unknown metric"}},
+		{"independent problems of one block", func(s string) string {
+			return strings.Replace(s, "  goal: y", "  goal: y\n  run: {parallelsim: 3, sandbox: live_canary, max_iterations: x}", 1)
+		}, []string{"experiment.run.parallelsim: unknown key", "sandbox live_canary is not available", `experiment.run.max_iterations: expected a whole number, got string "x"`}, nil},
+		{"missing experiment, bad agent", func(s string) string {
+			return strings.Replace(strings.Replace(s, "experiment:", "other:", 1), "builtin: echo", "builtin: nope", 1)
+		}, []string{"missing the experiment: block", `agent.builtin: unknown builtin agent "nope"`}, nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir, path := specDir(t, tc.edit(goodSpec), cases)
+			_, err := LoadExperiment(path, LoadOptions{Root: dir})
+			if err == nil {
+				t.Fatal("loaded without error")
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q\ndoes not contain %q", err, w)
+				}
+			}
+			for _, a := range tc.absent {
+				if strings.Contains(err.Error(), a) {
+					t.Errorf("error %q\nrepeats a reported problem as %q", err, a)
+				}
+			}
+		})
+	}
+}
+
+// Problems of the dataset's cases come with the spec's own, after them.
+func TestSpecAndDatasetProblemsTogether(t *testing.T) {
+	spec := strings.Replace(goodSpec, "  goal: y", "  goal: y\n  mode: loop", 1)
+	dir, path := specDir(t, spec, `{"input":{"text":"a"}}`+"\n"+`{"inptu":{}}`+"\n")
+	_, err := LoadExperiment(path, LoadOptions{Root: dir})
+	var probs Problems
+	if !errors.As(err, &probs) || len(probs) != 2 {
+		t.Fatalf("want 2 problems, got %v", err)
+	}
+	if probs[0].File != path || probs[0].Field != "experiment.mode" || !strings.HasSuffix(probs[1].File, "d.jsonl") || probs[1].Line != 2 {
+		t.Errorf("got\n%v", err)
+	}
+}
+
+// A YAML syntax error names the line of the mistake: yaml.v3's parser
+// counts its lines from 0 (its scanner from 1), which the loader corrects.
+func TestYAMLSyntaxErrorLines(t *testing.T) {
+	for _, tc := range []struct {
+		doc  string
+		line int
+	}{
+		{"experiment:\n  name: x\n  goal: [y\n  target:\n    primary: {}\ndataset: {}\n", 3}, // parser
+		{"experiment:\n  name: x\n  goal: y\n bad: 1\ndataset: {}\n", 4},
+		{"experiment:\n  name: x\n  goal: y\n  run: {parallelism: 3\ndataset: {}\n", 4},
+		{"a: 1\nb: [1, 2\n", 2},
+		{"- a\nb: 1\n", 2},
+		{"a:\n  b: 1\n c: 2\n", 3},
+		{"a: 1\nb: 2\nc: 3\nd: 4\ne: 5\nf: \"abc\ng: 1\n", 6}, // scanner
+		{"a: 1\nb: 2\nc: 3\nd: 4\ne: 5\nf: x: y\n", 6},
+		{"a: 1\nb: 2\nc: 3\nd: 4\ne: 5\n  f: 1\n", 6},
+		{"a: 1\nb:\n\t- c\n", 3},
+	} {
+		_, err := parseYAML("s.yaml", []byte(tc.doc))
+		var probs Problems
+		if !errors.As(err, &probs) || len(probs) != 1 {
+			t.Errorf("%q: got %v", tc.doc, err)
+			continue
+		}
+		if probs[0].Line != tc.line || !strings.HasPrefix(probs[0].Msg, "invalid YAML: ") || strings.Contains(probs[0].Msg, "line") {
+			t.Errorf("%q: got %q, want line %d", tc.doc, probs[0].Error(), tc.line)
+		}
+	}
+}

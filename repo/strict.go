@@ -17,12 +17,36 @@ import (
 // happens when the walk finds nothing, so users see all problems at once and
 // in their own terms rather than yaml's first type error.
 func checkNode(file string, n *yaml.Node, t reflect.Type, path string, probs *Problems) {
+	(&nodeChecker{file: file, probs: probs}).check(n, t, path)
+}
+
+// nodeChecker is checkNode's walk. When bad is set it also remembers each
+// node a problem is about, and broken its field path, so that a lenient
+// decode can leave those values out and later checks can tell which
+// fields they cannot trust.
+type nodeChecker struct {
+	file   string
+	probs  *Problems
+	bad    map[*yaml.Node]bool
+	broken brokenFields
+}
+
+func (c *nodeChecker) report(bad *yaml.Node, p Problem) {
+	*c.probs = append(*c.probs, p)
+	if c.bad != nil {
+		c.bad[bad] = true
+		c.broken[p.Field] = true
+	}
+}
+
+func (c *nodeChecker) check(n *yaml.Node, t reflect.Type, path string) {
 	if n.Kind == yaml.DocumentNode {
 		if len(n.Content) == 0 {
 			return
 		}
 		n = n.Content[0]
 	}
+	written := n // an alias is left out where it is used, not where it points
 	if n.Kind == yaml.AliasNode {
 		// Typed fields are not recursive, so following an alias ends; a
 		// cycle can only sit under a free-form value, which jsonValueOf
@@ -33,7 +57,7 @@ func checkNode(file string, n *yaml.Node, t reflect.Type, path string, probs *Pr
 		t = t.Elem()
 	}
 	add := func(msg, hint string) {
-		*probs = append(*probs, Problem{File: file, Line: n.Line, Col: n.Column, Field: path, Msg: msg, Hint: hint})
+		c.report(written, Problem{File: c.file, Line: n.Line, Col: n.Column, Field: path, Msg: msg, Hint: hint})
 	}
 	if n.ShortTag() == "!!null" && t.Kind() != reflect.Interface {
 		return // an empty value leaves the default
@@ -48,7 +72,7 @@ func checkNode(file string, n *yaml.Node, t reflect.Type, path string, probs *Pr
 		// Types with their own YAML decoding report their own errors.
 		v := reflect.New(t)
 		if err := n.Decode(v.Interface()); err != nil {
-			*probs = append(*probs, problemFromDecode(file, n, path, err))
+			c.report(written, problemFromDecode(c.file, n, path, err))
 		}
 		return
 	}
@@ -58,75 +82,103 @@ func checkNode(file string, n *yaml.Node, t reflect.Type, path string, probs *Pr
 			add(fmt.Sprintf("expected a mapping, got a %s", kindName(n)), "")
 			return
 		}
-		fields := yamlFields(t)
-		seen := map[string]bool{}
-		for i := 0; i+1 < len(n.Content); i += 2 {
-			k, v := n.Content[i], n.Content[i+1]
-			key := k.Value
-			kp := joinPath(path, key)
-			if seen[key] {
-				*probs = append(*probs, Problem{File: file, Line: k.Line, Col: k.Column, Field: kp, Msg: "duplicate key"})
-				continue
-			}
-			seen[key] = true
-			f, ok := fields.byName[key]
-			if !ok {
-				hint := ""
-				if s := Suggest(key, fields.names); s != "" {
-					hint = fmt.Sprintf("did you mean %q?", s)
-				} else {
-					hint = "valid keys: " + strings.Join(fields.names, ", ")
-				}
-				*probs = append(*probs, Problem{File: file, Line: k.Line, Col: k.Column, Field: kp, Msg: "unknown key", Hint: hint})
-				continue
-			}
-			checkNode(file, v, f.Type, kp, probs)
-		}
+		c.checkStruct(n, yamlFields(t), path)
 	case reflect.Map:
 		if n.Kind != yaml.MappingNode {
 			add(fmt.Sprintf("expected a mapping, got a %s", kindName(n)), "")
 			return
 		}
-		seen := map[string]bool{}
-		for i := 0; i+1 < len(n.Content); i += 2 {
-			k := n.Content[i]
-			kp := joinPath(path, k.Value)
-			if seen[k.Value] {
-				*probs = append(*probs, Problem{File: file, Line: k.Line, Col: k.Column, Field: kp, Msg: "duplicate key"})
-				continue
-			}
-			seen[k.Value] = true
-			checkNode(file, n.Content[i+1], t.Elem(), kp, probs)
-		}
+		c.eachKey(n, path, func(k, v *yaml.Node, kp string) { c.check(v, t.Elem(), kp) })
 	case reflect.Slice:
 		if n.Kind != yaml.SequenceNode {
 			add(fmt.Sprintf("expected a list, got a %s", kindName(n)), "")
 			return
 		}
-		for i, c := range n.Content {
-			checkNode(file, c, t.Elem(), fmt.Sprintf("%s[%d]", path, i), probs)
-		}
-	case reflect.String:
-		if n.Kind != yaml.ScalarNode || (n.ShortTag() != "!!str" && n.ShortTag() != "!!timestamp" && n.ShortTag() != "!!binary") {
-			add(fmt.Sprintf("expected a string, got %s", describe(n)), "quote it if it is meant as text")
-		}
-	case reflect.Bool:
-		if n.Kind != yaml.ScalarNode || n.ShortTag() != "!!bool" {
-			add(fmt.Sprintf("expected true or false, got %s", describe(n)), "")
-		}
-	case reflect.Int, reflect.Int64, reflect.Int32:
-		if n.Kind != yaml.ScalarNode || n.ShortTag() != "!!int" {
-			add(fmt.Sprintf("expected a whole number, got %s", describe(n)), "")
-		}
-	case reflect.Float64:
-		if n.Kind != yaml.ScalarNode || (n.ShortTag() != "!!int" && n.ShortTag() != "!!float") {
-			add(fmt.Sprintf("expected a number, got %s", describe(n)), "")
+		for i, e := range n.Content {
+			c.check(e, t.Elem(), fmt.Sprintf("%s[%d]", path, i))
 		}
 	case reflect.Interface:
 		if _, err := jsonValueOf(n); err != nil {
-			*probs = append(*probs, problemFromDecode(file, n, path, err))
+			c.report(written, problemFromDecode(c.file, n, path, err))
+		}
+	default:
+		if msg, hint := scalarMismatch(n, t.Kind()); msg != "" {
+			add(msg, hint)
 		}
 	}
+}
+
+// scalarMismatch says why n cannot be decoded into a scalar of kind k, or
+// returns "" when it can (or k is not a scalar kind).
+func scalarMismatch(n *yaml.Node, k reflect.Kind) (msg, hint string) {
+	tag := n.ShortTag()
+	if n.Kind != yaml.ScalarNode {
+		tag = ""
+	}
+	switch k {
+	case reflect.String:
+		if tag != "!!str" && tag != "!!timestamp" && tag != "!!binary" {
+			return fmt.Sprintf("expected a string, got %s", describe(n)), "quote it if it is meant as text"
+		}
+	case reflect.Bool:
+		if tag != "!!bool" {
+			return fmt.Sprintf("expected true or false, got %s", describe(n)), ""
+		}
+	case reflect.Int, reflect.Int64, reflect.Int32:
+		if tag != "!!int" {
+			return fmt.Sprintf("expected a whole number, got %s", describe(n)), ""
+		}
+	case reflect.Float64:
+		if tag != "!!int" && tag != "!!float" {
+			return fmt.Sprintf("expected a number, got %s", describe(n)), ""
+		}
+	}
+	return "", ""
+}
+
+// eachKey calls fn with every key of a mapping once, reporting the later
+// copies of a duplicate key.
+func (c *nodeChecker) eachKey(n *yaml.Node, path string, fn func(k, v *yaml.Node, kp string)) {
+	seen := map[string]bool{}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, v := n.Content[i], n.Content[i+1]
+		kp := joinPath(path, k.Value)
+		if seen[k.Value] {
+			c.report(k, Problem{File: c.file, Line: k.Line, Col: k.Column, Field: kp, Msg: "duplicate key"})
+			continue
+		}
+		seen[k.Value] = true
+		fn(k, v, kp)
+	}
+}
+
+func (c *nodeChecker) checkStruct(n *yaml.Node, fields *fieldSet, path string) {
+	c.eachKey(n, path, func(k, v *yaml.Node, kp string) {
+		if f, ok := fields.byName[k.Value]; ok {
+			c.check(v, f.Type, kp)
+			return
+		}
+		hint := "valid keys: " + strings.Join(fields.names, ", ")
+		meant := Suggest(k.Value, fields.names)
+		if meant != "" {
+			hint = fmt.Sprintf("did you mean %q?", meant)
+		}
+		c.report(k, Problem{File: c.file, Line: k.Line, Col: k.Column, Field: kp, Msg: "unknown key", Hint: hint})
+		if meant != "" && c.broken != nil && !hasKey(n, meant) {
+			// The value was most likely meant for that key: its absence
+			// is this problem, not another one.
+			c.broken[joinPath(path, meant)] = true
+		}
+	})
+}
+
+func hasKey(mapping *yaml.Node, key string) bool {
+	for i := 0; i+1 < len(mapping.Content); i += 2 {
+		if mapping.Content[i].Value == key {
+			return true
+		}
+	}
+	return false
 }
 
 func describe(n *yaml.Node) string {
@@ -201,6 +253,89 @@ func decodeStrict(file string, n *yaml.Node, out any, path string) Problems {
 		return Problems{problemFromDecode(file, n, path, err)}
 	}
 	return nil
+}
+
+// decodeLenient is decodeStrict for loaders that go on to check what the
+// values mean: it reports the same problems, then decodes the document
+// anyway with each value a problem is about left out (as if unset), so the
+// later checks still see everything else. broken names the fields left out.
+func decodeLenient(file string, n *yaml.Node, out any, path string) (Problems, brokenFields) {
+	var probs Problems
+	c := &nodeChecker{file: file, probs: &probs, bad: map[*yaml.Node]bool{}, broken: brokenFields{}}
+	c.check(n, reflect.TypeOf(out), path)
+	if len(probs) > 0 {
+		n = (&pruner{bad: c.bad, done: map[*yaml.Node]*yaml.Node{}}).copy(n)
+	}
+	if err := n.Decode(out); err != nil {
+		// Not expected once the walk is clean; if it happens nothing
+		// decoded can be trusted.
+		probs = append(probs, problemFromDecode(file, n, path, err))
+		c.broken[path] = true
+	}
+	return probs, c.broken
+}
+
+// pruner copies a node tree without the nodes in bad: a bad mapping key
+// drops its entry, any other bad node becomes null, so list indexes (and
+// the field paths built from them) stay as written.
+type pruner struct {
+	bad  map[*yaml.Node]bool
+	done map[*yaml.Node]*yaml.Node // copies made, so aliases (and cycles) map to one copy
+}
+
+func (p *pruner) copy(n *yaml.Node) *yaml.Node {
+	if c, ok := p.done[n]; ok {
+		return c
+	}
+	c := &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!null", Line: n.Line, Column: n.Column}
+	p.done[n] = c
+	if p.bad[n] {
+		return c
+	}
+	*c = *n
+	if n.Alias != nil {
+		c.Alias = p.copy(n.Alias)
+	}
+	c.Content = make([]*yaml.Node, 0, len(n.Content))
+	for i := 0; i < len(n.Content); i++ {
+		if n.Kind == yaml.MappingNode && p.bad[n.Content[i]] && i%2 == 0 {
+			i++ // the key's value goes with it
+			continue
+		}
+		c.Content = append(c.Content, p.copy(n.Content[i]))
+	}
+	return c
+}
+
+// brokenFields are the field paths a lenient decode left out. A check of a
+// field at or inside one of them would only repeat that problem in other
+// words, so checks ask before they speak.
+type brokenFields map[string]bool
+
+// at reports whether field, or a field holding it, was left out.
+func (b brokenFields) at(field string) bool {
+	for f := field; ; f = f[:max(strings.LastIndexAny(f, ".["), 0)] {
+		if b[f] {
+			return true
+		}
+		if f == "" {
+			return false
+		}
+	}
+}
+
+// under reports whether field or anything inside it was left out: the
+// decoded block is incomplete.
+func (b brokenFields) under(field string) bool {
+	for f := range b {
+		if field == "" {
+			return true
+		}
+		if f == field || strings.HasPrefix(f, field+".") || strings.HasPrefix(f, field+"[") {
+			return true
+		}
+	}
+	return false
 }
 
 // findNode returns the node at a dotted path below n (mapping keys only), or

@@ -219,6 +219,15 @@ func spanError(sp repo.Span) string {
 	return "span status error"
 }
 
+// PlanPush plans the push of an analysis result (see repo.PlanPush),
+// looking its traces up in the run records under req.EvalsDir.
+func PlanPush(req repo.PushRequest) (*repo.PushPlan, error) {
+	req.FindTraces = func(slug string, ids []string) (map[string]repo.TraceRef, error) {
+		return FindTraces(req.EvalsDir, slug, ids)
+	}
+	return repo.PlanPush(req)
+}
+
 // FindTraces looks trace IDs up in the run records (of one experiment when
 // slug is set), newest run first, and returns where each was recorded.
 // IDs not found are absent from the map.

@@ -1,12 +1,10 @@
 package main
 
 import (
+	"errors"
 	"fmt"
-	"os"
 	"path/filepath"
 	"regexp"
-	"sort"
-	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -204,72 +202,33 @@ one whose runs recorded the traces.`,
 }
 
 func runAnalyzePush(io *IOStreams, opts *analyzePushOptions, path string) error {
-	if err := checkBy(opts.by); err != nil {
-		return err
+	// A bad --by is reported together with the result's problems.
+	byErr := checkBy(opts.by)
+	plan, err := runner.PlanPush(repo.PushRequest{EvalsDir: opts.global.evalsDir(), ResultPath: path, Experiment: opts.experiment, By: opts.by})
+	if byErr != nil {
+		return errors.Join(byErr, err)
 	}
-	dir := opts.global.evalsDir()
-	res, err := repo.LoadAnalysisResult(path)
 	if err != nil {
 		return err
 	}
-	slug := res.Experiment
-	if opts.experiment != "" {
-		if slug != "" && slug != opts.experiment {
-			return repo.Userf("--experiment %s contradicts the result's experiment %q", opts.experiment, slug)
-		}
-		slug = opts.experiment
-	}
-	if slug != "" {
-		if _, err := os.Stat(repo.Dir(dir).Runs(slug)); err != nil {
-			return &repo.UserError{Msg: fmt.Sprintf("experiment %s has no recorded runs under %s", slug, repo.Dir(dir).AllRuns()), Hint: "the experiment is the slug of evals/experiments/<slug>.yaml"}
-		}
-	}
-	traces, err := runner.FindTraces(dir, slug, res.TraceIDs())
-	if err != nil {
+	if err := plan.Apply(); err != nil {
 		return err
 	}
-	if slug == "" {
-		exps := map[string]bool{}
-		for _, t := range traces {
-			exps[t.Experiment] = true
-		}
-		var names []string
-		for e := range exps {
-			names = append(names, e)
-		}
-		sort.Strings(names)
-		switch {
-		case len(names) == 1:
-			slug = names[0]
-		case len(names) > 1:
-			return &repo.UserError{Msg: fmt.Sprintf("the traces belong to several experiments (%s)", strings.Join(names, ", ")), Hint: "push one result per experiment, or set \"experiment\""}
-		case len(res.Hypotheses) > 0:
-			return &repo.UserError{Msg: "cannot tell which experiment the hypotheses are for", Hint: "set \"experiment\" in the result or pass --experiment"}
-		}
-	}
-	tf, err := repo.OpenTaxonomy(filepath.Join(dir, "taxonomy.yaml"))
-	if err != nil {
-		return err
-	}
-	sum, err := res.Push(tf, repo.PushOptions{EvalsDir: dir, Experiment: slug, Traces: traces, By: opts.by})
-	if err != nil {
-		return err
-	}
-	fmt.Fprintf(io.Out, "assignments applied : %d (%d new)\n", sum.Assignments, sum.NewAssignments)
-	fmt.Fprintf(io.Out, "candidates created  : %d\n", len(sum.Created))
-	fmt.Fprintf(io.Out, "candidates re-seen  : %d\n", len(sum.ReSeen))
-	fmt.Fprintf(io.Out, "hypotheses recorded : %d (%d new)\n", sum.Hypotheses, sum.NewHypotheses)
-	if len(sum.Changed) == 0 {
+	fmt.Fprintf(io.Out, "assignments applied : %d (%d new)\n", plan.Assignments, plan.NewAssignments)
+	fmt.Fprintf(io.Out, "candidates created  : %d\n", len(plan.Created))
+	fmt.Fprintf(io.Out, "candidates re-seen  : %d\n", len(plan.ReSeen))
+	fmt.Fprintf(io.Out, "hypotheses recorded : %d (%d new)\n", plan.Hypotheses, plan.NewHypotheses)
+	if len(plan.Changed) == 0 {
 		fmt.Fprintln(io.Out, "\nnothing changed: everything in the result was already recorded")
 	} else {
 		fmt.Fprintln(io.Out, "\nwrote:")
-		for _, p := range sum.Changed {
+		for _, p := range plan.Changed {
 			fmt.Fprintf(io.Out, "  %s\n", p)
 		}
 	}
-	if len(sum.Created) > 0 {
+	if len(plan.Created) > 0 {
 		fmt.Fprintln(io.Out, "\nnew candidates (review, then promote with `selfevals failuremode promote <id>`):")
-		for _, id := range sum.Created {
+		for _, id := range plan.Created {
 			fmt.Fprintf(io.Out, "  %s\n", id)
 		}
 	}

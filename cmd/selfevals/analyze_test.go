@@ -268,3 +268,55 @@ func TestSkills(t *testing.T) {
 		t.Errorf("unknown skill: exit %d %s", code, errOut)
 	}
 }
+
+// A push file with independent problems found by different checks (the
+// file's own shape, the run records, the taxonomy) reports all of them at
+// once, in line order, and writes nothing.
+func TestAnalyzePushReportsEveryProblem(t *testing.T) {
+	dir := t.TempDir()
+	t.Setenv("SELFEVALS_DIR", "")
+	runCLI(t, dir, "init")
+	if _, errOut, code := runCLI(t, dir, "run", "evals/experiments/pingpong.yaml", "--no-commit"); code != 0 {
+		t.Fatalf("run: %s", errOut)
+	}
+	out, errOut, code := runCLI(t, dir, "analyze", "pull", "pingpong", "--iteration", "0")
+	if code != 0 {
+		t.Fatalf("pull: %s", errOut)
+	}
+	var bundle struct {
+		Traces []struct {
+			TraceID string `json:"trace_id"`
+		} `json:"traces"`
+	}
+	data, _ := os.ReadFile(filepath.Join(dir, strings.TrimSpace(out)))
+	if err := json.Unmarshal(data, &bundle); err != nil || len(bundle.Traces) == 0 {
+		t.Fatalf("bundle: %v %s", err, data)
+	}
+	tr := bundle.Traces[0].TraceID
+	os.WriteFile(filepath.Join(dir, "r.json"), []byte(`{"assignments": [
+  {"trace_id": "`+tr+`", "mode_id": "fm_hallucinated", "open_notes": "x"},
+  {"trace_id": "tr_0000000000000000", "mode_id": "fm_hallucinated"},
+  {"trace_id": "`+tr+`", "mode_id": "fm_halucinated"}
+]}`), 0o644)
+	before := analysisState(t, dir)
+	_, errOut, code = runCLI(t, dir, "analyze", "push", "r.json", "--by", "agent:claude")
+	if code != 2 {
+		t.Fatalf("exit %d, want 2\n%s", code, errOut)
+	}
+	want := []string{
+		`r.json:2:69: assignments[0].open_notes: unknown key (did you mean "open_note"?)`,
+		`r.json:3:4: assignments[1].trace_id: unknown trace tr_0000000000000000`,
+		`r.json:4:39: assignments[2].mode_id: unknown mode_id "fm_halucinated" (did you mean fm_hallucinated?)`,
+	}
+	last := -1
+	for _, w := range want {
+		i := strings.Index(errOut, w)
+		if i < 0 || i < last {
+			t.Errorf("%q missing or out of order in:\n%s", w, errOut)
+		}
+		last = i
+	}
+	if analysisState(t, dir) != before {
+		t.Error("a rejected push changed the taxonomy or evals/analysis/")
+	}
+}
