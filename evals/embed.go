@@ -2,7 +2,12 @@
 // `selfevals init` copies into a repository.
 package evals
 
-import "embed"
+import (
+	"embed"
+	"path"
+
+	"github.com/selfevals/selfevals/repo"
+)
 
 // Starter is the evals/ tree `selfevals init` writes: settings, the
 // taxonomy, the pingpong experiment and its dataset, and the .gitignore.
@@ -12,11 +17,11 @@ var Starter embed.FS
 
 // StarterFiles lists the starter's files in the order init writes them.
 var StarterFiles = []string{
-	"selfevals.yaml",
-	"taxonomy.yaml",
-	".gitignore",
-	"experiments/pingpong.yaml",
-	"datasets/pingpong.jsonl",
+	repo.SettingsName,
+	repo.TaxonomyName,
+	repo.GitignoreName,
+	path.Join(repo.ExperimentsName, "pingpong.yaml"),
+	path.Join(repo.DatasetsName, "pingpong.jsonl"),
 }
 
 // Skills are the agent skills shipped inside the binary (`selfevals skills`):

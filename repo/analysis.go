@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"maps"
 	"os"
-	"path/filepath"
 	"slices"
 	"sort"
 	"strconv"
@@ -79,9 +78,6 @@ type FirstError struct {
 	Name   string `json:"name,omitempty"`
 	Error  string `json:"error"`
 }
-
-// AnalysisDir is where an experiment's bundles and records live.
-func AnalysisDir(evalsDir, slug string) string { return filepath.Join(evalsDir, "analysis", slug) }
 
 // AnalysisResult is what a coding agent hands back (reference §10.6).
 type AnalysisResult struct {
@@ -405,20 +401,11 @@ type HypothesisRecord struct {
 	By                  string         `json:"by"`
 }
 
-// AssignmentsPath and HypothesesPath are an experiment's analysis records.
-func AssignmentsPath(evalsDir, slug string) string {
-	return filepath.Join(AnalysisDir(evalsDir, slug), "assignments.jsonl")
-}
-
-func HypothesesPath(evalsDir, slug string) string {
-	return filepath.Join(AnalysisDir(evalsDir, slug), "hypotheses.jsonl")
-}
-
 // ReadAssignments reads an experiment's assignments; a missing file is
 // none.
 func ReadAssignments(evalsDir, slug string) ([]AssignmentRecord, error) {
 	var out []AssignmentRecord
-	err := readJSONL(AssignmentsPath(evalsDir, slug), func(b []byte) error {
+	err := readJSONL(Dir(evalsDir).Assignments(slug), func(b []byte) error {
 		var a AssignmentRecord
 		if err := json.Unmarshal(b, &a); err != nil {
 			return err
@@ -432,7 +419,7 @@ func ReadAssignments(evalsDir, slug string) ([]AssignmentRecord, error) {
 // ReadHypotheses reads an experiment's recorded hypotheses.
 func ReadHypotheses(evalsDir, slug string) ([]HypothesisRecord, error) {
 	var out []HypothesisRecord
-	err := readJSONL(HypothesesPath(evalsDir, slug), func(b []byte) error {
+	err := readJSONL(Dir(evalsDir).Hypotheses(slug), func(b []byte) error {
 		var h HypothesisRecord
 		if err := json.Unmarshal(b, &h); err != nil {
 			return err
@@ -804,7 +791,7 @@ func (p *PushPlan) planAssignments(recs []AssignmentRecord, opts PushOptions) er
 		}
 		return all[i].ModeID < all[j].ModeID
 	})
-	return p.planJSONL(AssignmentsPath(opts.EvalsDir, opts.Experiment), len(all), func(i int) any { return all[i] })
+	return p.planJSONL(Dir(opts.EvalsDir).Assignments(opts.Experiment), len(all), func(i int) any { return all[i] })
 }
 
 // planHypotheses adds the hypotheses not yet in hypotheses.jsonl.
@@ -837,7 +824,7 @@ func (p *PushPlan) planHypotheses(hyps []HypothesisSpec, opts PushOptions) error
 	if p.NewHypotheses == 0 {
 		return nil
 	}
-	return p.planJSONL(HypothesesPath(opts.EvalsDir, opts.Experiment), len(all), func(i int) any { return all[i] })
+	return p.planJSONL(Dir(opts.EvalsDir).Hypotheses(opts.Experiment), len(all), func(i int) any { return all[i] })
 }
 
 // planJSONL plans writing n records to path, keeping its current bytes to

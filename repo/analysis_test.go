@@ -190,7 +190,7 @@ func TestPushPlanApply(t *testing.T) {
 "proposed_modes": [{"slug": "fresh", "title": "F", "definition": "d"}],
 "hypotheses": [{"targets_mode_slug": "fresh", "statement": "s"}]}`)
 	taxBefore, _ := os.ReadFile(tax)
-	analysis := AnalysisDir(req.EvalsDir, "exp")
+	analysis := Dir(req.EvalsDir).Analysis("exp")
 	plan, err := PlanPush(req)
 	if err != nil {
 		t.Fatal(err)
@@ -201,7 +201,7 @@ func TestPushPlanApply(t *testing.T) {
 	if _, err := os.Stat(analysis); !os.IsNotExist(err) {
 		t.Errorf("planning created %s", analysis)
 	}
-	want := []string{tax, AssignmentsPath(req.EvalsDir, "exp"), HypothesesPath(req.EvalsDir, "exp")}
+	want := []string{tax, Dir(req.EvalsDir).Assignments("exp"), Dir(req.EvalsDir).Hypotheses("exp")}
 	if strings.Join(plan.Changed, " ") != strings.Join(want, " ") || len(plan.Created) != 1 || plan.NewAssignments != 1 || plan.NewHypotheses != 1 {
 		t.Fatalf("plan: %+v", plan.PushSummary)
 	}

@@ -24,6 +24,7 @@ import (
 // File and directory names of the layout.
 const (
 	SettingsName     = "selfevals.yaml"
+	GitignoreName    = ".gitignore"
 	TaxonomyName     = "taxonomy.yaml"
 	ExperimentsName  = "experiments"
 	DatasetsName     = "datasets"
@@ -121,6 +122,12 @@ func (d Dir) RunLock(slug string) string { return d.join(RunsName, slug, LockNam
 
 // Analysis is slug's error-analysis directory.
 func (d Dir) Analysis(slug string) string { return d.join(AnalysisName, slug) }
+
+// Assignments is slug's record of traces assigned to failure modes.
+func (d Dir) Assignments(slug string) string { return d.join(AnalysisName, slug, "assignments.jsonl") }
+
+// Hypotheses is slug's record of hypotheses from error analysis.
+func (d Dir) Hypotheses(slug string) string { return d.join(AnalysisName, slug, "hypotheses.jsonl") }
 
 // Cache is the directory of cached agent answers.
 func (d Dir) Cache() string { return d.join(CacheName) }

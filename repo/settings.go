@@ -3,7 +3,6 @@ package repo
 import (
 	"fmt"
 	"os"
-	"path/filepath"
 
 	"gopkg.in/yaml.v3"
 )
@@ -40,7 +39,7 @@ const DefaultTimeout = Duration(60_000_000_000)
 // LoadSettings reads <dir>/selfevals.yaml; a missing file gives defaults.
 func LoadSettings(dir string) (Settings, error) {
 	var s Settings
-	path := filepath.Join(dir, "selfevals.yaml")
+	path := Dir(dir).Settings()
 	data, err := os.ReadFile(path)
 	if os.IsNotExist(err) {
 		return s, nil

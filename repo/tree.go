@@ -37,8 +37,8 @@ func TreeFiles(dir string) ([]TreeFile, error) {
 	for _, f := range []struct {
 		name string
 		kind FileKind
-	}{{"selfevals.yaml", KindSettings}, {"taxonomy.yaml", KindTaxonomy}} {
-		p := filepath.Join(dir, f.name)
+	}{{Dir(dir).Settings(), KindSettings}, {Dir(dir).Taxonomy(), KindTaxonomy}} {
+		p := f.name
 		if _, err := os.Stat(p); err == nil {
 			out = append(out, TreeFile{p, f.kind})
 		}
@@ -47,8 +47,8 @@ func TreeFiles(dir string) ([]TreeFile, error) {
 		dir  string
 		exts []string
 		kind FileKind
-	}{{"experiments", []string{".yaml", ".yml"}, KindSpec}, {"datasets", []string{".jsonl"}, KindDataset}, {"graders", []string{".yaml", ".yml"}, KindCard}} {
-		entries, err := os.ReadDir(filepath.Join(dir, sub.dir))
+	}{{Dir(dir).Experiments(), SpecExts, KindSpec}, {Dir(dir).Datasets(), []string{".jsonl"}, KindDataset}, {Dir(dir).Graders(), SpecExts, KindCard}} {
+		entries, err := os.ReadDir(sub.dir)
 		if err != nil {
 			continue
 		}
@@ -60,7 +60,7 @@ func TreeFiles(dir string) ([]TreeFile, error) {
 		}
 		sort.Strings(names)
 		for _, n := range names {
-			out = append(out, TreeFile{filepath.Join(dir, sub.dir, n), sub.kind})
+			out = append(out, TreeFile{filepath.Join(sub.dir, n), sub.kind})
 		}
 	}
 	return out, nil
@@ -82,13 +82,13 @@ func KindOf(path string) (FileKind, error) {
 	switch {
 	case strings.HasSuffix(base, ".jsonl"):
 		return KindDataset, nil
-	case base == "selfevals.yaml":
+	case base == SettingsName:
 		return KindSettings, nil
-	case base == "taxonomy.yaml":
+	case base == TaxonomyName:
 		return KindTaxonomy, nil
-	case hasExt(base, []string{".yaml", ".yml"}) && parent == "graders":
+	case hasExt(base, SpecExts) && parent == GradersName:
 		return KindCard, nil
-	case hasExt(base, []string{".yaml", ".yml"}):
+	case hasExt(base, SpecExts):
 		return KindSpec, nil
 	}
 	return "", Userf("%s: not a file selfevals knows (expected a .yaml spec, settings, taxonomy or card, or a .jsonl dataset)", path)

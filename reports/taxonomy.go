@@ -26,7 +26,7 @@ func loadRunTaxonomy(rs *repo.RunSummary) *runTaxonomy {
 		return nil
 	}
 	evalsDir := filepath.Dir(filepath.Dir(rs.SpecPath))
-	path := filepath.Join(evalsDir, "taxonomy.yaml")
+	path := repo.Dir(evalsDir).Taxonomy()
 	if _, err := os.Stat(path); err != nil {
 		return nil
 	}

@@ -14,9 +14,6 @@ import (
 	"github.com/selfevals/selfevals/runner/adapters"
 )
 
-// JudgeCacheDir is where judge answers are cached, under evals/.cache.
-const JudgeCacheDir = "judge"
-
 // GraderFactories builds the grader types that need the runner: llm_judge,
 // whose judge is reached through an adapter. The returned close function
 // releases every judge adapter and cache opened; call it when the run (or
@@ -112,7 +109,7 @@ func NewJudge(ls *repo.LoadedSpec, spec repo.GraderSpec, evalsDir string, opts J
 			closeAll()
 			return nil, nil, fmt.Errorf("grader %s: %w", name, err)
 		}
-		cache, err := OpenCache(filepath.Join(evalsDir, ".cache", JudgeCacheDir), fp)
+		cache, err := OpenCache(repo.Dir(evalsDir).JudgeCache(), fp)
 		if err != nil {
 			closeAll()
 			return nil, nil, err
@@ -134,7 +131,7 @@ func CardPath(ls *repo.LoadedSpec, spec repo.GraderSpec, evalsDir string) string
 	if spec.Card != "" {
 		return filepath.Join(filepath.Dir(ls.Path), spec.Card)
 	}
-	return filepath.Join(evalsDir, "graders", spec.GraderName()+".yaml")
+	return repo.Dir(evalsDir).Card(spec.GraderName())
 }
 
 // JudgeFingerprint identifies a judge's version (its adapter block and the

@@ -43,6 +43,7 @@ import (
 	"time"
 
 	"github.com/goccy/go-json"
+	"github.com/selfevals/selfevals/repo"
 )
 
 // config is one benchmark cell.
@@ -369,7 +370,7 @@ func (a *agentProcess) stop() {
 
 // runBinary runs selfevals on the workload and counts the results it wrote.
 func runBinary(bin string, w *workload, cfg config) (row, error) {
-	runs := filepath.Join(w.evals, "runs")
+	runs := repo.Dir(w.evals).AllRuns()
 	os.RemoveAll(runs)
 	cmd := exec.Command(bin, "--dir", w.evals, "run", w.spec, "--no-commit", "--no-cache", "--format", "json",
 		"--parallel", fmt.Sprint(cfg.parallel), "--reps", fmt.Sprint(cfg.reps), "--max-iterations", fmt.Sprint(cfg.iterations))
@@ -410,7 +411,7 @@ func selfPeakRSSMB() float64 {
 // streams them: reading a file whole would grow this process, and with it
 // the peak RSS reported for the next run of selfevals (see runBinary).
 func countResults(runs string) (int, error) {
-	files, _ := filepath.Glob(filepath.Join(runs, "*", "*", "results.jsonl"))
+	files, _ := filepath.Glob(filepath.Join(runs, "*", "*", repo.RunResultsName))
 	if len(files) == 0 {
 		return 0, fmt.Errorf("no results.jsonl under %s", runs)
 	}

@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+
+	"github.com/selfevals/selfevals/repo"
 )
 
 // workload is one generated repository: evals/experiments/bench.yaml over
@@ -41,12 +43,12 @@ func agentBlock(kind, url, agentBin string, latency string) string {
 // benchmark's shape).
 func writeWorkload(dir string, cfg config, agent string) (*workload, error) {
 	w := &workload{root: dir, evals: filepath.Join(dir, "evals")}
-	for _, d := range []string{"experiments", "datasets"} {
-		if err := os.MkdirAll(filepath.Join(w.evals, d), 0o755); err != nil {
+	for _, d := range []string{repo.Dir(w.evals).Experiments(), repo.Dir(w.evals).Datasets()} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
 			return nil, err
 		}
 	}
-	f, err := os.Create(filepath.Join(w.evals, "datasets", "bench.jsonl"))
+	f, err := os.Create(repo.Dir(w.evals).Dataset("bench.jsonl"))
 	if err != nil {
 		return nil, err
 	}
@@ -92,6 +94,6 @@ dataset:
 %sgraders:
   - {type: deterministic, name: rules}
 `, strings.Join(levels, ", "), cfg.iterations, cfg.reps, cfg.parallel, agentBlock(agent, cfg.url, cfg.agentBin, cfg.latency.String()))
-	w.spec = filepath.Join(w.evals, "experiments", "bench.yaml")
+	w.spec = repo.Dir(w.evals).Spec("bench")
 	return w, os.WriteFile(w.spec, []byte(spec), 0o644)
 }

@@ -121,7 +121,7 @@ func runAnalyzePull(io *IOStreams, opts *analyzePullOptions, slug string) error 
 	if opts.all {
 		name += "-all"
 	}
-	out := filepath.Join(repo.AnalysisDir(dir, slug), name)
+	out := filepath.Join(repo.Dir(dir).Analysis(slug), name)
 	js, err := reports.BundleJSON(b)
 	if err != nil {
 		return err

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"os"
 	"os/user"
-	"path/filepath"
 	"strings"
 	"time"
 
@@ -28,7 +27,7 @@ func (o *failureModeOptions) change() (repo.Change, error) {
 }
 
 func (o *failureModeOptions) open() (*repo.TaxonomyFile, error) {
-	return repo.OpenTaxonomy(filepath.Join(o.global.evalsDir(), "taxonomy.yaml"))
+	return repo.OpenTaxonomy(repo.Dir(o.global.evalsDir()).Taxonomy())
 }
 
 // defaultBy names the person at the keyboard: human:<login>.

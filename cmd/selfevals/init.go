@@ -79,7 +79,7 @@ func runInit(io *IOStreams, opts *initOptions) error {
 	for _, f := range same {
 		fmt.Fprintf(io.Out, "unchanged    %s\n", f.path)
 	}
-	fmt.Fprintf(io.Out, "\nNext:\n  selfevals validate\n  selfevals run %s\n", filepath.Join(dir, "experiments", "pingpong.yaml"))
+	fmt.Fprintf(io.Out, "\nNext:\n  selfevals validate\n  selfevals run %s\n", repo.Dir(dir).Spec("pingpong"))
 	return nil
 }
 

@@ -95,7 +95,7 @@ func regrade(ctx context.Context, io *IOStreams, opts *regradeOptions) (*runner.
 		return nil, err
 	}
 	if runDir == "" {
-		return nil, repo.Userf("no recorded runs of %s under %s", opts.run, filepath.Join(evalsDir, "runs"))
+		return nil, repo.Userf("no recorded runs of %s under %s", opts.run, repo.Dir(evalsDir).AllRuns())
 	}
 	man, err := runstore.At(runDir).Manifest()
 	if err != nil {
