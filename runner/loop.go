@@ -37,7 +37,7 @@ type Loop struct {
 // kept and Terminated "interrupted".
 func (l *Loop) Run(ctx context.Context) (*repo.RunSummary, error) {
 	e := &l.Spec.Spec.Experiment
-	maxIter, reps := e.Run.MaxIterations, e.Run.RepetitionsPerCase
+	maxIter := e.Run.MaxIterations
 	rs := &repo.RunSummary{
 		RunID: l.Executor.RunID, Slug: l.Spec.Slug, Name: e.Name, Goal: e.Goal, ExpID: l.Spec.ID,
 		DatasetID: l.Spec.Dataset.ID, Cases: l.Spec.Dataset.Count, Fingerprint: l.Fingerprint,
@@ -51,100 +51,37 @@ func (l *Loop) Run(ctx context.Context) (*repo.RunSummary, error) {
 	if err != nil {
 		return nil, err
 	}
-	seen := map[string]bool{}
+	next := &proposals{e: e, proposer: proposer, seen: map[string]bool{}}
 	var best *repo.IterationSummary
 	var recent []float64
-	extra := append(append([]string{}, e.Reliability.Metrics...), e.Target.Primary.Name)
-	for _, g := range e.Target.Guardrails {
-		extra = append(extra, g.Name)
-	}
-
 	for index := 0; ; {
 		if index >= maxIter {
 			rs.Terminated = "max_iterations"
 			break
 		}
-		var prop Proposal
-		if index == 0 && e.Parameters != nil {
-			prop = Proposal{Params: e.Parameters, Hypothesis: "adopted parameters (baseline)"}
-		} else {
-			var ok bool
-			prop, ok = proposer.Next(summariesOf(rs.Iterations))
-			if !ok && index > 0 {
-				rs.Terminated = "search_space_exhausted: " + proposer.Exhausted()
-				break
-			}
-			if !ok {
-				// Nothing adopted and nothing to try: the agent as
-				// configured is still worth a baseline.
-				prop = Proposal{Params: repo.Parameters{}, Hypothesis: "the agent as configured (baseline)"}
-			}
+		prop, pid, stop, err := next.next(index, rs.Iterations)
+		if err != nil {
+			return nil, err
 		}
-		pid := prop.Params.ID()
-		if seen[pid] {
-			continue // the same parameters never run twice in one run
-		}
-		seen[pid] = true
-		if touched := TouchedSurfaces(e, prop.Params); len(touched) > 0 && !(index == 0 && e.Parameters != nil) {
-			return nil, repo.Userf("proposal %q touches non-editable surfaces %v", prop.Hypothesis, touched)
-		}
-
-		agg := NewAggregatorFor(reps, l.Spec.Dataset.Count)
-		if l.OnIteration != nil {
-			l.OnIteration(index, prop.Hypothesis, l.Spec.Dataset.Count*reps)
-		}
-		var skip func(string, int) bool
-		if l.Replay != nil && l.Done != nil {
-			i := index
-			skip = func(caseID string, rep int) bool { return l.Done(i, caseID, rep) }
-			if err := l.Replay(index, func(r *repo.Result) error {
-				agg.Add(r)
-				if l.OnResult != nil {
-					l.OnResult()
-				}
-				return nil
-			}); err != nil {
-				return rs, err
-			}
-		}
-		start := time.Now()
-		st, runErr := l.Executor.Run(ctx, l.Spec.Dataset, Iteration{Index: index, Params: prop.Params, ParamsID: pid, Repetitions: reps, Skip: skip},
-			func(r *repo.Result) error {
-				agg.Add(r)
-				if l.OnResult != nil {
-					l.OnResult()
-				}
-				if l.Sink != nil {
-					return l.Sink(r)
-				}
-				return nil
-			})
-		interrupted := runErr != nil && errors.Is(runErr, context.Canceled)
-		if runErr != nil && !interrupted {
-			return rs, runErr
-		}
-		if interrupted && agg.Calls() == 0 {
-			rs.Terminated = "interrupted"
+		if stop != "" {
+			rs.Terminated = stop
 			break
 		}
-		sum := &repo.IterationSummary{
-			Index: index, ParamsID: pid, Params: prop.Params, Hypothesis: prop.Hypothesis,
-			Metrics: agg.Metrics(e.Decision.Confidence, extra), FailureModes: agg.FailureModes(),
-			Calls: st.Calls, CacheHits: st.CacheHits, Errors: st.Errors, DurationMS: time.Since(start).Milliseconds(),
-			Pairs: agg.Pairs(),
+		if pid == "" {
+			continue // the same parameters never run twice in one run
 		}
-		sum.ID, _ = repo.HashID("itr", map[string]any{"experiment": l.Spec.ID, "parameters": pid, "dataset": l.Spec.Dataset.ID, "agent": l.Fingerprint})
-		sum.Primary, _ = sum.Metric(e.Target.Primary.Name)
+		sum, agg, interrupted, err := l.runIteration(ctx, index, prop, pid)
+		if err != nil {
+			return rs, err
+		}
+		if sum == nil {
+			rs.Terminated = "interrupted" // before any call finished
+			break
+		}
 		sum.Decision = Decide(e, sum, best)
-		if e.ErrorAnalysis.Enabled {
-			if fr, ok := sum.Metric("fail_rate"); ok && fr > e.ErrorAnalysis.Trigger.ThresholdValue() {
-				sum.AnalysisDue = fmt.Sprintf("fail rate %.0f%% is above the %.0f%% threshold: the failed traces of this iteration are due for error analysis",
-					fr*100, e.ErrorAnalysis.Trigger.ThresholdValue()*100)
-			}
-		}
 		rs.Iterations = append(rs.Iterations, sum)
-		rs.Calls += st.Calls
-		rs.CacheHits += st.CacheHits
+		rs.Calls += sum.Calls
+		rs.CacheHits += sum.CacheHits
 		if l.OnDecided != nil {
 			if err := l.OnDecided(sum, agg); err != nil {
 				return rs, err
@@ -174,6 +111,105 @@ func (l *Loop) Run(ctx context.Context) (*repo.RunSummary, error) {
 		rs.State = repo.RunInterrupted
 	}
 	return rs, nil
+}
+
+// proposals hands the loop its next parameters: the adopted ones first (or
+// the agent as configured when there are none and nothing to try), then the
+// proposer's, each set at most once.
+type proposals struct {
+	e        *repo.Experiment
+	proposer Proposer
+	seen     map[string]bool
+}
+
+// next is iteration index's proposal and its parameters' ID; pid is empty
+// when the proposal repeats parameters already run (skip it), stop says why
+// the run ends when there is nothing left to try.
+func (p *proposals) next(index int, done []*repo.IterationSummary) (prop Proposal, pid, stop string, err error) {
+	adopted := index == 0 && p.e.Parameters != nil
+	if adopted {
+		prop = Proposal{Params: p.e.Parameters, Hypothesis: "adopted parameters (baseline)"}
+	} else {
+		var ok bool
+		prop, ok = p.proposer.Next(summariesOf(done))
+		if !ok && index > 0 {
+			return prop, "", "search_space_exhausted: " + p.proposer.Exhausted(), nil
+		}
+		if !ok {
+			// Nothing adopted and nothing to try: the agent as
+			// configured is still worth a baseline.
+			prop = Proposal{Params: repo.Parameters{}, Hypothesis: "the agent as configured (baseline)"}
+		}
+	}
+	pid = prop.Params.ID()
+	if p.seen[pid] {
+		return prop, "", "", nil
+	}
+	p.seen[pid] = true
+	if touched := TouchedSurfaces(p.e, prop.Params); len(touched) > 0 && !adopted {
+		return prop, "", "", repo.Userf("proposal %q touches non-editable surfaces %v", prop.Hypothesis, touched)
+	}
+	return prop, pid, "", nil
+}
+
+// runIteration runs one proposal over every case and repetition (replaying
+// the calls a resumed run already made) and aggregates it, undecided. An
+// interrupt ends it early with what finished; sum is nil when nothing did.
+func (l *Loop) runIteration(ctx context.Context, index int, prop Proposal, pid string) (sum *repo.IterationSummary, agg *Aggregator, interrupted bool, err error) {
+	e := &l.Spec.Spec.Experiment
+	reps := e.Run.RepetitionsPerCase
+	agg = NewAggregatorFor(reps, l.Spec.Dataset.Count)
+	if l.OnIteration != nil {
+		l.OnIteration(index, prop.Hypothesis, l.Spec.Dataset.Count*reps)
+	}
+	add := func(r *repo.Result) {
+		agg.Add(r)
+		if l.OnResult != nil {
+			l.OnResult()
+		}
+	}
+	var skip func(string, int) bool
+	if l.Replay != nil && l.Done != nil {
+		skip = func(caseID string, rep int) bool { return l.Done(index, caseID, rep) }
+		if err := l.Replay(index, func(r *repo.Result) error { add(r); return nil }); err != nil {
+			return nil, nil, false, err
+		}
+	}
+	start := time.Now()
+	st, runErr := l.Executor.Run(ctx, l.Spec.Dataset, Iteration{Index: index, Params: prop.Params, ParamsID: pid, Repetitions: reps, Skip: skip},
+		func(r *repo.Result) error {
+			add(r)
+			if l.Sink != nil {
+				return l.Sink(r)
+			}
+			return nil
+		})
+	interrupted = runErr != nil && errors.Is(runErr, context.Canceled)
+	if runErr != nil && !interrupted {
+		return nil, nil, false, runErr
+	}
+	if interrupted && agg.Calls() == 0 {
+		return nil, nil, true, nil
+	}
+	extra := append(append([]string{}, e.Reliability.Metrics...), e.Target.Primary.Name)
+	for _, g := range e.Target.Guardrails {
+		extra = append(extra, g.Name)
+	}
+	sum = &repo.IterationSummary{
+		Index: index, ParamsID: pid, Params: prop.Params, Hypothesis: prop.Hypothesis,
+		Metrics: agg.Metrics(e.Decision.Confidence, extra), FailureModes: agg.FailureModes(),
+		Calls: st.Calls, CacheHits: st.CacheHits, Errors: st.Errors, DurationMS: time.Since(start).Milliseconds(),
+		Pairs: agg.Pairs(),
+	}
+	sum.ID, _ = repo.HashID("itr", map[string]any{"experiment": l.Spec.ID, "parameters": pid, "dataset": l.Spec.Dataset.ID, "agent": l.Fingerprint})
+	sum.Primary, _ = sum.Metric(e.Target.Primary.Name)
+	if e.ErrorAnalysis.Enabled {
+		if fr, ok := sum.Metric("fail_rate"); ok && fr > e.ErrorAnalysis.Trigger.ThresholdValue() {
+			sum.AnalysisDue = fmt.Sprintf("fail rate %.0f%% is above the %.0f%% threshold: the failed traces of this iteration are due for error analysis",
+				fr*100, e.ErrorAnalysis.Trigger.ThresholdValue()*100)
+		}
+	}
+	return sum, agg, interrupted, nil
 }
 
 // converged: the latest value improved on the best of the previous
