@@ -18,7 +18,7 @@ import (
 	"gopkg.in/yaml.v3"
 )
 
-// The error-analysis handshake (SPEC §10): `analyze pull` writes an
+// The error-analysis handshake: `analyze pull` writes an
 // AnalysisBundle for an external coding agent, the agent answers with an
 // AnalysisResult, and `analyze push` checks it whole and records it.
 
@@ -79,7 +79,8 @@ type FirstError struct {
 	Error  string `json:"error"`
 }
 
-// AnalysisResult is what a coding agent hands back (reference §10.6).
+// AnalysisResult is what a coding agent hands back: trace assignments to
+// failure modes, proposed new modes and hypotheses.
 type AnalysisResult struct {
 	SchemaVersion string `yaml:"schema_version" json:"schema_version,omitempty"`
 	// Experiment is optional: push finds it from the traces when unset.

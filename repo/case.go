@@ -54,7 +54,8 @@ type Expected struct {
 	PolicyFlags       []string        `json:"policy_flags,omitempty"`
 }
 
-// CaseTaxonomy classifies a case (reference §3).
+// CaseTaxonomy classifies a case: level, feature, modality, difficulty and
+// the like, for slicing results.
 type CaseTaxonomy struct {
 	Level       string       `json:"level,omitempty"`
 	Feature     *Feature     `json:"feature,omitempty"`

@@ -14,7 +14,9 @@ import (
 	"gopkg.in/yaml.v3"
 )
 
-// Enumerations of the reference (§3). Values outside them are errors.
+// The values a case's taxonomy fields may take (those of the Python
+// selfevals, so datasets move between the two). Values outside them are
+// errors.
 var (
 	Modalities   = []string{"text", "image", "audio", "voice", "browser_use", "sensor"}
 	CaseLevels   = []string{"single_step", "multi_step", "final_response", "step_level", "tool_call", "retrieval", "memory_context", "workflow", "trajectory", "conversation", "system", "agent"}

@@ -6,8 +6,8 @@ import (
 	"strings"
 )
 
-// fixedMetrics are the metric names selfevals computes for every iteration
-// (SPEC §7). pass@N, pass^N and pass@1[<grader>] are patterns.
+// fixedMetrics are the metric names selfevals computes for every
+// iteration. pass@N, pass^N and pass@1[<grader>] are patterns.
 var fixedMetrics = []string{
 	"pass@1", "consistency_rate", "stability_score", "recovery_rate", "mean_score",
 	"error_rate", "fail_rate", "cost_usd_total", "cost_usd_per_case",

@@ -139,7 +139,8 @@ func (e Editable) Allows(surface string) bool {
 }
 
 // SurfaceOf maps a parameters key to the editable surface that governs it
-// (reference §6.1); keys with no surface are always allowed.
+// (a prompt key needs editable.prompt, a model parameter
+// editable.model_params, …); keys with no surface are always allowed.
 func SurfaceOf(paramKey string) (string, bool) {
 	s, ok := parameterSurfaces[paramKey]
 	return s, ok

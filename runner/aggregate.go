@@ -24,7 +24,8 @@ type caseTally struct {
 	errors int
 }
 
-// Aggregator folds results into the metrics of SPEC §7 as they stream in.
+// Aggregator folds results into an iteration's metrics (repo's metric
+// names) as they stream in.
 type Aggregator struct {
 	reps  int
 	cases map[string]*caseTally
@@ -182,7 +183,7 @@ var (
 	reHat = regexp.MustCompile(`^pass\^([0-9]+)$`)
 )
 
-// Metrics computes every metric of SPEC §7, plus the pass@k and pass^k named
+// Metrics computes every fixed metric, plus the pass@k and pass^k named
 // in extra. Intervals are at the given confidence: Wilson for proportions,
 // a seeded bootstrap for means (the normal approximation past
 // stats.BootstrapLimit cases).

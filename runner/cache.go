@@ -16,7 +16,7 @@ import (
 	"github.com/selfevals/selfevals/repo"
 )
 
-// Cache serves repeated agent calls from evals/.cache/ (SPEC §8). A call is
+// Cache serves repeated agent calls from evals/.cache/. A call is
 // keyed by (case ID, parameters ID, agent fingerprint, repetition); only
 // calls that succeeded are stored, and only the response, never the request
 // (whose headers and environment may carry secrets).

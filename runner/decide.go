@@ -8,9 +8,12 @@ import (
 	"github.com/selfevals/selfevals/repo/paired"
 )
 
-// Decide applies the decision matrix (reference §7 with SPEC §7's
-// changes): guardrails first, then the first iteration against the target,
-// then the change against the best so far, paired on case IDs.
+// Decide applies the decision matrix: guardrails first (a violated one
+// rejects, or asks for a trade-off review, by policy), then the first
+// iteration against the target, then the change against the best so far,
+// paired on case IDs (a change that does not improve is rejected while the
+// target is met, else handled by the regression policy; with significance
+// "require" an improvement must also be significant to be kept).
 func Decide(e *repo.Experiment, cur *repo.IterationSummary, best *repo.IterationSummary) repo.Decision {
 	t := e.Target.Primary
 	value, observed := cur.Metric(t.Name)

@@ -1,5 +1,6 @@
-// Package adapters reaches agents: it sends the request of the agent protocol
-// (SPEC §5) by subprocess, long-lived worker, HTTP, an OpenAI-compatible
+// Package adapters reaches agents: it sends the agent protocol's request (a
+// JSON object: input, parameters, metadata; repo.Request) by subprocess,
+// long-lived worker, HTTP, an OpenAI-compatible
 // endpoint or a built-in agent, and turns what comes back into a response.
 package adapters
 

@@ -15,7 +15,7 @@ import (
 // multi-megabyte mistake does not bloat the trace.
 const excerptLimit = 4 << 10
 
-// ParseResponse decodes an agent's answer (SPEC §5) and checks it is the
+// ParseResponse decodes an agent's answer (repo.Response) and checks it is the
 // protocol: a JSON object with at least one of output, structured_output,
 // tool_calls or error, each of the right type. Unknown fields are ignored so
 // agents may send more than selfevals reads. Any problem is a *CallError of

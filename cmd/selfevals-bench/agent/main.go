@@ -1,5 +1,5 @@
 // Command agent is the loopback agent of selfevals-bench: the cheapest
-// agent that speaks the protocol (SPEC §5), so what the benchmark measures is
+// agent that speaks the agent protocol, so what the benchmark measures is
 // the harness. It answers "pong <input.text>" when model_params.level >= 0.5,
 // else "miss", after -latency.
 //
