@@ -16,6 +16,8 @@ import (
 
 	"github.com/goccy/go-json"
 	"gopkg.in/yaml.v3"
+
+	"github.com/selfevals/selfevals/repo/internal/canonical"
 )
 
 // Dataset is a set of cases: a JSONL file streamed from disk, or the inline
@@ -125,7 +127,7 @@ func DatasetID(caseIDs []string) string {
 		if i > 0 {
 			buf.WriteByte(',')
 		}
-		writeCanonicalString(&buf, id)
+		canonical.WriteString(&buf, id)
 	}
 	buf.WriteByte(']')
 	return HashBytesID("ds", buf.Bytes())
