@@ -1,9 +1,10 @@
-// Package jsonwriter appends JSON to byte slices by hand, the same bytes
-// as goccy/go-json's Encoder writes with HTML escaping off: strings,
-// numbers, raw JSON compacted, objects of map[string]any, with the first
-// error kept. It is for hot paths, where reflection costs several times
-// more; it knows nothing of the types written with it, whose field-by-field
-// writers live with them.
+// Package jsonwriter appends JSON to byte slices by hand, for hot paths
+// where reflection costs several times more: strings, numbers, raw JSON
+// compacted, objects of map[string]any, with the first error kept. Its
+// bytes are those goccy/go-json's Encoder writes with HTML escaping off
+// (AppendQuoted and AppendLine say what they write), so that files keep
+// their bytes. It knows nothing of the types written with it; their
+// field-by-field writers live with them.
 package jsonwriter
 
 import (
