@@ -86,27 +86,6 @@ func sortVerdicts(vs []CaseVerdict) { slices.SortFunc(vs, compareVerdicts) }
 
 func compareVerdicts(a, b CaseVerdict) int { return strings.Compare(a.CaseID, b.CaseID) }
 
-// appendJSON writes v with its struct's field order and omitempty rules.
-func (v *CaseVerdict) appendJSON(w *jsonAppender) {
-	w.lit(`{"case_id":`)
-	w.str(v.CaseID)
-	w.optStr(`,"name":`, v.Name)
-	w.lit(`,"label":`)
-	w.str(string(v.Label))
-	w.lit(`,"score":`)
-	w.float(v.Score)
-	w.lit(`,"pass_rate":`)
-	w.float(v.PassRate)
-	w.lit(`,"repetitions":`)
-	w.int(int64(v.Repetitions))
-	if len(v.FailureModes) > 0 {
-		w.lit(`,"failure_modes":`)
-		w.strings(v.FailureModes)
-	}
-	w.optStr(`,"reason":`, v.Reason)
-	w.ch('}')
-}
-
 // ReadSummary reads an experiment's summary.json.
 func ReadSummary(data []byte) (*ResultsSummary, error) {
 	var s ResultsSummary

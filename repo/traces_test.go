@@ -20,6 +20,8 @@ import (
 	"github.com/google/go-cmp/cmp/cmpopts"
 	"github.com/parquet-go/parquet-go"
 	"github.com/parquet-go/parquet-go/compress/zstd"
+
+	"github.com/selfevals/selfevals/repo/internal/jsonwriter"
 )
 
 func ptr[T any](v T) *T { return &v }
@@ -751,36 +753,6 @@ func TestResultAppendJSONFloats(t *testing.T) {
 	}
 }
 
-// Numbers with few decimals take a shortcut; it writes what goccy writes.
-func TestAppendFloatMatchesGoccy(t *testing.T) {
-	check := func(f float64) {
-		if math.IsNaN(f) || math.IsInf(f, 0) {
-			return
-		}
-		want, err := json.Marshal(f)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var w jsonAppender
-		w.float(f)
-		if string(w.buf) != string(want) {
-			t.Fatalf("%v (%#x): wrote %s, goccy %s", f, math.Float64bits(f), w.buf, want)
-		}
-	}
-	for x := -100000; x <= 100000; x++ {
-		check(float64(x) / 1000)
-		check(float64(x) / 100)
-	}
-	r := rand.New(rand.NewPCG(5, 6))
-	for range 200000 {
-		check(float64(r.Int64N(4e12)-2e12) / 1000) // both sides of the 1e9 limit
-		check(float64(r.Int64N(1e15)) / 1000)
-		check(float64(r.Int64N(1e12)) / 1e6)
-		check(r.Float64() * 1000)
-		check(math.Float64frombits(r.Uint64()))
-	}
-}
-
 // Thousands of random results, odd values included, encode as goccy does.
 func TestResultAppendJSONRandomMatchesGoccy(t *testing.T) {
 	g := resultGen{rand.New(rand.NewPCG(1, 2)), false}
@@ -1012,7 +984,7 @@ func (g resultGen) object(depth int) map[string]any {
 		// goccy writes keys that encode alike (invalid UTF-8 becomes
 		// \ufffd) in map order, which is random: keep one of them.
 		k := g.key()
-		if e := string(appendString(nil, k)); !encoded[e] {
+		if e := string(jsonwriter.AppendString(nil, k)); !encoded[e] {
 			encoded[e] = true
 			m[k] = g.value(depth + 1)
 		}
@@ -1074,69 +1046,6 @@ func (g resultGen) value(depth int) any {
 			return []any(nil)
 		}
 		return g.raw()
-	}
-}
-
-var compactCases = []string{
-	"", " ", "null", " 1 ", "01", "-0", "1.", "-.5", "1e400", "1e-400", "1E+5", "-", "--1", "1e", "1e+", "1.e5", "1.5e-07", "1e100", "-12345678901234567890.5e99", "1e-99",
-	"123456789012345678901", "0.000000000000000000001", "1-2", "0x10", "1_000", "1234567890123456",
-	"true", "tru", "truex", "[true,false,null]", "nul", "\"a\\\"b\"", "\"a\\\"", "\"\x00\"", "\"ctl \x01\t\"", "\"\\u12\"",
-	"{}", "{ }", "[ ]", "{\"a\" : 1 , \"b\":[ 1 ,2 ]}", "{\"a\":}", "{\"a\" 1}", "{a:1}", "{\"a\":1,}", "[1,]", "[,1]", "[1 2]",
-	"}", "]", "1 2", "1\x00junk", "{\"a\":1}\x00{", "\x00", "[\n\t\r 1\n]", "\"<\u2028>&\"", "{\"a\":[[[[{}]]]]}", "[1,{\"b\":\"c\"}]x",
-}
-
-// appendCompact is goccy's Compact: the same bytes, the same failures.
-func TestAppendCompactMatchesGoccy(t *testing.T) {
-	for _, raw := range compactCases {
-		checkCompact(t, []byte(raw))
-	}
-	// Random JSON, spaced out and then broken in random places.
-	r := rand.New(rand.NewPCG(7, 8))
-	g := resultGen{r, true}
-	const alphabet = "{}[]\",:\\ \n\t\x000123456789eE+-.truefalsn"
-	for range 20000 {
-		raw, err := json.MarshalIndent(g.value(0), "", " ")
-		if err != nil {
-			t.Fatal(err)
-		}
-		for n := r.IntN(3); n > 0 && len(raw) > 0; n-- {
-			at := r.IntN(len(raw))
-			switch c := alphabet[r.IntN(len(alphabet))]; r.IntN(3) {
-			case 0:
-				raw[at] = c
-			case 1:
-				raw = append(raw[:at], raw[at+1:]...)
-			default:
-				raw = append(raw[:at], append([]byte{c}, raw[at:]...)...)
-			}
-		}
-		checkCompact(t, raw)
-	}
-}
-
-func FuzzAppendCompact(f *testing.F) {
-	for _, raw := range compactCases {
-		f.Add([]byte(raw))
-	}
-	f.Fuzz(checkCompact)
-}
-
-func checkCompact(t *testing.T, raw []byte) {
-	t.Helper()
-	var want bytes.Buffer
-	wantErr := json.Compact(&want, raw)
-	got, err := appendCompact([]byte("dst;"), raw)
-	if (err != nil) != (wantErr != nil) {
-		t.Fatalf("%q: error %v, goccy's %v", raw, err, wantErr)
-	}
-	if err != nil {
-		if string(got) != "dst;" {
-			t.Fatalf("%q: failed (%v) but appended %q", raw, err, got)
-		}
-		return
-	}
-	if string(got) != "dst;"+want.String() {
-		t.Fatalf("%q: compacted to %q, goccy to %q", raw, got, want.Bytes())
 	}
 }
 
