@@ -7,7 +7,7 @@ import "time"
 const startedAtLayout = "2006-01-02T15:04:05.000Z07:00"
 
 // FormatStartedAt writes t as Trace.StartedAt, without time.Format's
-// layout parsing (it is on every call's path). parseStartedAt reads it back.
+// layout parsing (it is on every call's path). ParseStartedAt reads it back.
 func FormatStartedAt(t time.Time) string {
 	t = t.UTC()
 	year, month, day := t.Date()
@@ -39,10 +39,10 @@ func FormatStartedAt(t time.Time) string {
 	return string(b[:])
 }
 
-// parseStartedAt reads what FormatStartedAt writes, without time.Parse
+// ParseStartedAt reads what FormatStartedAt writes, without time.Parse
 // (traces.parquet's writer reads it for every call). Anything else,
 // out-of-range fields included, is not ok and left to time.Parse.
-func parseStartedAt(s string) (time.Time, bool) {
+func ParseStartedAt(s string) (time.Time, bool) {
 	if len(s) != 24 || s[4] != '-' || s[7] != '-' || s[10] != 'T' || s[13] != ':' || s[16] != ':' || s[19] != '.' || s[23] != 'Z' {
 		return time.Time{}, false
 	}

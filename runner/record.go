@@ -16,6 +16,7 @@ import (
 	"github.com/selfevals/selfevals/repo"
 	"github.com/selfevals/selfevals/repo/gitstore"
 	"github.com/selfevals/selfevals/repo/runstore"
+	"github.com/selfevals/selfevals/repo/runstore/tracefile"
 )
 
 // Recorder decides when the run record is written: results as calls
@@ -37,7 +38,7 @@ type Recorder struct {
 	store      runstore.Store
 	lock       *runstore.Lock
 	results    *runstore.ResultWriter
-	traces     *repo.TraceWriter // nil with persist_traces: none
+	traces     *tracefile.Writer // nil with persist_traces: none
 	iterations *runstore.IterationWriter
 	done       map[callKey]bool
 	// resultsFiles delivers the outcome of writing the result files, while
@@ -171,7 +172,7 @@ func (r *Recorder) open() error {
 		}
 	}
 	if r.Spec.Spec.Experiment.Run.PersistTraces != "none" {
-		if r.traces, err = repo.CreateTraceWriter(r.Run.Dir().Traces(), r.RunID); err != nil {
+		if r.traces, err = tracefile.Create(r.Run.Dir().Traces(), r.RunID); err != nil {
 			return err
 		}
 		if r.Resumed {

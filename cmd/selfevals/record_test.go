@@ -11,7 +11,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/selfevals/selfevals/repo"
+	"github.com/selfevals/selfevals/repo/runstore"
+	"github.com/selfevals/selfevals/repo/runstore/tracefile"
 )
 
 // countingRepo writes an evals/ tree whose experiment calls the counting
@@ -124,7 +125,7 @@ func TestKillAndResume(t *testing.T) {
 		t.Errorf("temporary trace files left: %v", stale)
 	}
 	roots := map[string]bool{}
-	err = repo.ReadTraceRows(filepath.Join(filepath.Dir(results()), "traces.parquet"), func(row repo.TraceRow) error {
+	err = tracefile.ReadRows(filepath.Join(filepath.Dir(results()), "traces.parquet"), func(row runstore.TraceRow) error {
 		if row.Kind == "agent_call" {
 			roots[fmt.Sprintf("%s/%d/%d", row.CaseID, row.Iteration, row.Repetition)] = true
 		}

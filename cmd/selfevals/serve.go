@@ -15,6 +15,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/selfevals/selfevals/repo"
+	"github.com/selfevals/selfevals/repo/runstore/tracefile"
 	"github.com/selfevals/selfevals/reports/web"
 )
 
@@ -103,7 +104,7 @@ func runServe(ctx context.Context, io *IOStreams, opts *serveOptions) error {
 	if st, err := os.Stat(dir); err != nil || !st.IsDir() {
 		return repo.Userf("no evals/ directory at %s: run selfevals init, or point --dir at one", dir)
 	}
-	srv, err := web.New(web.Options{EvalsDir: dir, Version: toolVersion(), LoopbackOnly: !opts.public})
+	srv, err := web.New(web.Options{EvalsDir: dir, Version: toolVersion(), LoopbackOnly: !opts.public, TraceRows: tracefile.ReadRows})
 	if err != nil {
 		return err
 	}

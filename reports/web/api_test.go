@@ -7,6 +7,8 @@ import (
 	"testing"
 
 	"github.com/selfevals/selfevals/repo"
+	"github.com/selfevals/selfevals/repo/runstore"
+	"github.com/selfevals/selfevals/repo/runstore/tracefile"
 )
 
 func TestAPIWorkspaceAndExperiments(t *testing.T) {
@@ -110,7 +112,7 @@ func TestAPIRunsIterationsTraces(t *testing.T) {
 	if tr.Source != "traces.parquet" || tr.RunID != f.runID || tr.Label != repo.Pass || len(tr.Grades) != 1 || tr.CaseName == "" || len(tr.Input) == 0 {
 		t.Errorf("trace: %+v", tr)
 	}
-	if tr.Tree == nil || tr.Tree.Kind != repo.KindAgentCall || tr.Tree.ID != call.TraceID+"/0" || len(tr.Spans) != 1 {
+	if tr.Tree == nil || tr.Tree.Kind != runstore.KindAgentCall || tr.Tree.ID != call.TraceID+"/0" || len(tr.Spans) != 1 {
 		t.Errorf("span tree: %+v", tr.Tree)
 	}
 	// The same call by its run-call ID.
@@ -274,7 +276,7 @@ func TestWriteMethodsRefused(t *testing.T) {
 // refused.
 func TestLoopbackOnlyHost(t *testing.T) {
 	f := newFixture(t)
-	srv, err := New(Options{EvalsDir: f.evals, LoopbackOnly: true})
+	srv, err := New(Options{EvalsDir: f.evals, LoopbackOnly: true, TraceRows: tracefile.ReadRows})
 	if err != nil {
 		t.Fatal(err)
 	}

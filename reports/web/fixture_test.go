@@ -15,6 +15,7 @@ import (
 	"github.com/goccy/go-json"
 
 	"github.com/selfevals/selfevals/repo"
+	"github.com/selfevals/selfevals/repo/runstore/tracefile"
 	"github.com/selfevals/selfevals/runner"
 	"github.com/selfevals/selfevals/runner/adapters"
 )
@@ -142,7 +143,7 @@ func newFixture(t *testing.T) *fixture {
 	}
 	git(t, root, "commit", "-q", "-am", "chat: better prompt")
 
-	srv, err := New(Options{EvalsDir: evals, Version: "test", Poll: 20 * time.Millisecond, Ping: 150 * time.Millisecond})
+	srv, err := New(Options{EvalsDir: evals, Version: "test", Poll: 20 * time.Millisecond, Ping: 150 * time.Millisecond, TraceRows: tracefile.ReadRows})
 	if err != nil {
 		t.Fatal(err)
 	}

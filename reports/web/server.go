@@ -42,6 +42,10 @@ type Options struct {
 	Poll time.Duration
 	// Ping is the SSE heartbeat interval (default 15 s).
 	Ping time.Duration
+	// TraceRows reads a traces.parquet (tracefile.ReadRows): a finished
+	// run's spans then come from there. Nil: from results.jsonl, which
+	// holds the same spans; the server then does not link parquet.
+	TraceRows func(path string, fn func(runstore.TraceRow) error) error
 }
 
 // Server answers the API and the UI for one evals/ directory.

@@ -48,7 +48,7 @@ type LiveSpan struct {
 }
 
 func liveSpan(runID string, r *repo.Result) LiveSpan {
-	return LiveSpan{ID: r.ID + "/0", Kind: repo.KindAgentCall, Name: "call", StartedAt: r.StartedAt, DurationMS: r.LatencyMS,
+	return LiveSpan{ID: r.ID + "/0", Kind: runstore.KindAgentCall, Name: "call", StartedAt: r.StartedAt, DurationMS: r.LatencyMS,
 		TraceID: r.ID, CallID: callID(runID, r), CaseID: r.CaseID, Iteration: r.Iteration, Repetition: r.Repetition,
 		Label: r.Label, Score: r.Score, Error: truncate(r.Error, 200), Output: truncate(r.Output, 120),
 		Children: len(r.Spans) + len(r.ToolCalls)}

@@ -15,6 +15,7 @@ import (
 
 	"github.com/selfevals/selfevals/repo"
 	"github.com/selfevals/selfevals/repo/runstore"
+	"github.com/selfevals/selfevals/repo/runstore/tracefile"
 	"github.com/selfevals/selfevals/runner"
 )
 
@@ -142,7 +143,7 @@ func TestStreamFollowsRunInProgress(t *testing.T) {
 	var tr TraceView
 	f.get(t, "/api/traces/"+first.ID, &tr)
 	if tr.Source != "results.jsonl" || len(tr.Spans) != 3 || tr.Tree == nil || len(tr.Tree.Children) != 2 ||
-		tr.Spans[1].Kind != "llm_call" || tr.Spans[2].Kind != repo.KindToolCall || tr.Spans[2].Detail["tool_name"] != "search" {
+		tr.Spans[1].Kind != "llm_call" || tr.Spans[2].Kind != runstore.KindToolCall || tr.Spans[2].Detail["tool_name"] != "search" {
 		t.Errorf("live trace: %+v", tr)
 	}
 
@@ -175,7 +176,7 @@ func TestStreamFollowsRunInProgress(t *testing.T) {
 			if err := os.WriteFile(filepath.Join(dir, "iterations.jsonl"), append(b, '\n'), 0o644); err != nil {
 				return err
 			}
-			tw, err := repo.CreateTraceWriter(filepath.Join(dir, "traces.parquet"), runID)
+			tw, err := tracefile.Create(filepath.Join(dir, "traces.parquet"), runID)
 			if err != nil {
 				return err
 			}
@@ -228,7 +229,7 @@ func TestStreamFollowsRunInProgress(t *testing.T) {
 		t.Fatalf("%d span events, want 3: %+v", len(spans), spans)
 	}
 	for i, sp := range spans {
-		if sp.TraceID != written[i+1].ID || sp.Kind != repo.KindAgentCall || sp.Children != 2 || sp.Label != repo.Pass || sp.CallID != runID+":0:0:"+written[i+1].CaseID {
+		if sp.TraceID != written[i+1].ID || sp.Kind != runstore.KindAgentCall || sp.Children != 2 || sp.Label != repo.Pass || sp.CallID != runID+":0:0:"+written[i+1].CaseID {
 			t.Errorf("span %d: %+v", i, sp)
 		}
 	}

@@ -124,8 +124,8 @@ func (s *Server) trace(id string) (*TraceView, error) {
 	// traces.parquet is complete only once the run has ended (it is
 	// renamed into place on close); until then spans come from results.
 	var spans []*SpanSummary
-	if !s.active(man) && man.State != repo.RunRunning {
-		spans = spansFromParquet(runstore.At(dir).Dir().Traces(), res.ID, res)
+	if !s.active(man) && man.State != repo.RunRunning && s.opts.TraceRows != nil {
+		spans = s.spansFromParquet(runstore.At(dir).Dir().Traces(), res.ID, res)
 	}
 	v.Source = repo.TracesName
 	if spans == nil {
@@ -197,12 +197,12 @@ func setIf(m map[string]any, k string, v any) {
 
 func rootDetail(r *repo.Result) map[string]any {
 	d := map[string]any{
-		"status": repo.StatusOK, "tokens": map[string]int64{"input": r.Usage.InputTokens, "output": r.Usage.OutputTokens},
+		"status": runstore.StatusOK, "tokens": map[string]int64{"input": r.Usage.InputTokens, "output": r.Usage.OutputTokens},
 		"cost_usd": r.CostUSD, "cached": r.Cached, "attempts": r.Attempts, "case_id": r.CaseID,
 		"iteration": r.Iteration, "repetition": r.Repetition,
 	}
 	if r.Error != "" {
-		d["status"] = repo.StatusError
+		d["status"] = runstore.StatusError
 	}
 	setIf(d, "model", r.Model)
 	setIf(d, "output", r.Output)
@@ -221,7 +221,7 @@ func rootDetail(r *repo.Result) map[string]any {
 // the root "<trace>/0", then the agent's spans, then its tool calls.
 func spansFromResult(r *repo.Result) []*SpanSummary {
 	root := r.ID + "/0"
-	out := []*SpanSummary{{ID: root, Kind: repo.KindAgentCall, Name: "call", StartedAt: r.StartedAt, DurationMS: f64(r.LatencyMS), Detail: rootDetail(r)}}
+	out := []*SpanSummary{{ID: root, Kind: runstore.KindAgentCall, Name: "call", StartedAt: r.StartedAt, DurationMS: f64(r.LatencyMS), Detail: rootDetail(r)}}
 	k := 1
 	for _, sp := range r.Spans {
 		d := map[string]any{}
@@ -236,9 +236,9 @@ func spansFromResult(r *repo.Result) []*SpanSummary {
 		k++
 	}
 	for _, c := range r.ToolCalls {
-		d := map[string]any{"tool_name": c.Name, "status": repo.StatusOK}
+		d := map[string]any{"tool_name": c.Name, "status": runstore.StatusOK}
 		if c.Error != "" {
-			d["status"] = repo.StatusError
+			d["status"] = runstore.StatusError
 		}
 		setIf(d, "error", c.Error)
 		setIf(d, "arguments", rawOrNil(c.Arguments))
@@ -248,7 +248,7 @@ func spansFromResult(r *repo.Result) []*SpanSummary {
 			dur = f64(c.DurationMS)
 		}
 		p := root
-		out = append(out, &SpanSummary{ID: r.ID + "/" + strconv.Itoa(k), ParentID: &p, Kind: repo.KindToolCall, Name: c.Name, DurationMS: dur, Detail: d})
+		out = append(out, &SpanSummary{ID: r.ID + "/" + strconv.Itoa(k), ParentID: &p, Kind: runstore.KindToolCall, Name: c.Name, DurationMS: dur, Detail: d})
 		k++
 	}
 	return out
@@ -258,12 +258,12 @@ func spansFromResult(r *repo.Result) []*SpanSummary {
 // file or the call is not there (persist_traces: failed keeps only calls
 // that did not pass). Grades are not in the file; r gives the root's
 // detail the label.
-func spansFromParquet(path, traceID string, r *repo.Result) []*SpanSummary {
+func (s *Server) spansFromParquet(path, traceID string, r *repo.Result) []*SpanSummary {
 	if !fileExists(path) {
 		return nil
 	}
 	var out []*SpanSummary
-	err := repo.ReadTraceRows(path, func(row repo.TraceRow) error {
+	err := s.opts.TraceRows(path, func(row runstore.TraceRow) error {
 		if row.TraceID != traceID {
 			return nil
 		}
@@ -279,7 +279,7 @@ func spansFromParquet(path, traceID string, r *repo.Result) []*SpanSummary {
 		setIf(d, "status", row.Status)
 		setIf(d, "error", row.Error)
 		switch row.Kind {
-		case repo.KindAgentCall:
+		case runstore.KindAgentCall:
 			d = rootDetail(r)
 			sp.Detail = d
 			setIf(d, "model", row.Model)
@@ -292,7 +292,7 @@ func spansFromParquet(path, traceID string, r *repo.Result) []*SpanSummary {
 			setIf(d, "output", row.Output)
 			setIf(d, "structured_output", rawJSON(row.Structured))
 			setIf(d, "attributes", rawJSON(row.Attributes))
-		case repo.KindToolCall:
+		case runstore.KindToolCall:
 			d["tool_name"] = row.Name
 			setIf(d, "arguments", rawJSON(row.ToolArgs))
 			setIf(d, "result", rawJSON(row.ToolResult))

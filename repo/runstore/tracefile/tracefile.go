@@ -1,4 +1,7 @@
-package repo
+// Package tracefile writes and reads traces.parquet, a run's spans as
+// columns for analytical tools (the schema is runstore.TraceRow). It is the
+// only code that links parquet.
+package tracefile
 
 import (
 	"errors"
@@ -12,98 +15,11 @@ import (
 
 	"github.com/goccy/go-json"
 	"github.com/parquet-go/parquet-go"
+	"github.com/selfevals/selfevals/repo"
+	"github.com/selfevals/selfevals/repo/runstore"
 )
-
-// TracesSchema is the value of the "selfevals.schema" key in the footer of
-// every traces.parquet; it changes when a column changes meaning or type.
-const TracesSchema = "traces/1"
 
 const tracesSchemaKey = "selfevals.schema"
-
-// Row kinds and statuses the writer produces itself; span rows carry the
-// agent's own kind and status.
-const (
-	KindAgentCall = "agent_call"
-	KindToolCall  = "tool_call"
-	StatusOK      = "ok"
-	StatusError   = "error"
-)
-
-// TraceRow is one row of traces.parquet: one span of one agent call. Each
-// call gives a root row (kind "agent_call", span "<trace_id>/0"), then one
-// row per response span ("<trace_id>/1", …) and one per tool call (numbered
-// after the spans), both children of the root.
-//
-// Optional string columns hold null for "" (Go reads null back as ""); the
-// pointer columns are null where the column does not apply to the row's
-// kind, so 0 stays distinguishable from "not reported". Columns marked dict
-// are dictionary-encoded (few distinct values); the IDs of calls and cases
-// are DELTA_BYTE_ARRAY, which stores a repeated or shared prefix once without
-// hashing every value (for case IDs, measured: less CPU than a dictionary
-// and a file 3 % smaller, with 10,000 cases or with 2,000).
-//
-//	column             type                            meaning
-//	run_id             STRING (dict)                   the run that wrote the row
-//	trace_id           STRING (delta)                  tr_… ID of the agent call; same on all rows of a call
-//	span_id            STRING (delta)                  <trace_id>/<n>; n = 0 for the root row
-//	parent_span_id     STRING (delta, null)            null on the root row, else the root's span_id
-//	case_id            STRING (delta)                  the case the call answered
-//	params_id          STRING (dict)                   par_… ID of the parameters tried
-//	iteration          INT32                           loop iteration (0 = adopted configuration)
-//	repetition         INT32                           repetition of the case within the iteration
-//	kind               STRING (dict)                   agent_call | tool_call | the span's own kind (llm_call, …)
-//	name               STRING (dict, null)             "call" on the root, the tool's name, or the span's name
-//	start              TIMESTAMP(MICROS, UTC) (null)   when the call or span began; null if not reported or unparsable
-//	duration_ms        DOUBLE (null)                   root: latency of the (last attempt of the) call; spans and tools: as reported
-//	status             STRING (dict, null)             root and tools: ok | error; spans: as reported
-//	error              STRING (null)                   root: the call's error message; tools: the tool's error
-//	error_kind         STRING (dict, null)             root: agent_error, timeout, exit_status, … (SPEC §5)
-//	model              STRING (dict, null)             root: model the agent reported
-//	input_tokens       INT64 (null)                    root: input tokens (0 if not reported)
-//	output_tokens      INT64 (null)                    root: output tokens (0 if not reported)
-//	cost_usd           DOUBLE (null)                   root: cost in US dollars (0 if not reported)
-//	output             STRING (null)                   root: final output text
-//	structured_output  STRING (null)                   root: structured output as JSON text
-//	label              STRING (dict, null)             root: combined (worst-of) label: pass, partial, fail, error, skipped; null if not graded
-//	score              DOUBLE (null)                   root: combined score in [0, 1]; null if not graded
-//	cached             BOOLEAN (null)                  root: served from the agent-call cache
-//	attempts           INT32 (null)                    root: calls made, retries included
-//	tool_arguments     STRING (null)                   tool rows: arguments as JSON text
-//	tool_result        STRING (null)                   tool rows: result as JSON text
-//	attributes         STRING (null)                   spans: attributes as JSON text; root: {"stderr", "truncated"} when set
-//
-// With DuckDB: SELECT label, avg(duration_ms) FROM 'traces.parquet' WHERE
-// kind = 'agent_call' GROUP BY label.
-type TraceRow struct {
-	RunID        string    `parquet:"run_id,dict"`
-	TraceID      string    `parquet:"trace_id,delta"`
-	SpanID       string    `parquet:"span_id,delta"`
-	ParentSpanID string    `parquet:"parent_span_id,optional,delta"`
-	CaseID       string    `parquet:"case_id,delta"`
-	ParamsID     string    `parquet:"params_id,dict"`
-	Iteration    int32     `parquet:"iteration"`
-	Repetition   int32     `parquet:"repetition"`
-	Kind         string    `parquet:"kind,dict"`
-	Name         string    `parquet:"name,optional,dict"`
-	Start        time.Time `parquet:"start,optional,timestamp(microsecond)"`
-	DurationMS   *float64  `parquet:"duration_ms,optional"`
-	Status       string    `parquet:"status,optional,dict"`
-	Error        string    `parquet:"error,optional"`
-	ErrorKind    string    `parquet:"error_kind,optional,dict"`
-	Model        string    `parquet:"model,optional,dict"`
-	InputTokens  *int64    `parquet:"input_tokens,optional"`
-	OutputTokens *int64    `parquet:"output_tokens,optional"`
-	CostUSD      *float64  `parquet:"cost_usd,optional"`
-	Output       string    `parquet:"output,optional"`
-	Structured   string    `parquet:"structured_output,optional"`
-	Label        string    `parquet:"label,optional,dict"`
-	Score        *float64  `parquet:"score,optional"`
-	Cached       *bool     `parquet:"cached,optional"`
-	Attempts     *int32    `parquet:"attempts,optional"`
-	ToolArgs     string    `parquet:"tool_arguments,optional"`
-	ToolResult   string    `parquet:"tool_result,optional"`
-	Attributes   string    `parquet:"attributes,optional"`
-}
 
 // Tuning of the writer. Write only fills batches of rows; a goroutine of
 // the writer's own hands each full batch to parquet-go (one call per batch,
@@ -121,13 +37,6 @@ const (
 	traceRowGroupRows = 8 * 1024
 )
 
-// traceStringColumns are the STRING columns of TraceRow.
-var traceStringColumns = []string{
-	"run_id", "trace_id", "span_id", "parent_span_id", "case_id", "params_id", "kind", "name",
-	"status", "error", "error_kind", "model", "output", "structured_output", "label",
-	"tool_arguments", "tool_result", "attributes",
-}
-
 // traceRowValues backs the pointer columns of the row at the same index of
 // a batch, so building a row allocates nothing for them.
 type traceRowValues struct {
@@ -138,19 +47,19 @@ type traceRowValues struct {
 }
 
 type traceBatch struct {
-	rows []TraceRow       // cap traceBatchRows, never grown
-	vals []traceRowValues // len traceBatchRows
+	rows []runstore.TraceRow // cap traceBatchRows, never grown
+	vals []traceRowValues    // len traceBatchRows
 }
 
-// TraceWriter streams a run's spans into traces.parquet (zstd), one row per
+// Writer streams a run's spans into traces.parquet (zstd), one row per
 // span. Rows go to a temporary file beside the final one, renamed on Close,
 // so a crash never leaves a half-written traces.parquet. Its methods are
 // for one goroutine at a time.
-type TraceWriter struct {
+type Writer struct {
 	path, tmp string
 	runID     string
 	f         *os.File
-	pw        *parquet.GenericWriter[TraceRow]
+	pw        *parquet.GenericWriter[runstore.TraceRow]
 
 	cur     *traceBatch      // the batch Write fills
 	full    chan *traceBatch // to the encoder
@@ -164,17 +73,17 @@ type TraceWriter struct {
 	done bool
 }
 
-// CreateTraceWriter starts traces.parquet at path for the run runID.
-func CreateTraceWriter(path string, runID string) (*TraceWriter, error) {
-	return createTraceWriter(path, runID, traceRowGroupRows)
+// Create starts traces.parquet at path for the run runID.
+func Create(path string, runID string) (*Writer, error) {
+	return create(path, runID, traceRowGroupRows)
 }
 
-func createTraceWriter(path, runID string, rowGroupRows int64) (*TraceWriter, error) {
+func create(path, runID string, rowGroupRows int64) (*Writer, error) {
 	dir := filepath.Dir(path)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, err
 	}
-	f, err := os.CreateTemp(dir, TempPattern(path))
+	f, err := os.CreateTemp(dir, repo.TempPattern(path))
 	if err != nil {
 		return nil, err
 	}
@@ -185,17 +94,17 @@ func createTraceWriter(path, runID string, rowGroupRows int64) (*TraceWriter, er
 		// slower).
 		parquet.Compression(newTraceCodec()),
 		parquet.MaxRowsPerRowGroup(rowGroupRows),
-		parquet.KeyValueMetadata(tracesSchemaKey, TracesSchema),
+		parquet.KeyValueMetadata(tracesSchemaKey, runstore.TracesSchema),
 		parquet.KeyValueMetadata("selfevals.run_id", runID),
 	}
 	// Min/max of strings (hashes, free text, and IDs found in every row
 	// group) prune nothing and cost a comparison per value; numbers and
 	// times keep theirs. Each option takes one column path.
-	for _, col := range traceStringColumns {
+	for _, col := range runstore.TraceStringColumns {
 		opts = append(opts, parquet.SkipPageBounds(col), parquet.SkipPageStatistics(col))
 	}
-	pw := parquet.NewGenericWriter[TraceRow](f, opts...)
-	w := &TraceWriter{
+	pw := parquet.NewGenericWriter[runstore.TraceRow](f, opts...)
+	w := &Writer{
 		path:    path,
 		tmp:     f.Name(),
 		runID:   runID,
@@ -207,7 +116,7 @@ func createTraceWriter(path, runID string, rowGroupRows int64) (*TraceWriter, er
 	}
 	for range traceBatches {
 		w.free <- &traceBatch{
-			rows: make([]TraceRow, 0, traceBatchRows),
+			rows: make([]runstore.TraceRow, 0, traceBatchRows),
 			vals: make([]traceRowValues, traceBatchRows),
 		}
 	}
@@ -219,7 +128,7 @@ func createTraceWriter(path, runID string, rowGroupRows int64) (*TraceWriter, er
 // encode runs in its own goroutine: it writes each full batch and returns
 // it emptied. After a failure it keeps emptying batches so Write never
 // blocks, and the failure surfaces on the next Write or Close.
-func (w *TraceWriter) encode() {
+func (w *Writer) encode() {
 	defer close(w.encoded)
 	failed := false
 	for b := range w.full {
@@ -238,7 +147,7 @@ func (w *TraceWriter) encode() {
 
 // Write appends the rows of one result: its root row, then its spans, then
 // its tool calls. It keeps no reference to r's slices.
-func (w *TraceWriter) Write(r *Result) error {
+func (w *Writer) Write(r *repo.Result) error {
 	if w.done {
 		return errors.New("traces: write after Close")
 	}
@@ -273,14 +182,14 @@ func (w *TraceWriter) Write(r *Result) error {
 		return w.err
 	}
 	row.SpanID = root
-	row.Kind = KindAgentCall
+	row.Kind = runstore.KindAgentCall
 	row.Name = "call"
 	row.Start = parseTraceTime(t.StartedAt)
 	v.duration = t.LatencyMS
 	row.DurationMS = &v.duration
-	row.Status = StatusOK
+	row.Status = runstore.StatusOK
 	if t.Error != "" {
-		row.Status = StatusError
+		row.Status = runstore.StatusError
 	}
 	row.Error = t.Error
 	row.ErrorKind = t.ErrorKind
@@ -333,15 +242,15 @@ func (w *TraceWriter) Write(r *Result) error {
 		row.SpanID = spanID(k)
 		k++
 		row.ParentSpanID = root
-		row.Kind = KindToolCall
+		row.Kind = runstore.KindToolCall
 		row.Name = c.Name
 		if c.DurationMS != 0 {
 			v.duration = c.DurationMS
 			row.DurationMS = &v.duration
 		}
-		row.Status = StatusOK
+		row.Status = runstore.StatusOK
 		if c.Error != "" {
-			row.Status = StatusError
+			row.Status = runstore.StatusError
 		}
 		row.Error = c.Error
 		if len(c.Arguments) > 0 {
@@ -357,7 +266,7 @@ func (w *TraceWriter) Write(r *Result) error {
 // next returns a cleared row slot with the call's identifying columns set,
 // handing the batch to the encoder first when it is full; nil after a
 // failure.
-func (w *TraceWriter) next(t *Trace) (*TraceRow, *traceRowValues) {
+func (w *Writer) next(t *repo.Trace) (*runstore.TraceRow, *traceRowValues) {
 	b := w.cur
 	if len(b.rows) == cap(b.rows) {
 		if w.failed() != nil {
@@ -369,7 +278,7 @@ func (w *TraceWriter) next(t *Trace) (*TraceRow, *traceRowValues) {
 	}
 	i := len(b.rows)
 	b.rows = b.rows[:i+1]
-	b.rows[i] = TraceRow{
+	b.rows[i] = runstore.TraceRow{
 		RunID:      w.runID,
 		TraceID:    t.ID,
 		CaseID:     t.CaseID,
@@ -382,7 +291,7 @@ func (w *TraceWriter) next(t *Trace) (*TraceRow, *traceRowValues) {
 }
 
 // failed records and returns the encoder's failure, if any.
-func (w *TraceWriter) failed() error {
+func (w *Writer) failed() error {
 	if w.err == nil {
 		if p := w.encErr.Load(); p != nil {
 			w.err = *p
@@ -393,7 +302,7 @@ func (w *TraceWriter) failed() error {
 
 // Close writes the footer, syncs the file and renames it to its final name.
 // After a failure, Close removes the temporary file and returns the failure.
-func (w *TraceWriter) Close() error {
+func (w *Writer) Close() error {
 	if w.done {
 		return w.err
 	}
@@ -441,7 +350,7 @@ func parseTraceTime(s string) time.Time {
 	if s == "" {
 		return time.Time{}
 	}
-	if ts, ok := parseStartedAt(s); ok {
+	if ts, ok := repo.ParseStartedAt(s); ok {
 		return ts
 	}
 	ts, err := time.Parse(time.RFC3339Nano, s)
@@ -451,7 +360,7 @@ func parseTraceTime(s string) time.Time {
 	return ts.UTC()
 }
 
-func rootAttributes(t *Trace) string {
+func rootAttributes(t *repo.Trace) string {
 	b, err := json.Marshal(struct {
 		Stderr    string `json:"stderr,omitempty"`
 		Truncated bool   `json:"truncated,omitempty"`
@@ -462,9 +371,9 @@ func rootAttributes(t *Trace) string {
 	return string(b)
 }
 
-// ReadTraceRows calls fn with every row of the traces.parquet at path, in
+// ReadRows calls fn with every row of the traces.parquet at path, in
 // file order, stopping at fn's first error. Rows are fn's to keep.
-func ReadTraceRows(path string, fn func(TraceRow) error) error {
+func ReadRows(path string, fn func(runstore.TraceRow) error) error {
 	f, err := os.Open(path)
 	if err != nil {
 		return err
@@ -478,12 +387,12 @@ func ReadTraceRows(path string, fn func(TraceRow) error) error {
 	if err != nil {
 		return fmt.Errorf("%s: not a readable Parquet file: %w", path, err)
 	}
-	if v, ok := pf.Lookup(tracesSchemaKey); ok && v != TracesSchema {
-		return fmt.Errorf("%s: trace schema %q, this selfevals reads %q: upgrade selfevals to read it", path, v, TracesSchema)
+	if v, ok := pf.Lookup(tracesSchemaKey); ok && v != runstore.TracesSchema {
+		return fmt.Errorf("%s: trace schema %q, this selfevals reads %q: upgrade selfevals to read it", path, v, runstore.TracesSchema)
 	}
-	r := parquet.NewGenericReader[TraceRow](pf)
+	r := parquet.NewGenericReader[runstore.TraceRow](pf)
 	defer r.Close()
-	buf := make([]TraceRow, 256)
+	buf := make([]runstore.TraceRow, 256)
 	for {
 		clear(buf) // so the reader allocates fresh pointers for every row
 		n, err := r.Read(buf)

@@ -1,4 +1,4 @@
-package repo
+package tracefile
 
 import (
 	"sync"
