@@ -1,7 +1,11 @@
-// Package runner runs experiments: the executor (parallel slots, timeouts,
-// retries, repetitions, cache, resume), the results writer, the agent-call
-// cache and the agent fingerprint. Adapters live in runner/adapters and
-// statistics in runner/stats.
+// Package runner runs experiments: Open assembles a run (adapter, graders,
+// cache, fingerprint, record); the loop asks the proposer for parameters,
+// the executor calls the agent over parallel slots (timeouts, retries,
+// repetitions, cache, resume), the aggregator folds results into metrics,
+// Decide judges each iteration, and the Recorder decides when the run record
+// (repo/runstore) is written and candidates committed. Adapters live in
+// runner/adapters; statistics and the paired comparison in repo/stats and
+// repo/paired.
 package runner
 
 import (

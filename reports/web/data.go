@@ -175,7 +175,7 @@ func (s *Server) runView(dir string, man *repo.RunManifest) RunView {
 	}
 	v.Active = s.active(man)
 	if v.Active {
-		v.State = "running"
+		v.State = repo.RunRunning
 	}
 	its, _ := runstore.At(dir).Iterations()
 	v.Iterations = len(its)

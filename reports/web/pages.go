@@ -150,7 +150,7 @@ var funcs = template.FuncMap{
 	"labelOf": func(m map[string]int, l string) int { return m[l] },
 	"active": func(v RunView) string {
 		if v.Active {
-			return "running"
+			return string(repo.RunRunning)
 		}
 		return string(v.State)
 	},

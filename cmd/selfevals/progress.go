@@ -1,0 +1,98 @@
+package main
+
+import (
+	"fmt"
+	"strconv"
+	"sync/atomic"
+	"time"
+
+	"github.com/selfevals/selfevals/repo"
+)
+
+// progress reports a run's progress on stderr: a live line on a terminal,
+// plain lines every few seconds otherwise (CI logs).
+type progress struct {
+	io      *IOStreams
+	slug    string
+	done    atomic.Int64
+	total   atomic.Int64
+	index   atomic.Int64
+	quit    chan struct{}
+	stopped chan struct{}
+	start   time.Time
+}
+
+func newProgress(io *IOStreams, slug string) *progress {
+	p := &progress{io: io, slug: slug, quit: make(chan struct{}), stopped: make(chan struct{}), start: time.Now()}
+	go p.loop()
+	return p
+}
+
+func (p *progress) iteration(index int, hypothesis string, calls int) {
+	p.index.Store(int64(index))
+	p.done.Store(0)
+	p.total.Store(int64(calls))
+	p.clearLine()
+	fmt.Fprintf(p.io.ErrOut, "%s: iteration %d: %s (%d calls)\n", p.slug, index, hypothesis, calls)
+}
+
+func (p *progress) result() { p.done.Add(1) }
+
+func (p *progress) decided(s *repo.IterationSummary) {
+	p.clearLine()
+	fmt.Fprintf(p.io.ErrOut, "%s: iteration %d: %s — %s\n", p.slug, s.Index, s.Decision.Outcome, s.Decision.Rationale)
+}
+
+func (p *progress) clearLine() {
+	if p.io.ErrTTY {
+		fmt.Fprint(p.io.ErrOut, "\r\033[K")
+	}
+}
+
+func (p *progress) loop() {
+	defer close(p.stopped)
+	every := 5 * time.Second
+	if p.io.ErrTTY {
+		every = 100 * time.Millisecond
+	}
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-p.quit:
+			p.clearLine()
+			return
+		case <-t.C:
+			done, total := p.done.Load(), p.total.Load()
+			if total == 0 {
+				continue
+			}
+			rate := float64(done) / time.Since(p.start).Seconds()
+			line := fmt.Sprintf("%s: iteration %d: %d/%d calls (%s/s)", p.slug, p.index.Load(), done, total, strconv.FormatFloat(rate, 'f', 0, 64))
+			if p.io.ErrTTY {
+				fmt.Fprintf(p.io.ErrOut, "\r\033[K%s %s", bar(done, total, 24), line)
+			} else if done < total {
+				fmt.Fprintln(p.io.ErrOut, line)
+			}
+		}
+	}
+}
+
+func (p *progress) stop() {
+	close(p.quit)
+	<-p.stopped
+}
+
+func bar(done, total int64, width int) string {
+	filled := int(float64(width) * float64(done) / float64(total))
+	filled = min(max(filled, 0), width)
+	b := make([]rune, width)
+	for i := range b {
+		if i < filled {
+			b[i] = '█'
+		} else {
+			b[i] = '░'
+		}
+	}
+	return "[" + string(b) + "]"
+}
