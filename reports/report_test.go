@@ -12,7 +12,6 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/santhosh-tekuri/jsonschema/v6"
 
-	"github.com/selfevals/selfevals/graders"
 	"github.com/selfevals/selfevals/repo"
 	"github.com/selfevals/selfevals/runner"
 	"github.com/selfevals/selfevals/runner/adapters"
@@ -32,18 +31,20 @@ func pingpongRun(t *testing.T) *repo.RunSummary {
 	if err != nil {
 		t.Fatal(err)
 	}
-	reg, err := graders.NewRegistry(ls.Spec.Graders, nil)
+	// The run is recorded in a scratch evals/ directory, as `selfevals run
+	// --no-commit --no-cache` would.
+	ls.Spec.Experiment.Run.Parallelism = 2
+	session, err := runner.Open(ls, runner.OpenOptions{EvalsDir: t.TempDir(), Adapter: agent, Fingerprint: "agt_fixed",
+		NoCache: true, NoCommit: "test", ToolVersion: "test"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	loop := &runner.Loop{Spec: ls, Fingerprint: "agt_fixed", Graders: reg, Executor: &runner.Executor{
-		Adapter: agent, Parallelism: 2, Experiment: ls.Slug, RunID: "run_0000000000000000",
-		Grade: reg.Grade,
-	}}
-	rs, err := loop.Run(context.Background())
+	defer session.Close()
+	rs, err := session.Run(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}
+	rs.RunID = "run_0000000000000000"
 	rs.StartedAt = time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
 	rs.EndedAt = rs.StartedAt.Add(time.Second)
 	rs.Committed = "Nothing was committed (--no-commit)."
