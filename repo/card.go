@@ -1,7 +1,9 @@
 package repo
 
 import (
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"time"
@@ -47,9 +49,19 @@ type CardThresholds struct {
 
 // LoadGraderCard reads and validates a grader card.
 func LoadGraderCard(path string) (*GraderCard, error) {
-	data, err := os.ReadFile(path)
+	return loadGraderCard(osFile(path))
+}
+
+// LoadGraderCardFS is LoadGraderCard for the file at name in fsys.
+func LoadGraderCardFS(fsys fs.FS, name string) (*GraderCard, error) {
+	return loadGraderCard(fsFile(fsys, name))
+}
+
+func loadGraderCard(f file) (*GraderCard, error) {
+	path := f.name
+	data, err := f.read()
 	if err != nil {
-		if os.IsNotExist(err) {
+		if errors.Is(err, fs.ErrNotExist) {
 			return nil, Userf("grader card not found: %s", path)
 		}
 		return nil, err

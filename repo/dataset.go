@@ -4,7 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"os"
+	"io/fs"
 	"reflect"
 	"runtime"
 	"slices"
@@ -20,14 +20,17 @@ import (
 	"github.com/selfevals/selfevals/repo/internal/plainjson"
 )
 
-// Dataset is a set of cases: a JSONL file streamed from disk, or the inline
-// cases of a spec. Its ID (ds_…) is the hash of its sorted case IDs.
+// Dataset is a set of cases: a JSONL file streamed from disk (or an
+// fs.FS), or the inline cases of a spec. Its ID (ds_…) is the hash of its
+// sorted case IDs.
 type Dataset struct {
-	// Path is the JSONL file, or the spec file for inline cases.
+	// Path is the JSONL file, or the spec file for inline cases: an OS
+	// path, or its path in the fs.FS it was loaded from.
 	Path  string
 	ID    string
 	Count int
 
+	file   file
 	inline []Case
 	// ids are the case IDs in file order, from the validating pass; with
 	// the file's size and time they let Each skip validation and hashing
@@ -53,20 +56,25 @@ const keptFileBytes = 2 << 20
 // reported, not just the first. The cases of a small file are kept for
 // Each; a larger file is streamed again by every Each.
 func LoadDataset(path string) (*Dataset, error) {
-	return loadDataset(path, nil)
+	return loadDataset(osFile(path), nil)
+}
+
+// LoadDatasetFS is LoadDataset for the file at name in fsys.
+func LoadDatasetFS(fsys fs.FS, name string) (*Dataset, error) {
+	return loadDataset(fsFile(fsys, name), nil)
 }
 
 // loadDataset is LoadDataset with an extra check of each valid case.
-func loadDataset(path string, check func(*Case) Problems) (*Dataset, error) {
-	d := &Dataset{Path: path}
-	if st, err := os.Stat(path); err == nil {
+func loadDataset(f file, check func(*Case) Problems) (*Dataset, error) {
+	d := &Dataset{Path: f.where(), file: f}
+	if st, err := f.stat(); err == nil {
 		d.size, d.modTime = st.Size(), st.ModTime()
 	}
 	ids := map[string]int{}
 	var sorted []string
 	var probs Problems
 	keep := d.size > 0 && d.size <= keptFileBytes
-	err := scanCases(path, func(c *Case, p Problems) {
+	err := scanCases(f, func(c *Case, p Problems) {
 		if len(p) == 0 && check != nil {
 			p = check(c)
 		}
@@ -82,7 +90,7 @@ func loadDataset(path string, check func(*Case) Problems) (*Dataset, error) {
 			} else {
 				hint = "explicit ids must be unique"
 			}
-			probs = append(probs, Problem{File: path, Line: c.Line, Col: 1, Field: "id", Msg: msg, Hint: hint})
+			probs = append(probs, Problem{File: f.name, Line: c.Line, Col: 1, Field: "id", Msg: msg, Hint: hint})
 			return
 		}
 		// The decoder may hand out strings that share its read buffer;
@@ -107,7 +115,7 @@ func loadDataset(path string, check func(*Case) Problems) (*Dataset, error) {
 		return nil, probs
 	}
 	if len(sorted) == 0 {
-		return nil, Problems{{File: path, Msg: "dataset has no cases", Hint: "add one JSON object per line"}}
+		return nil, Problems{{File: f.name, Msg: "dataset has no cases", Hint: "add one JSON object per line"}}
 	}
 	d.Count = len(sorted)
 	d.ids = sorted
@@ -134,8 +142,8 @@ func DatasetID(caseIDs []string) string {
 }
 
 // Each calls fn for every case, in file order: from memory for a small
-// file, else streamed from disk. The cases are shared between calls of Each:
-// fn must not modify them.
+// file, else streamed from its file system. The cases are shared between
+// calls of Each: fn must not modify them.
 func (d *Dataset) Each(fn func(*Case) error) error {
 	if d.inline != nil {
 		for i := range d.inline {
@@ -152,7 +160,7 @@ func (d *Dataset) Each(fn func(*Case) error) error {
 		return d.eachValidated(fn)
 	}
 	var stop error
-	err := scanCases(d.Path, func(c *Case, p Problems) {
+	err := scanCases(d.file, func(c *Case, p Problems) {
 		if stop != nil {
 			return
 		}
@@ -189,7 +197,7 @@ func (d *Dataset) unchanged() bool {
 	if d.ids == nil {
 		return false
 	}
-	st, err := os.Stat(d.Path)
+	st, err := d.file.stat()
 	return err == nil && st.Size() == d.size && st.ModTime().Equal(d.modTime)
 }
 
@@ -197,15 +205,15 @@ func (d *Dataset) unchanged() bool {
 // decode per line, with the ID from the validating pass.
 func (d *Dataset) eachValidated(fn func(*Case) error) error {
 	i := 0
-	err := eachCaseLine(d.Path, func(raw []byte, line int) error {
+	err := eachCaseLine(d.file, func(raw []byte, line int) error {
 		if i >= len(d.ids) {
-			return fmt.Errorf("%s changed while it was read", d.Path)
+			return fmt.Errorf("%s changed while it was read", d.file.name)
 		}
 		var c Case
 		if !decodePlainCase(raw, &c) {
 			c = Case{}
 			if err := json.Unmarshal(raw, &c); err != nil {
-				return fmt.Errorf("%s:%d: %w", d.Path, line, err)
+				return fmt.Errorf("%s:%d: %w", d.file.name, line, err)
 			}
 		}
 		c.ID, c.Line = d.ids[i], line
@@ -250,11 +258,11 @@ var ErrStop = errors.New("stop")
 // line, in file order, on the caller's goroutine. Lines are decoded on
 // every core, in chunks: validating a large dataset is most of a run's
 // start-up, with the other core idle.
-func scanCases(path string, fn func(*Case, Problems)) error {
+func scanCases(f file, fn func(*Case, Problems)) error {
 	workers := runtime.GOMAXPROCS(0)
 	if workers < 2 {
-		return eachCaseLine(path, func(raw []byte, line int) error {
-			fn(DecodeCaseJSON(path, line, raw))
+		return eachCaseLine(f, func(raw []byte, line int) error {
+			fn(DecodeCaseJSON(f.name, line, raw))
 			return nil
 		})
 	}
@@ -264,7 +272,7 @@ func scanCases(path string, fn func(*Case, Problems)) error {
 	for range workers {
 		decoders.Go(func() {
 			for ch := range todo {
-				ch.decode(path)
+				ch.decode(f.name)
 			}
 		})
 	}
@@ -278,7 +286,7 @@ func scanCases(path string, fn func(*Case, Problems)) error {
 			todo <- ch
 			ch = newCaseChunk(len(ch.data))
 		}
-		readErr = eachCaseLine(path, func(raw []byte, line int) error {
+		readErr = eachCaseLine(f, func(raw []byte, line int) error {
 			ch.add(raw, line)
 			if len(ch.lines) == caseChunkLines || len(ch.data) >= caseChunkBytes {
 				send()
@@ -346,16 +354,16 @@ func (ch *caseChunk) decode(path string) {
 
 // eachCaseLine calls fn with every line of a dataset that holds a case:
 // blank lines and // comments are skipped.
-func eachCaseLine(path string, fn func(raw []byte, line int) error) error {
-	f, err := os.Open(path)
+func eachCaseLine(f file, fn func(raw []byte, line int) error) error {
+	r, err := f.open()
 	if err != nil {
-		if os.IsNotExist(err) {
-			return &UserError{Msg: fmt.Sprintf("dataset %s not found", path), Hint: nearbyFileHint(path)}
+		if errors.Is(err, fs.ErrNotExist) {
+			return &UserError{Msg: fmt.Sprintf("dataset %s not found", f.name), Hint: nearbyFileHint(f)}
 		}
 		return err
 	}
-	defer f.Close()
-	err = EachLine(f, func(raw []byte, line int, _ int64, _ bool) error {
+	defer r.Close()
+	err = EachLine(r, func(raw []byte, line int, _ int64, _ bool) error {
 		trimmed := bytes.TrimSpace(raw)
 		if len(trimmed) == 0 || bytes.HasPrefix(trimmed, []byte("//")) {
 			return nil
@@ -363,7 +371,7 @@ func eachCaseLine(path string, fn func(raw []byte, line int) error) error {
 		return fn(trimmed, line)
 	})
 	if errors.Is(err, ErrLineTooLong) {
-		return Problems{{File: path, Msg: err.Error()}}
+		return Problems{{File: f.name, Msg: err.Error()}}
 	}
 	return err
 }

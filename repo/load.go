@@ -1,32 +1,44 @@
 package repo
 
 import (
+	"bytes"
 	"cmp"
 	"errors"
 	"fmt"
+	"io/fs"
 	"net/url"
 	"os"
+	"path"
 	"path/filepath"
 	"regexp"
 	"slices"
 	"strconv"
 	"strings"
 
+	"github.com/goccy/go-json"
 	"gopkg.in/yaml.v3"
 )
 
-// LoadedSpec is an experiment spec read from disk, validated, with its
-// dataset located and identified.
+// LoadedSpec is an experiment spec read from disk or an fs.FS, validated,
+// with its dataset located and identified.
 type LoadedSpec struct {
-	Path     string // the spec file
-	Slug     string // its stable name: the file name without .yaml
-	Root     string // the repository root every path must stay inside
-	Spec     Spec
-	Raw      []byte // the file as read (candidate commits rewrite it)
-	ID       string // exp_…
-	Dataset  *Dataset
-	Warnings []string
-	node     *yaml.Node
+	// Path is the spec file: an OS path, or its path in the fs.FS it was
+	// loaded from.
+	Path string
+	Slug string // its stable name: the file name without .yaml
+	// Root is the repository root every path must stay inside: an OS
+	// path, or "." in an fs.FS (the whole of it).
+	Root string
+	Spec Spec
+	// AsWritten is Spec as the file says it, before defaults: what a
+	// comparison of two revisions of the file compares.
+	AsWritten Spec
+	Raw       []byte   // the file as read (candidate commits rewrite it)
+	ID        string   // exp_…
+	Dataset   *Dataset // nil when loaded with SpecOnly
+	Warnings  []string
+	file      file
+	node      *yaml.Node
 	// gradersUsed is the set of graders the cases select; nil when some
 	// case runs them all.
 	gradersUsed map[string]bool
@@ -37,8 +49,21 @@ type LoadedSpec struct {
 type LoadOptions struct {
 	// Root is the repository root (the directory holding evals/). Empty means
 	// the spec's nearest ancestor holding .git or evals/, else its directory.
+	// A spec loaded from an fs.FS has the file system's root instead.
 	Root     string
 	Settings Settings
+	// SpecOnly checks the spec and its dataset reference but reads no
+	// cases: for readers that take the cases apart, past bad ones, with
+	// LoadedSpec.ScanCases.
+	SpecOnly bool
+}
+
+// A RevisionFS is a file tree at a named revision, such as a commit read
+// from git (gitstore.Tree). The loaders name its files "<revision>:<path>"
+// in messages, as git does, so a problem says which revision it is in.
+type RevisionFS interface {
+	fs.FS
+	Revision() string
 }
 
 // BuiltinAgents are the agents compiled into selfevals (agent.builtin).
@@ -51,15 +76,28 @@ var slugPattern = regexp.MustCompile(`^[a-z0-9][a-z0-9_.-]*$`)
 // order: unknown keys and wrong types, values that make no sense, and a
 // dataset that is missing or has bad cases.
 func LoadExperiment(path string, opts LoadOptions) (*LoadedSpec, error) {
-	ls, err := readSpec(path, opts.Root)
+	return loadExperiment(osFile(path), opts)
+}
+
+// LoadExperimentFS is LoadExperiment for the spec at name in fsys (a
+// revision of the repository, its root the repository's): the dataset and
+// cards it names must be in fsys too. opts.Root is not used.
+func LoadExperimentFS(fsys fs.FS, name string, opts LoadOptions) (*LoadedSpec, error) {
+	opts.Root = "."
+	return loadExperiment(fsFile(fsys, name), opts)
+}
+
+func loadExperiment(f file, opts LoadOptions) (*LoadedSpec, error) {
+	ls, err := readSpec(f, opts.Root)
 	if err != nil {
 		return nil, err
 	}
-	probs, broken := decodeLenient(path, ls.node, &ls.Spec, "")
+	probs, broken := decodeLenient(f.name, ls.node, &ls.Spec, "")
+	ls.AsWritten = ls.Spec
 	more, datasetOK := ls.validate(opts.Settings, broken)
 	probs = append(probs, more...)
 	ls.applyDefaults(opts.Settings)
-	if datasetOK {
+	if datasetOK && !opts.SpecOnly {
 		// Which graders a case may name is unknown while the graders
 		// block is broken, so the cases are then read without that check.
 		more, err := ls.readDataset(!broken.under("graders"))
@@ -73,7 +111,7 @@ func LoadExperiment(path string, opts LoadOptions) (*LoadedSpec, error) {
 		return nil, probs
 	}
 	if unused := ls.unusedGraders(); len(unused) > 0 {
-		ls.Warnings = append(ls.Warnings, fmt.Sprintf("%s: graders %s are declared but no case runs them (every case names a subset in its graders list)", ls.Path, strings.Join(unused, ", ")))
+		ls.Warnings = append(ls.Warnings, fmt.Sprintf("%s: graders %s are declared but no case runs them (every case names a subset in its graders list)", ls.file.name, strings.Join(unused, ", ")))
 	}
 	hashed := ls.Spec
 	hashed.Experiment.Parameters = nil
@@ -86,25 +124,25 @@ func LoadExperiment(path string, opts LoadOptions) (*LoadedSpec, error) {
 
 // readSpec reads and parses a spec file. A file that is missing, is not
 // YAML or is not a mapping cannot be checked any further.
-func readSpec(path, root string) (*LoadedSpec, error) {
-	data, err := os.ReadFile(path)
+func readSpec(f file, root string) (*LoadedSpec, error) {
+	data, err := f.read()
 	if err != nil {
-		if os.IsNotExist(err) {
-			return nil, &UserError{Msg: fmt.Sprintf("experiment spec not found: %s", path), Hint: nearbyFileHint(path)}
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil, &UserError{Msg: fmt.Sprintf("experiment spec not found: %s", f.name), Hint: nearbyFileHint(f)}
 		}
 		return nil, err
 	}
-	node, err := parseYAML(path, data)
+	node, err := parseYAML(f.name, data)
 	if err != nil {
 		return nil, err
 	}
 	if node.Content[0].Kind != yaml.MappingNode {
-		return nil, Problems{{File: path, Line: 1, Col: 1, Msg: "expected a mapping at the top level (experiment:, dataset:, agent:, graders:)"}}
+		return nil, Problems{{File: f.name, Line: 1, Col: 1, Msg: "expected a mapping at the top level (experiment:, dataset:, agent:, graders:)"}}
 	}
-	ls := &LoadedSpec{Path: path, Raw: data, node: node, Root: root}
-	ls.Slug = strings.TrimSuffix(strings.TrimSuffix(filepath.Base(path), ".yaml"), ".yml")
+	ls := &LoadedSpec{Path: f.where(), Raw: data, node: node, Root: root, file: f}
+	ls.Slug = strings.TrimSuffix(strings.TrimSuffix(path.Base(f.path), ".yaml"), ".yml")
 	if ls.Root == "" {
-		ls.Root = findRoot(filepath.Dir(path))
+		ls.Root = findRoot(filepath.Dir(f.name))
 	}
 	return ls, nil
 }
@@ -161,7 +199,7 @@ func (c *specCheck) add(field, msg, hint string) {
 	if c.broken.at(field) {
 		return
 	}
-	c.probs = append(c.probs, at(c.ls.Path, c.ls.node, field, msg, hint))
+	c.probs = append(c.probs, at(c.ls.file.name, c.ls.node, field, msg, hint))
 }
 
 // enum reports a set value that is not one of allowed.
@@ -208,10 +246,10 @@ func (c *specCheck) block(key, hint string) bool {
 func (c *specCheck) fileName() {
 	ls, s := c.ls, &c.ls.Spec
 	if !slugPattern.MatchString(ls.Slug) {
-		c.add("", fmt.Sprintf("file name %q is not a valid experiment slug", filepath.Base(ls.Path)), "use lower-case letters, digits, '-', '_' and '.', e.g. support-reply.yaml")
+		c.add("", fmt.Sprintf("file name %q is not a valid experiment slug", path.Base(ls.file.path)), "use lower-case letters, digits, '-', '_' and '.', e.g. support-reply.yaml")
 	}
 	if s.Workspace != "" || s.WorkspaceID != "" || s.Experiment.WorkspaceID != "" {
-		ls.Warnings = append(ls.Warnings, fmt.Sprintf("%s: workspace/workspace_id is ignored: the repository is the workspace", ls.Path))
+		ls.Warnings = append(ls.Warnings, fmt.Sprintf("%s: workspace/workspace_id is ignored: the repository is the workspace", ls.file.name))
 	}
 }
 
@@ -503,8 +541,12 @@ func (c *specCheck) datasetRef() bool {
 	case filepath.IsAbs(d.CasesPath):
 		c.add("dataset.cases_path", "must be relative to the spec file", "")
 		return false
-	case !inside(ls.Root, filepath.Join(filepath.Dir(ls.Path), d.CasesPath)):
-		c.add("dataset.cases_path", fmt.Sprintf("%s is outside the repository %s", d.CasesPath, ls.Root), "keep datasets inside the repository, e.g. evals/datasets/")
+	case !ls.holds(ls.file.rel(d.CasesPath)):
+		where := "the repository"
+		if ls.file.onDisk {
+			where += " " + ls.Root
+		}
+		c.add("dataset.cases_path", fmt.Sprintf("%s is outside %s", d.CasesPath, where), "keep datasets inside the repository, e.g. evals/datasets/")
 		return false
 	}
 	return true
@@ -592,13 +634,8 @@ func (c *specCheck) url(field, raw string) {
 // fingerprints checks that the files fingerprinting an agent are inside
 // the repository.
 func (c *specCheck) fingerprints(field string, paths []string) {
-	root := c.ls.Root
 	for i, fp := range paths {
-		full := fp
-		if !filepath.IsAbs(fp) {
-			full = filepath.Join(root, fp)
-		}
-		if !inside(root, full) {
+		if !c.ls.holdsPath(fp) {
 			c.add(fmt.Sprintf("%s.fingerprint[%d]", field, i), fmt.Sprintf("%s is outside the repository", fp), "paths are relative to the repository root")
 		}
 	}
@@ -658,7 +695,7 @@ func (c *specCheck) judgeGrader(f string, g *GraderSpec) {
 		c.agent(f+".judge", g.Judge)
 	}
 	if g.Card != "" {
-		if _, err := os.Stat(filepath.Join(filepath.Dir(c.ls.Path), g.Card)); err != nil {
+		if _, err := c.ls.file.rel(g.Card).stat(); err != nil {
 			c.add(f+".card", fmt.Sprintf("grader card %s not found", g.Card), "card is relative to the spec file")
 		}
 	}
@@ -714,13 +751,60 @@ func (ls *LoadedSpec) applyDefaults(settings Settings) {
 	ea.Scope = cmp.Or(ea.Scope, "failed_only")
 }
 
-// CasesPath is the dataset file as a path usable from the current directory.
+// CasesPath is the dataset file as a path usable from the current directory
+// (for a spec loaded from an fs.FS, its path there); empty for inline cases.
 func (ls *LoadedSpec) CasesPath() string {
 	if ls.Spec.Dataset.CasesPath == "" {
 		return ""
 	}
-	return filepath.Join(filepath.Dir(ls.Path), ls.Spec.Dataset.CasesPath)
+	return ls.casesFile().where()
 }
+
+func (ls *LoadedSpec) casesFile() file { return ls.file.rel(ls.Spec.Dataset.CasesPath) }
+
+// ScanCases reads the spec's cases, from its dataset file or inline, and
+// calls fn in order with each case or, for a bad one, nil and its
+// problems, each checked as the loader checks it. Unlike the loader it
+// goes on past bad cases, and it neither checks that case IDs are unique
+// nor that cases name declared graders: it is for readers that show what
+// they can of a broken revision.
+func (ls *LoadedSpec) ScanCases(fn func(*Case, Problems)) error {
+	if ls.Spec.Dataset.CasesPath != "" {
+		return scanCases(ls.casesFile(), fn)
+	}
+	ls.eachInline(func(_ int, c *Case, p Problems) { fn(c, p) })
+	return nil
+}
+
+// EachCaseLine calls fn, in order, with every line of the spec's dataset
+// file that holds a case, undecoded (blank lines and // comments skipped,
+// as the loader skips them); raw is only valid during the call. With
+// DecodeCaseLine it serves readers that decode only some lines: a diff of
+// two revisions decodes just the lines that differ. Inline cases have no
+// lines (ScanCases reads them).
+func (ls *LoadedSpec) EachCaseLine(fn func(raw []byte, line int) error) error {
+	if ls.Spec.Dataset.CasesPath == "" {
+		return nil
+	}
+	return eachCaseLine(ls.casesFile(), fn)
+}
+
+// DecodeCaseLine checks and identifies a line of the spec's dataset file as
+// the loader does.
+func (ls *LoadedSpec) DecodeCaseLine(raw []byte, line int) (*Case, Problems) {
+	return DecodeCaseJSON(ls.casesFile().name, line, raw)
+}
+
+// eachInline decodes the spec's inline cases in order; fn gets each case
+// or the problems of a bad one.
+func (ls *LoadedSpec) eachInline(fn func(i int, c *Case, p Problems)) {
+	for i := range ls.Spec.Dataset.CasesInline {
+		c, p := DecodeCaseNode(ls.file.name, &ls.Spec.Dataset.CasesInline[i], inlineField(i))
+		fn(i, c, p)
+	}
+}
+
+func inlineField(i int) string { return fmt.Sprintf("dataset.cases_inline[%d]", i) }
 
 // readDataset loads the dataset into ls.Dataset, checking that cases name
 // only declared graders when checkGraders is set. Bad cases, and a
@@ -738,7 +822,7 @@ func (ls *LoadedSpec) readDataset(checkGraders bool) (Problems, error) {
 	case errors.As(err, &probs):
 		return probs, nil
 	case errors.As(err, &ue):
-		return Problems{at(ls.Path, ls.node, "dataset.cases_path", ue.Msg, cmp.Or(ue.Hint, "cases_path is relative to the spec file"))}, nil
+		return Problems{at(ls.file.name, ls.node, "dataset.cases_path", ue.Msg, cmp.Or(ue.Hint, "cases_path is relative to the spec file"))}, nil
 	case err != nil:
 		return nil, err
 	}
@@ -747,34 +831,33 @@ func (ls *LoadedSpec) readDataset(checkGraders bool) (Problems, error) {
 }
 
 func (ls *LoadedSpec) loadDataset(check func(*Case) Problems) (*Dataset, error) {
-	if p := ls.CasesPath(); p != "" {
-		return loadDataset(p, check)
+	if ls.Spec.Dataset.CasesPath != "" {
+		return loadDataset(ls.casesFile(), check)
 	}
 	ds := &Dataset{Path: ls.Path}
 	var probs Problems
 	ids := map[string]int{}
 	var all []string
-	for i := range ls.Spec.Dataset.CasesInline {
-		n := &ls.Spec.Dataset.CasesInline[i]
-		c, p := DecodeCaseNode(ls.Path, n, fmt.Sprintf("dataset.cases_inline[%d]", i))
+	ls.eachInline(func(i int, c *Case, p Problems) {
 		if len(p) > 0 {
 			probs = append(probs, p...)
-			continue
+			return
 		}
 		if first, dup := ids[c.ID]; dup {
-			probs = append(probs, Problem{File: ls.Path, Line: n.Line, Col: n.Column, Field: fmt.Sprintf("dataset.cases_inline[%d]", i), Msg: fmt.Sprintf("duplicate case ID %s (same as line %d)", c.ID, first)})
-			continue
+			n := &ls.Spec.Dataset.CasesInline[i]
+			probs = append(probs, Problem{File: ls.file.name, Line: n.Line, Col: n.Column, Field: inlineField(i), Msg: fmt.Sprintf("duplicate case ID %s (same as line %d)", c.ID, first)})
+			return
 		}
 		if check != nil {
 			if p := check(c); len(p) > 0 {
 				probs = append(probs, p...)
-				continue
+				return
 			}
 		}
 		ids[c.ID] = c.Line
 		all = append(all, c.ID)
 		ds.inline = append(ds.inline, *c)
-	}
+	})
 	if len(probs) > 0 {
 		return nil, probs
 	}
@@ -819,9 +902,9 @@ func (ls *LoadedSpec) caseGradersCheck() func(*Case) Problems {
 				if sg := Suggest(g, declared); sg != "" {
 					hint = fmt.Sprintf("did you mean %q? declared: %s", sg, strings.Join(declared, ", "))
 				}
-				file := ls.CasesPath()
-				if file == "" {
-					file = ls.Path
+				file := ls.file.name
+				if ls.Spec.Dataset.CasesPath != "" {
+					file = ls.casesFile().name
 				}
 				probs = append(probs, Problem{File: file, Line: c.Line, Field: "graders", Msg: fmt.Sprintf("grader %q is not declared in the spec's graders:", g), Hint: hint})
 			}
@@ -830,9 +913,31 @@ func (ls *LoadedSpec) caseGradersCheck() func(*Case) Problems {
 	}
 }
 
+// holds reports whether f is inside the repository, so cases_path cannot
+// escape it: on disk after resolving symlinks, in an fs.FS when f's path is
+// one (a path that climbs out of it is not; the file system follows its
+// own links).
+func (ls *LoadedSpec) holds(f file) bool {
+	if f.onDisk {
+		return inside(ls.Root, f.name)
+	}
+	return fs.ValidPath(f.path)
+}
+
+// holdsPath is holds for a path relative to the repository root (or
+// absolute, on disk), as fingerprints are.
+func (ls *LoadedSpec) holdsPath(p string) bool {
+	if !ls.file.onDisk {
+		return fs.ValidPath(path.Clean(filepath.ToSlash(p)))
+	}
+	if !filepath.IsAbs(p) {
+		p = filepath.Join(ls.Root, p)
+	}
+	return inside(ls.Root, p)
+}
+
 // inside reports whether path is inside root (after resolving symlinks of
-// the parts that exist), so cases_path and fingerprints cannot escape the
-// repository.
+// the parts that exist).
 func inside(root, path string) bool {
 	r, err := filepath.Abs(root)
 	if err != nil {
@@ -890,10 +995,9 @@ func findRoot(dir string) string {
 	}
 }
 
-// nearbyFileHint suggests a file of a similar name next to path.
-func nearbyFileHint(path string) string {
-	dir := filepath.Dir(path)
-	entries, err := os.ReadDir(dir)
+// nearbyFileHint suggests a file of a similar name next to f.
+func nearbyFileHint(f file) string {
+	entries, err := fs.ReadDir(f.fsys, path.Dir(f.path))
 	if err != nil {
 		return ""
 	}
@@ -903,8 +1007,8 @@ func nearbyFileHint(path string) string {
 			names = append(names, e.Name())
 		}
 	}
-	if s := Suggest(filepath.Base(path), names); s != "" {
-		return "did you mean " + filepath.Join(dir, s) + "?"
+	if s := Suggest(path.Base(f.path), names); s != "" {
+		return "did you mean " + f.rel(s).name + "?"
 	}
 	return ""
 }
@@ -940,6 +1044,124 @@ func yamlSyntaxProblem(path string, err error) Problem {
 	}
 	if slices.ContainsFunc(yamlParserProblems, func(pp string) bool { return strings.HasSuffix(msg, pp) }) {
 		p.Line++ // no line at all is line 0 too: both marks were on the first line
+	}
+	return p
+}
+
+// file is a file the loaders read: where it is in a file system, and the
+// name messages give it.
+type file struct {
+	fsys fs.FS
+	path string // as fsys names it
+	name string // in messages
+	// onDisk: name is an OS path and fsys the os.DirFS of its directory,
+	// so a path relative to the file is an OS path too (one that may
+	// climb out of fsys).
+	onDisk bool
+}
+
+// osFile is the file at an OS path, named as given.
+func osFile(p string) file {
+	return file{fsys: os.DirFS(filepath.Dir(p)), path: filepath.Base(p), name: p, onDisk: true}
+}
+
+// fsFile is the file at p in fsys.
+func fsFile(fsys fs.FS, p string) file {
+	name := p
+	if r, ok := fsys.(RevisionFS); ok {
+		name = r.Revision() + ":" + p
+	}
+	return file{fsys: fsys, path: p, name: name}
+}
+
+// rel is the file at p, a path relative to f's directory.
+func (f file) rel(p string) file {
+	if f.onDisk {
+		return osFile(filepath.Join(filepath.Dir(f.name), p))
+	}
+	return fsFile(f.fsys, path.Join(path.Dir(f.path), filepath.ToSlash(p)))
+}
+
+// where is the path that finds f again: its OS path, or its path in its
+// file system.
+func (f file) where() string {
+	if f.onDisk {
+		return f.name
+	}
+	return f.path
+}
+
+func (f file) read() ([]byte, error) {
+	b, err := fs.ReadFile(f.fsys, f.path)
+	return b, f.named(err)
+}
+
+func (f file) open() (fs.File, error) {
+	r, err := f.fsys.Open(f.path)
+	return r, f.named(err)
+}
+
+func (f file) stat() (fs.FileInfo, error) {
+	st, err := fs.Stat(f.fsys, f.path)
+	return st, f.named(err)
+}
+
+// named puts the file's OS path back into an error of os.DirFS, which
+// names the file by its path in the DirFS (its base name).
+func (f file) named(err error) error {
+	var pe *fs.PathError
+	if f.onDisk && errors.As(err, &pe) {
+		return &fs.PathError{Op: pe.Op, Path: f.name, Err: pe.Err}
+	}
+	return err
+}
+
+// LoadSummaryFS reads the summary.json at name in fsys (ReadSummary with
+// the file named in its error). A missing file is an error that wraps
+// fs.ErrNotExist.
+func LoadSummaryFS(fsys fs.FS, name string) (*ResultsSummary, error) {
+	f := fsFile(fsys, name)
+	data, err := f.read()
+	if err != nil {
+		return nil, err
+	}
+	s, err := ReadSummary(data)
+	if err != nil {
+		return nil, jsonProblem(f.name, data, err)
+	}
+	return s, nil
+}
+
+// LoadCaseVerdictsFS reads the cases.jsonl at name in fsys with
+// ReadCaseVerdicts (so the verdicts of good lines come with the problems
+// of bad ones). A missing file is an error that wraps fs.ErrNotExist.
+func LoadCaseVerdictsFS(fsys fs.FS, name string) ([]CaseVerdict, error) {
+	f := fsFile(fsys, name)
+	r, err := f.open()
+	if err != nil {
+		return nil, err
+	}
+	defer r.Close()
+	return ReadCaseVerdicts(r, f.name)
+}
+
+// jsonProblem places a JSON decoding error in its file, at the line and
+// column of the offset the decoder reports.
+func jsonProblem(name string, data []byte, err error) Problem {
+	p := Problem{File: name, Msg: "invalid JSON: " + strings.TrimPrefix(err.Error(), "json: ")}
+	var off int64 = -1
+	var se *json.SyntaxError
+	var te *json.UnmarshalTypeError
+	switch {
+	case errors.As(err, &se):
+		off = se.Offset
+	case errors.As(err, &te):
+		off = te.Offset
+	}
+	if off >= 0 && off <= int64(len(data)) {
+		before := data[:off]
+		p.Line = bytes.Count(before, []byte{'\n'}) + 1
+		p.Col = len(before) - bytes.LastIndexByte(before, '\n')
 	}
 	return p
 }

@@ -1,6 +1,10 @@
 package repo
 
 import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
 	"slices"
 	"strings"
 
@@ -93,4 +97,37 @@ func ReadSummary(data []byte) (*ResultsSummary, error) {
 		return nil, err
 	}
 	return &s, nil
+}
+
+// ReadCaseVerdicts reads a cases.jsonl, the one parser of that file: the
+// verdicts sorted by case ID (as the file is written; a hand-edited one is
+// sorted again). Each line that is not a verdict is a Problem at
+// path:line, and the verdicts of the other lines come with them, for
+// readers that show what they can of a damaged file.
+func ReadCaseVerdicts(r io.Reader, path string) ([]CaseVerdict, error) {
+	var out []CaseVerdict
+	var probs Problems
+	err := EachLine(r, func(raw []byte, line int, _ int64, _ bool) error {
+		raw = bytes.TrimSpace(raw)
+		if len(raw) == 0 {
+			return nil
+		}
+		var v CaseVerdict
+		if err := json.Unmarshal(raw, &v); err != nil || v.CaseID == "" {
+			probs = append(probs, Problem{File: path, Line: line, Msg: fmt.Sprintf("line %d is not a case verdict", line)})
+			return nil
+		}
+		out = append(out, v)
+		return nil
+	})
+	if errors.Is(err, ErrLineTooLong) {
+		return nil, Problems{{File: path, Msg: err.Error()}}
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", path, err)
+	}
+	if !slices.IsSortedFunc(out, compareVerdicts) {
+		slices.SortStableFunc(out, compareVerdicts)
+	}
+	return out, probs.Err()
 }

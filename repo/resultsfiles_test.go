@@ -2,7 +2,10 @@ package repo
 
 import (
 	"bytes"
+	"errors"
 	"math/rand/v2"
+	"slices"
+	"strings"
 	"testing"
 
 	"github.com/goccy/go-json"
@@ -54,4 +57,61 @@ func TestEncodeResultsCasesMatchGoccy(t *testing.T) {
 		}
 		t.Fatalf("got %d lines, want %d", len(gl), len(wl))
 	}
+}
+
+func TestReadCaseVerdicts(t *testing.T) {
+	in := `{"case_id":"case_b","label":"fail","reason":"r"}` + "\n\n" +
+		`{"case_id":"case_a","label":"pass","score":1}` + "\n" +
+		"not json\n" +
+		`{"label":"pass"}` + "\n" +
+		`{"case_id":"case_c","label":"pass"}`
+	vs, err := ReadCaseVerdicts(strings.NewReader(in), "evals/results/x/cases.jsonl")
+	var ids []string
+	for _, v := range vs {
+		ids = append(ids, v.CaseID)
+	}
+	if !slices.Equal(ids, []string{"case_a", "case_b", "case_c"}) || vs[1].Reason != "r" {
+		t.Errorf("verdicts = %+v", vs)
+	}
+	var probs Problems
+	if !errors.As(err, &probs) || len(probs) != 2 ||
+		probs[0].Error() != "evals/results/x/cases.jsonl:4: line 4 is not a case verdict" || probs[1].Line != 5 {
+		t.Errorf("problems = %v", err)
+	}
+	if vs, err := ReadCaseVerdicts(strings.NewReader(""), "empty"); err != nil || len(vs) != 0 {
+		t.Errorf("empty file = %v, %v", vs, err)
+	}
+}
+
+// FuzzReadCaseVerdicts: no cases.jsonl makes the reader panic; every
+// verdict it gives has a case ID, in order, and every problem a line.
+func FuzzReadCaseVerdicts(f *testing.F) {
+	for _, s := range []string{
+		`{"case_id":"case_a","label":"pass","score":1,"pass_rate":1,"repetitions":1}` + "\n",
+		`{"case_id":"b"}` + "\n" + `{"case_id":"a","failure_modes":["x"]}`,
+		"\n\n  \n",
+		`{"case_id":""}`,
+		`{"case_id":1}`,
+		"[]\n{}\nnull\n",
+		`{"case_id":"a","score":"high"}`,
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		vs, err := ReadCaseVerdicts(bytes.NewReader(data), "fuzz.jsonl")
+		for i, v := range vs {
+			if v.CaseID == "" || i > 0 && vs[i-1].CaseID > v.CaseID {
+				t.Fatalf("verdict %d: %+v", i, v)
+			}
+		}
+		var probs Problems
+		if err != nil && (!errors.As(err, &probs) || len(probs) == 0) {
+			t.Fatalf("not problems: %v", err)
+		}
+		for _, p := range probs {
+			if p.File != "fuzz.jsonl" || p.Line < 1 {
+				t.Fatalf("problem without a line: %v", p)
+			}
+		}
+	})
 }

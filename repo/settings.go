@@ -1,8 +1,9 @@
 package repo
 
 import (
+	"errors"
 	"fmt"
-	"os"
+	"io/fs"
 
 	"gopkg.in/yaml.v3"
 )
@@ -38,10 +39,19 @@ const DefaultTimeout = Duration(60_000_000_000)
 
 // LoadSettings reads <dir>/selfevals.yaml; a missing file gives defaults.
 func LoadSettings(dir string) (Settings, error) {
+	return loadSettings(osFile(Dir(dir).Settings()))
+}
+
+// LoadSettingsFS is LoadSettings for the evals/ directory dir of fsys.
+func LoadSettingsFS(fsys fs.FS, dir string) (Settings, error) {
+	return loadSettings(fsFile(fsys, Dir(dir).Settings()))
+}
+
+func loadSettings(f file) (Settings, error) {
 	var s Settings
-	path := Dir(dir).Settings()
-	data, err := os.ReadFile(path)
-	if os.IsNotExist(err) {
+	path := f.name
+	data, err := f.read()
+	if errors.Is(err, fs.ErrNotExist) {
 		return s, nil
 	}
 	if err != nil {

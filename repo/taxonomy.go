@@ -1,8 +1,9 @@
 package repo
 
 import (
+	"errors"
 	"fmt"
-	"os"
+	"io/fs"
 	"regexp"
 
 	"gopkg.in/yaml.v3"
@@ -62,22 +63,32 @@ func LoadTaxonomy(path string) (*Taxonomy, error) {
 	return t, err
 }
 
+// LoadTaxonomyFS is LoadTaxonomy for the file at name in fsys.
+func LoadTaxonomyFS(fsys fs.FS, name string) (*Taxonomy, error) {
+	t, _, _, err := readTaxonomyFile(fsFile(fsys, name))
+	return t, err
+}
+
 // readTaxonomy reads, parses and validates a taxonomy file and returns the
 // decoded taxonomy with its node tree and bytes (for edits that keep
 // comments).
 func readTaxonomy(path string) (*Taxonomy, *yaml.Node, []byte, error) {
-	data, err := os.ReadFile(path)
+	return readTaxonomyFile(osFile(path))
+}
+
+func readTaxonomyFile(f file) (*Taxonomy, *yaml.Node, []byte, error) {
+	data, err := f.read()
 	if err != nil {
-		if os.IsNotExist(err) {
-			return nil, nil, nil, &UserError{Msg: fmt.Sprintf("taxonomy not found: %s", path), Hint: "run selfevals init to create it"}
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil, nil, nil, &UserError{Msg: fmt.Sprintf("taxonomy not found: %s", f.name), Hint: "run selfevals init to create it"}
 		}
 		return nil, nil, nil, err
 	}
-	node, err := parseYAML(path, data)
+	node, err := parseYAML(f.name, data)
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	t, probs := validateTaxonomy(path, node)
+	t, probs := validateTaxonomy(f.name, node)
 	if len(probs) > 0 {
 		return nil, nil, nil, probs
 	}

@@ -1,19 +1,17 @@
 package reports
 
 import (
-	"bytes"
+	"cmp"
 	"errors"
 	"fmt"
 	"io/fs"
 	"math"
-	"os"
 	"path"
 	"path/filepath"
+	"reflect"
+	"slices"
 	"sort"
 	"strings"
-
-	"github.com/goccy/go-json"
-	"gopkg.in/yaml.v3"
 
 	"github.com/selfevals/selfevals/repo"
 	"github.com/selfevals/selfevals/repo/paired"
@@ -22,45 +20,6 @@ import (
 // DiffSchemaVersion versions the JSON shape of `selfevals diff --format json`.
 const DiffSchemaVersion = "1"
 
-// Tree is the files of one revision by repository-relative, slash-separated
-// path: a commit read from git objects (gitstore.Tree) or the working tree
-// (WorkTree).
-type Tree interface {
-	// ReadFile returns a file's bytes; a missing file wraps fs.ErrNotExist.
-	ReadFile(path string) ([]byte, error)
-	// List returns the files and directories directly under dir, sorted;
-	// a missing directory lists as empty.
-	List(dir string) (files, dirs []string, err error)
-}
-
-// WorkTree reads the files on disk under a repository's root.
-type WorkTree struct{ Root string }
-
-// ReadFile reads a file of the working tree.
-func (w WorkTree) ReadFile(p string) ([]byte, error) {
-	return os.ReadFile(filepath.Join(w.Root, filepath.FromSlash(p)))
-}
-
-// List lists a directory of the working tree.
-func (w WorkTree) List(dir string) (files, dirs []string, err error) {
-	entries, err := os.ReadDir(filepath.Join(w.Root, filepath.FromSlash(dir)))
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil, nil, nil
-	}
-	if err != nil {
-		return nil, nil, err
-	}
-	for _, e := range entries {
-		switch {
-		case e.IsDir():
-			dirs = append(dirs, e.Name())
-		case e.Type().IsRegular():
-			files = append(files, e.Name())
-		}
-	}
-	return files, dirs, nil
-}
-
 // Revision is one side of a diff. Sides are keyed by position (A, B), never
 // by name, so `diff main main` compares a revision with itself.
 type Revision struct {
@@ -68,7 +27,10 @@ type Revision struct {
 	Name string `json:"name"`
 	// Commit is the full hash; empty for the working tree.
 	Commit string `json:"commit,omitempty"`
-	Tree   Tree   `json:"-"`
+	// Tree is the repository's files at the revision, by repository-relative
+	// path: a commit's tree (gitstore.Tree) or the working tree (os.DirFS of
+	// the repository's root).
+	Tree fs.FS `json:"-"`
 }
 
 // Short is the revision's name with its short commit hash.
@@ -285,7 +247,10 @@ type CardDiff struct {
 	Changes []FieldChange `json:"changes,omitempty"`
 }
 
-// Diff compares evals/ at two revisions.
+// Diff compares evals/ at two revisions. Specs, datasets, the taxonomy,
+// grader cards and committed results are read at each revision with the
+// strict loaders of repo; what one of them refuses at a revision is a
+// warning, and that file counts as absent there.
 func Diff(a, b Revision, opts DiffOptions) (*DiffReport, error) {
 	if opts.Confidence <= 0 || opts.Confidence >= 1 {
 		opts.Confidence = 0.95
@@ -293,9 +258,9 @@ func Diff(a, b Revision, opts DiffOptions) (*DiffReport, error) {
 	if opts.EvalsDir == "" {
 		opts.EvalsDir = "evals"
 	}
-	opts.EvalsDir = strings.Trim(path.Clean(filepath.ToSlash(opts.EvalsDir)), "/")
+	evals := repo.Dir(strings.Trim(path.Clean(filepath.ToSlash(opts.EvalsDir)), "/"))
 	d := &DiffReport{SchemaVersion: DiffSchemaVersion, A: a, B: b, Confidence: opts.Confidence}
-	slugs, err := experimentSlugs(opts.EvalsDir, a.Tree, b.Tree)
+	slugs, err := experimentSlugs(evals, a.Tree, b.Tree)
 	if err != nil {
 		return nil, err
 	}
@@ -305,26 +270,96 @@ func Diff(a, b Revision, opts DiffOptions) (*DiffReport, error) {
 		}
 		slugs = []string{opts.Experiment}
 	}
+	settingsA, settingsB := d.settings(evals, a), d.settings(evals, b)
 	for _, slug := range slugs {
-		sa, err := loadSide(a, opts.EvalsDir, slug)
+		sa, err := loadSide(a, evals, slug, settingsA)
 		if err != nil {
 			return nil, err
 		}
-		sb, err := loadSide(b, opts.EvalsDir, slug)
+		sb, err := loadSide(b, evals, slug, settingsB)
 		if err != nil {
 			return nil, err
 		}
 		d.Experiments = append(d.Experiments, diffExperiment(slug, sa, sb, opts.Confidence))
 	}
 	if opts.Experiment == "" {
-		if d.Taxonomy, err = diffTaxonomy(opts.EvalsDir, a, b); err != nil {
+		if d.Taxonomy, err = d.diffTaxonomy(evals, a, b); err != nil {
 			d.Warnings = append(d.Warnings, err.Error())
 		}
-		if d.GraderCards, err = diffCards(opts.EvalsDir, a, b); err != nil {
+		if d.GraderCards, err = d.diffCards(evals, a, b); err != nil {
 			return nil, err
 		}
 	}
 	return d, nil
+}
+
+// settings are the revision's selfevals.yaml, which the specs there are
+// checked against; broken ones are a warning, and the defaults apply.
+func (d *DiffReport) settings(evals repo.Dir, rev Revision) repo.Settings {
+	s, err := repo.LoadSettingsFS(rev.Tree, evals.Path())
+	if err != nil {
+		d.Warnings = append(d.Warnings, warnings(rev, err)...)
+		return repo.Settings{}
+	}
+	return s
+}
+
+// maxFileWarnings is how many problems of one file a diff lists; the rest
+// are counted.
+const maxFileWarnings = 5
+
+// warnings turns what a loader refused in a file at rev into warnings, one
+// per problem. Each says which revision: a git revision's file names do
+// ("main:evals/…"), others get " at <revision>" after.
+func warnings(rev Revision, err error) []string {
+	var msgs []string
+	var probs repo.Problems
+	var ue *repo.UserError
+	switch {
+	case errors.As(err, &probs):
+		for i, p := range probs {
+			if i == maxFileWarnings {
+				msgs = append(msgs, fmt.Sprintf("%s: %d more problems", p.File, len(probs)-i))
+				break
+			}
+			msgs = append(msgs, p.Error())
+		}
+	case errors.As(err, &ue) && ue.Hint != "":
+		msgs = []string{fmt.Sprintf("%s (%s)", ue.Msg, ue.Hint)}
+	default:
+		msgs = []string{err.Error()}
+	}
+	if !namesRevision(rev) {
+		for i := range msgs {
+			msgs[i] += " at " + rev.Name
+		}
+	}
+	return msgs
+}
+
+// namesRevision reports whether the loaders name rev's files with the
+// revision.
+func namesRevision(rev Revision) bool {
+	_, ok := rev.Tree.(repo.RevisionFS)
+	return ok
+}
+
+// exists reports whether p is in fsys; only a missing file is no error.
+func exists(fsys fs.FS, p string) (bool, error) {
+	_, err := fs.Stat(fsys, p)
+	if errors.Is(err, fs.ErrNotExist) {
+		return false, nil
+	}
+	return err == nil, err
+}
+
+// readDir lists a directory that may be missing.
+func readDir(fsys fs.FS, dir string) ([]fs.DirEntry, error) {
+	entries, err := fs.ReadDir(fsys, dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	return entries, err
 }
 
 func contains(list []string, s string) bool {
@@ -338,26 +373,28 @@ func contains(list []string, s string) bool {
 
 // experimentSlugs is the union of the experiments with a spec or a result
 // on either side.
-func experimentSlugs(evals string, trees ...Tree) ([]string, error) {
+func experimentSlugs(evals repo.Dir, trees ...fs.FS) ([]string, error) {
 	set := map[string]bool{}
 	for _, t := range trees {
-		files, _, err := t.List(evals + "/experiments")
+		specs, err := readDir(t, evals.Experiments())
 		if err != nil {
 			return nil, err
 		}
-		for _, f := range files {
-			if s, ok := strings.CutSuffix(f, ".yaml"); ok {
-				set[s] = true
-			} else if s, ok := strings.CutSuffix(f, ".yml"); ok {
-				set[s] = true
+		for _, e := range specs {
+			for _, ext := range repo.SpecExts {
+				if s, ok := strings.CutSuffix(e.Name(), ext); ok && !e.IsDir() {
+					set[s] = true
+				}
 			}
 		}
-		_, dirs, err := t.List(evals + "/results")
+		results, err := readDir(t, evals.AllResults())
 		if err != nil {
 			return nil, err
 		}
-		for _, d := range dirs {
-			set[d] = true
+		for _, e := range results {
+			if e.IsDir() {
+				set[e.Name()] = true
+			}
 		}
 	}
 	out := make([]string, 0, len(set))
@@ -371,147 +408,161 @@ func experimentSlugs(evals string, trees ...Tree) ([]string, error) {
 // side is one experiment at one revision.
 type side struct {
 	rev      Revision
-	specPath string
-	spec     *repo.Spec
+	spec     *repo.Spec // as written
 	summary  *repo.ResultsSummary
 	cases    []repo.CaseVerdict
-	casesRaw []byte
 	dataset  *datasetAt
 	warnings []string
 }
 
 func (s *side) exists() bool { return s.spec != nil || s.summary != nil || s.cases != nil }
 
-// datasetAt is an experiment's dataset at one revision: JSONL lines, or the
-// spec's inline cases.
+// warn records what a loader refused, or returns an error that is not
+// about the files (git failing to read an object).
+func (s *side) warn(err error) error {
+	if !repo.IsUserError(err) {
+		return err
+	}
+	s.warnings = append(s.warnings, warnings(s.rev, err)...)
+	return nil
+}
+
+// datasetAt is an experiment's dataset at one revision: a JSONL file's
+// case lines, undecoded (a diff decodes only the lines that differ), or
+// the spec's inline cases.
 type datasetAt struct {
+	rev    Revision
+	spec   *repo.LoadedSpec
 	path   string
-	raw    []byte
-	inline []yaml.Node
+	inline bool
+	lines  []caseLine
 }
 
-// readOptional reads a file that may be missing.
-func readOptional(t Tree, p string) ([]byte, bool, error) {
-	b, err := t.ReadFile(p)
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil, false, nil
-	}
-	if err != nil {
-		return nil, false, err
-	}
-	return b, true, nil
+type caseLine struct {
+	text string
+	line int
 }
 
-func loadSide(rev Revision, evals, slug string) (*side, error) {
+// loadSide reads slug's spec, dataset and committed result at rev. What
+// the loaders refuse is a warning; only failing to read is an error.
+func loadSide(rev Revision, evals repo.Dir, slug string, settings repo.Settings) (*side, error) {
 	s := &side{rev: rev}
-	warn := func(format string, args ...any) {
-		s.warnings = append(s.warnings, fmt.Sprintf(format, args...)+" at "+rev.Name)
+	if err := s.loadSpec(evals, slug, settings); err != nil {
+		return nil, err
 	}
-	for _, ext := range []string{".yaml", ".yml"} {
-		p := evals + "/experiments/" + slug + ext
-		raw, ok, err := readOptional(rev.Tree, p)
-		if err != nil {
+	sum, err := repo.LoadSummaryFS(rev.Tree, evals.Summary(slug))
+	switch {
+	case err == nil:
+		s.summary = sum
+	case !errors.Is(err, fs.ErrNotExist):
+		if err := s.warn(err); err != nil {
 			return nil, err
 		}
-		if !ok {
-			continue
-		}
-		s.specPath = p
-		var spec repo.Spec
-		if err := yaml.Unmarshal(raw, &spec); err != nil {
-			warn("%s does not parse (%v)", p, firstLine(err.Error()))
-		} else {
-			s.spec = &spec
-		}
-		break
 	}
-	dir := evals + "/results/" + slug
-	raw, ok, err := readOptional(rev.Tree, dir+"/summary.json")
+	cases, err := repo.LoadCaseVerdictsFS(rev.Tree, evals.CaseVerdicts(slug))
+	if errors.Is(err, fs.ErrNotExist) {
+		return s, nil
+	}
 	if err != nil {
-		return nil, err
-	}
-	if ok {
-		if s.summary, err = repo.ReadSummary(raw); err != nil {
-			warn("%s/summary.json does not parse (%v)", dir, firstLine(err.Error()))
-			s.summary = nil
+		if err := s.warn(err); err != nil {
+			return nil, err
 		}
 	}
-	raw, ok, err = readOptional(rev.Tree, dir+"/cases.jsonl")
-	if err != nil {
-		return nil, err
-	}
-	if ok {
-		s.casesRaw = raw
-		s.cases, err = parseVerdicts(raw)
-		if err != nil {
-			warn("%s/cases.jsonl: %v", dir, err)
-		}
-		if s.cases == nil {
-			s.cases = []repo.CaseVerdict{}
-		}
-	}
-	if s.spec != nil {
-		switch ref := s.spec.Dataset; {
-		case ref.CasesPath != "":
-			p := path.Clean(path.Join(path.Dir(s.specPath), filepath.ToSlash(ref.CasesPath)))
-			if p == ".." || strings.HasPrefix(p, "../") || path.IsAbs(p) {
-				warn("%s: dataset %s is outside the repository", s.specPath, ref.CasesPath)
-				break
-			}
-			raw, ok, err := readOptional(rev.Tree, p)
-			if err != nil {
-				return nil, err
-			}
-			if !ok {
-				warn("%s: dataset %s does not exist", s.specPath, p)
-				break
-			}
-			s.dataset = &datasetAt{path: p, raw: raw}
-		case len(ref.CasesInline) > 0:
-			s.dataset = &datasetAt{path: s.specPath, inline: ref.CasesInline}
-		}
+	s.cases = cases
+	if s.cases == nil {
+		s.cases = []repo.CaseVerdict{}
 	}
 	return s, nil
 }
 
-func firstLine(s string) string {
-	if i := strings.IndexByte(s, '\n'); i >= 0 {
-		return s[:i]
+// loadSpec reads the spec (the first of its candidate paths there is) and
+// its dataset; the dataset is read apart, past bad cases.
+func (s *side) loadSpec(evals repo.Dir, slug string, settings repo.Settings) error {
+	for _, p := range evals.SpecCandidates(slug) {
+		ok, err := exists(s.rev.Tree, p)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			continue
+		}
+		ls, err := repo.LoadExperimentFS(s.rev.Tree, p, repo.LoadOptions{Settings: settings, SpecOnly: true})
+		if err != nil {
+			return s.warn(err)
+		}
+		s.spec = &ls.AsWritten
+		return s.loadDataset(ls)
 	}
-	return s
+	return nil
 }
 
-// parseVerdicts reads cases.jsonl, sorted by case ID (it is written
-// sorted; a hand-edited file is sorted again).
-func parseVerdicts(raw []byte) ([]repo.CaseVerdict, error) {
-	out := make([]repo.CaseVerdict, 0, bytes.Count(raw, []byte{'\n'})+1)
-	line := 0
-	var bad error
-	for len(raw) > 0 {
-		line++
-		var l []byte
-		if i := bytes.IndexByte(raw, '\n'); i >= 0 {
-			l, raw = raw[:i], raw[i+1:]
-		} else {
-			l, raw = raw, nil
+// loadDataset reads the case lines of the spec's dataset file (its
+// inline cases are read when compared); a file that cannot be read is a
+// warning.
+func (s *side) loadDataset(ls *repo.LoadedSpec) error {
+	ds := &datasetAt{rev: s.rev, spec: ls, path: cmp.Or(ls.CasesPath(), ls.Path), inline: ls.CasesPath() == ""}
+	err := ls.EachCaseLine(func(raw []byte, line int) error {
+		ds.lines = append(ds.lines, caseLine{string(raw), line})
+		return nil
+	})
+	if err != nil {
+		return s.warn(err)
+	}
+	s.dataset = ds
+	return nil
+}
+
+// cases decodes the dataset's cases (of a file, those whose line is not in
+// skip), each bad one a warning, and counts them all.
+func (ds *datasetAt) cases(skip map[string]bool, warnings *[]string) ([]CaseRef, int) {
+	var refs []CaseRef
+	bad, file, count := 0, "", 0
+	add := func(c *repo.Case, probs repo.Problems) {
+		if len(probs) == 0 {
+			refs = append(refs, CaseRef{ID: c.ID, Name: c.Name})
+			return
 		}
-		l = bytes.TrimSpace(l)
-		if len(l) == 0 {
-			continue
+		if bad++; bad <= maxFileWarnings {
+			*warnings = append(*warnings, ds.warning(probs[0].Error()))
 		}
-		var v repo.CaseVerdict
-		if err := json.Unmarshal(l, &v); err != nil || v.CaseID == "" {
-			if bad == nil {
-				bad = fmt.Errorf("line %d is not a case verdict", line)
+		file = probs[0].File
+	}
+	if ds.inline {
+		// Inline cases are in the spec, which loaded: there is nothing
+		// left to fail reading.
+		_ = ds.spec.ScanCases(func(c *repo.Case, probs repo.Problems) {
+			count++
+			add(c, probs)
+		})
+	} else {
+		count = len(ds.lines)
+		for _, l := range ds.lines {
+			if !skip[l.text] {
+				add(ds.spec.DecodeCaseLine([]byte(l.text), l.line))
 			}
-			continue
 		}
-		out = append(out, v)
 	}
-	if !sort.SliceIsSorted(out, func(i, j int) bool { return out[i].CaseID < out[j].CaseID }) {
-		sort.SliceStable(out, func(i, j int) bool { return out[i].CaseID < out[j].CaseID })
+	if bad > maxFileWarnings {
+		*warnings = append(*warnings, ds.warning(fmt.Sprintf("%s: %d more bad cases", file, bad-maxFileWarnings)))
 	}
-	return out, bad
+	return refs, count
+}
+
+// warning says which revision a bad case is at, unless its file name does.
+func (ds *datasetAt) warning(w string) string {
+	if namesRevision(ds.rev) {
+		return w
+	}
+	return w + " (at " + ds.rev.Name + ")"
+}
+
+// texts is the set of the dataset's case lines.
+func (ds *datasetAt) texts() map[string]bool {
+	m := make(map[string]bool, len(ds.lines))
+	for _, l := range ds.lines {
+		m[l.text] = true
+	}
+	return m
 }
 
 func diffExperiment(slug string, a, b *side, confidence float64) *ExperimentDiff {
@@ -544,7 +595,7 @@ func diffExperiment(slug string, a, b *side, confidence float64) *ExperimentDiff
 		e.Spec = specChanges(a.spec, b.spec)
 	}
 	if a.dataset != nil && b.dataset != nil {
-		e.Dataset = diffDataset(a.dataset, b.dataset, a.rev.Name, b.rev.Name, &e.Warnings)
+		e.Dataset = diffDataset(a.dataset, b.dataset, &e.Warnings)
 	}
 	e.Cases, e.Pairs = classifyCases(a.cases, b.cases, e.Dataset)
 	e.Metrics = diffMetrics(e.Target, a, b, confidence)
@@ -559,11 +610,17 @@ func diffExperiment(slug string, a, b *side, confidence float64) *ExperimentDiff
 	}
 	if e.Status == "" {
 		e.Status = StatusUnchanged
-		if len(e.Spec) > 0 || e.Dataset.Changed() || !bytes.Equal(a.casesRaw, b.casesRaw) || metricsChanged(e.Metrics) {
+		if len(e.Spec) > 0 || e.Dataset.Changed() || !sameVerdicts(a.cases, b.cases) || metricsChanged(e.Metrics) {
 			e.Status = StatusChanged
 		}
 	}
 	return e
+}
+
+// sameVerdicts reports whether two committed results hold the same
+// verdicts (an absent result holds none).
+func sameVerdicts(a, b []repo.CaseVerdict) bool {
+	return len(a) == 0 && len(b) == 0 || reflect.DeepEqual(a, b)
 }
 
 func metricsChanged(ms []MetricDiff) bool {
@@ -675,41 +732,19 @@ func firstNonEmpty(s ...string) string {
 // diffDataset compares two datasets by case content hash. Lines that are
 // byte-for-byte the same at both revisions define the same case, so only
 // the lines that differ are decoded and hashed.
-func diffDataset(a, b *datasetAt, nameA, nameB string, warnings *[]string) *DatasetDiff {
+func diffDataset(a, b *datasetAt, warnings *[]string) *DatasetDiff {
 	d := &DatasetDiff{PathA: a.path, PathB: b.path, Added: []CaseRef{}, Removed: []CaseRef{}, Edited: []CaseEdited{}}
 	var refsA, refsB []CaseRef
-	if a.inline != nil || b.inline != nil {
-		refsA, d.CasesA = allCases(a, nameA, warnings)
-		refsB, d.CasesB = allCases(b, nameB, warnings)
-	} else if bytes.Equal(a.raw, b.raw) {
-		d.CasesA = countCaseLines(a.raw)
-		d.CasesB = d.CasesA
+	switch {
+	case a.inline || b.inline:
+		refsA, d.CasesA = a.cases(nil, warnings)
+		refsB, d.CasesB = b.cases(nil, warnings)
+	case slices.Equal(a.lines, b.lines):
+		d.CasesA, d.CasesB = len(a.lines), len(b.lines)
 		return d
-	} else {
-		linesA, linesB := caseLines(a.raw), caseLines(b.raw)
-		d.CasesA, d.CasesB = len(linesA), len(linesB)
-		inB := make(map[string]bool, len(linesB))
-		for _, l := range linesB {
-			inB[string(l.text)] = true
-		}
-		inA := make(map[string]bool, len(linesA))
-		for _, l := range linesA {
-			inA[string(l.text)] = true
-		}
-		for _, l := range linesA {
-			if !inB[string(l.text)] {
-				if r, ok := decodeRef(a.path, l, nameA, warnings); ok {
-					refsA = append(refsA, r)
-				}
-			}
-		}
-		for _, l := range linesB {
-			if !inA[string(l.text)] {
-				if r, ok := decodeRef(b.path, l, nameB, warnings); ok {
-					refsB = append(refsB, r)
-				}
-			}
-		}
+	default:
+		refsA, d.CasesA = a.cases(b.texts(), warnings)
+		refsB, d.CasesB = b.cases(a.texts(), warnings)
 	}
 	idsA := make(map[string]bool, len(refsA))
 	for _, r := range refsA {
@@ -761,65 +796,6 @@ func diffDataset(a, b *datasetAt, nameA, nameB string, warnings *[]string) *Data
 	sort.Slice(d.Removed, func(i, j int) bool { return d.Removed[i].ID < d.Removed[j].ID })
 	sort.Slice(d.Edited, func(i, j int) bool { return d.Edited[i].Name < d.Edited[j].Name })
 	return d
-}
-
-type caseLine struct {
-	text []byte
-	line int
-}
-
-// caseLines are a JSONL dataset's case lines (blank and // lines skipped).
-func caseLines(raw []byte) []caseLine {
-	out := make([]caseLine, 0, bytes.Count(raw, []byte{'\n'})+1)
-	n := 0
-	for len(raw) > 0 {
-		n++
-		var l []byte
-		if i := bytes.IndexByte(raw, '\n'); i >= 0 {
-			l, raw = raw[:i], raw[i+1:]
-		} else {
-			l, raw = raw, nil
-		}
-		l = bytes.TrimSpace(l)
-		if len(l) == 0 || bytes.HasPrefix(l, []byte("//")) {
-			continue
-		}
-		out = append(out, caseLine{l, n})
-	}
-	return out
-}
-
-func countCaseLines(raw []byte) int { return len(caseLines(raw)) }
-
-func decodeRef(file string, l caseLine, rev string, warnings *[]string) (CaseRef, bool) {
-	c, probs := repo.DecodeCaseJSON(file, l.line, l.text)
-	if len(probs) > 0 {
-		*warnings = append(*warnings, fmt.Sprintf("%s (at %s)", probs[0].Error(), rev))
-		return CaseRef{}, false
-	}
-	return CaseRef{ID: c.ID, Name: c.Name}, true
-}
-
-func allCases(ds *datasetAt, rev string, warnings *[]string) ([]CaseRef, int) {
-	var out []CaseRef
-	if ds.inline != nil {
-		for i := range ds.inline {
-			c, probs := repo.DecodeCaseNode(ds.path, &ds.inline[i], fmt.Sprintf("dataset.cases_inline[%d]", i))
-			if len(probs) > 0 {
-				*warnings = append(*warnings, fmt.Sprintf("%s (at %s)", probs[0].Error(), rev))
-				continue
-			}
-			out = append(out, CaseRef{ID: c.ID, Name: c.Name})
-		}
-		return out, len(ds.inline)
-	}
-	lines := caseLines(ds.raw)
-	for _, l := range lines {
-		if r, ok := decodeRef(ds.path, l, rev, warnings); ok {
-			out = append(out, r)
-		}
-	}
-	return out, len(lines)
 }
 
 // metricOrderDiff lists the metrics a reviewer looks for first; derived

@@ -5,12 +5,11 @@ import (
 	"io/fs"
 	"os"
 	"os/exec"
-
 	"path/filepath"
-
-	"sort"
+	"slices"
 	"strings"
 	"testing"
+	"testing/fstest"
 
 	"github.com/google/go-cmp/cmp"
 
@@ -18,36 +17,15 @@ import (
 	"github.com/selfevals/selfevals/repo/gitstore"
 )
 
-// mapTree is a revision held in memory.
+// mapTree is a revision held in memory, by path.
 type mapTree map[string]string
 
-func (m mapTree) ReadFile(p string) ([]byte, error) {
-	s, ok := m[p]
-	if !ok {
-		return nil, fmt.Errorf("%s: %w", p, fs.ErrNotExist)
+func (m mapTree) Open(name string) (fs.File, error) {
+	fsys := fstest.MapFS{}
+	for p, s := range m {
+		fsys[p] = &fstest.MapFile{Data: []byte(s)}
 	}
-	return []byte(s), nil
-}
-
-func (m mapTree) List(dir string) (files, dirs []string, err error) {
-	seenDir := map[string]bool{}
-	for p := range m {
-		rest, ok := strings.CutPrefix(p, dir+"/")
-		if !ok {
-			continue
-		}
-		if i := strings.IndexByte(rest, '/'); i >= 0 {
-			if !seenDir[rest[:i]] {
-				seenDir[rest[:i]] = true
-				dirs = append(dirs, rest[:i])
-			}
-		} else {
-			files = append(files, rest)
-		}
-	}
-	sort.Strings(files)
-	sort.Strings(dirs)
-	return files, dirs, nil
+	return fsys.Open(name)
 }
 
 func testCase(t testing.TB, name, text string) (line, id string) {
@@ -60,6 +38,25 @@ func testCase(t testing.TB, name, text string) (line, id string) {
 	return line, c.ID
 }
 
+// datasetAtRev reads, as diff reads one side, the dataset of an experiment
+// whose cases are jsonl at file.
+func datasetAtRev(t *testing.T, rev, file, jsonl string) *datasetAt {
+	t.Helper()
+	tree := mapTree{
+		"evals/experiments/x.yaml": "experiment:\n  name: x\n  goal: g\n  target: {primary: {name: pass@1, operator: \">=\", value: 0.5}}\n" +
+			"dataset: {cases_path: ../../" + file + "}\nagent: {builtin: echo}\n",
+		file: jsonl,
+	}
+	s, err := loadSide(Revision{Name: rev, Tree: tree}, "evals", "x", repo.Settings{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.dataset == nil {
+		t.Fatalf("no dataset at %s: %v", rev, s.warnings)
+	}
+	return s.dataset
+}
+
 func TestDatasetDiffByContentHash(t *testing.T) {
 	la, ida := testCase(t, "a", "one")
 	lb, idb := testCase(t, "b", "two")
@@ -69,8 +66,8 @@ func TestDatasetDiffByContentHash(t *testing.T) {
 	// not a change (what `selfevals fmt` does to a hand-written file).
 	la2 := `{ "input": {"text": "one"}, "name": "a" }`
 	var warnings []string
-	d := diffDataset(&datasetAt{path: "d.jsonl", raw: []byte(la + "\n" + lb + "\n")},
-		&datasetAt{path: "d.jsonl", raw: []byte("// comment\n" + la2 + "\n\n" + lb2 + "\n" + lc + "\n{broken\n")}, "A", "B", &warnings)
+	d := diffDataset(datasetAtRev(t, "A", "d.jsonl", la+"\n"+lb+"\n"),
+		datasetAtRev(t, "B", "d.jsonl", "// comment\n"+la2+"\n\n"+lb2+"\n"+lc+"\n{broken\n"), &warnings)
 	want := &DatasetDiff{PathA: "d.jsonl", PathB: "d.jsonl", CasesA: 2, CasesB: 4,
 		Added: []CaseRef{{ID: idc, Name: "c"}}, Removed: []CaseRef{}, Edited: []CaseEdited{{Name: "b", From: idb, To: idb2}}}
 	if diff := cmp.Diff(want, d); diff != "" {
@@ -87,7 +84,7 @@ func TestDatasetDiffByContentHash(t *testing.T) {
 	l2, id2 := testCase(t, "dup", "x2")
 	l3, id3 := testCase(t, "dup", "x3")
 	l4, id4 := testCase(t, "dup", "x4")
-	d = diffDataset(&datasetAt{path: "d", raw: []byte(l1 + "\n" + l2)}, &datasetAt{path: "d", raw: []byte(l3 + "\n" + l4)}, "A", "B", &warnings)
+	d = diffDataset(datasetAtRev(t, "A", "d", l1+"\n"+l2), datasetAtRev(t, "B", "d", l3+"\n"+l4), &warnings)
 	if len(d.Edited) != 0 || len(d.Added) != 2 || len(d.Removed) != 2 || d.Added[0].ID != min(id3, id4) || d.Removed[1].ID != max(id1, id2) {
 		t.Errorf("ambiguous names: %+v", d)
 	}
@@ -246,6 +243,129 @@ func TestTaxonomyAndCardDiff(t *testing.T) {
 	}
 }
 
+// gitDir is a directory for a repository made with the git CLI, with a
+// runner of git in it and a writer of files into it.
+func gitDir(tb testing.TB) (dir string, git func(args ...string), write func(files map[string]string)) {
+	tb.Helper()
+	if _, err := exec.LookPath("git"); err != nil {
+		tb.Skip("git not installed")
+	}
+	dir = tb.TempDir()
+	git = func(args ...string) {
+		tb.Helper()
+		cmd := exec.Command("git", args...)
+		cmd.Dir = dir
+		cmd.Env = append(os.Environ(), "GIT_CONFIG_GLOBAL="+os.DevNull, "GIT_CONFIG_NOSYSTEM=1",
+			"GIT_AUTHOR_NAME=t", "GIT_AUTHOR_EMAIL=t@example.com", "GIT_COMMITTER_NAME=t", "GIT_COMMITTER_EMAIL=t@example.com")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			tb.Fatalf("git %v: %v\n%s", args, err, out)
+		}
+	}
+	write = func(files map[string]string) {
+		tb.Helper()
+		for p, c := range files {
+			full := filepath.Join(dir, filepath.FromSlash(p))
+			if err := os.MkdirAll(filepath.Dir(full), 0o755); err != nil {
+				tb.Fatal(err)
+			}
+			if err := os.WriteFile(full, []byte(c), 0o644); err != nil {
+				tb.Fatal(err)
+			}
+		}
+	}
+	return dir, git, write
+}
+
+// diffCommits diffs two revisions of g, read from git objects.
+func diffCommits(tb testing.TB, g *gitstore.Git, revA, revB string, opts DiffOptions) *DiffReport {
+	tb.Helper()
+	var sides [2]Revision
+	for i, rev := range []string{revA, revB} {
+		t, err := g.TreeAt(rev)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		sides[i] = Revision{Name: rev, Commit: t.Commit(), Tree: t}
+	}
+	d, err := Diff(sides[0], sides[1], opts)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return d
+}
+
+// What the loaders refuse at a revision is a warning in their words, the
+// file named with the revision; the broken file counts as absent there.
+func TestDiffWarningsComeFromTheLoaders(t *testing.T) {
+	dir, git, write := gitDir(t)
+	la, _ := testCase(t, "a", "one")
+	lb, _ := testCase(t, "b", "two")
+	spec := "experiment:\n  name: x\n  goal: g\n  target: {primary: {name: pass@1, operator: \">=\", value: 0.5}}\n" +
+		"dataset: {cases_path: ../datasets/d.jsonl}\nagent: {builtin: echo}\n"
+	write(map[string]string{
+		"evals/experiments/x.yaml":     spec,
+		"evals/experiments/y.yaml":     spec,
+		"evals/datasets/d.jsonl":       la + "\n",
+		"evals/results/x/cases.jsonl":  `{"case_id":"case_1","label":"pass"}` + "\n",
+		"evals/results/x/summary.json": `{"schema_version":"1"}`,
+		"evals/taxonomy.yaml":          "modes: []\n",
+	})
+	git("init", "-q", "-b", "main")
+	git("add", "-A")
+	git("commit", "-q", "-m", "good")
+	write(map[string]string{
+		"evals/experiments/y.yaml":     strings.Replace(spec, "goal: g", "goal: g\n  nmae: typo", 1),
+		"evals/datasets/d.jsonl":       la + "\n" + lb + "\n" + `{"input":{"text":"c"},"expectd":{}}` + "\n",
+		"evals/results/x/cases.jsonl":  `{"case_id":"case_1","label":"pass"}` + "\n{\n",
+		"evals/results/x/summary.json": "{\n  \"cases\": \"many\"\n}\n",
+		"evals/taxonomy.yaml":          "modes:\n  - {slug: BAD, title: t, definition: d}\n",
+	})
+	git("commit", "-q", "-am", "broken")
+	g, err := gitstore.Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := diffCommits(t, g, "main~1", "main", DiffOptions{})
+	var all []string
+	all = append(all, d.Warnings...)
+	for _, e := range d.Experiments {
+		all = append(all, e.Warnings...)
+	}
+	for _, want := range []string{
+		"main:evals/datasets/d.jsonl:3:23: expectd: unknown key",
+		"main:evals/results/x/cases.jsonl:2: line 2 is not a case verdict",
+		"main:evals/results/x/summary.json:2:",
+		"main:evals/experiments/y.yaml:4:3: experiment.nmae: unknown key",
+		"main:evals/taxonomy.yaml:2:",
+	} {
+		if !slices.ContainsFunc(all, func(w string) bool { return strings.HasPrefix(w, want) }) {
+			t.Errorf("no warning %q in:\n%s", want, strings.Join(all, "\n"))
+		}
+	}
+	for _, w := range all {
+		if strings.HasSuffix(w, " at main") {
+			t.Errorf("the revision is said twice: %q", w)
+		}
+	}
+	x, y := d.Experiments[0], d.Experiments[1]
+	if y.Status != StatusRemoved || x.Dataset == nil || len(x.Dataset.Added) != 1 || x.Dataset.CasesB != 3 {
+		t.Errorf("x: %+v; y: %s", x.Dataset, y.Status)
+	}
+
+	// The working tree does not name its revision: the warning says it.
+	main, err := g.TreeAt("main")
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err = Diff(Revision{Name: "main", Tree: main}, Revision{Name: "working tree", Tree: os.DirFS(dir)}, DiffOptions{Experiment: "y"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if w := d.Experiments[0].Warnings; len(w) != 2 || !strings.HasPrefix(w[1], "evals/experiments/y.yaml:4:3:") || !strings.HasSuffix(w[1], " at working tree") {
+		t.Errorf("working tree warnings = %q", w)
+	}
+}
+
 func TestFitComment(t *testing.T) {
 	measure := func(s string) int { return len([]rune(s)) }
 	section := func(title string, rows int) string {
@@ -301,27 +421,7 @@ func TestFitComment(t *testing.T) {
 // from git objects: 100 regressions, 100 fixes, 50 edited, 50 added and 20
 // removed cases, then renders the PR markdown.
 func BenchmarkDiff10k(b *testing.B) {
-	if _, err := exec.LookPath("git"); err != nil {
-		b.Skip("git not installed")
-	}
-	dir := b.TempDir()
-	run := func(args ...string) {
-		cmd := exec.Command("git", args...)
-		cmd.Dir = dir
-		cmd.Env = append(os.Environ(), "GIT_AUTHOR_NAME=b", "GIT_AUTHOR_EMAIL=b@example.com", "GIT_COMMITTER_NAME=b", "GIT_COMMITTER_EMAIL=b@example.com")
-		if out, err := cmd.CombinedOutput(); err != nil {
-			b.Fatalf("git %v: %v\n%s", args, err, out)
-		}
-	}
-	write := func(files map[string]string) {
-		for p, c := range files {
-			full := filepath.Join(dir, filepath.FromSlash(p))
-			os.MkdirAll(filepath.Dir(full), 0o755)
-			if err := os.WriteFile(full, []byte(c), 0o644); err != nil {
-				b.Fatal(err)
-			}
-		}
-	}
+	dir, run, write := gitDir(b)
 	const n = 10000
 	revision := func(feature bool) map[string]string {
 		var ds strings.Builder
@@ -396,18 +496,7 @@ func BenchmarkDiff10k(b *testing.B) {
 	b.ReportAllocs()
 	b.ResetTimer()
 	for b.Loop() {
-		ta, err := g.TreeAt("HEAD~1")
-		if err != nil {
-			b.Fatal(err)
-		}
-		tb, err := g.TreeAt("HEAD")
-		if err != nil {
-			b.Fatal(err)
-		}
-		d, err := Diff(Revision{Name: "HEAD~1", Commit: ta.Commit(), Tree: ta}, Revision{Name: "HEAD", Commit: tb.Commit(), Tree: tb}, DiffOptions{})
-		if err != nil {
-			b.Fatal(err)
-		}
+		d := diffCommits(b, g, "HEAD~1", "HEAD", DiffOptions{})
 		e := d.Experiments[0]
 		if len(e.Cases.Regressed) != 100 || len(e.Cases.Fixed) != 100 || len(e.Cases.Edited) != 50 || len(e.Cases.New) != 50 || len(e.Cases.Removed) != 20 || e.Pairs != n-70 {
 			b.Fatalf("classification: %d regressed, %d fixed, %d edited, %d new, %d removed, %d pairs",

@@ -1,8 +1,12 @@
 package reports
 
 import (
+	"bytes"
 	"fmt"
+	"io/fs"
+	"path"
 	"reflect"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -10,7 +14,6 @@ import (
 	"github.com/goccy/go-json"
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
-	"gopkg.in/yaml.v3"
 
 	"github.com/selfevals/selfevals/repo"
 )
@@ -141,29 +144,35 @@ func render(v reflect.Value) string {
 	return clip(s, 200)
 }
 
-// diffTaxonomy compares evals/taxonomy.yaml at both revisions.
-func diffTaxonomy(evals string, a, b Revision) (*TaxonomyDiff, error) {
-	load := func(r Revision) (map[string]repo.FailureMode, error) {
-		raw, ok, err := readOptional(r.Tree, evals+"/taxonomy.yaml")
-		if err != nil || !ok {
-			return nil, err
+// diffTaxonomy compares evals/taxonomy.yaml at both revisions. A side the
+// loader refuses is a warning, and there is no comparison.
+func (d *DiffReport) diffTaxonomy(evals repo.Dir, a, b Revision) (*TaxonomyDiff, error) {
+	// load returns the modes by slug (none for a missing taxonomy), and
+	// whether there are modes to compare.
+	load := func(r Revision) (map[string]repo.FailureMode, bool, error) {
+		if ok, err := exists(r.Tree, evals.Taxonomy()); err != nil || !ok {
+			return nil, err == nil, err
 		}
-		var t repo.Taxonomy
-		if err := yaml.Unmarshal(raw, &t); err != nil {
-			return nil, fmt.Errorf("%s/taxonomy.yaml does not parse at %s: %s", evals, r.Name, firstLine(err.Error()))
+		t, err := repo.LoadTaxonomyFS(r.Tree, evals.Taxonomy())
+		if err != nil {
+			if !repo.IsUserError(err) {
+				return nil, false, err
+			}
+			d.Warnings = append(d.Warnings, warnings(r, err)...)
+			return nil, false, nil
 		}
 		m := make(map[string]repo.FailureMode, len(t.Modes))
 		for _, mode := range t.Modes {
 			m[mode.Slug] = mode
 		}
-		return m, nil
+		return m, true, nil
 	}
-	ma, err := load(a)
+	ma, okA, err := load(a)
 	if err != nil {
 		return nil, err
 	}
-	mb, err := load(b)
-	if err != nil {
+	mb, okB, err := load(b)
+	if err != nil || !okA || !okB {
 		return nil, err
 	}
 	status := func(m repo.FailureMode) string {
@@ -172,39 +181,40 @@ func diffTaxonomy(evals string, a, b Revision) (*TaxonomyDiff, error) {
 		}
 		return m.Status
 	}
-	d := &TaxonomyDiff{Added: []ModeRef{}, Removed: []ModeRef{}, StatusChanged: []ModeStatus{}, Edited: []string{}}
+	td := &TaxonomyDiff{Added: []ModeRef{}, Removed: []ModeRef{}, StatusChanged: []ModeStatus{}, Edited: []string{}}
 	for _, slug := range unionKeys(ma, mb) {
 		x, okA := ma[slug]
 		y, okB := mb[slug]
 		switch {
 		case !okA:
-			d.Added = append(d.Added, ModeRef{Slug: slug, Title: y.Title, Status: status(y)})
+			td.Added = append(td.Added, ModeRef{Slug: slug, Title: y.Title, Status: status(y)})
 		case !okB:
-			d.Removed = append(d.Removed, ModeRef{Slug: slug, Title: x.Title, Status: status(x)})
+			td.Removed = append(td.Removed, ModeRef{Slug: slug, Title: x.Title, Status: status(x)})
 		default:
 			if status(x) != status(y) {
-				d.StatusChanged = append(d.StatusChanged, ModeStatus{Slug: slug, From: status(x), To: status(y)})
+				td.StatusChanged = append(td.StatusChanged, ModeStatus{Slug: slug, From: status(x), To: status(y)})
 			}
 			if x.Title != y.Title || x.Definition != y.Definition || x.Parent != y.Parent || x.MergedInto != y.MergedInto {
-				d.Edited = append(d.Edited, slug)
+				td.Edited = append(td.Edited, slug)
 			}
 		}
 	}
-	if d.Empty() {
+	if td.Empty() {
 		return nil, nil
 	}
-	return d, nil
+	return td, nil
 }
 
-// diffCards compares the grader cards (evals/graders/*.yaml) field by field.
-func diffCards(evals string, a, b Revision) ([]CardDiff, error) {
-	dir := evals + "/graders"
+// diffCards compares the grader cards (evals/graders/*.yaml) field by
+// field. A card the loader refuses is a warning, and only changed.
+func (d *DiffReport) diffCards(evals repo.Dir, a, b Revision) ([]CardDiff, error) {
+	dir := evals.Graders()
 	list := func(r Revision) (map[string]bool, error) {
-		files, _, err := r.Tree.List(dir)
+		entries, err := readDir(r.Tree, dir)
 		m := map[string]bool{}
-		for _, f := range files {
-			if strings.HasSuffix(f, ".yaml") || strings.HasSuffix(f, ".yml") {
-				m[f] = true
+		for _, e := range entries {
+			if !e.IsDir() && slices.ContainsFunc(repo.SpecExts, func(ext string) bool { return strings.HasSuffix(e.Name(), ext) }) {
+				m[e.Name()] = true
 			}
 		}
 		return m, err
@@ -217,32 +227,48 @@ func diffCards(evals string, a, b Revision) ([]CardDiff, error) {
 	if err != nil {
 		return nil, err
 	}
+	// load reads a card at r; nil when the loader refuses it.
+	load := func(r Revision, p string) (*repo.GraderCard, error) {
+		c, err := repo.LoadGraderCardFS(r.Tree, p)
+		if err != nil && repo.IsUserError(err) {
+			d.Warnings = append(d.Warnings, warnings(r, err)...)
+			return nil, nil
+		}
+		return c, err
+	}
 	var out []CardDiff
 	for _, name := range unionKeys(la, lb) {
-		p := dir + "/" + name
+		p := path.Join(dir, name)
 		switch {
 		case !la[name]:
 			out = append(out, CardDiff{Path: p, Status: StatusAdded})
 		case !lb[name]:
 			out = append(out, CardDiff{Path: p, Status: StatusRemoved})
 		default:
-			ra, err := a.Tree.ReadFile(p)
+			ra, err := fs.ReadFile(a.Tree, p)
 			if err != nil {
 				return nil, err
 			}
-			rb, err := b.Tree.ReadFile(p)
+			rb, err := fs.ReadFile(b.Tree, p)
 			if err != nil {
 				return nil, err
 			}
-			if string(ra) == string(rb) {
+			if bytes.Equal(ra, rb) {
 				continue
 			}
-			var ca, cb repo.GraderCard
-			if yaml.Unmarshal(ra, &ca) != nil || yaml.Unmarshal(rb, &cb) != nil {
+			ca, err := load(a, p)
+			if err != nil {
+				return nil, err
+			}
+			cb, err := load(b, p)
+			if err != nil {
+				return nil, err
+			}
+			if ca == nil || cb == nil {
 				out = append(out, CardDiff{Path: p, Status: StatusChanged})
 				continue
 			}
-			if ch := structChanges(ca, cb); len(ch) > 0 {
+			if ch := structChanges(*ca, *cb); len(ch) > 0 {
 				out = append(out, CardDiff{Path: p, Status: StatusChanged, Changes: ch})
 			}
 		}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"path"
 	"path/filepath"
 
 	"github.com/spf13/cobra"
@@ -91,7 +92,7 @@ metric it recorded: the experiment's longitudinal view.`,
 				return err
 			}
 			if len(versions) == 0 {
-				return repo.Userf("no commit of %s has %s; run the experiment and commit evals/results/%s", args[0], rel, args[0])
+				return repo.Userf("no commit of %s has %s; run the experiment and commit %s", args[0], rel, path.Dir(rel))
 			}
 			fmt.Fprint(io.Out, reports.HistoryTable(versions))
 			return nil

@@ -86,7 +86,7 @@ func runDiff(io *IOStreams, opts *diffOptions, args []string) error {
 	if err != nil {
 		return err
 	}
-	b := reports.Revision{Name: "working tree", Tree: reports.WorkTree{Root: git.Root()}}
+	b := reports.Revision{Name: "working tree", Tree: os.DirFS(git.Root())}
 	if len(args) > 1 {
 		if b, err = gitRevision(git, args[1]); err != nil {
 			return err

@@ -3,9 +3,12 @@ package gitstore
 import (
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
-	"sort"
+	"path"
+	"slices"
 	"strings"
+	"time"
 
 	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/go-git/go-git/v5/plumbing/filemode"
@@ -13,14 +16,27 @@ import (
 )
 
 // Tree is the file tree of one commit, read straight from git objects (no
-// checkout). It answers many reads of the same revision without resolving
-// it again.
+// checkout), as an fs.FS whose paths are relative to the repository root.
+// It answers many reads of the same revision without resolving it again.
+//
+// It reads as a checkout of the commit would on disk: symlinks are followed
+// inside the tree (one that leads out of it does not resolve), a submodule
+// is an empty directory, and every file's modification time is the
+// commit's. A Tree is not safe for concurrent use.
 type Tree struct {
 	g      *Git
 	rev    string
 	commit plumbing.Hash
 	root   *object.Tree
+	time   time.Time
 }
+
+var (
+	_ fs.ReadFileFS = (*Tree)(nil)
+	_ fs.ReadDirFS  = (*Tree)(nil)
+	_ fs.StatFS     = (*Tree)(nil)
+	_ fs.ReadLinkFS = (*Tree)(nil)
+)
 
 // TreeAt resolves rev to a commit (with ResolveCommit's rules and errors)
 // and returns its file tree.
@@ -33,64 +49,315 @@ func (g *Git) TreeAt(rev string) (*Tree, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read the tree of %s: %w", rev, err)
 	}
-	return &Tree{g: g, rev: rev, commit: c.Hash, root: root}, nil
+	return &Tree{g: g, rev: rev, commit: c.Hash, root: root, time: c.Committer.When}, nil
 }
 
 // Commit is the full hash of the commit the tree belongs to.
 func (t *Tree) Commit() string { return t.commit.String() }
 
-// ReadFile returns the content of the file at path (relative to the
-// repository root, forward slashes). A missing file gives an error that
-// wraps fs.ErrNotExist.
-func (t *Tree) ReadFile(path string) ([]byte, error) {
-	if err := checkPath(path); err != nil {
+// Revision is the revision the tree was asked for ("main", "HEAD~1"). The
+// loaders in repo name the tree's files "<revision>:<path>", as git does.
+func (t *Tree) Revision() string { return t.rev }
+
+// maxSymlinks bounds the symlinks one lookup follows, as the kernel does,
+// so a cycle of links ends.
+const maxSymlinks = 40
+
+// entry is a tree entry found by a lookup.
+type entry struct {
+	name string // the base name; "." for the root
+	mode filemode.FileMode
+	hash plumbing.Hash
+}
+
+func (e entry) isDir() bool { return e.mode == filemode.Dir || e.mode == filemode.Submodule }
+
+// lookup finds name, following the symlinks on the way (and the one it
+// names when follow is set).
+func (t *Tree) lookup(op, name string, follow bool) (entry, error) {
+	if !fs.ValidPath(name) {
+		return entry{}, &fs.PathError{Op: op, Path: name, Err: fs.ErrInvalid}
+	}
+	p, hops := name, 0
+resolve:
+	for {
+		e := entry{name: ".", mode: filemode.Dir, hash: t.root.Hash}
+		if p == "." {
+			return e, nil
+		}
+		dir := t.root
+		parts := strings.Split(p, "/")
+		for i, part := range parts {
+			if e.mode != filemode.Dir {
+				return entry{}, t.notExist(op, name) // a file, or a submodule's (absent) files
+			}
+			if i > 0 {
+				var err error
+				if dir, err = object.GetTree(t.g.repo.Storer, e.hash); err != nil {
+					return entry{}, t.failed(op, name, err)
+				}
+			}
+			j := slices.IndexFunc(dir.Entries, func(te object.TreeEntry) bool { return te.Name == part })
+			if j < 0 {
+				return entry{}, t.notExist(op, name)
+			}
+			e = entry{name: part, mode: dir.Entries[j].Mode, hash: dir.Entries[j].Hash}
+			if e.mode != filemode.Symlink || i == len(parts)-1 && !follow {
+				continue
+			}
+			if hops++; hops > maxSymlinks {
+				return entry{}, &fs.PathError{Op: op, Path: name, Err: fmt.Errorf("too many levels of symbolic links at %s", t.rev)}
+			}
+			target, err := t.g.blob(e.hash)
+			if err != nil {
+				return entry{}, t.failed(op, name, err)
+			}
+			// A link is relative to its directory; one that is absolute or
+			// climbs out of the tree points at nothing the commit holds.
+			p = path.Join(strings.Join(parts[:i], "/"), string(target), strings.Join(parts[i+1:], "/"))
+			if path.IsAbs(string(target)) || !fs.ValidPath(p) {
+				return entry{}, t.notExist(op, name)
+			}
+			continue resolve
+		}
+		return e, nil
+	}
+}
+
+func (t *Tree) notExist(op, name string) error {
+	return &fs.PathError{Op: op, Path: name, Err: fmt.Errorf("%w at %s", fs.ErrNotExist, t.rev)}
+}
+
+func (t *Tree) failed(op, name string, err error) error {
+	return &fs.PathError{Op: op, Path: name, Err: fmt.Errorf("at %s: %w", t.rev, err)}
+}
+
+// info describes e, found as name, with its blob unless it is a directory.
+func (t *Tree) info(op, name string, e entry) (*fileInfo, *object.Blob, error) {
+	fi := &fileInfo{name: path.Base(name), time: t.time}
+	switch {
+	case e.isDir():
+		fi.mode = fs.ModeDir | 0o755
+		return fi, nil, nil
+	case e.mode == filemode.Symlink:
+		fi.mode = fs.ModeSymlink | 0o777
+	case e.mode == filemode.Executable:
+		fi.mode = 0o755
+	default:
+		fi.mode = 0o644
+	}
+	b, err := object.GetBlob(t.g.repo.Storer, e.hash)
+	if err != nil {
+		return nil, nil, t.failed(op, name, err)
+	}
+	fi.size = b.Size
+	return fi, b, nil
+}
+
+// Open opens the file or directory name.
+func (t *Tree) Open(name string) (fs.File, error) {
+	e, err := t.lookup("open", name, true)
+	if err != nil {
 		return nil, err
 	}
-	e, err := t.root.FindEntry(path)
-	if errors.Is(err, object.ErrEntryNotFound) || errors.Is(err, object.ErrDirectoryNotFound) {
-		return nil, fmt.Errorf("%s does not exist at %s: %w", path, t.rev, fs.ErrNotExist)
-	}
+	fi, b, err := t.info("open", name, e)
 	if err != nil {
-		return nil, fmt.Errorf("read %s at %s: %w", path, t.rev, err)
+		return nil, err
 	}
-	if !e.Mode.IsFile() {
-		return nil, fmt.Errorf("%s is not a file at %s: %w", path, t.rev, fs.ErrNotExist)
+	if e.isDir() {
+		entries, err := t.entries("open", name, e)
+		if err != nil {
+			return nil, err
+		}
+		return &dirFile{info: fi, entries: entries}, nil
 	}
-	data, err := t.g.blob(e.Hash)
+	return &file{info: fi, blob: b, name: name, rev: t.rev}, nil
+}
+
+// ReadFile returns the content of the file name. A missing file, and a
+// directory, give an error that wraps fs.ErrNotExist.
+func (t *Tree) ReadFile(name string) ([]byte, error) {
+	e, err := t.lookup("read", name, true)
 	if err != nil {
-		return nil, fmt.Errorf("read %s at %s: %w", path, t.rev, err)
+		return nil, err
+	}
+	if e.isDir() {
+		return nil, &fs.PathError{Op: "read", Path: name, Err: fmt.Errorf("%w at %s: it is a directory", fs.ErrNotExist, t.rev)}
+	}
+	data, err := t.g.blob(e.hash)
+	if err != nil {
+		return nil, t.failed("read", name, err)
 	}
 	return data, nil
 }
 
-// List returns the names of the files and of the directories directly
-// under dir (relative to the repository root; "" is the root), each sorted.
-// A directory that does not exist at this revision lists as empty.
-func (t *Tree) List(dir string) (files, dirs []string, err error) {
-	tree := t.root
-	dir = strings.Trim(dir, "/")
-	if dir != "" && dir != "." {
-		if err := checkPath(dir); err != nil {
-			return nil, nil, err
-		}
-		sub, err := t.root.Tree(dir)
-		if errors.Is(err, object.ErrDirectoryNotFound) || errors.Is(err, object.ErrEntryNotFound) {
-			return nil, nil, nil
-		}
+// ReadDir lists the directory name, sorted by file name.
+func (t *Tree) ReadDir(name string) ([]fs.DirEntry, error) {
+	e, err := t.lookup("readdir", name, true)
+	if err != nil {
+		return nil, err
+	}
+	if !e.isDir() {
+		return nil, &fs.PathError{Op: "readdir", Path: name, Err: errors.New("not a directory")}
+	}
+	return t.entries("readdir", name, e)
+}
+
+// entries are the directory e's entries, sorted by name (git sorts a
+// directory as if its name ended in a slash).
+func (t *Tree) entries(op, name string, e entry) ([]fs.DirEntry, error) {
+	if e.mode == filemode.Submodule {
+		return []fs.DirEntry{}, nil
+	}
+	tree, err := object.GetTree(t.g.repo.Storer, e.hash)
+	if err != nil {
+		return nil, t.failed(op, name, err)
+	}
+	out := make([]fs.DirEntry, len(tree.Entries))
+	for i, te := range tree.Entries {
+		out[i] = &dirEntry{t: t, dir: name, e: entry{name: te.Name, mode: te.Mode, hash: te.Hash}}
+	}
+	slices.SortFunc(out, func(a, b fs.DirEntry) int { return strings.Compare(a.Name(), b.Name()) })
+	return out, nil
+}
+
+// Stat describes the file name, following a symlink.
+func (t *Tree) Stat(name string) (fs.FileInfo, error) {
+	return t.stat("stat", name, true)
+}
+
+// Lstat describes the file name without following it if it is a symlink.
+func (t *Tree) Lstat(name string) (fs.FileInfo, error) {
+	return t.stat("lstat", name, false)
+}
+
+func (t *Tree) stat(op, name string, follow bool) (fs.FileInfo, error) {
+	e, err := t.lookup(op, name, follow)
+	if err != nil {
+		return nil, err
+	}
+	fi, _, err := t.info(op, name, e)
+	return fi, err
+}
+
+// ReadLink returns the target of the symlink name, as written.
+func (t *Tree) ReadLink(name string) (string, error) {
+	e, err := t.lookup("readlink", name, false)
+	if err != nil {
+		return "", err
+	}
+	if e.mode != filemode.Symlink {
+		return "", &fs.PathError{Op: "readlink", Path: name, Err: fs.ErrInvalid}
+	}
+	target, err := t.g.blob(e.hash)
+	if err != nil {
+		return "", t.failed("readlink", name, err)
+	}
+	return string(target), nil
+}
+
+type fileInfo struct {
+	name string
+	size int64
+	mode fs.FileMode
+	time time.Time
+}
+
+func (fi *fileInfo) Name() string       { return fi.name }
+func (fi *fileInfo) Size() int64        { return fi.size }
+func (fi *fileInfo) Mode() fs.FileMode  { return fi.mode }
+func (fi *fileInfo) ModTime() time.Time { return fi.time }
+func (fi *fileInfo) IsDir() bool        { return fi.mode.IsDir() }
+func (fi *fileInfo) Sys() any           { return nil }
+
+// dirEntry is an entry of a directory listing; its info is read when asked
+// for (a file's size is in its blob's header).
+type dirEntry struct {
+	t   *Tree
+	dir string
+	e   entry
+}
+
+func (d *dirEntry) Name() string   { return d.e.name }
+func (d *dirEntry) IsDir() bool    { return d.e.isDir() }
+func (d *dirEntry) String() string { return fs.FormatDirEntry(d) }
+
+func (d *dirEntry) Type() fs.FileMode {
+	switch {
+	case d.e.isDir():
+		return fs.ModeDir
+	case d.e.mode == filemode.Symlink:
+		return fs.ModeSymlink
+	}
+	return 0
+}
+
+func (d *dirEntry) Info() (fs.FileInfo, error) {
+	fi, _, err := d.t.info("stat", path.Join(d.dir, d.e.name), d.e)
+	return fi, err
+}
+
+// file is an open file; its blob is read as it is read.
+type file struct {
+	info   *fileInfo
+	blob   *object.Blob
+	name   string
+	rev    string
+	r      io.ReadCloser
+	closed bool
+}
+
+func (f *file) Stat() (fs.FileInfo, error) { return f.info, nil }
+
+func (f *file) Read(b []byte) (int, error) {
+	if f.closed {
+		return 0, &fs.PathError{Op: "read", Path: f.name, Err: fs.ErrClosed}
+	}
+	if f.r == nil {
+		r, err := f.blob.Reader()
 		if err != nil {
-			return nil, nil, fmt.Errorf("list %s at %s: %w", dir, t.rev, err)
+			return 0, &fs.PathError{Op: "read", Path: f.name, Err: fmt.Errorf("at %s: %w", f.rev, err)}
 		}
-		tree = sub
+		f.r = r
 	}
-	for _, e := range tree.Entries {
-		switch {
-		case e.Mode == filemode.Dir:
-			dirs = append(dirs, e.Name)
-		case e.Mode.IsFile():
-			files = append(files, e.Name)
-		}
+	return f.r.Read(b)
+}
+
+func (f *file) Close() error {
+	if f.closed {
+		return &fs.PathError{Op: "close", Path: f.name, Err: fs.ErrClosed}
 	}
-	sort.Strings(files)
-	sort.Strings(dirs)
-	return files, dirs, nil
+	f.closed = true
+	if f.r != nil {
+		return f.r.Close()
+	}
+	return nil
+}
+
+// dirFile is an open directory.
+type dirFile struct {
+	info    *fileInfo
+	entries []fs.DirEntry
+	offset  int
+}
+
+func (d *dirFile) Stat() (fs.FileInfo, error) { return d.info, nil }
+
+func (d *dirFile) Read([]byte) (int, error) {
+	return 0, &fs.PathError{Op: "read", Path: d.info.name, Err: errors.New("is a directory")}
+}
+
+func (d *dirFile) Close() error { return nil }
+
+// ReadDir returns the next n entries (all that are left when n <= 0).
+func (d *dirFile) ReadDir(n int) ([]fs.DirEntry, error) {
+	left := d.entries[d.offset:]
+	if n > 0 && len(left) == 0 {
+		return nil, io.EOF
+	}
+	if n > 0 && len(left) > n {
+		left = left[:n]
+	}
+	d.offset += len(left)
+	return slices.Clone(left), nil
 }
