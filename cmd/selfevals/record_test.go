@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -201,5 +202,52 @@ func TestConcurrentRunsAreLocked(t *testing.T) {
 	killed.Wait()
 	if out, err := selfevals(dir, "run", "evals/experiments/counting.yaml", "--no-commit", "--max-iterations", "1").CombinedOutput(); err != nil {
 		t.Errorf("run after a killed holder: %v\n%s", err, out)
+	}
+}
+
+// The first Ctrl-C stops a run cleanly: in-flight calls are cancelled,
+// what finished is kept and reported, and the exit status is 1.
+func TestInterruptKeepsFinishedCalls(t *testing.T) {
+	const n, parallel = 40, 4
+	dir, _ := countingRepo(t, n, parallel)
+	cmd := selfevals(dir, "run", "evals/experiments/counting.yaml", "--no-commit")
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	results := func() string {
+		m, _ := filepath.Glob(filepath.Join(dir, "evals/runs/counting/run_*/results.jsonl"))
+		if len(m) == 0 {
+			return ""
+		}
+		return m[0]
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for countLines(t, results()) < n/2 {
+		if time.Now().After(deadline) {
+			cmd.Process.Kill()
+			t.Fatalf("the run did not progress:\n%s", stderr.String())
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	cmd.Process.Signal(os.Interrupt)
+	err := cmd.Wait()
+	var exit *exec.ExitError
+	if !errors.As(err, &exit) || exit.ExitCode() != 1 {
+		t.Fatalf("exit: %v, want status 1\n%s", err, stderr.String())
+	}
+	if !strings.Contains(stderr.String(), "error: interrupted: finished calls were kept") {
+		t.Errorf("stderr does not say it was interrupted:\n%s", stderr.String())
+	}
+	if !strings.Contains(stdout.String(), "# Experiment: counting") {
+		t.Errorf("no report on stdout:\n%s", stdout.String())
+	}
+	if kept := countLines(t, results()); kept < n/2 || kept >= 2*n {
+		t.Errorf("results.jsonl has %d lines, want the %d or more that finished before the interrupt, and fewer than %d", kept, n/2, 2*n)
+	}
+	manifest, _ := os.ReadFile(filepath.Join(filepath.Dir(results()), "run.json"))
+	if !bytes.Contains(manifest, []byte(`"state": "interrupted"`)) {
+		t.Errorf("run.json:\n%s", manifest)
 	}
 }
