@@ -9,15 +9,21 @@ import (
 	"testing"
 )
 
-// runCLI runs the command line in dir and returns stdout, stderr and the
-// exit code.
+// runCLI runs the command line in dir (a new directory when ""), with an
+// empty environment, and returns stdout, stderr and the exit code.
 func runCLI(t *testing.T, dir string, args ...string) (string, string, int) {
 	t.Helper()
-	var out, errOut bytes.Buffer
-	if dir != "" {
-		t.Chdir(dir)
+	if dir == "" {
+		dir = t.TempDir()
 	}
-	code := Main(args, &IOStreams{In: strings.NewReader(""), Out: &out, ErrOut: &errOut})
+	return runEnv(t, &Env{Dir: dir}, args...)
+}
+
+// runEnv runs the command line in env.
+func runEnv(t *testing.T, env *Env, args ...string) (string, string, int) {
+	t.Helper()
+	var out, errOut bytes.Buffer
+	code := Main(t.Context(), args, &IOStreams{In: strings.NewReader(""), Out: &out, ErrOut: &errOut}, env)
 	return out.String(), errOut.String(), code
 }
 
@@ -35,6 +41,7 @@ func gitInit(t *testing.T, dir string) {
 // init in an empty git repo, then validate, succeeds; init again changes
 // nothing and says why.
 func TestInitThenValidate(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	gitInit(t, dir)
 	out, errOut, code := runCLI(t, dir, "init")
@@ -103,6 +110,7 @@ func snapshot(t *testing.T, dir string) string {
 // validate on a dataset with three bad lines prints three file:line errors,
 // exits 2 and writes nothing.
 func TestValidateBadDataset(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	runCLI(t, dir, "init")
 	ds := filepath.Join("evals", "datasets", "bad.jsonl")
@@ -141,6 +149,7 @@ func TestValidateBadDataset(t *testing.T) {
 }
 
 func TestFmtCheck(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	runCLI(t, dir, "init")
 	if out, errOut, code := runCLI(t, dir, "fmt", "--check"); code != 0 {
@@ -167,6 +176,7 @@ func TestFmtCheck(t *testing.T) {
 }
 
 func TestUsageErrors(t *testing.T) {
+	t.Parallel()
 	for _, args := range [][]string{{"validate", "--nope"}, {"frobnicate"}, {"init", "extra"}, {"validate", "notes.txt"}} {
 		_, errOut, code := runCLI(t, t.TempDir(), args...)
 		if code != 2 || !strings.HasPrefix(errOut, "error: ") {
@@ -184,6 +194,7 @@ func TestUsageErrors(t *testing.T) {
 }
 
 func TestRunPingpong(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	runCLI(t, dir, "init")
 	out, errOut, code := runCLI(t, dir, "run", "evals/experiments/pingpong.yaml", "--no-commit")
