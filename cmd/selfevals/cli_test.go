@@ -233,3 +233,59 @@ func TestRunPingpong(t *testing.T) {
 		t.Errorf("estimate: exit %d\n%s", code, out)
 	}
 }
+
+// The evals/ directory comes from --dir, else SELFEVALS_DIR, else the
+// nearest evals/ above the working directory; relative ones resolve
+// against the working directory the command was given.
+func TestEvalsDirFromEnv(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	gitInit(t, dir)
+	if _, errOut, code := runEnv(t, &Env{Dir: dir, Vars: map[string]string{"SELFEVALS_DIR": "custom"}}, "init"); code != 0 {
+		t.Fatalf("init: %s", errOut)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "custom", "selfevals.yaml")); err != nil {
+		t.Fatal("init did not write into SELFEVALS_DIR")
+	}
+	sub := filepath.Join(dir, "sub")
+	os.MkdirAll(sub, 0o755)
+	for _, tc := range []struct {
+		env  *Env
+		args []string
+	}{
+		{&Env{Dir: sub, Vars: map[string]string{"SELFEVALS_DIR": "../custom"}}, nil},
+		{&Env{Dir: sub, Vars: map[string]string{"SELFEVALS_DIR": "nope"}}, []string{"--dir", "../custom"}},
+	} {
+		out, errOut, code := runEnv(t, tc.env, append([]string{"validate"}, tc.args...)...)
+		if code != 0 || !strings.Contains(out, "pingpong.yaml") {
+			t.Errorf("validate %v in %v: exit %d\n%s%s", tc.args, tc.env.Vars, code, out, errOut)
+		}
+	}
+	os.Rename(filepath.Join(dir, "custom"), filepath.Join(dir, "evals"))
+	if out, errOut, code := runCLI(t, sub, "run", "../evals/experiments/pingpong.yaml", "--no-commit"); code != 0 || !strings.Contains(out, "| 1 | 1 | +1 | keep |") {
+		t.Errorf("run from a subdirectory: exit %d\n%s%s", code, out, errOut)
+	}
+	if runs, _ := filepath.Glob(filepath.Join(dir, "evals/runs/pingpong/run_*")); len(runs) != 1 {
+		t.Errorf("the run was not recorded under the nearest evals/: %v", runs)
+	}
+}
+
+// A command agent sees the command's environment, not the test process's:
+// ${NAME} in its env: block expands from it.
+func TestAgentEnvFromEnv(t *testing.T) {
+	t.Parallel()
+	dir, countFile := countingRepo(t, 3, 1)
+	spec := filepath.Join(dir, "evals/experiments/counting.yaml")
+	b, _ := os.ReadFile(spec)
+	os.WriteFile(spec, bytes.Replace(b, []byte("COUNT_FILE: "+countFile), []byte(`COUNT_FILE: "${CALLS}"`), 1), 0o644)
+	if _, errOut, code := runCLI(t, dir, "run", "evals/experiments/counting.yaml", "--no-commit"); code != 2 || !strings.Contains(errOut, "CALLS is not set") {
+		t.Errorf("without CALLS: exit %d\n%s", code, errOut)
+	}
+	env := &Env{Dir: dir, Vars: map[string]string{"CALLS": countFile}}
+	if out, errOut, code := runEnv(t, env, "run", "evals/experiments/counting.yaml", "--no-commit"); code != 0 {
+		t.Fatalf("exit %d\n%s%s", code, out, errOut)
+	}
+	if n := countLines(t, countFile); n != 6 {
+		t.Errorf("the agent logged %d calls to $CALLS, want 6", n)
+	}
+}
