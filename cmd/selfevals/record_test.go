@@ -70,19 +70,20 @@ func selfevals(dir string, args ...string) *exec.Cmd {
 	return cmd
 }
 
-// Killed with SIGKILL mid-run, then resumed: the agent was called once per
-// case × iteration × repetition, plus at most the calls in flight at the
-// kill, and the final results equal an uninterrupted run's.
-func TestKillAndResume(t *testing.T) {
-	const n, parallel = 40, 4
-	dir, countFile := countingRepo(t, n, parallel)
-	cmd := selfevals(dir, "run", "evals/experiments/counting.yaml", "--no-commit")
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
+// startUntil starts cmd, a run of the counting experiment in dir, and
+// returns once n results are recorded, with a function that finds
+// results.jsonl ("" before the run creates it).
+func startUntil(t *testing.T, cmd *exec.Cmd, dir string, n int) (results func() string) {
+	t.Helper()
+	stderr, _ := cmd.Stderr.(*bytes.Buffer)
+	if stderr == nil {
+		stderr = &bytes.Buffer{}
+		cmd.Stderr = stderr
+	}
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	results := func() string {
+	results = func() string {
 		m, _ := filepath.Glob(filepath.Join(dir, "evals/runs/counting/run_*/results.jsonl"))
 		if len(m) == 0 {
 			return ""
@@ -90,13 +91,24 @@ func TestKillAndResume(t *testing.T) {
 		return m[0]
 	}
 	deadline := time.Now().Add(20 * time.Second)
-	for countLines(t, results()) < n/2 {
+	for countLines(t, results()) < n {
 		if time.Now().After(deadline) {
 			cmd.Process.Kill()
 			t.Fatalf("the run did not progress:\n%s", stderr.String())
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
+	return results
+}
+
+// Killed with SIGKILL mid-run, then resumed: the agent was called once per
+// case × iteration × repetition, plus at most the calls in flight at the
+// kill, and the final results equal an uninterrupted run's.
+func TestKillAndResume(t *testing.T) {
+	const n, parallel = 40, 4
+	dir, countFile := countingRepo(t, n, parallel)
+	cmd := selfevals(dir, "run", "evals/experiments/counting.yaml", "--no-commit")
+	results := startUntil(t, cmd, dir, n/2)
 	cmd.Process.Signal(syscall.SIGKILL)
 	cmd.Wait()
 	callsBefore := countLines(t, countFile)
@@ -213,24 +225,7 @@ func TestInterruptKeepsFinishedCalls(t *testing.T) {
 	cmd := selfevals(dir, "run", "evals/experiments/counting.yaml", "--no-commit")
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	results := func() string {
-		m, _ := filepath.Glob(filepath.Join(dir, "evals/runs/counting/run_*/results.jsonl"))
-		if len(m) == 0 {
-			return ""
-		}
-		return m[0]
-	}
-	deadline := time.Now().Add(20 * time.Second)
-	for countLines(t, results()) < n/2 {
-		if time.Now().After(deadline) {
-			cmd.Process.Kill()
-			t.Fatalf("the run did not progress:\n%s", stderr.String())
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	results := startUntil(t, cmd, dir, n/2)
 	cmd.Process.Signal(os.Interrupt)
 	err := cmd.Wait()
 	var exit *exec.ExitError
