@@ -19,12 +19,12 @@ import (
 // releases every judge adapter and cache opened; call it when the run (or
 // regrade, or calibration) ends. noCache turns the judge cache off, as
 // --no-cache does for agent calls (run.cache: false too).
-func GraderFactories(ls *repo.LoadedSpec, evalsDir string, noCache bool) (map[string]graders.Factory, func() error) {
+func GraderFactories(ls *repo.LoadedSpec, evalsDir string, opts JudgeOptions) (map[string]graders.Factory, func() error) {
 	var mu sync.Mutex
 	var closers []func() error
 	factories := map[string]graders.Factory{
 		"llm_judge": func(spec repo.GraderSpec) (graders.Grader, error) {
-			j, closeJudge, err := NewJudge(ls, spec, evalsDir, JudgeOptions{NoCache: noCache})
+			j, closeJudge, err := NewJudge(ls, spec, evalsDir, opts)
 			if err != nil {
 				return nil, err
 			}
@@ -52,6 +52,21 @@ type JudgeOptions struct {
 	// IgnoreCard builds the judge without its card (calibration measures
 	// the judge itself, so it must not degrade it).
 	IgnoreCard bool
+	// Env is the environment of the judge's adapter.
+	Env AgentEnv
+}
+
+// AgentEnv is the environment agents and judges run in: ${NAME} in their
+// blocks expands from Lookup, and a command starts with Environ. Nil
+// fields mean the process's own.
+type AgentEnv struct {
+	Lookup  func(string) (string, bool)
+	Environ []string
+}
+
+func (e AgentEnv) apply(o adapters.Options) adapters.Options {
+	o.LookupEnv, o.Environ = e.Lookup, e.Environ
+	return o
 }
 
 // NewJudge builds one llm_judge grader of an experiment: its adapter, its
@@ -90,7 +105,7 @@ func NewJudge(ls *repo.LoadedSpec, spec repo.GraderSpec, evalsDir string, opts J
 	// The judge retries transient failures itself (graders[].retries), so
 	// the adapter does not retry as well; and the adapter's own timeout is a backstop: the judge's deadline on each
 	// call comes first.
-	adapter, err := adapters.New(*spec.Judge, adapters.Options{RepoRoot: ls.Root, Parallelism: parallel, Timeout: timeout + time.Second})
+	adapter, err := adapters.New(*spec.Judge, opts.Env.apply(adapters.Options{RepoRoot: ls.Root, Parallelism: parallel, Timeout: timeout + time.Second}))
 	if err != nil {
 		return nil, nil, fmt.Errorf("grader %s: judge: %w", name, err)
 	}

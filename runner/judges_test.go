@@ -82,7 +82,7 @@ func judgeCasesJSONL(texts ...string) string {
 func runJudged(t *testing.T, ls *repo.LoadedSpec, noCache bool) map[string]*repo.Result {
 	t.Helper()
 	evalsDir := filepath.Join(ls.Root, "evals")
-	factories, closeGraders := GraderFactories(ls, evalsDir, noCache)
+	factories, closeGraders := GraderFactories(ls, evalsDir, JudgeOptions{NoCache: noCache})
 	defer closeGraders()
 	reg, err := graders.NewRegistry(ls.Spec.Graders, factories)
 	if err != nil {
@@ -297,7 +297,7 @@ metrics: {precision: 0.95, recall: 0.5, high_risk_false_negatives: 0}
 	})
 
 	os.WriteFile(filepath.Join(dir, "evals/graders/judge.yaml"), []byte(strings.Replace(card, "name: judge", "name: other", 1)), 0o644)
-	factories, closeGraders := GraderFactories(ls, filepath.Join(dir, "evals"), true)
+	factories, closeGraders := GraderFactories(ls, filepath.Join(dir, "evals"), JudgeOptions{NoCache: true})
 	defer closeGraders()
 	if _, err := graders.NewRegistry(ls.Spec.Graders, factories); err == nil || !repo.IsUserError(err) || !strings.Contains(err.Error(), `is the card of grader "other"`) {
 		t.Errorf("mismatched card: %v", err)

@@ -36,6 +36,8 @@ type OpenOptions struct {
 	// Report renders the report kept in the run directory (report.md);
 	// nil keeps none.
 	Report func(*repo.RunSummary) []byte
+	// Env is the environment of the agent and the judges.
+	Env AgentEnv
 }
 
 // Session is one experiment assembled to run: the agent's adapter, the
@@ -66,14 +68,14 @@ func Open(ls *repo.LoadedSpec, opts OpenOptions) (_ *Session, err error) {
 		}
 	}()
 	if s.adapter == nil {
-		s.adapter, err = adapters.New(ls.Spec.Agent, adapters.Options{
+		s.adapter, err = adapters.New(ls.Spec.Agent, opts.Env.apply(adapters.Options{
 			RepoRoot: ls.Root, Parallelism: e.Run.Parallelism, Timeout: e.Run.Timeout.D(), Retries: e.Run.RetryCount(),
-		})
+		}))
 		if err != nil {
 			return nil, fmt.Errorf("%s: agent: %w", ls.Path, err)
 		}
 	}
-	factories, closeGraders := GraderFactories(ls, opts.EvalsDir, opts.NoCache)
+	factories, closeGraders := GraderFactories(ls, opts.EvalsDir, JudgeOptions{NoCache: opts.NoCache, Env: opts.Env})
 	s.closeGraders = closeGraders
 	registry, err := graders.NewRegistry(ls.Spec.Graders, factories)
 	if err != nil {

@@ -76,6 +76,7 @@ the same bytes.`,
 }
 
 func runAnalyzePull(io *IOStreams, opts *analyzePullOptions, slug string) error {
+	env := opts.global.env
 	dir := opts.global.evalsDir()
 	var runDir string
 	if opts.run != "" {
@@ -97,8 +98,8 @@ func runAnalyzePull(io *IOStreams, opts *analyzePullOptions, slug string) error 
 			return err
 		}
 		if len(runs) == 0 {
-			return &repo.UserError{Msg: fmt.Sprintf("no recorded runs of %s under %s", slug, repo.Dir(dir).AllRuns()),
-				Hint: fmt.Sprintf("run it first: selfevals run %s", repo.Dir(dir).Spec(slug))}
+			return &repo.UserError{Msg: fmt.Sprintf("no recorded runs of %s under %s", slug, env.show(repo.Dir(dir).AllRuns())),
+				Hint: fmt.Sprintf("run it first: selfevals run %s", env.show(repo.Dir(dir).Spec(slug)))}
 		}
 		runDir = runs[0].Path()
 	}
@@ -130,7 +131,7 @@ func runAnalyzePull(io *IOStreams, opts *analyzePullOptions, slug string) error 
 	if err := repo.WriteFileAtomic(jsonPath, js, 0o644); err != nil {
 		return err
 	}
-	if err := repo.WriteFileAtomic(mdPath, []byte(reports.BundleMarkdown(b, filepath.ToSlash(out))), 0o644); err != nil {
+	if err := repo.WriteFileAtomic(mdPath, []byte(reports.BundleMarkdown(b, filepath.ToSlash(env.show(out)))), 0o644); err != nil {
 		return err
 	}
 	for _, w := range st.Warnings {
@@ -140,13 +141,13 @@ func runAnalyzePull(io *IOStreams, opts *analyzePullOptions, slug string) error 
 	if opts.all {
 		what = "traces"
 	}
-	fmt.Fprintf(io.ErrOut, "%d %s of %d in run %s → %s (and bundle.md)\n", st.Selected, what, st.Considered, b.RunID, out)
+	fmt.Fprintf(io.ErrOut, "%d %s of %d in run %s → %s (and bundle.md)\n", st.Selected, what, st.Considered, b.RunID, env.show(out))
 	if st.Selected == 0 && !opts.all {
 		fmt.Fprintln(io.ErrOut, "nothing failed: the bundle is empty (--all includes passing traces)")
 	} else {
-		fmt.Fprintf(io.ErrOut, "next: classify it (selfevals skills show error-analysis), then\n  selfevals analyze push %s --by agent:<name>\n", filepath.Join(out, "result.json"))
+		fmt.Fprintf(io.ErrOut, "next: classify it (selfevals skills show error-analysis), then\n  selfevals analyze push %s --by agent:<name>\n", env.show(filepath.Join(out, "result.json")))
 	}
-	fmt.Fprintln(io.Out, jsonPath)
+	fmt.Fprintln(io.Out, env.show(jsonPath))
 	return nil
 }
 
@@ -204,7 +205,8 @@ one whose runs recorded the traces.`,
 func runAnalyzePush(io *IOStreams, opts *analyzePushOptions, path string) error {
 	// A bad --by is reported together with the result's problems.
 	byErr := checkBy(opts.by)
-	plan, err := runner.PlanPush(repo.PushRequest{EvalsDir: opts.global.evalsDir(), ResultPath: path, Experiment: opts.experiment, By: opts.by})
+	env := opts.global.env
+	plan, err := runner.PlanPush(repo.PushRequest{EvalsDir: opts.global.evalsDir(), ResultPath: env.path(path), Experiment: opts.experiment, By: opts.by})
 	if byErr != nil {
 		return errors.Join(byErr, err)
 	}
@@ -223,7 +225,7 @@ func runAnalyzePush(io *IOStreams, opts *analyzePushOptions, path string) error 
 	} else {
 		fmt.Fprintln(io.Out, "\nwrote:")
 		for _, p := range plan.Changed {
-			fmt.Fprintf(io.Out, "  %s\n", p)
+			fmt.Fprintf(io.Out, "  %s\n", env.show(p))
 		}
 	}
 	if len(plan.Created) > 0 {

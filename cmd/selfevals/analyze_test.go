@@ -34,8 +34,8 @@ func writeJSON(t *testing.T, path string, v any) {
 // with history in list → re-push changes nothing → the report names the
 // taxonomy mode.
 func TestErrorAnalysisRoundTrip(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
-	t.Setenv("SELFEVALS_DIR", "")
 	if _, errOut, code := runCLI(t, dir, "init"); code != 0 {
 		t.Fatalf("init: %s", errOut)
 	}
@@ -220,8 +220,8 @@ func TestErrorAnalysisRoundTrip(t *testing.T) {
 }
 
 func TestAnalyzeErrors(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
-	t.Setenv("SELFEVALS_DIR", "")
 	runCLI(t, dir, "init")
 	if _, errOut, code := runCLI(t, dir, "analyze", "pull", "pingpong"); code != 2 || !strings.Contains(errOut, "no recorded runs of pingpong") {
 		t.Errorf("pull without runs: exit %d %s", code, errOut)
@@ -246,16 +246,17 @@ func TestAnalyzeErrors(t *testing.T) {
 }
 
 func TestSkills(t *testing.T) {
-	t.Setenv("XDG_CACHE_HOME", t.TempDir())
-	out, _, code := runCLI(t, "", "skills", "list")
+	t.Parallel()
+	env := &Env{Dir: t.TempDir(), Vars: map[string]string{"XDG_CACHE_HOME": t.TempDir()}}
+	out, _, code := runEnv(t, env, "skills", "list")
 	if code != 0 || !strings.Contains(out, "error-analysis ") || !strings.Contains(out, "run-an-experiment ") {
 		t.Fatalf("skills list: exit %d\n%s", code, out)
 	}
-	out, _, code = runCLI(t, "", "skills", "show", "error-analysis")
+	out, _, code = runEnv(t, env, "skills", "show", "error-analysis")
 	if code != 0 || !strings.Contains(out, "selfevals analyze push") || !strings.Contains(out, "new_mode_slug") {
 		t.Errorf("skills show: exit %d\n%s", code, out)
 	}
-	out, _, code = runCLI(t, "", "skills", "path", "run-an-experiment")
+	out, _, code = runEnv(t, env, "skills", "path", "run-an-experiment")
 	if code != 0 {
 		t.Fatalf("skills path: exit %d", code)
 	}
@@ -263,7 +264,7 @@ func TestSkills(t *testing.T) {
 	if b, err := os.ReadFile(filepath.Join(dir, "SKILL.md")); err != nil || !strings.Contains(string(b), "selfevals validate") {
 		t.Errorf("skills path wrote %s: %v", dir, err)
 	}
-	_, errOut, code := runCLI(t, "", "skills", "show", "nope")
+	_, errOut, code := runEnv(t, env, "skills", "show", "nope")
 	if code != 2 || !strings.Contains(errOut, `no bundled skill named "nope"; available: error-analysis, run-an-experiment`) {
 		t.Errorf("unknown skill: exit %d %s", code, errOut)
 	}
@@ -273,8 +274,8 @@ func TestSkills(t *testing.T) {
 // file's own shape, the run records, the taxonomy) reports all of them at
 // once, in line order, and writes nothing.
 func TestAnalyzePushReportsEveryProblem(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
-	t.Setenv("SELFEVALS_DIR", "")
 	runCLI(t, dir, "init")
 	if _, errOut, code := runCLI(t, dir, "run", "evals/experiments/pingpong.yaml", "--no-commit"); code != 0 {
 		t.Fatalf("run: %s", errOut)

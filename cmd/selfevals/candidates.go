@@ -101,10 +101,11 @@ metric it recorded: the experiment's longitudinal view.`,
 }
 
 func openGit(g *globalOptions) (*gitstore.Git, error) {
-	gs, err := gitstore.Open(filepath.Dir(filepath.Clean(g.evalsDir())))
+	dir := g.evalsDir()
+	gs, err := gitstore.Open(filepath.Dir(filepath.Clean(dir)))
 	if err != nil {
 		if err == gitstore.ErrNotRepository {
-			return nil, repo.Userf("%s is not inside a git repository", g.evalsDir())
+			return nil, repo.Userf("%s is not inside a git repository", g.env.show(dir))
 		}
 		return nil, err
 	}

@@ -43,6 +43,7 @@ agent:
 // and HEAD exactly as they were, and the branch holds two commits that,
 // merged, change the spec's parameters and nothing else in it.
 func TestCandidatesDoNotTouchTheWorkingTree(t *testing.T) {
+	t.Parallel()
 	if _, err := exec.LookPath("git"); err != nil {
 		t.Skip("git not installed")
 	}
@@ -155,6 +156,7 @@ func withoutParameters(spec string) string {
 // Outside a git repository the run still works and says nothing was
 // committed.
 func TestRunOutsideGit(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	writeTree(t, dir, map[string]string{
 		"evals/experiments/thresholds.yaml": fmt.Sprintf(thresholdSpec, countAgentBin),

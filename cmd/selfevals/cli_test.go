@@ -9,15 +9,21 @@ import (
 	"testing"
 )
 
-// runCLI runs the command line in dir and returns stdout, stderr and the
-// exit code.
+// runCLI runs the command line in dir (a new directory when ""), with an
+// empty environment, and returns stdout, stderr and the exit code.
 func runCLI(t *testing.T, dir string, args ...string) (string, string, int) {
 	t.Helper()
-	var out, errOut bytes.Buffer
-	if dir != "" {
-		t.Chdir(dir)
+	if dir == "" {
+		dir = t.TempDir()
 	}
-	code := Main(args, &IOStreams{In: strings.NewReader(""), Out: &out, ErrOut: &errOut})
+	return runEnv(t, &Env{Dir: dir}, args...)
+}
+
+// runEnv runs the command line in env.
+func runEnv(t *testing.T, env *Env, args ...string) (string, string, int) {
+	t.Helper()
+	var out, errOut bytes.Buffer
+	code := Main(t.Context(), args, &IOStreams{In: strings.NewReader(""), Out: &out, ErrOut: &errOut}, env)
 	return out.String(), errOut.String(), code
 }
 
@@ -35,6 +41,7 @@ func gitInit(t *testing.T, dir string) {
 // init in an empty git repo, then validate, succeeds; init again changes
 // nothing and says why.
 func TestInitThenValidate(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	gitInit(t, dir)
 	out, errOut, code := runCLI(t, dir, "init")
@@ -103,6 +110,7 @@ func snapshot(t *testing.T, dir string) string {
 // validate on a dataset with three bad lines prints three file:line errors,
 // exits 2 and writes nothing.
 func TestValidateBadDataset(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	runCLI(t, dir, "init")
 	ds := filepath.Join("evals", "datasets", "bad.jsonl")
@@ -141,6 +149,7 @@ func TestValidateBadDataset(t *testing.T) {
 }
 
 func TestFmtCheck(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	runCLI(t, dir, "init")
 	if out, errOut, code := runCLI(t, dir, "fmt", "--check"); code != 0 {
@@ -167,6 +176,7 @@ func TestFmtCheck(t *testing.T) {
 }
 
 func TestUsageErrors(t *testing.T) {
+	t.Parallel()
 	for _, args := range [][]string{{"validate", "--nope"}, {"frobnicate"}, {"init", "extra"}, {"validate", "notes.txt"}} {
 		_, errOut, code := runCLI(t, t.TempDir(), args...)
 		if code != 2 || !strings.HasPrefix(errOut, "error: ") {
@@ -184,6 +194,7 @@ func TestUsageErrors(t *testing.T) {
 }
 
 func TestRunPingpong(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	runCLI(t, dir, "init")
 	out, errOut, code := runCLI(t, dir, "run", "evals/experiments/pingpong.yaml", "--no-commit")
@@ -220,5 +231,61 @@ func TestRunPingpong(t *testing.T) {
 	}
 	if out, _, code := runCLI(t, dir, "estimate", "evals/experiments/pingpong.yaml", "--cost-per-call", "0.5"); code != 0 || !strings.Contains(out, "calls:       4 = 2 cases × 1 repetitions × 2 iterations") || !strings.Contains(out, "$2.00") {
 		t.Errorf("estimate: exit %d\n%s", code, out)
+	}
+}
+
+// The evals/ directory comes from --dir, else SELFEVALS_DIR, else the
+// nearest evals/ above the working directory; relative ones resolve
+// against the working directory the command was given.
+func TestEvalsDirFromEnv(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	gitInit(t, dir)
+	if _, errOut, code := runEnv(t, &Env{Dir: dir, Vars: map[string]string{"SELFEVALS_DIR": "custom"}}, "init"); code != 0 {
+		t.Fatalf("init: %s", errOut)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "custom", "selfevals.yaml")); err != nil {
+		t.Fatal("init did not write into SELFEVALS_DIR")
+	}
+	sub := filepath.Join(dir, "sub")
+	os.MkdirAll(sub, 0o755)
+	for _, tc := range []struct {
+		env  *Env
+		args []string
+	}{
+		{&Env{Dir: sub, Vars: map[string]string{"SELFEVALS_DIR": "../custom"}}, nil},
+		{&Env{Dir: sub, Vars: map[string]string{"SELFEVALS_DIR": "nope"}}, []string{"--dir", "../custom"}},
+	} {
+		out, errOut, code := runEnv(t, tc.env, append([]string{"validate"}, tc.args...)...)
+		if code != 0 || !strings.Contains(out, "pingpong.yaml") {
+			t.Errorf("validate %v in %v: exit %d\n%s%s", tc.args, tc.env.Vars, code, out, errOut)
+		}
+	}
+	os.Rename(filepath.Join(dir, "custom"), filepath.Join(dir, "evals"))
+	if out, errOut, code := runCLI(t, sub, "run", "../evals/experiments/pingpong.yaml", "--no-commit"); code != 0 || !strings.Contains(out, "| 1 | 1 | +1 | keep |") {
+		t.Errorf("run from a subdirectory: exit %d\n%s%s", code, out, errOut)
+	}
+	if runs, _ := filepath.Glob(filepath.Join(dir, "evals/runs/pingpong/run_*")); len(runs) != 1 {
+		t.Errorf("the run was not recorded under the nearest evals/: %v", runs)
+	}
+}
+
+// A command agent sees the command's environment, not the test process's:
+// ${NAME} in its env: block expands from it.
+func TestAgentEnvFromEnv(t *testing.T) {
+	t.Parallel()
+	dir, countFile := countingRepo(t, 3, 1)
+	spec := filepath.Join(dir, "evals/experiments/counting.yaml")
+	b, _ := os.ReadFile(spec)
+	os.WriteFile(spec, bytes.Replace(b, []byte("COUNT_FILE: "+countFile), []byte(`COUNT_FILE: "${CALLS}"`), 1), 0o644)
+	if _, errOut, code := runCLI(t, dir, "run", "evals/experiments/counting.yaml", "--no-commit"); code != 2 || !strings.Contains(errOut, "CALLS is not set") {
+		t.Errorf("without CALLS: exit %d\n%s", code, errOut)
+	}
+	env := &Env{Dir: dir, Vars: map[string]string{"CALLS": countFile}}
+	if out, errOut, code := runEnv(t, env, "run", "evals/experiments/counting.yaml", "--no-commit"); code != 0 {
+		t.Fatalf("exit %d\n%s%s", code, out, errOut)
+	}
+	if n := countLines(t, countFile); n != 6 {
+		t.Errorf("the agent logged %d calls to $CALLS, want 6", n)
 	}
 }

@@ -20,11 +20,11 @@ type commentOptions struct {
 	github   bool
 	bodyFile string
 	key      string
-	getenv   func(string) string
+	env      *Env
 }
 
-func newCommentCmd(io *IOStreams, _ *globalOptions) *cobra.Command {
-	opts := &commentOptions{getenv: os.Getenv}
+func newCommentCmd(io *IOStreams, g *globalOptions) *cobra.Command {
+	opts := &commentOptions{env: g.env}
 	cmd := &cobra.Command{
 		Use:   "comment [--github] [--body-file F] [--key K]",
 		Short: "Post a report as the pull request's selfevals comment, kept up to date",
@@ -70,7 +70,7 @@ func runComment(ctx context.Context, ios *IOStreams, opts *commentOptions) error
 	if !commentKey.MatchString(opts.key) {
 		return repo.Userf("--key %q: use letters, digits, '.', '_', '-' and '/' (at most 64)", opts.key)
 	}
-	body, err := readCommentBody(ios, opts.bodyFile)
+	body, err := readCommentBody(ios, opts.env, opts.bodyFile)
 	if err != nil {
 		return err
 	}
@@ -80,18 +80,20 @@ func runComment(ctx context.Context, ios *IOStreams, opts *commentOptions) error
 		fmt.Fprintln(ios.Out, comment)
 		return nil
 	}
-	return postComment(ctx, ios, pullrequest.EnvFrom(opts.getenv), marker, comment, body)
+	gh := pullrequest.EnvFrom(opts.env.Getenv)
+	gh.EventPath, gh.StepSummary = opts.env.path(gh.EventPath), opts.env.path(gh.StepSummary)
+	return postComment(ctx, ios, gh, marker, comment, body)
 }
 
 // readCommentBody reads the markdown to post: the file, or standard input
 // for "-".
-func readCommentBody(ios *IOStreams, bodyFile string) (string, error) {
+func readCommentBody(ios *IOStreams, env *Env, bodyFile string) (string, error) {
 	var raw []byte
 	var err error
 	if bodyFile == "-" || bodyFile == "" {
 		raw, err = io.ReadAll(ios.In)
 	} else {
-		raw, err = os.ReadFile(bodyFile)
+		raw, err = os.ReadFile(env.path(bodyFile))
 		if errors.Is(err, os.ErrNotExist) {
 			return "", repo.Userf("--body-file %s does not exist", bodyFile)
 		}

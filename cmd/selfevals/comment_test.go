@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -106,21 +107,30 @@ func (f *fakeGitHub) snapshot() ([]fakeComment, []string) {
 
 // commentEnv points comment at the fake API, as GitHub Actions would set
 // the environment for a pull_request event.
-func commentEnv(t *testing.T, apiURL string) (dir, summary string) {
-	dir = t.TempDir()
+func commentEnv(t *testing.T, apiURL string) (env *Env, summary string) {
+	dir := t.TempDir()
 	event := filepath.Join(dir, "event.json")
 	os.WriteFile(event, []byte(`{"action":"synchronize","number":7,"pull_request":{"number":7,"head":{"sha":"abc"}}}`), 0o644)
 	summary = filepath.Join(dir, "summary.md")
-	t.Setenv("GITHUB_TOKEN", "test-token")
-	t.Setenv("GITHUB_REPOSITORY", "owner/repo")
-	t.Setenv("GITHUB_EVENT_PATH", event)
-	t.Setenv("GITHUB_EVENT_NAME", "pull_request")
-	t.Setenv("GITHUB_API_URL", apiURL+"/api/v3")
-	t.Setenv("GITHUB_STEP_SUMMARY", summary)
-	return dir, summary
+	return &Env{Dir: dir, Vars: map[string]string{
+		"GITHUB_TOKEN":        "test-token",
+		"GITHUB_REPOSITORY":   "owner/repo",
+		"GITHUB_EVENT_PATH":   event,
+		"GITHUB_EVENT_NAME":   "pull_request",
+		"GITHUB_API_URL":      apiURL + "/api/v3",
+		"GITHUB_STEP_SUMMARY": summary,
+	}}, summary
+}
+
+// withVar is a copy of env with the variable key set to value.
+func withVar(env *Env, key, value string) *Env {
+	vars := maps.Clone(env.Vars)
+	vars[key] = value
+	return &Env{Dir: env.Dir, Vars: vars}
 }
 
 func TestCommentCreatesThenUpdates(t *testing.T) {
+	t.Parallel()
 	gh := &fakeGitHub{t: t, nextID: 1000}
 	// A busy pull request: a full first page of other comments, so the
 	// selfevals comment lands on page 2.
@@ -131,11 +141,11 @@ func TestCommentCreatesThenUpdates(t *testing.T) {
 	gh.comments[3].Body = "> <!-- selfevals:evals -->\n> quoted by a person: not ours"
 	srv := httptest.NewServer(gh)
 	defer srv.Close()
-	dir, summary := commentEnv(t, srv.URL)
-	body := filepath.Join(dir, "diff.md")
+	env, summary := commentEnv(t, srv.URL)
+	body := filepath.Join(env.Dir, "diff.md")
 
 	os.WriteFile(body, []byte("### ✅ no regressions; 1 case fixed\n\nfirst run\n"), 0o644)
-	out, errOut, code := runCLI(t, dir, "comment", "--github", "--body-file", body, "--key", "evals")
+	out, errOut, code := runEnv(t, env, "comment", "--github", "--body-file", body, "--key", "evals")
 	if code != 0 || !strings.Contains(out, "created comment 1101 on owner/repo#7") {
 		t.Fatalf("first comment: exit %d\n%s%s", code, out, errOut)
 	}
@@ -145,7 +155,7 @@ func TestCommentCreatesThenUpdates(t *testing.T) {
 	}
 
 	os.WriteFile(body, []byte("### ❌ 1 regression in support\n\nsecond run\n"), 0o644)
-	out, errOut, code = runCLI(t, dir, "comment", "--github", "--body-file", body, "--key", "evals")
+	out, errOut, code = runEnv(t, env, "comment", "--github", "--body-file", body, "--key", "evals")
 	if code != 0 || !strings.Contains(out, "updated comment 1101") {
 		t.Fatalf("second comment: exit %d\n%s%s", code, out, errOut)
 	}
@@ -166,7 +176,7 @@ func TestCommentCreatesThenUpdates(t *testing.T) {
 	}
 
 	// Another key keeps its own comment.
-	_, _, code = runCLI(t, dir, "comment", "--github", "--body-file", body, "--key", "nightly")
+	_, _, code = runEnv(t, env, "comment", "--github", "--body-file", body, "--key", "nightly")
 	if comments, _ = gh.snapshot(); code != 0 || len(comments) != 102 || !strings.HasPrefix(comments[101].Body, "<!-- selfevals:nightly -->") {
 		t.Errorf("another key: exit %d, %d comments", code, len(comments))
 	}
@@ -183,13 +193,14 @@ func TestCommentCreatesThenUpdates(t *testing.T) {
 // A pull request from a fork gets a read-only token: the comment fails with
 // 403, the report still reaches the job summary, and the step succeeds.
 func TestCommentReadOnlyTokenFallsBackToTheSummary(t *testing.T) {
+	t.Parallel()
 	gh := &fakeGitHub{t: t, readOnly: true}
 	srv := httptest.NewServer(gh)
 	defer srv.Close()
-	dir, summary := commentEnv(t, srv.URL)
-	body := filepath.Join(dir, "diff.md")
+	env, summary := commentEnv(t, srv.URL)
+	body := filepath.Join(env.Dir, "diff.md")
 	os.WriteFile(body, []byte("### ✅ no regressions\n"), 0o644)
-	out, errOut, code := runCLI(t, dir, "comment", "--github", "--body-file", body, "--key", "evals")
+	out, errOut, code := runEnv(t, env, "comment", "--github", "--body-file", body, "--key", "evals")
 	if code != 0 {
 		t.Fatalf("exit %d\n%s%s", code, out, errOut)
 	}
@@ -205,15 +216,17 @@ func TestCommentReadOnlyTokenFallsBackToTheSummary(t *testing.T) {
 }
 
 func TestCommentErrors(t *testing.T) {
+	t.Parallel()
 	gh := &fakeGitHub{t: t}
 	srv := httptest.NewServer(gh)
 	defer srv.Close()
-	dir, _ := commentEnv(t, srv.URL)
+	env, _ := commentEnv(t, srv.URL)
+	dir := env.Dir
 	body := filepath.Join(dir, "diff.md")
 	os.WriteFile(body, []byte("hello\n"), 0o644)
 
 	// Without --github: print what would be posted.
-	out, _, code := runCLI(t, dir, "comment", "--body-file", body, "--key", "evals")
+	out, _, code := runEnv(t, env, "comment", "--body-file", body, "--key", "evals")
 	if code != 0 || out != "<!-- selfevals:evals -->\nhello\n" {
 		t.Errorf("dry run: exit %d %q", code, out)
 	}
@@ -227,8 +240,7 @@ func TestCommentErrors(t *testing.T) {
 		{"GITHUB_EVENT_PATH", filepath.Join(dir, "missing.json"), "GITHUB_EVENT_PATH"},
 	} {
 		t.Run(tc.env+"="+tc.value, func(t *testing.T) {
-			t.Setenv(tc.env, tc.value)
-			_, errOut, code := runCLI(t, dir, "comment", "--github", "--body-file", body)
+			_, errOut, code := runEnv(t, withVar(env, tc.env, tc.value), "comment", "--github", "--body-file", body)
 			if code != 2 || !strings.Contains(errOut, tc.want) {
 				t.Errorf("exit %d, stderr %q; want exit 2 with %q", code, errOut, tc.want)
 			}
@@ -236,22 +248,21 @@ func TestCommentErrors(t *testing.T) {
 	}
 	push := filepath.Join(dir, "push.json")
 	os.WriteFile(push, []byte(`{"ref":"refs/heads/main","after":"abc"}`), 0o644)
-	t.Setenv("GITHUB_EVENT_PATH", push)
-	t.Setenv("GITHUB_EVENT_NAME", "push")
-	if _, errOut, code := runCLI(t, dir, "comment", "--github", "--body-file", body); code != 2 || !strings.Contains(errOut, "event push) is not about a pull request") {
+	pushEnv := withVar(withVar(env, "GITHUB_EVENT_PATH", push), "GITHUB_EVENT_NAME", "push")
+	if _, errOut, code := runEnv(t, pushEnv, "comment", "--github", "--body-file", body); code != 2 || !strings.Contains(errOut, "event push) is not about a pull request") {
 		t.Errorf("push event: exit %d %q", code, errOut)
 	}
 	for _, args := range [][]string{
 		{"comment", "--body-file", filepath.Join(dir, "nope.md")},
 		{"comment", "--body-file", body, "--key", "bad key -->"},
 	} {
-		if _, _, code := runCLI(t, dir, args...); code != 2 {
+		if _, _, code := runEnv(t, env, args...); code != 2 {
 			t.Errorf("%v: exit %d, want 2", args, code)
 		}
 	}
 	empty := filepath.Join(dir, "empty.md")
 	os.WriteFile(empty, []byte("\n  \n"), 0o644)
-	if _, errOut, code := runCLI(t, dir, "comment", "--body-file", empty); code != 2 || !strings.Contains(errOut, "empty") {
+	if _, errOut, code := runEnv(t, env, "comment", "--body-file", empty); code != 2 || !strings.Contains(errOut, "empty") {
 		t.Errorf("empty body: exit %d %q", code, errOut)
 	}
 }
@@ -259,10 +270,11 @@ func TestCommentErrors(t *testing.T) {
 // A body over GitHub's limit is posted without its last sections, whole,
 // with a note; the job summary keeps everything.
 func TestCommentFitsTheLimit(t *testing.T) {
+	t.Parallel()
 	gh := &fakeGitHub{t: t}
 	srv := httptest.NewServer(gh)
 	defer srv.Close()
-	dir, summary := commentEnv(t, srv.URL)
+	env, summary := commentEnv(t, srv.URL)
 	var b strings.Builder
 	b.WriteString("### ❌ 3 regressions in big\n\n| experiment | verdict |\n|---|---|\n| `big` | ❌ worse |\n\n")
 	for i := range 8 {
@@ -276,9 +288,9 @@ func TestCommentFitsTheLimit(t *testing.T) {
 	if utf16Count(full) <= reports.CommentLimit {
 		t.Fatalf("the fixture is only %d characters", utf16Count(full))
 	}
-	body := filepath.Join(dir, "big.md")
+	body := filepath.Join(env.Dir, "big.md")
 	os.WriteFile(body, []byte(full), 0o644)
-	if _, errOut, code := runCLI(t, dir, "comment", "--github", "--body-file", body, "--key", "big"); code != 0 {
+	if _, errOut, code := runEnv(t, env, "comment", "--github", "--body-file", body, "--key", "big"); code != 0 {
 		t.Fatalf("exit %d %s", code, errOut)
 	}
 	comments, _ := gh.snapshot()

@@ -69,7 +69,7 @@ func runDiff(io *IOStreams, opts *diffOptions, args []string) error {
 	dir := opts.global.evalsDir()
 	git, err := gitstore.Open(dir)
 	if errors.Is(err, gitstore.ErrNotRepository) {
-		return &repo.UserError{Msg: fmt.Sprintf("diff compares git revisions, but %s is not inside a git repository", dir), Hint: "run it in your checkout, or pass --dir"}
+		return &repo.UserError{Msg: fmt.Sprintf("diff compares git revisions, but %s is not inside a git repository", opts.global.env.show(dir)), Hint: "run it in your checkout, or pass --dir"}
 	}
 	if err != nil {
 		return err
@@ -106,7 +106,8 @@ func runDiff(io *IOStreams, opts *diffOptions, args []string) error {
 		}
 	} else {
 		mo := reports.DiffMarkdownOptions{ToolVersion: toolVersion()}
-		if server, ghRepo := os.Getenv("GITHUB_SERVER_URL"), os.Getenv("GITHUB_REPOSITORY"); server != "" && ghRepo != "" {
+		env := opts.global.env
+		if server, ghRepo := env.Getenv("GITHUB_SERVER_URL"), env.Getenv("GITHUB_REPOSITORY"); server != "" && ghRepo != "" {
 			mo.CommitURL = strings.TrimRight(server, "/") + "/" + ghRepo + "/commit/"
 		}
 		fmt.Fprint(io.Out, reports.DiffMarkdown(d, mo))

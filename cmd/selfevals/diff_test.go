@@ -142,6 +142,7 @@ func caseNames(cs []reports.CaseChange) []string {
 }
 
 func TestDiffAcrossBranches(t *testing.T) {
+	t.Parallel()
 	dir, idsMain, idsFeature := diffRepo(t)
 
 	out, errOut, code := runCLI(t, dir, "diff", "main", "HEAD", "--format", "json")
@@ -264,6 +265,7 @@ func TestDiffAcrossBranches(t *testing.T) {
 // Without a second revision, B is the working tree: an uncommitted change
 // of the results shows up.
 func TestDiffAgainstTheWorkingTree(t *testing.T) {
+	t.Parallel()
 	dir, _, _ := diffRepo(t)
 	out, _, code := runCLI(t, dir, "diff")
 	if code != 0 || !strings.HasPrefix(out, "### ✅ no regressions; nothing changed") {
@@ -308,6 +310,7 @@ func TestDiffAgainstTheWorkingTree(t *testing.T) {
 }
 
 func TestDiffErrors(t *testing.T) {
+	t.Parallel()
 	dir, _, _ := diffRepo(t)
 	for _, tc := range []struct {
 		args []string
@@ -335,6 +338,7 @@ func TestDiffErrors(t *testing.T) {
 // A CI checkout is a shallow clone of the feature branch: main is not
 // there, and the error gives the fetch command that brings it.
 func TestDiffShallowClone(t *testing.T) {
+	t.Parallel()
 	dir, _, _ := diffRepo(t)
 	origin := filepath.Join(t.TempDir(), "origin.git")
 	git(t, dir, "clone", "-q", "--bare", dir, origin)

@@ -47,7 +47,7 @@ func runEstimate(io *IOStreams, opts *estimateOptions, path string) error {
 	if err != nil {
 		return err
 	}
-	ls, err := repo.LoadExperiment(path, loadOpts)
+	ls, err := repo.LoadExperiment(opts.global.env.path(path), loadOpts)
 	if err != nil {
 		return err
 	}

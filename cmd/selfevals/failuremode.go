@@ -2,7 +2,6 @@ package main
 
 import (
 	"fmt"
-	"os"
 	"os/user"
 	"strings"
 	"time"
@@ -31,8 +30,8 @@ func (o *failureModeOptions) open() (*repo.TaxonomyFile, error) {
 }
 
 // defaultBy names the person at the keyboard: human:<login>.
-func defaultBy() string {
-	name := os.Getenv("USER")
+func defaultBy(env *Env) string {
+	name := env.Getenv("USER")
 	if u, err := user.Current(); err == nil && u.Username != "" {
 		name = u.Username
 	}
@@ -62,7 +61,7 @@ Modes are named by ID (fm_<slug>) or bare slug.`,
   selfevals failuremode merge fm_dup_mode --into fm_says_miss
   selfevals failuremode edit says_miss --definition "Answers miss when pong was expected."`,
 	}
-	cmd.PersistentFlags().StringVar(&opts.by, "by", defaultBy(), "who makes the change: human:NAME or agent:NAME")
+	cmd.PersistentFlags().StringVar(&opts.by, "by", defaultBy(g.env), "who makes the change: human:NAME or agent:NAME")
 	cmd.AddCommand(newFailureModeListCmd(io, opts), newFailureModePromoteCmd(io, opts), newFailureModeRetireCmd(io, opts),
 		newFailureModeMergeCmd(io, opts), newFailureModeEditCmd(io, opts))
 	return cmd

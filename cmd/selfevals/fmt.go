@@ -61,14 +61,15 @@ func runFmt(io *IOStreams, opts *fmtOptions) error {
 			continue
 		}
 		changed++
+		shown := opts.global.env.show(f.Path)
 		if opts.check {
-			fmt.Fprintf(io.Out, "would reformat %s\n", f.Path)
+			fmt.Fprintf(io.Out, "would reformat %s\n", shown)
 			continue
 		}
 		if err := rewrite(f.Path, want); err != nil {
 			return err
 		}
-		fmt.Fprintf(io.Out, "formatted %s\n", f.Path)
+		fmt.Fprintf(io.Out, "formatted %s\n", shown)
 	}
 	switch {
 	case bad > 0:

@@ -103,7 +103,7 @@ func runCalibrate(ctx context.Context, io *IOStreams, opts *calibrateOptions) er
 		fmt.Fprint(io.Out, reports.CalibrationNotWritten)
 		return nil
 	}
-	card, err := writeCalibratedCard(c, opts.now())
+	card, err := writeCalibratedCard(opts.global.env, c, opts.now())
 	if err != nil {
 		return err
 	}
@@ -124,16 +124,17 @@ func calibrate(ctx context.Context, opts *calibrateOptions) (*calibration, error
 	if ctx == nil {
 		ctx = context.Background()
 	}
+	env := opts.global.env
 	evalsDir := opts.global.evalsDir()
 	ls, spec, err := findGraderSpec(opts.global, opts.spec, opts.grader)
 	if err != nil {
 		return nil, err
 	}
-	examples, err := graders.ReadLabels(opts.labels)
+	examples, err := graders.ReadLabels(env.path(opts.labels))
 	if err != nil {
 		return nil, err
 	}
-	judge, closeJudge, err := runner.NewJudge(ls, spec, evalsDir, runner.JudgeOptions{NoCache: opts.noCache, IgnoreCard: true})
+	judge, closeJudge, err := runner.NewJudge(ls, spec, evalsDir, runner.JudgeOptions{NoCache: opts.noCache, IgnoreCard: true, Env: env.agentEnv()})
 	if err != nil {
 		return nil, err
 	}
@@ -146,12 +147,12 @@ func calibrate(ctx context.Context, opts *calibrateOptions) (*calibration, error
 	if ctx.Err() != nil {
 		return nil, &exitError{code: exitFailure, msg: "interrupted: the card was not written"}
 	}
-	return &calibration{Calibration: reports.Calibration{Grader: opts.grader, Labels: opts.labels, Spec: ls.Path, Items: items, Metrics: m}, ls: ls, spec: spec, evals: evalsDir}, nil
+	return &calibration{Calibration: reports.Calibration{Grader: opts.grader, Labels: opts.labels, Spec: env.show(ls.Path), Items: items, Metrics: m}, ls: ls, spec: spec, evals: evalsDir}, nil
 }
 
 // writeCalibratedCard writes the metrics into the grader's card and reads
 // it back to say where it stands.
-func writeCalibratedCard(c *calibration, now time.Time) (*reports.CalibratedCard, error) {
+func writeCalibratedCard(env *Env, c *calibration, now time.Time) (*reports.CalibratedCard, error) {
 	path := runner.CardPath(c.ls, c.spec, c.evals)
 	if err := repo.WriteCardMetrics(path, c.Grader, c.Metrics.CardMetrics(), c.Metrics.N, now); err != nil {
 		return nil, err
@@ -160,7 +161,7 @@ func writeCalibratedCard(c *calibration, now time.Time) (*reports.CalibratedCard
 	if err != nil {
 		return nil, fmt.Errorf("the card was written but does not load: %w", err)
 	}
-	out := &reports.CalibratedCard{Path: path, ByName: c.spec.Card == "", Blocking: card.Blocking, Problems: graders.ThresholdProblems(card)}
+	out := &reports.CalibratedCard{Path: env.show(path), ByName: c.spec.Card == "", Blocking: card.Blocking, Problems: graders.ThresholdProblems(card)}
 	if out.ByName {
 		out.Rel, _ = filepath.Rel(filepath.Dir(c.ls.Path), path)
 	}
@@ -173,6 +174,7 @@ func writeCalibratedCard(c *calibration, now time.Time) (*reports.CalibratedCard
 // findGraderSpec loads the spec declaring an llm_judge named grader: the
 // given one, else the single spec under evals/experiments that declares it.
 func findGraderSpec(g *globalOptions, specPath, grader string) (*repo.LoadedSpec, repo.GraderSpec, error) {
+	env := g.env
 	loadOpts, err := g.loadOptions()
 	if err != nil {
 		return nil, repo.GraderSpec{}, err
@@ -187,12 +189,12 @@ func findGraderSpec(g *globalOptions, specPath, grader string) (*repo.LoadedSpec
 	}
 	check := func(ls *repo.LoadedSpec, s repo.GraderSpec) error {
 		if s.Type != "llm_judge" {
-			return repo.Userf("grader %s in %s is a %s grader; only llm_judge graders are calibrated", grader, ls.Path, s.Type)
+			return repo.Userf("grader %s in %s is a %s grader; only llm_judge graders are calibrated", grader, env.show(ls.Path), s.Type)
 		}
 		return nil
 	}
 	if specPath != "" {
-		ls, err := repo.LoadExperiment(specPath, loadOpts)
+		ls, err := repo.LoadExperiment(env.path(specPath), loadOpts)
 		if err != nil {
 			return nil, repo.GraderSpec{}, err
 		}
@@ -202,7 +204,8 @@ func findGraderSpec(g *globalOptions, specPath, grader string) (*repo.LoadedSpec
 		}
 		return ls, s, check(ls, s)
 	}
-	files, err := repo.TreeFiles(g.evalsDir())
+	evalsDir := g.evalsDir()
+	files, err := repo.TreeFiles(evalsDir)
 	if err != nil {
 		return nil, repo.GraderSpec{}, err
 	}
@@ -228,13 +231,13 @@ func findGraderSpec(g *globalOptions, specPath, grader string) (*repo.LoadedSpec
 		if len(loadErrs) > 0 {
 			return nil, repo.GraderSpec{}, fmt.Errorf("no loadable spec declares grader %q; some specs did not load:\n%w", grader, errors.Join(loadErrs...))
 		}
-		return nil, repo.GraderSpec{}, &repo.UserError{Msg: fmt.Sprintf("no spec under %s declares a grader %q", filepath.Join(g.evalsDir(), "experiments"), grader), Hint: "pass --spec <spec.yaml>"}
+		return nil, repo.GraderSpec{}, &repo.UserError{Msg: fmt.Sprintf("no spec under %s declares a grader %q", env.show(filepath.Join(evalsDir, "experiments")), grader), Hint: "pass --spec <spec.yaml>"}
 	case 1:
 		return found[0], spec, check(found[0], spec)
 	}
 	var paths []string
 	for _, ls := range found {
-		paths = append(paths, ls.Path)
+		paths = append(paths, env.show(ls.Path))
 	}
 	return nil, repo.GraderSpec{}, &repo.UserError{Msg: fmt.Sprintf("grader %q is declared by %d specs: %s", grader, len(found), strings.Join(paths, ", ")), Hint: "pick one with --spec"}
 }

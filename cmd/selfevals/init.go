@@ -49,6 +49,7 @@ type plannedFile struct {
 }
 
 func runInit(io *IOStreams, opts *initOptions) error {
+	env := opts.global.env
 	dir := starterDir(opts.global)
 	plan, err := planInit(dir, opts.github)
 	if err != nil {
@@ -59,10 +60,10 @@ func runInit(io *IOStreams, opts *initOptions) error {
 		return err
 	}
 	if len(conflict) > 0 && !opts.force {
-		return conflictError(conflict)
+		return conflictError(env, conflict)
 	}
 	if len(create)+len(conflict) == 0 {
-		fmt.Fprintf(io.Out, "%s is already initialized: all %d starter files are present and unchanged; nothing to do\n", dir, len(same))
+		fmt.Fprintf(io.Out, "%s is already initialized: all %d starter files are present and unchanged; nothing to do\n", env.show(dir), len(same))
 		return nil
 	}
 	for _, f := range append(create, conflict...) {
@@ -71,34 +72,31 @@ func runInit(io *IOStreams, opts *initOptions) error {
 		}
 	}
 	for _, f := range create {
-		fmt.Fprintf(io.Out, "created      %s\n", f.path)
+		fmt.Fprintf(io.Out, "created      %s\n", env.show(f.path))
 	}
 	for _, f := range conflict {
-		fmt.Fprintf(io.Out, "overwritten  %s\n", f.path)
+		fmt.Fprintf(io.Out, "overwritten  %s\n", env.show(f.path))
 	}
 	for _, f := range same {
-		fmt.Fprintf(io.Out, "unchanged    %s\n", f.path)
+		fmt.Fprintf(io.Out, "unchanged    %s\n", env.show(f.path))
 	}
-	fmt.Fprintf(io.Out, "\nNext:\n  selfevals validate\n  selfevals run %s\n", repo.Dir(dir).Spec("pingpong"))
+	fmt.Fprintf(io.Out, "\nNext:\n  selfevals validate\n  selfevals run %s\n", env.show(repo.Dir(dir).Spec("pingpong")))
 	return nil
 }
 
 // starterDir is where init writes: --dir, else $SELFEVALS_DIR, else evals.
 func starterDir(g *globalOptions) string {
-	if g.dir != "" {
-		return g.dir
-	}
-	if dir := os.Getenv("SELFEVALS_DIR"); dir != "" {
+	if dir := g.chosenDir(); dir != "" {
 		return dir
 	}
-	return "evals"
+	return g.env.path("evals")
 }
 
 // conflictError refuses to overwrite files that differ from the starter.
-func conflictError(conflict []plannedFile) error {
+func conflictError(env *Env, conflict []plannedFile) error {
 	msg := "these files exist and differ from the starter; nothing was written:\n"
 	for _, f := range conflict {
-		msg += "  " + f.path + "\n"
+		msg += "  " + env.show(f.path) + "\n"
 	}
 	return &repo.UserError{Msg: msg[:len(msg)-1], Hint: "pass --force to overwrite them"}
 }

@@ -17,10 +17,11 @@ type IOStreams struct {
 	Color bool
 }
 
-// SystemStreams are the process's own streams.
-func SystemStreams() *IOStreams {
-	tty := isTerminal(os.Stderr)
-	_, noColor := os.LookupEnv("NO_COLOR")
+// SystemStreams are the process's own streams; NO_COLOR and TERM come
+// from env.
+func SystemStreams(env *Env) *IOStreams {
+	tty := isTerminal(os.Stderr) && env.Getenv("TERM") != "dumb"
+	_, noColor := env.LookupEnv("NO_COLOR")
 	return &IOStreams{In: os.Stdin, Out: os.Stdout, ErrOut: os.Stderr, ErrTTY: tty, Color: tty && !noColor}
 }
 
@@ -29,5 +30,5 @@ func isTerminal(f *os.File) bool {
 	if err != nil {
 		return false
 	}
-	return st.Mode()&os.ModeCharDevice != 0 && os.Getenv("TERM") != "dumb"
+	return st.Mode()&os.ModeCharDevice != 0
 }

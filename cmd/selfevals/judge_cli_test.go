@@ -54,6 +54,7 @@ graders:
 // A rubric edit, then regrade: the flipped verdicts and the metric move are
 // reported, and the agent is never called again.
 func TestRegradeAfterRubricEdit(t *testing.T) {
+	t.Parallel()
 	dir, countFile := judgedRepo(t, "PASS IF CONTAINS: pong")
 	out, errOut, code := runCLI(t, dir, "run", "evals/experiments/judged.yaml", "--no-commit")
 	if code != 0 {
@@ -124,6 +125,7 @@ func TestRegradeAfterRubricEdit(t *testing.T) {
 }
 
 func TestGraderCalibrate(t *testing.T) {
+	t.Parallel()
 	dir, _ := judgedRepo(t, "PASS IF CONTAINS: pong")
 	labels := filepath.Join(dir, "labels.jsonl")
 	os.WriteFile(labels, []byte(`{"input": {"text": "ping"}, "output": "pong", "label": "pass", "high_risk": true}
@@ -168,6 +170,7 @@ func TestGraderCalibrate(t *testing.T) {
 
 // The loader checks judge templates, parallelism and retries.
 func TestValidateJudgeSpec(t *testing.T) {
+	t.Parallel()
 	dir, countFile := judgedRepo(t, "PASS IF CONTAINS: pong")
 	spec := strings.Replace(judgedSpec("PASS IF CONTAINS: pong", countFile), "    judge: {builtin: fake_judge}\n",
 		"    judge: {builtin: fake_judge}\n    template: \"{{rubric}} {{answer}}\"\n    retries: 11\n", 1)

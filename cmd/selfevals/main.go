@@ -3,12 +3,16 @@
 package main
 
 import (
+	"context"
 	"math"
 	"os"
+	"os/signal"
 	"runtime"
 	"runtime/debug"
 	"runtime/pprof"
+	"strings"
 	"sync"
+	"syscall"
 )
 
 // memoryLimit is the soft heap limit of a run unless GOMEMLIMIT says
@@ -25,33 +29,65 @@ const memoryLimit = 64 << 20
 const gcPercent = 400
 
 func main() {
-	if _, set := os.LookupEnv("GOMEMLIMIT"); !set {
+	env := systemEnv()
+	if _, set := env.LookupEnv("GOMEMLIMIT"); !set {
 		debug.SetMemoryLimit(memoryLimit)
-		if _, set := os.LookupEnv("GOGC"); !set {
+		if _, set := env.LookupEnv("GOGC"); !set {
 			debug.SetGCPercent(gcPercent)
 		}
 	}
 	// SELFEVALS_CPUPROFILE=path writes a CPU profile of the whole command,
 	// SELFEVALS_MEMPROFILE=path its allocations (for performance work: go
 	// tool pprof path).
-	memProfile := os.Getenv("SELFEVALS_MEMPROFILE")
+	memProfile := env.Getenv("SELFEVALS_MEMPROFILE")
 	if memProfile != "" {
 		runtime.MemProfileRate = 64 << 10
 	}
+	ctx := interruptContext()
 	code := 0
-	if path := os.Getenv("SELFEVALS_CPUPROFILE"); path != "" {
+	if path := env.Getenv("SELFEVALS_CPUPROFILE"); path != "" {
 		if f, err := os.Create(path); err == nil && pprof.StartCPUProfile(f) == nil {
-			code = Main(os.Args[1:], SystemStreams())
+			code = Main(ctx, os.Args[1:], SystemStreams(env), env)
 			pprof.StopCPUProfile()
 			f.Close()
 		}
 	} else {
-		code = Main(os.Args[1:], SystemStreams())
+		code = Main(ctx, os.Args[1:], SystemStreams(env), env)
 	}
 	if memProfile != "" {
 		writeProfile("allocs", memProfile)
 	}
 	os.Exit(code)
+}
+
+// systemEnv is the process's own working directory and environment: the
+// only place commands' process state is read.
+func systemEnv() *Env {
+	env := &Env{Vars: map[string]string{}, inDir: true}
+	// Without a working directory (it was removed) relative paths still
+	// go down as given and fail there, as they would have.
+	env.Dir, _ = os.Getwd()
+	for _, kv := range os.Environ() {
+		k, v, _ := strings.Cut(kv, "=")
+		// The first of duplicates is the one os.Getenv returns.
+		if _, dup := env.Vars[k]; !dup {
+			env.Vars[k] = v
+		}
+	}
+	return env
+}
+
+// interruptContext is cancelled by the first SIGINT or SIGTERM, which long
+// commands (run, serve, regrade, …) take as "stop cleanly, keep what
+// finished". The signal is then no longer caught, so a second one ends the
+// process at once, whatever the command is doing.
+func interruptContext() context.Context {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	go func() {
+		<-ctx.Done()
+		stop()
+	}()
+	return ctx
 }
 
 // pauseGC stops the collector's pacing until resume is called, if a

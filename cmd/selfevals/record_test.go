@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -70,19 +71,20 @@ func selfevals(dir string, args ...string) *exec.Cmd {
 	return cmd
 }
 
-// Killed with SIGKILL mid-run, then resumed: the agent was called once per
-// case × iteration × repetition, plus at most the calls in flight at the
-// kill, and the final results equal an uninterrupted run's.
-func TestKillAndResume(t *testing.T) {
-	const n, parallel = 40, 4
-	dir, countFile := countingRepo(t, n, parallel)
-	cmd := selfevals(dir, "run", "evals/experiments/counting.yaml", "--no-commit")
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
+// startUntil starts cmd, a run of the counting experiment in dir, and
+// returns once n results are recorded, with a function that finds
+// results.jsonl ("" before the run creates it).
+func startUntil(t *testing.T, cmd *exec.Cmd, dir string, n int) (results func() string) {
+	t.Helper()
+	stderr, _ := cmd.Stderr.(*bytes.Buffer)
+	if stderr == nil {
+		stderr = &bytes.Buffer{}
+		cmd.Stderr = stderr
+	}
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	results := func() string {
+	results = func() string {
 		m, _ := filepath.Glob(filepath.Join(dir, "evals/runs/counting/run_*/results.jsonl"))
 		if len(m) == 0 {
 			return ""
@@ -90,13 +92,24 @@ func TestKillAndResume(t *testing.T) {
 		return m[0]
 	}
 	deadline := time.Now().Add(20 * time.Second)
-	for countLines(t, results()) < n/2 {
+	for countLines(t, results()) < n {
 		if time.Now().After(deadline) {
 			cmd.Process.Kill()
 			t.Fatalf("the run did not progress:\n%s", stderr.String())
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
+	return results
+}
+
+// Killed with SIGKILL mid-run, then resumed: the agent was called once per
+// case × iteration × repetition, plus at most the calls in flight at the
+// kill, and the final results equal an uninterrupted run's.
+func TestKillAndResume(t *testing.T) {
+	const n, parallel = 40, 4
+	dir, countFile := countingRepo(t, n, parallel)
+	cmd := selfevals(dir, "run", "evals/experiments/counting.yaml", "--no-commit")
+	results := startUntil(t, cmd, dir, n/2)
 	cmd.Process.Signal(syscall.SIGKILL)
 	cmd.Wait()
 	callsBefore := countLines(t, countFile)
@@ -202,5 +215,35 @@ func TestConcurrentRunsAreLocked(t *testing.T) {
 	killed.Wait()
 	if out, err := selfevals(dir, "run", "evals/experiments/counting.yaml", "--no-commit", "--max-iterations", "1").CombinedOutput(); err != nil {
 		t.Errorf("run after a killed holder: %v\n%s", err, out)
+	}
+}
+
+// The first Ctrl-C stops a run cleanly: in-flight calls are cancelled,
+// what finished is kept and reported, and the exit status is 1.
+func TestInterruptKeepsFinishedCalls(t *testing.T) {
+	const n, parallel = 40, 4
+	dir, _ := countingRepo(t, n, parallel)
+	cmd := selfevals(dir, "run", "evals/experiments/counting.yaml", "--no-commit")
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	results := startUntil(t, cmd, dir, n/2)
+	cmd.Process.Signal(os.Interrupt)
+	err := cmd.Wait()
+	var exit *exec.ExitError
+	if !errors.As(err, &exit) || exit.ExitCode() != 1 {
+		t.Fatalf("exit: %v, want status 1\n%s", err, stderr.String())
+	}
+	if !strings.Contains(stderr.String(), "error: interrupted: finished calls were kept") {
+		t.Errorf("stderr does not say it was interrupted:\n%s", stderr.String())
+	}
+	if !strings.Contains(stdout.String(), "# Experiment: counting") {
+		t.Errorf("no report on stdout:\n%s", stdout.String())
+	}
+	if kept := countLines(t, results()); kept < n/2 || kept >= 2*n {
+		t.Errorf("results.jsonl has %d lines, want the %d or more that finished before the interrupt, and fewer than %d", kept, n/2, 2*n)
+	}
+	manifest, _ := os.ReadFile(filepath.Join(filepath.Dir(results()), "run.json"))
+	if !bytes.Contains(manifest, []byte(`"state": "interrupted"`)) {
+		t.Errorf("run.json:\n%s", manifest)
 	}
 }

@@ -89,13 +89,14 @@ func regrade(ctx context.Context, io *IOStreams, opts *regradeOptions) (*runner.
 	if ctx == nil {
 		ctx = context.Background()
 	}
+	env := opts.global.env
 	evalsDir := opts.global.evalsDir()
 	runDir, err := findRunDir(evalsDir, opts.run)
 	if err != nil {
 		return nil, err
 	}
 	if runDir == "" {
-		return nil, repo.Userf("no recorded runs of %s under %s", opts.run, repo.Dir(evalsDir).AllRuns())
+		return nil, repo.Userf("no recorded runs of %s under %s", opts.run, env.show(repo.Dir(evalsDir).AllRuns()))
 	}
 	man, err := runstore.At(runDir).Manifest()
 	if err != nil {
@@ -105,15 +106,15 @@ func regrade(ctx context.Context, io *IOStreams, opts *regradeOptions) (*runner.
 	if err != nil {
 		return nil, err
 	}
-	specPath := runSpecPath(evalsDir, man, opts.spec)
+	specPath := runSpecPath(env, evalsDir, man, opts.spec)
 	ls, err := repo.LoadExperiment(specPath, loadOpts)
 	if err != nil {
 		return nil, err
 	}
 	if ls.Slug != man.Experiment {
-		return nil, &repo.UserError{Msg: fmt.Sprintf("%s is experiment %s, but run %s is of %s", specPath, ls.Slug, man.RunID, man.Experiment), Hint: "pass the spec of the run's experiment with --spec"}
+		return nil, &repo.UserError{Msg: fmt.Sprintf("%s is experiment %s, but run %s is of %s", env.show(specPath), ls.Slug, man.RunID, man.Experiment), Hint: "pass the spec of the run's experiment with --spec"}
 	}
-	factories, closeGraders := runner.GraderFactories(ls, evalsDir, opts.noCache)
+	factories, closeGraders := runner.GraderFactories(ls, evalsDir, runner.JudgeOptions{NoCache: opts.noCache, Env: env.agentEnv()})
 	defer closeGraders()
 	registry, err := graders.NewRegistry(ls.Spec.Graders, factories)
 	if err != nil {
@@ -128,14 +129,15 @@ func regrade(ctx context.Context, io *IOStreams, opts *regradeOptions) (*runner.
 // runSpecPath is the spec a run recorded, unless override names another.
 // run.json keeps the path as it was given; from elsewhere, it is tried
 // from the repository root.
-func runSpecPath(evalsDir string, man *repo.RunManifest, override string) string {
+func runSpecPath(env *Env, evalsDir string, man *repo.RunManifest, override string) string {
 	if override != "" {
-		return override
+		return env.path(override)
 	}
-	if alt := filepath.Join(filepath.Dir(filepath.Clean(evalsDir)), man.Spec); !fileExists(man.Spec) && fileExists(alt) {
+	spec := env.path(man.Spec)
+	if alt := filepath.Join(filepath.Dir(filepath.Clean(evalsDir)), man.Spec); !fileExists(spec) && fileExists(alt) {
 		return alt
 	}
-	return man.Spec
+	return spec
 }
 
 // findRunDir resolves a run ID, or an experiment slug ("" for every

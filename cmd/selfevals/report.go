@@ -47,6 +47,7 @@ func runReport(io *IOStreams, opts *reportOptions, args []string) error {
 		return repo.Userf("--format must be md, json, junit or html, got %q", opts.format)
 	}
 	dir := opts.global.evalsDir()
+	shown := opts.global.env.show(dir)
 	slug := ""
 	if len(args) == 1 {
 		slug = args[0]
@@ -56,9 +57,9 @@ func runReport(io *IOStreams, opts *reportOptions, args []string) error {
 	case err != nil:
 		return err
 	case runDir == "" && slug == "":
-		return repo.Userf("no recorded runs under %s", dir)
+		return repo.Userf("no recorded runs under %s", shown)
 	case runDir == "":
-		return repo.Userf("no recorded runs of %s under %s", slug, dir)
+		return repo.Userf("no recorded runs of %s under %s", slug, shown)
 	}
 	rs, err := runstore.At(runDir).Summary()
 	if err != nil {

@@ -26,6 +26,7 @@ func pingpongRunDir(t *testing.T) string {
 }
 
 func TestReportJUnit(t *testing.T) {
+	t.Parallel()
 	dir := pingpongRunDir(t)
 	out, errOut, code := runCLI(t, dir, "report", "pingpong", "--format", "junit")
 	if code != 0 {
@@ -81,6 +82,7 @@ func TestReportJUnit(t *testing.T) {
 }
 
 func TestReportHTML(t *testing.T) {
+	t.Parallel()
 	dir := pingpongRunDir(t)
 	out, errOut, code := runCLI(t, dir, "report", "pingpong", "--format", "html")
 	if code != 0 {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -42,28 +43,26 @@ type exitError struct {
 
 func (e *exitError) Error() string { return e.msg }
 
-// globalOptions are the flags every command shares.
+// globalOptions are the flags every command shares, and the working
+// directory and environment it runs in.
 type globalOptions struct {
 	dir string // the evals/ directory
+	env *Env
 }
 
 // evalsDir resolves the evals/ directory: --dir, then SELFEVALS_DIR, then
 // the nearest evals/ in this directory or a parent (stopping at the
 // repository root), else ./evals.
 func (g *globalOptions) evalsDir() string {
-	if g.dir != "" {
-		return g.dir
-	}
-	if d := os.Getenv("SELFEVALS_DIR"); d != "" {
+	if d := g.chosenDir(); d != "" {
 		return d
 	}
-	cwd, err := os.Getwd()
-	if err != nil {
+	if g.env.Dir == "" {
 		return "evals"
 	}
-	for d := cwd; ; {
+	for d := g.env.Dir; ; {
 		if st, err := os.Stat(filepath.Join(d, "evals")); err == nil && st.IsDir() {
-			return relToCwd(filepath.Join(d, "evals"))
+			return g.env.path(g.env.rel(filepath.Join(d, "evals")))
 		}
 		if _, err := os.Stat(filepath.Join(d, ".git")); err == nil {
 			break
@@ -74,7 +73,16 @@ func (g *globalOptions) evalsDir() string {
 		}
 		d = parent
 	}
-	return "evals"
+	return g.env.path("evals")
+}
+
+// chosenDir is the evals/ directory --dir or else SELFEVALS_DIR names, or
+// "".
+func (g *globalOptions) chosenDir() string {
+	if g.dir != "" {
+		return g.env.path(g.dir)
+	}
+	return g.env.path(g.env.Getenv("SELFEVALS_DIR"))
 }
 
 // loadOptions are the loader's options for this evals/ directory.
@@ -84,26 +92,15 @@ func (g *globalOptions) loadOptions() (repo.LoadOptions, error) {
 	if err != nil {
 		return repo.LoadOptions{}, err
 	}
-	root, err := filepath.Abs(filepath.Dir(filepath.Clean(dir)))
-	if err != nil {
-		return repo.LoadOptions{}, err
+	root := filepath.Dir(g.env.abs(dir))
+	if !filepath.IsAbs(root) {
+		return repo.LoadOptions{}, errors.New("the working directory is unknown (was it removed?)")
 	}
 	return repo.LoadOptions{Root: root, Settings: settings}, nil
 }
 
-func relToCwd(p string) string {
-	cwd, err := os.Getwd()
-	if err != nil {
-		return p
-	}
-	if r, err := filepath.Rel(cwd, p); err == nil && !strings.HasPrefix(r, "..") {
-		return r
-	}
-	return p
-}
-
-func newRootCmd(io *IOStreams) *cobra.Command {
-	g := &globalOptions{}
+func newRootCmd(io *IOStreams, env *Env) *cobra.Command {
+	g := &globalOptions{env: env}
 	root := &cobra.Command{
 		Use:   "selfevals",
 		Short: "Evaluate and improve AI agents from inside a git repository",
@@ -157,18 +154,19 @@ func (e *usageError) Error() string {
 	return fmt.Sprintf("%v\n  hint: see '%s --help'", e.err, e.cmd.CommandPath())
 }
 
-// Main runs the command line and returns the exit code. No panic reaches
-// the user as a Go trace: it becomes an internal error, exit 1.
-func Main(args []string, io *IOStreams) (code int) {
+// Main runs the command line in env and returns the exit code. Long
+// commands stop cleanly when ctx is cancelled. No panic reaches the user as
+// a Go trace: it becomes an internal error, exit 1.
+func Main(ctx context.Context, args []string, io *IOStreams, env *Env) (code int) {
 	defer func() {
 		if r := recover(); r != nil {
 			fmt.Fprintf(io.ErrOut, "error: internal error: %v\n  please report this with the command you ran\n%s", r, debug.Stack())
 			code = exitFailure
 		}
 	}()
-	root := newRootCmd(io)
+	root := newRootCmd(io, env)
 	root.SetArgs(args)
-	err := root.Execute()
+	err := root.ExecuteContext(ctx)
 	if err == nil {
 		return exitOK
 	}

@@ -4,9 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
-	"os/signal"
-	"syscall"
 
 	"github.com/spf13/cobra"
 
@@ -88,7 +85,7 @@ func runRun(ctx context.Context, io *IOStreams, opts *runOptions) error {
 	var specs []*repo.LoadedSpec
 	var problems repo.Problems
 	for _, p := range opts.specs {
-		ls, err := repo.LoadExperiment(p, loadOpts)
+		ls, err := repo.LoadExperiment(opts.global.env.path(p), loadOpts)
 		var ps repo.Problems
 		switch {
 		case errors.As(err, &ps):
@@ -106,8 +103,6 @@ func runRun(ctx context.Context, io *IOStreams, opts *runOptions) error {
 	if ctx == nil {
 		ctx = context.Background()
 	}
-	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
-	defer stop()
 
 	var reportsOut []*repo.RunSummary
 	interrupted := false
@@ -161,6 +156,7 @@ func runOne(ctx context.Context, io *IOStreams, opts *runOptions, ls *repo.Loade
 		ToolVersion: toolVersion(), NoCommit: noCommitReason(opts, settings),
 		OnIteration: prog.iteration, OnResult: prog.result, OnDecided: prog.decided,
 		Report: func(rs *repo.RunSummary) []byte { return []byte(reports.Markdown(rs)) },
+		Env:    opts.global.env.agentEnv(),
 	})
 	if err != nil {
 		return nil, err

@@ -7,9 +7,7 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"os/signal"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -102,7 +100,7 @@ func runServe(ctx context.Context, io *IOStreams, opts *serveOptions) error {
 	}
 	dir := opts.global.evalsDir()
 	if st, err := os.Stat(dir); err != nil || !st.IsDir() {
-		return repo.Userf("no evals/ directory at %s: run selfevals init, or point --dir at one", dir)
+		return repo.Userf("no evals/ directory at %s: run selfevals init, or point --dir at one", opts.global.env.show(dir))
 	}
 	srv, err := web.New(web.Options{EvalsDir: dir, Version: toolVersion(), LoopbackOnly: !opts.public, TraceRows: tracefile.ReadRows})
 	if err != nil {
@@ -115,8 +113,6 @@ func runServe(ctx context.Context, io *IOStreams, opts *serveOptions) error {
 	if ctx == nil {
 		ctx = context.Background()
 	}
-	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
-	defer stop()
 	return serveUntilDone(ctx, io, opts, srv, ln)
 }
 

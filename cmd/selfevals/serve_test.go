@@ -10,6 +10,7 @@ import (
 )
 
 func TestServeAddrChecks(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		addr   string
 		public bool
@@ -39,10 +40,11 @@ func TestServeAddrChecks(t *testing.T) {
 // A non-loopback --addr without --public is a usage error (exit 2) that
 // names the way out; nothing listens.
 func TestServeRefusesPublicAddrWithoutFlag(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	writeTree(t, dir, map[string]string{"evals/selfevals.yaml": "name: t\n"})
 	var out, errOut bytes.Buffer
-	code := Main([]string{"serve", "--dir", dir + "/evals", "--addr", "0.0.0.0:0"}, &IOStreams{In: strings.NewReader(""), Out: &out, ErrOut: &errOut})
+	code := Main(t.Context(), []string{"serve", "--dir", dir + "/evals", "--addr", "0.0.0.0:0"}, &IOStreams{In: strings.NewReader(""), Out: &out, ErrOut: &errOut}, &Env{Dir: dir})
 	if code != exitUsage || !strings.Contains(errOut.String(), "--public") || out.Len() != 0 {
 		t.Errorf("exit %d, stderr %q, stdout %q", code, errOut.String(), out.String())
 	}
@@ -51,12 +53,13 @@ func TestServeRefusesPublicAddrWithoutFlag(t *testing.T) {
 // serve answers, is read-only, and stops gracefully when its context ends,
 // even with a live stream open.
 func TestServeStartsAndStops(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	writeTree(t, dir, map[string]string{"evals/selfevals.yaml": "name: served\n"})
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	urls := make(chan string, 1)
-	g := &globalOptions{dir: dir + "/evals"}
+	g := &globalOptions{dir: dir + "/evals", env: &Env{Dir: dir}}
 	var out, errOut bytes.Buffer
 	done := make(chan error, 1)
 	go func() {

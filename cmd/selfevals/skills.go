@@ -91,7 +91,7 @@ they are missing or differ, and prints the directory.`,
 				if err := checkSkill(args[0]); err != nil {
 					return err
 				}
-				dir, err := writeSkill(args[0])
+				dir, err := writeSkill(g.env, args[0])
 				if err != nil {
 					return err
 				}
@@ -152,8 +152,8 @@ func skillDescription(data []byte) string {
 
 // writeSkill copies a skill to the cache directory. A development build has
 // no version, so its directory is named by the skills' content instead.
-func writeSkill(name string) (string, error) {
-	cache, err := os.UserCacheDir()
+func writeSkill(env *Env, name string) (string, error) {
+	cache, err := env.userCacheDir()
 	if err != nil {
 		return "", fmt.Errorf("no cache directory to write the skill to: %w", err)
 	}

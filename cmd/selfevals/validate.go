@@ -33,6 +33,7 @@ Exit status 2 when any file has a problem.`,
 }
 
 func runValidate(io *IOStreams, opts *validateOptions) error {
+	env := opts.global.env
 	files, err := filesToCheck(opts.global, opts.paths)
 	if err != nil {
 		return err
@@ -49,11 +50,11 @@ func runValidate(io *IOStreams, opts *validateOptions) error {
 		}
 		if err != nil {
 			bad++
-			fmt.Fprintf(io.Out, "FAIL  %s\n", f.Path)
+			fmt.Fprintf(io.Out, "FAIL  %s\n", env.show(f.Path))
 			fmt.Fprintln(io.ErrOut, indentErr(err))
 			continue
 		}
-		fmt.Fprintf(io.Out, "ok    %s  %s\n", f.Path, summary)
+		fmt.Fprintf(io.Out, "ok    %s  %s\n", env.show(f.Path), summary)
 	}
 	if bad > 0 {
 		return &exitError{code: exitUsage, msg: fmt.Sprintf("%d of %d files have problems", bad, len(files))}
@@ -65,12 +66,13 @@ func runValidate(io *IOStreams, opts *validateOptions) error {
 // filesToCheck is the named files, or every file of the evals/ tree.
 func filesToCheck(g *globalOptions, paths []string) ([]repo.TreeFile, error) {
 	if len(paths) == 0 {
-		files, err := repo.TreeFiles(g.evalsDir())
+		dir := g.evalsDir()
+		files, err := repo.TreeFiles(dir)
 		if err != nil {
 			return nil, err
 		}
 		if len(files) == 0 {
-			return nil, repo.Userf("%s holds no specs, datasets, cards or taxonomy", g.evalsDir())
+			return nil, repo.Userf("%s holds no specs, datasets, cards or taxonomy", g.env.show(dir))
 		}
 		return files, nil
 	}
@@ -80,7 +82,7 @@ func filesToCheck(g *globalOptions, paths []string) ([]repo.TreeFile, error) {
 		if err != nil {
 			return nil, err
 		}
-		files = append(files, repo.TreeFile{Path: p, Kind: kind})
+		files = append(files, repo.TreeFile{Path: g.env.path(p), Kind: kind})
 	}
 	return files, nil
 }

@@ -13,6 +13,7 @@ import (
 // metadata: this test does. Every input the action uses is declared, every
 // run step names its shell, and the outputs come from steps that exist.
 func TestCompositeAction(t *testing.T) {
+	t.Parallel()
 	raw, err := os.ReadFile("../../.github/actions/selfevals/action.yml")
 	if err != nil {
 		t.Fatal(err)
@@ -77,6 +78,7 @@ func TestCompositeAction(t *testing.T) {
 }
 
 func TestEvalsWorkflow(t *testing.T) {
+	t.Parallel()
 	raw, err := os.ReadFile("../../.github/workflows/evals.yml")
 	if err != nil {
 		t.Fatal(err)

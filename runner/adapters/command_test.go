@@ -183,6 +183,22 @@ func TestCommandEnvAndWorkdir(t *testing.T) {
 	}
 }
 
+// A command agent starts with the environment it is given, not the
+// process's.
+func TestCommandEnviron(t *testing.T) {
+	root := t.TempDir()
+	a := newTestCommand(t, repo.Agent{}, Options{RepoRoot: root, Environ: []string{"FROM_CALLER=given"}})
+	for name, want := range map[string]string{"FROM_CALLER": "given|" + root, "PATH": "|" + root} {
+		resp, _, err := callWithTimeout(t, a, request(`{"mode":"env","text":"`+name+`"}`), 10*time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if resp.Output != want {
+			t.Errorf("%s: output = %q, want %q", name, resp.Output, want)
+		}
+	}
+}
+
 func TestNewErrors(t *testing.T) {
 	tests := []struct {
 		name  string

@@ -28,6 +28,9 @@ type Options struct {
 	// LookupEnv expands ${NAME} in URLs, headers and env; os.LookupEnv when
 	// nil.
 	LookupEnv func(string) (string, bool)
+	// Environ is the environment a command agent starts with, before its
+	// env: block; os.Environ() when nil.
+	Environ []string
 }
 
 const defaultTimeout = 60 * time.Second
@@ -44,6 +47,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.LookupEnv == nil {
 		o.LookupEnv = os.LookupEnv
+	}
+	if o.Environ == nil {
+		o.Environ = os.Environ()
 	}
 	if o.RepoRoot == "" {
 		o.RepoRoot = "."

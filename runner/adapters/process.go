@@ -72,7 +72,7 @@ func newProcessSpec(agent repo.Agent, opts Options) (*processSpec, error) {
 			return nil, repo.Userf("agent.command: %s was not found in PATH; install it or give its path", argv[0])
 		}
 	}
-	env, err := mergeEnv(os.Environ(), agent.Env, opts.LookupEnv)
+	env, err := mergeEnv(opts.Environ, agent.Env, opts.LookupEnv)
 	if err != nil {
 		return nil, err
 	}
