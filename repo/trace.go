@@ -2,7 +2,8 @@ package repo
 
 import "github.com/goccy/go-json"
 
-// Request is what every adapter sends to the agent (SPEC §5).
+// Request is what every adapter sends to the agent: one JSON object per
+// call (on stdin, as an HTTP body, or as a worker line).
 type Request struct {
 	CaseID     string          `json:"case_id"`
 	Input      json.RawMessage `json:"input"`
@@ -24,8 +25,8 @@ type RequestMetadata struct {
 	Taxonomy   *CaseTaxonomy `json:"taxonomy,omitempty"`
 }
 
-// Response is what an agent answers (SPEC §5). Every field is optional but
-// Output or Error.
+// Response is what an agent answers. Every field is optional, but an
+// answer has at least an output or an error.
 type Response struct {
 	Output           string          `json:"output,omitempty"`
 	StructuredOutput json.RawMessage `json:"structured_output,omitempty"`

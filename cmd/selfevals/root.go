@@ -27,7 +27,9 @@ func toolVersion() string {
 	return "dev"
 }
 
-// Exit codes (SPEC §14).
+// Exit codes: 0 success, 1 a failure, 2 a usage or input error (bad flag,
+// spec, dataset; also fmt --check on files that are not canonical), 4 a
+// gate that failed (diff --fail-on regression).
 const (
 	exitOK      = 0
 	exitFailure = 1
