@@ -60,6 +60,42 @@ everything that finished is kept and reported.`,
 }
 
 func runRun(ctx context.Context, io *IOStreams, opts *runOptions) error {
+	if err := opts.check(); err != nil {
+		return err
+	}
+	loadOpts, err := opts.global.loadOptions()
+	if err != nil {
+		return err
+	}
+	specs, err := loadSpecs(opts, loadOpts)
+	if err != nil {
+		return err
+	}
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	var reportsOut []*repo.RunSummary
+	defer func() { printReports(io, opts.format, reportsOut) }()
+	for _, ls := range specs {
+		for _, w := range ls.Warnings {
+			fmt.Fprintln(io.ErrOut, "warning: "+w)
+		}
+		rs, err := runOne(ctx, io, opts, ls, loadOpts.Settings)
+		if rs != nil {
+			reportsOut = append(reportsOut, rs)
+		}
+		if err != nil {
+			return err
+		}
+		if rs.State == repo.RunInterrupted {
+			return &exitError{code: exitFailure, msg: "interrupted: finished calls were kept"}
+		}
+	}
+	return nil
+}
+
+// check refuses flag values that make no sense before anything loads.
+func (opts *runOptions) check() error {
 	if opts.format != "md" && opts.format != "json" {
 		return repo.Userf("--format must be md or json, got %q", opts.format)
 	}
@@ -74,12 +110,13 @@ func runRun(ctx context.Context, io *IOStreams, opts *runOptions) error {
 	if opts.reps > 100 {
 		return repo.Userf("--reps must be at most 100")
 	}
-	loadOpts, err := opts.global.loadOptions()
-	if err != nil {
-		return err
-	}
-	// Load every spec first: a typo in the third spec should not surface
-	// after the first two have run for an hour.
+	return nil
+}
+
+// loadSpecs loads every spec before any runs, so a typo in the third spec
+// does not surface after the first two have run for an hour; the problems
+// of all of them come back together.
+func loadSpecs(opts *runOptions, loadOpts repo.LoadOptions) ([]*repo.LoadedSpec, error) {
 	resumeGC := pauseGC()
 	defer resumeGC()
 	var specs []*repo.LoadedSpec
@@ -91,43 +128,15 @@ func runRun(ctx context.Context, io *IOStreams, opts *runOptions) error {
 		case errors.As(err, &ps):
 			problems = append(problems, ps...)
 		case err != nil:
-			return err
+			return nil, err
 		default:
 			specs = append(specs, ls)
 		}
 	}
-	resumeGC()
 	if len(problems) > 0 {
-		return problems
+		return nil, problems
 	}
-	if ctx == nil {
-		ctx = context.Background()
-	}
-
-	var reportsOut []*repo.RunSummary
-	interrupted := false
-	for _, ls := range specs {
-		for _, w := range ls.Warnings {
-			fmt.Fprintln(io.ErrOut, "warning: "+w)
-		}
-		rs, err := runOne(ctx, io, opts, ls, loadOpts.Settings)
-		if rs != nil {
-			reportsOut = append(reportsOut, rs)
-		}
-		if err != nil {
-			printReports(io, opts.format, reportsOut)
-			return err
-		}
-		if rs.State == repo.RunInterrupted {
-			interrupted = true
-			break
-		}
-	}
-	printReports(io, opts.format, reportsOut)
-	if interrupted {
-		return &exitError{code: exitFailure, msg: "interrupted: finished calls were kept"}
-	}
-	return nil
+	return specs, nil
 }
 
 func printReports(io *IOStreams, format string, rss []*repo.RunSummary) {
