@@ -68,16 +68,22 @@ type Check struct {
 
 // Evidence is a paired comparison of a metric between two iterations (or
 // revisions), on the cases both ran. Test is empty when the metric has no
-// paired test; P is then NaN.
+// paired test; P is then nil (null in JSON) and Lo, Hi mean nothing.
 type Evidence struct {
-	Metric string  `json:"metric"`
-	Value  float64 `json:"value"`
-	Delta  float64 `json:"delta"`
-	Lo     float64 `json:"ci_low"`
-	Hi     float64 `json:"ci_high"`
-	P      float64 `json:"p_value"`
-	Test   string  `json:"test"`
-	Pairs  int     `json:"pairs"`
+	Metric string   `json:"metric"`
+	Value  float64  `json:"value"`
+	Delta  float64  `json:"delta"`
+	Lo     float64  `json:"ci_low"`
+	Hi     float64  `json:"ci_high"`
+	P      *float64 `json:"p_value"`
+	Test   string   `json:"test"`
+	Pairs  int      `json:"pairs"`
+}
+
+// Significant reports whether the evidence has a paired test whose p-value
+// is below 1 − confidence.
+func (e *Evidence) Significant(confidence float64) bool {
+	return e != nil && e.Test != "" && e.P != nil && *e.P < 1-confidence
 }
 
 // IterationSummary is one iteration's outcome: its parameters, metrics and

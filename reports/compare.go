@@ -53,7 +53,7 @@ func Compare(a, b *runner.StoredIteration) string {
 			delta = signed(mb.Value - ma.Value)
 			if ev := paired.Compare(n, ma.Value, mb.Value, a.Pairs, b.Pairs, conf); ev != nil && ev.Test != "" {
 				ci = fmt.Sprintf("[%s, %s]", signed(ev.Lo), signed(ev.Hi))
-				p = fmtP(ev.P)
+				p = fmtP(*ev.P)
 				test = ev.Test
 			}
 		}
@@ -81,12 +81,12 @@ func Compare(a, b *runner.StoredIteration) string {
 		w("`%s` was not observed in both iterations; no recommendation.\n", target.Name)
 	default:
 		ev := paired.Compare(target.Name, va, vb, a.Pairs, b.Pairs, conf)
-		sig := ev != nil && ev.Test != "" && ev.P < 1-conf
+		sig := ev.Significant(conf)
 		switch {
 		case target.Better(vb, va) && sig:
-			w("Prefer **B**: `%s` %s → %s, a significant improvement (p=%s).\n", target.Name, num(va), num(vb), fmtP(ev.P))
+			w("Prefer **B**: `%s` %s → %s, a significant improvement (p=%s).\n", target.Name, num(va), num(vb), fmtP(*ev.P))
 		case target.Better(va, vb) && sig:
-			w("Prefer **A**: `%s` %s → %s is a significant regression for B (p=%s).\n", target.Name, num(va), num(vb), fmtP(ev.P))
+			w("Prefer **A**: `%s` %s → %s is a significant regression for B (p=%s).\n", target.Name, num(va), num(vb), fmtP(*ev.P))
 		case va == vb:
 			w("No difference in `%s` (%s).\n", target.Name, num(va))
 		default:

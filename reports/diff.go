@@ -917,8 +917,7 @@ func pairedTest(md *MetricDiff, va, vb float64, a, b []repo.CasePair, confidence
 	if ev == nil || ev.Test == "" {
 		return
 	}
-	p := ev.P
-	md.CI, md.P, md.Test, md.Pairs = &[2]float64{round6(ev.Lo), round6(ev.Hi)}, &p, ev.Test, ev.Pairs
+	md.CI, md.P, md.Test, md.Pairs = &[2]float64{round6(ev.Lo), round6(ev.Hi)}, ev.P, ev.Test, ev.Pairs
 }
 
 // DiffJSON renders the diff as indented JSON.

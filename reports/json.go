@@ -2,7 +2,6 @@ package reports
 
 import (
 	_ "embed"
-	"math"
 	"time"
 
 	"github.com/selfevals/selfevals/repo"
@@ -144,10 +143,7 @@ func BuildJSON(rs *repo.RunSummary) *JSONReport {
 			ji.Decision.Delta = &d
 			if ev.Test != "" {
 				ji.Decision.DeltaCI = &[2]float64{ev.Lo, ev.Hi}
-				if !math.IsNaN(ev.P) {
-					p := ev.P
-					ji.Decision.PValue = &p
-				}
+				ji.Decision.PValue = ev.P
 				ji.Decision.Test = ev.Test
 			}
 		}

@@ -88,18 +88,7 @@ func TestJSONGoldenAndSchema(t *testing.T) {
 	}
 	golden(t, "pingpong.json", out)
 
-	schemaDoc, err := jsonschema.UnmarshalJSON(bytes.NewReader(ReportSchema))
-	if err != nil {
-		t.Fatal(err)
-	}
-	c := jsonschema.NewCompiler()
-	if err := c.AddResource("report.schema.json", schemaDoc); err != nil {
-		t.Fatal(err)
-	}
-	schema, err := c.Compile("report.schema.json")
-	if err != nil {
-		t.Fatal(err)
-	}
+	schema := reportSchema(t)
 	doc, err := jsonschema.UnmarshalJSON(bytes.NewReader(out))
 	if err != nil {
 		t.Fatal(err)

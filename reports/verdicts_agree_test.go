@@ -73,27 +73,27 @@ func TestDecideAndDiffAgreeOnTheSamePairs(t *testing.T) {
 				t.Fatalf("diff has no row for %s", tc.target.Name)
 			}
 			if ev.Test == "" || md.Test == "" {
-				if ev.Test != md.Test || md.P != nil || !math.IsNaN(ev.P) {
+				if ev.Test != md.Test || md.P != nil || ev.P != nil {
 					t.Errorf("decide test %q (p=%v), diff test %q (p=%v): one claims a test the other does not", ev.Test, ev.P, md.Test, md.P)
 				}
 				return
 			}
-			if md.Test != ev.Test || md.Pairs != ev.Pairs || *md.P != ev.P ||
+			if md.Test != ev.Test || md.Pairs != ev.Pairs || md.P == nil || ev.P == nil || *md.P != *ev.P ||
 				md.CI[0] != round6(ev.Lo) || md.CI[1] != round6(ev.Hi) {
 				t.Errorf("diff %s %d pairs p=%v CI %v; decide %s %d pairs p=%v CI [%v, %v]",
-					md.Test, md.Pairs, *md.P, *md.CI, ev.Test, ev.Pairs, ev.P, ev.Lo, ev.Hi)
+					md.Test, md.Pairs, md.P, *md.CI, ev.Test, ev.Pairs, ev.P, ev.Lo, ev.Hi)
 			}
 			improved := tc.target.Better(cur.Primary, best.Primary)
 			wantVerdict := VerdictWorse
 			if improved {
 				wantVerdict = VerdictBetter
 			}
-			significant := ev.P < 0.05
+			significant := ev.Significant(0.95)
 			switch {
 			case significant && md.Verdict != wantVerdict:
-				t.Errorf("diff says %s, decide saw a significant %s (p=%v)", md.Verdict, wantVerdict, ev.P)
+				t.Errorf("diff says %s, decide saw a significant %s (p=%v)", md.Verdict, wantVerdict, *ev.P)
 			case !significant && md.Verdict != VerdictNotSignificant:
-				t.Errorf("diff says %s for a change that is not significant (p=%v)", md.Verdict, ev.P)
+				t.Errorf("diff says %s for a change that is not significant (p=%v)", md.Verdict, *ev.P)
 			}
 			if improved != (d.Outcome == repo.KeepCandidate) {
 				t.Errorf("decide %s (%s) but the metric improved=%v", d.Outcome, d.Rationale, improved)

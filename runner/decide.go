@@ -86,7 +86,10 @@ func Decide(e *repo.Experiment, cur *repo.IterationSummary, best *repo.Iteration
 	case gain <= 0:
 		d.Outcome = e.Decision.IfRegressionFails
 		d.Rationale = fmt.Sprintf("no improvement and below target %s %s: %s; policy=%s", t.Operator, fmtNum(t.Value), evidence, e.Decision.IfRegressionFails)
-	case e.Decision.Significance == "require" && ev != nil && ev.P >= 1-e.Decision.Confidence:
+	case e.Decision.Significance == "require" && ev != nil && ev.Test == "":
+		d.Outcome = repo.Investigate
+		d.Rationale = fmt.Sprintf("improvement not shown: %s; %s has no paired test, and significance=require", evidence, t.Name)
+	case e.Decision.Significance == "require" && !ev.Significant(e.Decision.Confidence):
 		d.Outcome = repo.Investigate
 		d.Rationale = fmt.Sprintf("improvement not significant: %s; significance=require", evidence)
 	default:
@@ -103,7 +106,7 @@ func fmtEvidence(name string, value float64, ev *repo.Evidence, confidence float
 	if ev.Test == "" {
 		return fmt.Sprintf("%s %s (%s)", name, fmtNum(value), fmtSigned(ev.Delta))
 	}
-	return fmt.Sprintf("%s %s (%s, %.0f%% CI [%s, %s], p%s)", name, fmtNum(value), fmtSigned(ev.Delta), confidence*100, fmtSigned(ev.Lo), fmtSigned(ev.Hi), pClause(ev.P))
+	return fmt.Sprintf("%s %s (%s, %.0f%% CI [%s, %s], p%s)", name, fmtNum(value), fmtSigned(ev.Delta), confidence*100, fmtSigned(ev.Lo), fmtSigned(ev.Hi), pClause(*ev.P))
 }
 
 func fmtNum(f float64) string { return repo.FormatNumber(round(f, 4)) }

@@ -390,6 +390,7 @@ func (r *Recorder) Abort(cause error) {
 	r.closeTraces()
 	r.manifest.State = repo.RunFailed
 	r.manifest.Terminated = "error: " + cause.Error()
+	r.manifest.EndedAt = time.Now().UTC().Format(time.RFC3339Nano)
 	r.Run.WriteManifest(&r.manifest)
 	r.lock.Unlock()
 }

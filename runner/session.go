@@ -3,6 +3,7 @@ package runner
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/selfevals/selfevals/graders"
 	"github.com/selfevals/selfevals/repo"
@@ -128,6 +129,11 @@ func (s *Session) Run(ctx context.Context) (*repo.RunSummary, error) {
 	if err != nil {
 		s.Record.Abort(err)
 		s.Record = nil
+		if rs != nil {
+			// The report of a failed run says so, with the error and a
+			// real end, as run.json does.
+			rs.State, rs.Terminated, rs.EndedAt = repo.RunFailed, "error: "+err.Error(), time.Now().UTC()
+		}
 		return rs, err
 	}
 	if s.cache != nil {

@@ -4,7 +4,6 @@
 package paired
 
 import (
-	"math"
 	"strings"
 
 	"github.com/selfevals/selfevals/repo"
@@ -35,14 +34,14 @@ func TestFor(metric string) string {
 // tests metric's change from va to vb: exact McNemar with a paired interval
 // on the difference for pass rates, a paired bootstrap for the mean score
 // (the normal approximation past stats.BootstrapLimit pairs). It returns
-// nil when no case is shared, and evidence without a test (P NaN) for a
+// nil when no case is shared, and evidence without a test (P nil) for a
 // metric that has none.
 func Compare(metric string, va, vb float64, a, b []repo.CasePair, confidence float64) *repo.Evidence {
 	pa, pb := Common(a, b)
 	if len(pa) == 0 {
 		return nil
 	}
-	ev := &repo.Evidence{Metric: metric, Value: vb, Delta: vb - va, Pairs: len(pa), P: math.NaN()}
+	ev := &repo.Evidence{Metric: metric, Value: vb, Delta: vb - va, Pairs: len(pa)}
 	xa := make([]float64, len(pa))
 	xb := make([]float64, len(pa))
 	switch TestFor(metric) {
@@ -62,14 +61,15 @@ func Compare(metric string, va, vb float64, a, b []repo.CasePair, confidence flo
 			}
 		}
 		_, ev.Lo, ev.Hi, _ = stats.PairedMeanDiff(xa, xb, confidence, 1)
-		ev.P = stats.McNemarExact(passFail, failPass)
-		ev.Test = McNemar
+		p := stats.McNemarExact(passFail, failPass)
+		ev.P, ev.Test = &p, McNemar
 	case Bootstrap:
 		for i := range pa {
 			xa[i], xb[i] = pa[i].Score, pb[i].Score
 		}
-		_, ev.Lo, ev.Hi, ev.P = stats.PairedMeanDiff(xa, xb, confidence, 1)
-		ev.Test = Bootstrap
+		var p float64
+		_, ev.Lo, ev.Hi, p = stats.PairedMeanDiff(xa, xb, confidence, 1)
+		ev.P, ev.Test = &p, Bootstrap
 	}
 	return ev
 }

@@ -23,7 +23,7 @@ func TestCompareEvidence(t *testing.T) {
 	a, va := mk(false, false, true, true)
 	b, vb := mk(true, true, true, true)
 	ev := Compare("pass@1", va, vb, a, b, 0.95)
-	if ev.P != 0.5 || ev.Delta != 0.5 || ev.Test != "exact McNemar" || ev.Pairs != 4 {
+	if ev.P == nil || *ev.P != 0.5 || ev.Delta != 0.5 || ev.Test != "exact McNemar" || ev.Pairs != 4 {
 		t.Errorf("evidence %+v", ev)
 	}
 }
