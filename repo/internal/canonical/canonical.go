@@ -18,6 +18,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/goccy/go-json"
+	"github.com/selfevals/selfevals/repo/internal/jsonlex"
 )
 
 // Marshal returns the canonical JSON of v: goccy's encoding, transformed.
@@ -37,7 +38,7 @@ func Transform(raw []byte) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	if end = skipJSONSpace(raw, end); end < len(raw) {
+	if end = jsonlex.SkipSpace(raw, end); end < len(raw) {
 		return nil, fmt.Errorf("canonical JSON: unexpected %s after the value at offset %d", quoteByte(raw[end]), end)
 	}
 	return out, nil
@@ -97,7 +98,7 @@ func canonicalValue(raw []byte) ([]byte, int, error) {
 	defer c.release()
 	c.in = raw
 	c.out = make([]byte, 0, len(raw))
-	i := skipJSONSpace(raw, 0)
+	i := jsonlex.SkipSpace(raw, 0)
 	if i < len(raw) && (raw[i] == ',' || raw[i] == ':') {
 		i++ // goccy's Decoder steps over one separator before a value
 	}
@@ -121,7 +122,7 @@ func (c *canonicalizer) release() {
 }
 
 func (c *canonicalizer) value(i int) (int, error) {
-	i = skipJSONSpace(c.in, i)
+	i = jsonlex.SkipSpace(c.in, i)
 	if i >= len(c.in) {
 		return i, errCanonicalEnd
 	}
@@ -149,7 +150,7 @@ func (c *canonicalizer) object(i int) (int, error) {
 		return i, err
 	}
 	defer c.leave()
-	i = skipJSONSpace(c.in, i+1)
+	i = jsonlex.SkipSpace(c.in, i+1)
 	if i < len(c.in) && c.in[i] == '}' {
 		c.out = append(c.out, "{}"...)
 		return i + 1, nil
@@ -164,7 +165,7 @@ func (c *canonicalizer) object(i int) (int, error) {
 			return i, err
 		}
 		m.keyEnd = len(c.keys)
-		if i = skipJSONSpace(c.in, i); i >= len(c.in) || c.in[i] != ':' {
+		if i = jsonlex.SkipSpace(c.in, i); i >= len(c.in) || c.in[i] != ':' {
 			return i, c.unexpected(i, "after an object key")
 		}
 		c.out = append(c.out, ':')
@@ -176,7 +177,7 @@ func (c *canonicalizer) object(i int) (int, error) {
 			sorted = bytes.Compare(c.memberKey(c.members[n-1]), c.memberKey(m)) < 0
 		}
 		c.members = append(c.members, m)
-		if i = skipJSONSpace(c.in, i); i < len(c.in) && c.in[i] == ',' {
+		if i = jsonlex.SkipSpace(c.in, i); i < len(c.in) && c.in[i] == ',' {
 			c.out = append(c.out, ',')
 			i++
 			continue
@@ -206,7 +207,7 @@ func (c *canonicalizer) leave() { c.depth-- }
 
 // key writes an object key: a string, or null for the empty key.
 func (c *canonicalizer) key(i int) (int, error) {
-	i = skipJSONSpace(c.in, i)
+	i = jsonlex.SkipSpace(c.in, i)
 	if i < len(c.in) && c.in[i] == '"' {
 		return c.string(i, true)
 	}
@@ -249,7 +250,7 @@ func (c *canonicalizer) array(i int) (int, error) {
 		return i, err
 	}
 	defer c.leave()
-	i = skipJSONSpace(c.in, i+1)
+	i = jsonlex.SkipSpace(c.in, i+1)
 	if i < len(c.in) && c.in[i] == ']' {
 		c.out = append(c.out, "[]"...)
 		return i + 1, nil
@@ -260,7 +261,7 @@ func (c *canonicalizer) array(i int) (int, error) {
 		if i, err = c.value(i); err != nil {
 			return i, err
 		}
-		if i = skipJSONSpace(c.in, i); i < len(c.in) && c.in[i] == ',' {
+		if i = jsonlex.SkipSpace(c.in, i); i < len(c.in) && c.in[i] == ',' {
 			c.out = append(c.out, ',')
 			i++
 			continue
@@ -282,7 +283,7 @@ func (c *canonicalizer) string(i int, key bool) (int, error) {
 	for {
 		// Most bytes stand for themselves: copy them in runs.
 		j := i
-		for j < len(c.in) && plainByte[c.in[j]] {
+		for j < len(c.in) && jsonlex.PlainByte[c.in[j]] {
 			j++
 		}
 		c.out = append(c.out, c.in[i:j]...)
@@ -362,29 +363,10 @@ func (c *canonicalizer) escape(i int) (rune, int, error) {
 	}
 	if e := c.in[i+1]; e == 'u' {
 		return c.unicodeEscape(i + 1)
-	} else if b, ok := simpleEscape(e); ok {
+	} else if b, ok := jsonlex.SimpleEscape(e); ok {
 		return rune(b), i + 2, nil
 	}
 	return 0, i + 1, c.unexpected(i+1, "in an escape")
-}
-
-// simpleEscape returns the byte that \e stands for, for every escape but \u.
-func simpleEscape(e byte) (byte, bool) {
-	switch e {
-	case '"', '\\', '/':
-		return e, true
-	case 'b':
-		return '\b', true
-	case 'f':
-		return '\f', true
-	case 'n':
-		return '\n', true
-	case 'r':
-		return '\r', true
-	case 't':
-		return '\t', true
-	}
-	return 0, false
 }
 
 // unicodeEscape decodes \uXXXX, and a following \uXXXX when the two make a
@@ -488,25 +470,9 @@ func quoteByte(b byte) string {
 	return fmt.Sprintf("byte 0x%02x", b)
 }
 
-// plainByte marks the bytes a JSON string holds as they are. (The JSON
-// writer has the same table; internal packages share no code.)
-var plainByte = func() (t [256]bool) {
-	for c := 0x20; c < 0x80; c++ {
-		t[c] = c != '"' && c != '\\'
-	}
-	return t
-}()
-
 // numberByte marks the bytes goccy reads as part of a number.
 var numberByte = [256]bool{'0': true, '1': true, '2': true, '3': true, '4': true, '5': true, '6': true,
 	'7': true, '8': true, '9': true, '.': true, 'e': true, 'E': true, '+': true, '-': true}
-
-func skipJSONSpace(b []byte, i int) int {
-	for i < len(b) && (b[i] == ' ' || b[i] == '\t' || b[i] == '\n' || b[i] == '\r') {
-		i++
-	}
-	return i
-}
 
 func canonicalNumber(s string) (string, error) {
 	// Integers that fit exactly keep their digits; everything else goes through

@@ -5,15 +5,8 @@ import (
 	"unicode/utf8"
 
 	"github.com/goccy/go-json"
+	"github.com/selfevals/selfevals/repo/internal/jsonlex"
 )
-
-// plainByte marks the bytes a JSON string holds as they are.
-var plainByte = func() (t [256]bool) {
-	for c := 0x20; c < 0x80; c++ {
-		t[c] = c != '"' && c != '\\'
-	}
-	return t
-}()
 
 // AppendString appends s as a JSON string the way goccy's Encoder does by
 // default with HTML escaping off: quotes, backslashes and control
@@ -33,7 +26,7 @@ func appendEscaped(dst []byte, s string) []byte {
 		// Skip plain text 8 bytes at a time, then byte by byte up to the
 		// byte that stopped it.
 		i += plainChunks(s[i:])
-		for i < len(s) && plainByte[s[i]] {
+		for i < len(s) && jsonlex.PlainByte[s[i]] {
 			i++
 		}
 		if i == len(s) {
@@ -68,7 +61,7 @@ func appendEscaped(dst []byte, s string) []byte {
 func isPlain(s string) bool {
 	if len(s) < 8 {
 		for i := 0; i < len(s); i++ {
-			if !plainByte[s[i]] {
+			if !jsonlex.PlainByte[s[i]] {
 				return false
 			}
 		}

@@ -12,6 +12,7 @@ import (
 	"strings"
 
 	"github.com/goccy/go-json"
+	"github.com/selfevals/selfevals/repo/internal/jsonlex"
 )
 
 // Decode sets v, a struct, from raw if raw is plain JSON, as nearly every
@@ -90,7 +91,7 @@ const maxDepth = 1000
 
 // space skips whitespace and returns the offset of what follows.
 func (d *decoder) space() int {
-	d.i = skipJSONSpace(d.b, d.i)
+	d.i = jsonlex.SkipSpace(d.b, d.i)
 	return d.i
 }
 
@@ -130,7 +131,7 @@ func (d *decoder) key() ([]byte, bool) {
 		return nil, false
 	}
 	start := d.i
-	for d.i < len(d.b) && plainByte[d.b[d.i]] {
+	for d.i < len(d.b) && jsonlex.PlainByte[d.b[d.i]] {
 		d.i++
 	}
 	if d.i == len(d.b) || d.b[d.i] != '"' {
@@ -188,7 +189,7 @@ func (d *decoder) text() (string, bool) {
 	var buf []byte // only for a string with escapes
 	start := d.i
 	for {
-		for d.i < len(d.b) && plainByte[d.b[d.i]] {
+		for d.i < len(d.b) && jsonlex.PlainByte[d.b[d.i]] {
 			d.i++
 		}
 		switch {
@@ -199,7 +200,7 @@ func (d *decoder) text() (string, bool) {
 			}
 			return string(append(buf, d.b[start:d.i-1]...)), true
 		case d.i+1 < len(d.b) && d.b[d.i] == '\\':
-			e, ok := simpleEscape(d.b[d.i+1])
+			e, ok := jsonlex.SimpleEscape(d.b[d.i+1])
 			if !ok {
 				return "", false
 			}
@@ -311,7 +312,7 @@ func (d *decoder) raw(v reflect.Value) bool {
 // skipValidJSON returns the end of the JSON value (RFC 8259) at b[i:], or
 // false if there is none or it nests deeper than maxDepth.
 func skipValidJSON(b []byte, i, depth int) (int, bool) {
-	if i = skipJSONSpace(b, i); i >= len(b) {
+	if i = jsonlex.SkipSpace(b, i); i >= len(b) {
 		return i, false
 	}
 	switch c := b[i]; {
@@ -338,16 +339,16 @@ func skipValidContainer(b []byte, i, depth int) (int, bool) {
 	if depth > maxDepth {
 		return i, false
 	}
-	if i = skipJSONSpace(b, i+1); i < len(b) && b[i] == end {
+	if i = jsonlex.SkipSpace(b, i+1); i < len(b) && b[i] == end {
 		return i + 1, true
 	}
 	for {
 		ok := true
 		if open == '{' {
-			if i, ok = skipValidString(b, skipJSONSpace(b, i)); !ok {
+			if i, ok = skipValidString(b, jsonlex.SkipSpace(b, i)); !ok {
 				return i, false
 			}
-			if i = skipJSONSpace(b, i); i >= len(b) || b[i] != ':' {
+			if i = jsonlex.SkipSpace(b, i); i >= len(b) || b[i] != ':' {
 				return i, false
 			}
 			i++
@@ -355,7 +356,7 @@ func skipValidContainer(b []byte, i, depth int) (int, bool) {
 		if i, ok = skipValidJSON(b, i, depth); !ok {
 			return i, false
 		}
-		if i = skipJSONSpace(b, i); i < len(b) && b[i] == ',' {
+		if i = jsonlex.SkipSpace(b, i); i < len(b) && b[i] == ',' {
 			i++
 			continue
 		}
@@ -401,7 +402,7 @@ func validEscapeLen(b []byte) int {
 		}
 		return 5
 	}
-	if _, ok := simpleEscape(b[0]); ok {
+	if _, ok := jsonlex.SimpleEscape(b[0]); ok {
 		return 1
 	}
 	return 0
