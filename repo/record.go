@@ -142,6 +142,7 @@ type RunSummary struct {
 	Fingerprint string              `json:"agent_fingerprint"`
 	Target      MetricTarget        `json:"target"`
 	Guardrails  []MetricTarget      `json:"guardrails,omitempty"`
+	Confidence  float64             `json:"confidence"` // of every interval and test
 	Strategy    string              `json:"proposer"`
 	MaxIter     int                 `json:"max_iterations"`
 	Iterations  []*IterationSummary `json:"iterations"`

@@ -2,6 +2,7 @@ package repo
 
 import (
 	"fmt"
+	"math"
 	"time"
 
 	"gopkg.in/yaml.v3"
@@ -82,7 +83,9 @@ func (m MetricTarget) Met(value float64) bool {
 	case "<=":
 		return value <= m.Value
 	case "==":
-		return value == m.Value
+		// Metrics are computed in floating point (0.1+0.2 is not 0.3):
+		// equal means equal to about nine significant digits.
+		return math.Abs(value-m.Value) <= 1e-9*math.Max(1, math.Abs(m.Value))
 	}
 	return false
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/santhosh-tekuri/jsonschema/v6"
@@ -133,4 +134,13 @@ func reportSchema(t *testing.T) *jsonschema.Schema {
 		t.Fatal(err)
 	}
 	return schema
+}
+
+// The markdown report names its intervals at the run's confidence.
+func TestMarkdownIntervalsAtTheRunsConfidence(t *testing.T) {
+	rs := pingpongRun(t)
+	rs.Confidence = 0.9
+	if md := Markdown(rs); !strings.Contains(md, "| 90% CI |") || strings.Contains(md, "95% CI |") {
+		t.Errorf("the metrics table does not say 90%% CI:\n%s", md)
+	}
 }

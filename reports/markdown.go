@@ -8,6 +8,7 @@ package reports
 import (
 	"fmt"
 	"sort"
+	"strconv"
 	"strings"
 
 	"github.com/goccy/go-json"
@@ -60,7 +61,7 @@ func Markdown(rs *repo.RunSummary) string {
 			w("\n")
 		}
 		w("### Metrics of the best iteration\n\n")
-		t := newTable(&b, "", "metric", "value", "95% CI", "n")
+		t := newTable(&b, "", "metric", "value", ciHeader(rs.Confidence), "n")
 		for _, name := range metricOrder(best.Metrics) {
 			m := best.Metrics[name]
 			t.row(code(name), metricValue(m), interval(m), m.N)
@@ -221,4 +222,13 @@ func interval(m repo.Metric) string {
 		return dash
 	}
 	return fmt.Sprintf("[%s, %s]", num(*m.Lo), num(*m.Hi))
+}
+
+// ciHeader names the interval column at the run's confidence (95 % when
+// the summary does not say).
+func ciHeader(confidence float64) string {
+	if confidence <= 0 || confidence >= 1 {
+		confidence = 0.95
+	}
+	return strconv.FormatFloat(confidence*100, 'f', -1, 64) + "% CI"
 }

@@ -253,7 +253,9 @@ func (a *Aggregator) Metrics(confidence float64, extra []string) map[string]repo
 	if failed0 > 0 {
 		prop("recovery_rate", recovered, failed0)
 	} else {
-		m["recovery_rate"] = repo.Metric{Value: 0, N: 0, Observed: n > 0}
+		// Nothing failed first, so nothing could be recovered: the rate is
+		// undefined, not 0 (a ">=" guardrail would block a perfect run).
+		m["recovery_rate"] = repo.Metric{}
 	}
 	mean("mean_score", scores)
 	prop("error_rate", a.errors, a.calls)

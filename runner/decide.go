@@ -15,6 +15,23 @@ import (
 // target is met, else handled by the regression policy; with significance
 // "require" an improvement must also be significant to be kept).
 func Decide(e *repo.Experiment, cur *repo.IterationSummary, best *repo.IterationSummary) repo.Decision {
+	d := decide(e, cur, best)
+	// A guardrail nobody could observe (pass^3 with one repetition, a cost
+	// no agent reported) cannot vouch for a candidate: it is not kept.
+	var missing []string
+	for _, c := range d.Guardrail {
+		if c.Status == "missing" {
+			missing = append(missing, c.Name)
+		}
+	}
+	if d.Outcome == repo.KeepCandidate && len(missing) > 0 {
+		d.Outcome = repo.Investigate
+		d.Rationale += "; not kept: a candidate is kept only when every guardrail is observed (" + strings.Join(missing, ", ") + " was not)"
+	}
+	return d
+}
+
+func decide(e *repo.Experiment, cur *repo.IterationSummary, best *repo.IterationSummary) repo.Decision {
 	t := e.Target.Primary
 	value, observed := cur.Metric(t.Name)
 	var d repo.Decision
@@ -68,7 +85,7 @@ func Decide(e *repo.Experiment, cur *repo.IterationSummary, best *repo.Iteration
 			d.Rationale = fmt.Sprintf("%s meets target: %s %s %s %s; %s", first, t.Name, fmtNum(value), t.Operator, fmtNum(t.Value), guardNote)
 		} else {
 			d.Outcome = repo.Investigate
-			d.Rationale = fmt.Sprintf("%s below target: %s %s, target %s %s; %s", first, t.Name, fmtNum(value), t.Operator, fmtNum(t.Value), guardNote)
+			d.Rationale = fmt.Sprintf("%s misses target: %s %s, target %s %s; %s", first, t.Name, fmtNum(value), t.Operator, fmtNum(t.Value), guardNote)
 		}
 		return d
 	}
@@ -85,7 +102,7 @@ func Decide(e *repo.Experiment, cur *repo.IterationSummary, best *repo.Iteration
 		d.Rationale = fmt.Sprintf("no improvement over iteration %d: %s (still meets target); %s", bi, evidence, guardNote)
 	case gain <= 0:
 		d.Outcome = e.Decision.IfRegressionFails
-		d.Rationale = fmt.Sprintf("no improvement and below target %s %s: %s; policy=%s", t.Operator, fmtNum(t.Value), evidence, e.Decision.IfRegressionFails)
+		d.Rationale = fmt.Sprintf("no improvement and target %s %s missed: %s; policy=%s", t.Operator, fmtNum(t.Value), evidence, e.Decision.IfRegressionFails)
 	case e.Decision.Significance == "require" && ev != nil && ev.Test == "":
 		d.Outcome = repo.Investigate
 		d.Rationale = fmt.Sprintf("improvement not shown: %s; %s has no paired test, and significance=require", evidence, t.Name)

@@ -41,7 +41,7 @@ func (l *Loop) Run(ctx context.Context) (*repo.RunSummary, error) {
 	rs := &repo.RunSummary{
 		RunID: l.Executor.RunID, Slug: l.Spec.Slug, Name: e.Name, Goal: e.Goal, ExpID: l.Spec.ID,
 		DatasetID: l.Spec.Dataset.ID, Cases: l.Spec.Dataset.Count, Fingerprint: l.Fingerprint,
-		Target: e.Target.Primary, Guardrails: e.Target.Guardrails, Strategy: e.Proposer.Strategy,
+		Target: e.Target.Primary, Guardrails: e.Target.Guardrails, Confidence: e.Decision.Confidence, Strategy: e.Proposer.Strategy,
 		MaxIter: maxIter, StartedAt: time.Now().UTC(), State: repo.RunRunning, SpecPath: l.Spec.Path,
 	}
 	if rs.Strategy == "" {

@@ -143,7 +143,8 @@ func TestGuardrailsAndMissing(t *testing.T) {
 		t.Errorf("guardrail: %s %q", d.Outcome, d.Rationale)
 	}
 	d = rs.Iterations[1].Decision
-	if d.Outcome != repo.KeepCandidate || !strings.Contains(d.Rationale, "guardrails not observed: tokens_total") {
+	// A guardrail nobody observed cannot vouch for a candidate: not kept.
+	if d.Outcome != repo.Investigate || !strings.Contains(d.Rationale, "guardrails not observed: tokens_total") {
 		t.Errorf("missing guardrail not reported: %s %q", d.Outcome, d.Rationale)
 	}
 	if d.Guardrail[1].Status != "missing" {

@@ -3,6 +3,7 @@ package runner
 import (
 	"context"
 	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/selfevals/selfevals/graders"
@@ -62,6 +63,9 @@ type Session struct {
 // experiment's lock. Close releases what Run did not.
 func Open(ls *repo.LoadedSpec, opts OpenOptions) (_ *Session, err error) {
 	e := &ls.Spec.Experiment
+	if err := checkRepetitions(ls); err != nil {
+		return nil, err
+	}
 	s := &Session{Spec: ls, adapter: opts.Adapter, report: opts.Report}
 	defer func() {
 		if err != nil {
@@ -172,6 +176,31 @@ func (s *Session) Close() error {
 	for _, err := range errs {
 		if err != nil {
 			return err
+		}
+	}
+	return nil
+}
+
+// checkRepetitions refuses a pass@k or pass^k target or guardrail that the
+// run's repetitions cannot measure: with fewer than k repetitions per case
+// pass^k is 0 and pass@k is pass@reps, whatever the agent does. It is
+// checked here, once flags such as --reps have set the repetitions.
+func checkRepetitions(ls *repo.LoadedSpec) error {
+	e := &ls.Spec.Experiment
+	reps := e.Run.RepetitionsPerCase
+	for _, t := range append([]repo.MetricTarget{e.Target.Primary}, e.Target.Guardrails...) {
+		s := reAt.FindStringSubmatch(t.Name)
+		if s == nil {
+			s = reHat.FindStringSubmatch(t.Name)
+		}
+		if s == nil {
+			continue
+		}
+		if k, _ := strconv.Atoi(s[1]); k > reps {
+			return &repo.UserError{
+				Msg:  fmt.Sprintf("%s: %s needs at least %d repetitions per case; the run has %d", ls.Path, t.Name, k, reps),
+				Hint: fmt.Sprintf("set run.repetitions_per_case: %d (or pass --reps %d)", k, k),
+			}
 		}
 	}
 	return nil

@@ -220,7 +220,7 @@ func (r Run) Summary() (*repo.RunSummary, error) {
 		return nil, err
 	}
 	rs := &repo.RunSummary{RunID: man.RunID, Slug: man.Experiment, ExpID: man.ExperimentID, DatasetID: man.DatasetID, Cases: man.Cases,
-		Fingerprint: man.AgentFingerprint, Target: man.Target, Guardrails: man.Guardrails, MaxIter: man.MaxIterations,
+		Fingerprint: man.AgentFingerprint, Target: man.Target, Guardrails: man.Guardrails, Confidence: man.Confidence, MaxIter: man.MaxIterations,
 		Iterations: its, Terminated: man.Terminated, State: man.State, SpecPath: man.Spec,
 		Name: cmp.Or(man.Name, man.Experiment), Goal: man.Goal, Strategy: man.Proposer}
 	rs.StartedAt, _ = time.Parse(time.RFC3339Nano, man.StartedAt)

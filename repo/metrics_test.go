@@ -1,0 +1,34 @@
+package repo
+
+import "testing"
+
+// "==" compares floating-point metrics as numbers, not bit patterns.
+func TestEqualTargetToleratesRounding(t *testing.T) {
+	eq := MetricTarget{Name: "mean_score", Operator: "==", Value: 0.3}
+	if !eq.Met(0.1 + 0.2) {
+		t.Error("0.1+0.2 does not meet == 0.3")
+	}
+	if eq.Met(0.3001) {
+		t.Error("0.3001 meets == 0.3")
+	}
+	big := MetricTarget{Name: "tokens_total", Operator: "==", Value: 1e6}
+	if !big.Met(1e6+1e-4) || big.Met(1e6+1) {
+		t.Error("the tolerance does not scale with the value")
+	}
+}
+
+// Each metric's own direction, as decide, compare, diff and the web use it.
+func TestMetricDirections(t *testing.T) {
+	for name, higher := range map[string]bool{
+		"pass@1": true, "pass@3": true, "pass^2": true, "pass@1[rules]": true, "mean_score": true,
+		"consistency_rate": true, "stability_score": true, "recovery_rate": true,
+		"fail_rate": false, "error_rate": false, "latency_ms_p95": false, "cost_usd_total": false, "tokens_total": false,
+	} {
+		if HigherIsBetter(name) != higher {
+			t.Errorf("HigherIsBetter(%s) = %v", name, !higher)
+		}
+		if own := OwnDirection(name); own.Better(1, 0) != higher {
+			t.Errorf("OwnDirection(%s) prefers the wrong way", name)
+		}
+	}
+}
