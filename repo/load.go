@@ -744,7 +744,7 @@ func (ls *LoadedSpec) applyDefaults(settings Settings) {
 	d := &e.Decision
 	d.IfRegressionFails = cmp.Or(d.IfRegressionFails, "reject")
 	d.IfGuardrailFails = cmp.Or(d.IfGuardrailFails, "require_tradeoff_review")
-	d.Significance = cmp.Or(d.Significance, "report")
+	d.Significance = cmp.Or(d.Significance, "require")
 	d.Confidence = cmp.Or(d.Confidence, 0.95)
 	ea := &e.ErrorAnalysis
 	ea.Trigger.When = cmp.Or(ea.Trigger.When, "fail_rate_above")

@@ -138,7 +138,7 @@ func TestGoodSpecDefaults(t *testing.T) {
 	if r.MaxIterations != 20 || r.Parallelism != DefaultParallelism || r.Timeout != DefaultTimeout || r.PersistTraces != "all" || r.Convergence.Patience != 3 || r.RepetitionsPerCase != 1 {
 		t.Errorf("defaults not applied: %+v", r)
 	}
-	if ls.Spec.Experiment.Mode != "handoff" || ls.Spec.Experiment.Decision.Significance != "report" {
+	if ls.Spec.Experiment.Mode != "handoff" || ls.Spec.Experiment.Decision.Significance != "require" {
 		t.Errorf("defaults not applied: %+v", ls.Spec.Experiment)
 	}
 	// The adopted parameters do not change the experiment ID.

@@ -2,10 +2,13 @@ package runner
 
 import (
 	"fmt"
+	"math"
+	"strconv"
 	"strings"
 
 	"github.com/selfevals/selfevals/repo"
 	"github.com/selfevals/selfevals/repo/paired"
+	"github.com/selfevals/selfevals/repo/stats"
 )
 
 // Decide applies the decision matrix: guardrails first (a violated one
@@ -15,7 +18,28 @@ import (
 // target is met, else handled by the regression policy; with significance
 // "require" an improvement must also be significant to be kept).
 func Decide(e *repo.Experiment, cur *repo.IterationSummary, best *repo.IterationSummary) repo.Decision {
-	d := decide(e, cur, best)
+	return DecideInSweep(e, cur, best, Sweep{})
+}
+
+// Sweep is what deciding an iteration knows of the sweep around it.
+type Sweep struct {
+	// Baseline is iteration 0: with significance "require" a candidate is
+	// kept only when its gain over the baseline is proven. Nil: the best
+	// so far is the base.
+	Baseline *repo.IterationSummary
+	// Comparisons is how many candidates the sweep may test against the
+	// baseline. Each test gets an equal share of 1 − confidence
+	// (Bonferroni: alpha spent in equal parts), so the chance that a sweep
+	// keeps anything from noise stays below 1 − confidence however many
+	// proposals it tries and wherever it stops. Iterations are decided as
+	// they finish, so Holm's step-down, which needs every p-value first,
+	// does not apply.
+	Comparisons int
+}
+
+// DecideInSweep is Decide for an iteration of a sweep.
+func DecideInSweep(e *repo.Experiment, cur, best *repo.IterationSummary, sw Sweep) repo.Decision {
+	d := decide(e, cur, best, sw)
 	// A guardrail nobody could observe (pass^3 with one repetition, a cost
 	// no agent reported) cannot vouch for a candidate: it is not kept.
 	var missing []string
@@ -31,7 +55,7 @@ func Decide(e *repo.Experiment, cur *repo.IterationSummary, best *repo.Iteration
 	return d
 }
 
-func decide(e *repo.Experiment, cur *repo.IterationSummary, best *repo.IterationSummary) repo.Decision {
+func decide(e *repo.Experiment, cur *repo.IterationSummary, best *repo.IterationSummary, sw Sweep) repo.Decision {
 	t := e.Target.Primary
 	value, observed := cur.Metric(t.Name)
 	var d repo.Decision
@@ -103,6 +127,12 @@ func decide(e *repo.Experiment, cur *repo.IterationSummary, best *repo.Iteration
 	case gain <= 0:
 		d.Outcome = e.Decision.IfRegressionFails
 		d.Rationale = fmt.Sprintf("no improvement and target %s %s missed: %s; policy=%s", t.Operator, fmtNum(t.Value), evidence, e.Decision.IfRegressionFails)
+	case e.Decision.Significance == "require" && sw.Baseline != nil && sw.Baseline != cur:
+		over := "improvement: " + evidence + "; "
+		if sw.Baseline == best {
+			over = "" // the same comparison, at the corrected level below
+		}
+		onEvidence(&d, e, cur, value, sw, over, guardNote)
 	case e.Decision.Significance == "require" && ev != nil && ev.Test == "":
 		d.Outcome = repo.Investigate
 		d.Rationale = fmt.Sprintf("improvement not shown: %s; %s has no paired test, and significance=require", evidence, t.Name)
@@ -114,6 +144,97 @@ func decide(e *repo.Experiment, cur *repo.IterationSummary, best *repo.Iteration
 		d.Rationale = fmt.Sprintf("improvement: %s; %s", evidence, guardNote)
 	}
 	return d
+}
+
+// onEvidence decides a candidate that improved on the best so far, under
+// significance "require": it is kept only when its gain over the baseline
+// is significant at its share of 1 − confidence; an unproven gain is
+// investigated, saying how many cases would tell.
+// overBest is the rationale's opening on the gain over the best so far
+// ("" when the best is the baseline).
+func onEvidence(d *repo.Decision, e *repo.Experiment, cur *repo.IterationSummary, value float64, sw Sweep, overBest, guardNote string) {
+	t := e.Target.Primary
+	base := sw.Baseline
+	level := (1 - e.Decision.Confidence) / float64(max(sw.Comparisons, 1))
+	bi := base.Index
+	d.Baseline = &bi
+	baseValue, ok := base.Metric(t.Name)
+	if !ok {
+		d.Outcome = repo.Investigate
+		d.Rationale = fmt.Sprintf("%snot proven: the baseline (iteration %d) has no %s to test against", overBest, bi, t.Name)
+		return
+	}
+	ev := paired.Compare(t.Name, baseValue, value, base.Pairs, cur.Pairs, 1-level)
+	d.Evidence = ev
+	against := fmt.Sprintf("against the baseline (iteration %d): %s", bi, fmtEvidence(t.Name, value, ev, 1-level))
+	share := fmt.Sprintf("α=%s (%s split over %s)", fmtP(level), repo.FormatNumber(round(1-e.Decision.Confidence, 6)), plural(max(sw.Comparisons, 1), "candidate"))
+	switch {
+	case ev == nil || ev.Test == "":
+		d.Outcome = repo.Investigate
+		d.Rationale = fmt.Sprintf("%snot proven: %s has no paired test; significance=require", overBest, t.Name)
+	case t.Better(value, baseValue) && ev.Significant(1-level):
+		d.Outcome = repo.KeepCandidate
+		d.Rationale = fmt.Sprintf("%sproven %s, p below %s; %s", overBest, against, share, guardNote)
+	default:
+		d.Outcome = repo.Investigate
+		d.Rationale = fmt.Sprintf("%snot proven %s, at %s%s; significance=require", overBest, against, share, casesToTell(t.Name, base.Pairs, cur.Pairs, level))
+	}
+}
+
+// casesToTell estimates how many shared cases would show a gain of the size
+// observed at the given level with 80 % power (the normal approximation of
+// a paired test on the per-case differences), for the rationale of a gain
+// that is not yet proven; "" when the data cannot say.
+func casesToTell(metric string, a, b []repo.CasePair, level float64) string {
+	pa, pb := paired.Common(a, b)
+	if len(pa) < 2 {
+		return ""
+	}
+	d := make([]float64, len(pa))
+	for i := range pa {
+		switch metric {
+		case "mean_score":
+			d[i] = pb[i].Score - pa[i].Score
+		case "fail_rate":
+			d[i] = pass01(pa[i].Pass) - pass01(pb[i].Pass)
+		default:
+			d[i] = pass01(pb[i].Pass) - pass01(pa[i].Pass)
+		}
+	}
+	if !repo.HigherIsBetter(metric) {
+		for i := range d {
+			d[i] = -d[i]
+		}
+	}
+	mean, sd := meanSD(d)
+	if mean <= 0 || sd == 0 {
+		return ""
+	}
+	z := stats.ZForConfidence(1-level) + stats.ZForConfidence(0.6) // two-sided level, one-sided 80 % power
+	n := math.Ceil(z * z * sd * sd / (mean * mean))
+	if n <= float64(len(pa)) {
+		return ""
+	}
+	return fmt.Sprintf("; a gain this size needs about %s cases to show (80%% power), the sweep has %d", repo.FormatNumber(n), len(pa))
+}
+
+func pass01(p bool) float64 {
+	if p {
+		return 1
+	}
+	return 0
+}
+
+func meanSD(x []float64) (mean, sd float64) {
+	for _, v := range x {
+		mean += v
+	}
+	mean /= float64(len(x))
+	var ss float64
+	for _, v := range x {
+		ss += (v - mean) * (v - mean)
+	}
+	return mean, math.Sqrt(ss / float64(len(x)-1))
 }
 
 func fmtEvidence(name string, value float64, ev *repo.Evidence, confidence float64) string {
@@ -149,4 +270,11 @@ func fmtP(p float64) string {
 		return "<0.001"
 	}
 	return fmt.Sprintf("%.3g", p)
+}
+
+func plural(n int, word string) string {
+	if n == 1 {
+		return "1 " + word
+	}
+	return strconv.Itoa(n) + " " + word + "s"
 }

@@ -52,6 +52,12 @@ func (l *Loop) Run(ctx context.Context) (*repo.RunSummary, error) {
 		return nil, err
 	}
 	next := &proposals{e: e, proposer: proposer, seen: map[string]bool{}}
+	// Every iteration after the baseline is a candidate tested against it.
+	planned, err := CountIterations(e, maxIter)
+	if err != nil {
+		return nil, err
+	}
+	comparisons := max(planned-1, 1)
 	var best *repo.IterationSummary
 	var recent []float64
 	for index := 0; ; {
@@ -78,7 +84,11 @@ func (l *Loop) Run(ctx context.Context) (*repo.RunSummary, error) {
 			rs.Terminated = "interrupted" // before any call finished
 			break
 		}
-		sum.Decision = Decide(e, sum, best)
+		sw := Sweep{Comparisons: comparisons}
+		if len(rs.Iterations) > 0 {
+			sw.Baseline = rs.Iterations[0]
+		}
+		sum.Decision = DecideInSweep(e, sum, best, sw)
 		rs.Iterations = append(rs.Iterations, sum)
 		rs.Calls += sum.Calls
 		rs.CacheHits += sum.CacheHits

@@ -65,7 +65,9 @@ func TestPingpongLoop(t *testing.T) {
 	if !strings.HasPrefix(rs.Terminated, "search_space_exhausted: grid exhausted after 2 combinations") || rs.Best == nil || *rs.Best != 1 {
 		t.Errorf("terminated %q best %v", rs.Terminated, rs.Best)
 	}
-	want := "improvement: pass@1 1 (+1, 95% CI [+1, +1], p=0.5); no guardrails"
+	// Kept on evidence: 8 of 8 cases flip, exact McNemar p = 2/2^8, below
+	// the whole 0.05 (the grid has one candidate to test).
+	want := "proven against the baseline (iteration 0): pass@1 1 (+1, 95% CI [+1, +1], p=0.00781), p below α=0.05 (0.05 split over 1 candidate); no guardrails"
 	if it1.Decision.Rationale != want {
 		t.Errorf("rationale %q, want %q", it1.Decision.Rationale, want)
 	}
@@ -98,6 +100,7 @@ const lowerIsBetter = `experiment:
   goal: lower p95
   target:
     primary: {name: cost_usd_per_case, operator: "<=", value: 0.5}
+  decision: {significance: report} # the reference's point-estimate rule: the direction is under test
   search_space:
     model_params:
       size: [3, 1, 2]

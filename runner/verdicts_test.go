@@ -1,6 +1,8 @@
 package runner
 
 import (
+	"fmt"
+	"hash/fnv"
 	"strings"
 	"testing"
 
@@ -37,4 +39,75 @@ func TestOpenRefusesPassAtKAboveTheRepetitions(t *testing.T) {
 		t.Fatalf("with 3 repetitions: %v", err)
 	}
 	s.Close()
+}
+
+// noiseSweep is a sweep of ten proposals over twenty cases whose answers
+// are coin flips, the same for no two (case, proposal, seed): no proposal
+// is better than another.
+func noiseSweep(t *testing.T, significance string, seed int) int {
+	t.Helper()
+	spec := `experiment:
+  name: noise
+  goal: keep nothing
+  target:
+    primary: {name: pass@1, operator: ">=", value: 0.9}
+  decision: {significance: ` + significance + `}
+  search_space:
+    model_params:
+      level: [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10]
+  run: {max_iterations: 11, convergence: {patience: 20}}
+dataset:
+  cases_path: ../datasets/d.jsonl
+agent:
+  builtin: echo
+graders:
+  - {type: deterministic, name: rules}
+`
+	var cases strings.Builder
+	for i := range 20 {
+		fmt.Fprintf(&cases, `{"name":"c%d","input":{"text":"%d"},"expected":{"must_include":["heads"]}}`+"\n", i, i)
+	}
+	ls := loadSpec(t, spec, cases.String())
+	rs := runLoop(t, ls, fixedAgent{func(req *repo.Request) repo.Response {
+		h := fnv.New64a()
+		fmt.Fprintf(h, "%d/%s/%v", seed, req.CaseID, param(req, "level"))
+		if h.Sum64()%2 == 0 {
+			return repo.Response{Output: "heads"}
+		}
+		return repo.Response{Output: "tails"}
+	}})
+	if len(rs.Iterations) != 11 {
+		t.Fatalf("seed %d: %d iterations (%s)", seed, len(rs.Iterations), rs.Terminated)
+	}
+	kept := 0
+	for _, it := range rs.Iterations {
+		if it.Decision.Outcome == repo.KeepCandidate {
+			kept++
+		}
+	}
+	return kept
+}
+
+// A sweep of pure noise keeps nothing in at least 95 % of seeds under the
+// default rule (each candidate tested against the baseline at its share of
+// 0.05); the reference's point-estimate rule, significance: report, keeps
+// something in most of them.
+func TestNoiseIsNotKept(t *testing.T) {
+	const seeds = 100
+	keptUnderRequire, keptUnderReport := 0, 0
+	for seed := range seeds {
+		if noiseSweep(t, "require", seed) > 0 {
+			keptUnderRequire++
+		}
+		if noiseSweep(t, "report", seed) > 0 {
+			keptUnderReport++
+		}
+	}
+	if keptUnderRequire > seeds/20 {
+		t.Errorf("the default rule kept noise in %d of %d sweeps (at most 5 %% allowed)", keptUnderRequire, seeds)
+	}
+	if keptUnderReport < seeds/2 {
+		t.Errorf("significance: report kept something in only %d of %d noise sweeps; the point-estimate rule keeps any gain", keptUnderReport, seeds)
+	}
+	t.Logf("noise sweeps keeping a candidate: %d/%d under require, %d/%d under report", keptUnderRequire, seeds, keptUnderReport, seeds)
 }

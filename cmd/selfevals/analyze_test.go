@@ -83,7 +83,7 @@ func TestErrorAnalysisRoundTrip(t *testing.T) {
 	if err := json.Unmarshal(data, &bundle); err != nil {
 		t.Fatal(err)
 	}
-	if bundle.SchemaVersion != "1" || bundle.Experiment != "pingpong" || bundle.Iteration == nil || *bundle.Iteration != 0 || len(bundle.Taxonomy) != 9 || len(bundle.Traces) != 2 {
+	if bundle.SchemaVersion != "1" || bundle.Experiment != "pingpong" || bundle.Iteration == nil || *bundle.Iteration != 0 || len(bundle.Taxonomy) != 9 || len(bundle.Traces) != 8 {
 		t.Fatalf("bundle: %s", data)
 	}
 	for _, tr := range bundle.Traces {

@@ -60,7 +60,7 @@ func TestInitThenValidate(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("validate: exit %d\n%s%s", code, out, errOut)
 	}
-	if !strings.Contains(out, "ok    evals/experiments/pingpong.yaml  exp_") || !strings.Contains(out, "2 cases") {
+	if !strings.Contains(out, "ok    evals/experiments/pingpong.yaml  exp_") || !strings.Contains(out, "8 cases") {
 		t.Errorf("validate output:\n%s", out)
 	}
 	if !strings.Contains(out, "9 failure modes (9 official") {
@@ -158,7 +158,7 @@ func TestFmtCheck(t *testing.T) {
 	ds := filepath.Join(dir, "evals/datasets/pingpong.jsonl")
 	orig, _ := os.ReadFile(ds)
 	lines := strings.Split(strings.TrimSpace(string(orig)), "\n")
-	swapped := lines[1] + "\n" + strings.ReplaceAll(lines[0], ",", ", ") + "\n"
+	swapped := lines[1] + "\n" + strings.ReplaceAll(lines[0], ",", ", ") + "\n" + strings.Join(lines[2:], "\n") + "\n"
 	os.WriteFile(ds, []byte(swapped), 0o644)
 	out, _, code := runCLI(t, dir, "fmt", "--check")
 	if code != 2 || !strings.Contains(out, "would reformat evals/datasets/pingpong.jsonl") {
@@ -214,12 +214,12 @@ func TestRunPingpong(t *testing.T) {
 		t.Fatalf("run directory: %v", runs)
 	}
 	data, _ := os.ReadFile(runs[0])
-	if n := strings.Count(string(data), "\n"); n != 4 {
-		t.Errorf("results.jsonl has %d lines, want 4", n)
+	if n := strings.Count(string(data), "\n"); n != 16 {
+		t.Errorf("results.jsonl has %d lines, want 16 (8 cases, 2 iterations)", n)
 	}
 	// A second run is served from the cache and reports JSON.
 	out, _, code = runCLI(t, dir, "run", "evals/experiments/pingpong.yaml", "--format", "json")
-	if code != 0 || !strings.Contains(out, `"cache_hits": 4`) || !strings.Contains(out, `"calls": 0`) {
+	if code != 0 || !strings.Contains(out, `"cache_hits": 16`) || !strings.Contains(out, `"calls": 0`) {
 		t.Errorf("second run: exit %d\n%s", code, out)
 	}
 	// Bad flags and specs are usage errors.
@@ -229,7 +229,7 @@ func TestRunPingpong(t *testing.T) {
 	if _, _, code := runCLI(t, dir, "run", "evals/experiments/pingpong.yaml", "--format", "xml"); code != 2 {
 		t.Errorf("bad format: exit %d", code)
 	}
-	if out, _, code := runCLI(t, dir, "estimate", "evals/experiments/pingpong.yaml", "--cost-per-call", "0.5"); code != 0 || !strings.Contains(out, "calls:       4 = 2 cases × 1 repetitions × 2 iterations") || !strings.Contains(out, "$2.00") {
+	if out, _, code := runCLI(t, dir, "estimate", "evals/experiments/pingpong.yaml", "--cost-per-call", "0.5"); code != 0 || !strings.Contains(out, "calls:       16 = 8 cases × 1 repetitions × 2 iterations") || !strings.Contains(out, "$8.00") {
 		t.Errorf("estimate: exit %d\n%s", code, out)
 	}
 }

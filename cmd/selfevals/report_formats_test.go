@@ -57,7 +57,7 @@ func TestReportJUnit(t *testing.T) {
 	if err := xml.Unmarshal([]byte(out), &doc); err != nil {
 		t.Fatalf("not XML: %v\n%s", err, out)
 	}
-	if !strings.HasPrefix(out, `<?xml version="1.0" encoding="UTF-8"?>`) || doc.Tests != 2 || doc.Failures != 2 || len(doc.Suites) != 1 {
+	if !strings.HasPrefix(out, `<?xml version="1.0" encoding="UTF-8"?>`) || doc.Tests != 8 || doc.Failures != 8 || len(doc.Suites) != 1 {
 		t.Fatalf("junit:\n%s", out)
 	}
 	s := doc.Suites[0]
@@ -76,7 +76,7 @@ func TestReportJUnit(t *testing.T) {
 			t.Errorf("testcase %+v", c)
 		}
 	}
-	if strings.Join(names, "|") != "PING in capitals answers pong|ping answers pong" {
+	if strings.Join(names, "|") != "ping with trailing spaces|ping in a sentence|PING in capitals answers pong|Ping capitalised|ping with a question mark|ping with punctuation|ping answers pong|ping twice" {
 		t.Errorf("testcases = %v", names)
 	}
 }

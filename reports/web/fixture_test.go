@@ -30,6 +30,7 @@ const chatSpec = `experiment:
   goal: exercise selfevals serve
   target:
     primary: {name: pass@1, operator: ">=", value: 0.5}
+  decision: {significance: report} # five cases prove nothing; the pages need a keep
   search_space:
     model_params:
       level: [0.0, 1.0]
