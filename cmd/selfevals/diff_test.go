@@ -198,7 +198,10 @@ func TestDiffAcrossBranches(t *testing.T) {
 	if e.Pairs != 4 {
 		t.Errorf("pairs = %d, want 4 (alpha, beta, gamma, epsilon)", e.Pairs)
 	}
-	if p := e.Primary(); p == nil || p.Name != "pass@1" || p.Test != "exact McNemar" || p.P == nil || *p.P != 1 || p.Verdict != reports.VerdictNotSignificant {
+	// On the four shared cases one regressed and one was fixed: the paired
+	// Δ is 0 (the all-cases values, 0.6 → 0.5, also count zeta and delta).
+	if p := e.Primary(); p == nil || p.Name != "pass@1" || p.Test != "exact McNemar" || p.P == nil || *p.P != 1 || p.Verdict != reports.VerdictUnchanged ||
+		*p.Delta != 0 || *p.DeltaAll != -0.1 {
 		t.Errorf("primary metric row = %+v", p)
 	}
 	if !e.Regressed || len(e.Reasons) != 1 || e.Reasons[0] != "1 case regressed" {
