@@ -958,7 +958,9 @@ func diffDataset(a, b *datasetAt, warnings *[]string) *DatasetDiff {
 	}
 	sort.Slice(d.Added, func(i, j int) bool { return d.Added[i].ID < d.Added[j].ID })
 	sort.Slice(d.Removed, func(i, j int) bool { return d.Removed[i].ID < d.Removed[j].ID })
-	sort.Slice(d.Edited, func(i, j int) bool { return d.Edited[i].Name < d.Edited[j].Name })
+	sort.Slice(d.Edited, func(i, j int) bool {
+		return cmp.Or(d.Edited[i].Name, d.Edited[i].To) < cmp.Or(d.Edited[j].Name, d.Edited[j].To)
+	})
 	sort.Slice(d.Renamed, func(i, j int) bool { return d.Renamed[i].To < d.Renamed[j].To })
 	return d
 }
