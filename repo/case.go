@@ -1,6 +1,8 @@
 package repo
 
 import (
+	"strings"
+
 	"github.com/goccy/go-json"
 )
 
@@ -30,6 +32,16 @@ type Case struct {
 	Line int `json:"-"`
 	// explicitID is set when the file gave the id (it is then kept).
 	explicitID bool
+}
+
+// CaseDefinition is the hash of what a case asks and how it is judged: its
+// content hash (CaseID's canonical JSON) without its name, and never its
+// explicit id, so a rename keeps it and an edit under a kept id changes it.
+// Diff tells an edited case from a changed result by it.
+func CaseDefinition(c *Case) string {
+	tmp := *c
+	tmp.Name = ""
+	return "def" + strings.TrimPrefix(CaseID(&tmp), "case")
 }
 
 // DisplayName is the case's name, or its ID when it has none.

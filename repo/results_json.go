@@ -33,6 +33,7 @@ func (v *CaseVerdict) appendJSON(a *jsonAppender) {
 		w.Strings(v.FailureModes)
 	}
 	w.OptString(`,"reason":`, v.Reason)
+	w.OptString(`,"definition":`, v.Definition)
 	w.Byte('}')
 	a.buf = w.Bytes()
 	if a.err == nil {

@@ -57,6 +57,9 @@ type CaseVerdict struct {
 	FailureModes []string `json:"failure_modes,omitempty"`
 	// Reason is the first failing grader's reason (for PR comments).
 	Reason string `json:"reason,omitempty"`
+	// Definition is the case's repo.CaseDefinition when it ran; absent in
+	// results written before it was recorded.
+	Definition string `json:"definition,omitempty"`
 }
 
 // EncodeResults renders summary.json and cases.jsonl, byte-for-byte the same

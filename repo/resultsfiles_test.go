@@ -25,6 +25,9 @@ func TestEncodeResultsCasesMatchGoccy(t *testing.T) {
 			Score: floats[rng.IntN(len(floats))], PassRate: floats[rng.IntN(len(floats))],
 			Repetitions: rng.IntN(2000), Reason: pick(),
 		}
+		if rng.IntN(2) == 1 {
+			v.Definition = "def_" + pick()
+		}
 		switch rng.IntN(3) {
 		case 1:
 			v.FailureModes = []string{}
@@ -60,7 +63,7 @@ func TestEncodeResultsCasesMatchGoccy(t *testing.T) {
 }
 
 func TestReadCaseVerdicts(t *testing.T) {
-	in := `{"case_id":"case_b","label":"fail","reason":"r"}` + "\n\n" +
+	in := `{"case_id":"case_b","label":"fail","reason":"r","definition":"def_0123456789abcdef"}` + "\n\n" +
 		`{"case_id":"case_a","label":"pass","score":1}` + "\n" +
 		"not json\n" +
 		`{"label":"pass"}` + "\n" +
@@ -70,7 +73,7 @@ func TestReadCaseVerdicts(t *testing.T) {
 	for _, v := range vs {
 		ids = append(ids, v.CaseID)
 	}
-	if !slices.Equal(ids, []string{"case_a", "case_b", "case_c"}) || vs[1].Reason != "r" {
+	if !slices.Equal(ids, []string{"case_a", "case_b", "case_c"}) || vs[1].Reason != "r" || vs[1].Definition != "def_0123456789abcdef" || vs[0].Definition != "" {
 		t.Errorf("verdicts = %+v", vs)
 	}
 	var probs Problems
@@ -114,4 +117,39 @@ func FuzzReadCaseVerdicts(f *testing.F) {
 			}
 		}
 	})
+}
+
+// A case's definition ignores its name and explicit id and nothing else:
+// a rename keeps it, an edit under a kept id changes it.
+func TestCaseDefinition(t *testing.T) {
+	def := func(line string) string {
+		t.Helper()
+		c, probs := DecodeCaseJSON("d.jsonl", 1, []byte(line))
+		if probs != nil {
+			t.Fatal(probs)
+		}
+		return CaseDefinition(c)
+	}
+	base := def(`{"name":"a","input":{"text":"hi"},"expected":{"must_include":["x"]}}`)
+	if !strings.HasPrefix(base, "def_") || len(base) != len("def_")+16 {
+		t.Errorf("definition = %q", base)
+	}
+	for _, same := range []string{
+		`{"name":"b","input":{"text":"hi"},"expected":{"must_include":["x"]}}`,
+		`{"id":"refund-1","input":{"text":"hi"},"expected":{"must_include":["x"]}}`,
+		`{ "expected": {"must_include": ["x"]}, "input": {"text": "hi"} }`,
+	} {
+		if got := def(same); got != base {
+			t.Errorf("%s: definition %s, want %s", same, got, base)
+		}
+	}
+	for _, other := range []string{
+		`{"id":"refund-1","input":{"text":"hi"},"expected":{"must_include":["y"]}}`,
+		`{"name":"a","input":{"text":"hi"},"expected":{"must_include":["x"]},"graders":["rules"]}`,
+		`{"name":"a","input":{"text":"hi"},"context":{"k":1},"expected":{"must_include":["x"]}}`,
+	} {
+		if def(other) == base {
+			t.Errorf("%s: same definition as the original", other)
+		}
+	}
 }

@@ -63,7 +63,25 @@ type DiffReport struct {
 	Experiments   []*ExperimentDiff `json:"experiments"`
 	Taxonomy      *TaxonomyDiff     `json:"taxonomy,omitempty"`
 	GraderCards   []CardDiff        `json:"grader_cards,omitempty"`
-	Warnings      []string          `json:"warnings,omitempty"`
+	// Caveats are changes besides the agent's that move results: graders
+	// (spec or cards) and the agent fingerprint. They come first in every
+	// rendering, as a fixed case or a regression may be theirs.
+	Caveats  []Caveat `json:"caveats,omitempty"`
+	Warnings []string `json:"warnings,omitempty"`
+}
+
+// Caveat kinds.
+const (
+	CaveatGraders     = "graders"
+	CaveatFingerprint = "agent_fingerprint"
+)
+
+// Caveat is a change between A and B that can move results by itself.
+type Caveat struct {
+	// Experiment is the slug, or empty for all (grader cards).
+	Experiment string `json:"experiment,omitempty"`
+	Kind       string `json:"kind"`
+	Message    string `json:"message"`
 }
 
 // Regressed reports whether any experiment regressed (the --fail-on
@@ -128,19 +146,24 @@ const (
 )
 
 // MetricDiff is one metric at A and B, with a paired test where one applies
-// (exact McNemar on pass/fail labels, paired bootstrap on scores).
+// (exact McNemar on pass/fail labels, paired bootstrap on scores). A and B
+// are each result's value over all its cases; with a test, Delta, CI and P
+// are over the Pairs cases both share, so they describe one comparison.
 type MetricDiff struct {
-	Name    string      `json:"name"`
-	Primary bool        `json:"primary,omitempty"`
-	A       *float64    `json:"a"`
-	B       *float64    `json:"b"`
-	Delta   *float64    `json:"delta"`
-	CI      *[2]float64 `json:"ci,omitempty"`
-	P       *float64    `json:"p,omitempty"`
-	Test    string      `json:"test,omitempty"`
-	Pairs   int         `json:"pairs,omitempty"`
-	Verdict string      `json:"verdict"`
-	Dir     string      `json:"direction,omitempty"` // better or worse
+	Name    string   `json:"name"`
+	Primary bool     `json:"primary,omitempty"`
+	A       *float64 `json:"a"`
+	B       *float64 `json:"b"`
+	// Delta is the paired Δ over shared cases when Test is set, else B − A.
+	Delta *float64 `json:"delta"`
+	// DeltaAll is B − A over all cases of each side.
+	DeltaAll *float64    `json:"delta_all_cases,omitempty"`
+	CI       *[2]float64 `json:"ci,omitempty"`
+	P        *float64    `json:"p,omitempty"`
+	Test     string      `json:"test,omitempty"`
+	Pairs    int         `json:"pairs,omitempty"`
+	Verdict  string      `json:"verdict"`
+	Dir      string      `json:"direction,omitempty"` // better or worse
 	// CIA and CIB are each side's own interval of the metric.
 	CIA *[2]float64 `json:"ci_a,omitempty"`
 	CIB *[2]float64 `json:"ci_b,omitempty"`
@@ -157,9 +180,13 @@ type CaseDiff struct {
 	// New: only at B. Removed: only at A.
 	New     []CaseChange `json:"new"`
 	Removed []CaseChange `json:"removed"`
-	// Edited: the case's definition changed (same name, new content hash);
+	// Edited: the case's definition changed (its recorded definition hash
+	// differs under the same ID, or the same name has a new content hash);
 	// its verdicts are shown but never count as a regression or a fix.
 	Edited []CaseChange `json:"definition_changed"`
+	// Renamed: the same definition under another name or ID. Such a case
+	// is paired with itself and also listed under its outcome above.
+	Renamed []CaseChange `json:"renamed,omitempty"`
 	// UnchangedPassing counts cases that pass at both.
 	UnchangedPassing int `json:"unchanged_passing"`
 }
@@ -167,7 +194,7 @@ type CaseDiff struct {
 // CaseChange is one case's verdict at A and B.
 type CaseChange struct {
 	ID string `json:"case_id"`
-	// PreviousID is the case's ID at A when its definition changed.
+	// PreviousID is the case's ID at A when it differs from ID.
 	PreviousID string            `json:"previous_case_id,omitempty"`
 	Name       string            `json:"name,omitempty"`
 	A          *repo.CaseVerdict `json:"a,omitempty"`
@@ -184,11 +211,13 @@ type DatasetDiff struct {
 	Added   []CaseRef    `json:"added"`
 	Removed []CaseRef    `json:"removed"`
 	Edited  []CaseEdited `json:"edited"`
+	// Renamed: the same definition under another name or ID.
+	Renamed []CaseEdited `json:"renamed,omitempty"`
 }
 
-// Changed reports whether any case was added, removed or edited.
+// Changed reports whether any case was added, removed, edited or renamed.
 func (d *DatasetDiff) Changed() bool {
-	return d != nil && len(d.Added)+len(d.Removed)+len(d.Edited) > 0
+	return d != nil && len(d.Added)+len(d.Removed)+len(d.Edited)+len(d.Renamed) > 0
 }
 
 // CaseRef names a case.
@@ -197,7 +226,15 @@ type CaseRef struct {
 	Name string `json:"name,omitempty"`
 }
 
-// CaseEdited is a case whose content changed under the same name.
+// caseRef is a case as the dataset diff compares it: with its
+// repo.CaseDefinition, to match renames and edits under a kept id.
+type caseRef struct {
+	CaseRef
+	definition string
+}
+
+// CaseEdited is a case whose content changed under the same name or
+// explicit id (From == To), or a renamed case (Renamed; Name is its name at B).
 type CaseEdited struct {
 	Name string `json:"name"`
 	From string `json:"from"`
@@ -280,7 +317,9 @@ func Diff(a, b Revision, opts DiffOptions) (*DiffReport, error) {
 		if err != nil {
 			return nil, err
 		}
-		d.Experiments = append(d.Experiments, diffExperiment(slug, sa, sb, opts.Confidence))
+		e := diffExperiment(slug, sa, sb, opts.Confidence)
+		d.Experiments = append(d.Experiments, e)
+		d.Caveats = append(d.Caveats, experimentCaveats(e, sa, sb)...)
 	}
 	if opts.Experiment == "" {
 		if d.Taxonomy, err = d.diffTaxonomy(evals, a, b); err != nil {
@@ -289,8 +328,43 @@ func Diff(a, b Revision, opts DiffOptions) (*DiffReport, error) {
 		if d.GraderCards, err = d.diffCards(evals, a, b); err != nil {
 			return nil, err
 		}
+		if n := len(d.GraderCards); n > 0 {
+			d.Caveats = append(d.Caveats, Caveat{Kind: CaveatGraders,
+				Message: plural(n, "grader card") + " changed: cases may be fixed or regressed by the graders, not the agent"})
+		}
 	}
 	return d, nil
+}
+
+// graderFields are the spec fields that change how results are judged.
+var graderFields = []string{"graders", "experiment.judge_defenses"}
+
+// experimentCaveats says what besides the agent changed an experiment's
+// results may owe to: its graders in the spec, or the agent fingerprint
+// recorded in the two summaries.
+func experimentCaveats(e *ExperimentDiff, a, b *side) []Caveat {
+	var out []Caveat
+	var fields []string
+	for _, f := range e.Spec {
+		for _, g := range graderFields {
+			if f.Path == g || strings.HasPrefix(f.Path, g+".") || strings.HasPrefix(f.Path, g+"[") {
+				fields = append(fields, f.Path)
+				break
+			}
+		}
+	}
+	if len(fields) > 0 {
+		out = append(out, Caveat{Experiment: e.Slug, Kind: CaveatGraders,
+			Message: fmt.Sprintf("graders changed (%s): cases may be fixed or regressed by the graders, not the agent", strings.Join(fields, ", "))})
+	}
+	if a.summary != nil && b.summary != nil {
+		fa, fb := a.summary.AgentFingerprint, b.summary.AgentFingerprint
+		if fa != "" && fb != "" && fa != fb {
+			out = append(out, Caveat{Experiment: e.Slug, Kind: CaveatFingerprint,
+				Message: fmt.Sprintf("agent fingerprint changed (%s → %s): results may move with the agent's code, model or prompts", fa, fb)})
+		}
+	}
+	return out
 }
 
 // settings are the revision's selfevals.yaml, which the specs there are
@@ -514,12 +588,12 @@ func (s *side) loadDataset(ls *repo.LoadedSpec) error {
 
 // cases decodes the dataset's cases (of a file, those whose line is not in
 // skip), each bad one a warning, and counts them all.
-func (ds *datasetAt) cases(skip map[string]bool, warnings *[]string) ([]CaseRef, int) {
-	var refs []CaseRef
+func (ds *datasetAt) cases(skip map[string]bool, warnings *[]string) ([]caseRef, int) {
+	var refs []caseRef
 	bad, file, count := 0, "", 0
 	add := func(c *repo.Case, probs repo.Problems) {
 		if len(probs) == 0 {
-			refs = append(refs, CaseRef{ID: c.ID, Name: c.Name})
+			refs = append(refs, caseRef{CaseRef{ID: c.ID, Name: c.Name}, repo.CaseDefinition(c)})
 			return
 		}
 		if bad++; bad <= maxFileWarnings {
@@ -597,8 +671,10 @@ func diffExperiment(slug string, a, b *side, confidence float64) *ExperimentDiff
 	if a.dataset != nil && b.dataset != nil {
 		e.Dataset = diffDataset(a.dataset, b.dataset, &e.Warnings)
 	}
-	e.Cases, e.Pairs = classifyCases(a.cases, b.cases, e.Dataset)
-	e.Metrics = diffMetrics(e.Target, a, b, confidence)
+	var pairsA, pairsB []repo.CasePair
+	e.Cases, pairsA, pairsB = classifyCases(a.cases, b.cases, e.Dataset)
+	e.Pairs = len(pairsA)
+	e.Metrics = diffMetrics(e.Target, a, b, pairsA, pairsB, confidence)
 
 	if p := e.Primary(); p != nil && p.Verdict == VerdictWorse {
 		e.Regressed = true
@@ -632,13 +708,18 @@ func metricsChanged(ms []MetricDiff) bool {
 	return false
 }
 
-// classifyCases merges the two sorted verdict lists. Cases only at one side
-// are matched into definition changes first (by the dataset's edits, then by
-// a name unique on both sides), so an edited case is never a regression.
-func classifyCases(a, b []repo.CaseVerdict, ds *DatasetDiff) (CaseDiff, int) {
-	var cd CaseDiff
+// classifyCases merges the two sorted verdict lists into case groups and
+// the outcomes the paired statistics compare. A case is paired with itself
+// by ID when its recorded definition is unchanged (or unknown: results
+// written before definitions were recorded), else by an unchanged
+// definition under a new name or ID. Cases left are matched into
+// definition changes (by the dataset's edits, then by a name unique on
+// both sides), so an edited case is never a regression or a fix.
+func classifyCases(a, b []repo.CaseVerdict, ds *DatasetDiff) (cd CaseDiff, pairsA, pairsB []repo.CasePair) {
 	var onlyA, onlyB []int
-	pairs := 0
+	var shared [][2]int       // indexes in a and b of the cases paired
+	matchedA := map[int]int{} // edited: index in a → index in b
+	matchedB := map[int]bool{}
 	i, j := 0, 0
 	for i < len(a) || j < len(b) {
 		switch {
@@ -649,34 +730,47 @@ func classifyCases(a, b []repo.CaseVerdict, ds *DatasetDiff) (CaseDiff, int) {
 			onlyB = append(onlyB, j)
 			j++
 		default:
-			pairs++
-			va, vb := &a[i], &b[j]
-			pa, pb := va.Label == repo.Pass, vb.Label == repo.Pass
-			ch := CaseChange{ID: vb.CaseID, Name: firstNonEmpty(vb.Name, va.Name), A: va, B: vb}
-			switch {
-			case pa && pb:
-				cd.UnchangedPassing++
-			case pa:
-				cd.Regressed = append(cd.Regressed, ch)
-			case pb:
-				cd.Fixed = append(cd.Fixed, ch)
-			default:
-				cd.StillFailing = append(cd.StillFailing, ch)
+			if redefined(&a[i], &b[j]) {
+				matchedA[i], matchedB[j] = j, true
+			} else {
+				shared = append(shared, [2]int{i, j})
 			}
 			i++
 			j++
 		}
 	}
-	matchedA := map[int]int{} // index in a → index in b
-	matchedB := map[int]bool{}
+	// The same definition, unique on each side, under another name or ID.
+	defsA := map[string][]int{}
+	for _, x := range onlyA {
+		if d := a[x].Definition; d != "" {
+			defsA[d] = append(defsA[d], x)
+		}
+	}
+	defsB := map[string][]int{}
+	for _, y := range onlyB {
+		if d := b[y].Definition; d != "" {
+			defsB[d] = append(defsB[d], y)
+		}
+	}
+	renamedA := map[int]bool{}
+	for d, xs := range defsA {
+		if ys := defsB[d]; len(xs) == 1 && len(ys) == 1 {
+			shared = append(shared, [2]int{xs[0], ys[0]})
+			renamedA[xs[0]], matchedB[ys[0]] = true, true
+		}
+	}
 	if ds != nil && len(ds.Edited) > 0 && len(onlyA) > 0 && len(onlyB) > 0 {
 		posA := make(map[string]int, len(onlyA))
 		for _, x := range onlyA {
-			posA[a[x].CaseID] = x
+			if !renamedA[x] {
+				posA[a[x].CaseID] = x
+			}
 		}
 		posB := make(map[string]int, len(onlyB))
 		for _, y := range onlyB {
-			posB[b[y].CaseID] = y
+			if !matchedB[y] {
+				posB[b[y].CaseID] = y
+			}
 		}
 		for _, ed := range ds.Edited {
 			x, okA := posA[ed.From]
@@ -689,7 +783,7 @@ func classifyCases(a, b []repo.CaseVerdict, ds *DatasetDiff) (CaseDiff, int) {
 	// Names unique among the unmatched cases of each side.
 	namesA := map[string][]int{}
 	for _, x := range onlyA {
-		if _, done := matchedA[x]; !done && a[x].Name != "" {
+		if _, done := matchedA[x]; !done && !renamedA[x] && a[x].Name != "" {
 			namesA[a[x].Name] = append(namesA[a[x].Name], x)
 		}
 	}
@@ -704,20 +798,60 @@ func classifyCases(a, b []repo.CaseVerdict, ds *DatasetDiff) (CaseDiff, int) {
 			matchedA[xs[0]], matchedB[ys[0]] = ys[0], true
 		}
 	}
-	for _, x := range onlyA {
-		if y, ok := matchedA[x]; ok {
-			cd.Edited = append(cd.Edited, CaseChange{ID: b[y].CaseID, PreviousID: a[x].CaseID, Name: firstNonEmpty(b[y].Name, a[x].Name), A: &a[x], B: &b[y]})
-			continue
+
+	// Paired cases by their ID at A, the key both outcome lists share.
+	sort.Slice(shared, func(i, j int) bool { return a[shared[i][0]].CaseID < a[shared[j][0]].CaseID })
+	va, vb := make([]repo.CaseVerdict, len(shared)), make([]repo.CaseVerdict, len(shared))
+	for k, s := range shared {
+		x, y := s[0], s[1]
+		va[k], vb[k] = a[x], b[y]
+		vb[k].CaseID = a[x].CaseID
+		ch := CaseChange{ID: b[y].CaseID, Name: firstNonEmpty(b[y].Name, a[x].Name), A: &a[x], B: &b[y]}
+		if a[x].CaseID != b[y].CaseID || a[x].Name != b[y].Name {
+			if a[x].CaseID != b[y].CaseID {
+				ch.PreviousID = a[x].CaseID
+			}
+			cd.Renamed = append(cd.Renamed, ch)
 		}
-		cd.Removed = append(cd.Removed, CaseChange{ID: a[x].CaseID, Name: a[x].Name, A: &a[x]})
+		pa, pb := a[x].Label == repo.Pass, b[y].Label == repo.Pass
+		switch {
+		case pa && pb:
+			cd.UnchangedPassing++
+		case pa:
+			cd.Regressed = append(cd.Regressed, ch)
+		case pb:
+			cd.Fixed = append(cd.Fixed, ch)
+		default:
+			cd.StillFailing = append(cd.StillFailing, ch)
+		}
 	}
-	sort.Slice(cd.Edited, func(i, j int) bool { return cd.Edited[i].ID < cd.Edited[j].ID })
+	for x, y := range matchedA {
+		ch := CaseChange{ID: b[y].CaseID, Name: firstNonEmpty(b[y].Name, a[x].Name), A: &a[x], B: &b[y]}
+		if a[x].CaseID != b[y].CaseID {
+			ch.PreviousID = a[x].CaseID
+		}
+		cd.Edited = append(cd.Edited, ch)
+	}
+	for _, x := range onlyA {
+		if _, ok := matchedA[x]; !ok && !renamedA[x] {
+			cd.Removed = append(cd.Removed, CaseChange{ID: a[x].CaseID, Name: a[x].Name, A: &a[x]})
+		}
+	}
 	for _, y := range onlyB {
 		if !matchedB[y] {
 			cd.New = append(cd.New, CaseChange{ID: b[y].CaseID, Name: b[y].Name, B: &b[y]})
 		}
 	}
-	return cd, pairs
+	for _, g := range [][]CaseChange{cd.Regressed, cd.Fixed, cd.StillFailing, cd.Edited, cd.Renamed} {
+		sort.Slice(g, func(i, j int) bool { return g[i].ID < g[j].ID })
+	}
+	return cd, paired.FromVerdicts(va), paired.FromVerdicts(vb)
+}
+
+// redefined reports whether a case kept its ID but not its definition;
+// results without recorded definitions are taken as unchanged.
+func redefined(a, b *repo.CaseVerdict) bool {
+	return a.Definition != "" && b.Definition != "" && a.Definition != b.Definition
 }
 
 func firstNonEmpty(s ...string) string {
@@ -734,7 +868,7 @@ func firstNonEmpty(s ...string) string {
 // the lines that differ are decoded and hashed.
 func diffDataset(a, b *datasetAt, warnings *[]string) *DatasetDiff {
 	d := &DatasetDiff{PathA: a.path, PathB: b.path, Added: []CaseRef{}, Removed: []CaseRef{}, Edited: []CaseEdited{}}
-	var refsA, refsB []CaseRef
+	var refsA, refsB []caseRef
 	switch {
 	case a.inline || b.inline:
 		refsA, d.CasesA = a.cases(nil, warnings)
@@ -746,28 +880,58 @@ func diffDataset(a, b *datasetAt, warnings *[]string) *DatasetDiff {
 		refsA, d.CasesA = a.cases(b.texts(), warnings)
 		refsB, d.CasesB = b.cases(a.texts(), warnings)
 	}
-	idsA := make(map[string]bool, len(refsA))
-	for _, r := range refsA {
-		idsA[r.ID] = true
+	byID := func(rs []caseRef) map[string]caseRef {
+		m := make(map[string]caseRef, len(rs))
+		for _, r := range rs {
+			m[r.ID] = r
+		}
+		return m
 	}
-	idsB := make(map[string]bool, len(refsB))
-	for _, r := range refsB {
-		idsB[r.ID] = true
-	}
-	var removed, added []CaseRef
+	idsA, idsB := byID(refsA), byID(refsB)
+	var removed, added []caseRef
 	for _, r := range refsA {
-		if !idsB[r.ID] {
+		rb, ok := idsB[r.ID]
+		switch {
+		case !ok:
 			removed = append(removed, r)
+		case rb.definition != r.definition:
+			// An explicit id kept over an edit.
+			d.Edited = append(d.Edited, CaseEdited{Name: firstNonEmpty(rb.Name, r.Name), From: r.ID, To: r.ID})
 		}
 	}
 	for _, r := range refsB {
-		if !idsA[r.ID] {
+		if _, ok := idsA[r.ID]; !ok {
 			added = append(added, r)
 		}
 	}
+	// A rename is a removed and an added case with the same definition,
+	// unique among each side's changes.
+	defs := func(rs []caseRef) map[string]int {
+		m := map[string]int{}
+		for _, r := range rs {
+			m[r.definition]++
+		}
+		return m
+	}
+	dA, dB := defs(removed), defs(added)
+	renamed := map[string]string{} // definition → ID at A
+	removed = slices.DeleteFunc(removed, func(r caseRef) bool {
+		if dA[r.definition] == 1 && dB[r.definition] == 1 {
+			renamed[r.definition] = r.ID
+			return true
+		}
+		return false
+	})
+	added = slices.DeleteFunc(added, func(r caseRef) bool {
+		from, ok := renamed[r.definition]
+		if ok {
+			d.Renamed = append(d.Renamed, CaseEdited{Name: r.Name, From: from, To: r.ID})
+		}
+		return ok
+	})
 	// An edit is a removed and an added case with the same name, the name
 	// unique among each side's changes.
-	count := func(rs []CaseRef) map[string]int {
+	count := func(rs []caseRef) map[string]int {
 		m := map[string]int{}
 		for _, r := range rs {
 			if r.Name != "" {
@@ -782,19 +946,22 @@ func diffDataset(a, b *datasetAt, warnings *[]string) *DatasetDiff {
 		if nA[r.Name] == 1 && nB[r.Name] == 1 {
 			edited[r.Name] = r.ID
 		} else {
-			d.Removed = append(d.Removed, r)
+			d.Removed = append(d.Removed, r.CaseRef)
 		}
 	}
 	for _, r := range added {
 		if from, ok := edited[r.Name]; ok {
 			d.Edited = append(d.Edited, CaseEdited{Name: r.Name, From: from, To: r.ID})
 		} else {
-			d.Added = append(d.Added, r)
+			d.Added = append(d.Added, r.CaseRef)
 		}
 	}
 	sort.Slice(d.Added, func(i, j int) bool { return d.Added[i].ID < d.Added[j].ID })
 	sort.Slice(d.Removed, func(i, j int) bool { return d.Removed[i].ID < d.Removed[j].ID })
-	sort.Slice(d.Edited, func(i, j int) bool { return d.Edited[i].Name < d.Edited[j].Name })
+	sort.Slice(d.Edited, func(i, j int) bool {
+		return cmp.Or(d.Edited[i].Name, d.Edited[i].To) < cmp.Or(d.Edited[j].Name, d.Edited[j].To)
+	})
+	sort.Slice(d.Renamed, func(i, j int) bool { return d.Renamed[i].To < d.Renamed[j].To })
 	return d
 }
 
@@ -807,8 +974,8 @@ var (
 )
 
 // diffMetrics compares the metrics of the two summaries, with paired tests
-// on the cases both results share.
-func diffMetrics(target *repo.MetricTarget, a, b *side, confidence float64) []MetricDiff {
+// on the cases both results share (pairsA and pairsB, from classifyCases).
+func diffMetrics(target *repo.MetricTarget, a, b *side, pairsA, pairsB []repo.CasePair, confidence float64) []MetricDiff {
 	ma, mb := map[string]repo.SummaryMetric{}, map[string]repo.SummaryMetric{}
 	if a.summary != nil {
 		ma = a.summary.Metrics
@@ -850,7 +1017,6 @@ func diffMetrics(target *repo.MetricTarget, a, b *side, confidence float64) []Me
 	sort.Strings(rest)
 	names = append(names, rest...)
 
-	pairsA, pairsB := paired.FromVerdicts(a.cases), paired.FromVerdicts(b.cases)
 	out := make([]MetricDiff, 0, len(names))
 	for _, n := range names {
 		md := MetricDiff{Name: n, Primary: target != nil && n == target.Name}
@@ -876,8 +1042,14 @@ func diffMetrics(target *repo.MetricTarget, a, b *side, confidence float64) []Me
 			out = append(out, md)
 			continue
 		}
-		delta := round6(vb.Value - va.Value)
-		md.Delta = &delta
+		all := round6(vb.Value - va.Value)
+		md.Delta, md.DeltaAll = &all, &all
+		// With a paired test, the way it went is the paired Δ's: the
+		// all-cases values also move with cases added or removed.
+		from, to := va.Value, vb.Value
+		if pairedTest(&md, pairsA, pairsB, confidence) {
+			from, to = 0, *md.Delta
+		}
 		better := func(x, y float64) bool { // is x better than y
 			if md.Primary {
 				return target.Better(x, y)
@@ -886,12 +1058,11 @@ func diffMetrics(target *repo.MetricTarget, a, b *side, confidence float64) []Me
 		}
 		dir := ""
 		switch {
-		case better(vb.Value, va.Value):
+		case better(to, from):
 			dir = VerdictBetter
-		case better(va.Value, vb.Value):
+		case better(from, to):
 			dir = VerdictWorse
 		}
-		pairedTest(&md, va.Value, vb.Value, pairsA, pairsB, confidence)
 		switch {
 		case md.Test != "" && md.P != nil && *md.P < 1-confidence && dir != "":
 			md.Verdict = dir
@@ -909,15 +1080,41 @@ func diffMetrics(target *repo.MetricTarget, a, b *side, confidence float64) []Me
 
 func round6(f float64) float64 { return math.Round(f*1e6) / 1e6 }
 
-// pairedTest fills the paired interval and p-value of a metric that the
+// pairedTest fills the paired Δ, interval and p-value of a metric that the
 // committed per-case verdicts can pair (the one paired comparison that run
-// decisions use too).
-func pairedTest(md *MetricDiff, va, vb float64, a, b []repo.CasePair, confidence float64) {
-	ev := paired.Compare(md.Name, va, vb, a, b, confidence)
-	if ev == nil || ev.Test == "" {
-		return
+// decisions use too), and reports whether it did. Compare is given each
+// side's value over the shared cases, so its Δ is the paired one.
+func pairedTest(md *MetricDiff, a, b []repo.CasePair, confidence float64) bool {
+	test := paired.TestFor(md.Name)
+	if test == "" {
+		return false
 	}
-	md.CI, md.P, md.Test, md.Pairs = &[2]float64{round6(ev.Lo), round6(ev.Hi)}, ev.P, ev.Test, ev.Pairs
+	ev := paired.Compare(md.Name, sharedValue(md.Name, test, a), sharedValue(md.Name, test, b), a, b, confidence)
+	if ev == nil || ev.Test == "" {
+		return false
+	}
+	delta := round6(ev.Delta)
+	md.Delta, md.CI, md.P, md.Test, md.Pairs = &delta, &[2]float64{round6(ev.Lo), round6(ev.Hi)}, ev.P, ev.Test, ev.Pairs
+	return true
+}
+
+// sharedValue is a metric over the paired cases only, from the outcome its
+// paired test compares: the pass (or fail) rate for McNemar, the mean
+// score for the bootstrap.
+func sharedValue(metric, test string, ps []repo.CasePair) float64 {
+	if len(ps) == 0 {
+		return 0
+	}
+	sum := 0.0
+	for _, p := range ps {
+		switch {
+		case test == paired.Bootstrap:
+			sum += p.Score
+		case p.Pass != (metric == "fail_rate"):
+			sum++
+		}
+	}
+	return sum / float64(len(ps))
 }
 
 // DiffJSON renders the diff as indented JSON.

@@ -15,6 +15,7 @@ import (
 
 	"github.com/selfevals/selfevals/repo"
 	"github.com/selfevals/selfevals/repo/gitstore"
+	"github.com/selfevals/selfevals/repo/paired"
 )
 
 // mapTree is a revision held in memory, by path.
@@ -505,5 +506,156 @@ func BenchmarkDiff10k(b *testing.B) {
 		if md := FitComment(DiffMarkdown(d, DiffMarkdownOptions{}), 30); utf16Len(md) > CommentLimit {
 			b.Fatal("comment too long")
 		}
+	}
+}
+
+// defCase is a dataset line and its verdict, with the ID and definition
+// hash a run records.
+type defCase struct {
+	line  string
+	label repo.Label
+}
+
+// defRevision writes the spec, dataset and committed result of one
+// revision; it returns the case IDs by line.
+func defRevision(t *testing.T, write func(map[string]string), graders, fingerprint string, cases []defCase) map[string]string {
+	t.Helper()
+	var lines strings.Builder
+	var vs []repo.CaseVerdict
+	ids := map[string]string{}
+	passed := 0
+	for i, c := range cases {
+		dc, probs := repo.DecodeCaseJSON("d.jsonl", i+1, []byte(c.line))
+		if len(probs) > 0 {
+			t.Fatal(probs)
+		}
+		ids[c.line] = dc.ID
+		lines.WriteString(c.line + "\n")
+		v := repo.CaseVerdict{CaseID: dc.ID, Name: dc.Name, Label: c.label, Repetitions: 1, Definition: repo.CaseDefinition(dc)}
+		if c.label == repo.Pass {
+			v.Score, v.PassRate = 1, 1
+			passed++
+		}
+		vs = append(vs, v)
+	}
+	rate := float64(passed) / float64(len(cases))
+	_, jsonl, err := repo.EncodeResults(&repo.ResultsSummary{}, vs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	write(map[string]string{
+		"evals/experiments/x.yaml": "experiment:\n  name: x\n  goal: g\n  target: {primary: {name: pass@1, operator: \">=\", value: 0.5}}\n" +
+			"dataset: {cases_path: ../datasets/d.jsonl}\nagent: {builtin: echo}\ngraders:\n  - " + graders + "\n",
+		"evals/datasets/d.jsonl": lines.String(),
+		"evals/results/x/summary.json": fmt.Sprintf(`{"agent_fingerprint":%q,"target":{"name":"pass@1","operator":">=","value":0.5},"metrics":{"pass@1":{"value":%v,"ci":[0,1],"n":%d}}}`,
+			fingerprint, rate, len(cases)),
+		"evals/results/x/cases.jsonl": string(jsonl),
+	})
+	return ids
+}
+
+// Results recorded with definition hashes: an edit under an explicit id is
+// a definition change, never a fix or a regression; a renamed case is
+// paired with itself; changed graders and agent fingerprint are caveats;
+// the Δ is the paired one.
+func TestDiffDefinitionChanges(t *testing.T) {
+	dir, git, write := gitDir(t)
+	const (
+		refundA = `{"id":"refund-1","input":{"text":"refund"},"expected":{"must_include":["exactly this"]}}`
+		refundB = `{"id":"refund-1","input":{"text":"refund"},"expected":{"must_include":["refund"]}}`
+		okA     = `{"id":"ok-1","input":{"text":"ok"},"expected":{"must_include":["ok"]}}`
+		okB     = `{"id":"ok-1","input":{"text":"ok"},"expected":{"must_include":["ok","more"]}}`
+		oldName = `{"name":"old name","input":{"text":"renamed"}}`
+		newName = `{"name":"new name","input":{"text":"renamed"}}`
+		stays   = `{"name":"stays","input":{"text":"stays"}}`
+		added   = `{"name":"added","input":{"text":"added"}}`
+	)
+	idsA := defRevision(t, write, "{type: deterministic, name: rules}", "fp_a", []defCase{
+		{refundA, repo.Fail}, {okA, repo.Pass}, {oldName, repo.Pass}, {stays, repo.Fail}})
+	git("init", "-q", "-b", "main")
+	git("add", "-A")
+	git("commit", "-q", "-m", "A")
+	idsB := defRevision(t, write, "{type: deterministic, name: rules, case_sensitive: true}", "fp_b", []defCase{
+		{refundB, repo.Pass}, {okB, repo.Fail}, {newName, repo.Fail}, {stays, repo.Pass}, {added, repo.Pass}})
+	git("commit", "-q", "-am", "B")
+	g, err := gitstore.Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := diffCommits(t, g, "main~1", "main", DiffOptions{})
+	e := d.Experiments[0]
+	c := e.Cases
+	ids := func(cs []CaseChange) []string {
+		var out []string
+		for _, ch := range cs {
+			out = append(out, ch.PreviousID+">"+ch.ID)
+		}
+		return out
+	}
+	renamed := []string{idsA[oldName] + ">" + idsB[newName]}
+	for _, check := range []struct {
+		what      string
+		got, want []string
+	}{
+		{"definition changed", ids(c.Edited), []string{">ok-1", ">refund-1"}},
+		{"fixed", ids(c.Fixed), []string{">" + idsB[stays]}},
+		{"regressed", ids(c.Regressed), renamed},
+		{"renamed", ids(c.Renamed), renamed},
+		{"new", ids(c.New), []string{">" + idsB[added]}},
+		{"removed", ids(c.Removed), nil},
+	} {
+		if !slices.Equal(check.got, check.want) {
+			t.Errorf("%s = %v, want %v", check.what, check.got, check.want)
+		}
+	}
+	if e.Pairs != 2 {
+		t.Errorf("pairs = %d, want 2 (the renamed case and stays)", e.Pairs)
+	}
+	ds := e.Dataset
+	if ds == nil || len(ds.Edited) != 2 || ds.Edited[0].From != "ok-1" || ds.Edited[0].To != "ok-1" ||
+		len(ds.Renamed) != 1 || ds.Renamed[0] != (CaseEdited{Name: "new name", From: idsA[oldName], To: idsB[newName]}) ||
+		len(ds.Added) != 1 || len(ds.Removed) != 0 {
+		t.Errorf("dataset diff = %+v", ds)
+	}
+
+	// The Δ is the paired comparison's, on the two shared cases (one
+	// regressed, one fixed); the all-cases values go from 2/4 to 3/5.
+	p := e.Primary()
+	ev := paired.Compare("pass@1", 0.5, 0.5,
+		[]repo.CasePair{{CaseID: "1", Pass: true}, {CaseID: "2"}}, []repo.CasePair{{CaseID: "1"}, {CaseID: "2", Pass: true}}, 0.95)
+	if p == nil || p.Delta == nil || *p.Delta != ev.Delta || *p.DeltaAll != 0.1 || p.Pairs != 2 || (*p.CI)[0] != round6(ev.Lo) || p.Verdict != VerdictUnchanged {
+		t.Errorf("primary row = %+v (paired Δ %v)", p, ev.Delta)
+	}
+
+	kinds := map[string]bool{}
+	for _, cv := range d.Caveats {
+		kinds[cv.Kind] = true
+		if cv.Experiment != "x" {
+			t.Errorf("caveat %+v", cv)
+		}
+	}
+	if len(d.Caveats) != 2 || !kinds[CaveatGraders] || !kinds[CaveatFingerprint] ||
+		!strings.Contains(d.Caveats[0].Message, "graders[0].case_sensitive") || !strings.Contains(d.Caveats[1].Message, "fp_a → fp_b") {
+		t.Errorf("caveats = %+v", d.Caveats)
+	}
+	md := DiffMarkdown(d, DiffMarkdownOptions{})
+	for _, want := range []string{"⚠️ graders changed; ⚠️ agent fingerprint changed\n", "> ⚠️ **Caveat** in `x`: graders changed",
+		"✏️ Definition changed in <code>x</code> (2)", "🔀 Renamed in <code>x</code> (1)", "| `ok-1` |", "**Renamed (1)**"} {
+		if !strings.Contains(md, want) {
+			t.Errorf("markdown lacks %q:\n%s", want, md)
+		}
+	}
+	if fixed := md[strings.Index(md, "✅ Fixed"):]; strings.Contains(fixed[:strings.Index(fixed, "</details>")], "refund-1") {
+		t.Error("the loosened case is listed as fixed")
+	}
+}
+
+// Results written before definitions were recorded pair by ID as before.
+func TestClassifyWithoutDefinitions(t *testing.T) {
+	a := []repo.CaseVerdict{{CaseID: "k", Label: repo.Fail}, {CaseID: "r", Label: repo.Pass, Definition: "def_1"}}
+	b := []repo.CaseVerdict{{CaseID: "k", Label: repo.Pass, Definition: "def_2"}, {CaseID: "r", Label: repo.Pass}}
+	cd, pa, pb := classifyCases(a, b, nil)
+	if len(cd.Fixed) != 1 || cd.Fixed[0].ID != "k" || cd.UnchangedPassing != 1 || len(cd.Edited) != 0 || len(pa) != 2 || len(pb) != 2 {
+		t.Errorf("cases = %+v", cd)
 	}
 }

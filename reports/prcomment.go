@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"regexp"
+	"slices"
 	"strings"
 
 	"github.com/selfevals/selfevals/repo"
@@ -60,7 +61,7 @@ func DiffHeadline(d *DiffReport) string {
 		bad = append(bad, what)
 	}
 	if len(bad) > 0 {
-		return "❌ " + strings.Join(bad, "; ")
+		return "❌ " + strings.Join(append(bad, caveatKinds(d)...), "; ")
 	}
 	parts := []string{"✅ no regressions"}
 	if better > 0 {
@@ -78,6 +79,7 @@ func DiffHeadline(d *DiffReport) string {
 	if removed > 0 {
 		parts = append(parts, plural(removed, "removed case"))
 	}
+	parts = append(parts, caveatKinds(d)...)
 	if len(parts) == 1 {
 		changed := false
 		for _, e := range d.Experiments {
@@ -90,6 +92,18 @@ func DiffHeadline(d *DiffReport) string {
 	return strings.Join(parts, "; ")
 }
 
+// caveatKinds names, for the headline, what besides the agent changed
+// (the caveats say more under it).
+func caveatKinds(d *DiffReport) []string {
+	var out []string
+	for _, kind := range []string{CaveatGraders, CaveatFingerprint} {
+		if slices.ContainsFunc(d.Caveats, func(c Caveat) bool { return c.Kind == kind }) {
+			out = append(out, "⚠️ "+strings.ReplaceAll(kind, "_", " ")+" changed")
+		}
+	}
+	return out
+}
+
 // DiffMarkdown renders the diff for a pull request: the verdict in one
 // line, a compact table, then <details> sections in order of importance
 // (regressions with their grader reasons, metrics, fixed, new, removed,
@@ -99,17 +113,27 @@ func DiffMarkdown(d *DiffReport, opts DiffMarkdownOptions) string {
 	var b strings.Builder
 	w := func(format string, args ...any) { fmt.Fprintf(&b, format, args...) }
 	w("### %s\n\n", DiffHeadline(d))
+	for _, c := range d.Caveats {
+		where := ""
+		if c.Experiment != "" {
+			where = " in " + code(c.Experiment)
+		}
+		w("> ⚠️ **Caveat**%s: %s\n", where, cell(c.Message, 300))
+	}
+	if len(d.Caveats) > 0 {
+		w("\n")
+	}
 	conf := fmt.Sprintf("%.0f%%", d.Confidence*100)
 
 	if len(d.Experiments) == 0 {
 		w("No experiments under evals/ at either revision.\n\n")
 	} else {
-		t := prTable(&b, "llrrrlrlll", "experiment", "metric", "A", "B", "Δ", conf+" CI", "p", "verdict", "results", "definitions")
+		t := prTable(&b, "llrrrlrlll", "experiment", "metric", "A", "B", "paired Δ", conf+" CI", "p", "verdict", "results", "definitions")
 		for _, e := range d.Experiments {
 			metric, va, vb, delta, ci, p, verdict := dash, dash, dash, dash, dash, dash, statusCell(e.Status)
 			if m := e.Primary(); m != nil {
 				metric = code(m.Name)
-				va, vb, delta, ci, p = optNum(m.A), optNum(m.B), deltaCell(m.Delta), ciCell(m.CI), pCell(m.P)
+				va, vb, delta, ci, p = optNum(m.A), optNum(m.B), pairedDeltaCell(m), ciCell(m.CI), pCell(m.P)
 				if e.Status != StatusAdded && e.Status != StatusRemoved {
 					verdict = verdictCell(m)
 				}
@@ -120,7 +144,7 @@ func DiffMarkdown(d *DiffReport, opts DiffMarkdownOptions) string {
 		}
 		w("\n")
 	}
-	w("<sub>A = %s · B = %s · statistics paired on the case IDs both results share · edited cases (same name, new content hash) never count as regressions", revCell(d.A, opts), revCell(d.B, opts))
+	w("<sub>A = %s · B = %s · A and B over all cases; Δ, CI and p paired on the cases both results share · cases whose definition changed never count as regressions or fixes", revCell(d.A, opts), revCell(d.B, opts))
 	if opts.ToolVersion != "" {
 		w(" · selfevals %s", opts.ToolVersion)
 	}
@@ -167,6 +191,12 @@ func diffSections(d *DiffReport) []section {
 			return nil
 		}
 		return &section{fmt.Sprintf("✏️ Definition changed in <code>%s</code> (%d)", e.Slug, len(e.Cases.Edited)), editedTable(e.Cases.Edited)}
+	})
+	each(func(e *ExperimentDiff) *section {
+		if len(e.Cases.Renamed) == 0 {
+			return nil
+		}
+		return &section{fmt.Sprintf("🔀 Renamed in <code>%s</code> (%d)", e.Slug, len(e.Cases.Renamed)), renamedTable(e.Cases.Renamed)}
 	})
 	each(func(e *ExperimentDiff) *section {
 		if !e.Dataset.Changed() {
@@ -230,16 +260,38 @@ func caseTable(cs []CaseChange, reasonFrom string) string {
 
 func editedTable(cs []CaseChange) string {
 	var b strings.Builder
-	b.WriteString("The case's content changed under the same name, so its verdicts are not paired and never count as a regression or a fix.\n\n")
+	b.WriteString("What the case asks or how it is judged changed (under the same ID or name), so its verdicts are not paired and never count as a regression or a fix.\n\n")
 	t := newTable(&b, "", "case", "ID at A → B", "A", "B", "reason (B)")
 	for i, c := range cs {
 		if i == maxRows {
 			break
 		}
-		t.row(cell(orID(c.Name, c.ID), 80), code(c.PreviousID)+" → "+code(c.ID), labelCell(c.A), labelCell(c.B), reasonCell(c.B))
+		t.row(cell(orID(c.Name, c.ID), 80), idsCell(c), labelCell(c.A), labelCell(c.B), reasonCell(c.B))
 	}
 	b.WriteString(moreRows(len(cs)))
 	return b.String()
+}
+
+func renamedTable(cs []CaseChange) string {
+	var b strings.Builder
+	b.WriteString("The same definition under another name or ID: paired with itself, and listed by its outcome above.\n\n")
+	t := newTable(&b, "", "name at A → B", "ID at A → B", "A", "B")
+	for i, c := range cs {
+		if i == maxRows {
+			break
+		}
+		t.row(cell(orID(c.A.Name, c.A.CaseID), 80)+" → "+cell(orID(c.B.Name, c.B.CaseID), 80), idsCell(c), labelCell(c.A), labelCell(c.B))
+	}
+	b.WriteString(moreRows(len(cs)))
+	return b.String()
+}
+
+// idsCell is a case's ID, with its ID at A first when that differs.
+func idsCell(c CaseChange) string {
+	if c.PreviousID == "" {
+		return code(c.ID)
+	}
+	return code(c.PreviousID) + " → " + code(c.ID)
 }
 
 func moreRows(n int) string {
@@ -251,17 +303,21 @@ func moreRows(n int) string {
 
 func metricsTable(e *ExperimentDiff, confidence float64) string {
 	var b strings.Builder
-	t := prTable(&b, "lrrrlrll", "metric", "A", "B", "Δ", fmt.Sprintf("%.0f%% CI of Δ", confidence*100), "p", "test", "verdict")
+	t := prTable(&b, "lrrrrlrll", "metric", "A (all cases)", "B (all cases)", "Δ all cases", "paired Δ", fmt.Sprintf("%.0f%% CI of paired Δ", confidence*100), "p", "test", "verdict")
 	for i := range e.Metrics {
 		m := &e.Metrics[i]
 		name := code(m.Name)
 		if m.Primary {
 			name = "**" + name + "** (primary)"
 		}
-		t.row(name, optNum(m.A), optNum(m.B), deltaCell(m.Delta), ciCell(m.CI), pCell(m.P), orDash(m.Test), verdictCell(m))
+		paired := dash
+		if m.Test != "" {
+			paired = deltaCell(m.Delta)
+		}
+		t.row(name, optNum(m.A), optNum(m.B), deltaCell(m.DeltaAll), paired, ciCell(m.CI), pCell(m.P), orDash(m.Test), verdictCell(m))
 	}
 	if e.Pairs > 0 {
-		fmt.Fprintf(&b, "\nPaired on the %s both results share.\n", plural(e.Pairs, "case"))
+		fmt.Fprintf(&b, "\nPaired Δ, interval and p on the %s both results share.\n", plural(e.Pairs, "case"))
 	}
 	return b.String()
 }
@@ -290,17 +346,23 @@ func datasetBody(ds *DatasetDiff) string {
 	}
 	refs("Added", ds.Added)
 	refs("Removed", ds.Removed)
-	if len(ds.Edited) > 0 {
-		fmt.Fprintf(&b, "**Edited (%d)**\n\n", len(ds.Edited))
+	edits := func(title string, es []CaseEdited) {
+		if len(es) == 0 {
+			return
+		}
+		fmt.Fprintf(&b, "**%s (%d)**\n\n", title, len(es))
 		t := newTable(&b, "", "case", "ID at A", "ID at B")
-		for i, e := range ds.Edited {
+		for i, e := range es {
 			if i == maxRows {
 				break
 			}
-			t.row(cell(e.Name, 80), code(e.From), code(e.To))
+			t.row(cell(orID(e.Name, e.To), 80), code(e.From), code(e.To))
 		}
-		b.WriteString(moreRows(len(ds.Edited)))
+		b.WriteString(moreRows(len(es)))
+		b.WriteString("\n")
 	}
+	edits("Edited", ds.Edited)
+	edits("Renamed", ds.Renamed)
 	return b.String()
 }
 
@@ -384,6 +446,7 @@ func resultsCell(e *ExperimentDiff) string {
 	add(len(e.Cases.New), "new")
 	add(len(e.Cases.Removed), "removed")
 	add(len(e.Cases.Edited), "edited")
+	add(len(e.Cases.Renamed), "renamed")
 	return orDash(strings.Join(parts, " · "))
 }
 
@@ -391,6 +454,9 @@ func definitionsCell(e *ExperimentDiff) string {
 	var parts []string
 	if ds := e.Dataset; ds.Changed() {
 		parts = append(parts, fmt.Sprintf("dataset +%d −%d ~%d", len(ds.Added), len(ds.Removed), len(ds.Edited)))
+		if n := len(ds.Renamed); n > 0 {
+			parts = append(parts, plural(n, "case")+" renamed")
+		}
 	}
 	if len(e.Spec) > 0 {
 		parts = append(parts, "spec: "+plural(len(e.Spec), "field"))
@@ -446,6 +512,15 @@ func reasonCell(v *repo.CaseVerdict) string {
 		return dash
 	}
 	return cell(v.Reason, 240)
+}
+
+// pairedDeltaCell is a metric's paired Δ, or its all-cases Δ, so marked,
+// when it has no paired test.
+func pairedDeltaCell(m *MetricDiff) string {
+	if m.Test == "" && m.Delta != nil {
+		return deltaCell(m.Delta) + " (all cases)"
+	}
+	return deltaCell(m.Delta)
 }
 
 // deltaCell is a signed difference in a code span.

@@ -438,10 +438,13 @@ func ResultsFiles(ls *repo.LoadedSpec, fingerprint string, sum *repo.IterationSu
 		s.Metrics[name] = sm
 	}
 	verdicts := agg.Verdicts() // in case ID order
-	if err := ls.Dataset.Names(func(id, name string) {
-		if i, ok := slices.BinarySearchFunc(verdicts, id, func(v repo.CaseVerdict, id string) int { return strings.Compare(v.CaseID, id) }); ok {
-			verdicts[i].Name = name
+	// Each case's name and definition hash: diff tells an edited case from
+	// a changed result by the hash. Only the short hash is kept per case.
+	if err := ls.Dataset.Each(func(c *repo.Case) error {
+		if i, ok := slices.BinarySearchFunc(verdicts, c.ID, func(v repo.CaseVerdict, id string) int { return strings.Compare(v.CaseID, id) }); ok {
+			verdicts[i].Name, verdicts[i].Definition = c.Name, repo.CaseDefinition(c)
 		}
+		return nil
 	}); err != nil {
 		return nil, nil, err
 	}

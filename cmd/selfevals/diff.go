@@ -30,14 +30,17 @@ func newDiffCmd(io *IOStreams, g *globalOptions) *cobra.Command {
 tree; with one, that revision with the working tree. Revisions are resolved
 to commits first and kept apart by position (A, B), so diff main main works.
 
-Per experiment: a metric table (A, B, Δ, confidence interval, p, verdict)
-with paired statistics on the cases both results share (exact McNemar on
-pass/fail, a paired bootstrap on scores); per case: regressed, fixed, still
-failing, new, removed and definition changed (the same name with a new
-content hash: an edited case is never counted as a regression); dataset
+Per experiment: a metric table (A and B over all cases; the paired Δ,
+confidence interval, p and verdict on the cases both results share: exact
+McNemar on pass/fail, a paired bootstrap on scores); per case: regressed,
+fixed, still failing, new, removed, renamed (the same definition under
+another name or ID, paired with itself) and definition changed (a new
+definition hash under the same ID, or the same name with a new content
+hash: an edited case is never counted as a regression or a fix); dataset
 changes by content hash; spec and grader changes field by field; taxonomy
-changes. The markdown is the pull-request comment ('selfevals comment'
-posts it).
+changes. Caveats come first: changed graders (spec or grader cards) or a
+changed agent fingerprint, which can move results by themselves. The
+markdown is the pull-request comment ('selfevals comment' posts it).
 
 In a shallow clone (a CI checkout), a revision that was not fetched gets the
 exact 'git fetch' command that brings it.

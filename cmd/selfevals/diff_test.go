@@ -198,7 +198,10 @@ func TestDiffAcrossBranches(t *testing.T) {
 	if e.Pairs != 4 {
 		t.Errorf("pairs = %d, want 4 (alpha, beta, gamma, epsilon)", e.Pairs)
 	}
-	if p := e.Primary(); p == nil || p.Name != "pass@1" || p.Test != "exact McNemar" || p.P == nil || *p.P != 1 || p.Verdict != reports.VerdictNotSignificant {
+	// On the four shared cases one regressed and one was fixed: the paired
+	// Δ is 0 (the all-cases values, 0.6 → 0.5, also count zeta and delta).
+	if p := e.Primary(); p == nil || p.Name != "pass@1" || p.Test != "exact McNemar" || p.P == nil || *p.P != 1 || p.Verdict != reports.VerdictUnchanged ||
+		*p.Delta != 0 || *p.DeltaAll != -0.1 {
 		t.Errorf("primary metric row = %+v", p)
 	}
 	if !e.Regressed || len(e.Reasons) != 1 || e.Reasons[0] != "1 case regressed" {
@@ -356,5 +359,97 @@ func TestDiffShallowClone(t *testing.T) {
 	out, errOut, code := runCLI(t, clone, "diff", "origin/main", "HEAD")
 	if code != 0 || !strings.Contains(out, "1 regression in support") {
 		t.Errorf("after the fetch: exit %d\n%s%s", code, out, errOut)
+	}
+}
+
+// A case with an explicit id whose expectation is loosened between two
+// real runs: the committed verdicts carry each case's definition, so diff
+// shows a definition change, not a fix, and the gate passes; a renamed
+// case is the same case, and changed graders are a caveat.
+func TestDiffDefinitionChangedByRealRuns(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	git(t, dir, "init", "-q", "-b", "main")
+	spec := `experiment:
+  name: refunds
+  goal: answer refunds
+  target: {primary: {name: pass@1, operator: ">=", value: 0.5}}
+dataset: {cases_path: ../datasets/refunds.jsonl}
+agent: {builtin: echo}
+graders:
+  - {type: deterministic, name: rules%s}
+`
+	cases := func(expected, name string) string {
+		return `{"id":"refund-1","input":{"text":"a refund please"},"expected":{"must_include":[` + expected + `]}}` + "\n" +
+			`{"name":` + name + `,"input":{"text":"where is my order"},"expected":{"must_include":["order"]}}` + "\n"
+	}
+	run := func(msg string) {
+		t.Helper()
+		if _, errOut, code := runCLI(t, dir, "run", "evals/experiments/refunds.yaml", "--no-commit"); code != 0 {
+			t.Fatalf("run: exit %d\n%s", code, errOut)
+		}
+		git(t, dir, "add", "-A", "evals/experiments", "evals/datasets", "evals/results")
+		git(t, dir, "commit", "-q", "-m", msg)
+	}
+	writeTree(t, dir, map[string]string{
+		"evals/experiments/refunds.yaml": fmt.Sprintf(spec, ""),
+		"evals/datasets/refunds.jsonl":   cases(`"a full refund today"`, `"order status"`),
+	})
+	run("A: refund-1 fails")
+	writeTree(t, dir, map[string]string{
+		"evals/experiments/refunds.yaml": fmt.Sprintf(spec, ", case_sensitive: true"),
+		"evals/datasets/refunds.jsonl":   cases(`"refund"`, `"where is it"`),
+	})
+	run("B: refund-1 loosened, the other case renamed")
+
+	out, errOut, code := runCLI(t, dir, "diff", "main~1", "main", "--format", "json", "--fail-on", "regression")
+	if code != 0 {
+		t.Fatalf("diff --fail-on regression: exit %d\n%s", code, errOut)
+	}
+	var d reports.DiffReport
+	if err := json.Unmarshal([]byte(out), &d); err != nil {
+		t.Fatalf("diff JSON: %v\n%s", err, out)
+	}
+	c := d.Experiments[0].Cases
+	if len(c.Edited) != 1 || c.Edited[0].ID != "refund-1" || c.Edited[0].A.Label != repo.Fail || c.Edited[0].B.Label != repo.Pass ||
+		c.Edited[0].A.Definition == c.Edited[0].B.Definition || c.Edited[0].A.Definition == "" {
+		t.Errorf("definition changed = %+v", c.Edited)
+	}
+	if len(c.Fixed)+len(c.Regressed)+len(c.New)+len(c.Removed) != 0 || c.UnchangedPassing != 1 ||
+		len(c.Renamed) != 1 || c.Renamed[0].Name != "where is it" || c.Renamed[0].PreviousID == "" {
+		t.Errorf("cases = %+v", c)
+	}
+	if len(d.Caveats) != 1 || d.Caveats[0].Kind != reports.CaveatGraders {
+		t.Errorf("caveats = %+v", d.Caveats)
+	}
+	md, _, _ := runCLI(t, dir, "diff", "main~1", "main")
+	if !strings.HasPrefix(md, "### ✅ no regressions; 1 edited case; ⚠️ graders changed\n\n> ⚠️ **Caveat** in `refunds`: graders changed (graders[0].case_sensitive)") {
+		t.Errorf("markdown:\n%s", md)
+	}
+}
+
+// A changed agent fingerprint in the committed summaries is a caveat.
+func TestDiffFingerprintCaveat(t *testing.T) {
+	t.Parallel()
+	dir, _, _ := diffRepo(t)
+	sum := filepath.Join(dir, "evals/results/support/summary.json")
+	data, err := os.ReadFile(sum)
+	if err != nil {
+		t.Fatal(err)
+	}
+	git(t, dir, "checkout", "-q", "main")
+	writeTree(t, dir, map[string]string{"evals/results/support/summary.json": strings.Replace(string(data), `"agent_fingerprint": ""`, `"agent_fingerprint": "fp_new"`, 1)})
+	git(t, dir, "commit", "-q", "-am", "fingerprint")
+	writeTree(t, dir, map[string]string{"evals/results/support/summary.json": strings.Replace(string(data), `"agent_fingerprint": ""`, `"agent_fingerprint": "fp_newer"`, 1)})
+	out, errOut, code := runCLI(t, dir, "diff", "HEAD", "--format", "json")
+	if code != 0 {
+		t.Fatalf("diff: exit %d\n%s", code, errOut)
+	}
+	var d reports.DiffReport
+	if err := json.Unmarshal([]byte(out), &d); err != nil {
+		t.Fatal(err)
+	}
+	if len(d.Caveats) != 1 || d.Caveats[0].Kind != reports.CaveatFingerprint || !strings.Contains(d.Caveats[0].Message, "fp_new → fp_newer") {
+		t.Errorf("caveats = %+v", d.Caveats)
 	}
 }
