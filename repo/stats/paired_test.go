@@ -3,6 +3,7 @@ package stats
 import (
 	"math"
 	"math/rand/v2"
+	"slices"
 	"testing"
 )
 
@@ -234,5 +235,22 @@ func TestPairedSignFlipMonteCarlo(t *testing.T) {
 	}
 	if _, _, _, p := PairedSignFlip(a, c, 0.95, 3); p != 1.0/float64(SignFlipDraws+1) {
 		t.Errorf("constant shift: p = %v, want the floor 1/(draws+1)", p)
+	}
+}
+
+func TestNthSmallest(t *testing.T) {
+	r := rand.New(rand.NewPCG(9, 10))
+	for trial := range 500 {
+		n := 1 + r.IntN(60)
+		xs := make([]float64, n)
+		for i := range xs {
+			xs[i] = float64(r.IntN(8)) // many ties
+		}
+		sorted := slices.Clone(xs)
+		slices.Sort(sorted)
+		k := r.IntN(n)
+		if got := nthSmallest(xs, k); got != sorted[k] {
+			t.Fatalf("trial %d: nthSmallest(%v, %d) = %v, want %v", trial, sorted, k, got, sorted[k])
+		}
 	}
 }
