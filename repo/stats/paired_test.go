@@ -254,3 +254,61 @@ func TestNthSmallest(t *testing.T) {
 		}
 	}
 }
+
+// Level of the raw tests, without Compare's too-few rule: seeded null data
+// sets (symmetric score differences; pass/fail with the same per-case rate
+// for A and B) rejected at 95%. Both tests are exact, so at n ≤ 5, where
+// no outcome reaches p < 0.05, they never reject.
+func TestPairedTestsLevel(t *testing.T) {
+	for _, n := range []int{2, 3, 5, 10, 30} {
+		r := rand.New(rand.NewPCG(uint64(n), 21))
+		reps := 2000
+		if n > ExactSignFlipLimit {
+			reps = 1500
+		}
+		rejSf, rejMc := 0, 0
+		a, b := make([]float64, n), make([]float64, n)
+		for range reps {
+			for i := range a {
+				a[i], b[i] = r.NormFloat64(), r.NormFloat64()
+			}
+			if _, _, _, p := PairedSignFlip(a, b, 0.95, 1); p < 0.05 {
+				rejSf++
+			}
+			var cells [4]int
+			for range n {
+				rate := r.Float64()
+				pa, pb := r.Float64() < rate, r.Float64() < rate
+				switch {
+				case pa && pb:
+					cells[0]++
+				case pa:
+					cells[1]++
+				case pb:
+					cells[2]++
+				default:
+					cells[3]++
+				}
+			}
+			if _, _, _, p := PairedProportions(cells[0], cells[1], cells[2], cells[3], 0.95); p < 0.05 {
+				rejMc++
+			}
+		}
+		sf, mc := float64(rejSf)/float64(reps), float64(rejMc)/float64(reps)
+		t.Logf("n=%d: sign-flip %.4f, exact McNemar %.4f", n, sf, mc)
+		if sf > 0.06 || mc > 0.06 || (n < MinPairsToTest(0.95) && (rejSf > 0 || rejMc > 0)) || (n >= 10 && sf < 0.03) {
+			t.Errorf("n=%d: type-I error sign-flip %.4f, McNemar %.4f", n, sf, mc)
+		}
+	}
+}
+
+func BenchmarkPairedSignFlip20(b *testing.B) {
+	r := rand.New(rand.NewPCG(1, 1))
+	x, y := make([]float64, 20), make([]float64, 20)
+	for i := range x {
+		x[i], y[i] = r.Float64(), r.Float64()
+	}
+	for b.Loop() {
+		PairedSignFlip(x, y, 0.95, 1)
+	}
+}
