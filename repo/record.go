@@ -78,6 +78,9 @@ type Evidence struct {
 	P      *float64 `json:"p_value"`
 	Test   string   `json:"test"`
 	Pairs  int      `json:"pairs"`
+	// Note says why there is no p-value when the metric has a paired test,
+	// e.g. "too few cases to test (n=3, at least 6 needed)".
+	Note string `json:"note,omitempty"`
 }
 
 // Significant reports whether the evidence has a paired test whose p-value

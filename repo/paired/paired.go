@@ -4,6 +4,8 @@
 package paired
 
 import (
+	"fmt"
+	"math"
 	"strings"
 
 	"github.com/selfevals/selfevals/repo"
@@ -12,8 +14,8 @@ import (
 
 // Test names, as reports print them.
 const (
-	McNemar   = "exact McNemar"
-	Bootstrap = "paired bootstrap"
+	McNemar  = "exact McNemar"
+	SignFlip = "sign-flip permutation"
 )
 
 // TestFor names the paired test a metric gets from per-case outcomes, or
@@ -25,52 +27,78 @@ func TestFor(metric string) string {
 	case "pass@1", "fail_rate":
 		return McNemar
 	case "mean_score":
-		return Bootstrap
+		return SignFlip
 	}
 	return ""
 }
 
 // Compare pairs A and B (each in case ID order) on the cases both have and
-// tests metric's change from va to vb: exact McNemar with a paired interval
-// on the difference for pass rates, a paired bootstrap for the mean score
-// (the normal approximation past stats.BootstrapLimit pairs). It returns
-// nil when no case is shared, and evidence without a test (P nil) for a
-// metric that has none.
+// tests metric's change from va to vb: exact McNemar with Newcombe's hybrid
+// score interval for pass rates (stats.PairedProportions), the exact sign-flip
+// permutation test with its inverted interval for the mean score
+// (stats.PairedMeanDiff: Monte Carlo past stats.ExactSignFlipLimit pairs,
+// the normal approximation past stats.BootstrapLimit). It returns nil when
+// no case is shared, and evidence without a test (P nil) for a metric that
+// has none.
+//
+// With fewer pairs than stats.MinPairsToTest no outcome could be
+// significant, so there is no p-value and no interval: P is nil, Lo = Hi =
+// Delta and Note says how many cases a test needs. Test stays "" there
+// too, because callers print *P whenever Test is set; TestFor names the
+// test that would apply.
 func Compare(metric string, va, vb float64, a, b []repo.CasePair, confidence float64) *repo.Evidence {
 	pa, pb := Common(a, b)
 	if len(pa) == 0 {
 		return nil
 	}
 	ev := &repo.Evidence{Metric: metric, Value: vb, Delta: vb - va, Pairs: len(pa)}
-	xa := make([]float64, len(pa))
-	xb := make([]float64, len(pa))
-	switch TestFor(metric) {
+	test := TestFor(metric)
+	if test == "" {
+		return ev
+	}
+	if need := stats.MinPairsToTest(confidence); len(pa) < need {
+		ev.Lo, ev.Hi = ev.Delta, ev.Delta
+		ev.Note = fmt.Sprintf("too few cases to test (n=%d, at least %d needed)", len(pa), need)
+		return ev
+	}
+	var p float64
+	switch test {
 	case McNemar:
-		passFail, failPass := 0, 0
+		// A "success" is a pass for pass@1 and a failure for fail_rate.
+		var both, onlyA, onlyB, neither int
 		for i := range pa {
-			passA, passB := pa[i].Pass, pb[i].Pass
-			xa[i], xb[i] = b2f(passA), b2f(passB)
+			sa, sb := pa[i].Pass, pb[i].Pass
 			if metric == "fail_rate" {
-				xa[i], xb[i] = 1-xa[i], 1-xb[i]
+				sa, sb = !sa, !sb
 			}
-			if passA && !passB {
-				passFail++
-			}
-			if !passA && passB {
-				failPass++
+			switch {
+			case sa && sb:
+				both++
+			case sa:
+				onlyA++
+			case sb:
+				onlyB++
+			default:
+				neither++
 			}
 		}
-		_, ev.Lo, ev.Hi, _ = stats.PairedMeanDiff(xa, xb, confidence, 1)
-		p := stats.McNemarExact(passFail, failPass)
-		ev.P, ev.Test = &p, McNemar
-	case Bootstrap:
+		_, ev.Lo, ev.Hi, p = stats.PairedProportions(both, onlyA, onlyB, neither, confidence)
+	case SignFlip:
+		xa := make([]float64, len(pa))
+		xb := make([]float64, len(pa))
+		lo, hi := math.Inf(1), math.Inf(-1)
 		for i := range pa {
 			xa[i], xb[i] = pa[i].Score, pb[i].Score
+			lo, hi = min(lo, xb[i]-xa[i]), max(hi, xb[i]-xa[i])
 		}
-		var p float64
-		_, ev.Lo, ev.Hi, p = stats.PairedMeanDiff(xa, xb, confidence, 1)
-		ev.P, ev.Test = &p, Bootstrap
+		var l, h float64
+		_, l, h, p = stats.PairedMeanDiff(xa, xb, confidence, 1)
+		// An unbounded end (Monte Carlo draws too few for a tiny 1 −
+		// confidence) is capped at the most extreme difference seen, which
+		// the mean cannot pass.
+		ev.Lo, ev.Hi = max(l, lo), min(h, hi)
 	}
+	ev.P, ev.Test = &p, test
 	return ev
 }
 

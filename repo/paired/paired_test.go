@@ -20,11 +20,23 @@ func TestCompareEvidence(t *testing.T) {
 		return s, float64(n) / float64(len(pass))
 	}
 	// Two discordant pairs, both favouring B: exact McNemar p = 0.5.
-	a, va := mk(false, false, true, true)
-	b, vb := mk(true, true, true, true)
+	// (Until the too-few rule this fixture had 4 cases and asserted P = 0.5
+	// and Delta = 0.5; 4 cases are now below MinPairsToTest, checked below.)
+	a, va := mk(false, false, true, true, true, false)
+	b, vb := mk(true, true, true, true, true, false)
 	ev := Compare("pass@1", va, vb, a, b, 0.95)
-	if ev.P == nil || *ev.P != 0.5 || ev.Delta != 0.5 || ev.Test != "exact McNemar" || ev.Pairs != 4 {
+	if ev.P == nil || *ev.P != 0.5 || ev.Delta != vb-va || ev.Test != "exact McNemar" || ev.Pairs != 6 || ev.Note != "" {
 		t.Errorf("evidence %+v", ev)
+	}
+	if ev.Lo > 0 || ev.Hi < ev.Delta {
+		t.Errorf("interval [%v, %v] should hold 0 and %v at p = 0.5", ev.Lo, ev.Hi, ev.Delta)
+	}
+	a, va = mk(false, false, true, true)
+	b, vb = mk(true, true, true, true)
+	ev = Compare("pass@1", va, vb, a, b, 0.95)
+	if ev.P != nil || ev.Delta != 0.5 || ev.Lo != 0.5 || ev.Hi != 0.5 || ev.Test != "" || ev.Pairs != 4 ||
+		ev.Note != "too few cases to test (n=4, at least 6 needed)" || ev.Significant(0.95) {
+		t.Errorf("too few cases: evidence %+v", ev)
 	}
 }
 

@@ -173,7 +173,12 @@ func percentileInterval(results []float64, confidence float64) (lo, hi float64) 
 }
 
 // PairedBootstrap compares two measurements of the same items, a (before)
-// and b (after), where a[i] and b[i] belong to the same case. diff is the
+// and b (after). It is not used for decisions: its p-value floor of about
+// 2/resamples does not depend on n, so with a handful of pairs it rejects a
+// true null far more often than 1 − confidence; PairedSignFlip is the
+// paired test for scores.
+//
+// a[i] and b[i] belong to the same case. diff is the
 // mean of b[i] − a[i]; lo and hi are its percentile bootstrap interval,
 // resampling whole pairs so the pairing is kept.
 //
@@ -321,13 +326,21 @@ func MeanInterval(values []float64, confidence float64, seed uint64) (lo, hi flo
 	return m - half, m + half
 }
 
-// PairedMeanDiff is PairedBootstrap up to BootstrapLimit pairs and, beyond,
-// the normal approximation: diff ± z·s_d/√n with a two-sided z-test p-value.
+// PairedMeanDiff is PairedSignFlip up to BootstrapLimit pairs and, beyond,
+// the normal approximation: diff ± z·s_d/√n with a two-sided z-test p-value,
+// which the sign-flip distribution of the mean approaches as n grows and
+// which costs O(n) instead of SignFlipDraws × n.
 func PairedMeanDiff(a, b []float64, confidence float64, seed uint64) (diff, lo, hi, p float64) {
 	n := len(a)
 	if n <= BootstrapLimit || len(b) != n {
-		return PairedBootstrap(a, b, confidence, 2000, seed)
+		return PairedSignFlip(a, b, confidence, seed)
 	}
+	return pairedZ(a, b, confidence)
+}
+
+// pairedZ is the normal approximation to the paired mean difference.
+func pairedZ(a, b []float64, confidence float64) (diff, lo, hi, p float64) {
+	n := len(a)
 	d := make([]float64, n)
 	for i := range d {
 		d[i] = b[i] - a[i]
