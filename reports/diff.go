@@ -146,7 +146,7 @@ const (
 )
 
 // MetricDiff is one metric at A and B, with a paired test where one applies
-// (exact McNemar on pass/fail labels, paired bootstrap on scores). A and B
+// (exact McNemar on pass/fail labels, a sign-flip permutation test on scores). A and B
 // are each result's value over all its cases; with a test, Delta, CI and P
 // are over the Pairs cases both share, so they describe one comparison.
 type MetricDiff struct {
@@ -154,7 +154,8 @@ type MetricDiff struct {
 	Primary bool     `json:"primary,omitempty"`
 	A       *float64 `json:"a"`
 	B       *float64 `json:"b"`
-	// Delta is the paired Δ over shared cases when Test is set, else B − A.
+	// Delta is the paired Δ over shared cases for a metric the cases can
+	// pair (Pairs > 0), else B − A.
 	Delta *float64 `json:"delta"`
 	// DeltaAll is B − A over all cases of each side.
 	DeltaAll *float64    `json:"delta_all_cases,omitempty"`
@@ -162,8 +163,10 @@ type MetricDiff struct {
 	P        *float64    `json:"p,omitempty"`
 	Test     string      `json:"test,omitempty"`
 	Pairs    int         `json:"pairs,omitempty"`
-	Verdict  string      `json:"verdict"`
-	Dir      string      `json:"direction,omitempty"` // better or worse
+	// Note says why a paired metric has no test (too few cases).
+	Note    string `json:"note,omitempty"`
+	Verdict string `json:"verdict"`
+	Dir     string `json:"direction,omitempty"` // better or worse
 	// CIA and CIB are each side's own interval of the metric.
 	CIA *[2]float64 `json:"ci_a,omitempty"`
 	CIB *[2]float64 `json:"ci_b,omitempty"`
@@ -1090,17 +1093,20 @@ func pairedTest(md *MetricDiff, a, b []repo.CasePair, confidence float64) bool {
 		return false
 	}
 	ev := paired.Compare(md.Name, sharedValue(md.Name, test, a), sharedValue(md.Name, test, b), a, b, confidence)
-	if ev == nil || ev.Test == "" {
+	if ev == nil {
 		return false
 	}
 	delta := round6(ev.Delta)
-	md.Delta, md.CI, md.P, md.Test, md.Pairs = &delta, &[2]float64{round6(ev.Lo), round6(ev.Hi)}, ev.P, ev.Test, ev.Pairs
+	md.Delta, md.Pairs, md.Note = &delta, ev.Pairs, ev.Note
+	if ev.Test != "" { // else too few cases to test: no p-value, no interval
+		md.CI, md.P, md.Test = &[2]float64{round6(ev.Lo), round6(ev.Hi)}, ev.P, ev.Test
+	}
 	return true
 }
 
 // sharedValue is a metric over the paired cases only, from the outcome its
 // paired test compares: the pass (or fail) rate for McNemar, the mean
-// score for the bootstrap.
+// score for the sign-flip test.
 func sharedValue(metric, test string, ps []repo.CasePair) float64 {
 	if len(ps) == 0 {
 		return 0
@@ -1108,7 +1114,7 @@ func sharedValue(metric, test string, ps []repo.CasePair) float64 {
 	sum := 0.0
 	for _, p := range ps {
 		switch {
-		case test == paired.Bootstrap:
+		case test == paired.SignFlip:
 			sum += p.Score
 		case p.Pass != (metric == "fail_rate"):
 			sum++

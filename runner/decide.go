@@ -135,7 +135,7 @@ func decide(e *repo.Experiment, cur *repo.IterationSummary, best *repo.Iteration
 		onEvidence(&d, e, cur, value, sw, over, guardNote)
 	case e.Decision.Significance == "require" && ev != nil && ev.Test == "":
 		d.Outcome = repo.Investigate
-		d.Rationale = fmt.Sprintf("improvement not shown: %s; %s has no paired test, and significance=require", evidence, t.Name)
+		d.Rationale = fmt.Sprintf("improvement not shown: %s; significance=require", noTest(t.Name, ev, evidence))
 	case e.Decision.Significance == "require" && !ev.Significant(e.Decision.Confidence):
 		d.Outcome = repo.Investigate
 		d.Rationale = fmt.Sprintf("improvement not significant: %s; significance=require", evidence)
@@ -171,7 +171,7 @@ func onEvidence(d *repo.Decision, e *repo.Experiment, cur *repo.IterationSummary
 	switch {
 	case ev == nil || ev.Test == "":
 		d.Outcome = repo.Investigate
-		d.Rationale = fmt.Sprintf("%snot proven: %s has no paired test; significance=require", overBest, t.Name)
+		d.Rationale = fmt.Sprintf("%snot proven %s; significance=require", overBest, noTest(t.Name, ev, against))
 	case t.Better(value, baseValue) && ev.Significant(1-level):
 		d.Outcome = repo.KeepCandidate
 		d.Rationale = fmt.Sprintf("%sproven %s, p below %s; %s", overBest, against, share, guardNote)
@@ -241,6 +241,9 @@ func fmtEvidence(name string, value float64, ev *repo.Evidence, confidence float
 	if ev == nil {
 		return fmt.Sprintf("%s %s", name, fmtNum(value))
 	}
+	if ev.Test == "" && ev.Note != "" {
+		return fmt.Sprintf("%s %s (%s; %s)", name, fmtNum(value), fmtSigned(ev.Delta), ev.Note)
+	}
 	if ev.Test == "" {
 		return fmt.Sprintf("%s %s (%s)", name, fmtNum(value), fmtSigned(ev.Delta))
 	}
@@ -277,4 +280,13 @@ func plural(n int, word string) string {
 		return "1 " + word
 	}
 	return strconv.Itoa(n) + " " + word + "s"
+}
+
+// noTest says why a comparison has no p-value: too few cases (the note says
+// how many would do), or no paired test for the metric at all.
+func noTest(metric string, ev *repo.Evidence, evidence string) string {
+	if ev != nil && ev.Note != "" {
+		return evidence
+	}
+	return evidence + "; " + metric + " has no paired test"
 }

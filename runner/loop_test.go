@@ -67,7 +67,7 @@ func TestPingpongLoop(t *testing.T) {
 	}
 	// Kept on evidence: 8 of 8 cases flip, exact McNemar p = 2/2^8, below
 	// the whole 0.05 (the grid has one candidate to test).
-	want := "proven against the baseline (iteration 0): pass@1 1 (+1, 95% CI [+1, +1], p=0.00781), p below α=0.05 (0.05 split over 1 candidate); no guardrails"
+	want := "proven against the baseline (iteration 0): pass@1 1 (+1, 95% CI [+0.5412, +1], p=0.00781), p below α=0.05 (0.05 split over 1 candidate); no guardrails"
 	if it1.Decision.Rationale != want {
 		t.Errorf("rationale %q, want %q", it1.Decision.Rationale, want)
 	}
@@ -305,7 +305,8 @@ func TestSignificanceRequire(t *testing.T) {
 		s.Metrics = map[string]repo.Metric{"pass@1": {Value: s.Primary, Observed: true}}
 		return s
 	}
-	a, b := mk(0, true, false, false, false), mk(1, true, true, false, false)
+	// Seven cases (six is the fewest that can show anything at 95 %).
+	a, b := mk(0, true, false, false, false, false, false, false), mk(1, true, true, false, false, false, false, false)
 	d := Decide(e, b, a)
 	if d.Outcome != repo.Investigate || !strings.Contains(d.Rationale, "not significant") || !strings.Contains(d.Rationale, "p=1") {
 		t.Errorf("%s %q", d.Outcome, d.Rationale)

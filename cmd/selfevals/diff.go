@@ -32,7 +32,7 @@ to commits first and kept apart by position (A, B), so diff main main works.
 
 Per experiment: a metric table (A and B over all cases; the paired Δ,
 confidence interval, p and verdict on the cases both results share: exact
-McNemar on pass/fail, a paired bootstrap on scores); per case: regressed,
+McNemar on pass/fail, a sign-flip permutation test on scores); per case: regressed,
 fixed, still failing, new, removed, renamed (the same definition under
 another name or ID, paired with itself) and definition changed (a new
 definition hash under the same ID, or the same name with a new content
