@@ -181,17 +181,22 @@ func onEvidence(d *repo.Decision, e *repo.Experiment, cur *repo.IterationSummary
 	}
 }
 
-// casesToTell estimates how many shared cases would show a gain of the size
-// observed at the given level with 80 % power (the normal approximation of
-// a paired test on the per-case differences), for the rationale of a gain
-// that is not yet proven; "" when the data cannot say.
+// casesToTell says how many shared cases would show a gain of the size
+// observed at the given level with 80 % power, for the rationale of a gain
+// that is not yet proven: Connor's McNemar sample size for pass rates, the
+// normal approximation of a paired test on the per-case differences for
+// scores; "" when the data cannot say.
 func casesToTell(metric string, a, b []repo.CasePair, level float64) string {
 	pa, pb := paired.Common(a, b)
 	if len(pa) < 2 {
 		return ""
 	}
 	d := make([]float64, len(pa))
+	discordant := 0
 	for i := range pa {
+		if pa[i].Pass != pb[i].Pass {
+			discordant++
+		}
 		switch metric {
 		case "mean_score":
 			d[i] = pb[i].Score - pa[i].Score
@@ -210,8 +215,17 @@ func casesToTell(metric string, a, b []repo.CasePair, level float64) string {
 	if mean <= 0 || sd == 0 {
 		return ""
 	}
-	z := stats.ZForConfidence(1-level) + stats.ZForConfidence(0.6) // two-sided level, one-sided 80 % power
-	n := math.Ceil(z * z * sd * sd / (mean * mean))
+	var n float64
+	if paired.TestFor(metric) == paired.McNemar {
+		need := paired.CasesNeeded(mean, float64(discordant)/float64(len(pa)), 1-level, 0)
+		if need == math.MaxInt {
+			return ""
+		}
+		n = float64(need)
+	} else {
+		z := stats.ZForConfidence(1-level) + stats.ZForConfidence(0.6) // two-sided level, one-sided 80 % power
+		n = math.Ceil(z * z * sd * sd / (mean * mean))
+	}
 	if n <= float64(len(pa)) {
 		return ""
 	}

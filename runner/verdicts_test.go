@@ -111,3 +111,42 @@ func TestNoiseIsNotKept(t *testing.T) {
 	}
 	t.Logf("noise sweeps keeping a candidate: %d/%d under require, %d/%d under report", keptUnderRequire, seeds, keptUnderReport, seeds)
 }
+
+// An unproven gain is investigated against the baseline at its share of
+// alpha, and the rationale says how many cases would tell.
+func TestUnprovenGainSaysHowManyCasesWouldTell(t *testing.T) {
+	e := &repo.Experiment{Target: repo.Target{Primary: repo.MetricTarget{Name: "pass@1", Operator: ">=", Value: 0.9}},
+		Decision: repo.DecisionPolicy{IfRegressionFails: repo.Reject, Significance: "require", Confidence: 0.95}}
+	mk := func(index, passing int) *repo.IterationSummary {
+		s := &repo.IterationSummary{Index: index}
+		for i := range 12 {
+			s.Pairs = append(s.Pairs, repo.CasePair{CaseID: fmt.Sprintf("%02d", i), Pass: i < passing})
+		}
+		s.Primary = float64(passing) / 12
+		s.Metrics = map[string]repo.Metric{"pass@1": {Value: s.Primary, Observed: true}}
+		return s
+	}
+	base, cur := mk(0, 4), mk(1, 7)
+	d := DecideInSweep(e, cur, base, Sweep{Baseline: base, Comparisons: 4})
+	if d.Outcome != repo.Investigate || !strings.Contains(d.Rationale, "not proven against the baseline (iteration 0)") ||
+		!strings.Contains(d.Rationale, "α=0.0125 (0.05 split over 4 candidates)") || !strings.Contains(d.Rationale, "cases to show (80% power), the sweep has 12") {
+		t.Errorf("%s %q", d.Outcome, d.Rationale)
+	}
+	if d.Evidence == nil || d.Evidence.Test != "exact McNemar" || d.Baseline == nil || *d.Baseline != 0 {
+		t.Errorf("evidence %+v baseline %v", d.Evidence, d.Baseline)
+	}
+	// The same gain on many cases is proven.
+	big := func(index, passing int) *repo.IterationSummary {
+		s := &repo.IterationSummary{Index: index}
+		for i := range 120 {
+			s.Pairs = append(s.Pairs, repo.CasePair{CaseID: fmt.Sprintf("%03d", i), Pass: i%12 < passing})
+		}
+		s.Primary = float64(passing) / 12
+		s.Metrics = map[string]repo.Metric{"pass@1": {Value: s.Primary, Observed: true}}
+		return s
+	}
+	base, cur = big(0, 4), big(1, 7)
+	if d := DecideInSweep(e, cur, base, Sweep{Baseline: base, Comparisons: 4}); d.Outcome != repo.KeepCandidate {
+		t.Errorf("120 cases: %s %q", d.Outcome, d.Rationale)
+	}
+}
