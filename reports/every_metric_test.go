@@ -144,3 +144,16 @@ func TestMarkdownIntervalsAtTheRunsConfidence(t *testing.T) {
 		t.Errorf("the metrics table does not say 90%% CI:\n%s", md)
 	}
 }
+
+// A run served partly from the cache says that those calls' latency and
+// cost are the original calls'.
+func TestMarkdownSaysCachedCallsReplayLatencyAndCost(t *testing.T) {
+	rs := pingpongRun(t)
+	if strings.Contains(Markdown(rs), "from the agent-call cache") {
+		t.Error("a run without cache hits mentions the cache")
+	}
+	rs.Calls, rs.CacheHits = 4, 12
+	if md := Markdown(rs); !strings.Contains(md, "12 of 16 calls came from the agent-call cache: their latency and cost are those of the original calls") {
+		t.Errorf("no cache note:\n%s", md)
+	}
+}

@@ -32,6 +32,10 @@ func Markdown(rs *repo.RunSummary) string {
 	w("- **State:** `%s`  - **Proposer:** `%s`  - **Iterations:** %d/%d  - **Terminated:** `%s`\n",
 		rs.State, rs.Strategy, len(rs.Iterations), rs.MaxIter, rs.Terminated)
 	w("- **Cases:** %d (`%s`)  - **Agent calls:** %d (%d from cache)  - **Run:** `%s`\n\n", rs.Cases, rs.DatasetID, rs.Calls, rs.CacheHits, rs.RunID)
+	if rs.CacheHits > 0 {
+		// A cached answer replays the original call's latency and cost.
+		w("> %d of %d calls came from the agent-call cache: their latency and cost are those of the original calls. Run with `--no-cache` to measure them again.\n\n", rs.CacheHits, rs.Calls+rs.CacheHits)
+	}
 	w("**Target:** `%s`", rs.Target.String())
 	if len(rs.Guardrails) > 0 {
 		var gs []string
