@@ -42,8 +42,17 @@ type Metric struct {
 // iterations or two revisions on the same cases.
 type CasePair struct {
 	CaseID string
-	Pass   bool
-	Score  float64
+	Pass   bool    // repetition 0 passed
+	Score  float64 // mean over the repetitions that ran
+	// Passes of Runs repetitions, and the calls among them that errored
+	// (-1: not recorded, as in committed verdicts): the per-case values of
+	// consistency, the pass@k family and the error rate.
+	Passes, Runs, Errors int32
+	// Timed is set when CostUSD and LatencyMS, the case's means over its
+	// repetitions, were recorded (a run's own outcomes; committed verdicts
+	// keep neither).
+	Timed              bool
+	CostUSD, LatencyMS float64
 }
 
 // Decision is the verdict on one iteration, with its evidence.

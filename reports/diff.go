@@ -1092,7 +1092,8 @@ func pairedTest(md *MetricDiff, a, b []repo.CasePair, confidence float64) bool {
 	if test == "" {
 		return false
 	}
-	ev := paired.Compare(md.Name, sharedValue(md.Name, test, a), sharedValue(md.Name, test, b), a, b, confidence)
+	pa, pb := paired.Common(a, b)
+	ev := paired.Compare(md.Name, paired.SharedMean(md.Name, pa), paired.SharedMean(md.Name, pb), pa, pb, confidence)
 	if ev == nil {
 		return false
 	}
@@ -1102,25 +1103,6 @@ func pairedTest(md *MetricDiff, a, b []repo.CasePair, confidence float64) bool {
 		md.CI, md.P, md.Test = &[2]float64{round6(ev.Lo), round6(ev.Hi)}, ev.P, ev.Test
 	}
 	return true
-}
-
-// sharedValue is a metric over the paired cases only, from the outcome its
-// paired test compares: the pass (or fail) rate for McNemar, the mean
-// score for the sign-flip test.
-func sharedValue(metric, test string, ps []repo.CasePair) float64 {
-	if len(ps) == 0 {
-		return 0
-	}
-	sum := 0.0
-	for _, p := range ps {
-		switch {
-		case test == paired.SignFlip:
-			sum += p.Score
-		case p.Pass != (metric == "fail_rate"):
-			sum++
-		}
-	}
-	return sum / float64(len(ps))
 }
 
 // DiffJSON renders the diff as indented JSON.

@@ -25,7 +25,7 @@ func TestDecideAndDiffAgreeOnTheSamePairs(t *testing.T) {
 			if pass {
 				score = 0.8 + shift - 0.01*float64(i%5)
 			}
-			ps = append(ps, repo.CasePair{CaseID: fmt.Sprintf("case_%02d", i), Pass: pass, Score: score})
+			ps = append(ps, repo.CasePair{CaseID: fmt.Sprintf("case_%02d", i), Pass: pass, Score: score, Runs: 1, Passes: int32(b2i(pass)), Timed: true})
 		}
 		return ps
 	}
@@ -41,9 +41,11 @@ func TestDecideAndDiffAgreeOnTheSamePairs(t *testing.T) {
 		{"fail rate improves", repo.MetricTarget{Name: "fail_rate", Operator: "<=", Value: 0.1}, a, b},
 		{"score improves", repo.MetricTarget{Name: "mean_score", Operator: ">=", Value: 0.9}, a, b},
 		{"score regresses", repo.MetricTarget{Name: "mean_score", Operator: ">=", Value: 0.9}, b, a},
-		// Per-case pass and score do not determine consistency: neither
-		// side may claim a paired test for it.
-		{"consistency has no paired test", repo.MetricTarget{Name: "consistency_rate", Operator: ">=", Value: 0.9}, a, b},
+		// Consistency is tested on its own per-case values (passes over
+		// repetitions), on both sides alike.
+		{"consistency improves", repo.MetricTarget{Name: "consistency_rate", Operator: ">=", Value: 0.9}, a, b},
+		// Latency is a quantile: neither side may claim a paired test.
+		{"p95 latency has no paired test", repo.MetricTarget{Name: "latency_ms_p95", Operator: "<=", Value: 100}, a, b},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			e := &repo.Experiment{Target: repo.Target{Primary: tc.target},
@@ -117,6 +119,7 @@ func iterationOf(index int, target repo.MetricTarget, pairs []repo.CasePair) *re
 		"fail_rate":        {Value: 1 - passed/n, N: len(pairs), Observed: true},
 		"mean_score":       {Value: score / n, N: len(pairs), Observed: true},
 		"consistency_rate": {Value: passed / n, N: len(pairs), Observed: true},
+		"latency_ms_p95":   {Value: 50 + float64(index), N: len(pairs), Observed: true},
 	}}
 	it.Primary = it.Metrics[target.Name].Value
 	return it
@@ -145,4 +148,11 @@ func committedResult(t *testing.T, target repo.MetricTarget, it *repo.IterationS
 		t.Fatal(err)
 	}
 	return summary, cases
+}
+
+func b2i(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }

@@ -6,6 +6,7 @@ package paired
 import (
 	"fmt"
 	"math"
+	"strconv"
 	"strings"
 
 	"github.com/selfevals/selfevals/repo"
@@ -18,18 +19,76 @@ const (
 	SignFlip = "sign-flip permutation"
 )
 
-// TestFor names the paired test a metric gets from per-case outcomes, or
-// "" when the per-case pass and score do not determine it (latency, cost,
-// tokens, consistency and the pass@k family need more than one outcome
-// per case).
+// TestFor names the paired test a metric gets on its own per-case values
+// (Value), or "" when it has none: quantiles (latency p50, p95), totals,
+// tokens, per-grader pass rates and the recovery rate, which counts only
+// the cases that failed first.
 func TestFor(metric string) string {
-	switch metric {
-	case "pass@1", "fail_rate":
+	switch {
+	case metric == "pass@1", metric == "fail_rate":
 		return McNemar
-	case "mean_score":
+	case metric == "mean_score", metric == "consistency_rate", metric == "stability_score", metric == "error_rate",
+		metric == "cost_usd_per_case", metric == "latency_ms_per_case_avg", passK(metric) > 0:
 		return SignFlip
 	}
 	return ""
+}
+
+// passK is k of a pass@k (k > 1) or pass^k metric, else 0.
+func passK(metric string) int {
+	for _, prefix := range []string{"pass@", "pass^"} {
+		if rest, ok := strings.CutPrefix(metric, prefix); ok {
+			if k, err := strconv.Atoi(rest); err == nil && k > 0 && !(prefix == "pass@" && k == 1) {
+				return k
+			}
+		}
+	}
+	return 0
+}
+
+// Value is a case's own value of metric, the one whose mean over cases is
+// the metric (for the per-case means; the pass@k family uses the unbiased
+// per-case estimators); ok is false when the outcome does not record it.
+func Value(metric string, p repo.CasePair) (v float64, ok bool) {
+	switch {
+	case metric == "pass@1":
+		return b2f(p.Pass), true
+	case metric == "fail_rate":
+		return 1 - b2f(p.Pass), true
+	case metric == "mean_score":
+		return p.Score, true
+	case metric == "consistency_rate", metric == "stability_score":
+		return float64(p.Passes) / float64(p.Runs), p.Runs > 0
+	case metric == "error_rate":
+		return float64(p.Errors) / float64(p.Runs), p.Runs > 0 && p.Errors >= 0
+	case metric == "cost_usd_per_case":
+		return p.CostUSD, p.Timed
+	case metric == "latency_ms_per_case_avg":
+		return p.LatencyMS, p.Timed
+	}
+	if k := passK(metric); k > 0 && int(p.Runs) >= k {
+		if strings.HasPrefix(metric, "pass^") {
+			return stats.PassHatK(int(p.Runs), int(p.Passes), k), true
+		}
+		return stats.PassAtK(int(p.Runs), int(p.Passes), k), true
+	}
+	return 0, false
+}
+
+// SharedMean is metric over the given outcomes from their own per-case
+// values (the metric restricted to the cases both sides share).
+func SharedMean(metric string, ps []repo.CasePair) float64 {
+	sum, n := 0.0, 0
+	for _, p := range ps {
+		if v, ok := Value(metric, p); ok {
+			sum += v
+			n++
+		}
+	}
+	if n == 0 {
+		return 0
+	}
+	return sum / float64(n)
 }
 
 // Compare pairs A and B (each in case ID order) on the cases both have and
@@ -88,7 +147,13 @@ func Compare(metric string, va, vb float64, a, b []repo.CasePair, confidence flo
 		xb := make([]float64, len(pa))
 		lo, hi := math.Inf(1), math.Inf(-1)
 		for i := range pa {
-			xa[i], xb[i] = pa[i].Score, pb[i].Score
+			var okA, okB bool
+			xa[i], okA = Value(metric, pa[i])
+			xb[i], okB = Value(metric, pb[i])
+			if !okA || !okB {
+				ev.Note = "the per-case values of " + metric + " are not recorded on both sides"
+				return ev
+			}
 			lo, hi = min(lo, xb[i]-xa[i]), max(hi, xb[i]-xa[i])
 		}
 		var l, h float64
@@ -126,7 +191,8 @@ func Common(a, b []repo.CasePair) (inA, inB []repo.CasePair) {
 func FromVerdicts(vs []repo.CaseVerdict) []repo.CasePair {
 	out := make([]repo.CasePair, len(vs))
 	for i, v := range vs {
-		out[i] = repo.CasePair{CaseID: v.CaseID, Pass: v.Label == repo.Pass, Score: v.Score}
+		out[i] = repo.CasePair{CaseID: v.CaseID, Pass: v.Label == repo.Pass, Score: v.Score,
+			Runs: int32(v.Repetitions), Passes: int32(math.Round(v.PassRate * float64(v.Repetitions))), Errors: -1}
 	}
 	return out
 }

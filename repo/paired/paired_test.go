@@ -51,3 +51,41 @@ func TestCommonCases(t *testing.T) {
 		t.Errorf("got %v %v, want %v %v", inA, inB, wantA, wantB)
 	}
 }
+
+// Each metric is tested on its own per-case values: consistency on passes
+// over repetitions, not on the mean score, so its interval holds its own Δ.
+func TestEachMetricOnItsOwnValues(t *testing.T) {
+	var a, b []repo.CasePair
+	for i := range 12 {
+		id := string(rune('a' + i))
+		// Scores barely move; consistency moves from 1 of 3 to 3 of 3 on
+		// the first eight cases.
+		a = append(a, repo.CasePair{CaseID: id, Score: 0.5, Runs: 3, Passes: 1, Errors: 0, Timed: true, LatencyMS: 100})
+		pb := repo.CasePair{CaseID: id, Score: 0.52, Runs: 3, Passes: 1, Errors: 0, Timed: true, LatencyMS: 90}
+		if i < 8 {
+			pb.Passes = 3
+		}
+		b = append(b, pb)
+	}
+	for _, metric := range []string{"consistency_rate", "stability_score", "pass@2", "pass^2", "latency_ms_per_case_avg"} {
+		va, vb := SharedMean(metric, a), SharedMean(metric, b)
+		ev := Compare(metric, va, vb, a, b, 0.95)
+		if ev == nil || ev.Test != SignFlip || ev.P == nil {
+			t.Fatalf("%s: %+v", metric, ev)
+		}
+		if ev.Lo > ev.Delta || ev.Delta > ev.Hi {
+			t.Errorf("%s: Δ %v outside its own interval [%v, %v]", metric, ev.Delta, ev.Lo, ev.Hi)
+		}
+		if *ev.P >= 0.05 {
+			t.Errorf("%s: p=%v for a change on 8 of 12 cases, all one way", metric, *ev.P)
+		}
+	}
+	// Committed verdicts keep no latency: no test, and a note says why.
+	va := []repo.CasePair{{CaseID: "a", Runs: 1}}
+	if ev := Compare("latency_ms_per_case_avg", 1, 2, append(va, a[1:]...), b, 0.95); ev.Test != "" || ev.P != nil || ev.Note == "" {
+		t.Errorf("latency without per-case values: %+v", ev)
+	}
+	if ev := Compare("latency_ms_p95", 1, 2, a, b, 0.95); ev.Test != "" || ev.P != nil {
+		t.Errorf("a quantile got a test: %+v", ev)
+	}
+}
