@@ -44,15 +44,16 @@ type CasePair struct {
 	CaseID string
 	Pass   bool    // repetition 0 passed
 	Score  float64 // mean over the repetitions that ran
-	// Passes of Runs repetitions, and the calls among them that errored
-	// (-1: not recorded, as in committed verdicts): the per-case values of
-	// consistency, the pass@k family and the error rate.
-	Passes, Runs, Errors int32
-	// Timed is set when CostUSD and LatencyMS, the case's means over its
-	// repetitions, were recorded (a run's own outcomes; committed verdicts
-	// keep neither).
-	Timed              bool
-	CostUSD, LatencyMS float64
+	// CostUSD and LatencyMS are the case's means over its repetitions,
+	// when Timed (a run's own outcomes; committed verdicts keep neither).
+	// Every iteration keeps a pair per case, so the fields are small: the
+	// struct is 40 bytes.
+	CostUSD, LatencyMS float32
+	// Passes of Runs repetitions (at most 100), and the calls among them
+	// that errored (-1: not recorded, as in committed verdicts): the
+	// per-case values of consistency, the pass@k family and the error rate.
+	Passes, Runs, Errors int16
+	Timed                bool
 }
 
 // Decision is the verdict on one iteration, with its evidence.

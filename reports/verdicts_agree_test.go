@@ -25,7 +25,7 @@ func TestDecideAndDiffAgreeOnTheSamePairs(t *testing.T) {
 			if pass {
 				score = 0.8 + shift - 0.01*float64(i%5)
 			}
-			ps = append(ps, repo.CasePair{CaseID: fmt.Sprintf("case_%02d", i), Pass: pass, Score: score, Runs: 1, Passes: int32(b2i(pass)), Timed: true})
+			ps = append(ps, repo.CasePair{CaseID: fmt.Sprintf("case_%02d", i), Pass: pass, Score: score, Runs: 1, Passes: int16(b2i(pass)), Timed: true})
 		}
 		return ps
 	}

@@ -169,7 +169,7 @@ func (a *Aggregator) Pairs() []repo.CasePair {
 				sum += ct.scores[i]
 			}
 		}
-		p := repo.CasePair{CaseID: ct.id, Pass: ct.labels[0] == repo.Pass, Runs: int32(n), Errors: int32(ct.errors), Timed: true}
+		p := repo.CasePair{CaseID: ct.id, Pass: ct.labels[0] == repo.Pass, Runs: int16(n), Errors: int16(ct.errors), Timed: true}
 		for _, l := range ct.labels {
 			if l == repo.Pass {
 				p.Passes++
@@ -177,7 +177,7 @@ func (a *Aggregator) Pairs() []repo.CasePair {
 		}
 		if n > 0 {
 			p.Score = sum / float64(n)
-			p.CostUSD, p.LatencyMS = ct.cost/float64(n), ct.latMS/float64(n)
+			p.CostUSD, p.LatencyMS = float32(ct.cost/float64(n)), float32(ct.latMS/float64(n))
 		}
 		out = append(out, p)
 	}

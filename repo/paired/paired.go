@@ -62,9 +62,9 @@ func Value(metric string, p repo.CasePair) (v float64, ok bool) {
 	case metric == "error_rate":
 		return float64(p.Errors) / float64(p.Runs), p.Runs > 0 && p.Errors >= 0
 	case metric == "cost_usd_per_case":
-		return p.CostUSD, p.Timed
+		return float64(p.CostUSD), p.Timed
 	case metric == "latency_ms_per_case_avg":
-		return p.LatencyMS, p.Timed
+		return float64(p.LatencyMS), p.Timed
 	}
 	if k := passK(metric); k > 0 && int(p.Runs) >= k {
 		if strings.HasPrefix(metric, "pass^") {
@@ -192,7 +192,7 @@ func FromVerdicts(vs []repo.CaseVerdict) []repo.CasePair {
 	out := make([]repo.CasePair, len(vs))
 	for i, v := range vs {
 		out[i] = repo.CasePair{CaseID: v.CaseID, Pass: v.Label == repo.Pass, Score: v.Score,
-			Runs: int32(v.Repetitions), Passes: int32(math.Round(v.PassRate * float64(v.Repetitions))), Errors: -1}
+			Runs: int16(v.Repetitions), Passes: int16(math.Round(v.PassRate * float64(v.Repetitions))), Errors: -1}
 	}
 	return out
 }
