@@ -113,6 +113,7 @@ func loadExperiment(f file, opts LoadOptions) (*LoadedSpec, error) {
 	if unused := ls.unusedGraders(); len(unused) > 0 {
 		ls.Warnings = append(ls.Warnings, fmt.Sprintf("%s: graders %s are declared but no case runs them (every case names a subset in its graders list)", ls.file.name, strings.Join(unused, ", ")))
 	}
+	ls.Warnings = append(ls.Warnings, ls.repetitionWarnings()...)
 	hashed := ls.Spec
 	hashed.Experiment.Parameters = nil
 	ls.ID, err = HashID("exp", hashed)
@@ -1164,4 +1165,27 @@ func jsonProblem(name string, data []byte, err error) Problem {
 		p.Col = len(before) - bytes.LastIndexByte(before, '\n')
 	}
 	return p
+}
+
+// repetitionWarnings name the pass@k and pass^k targets the spec's
+// repetitions cannot measure. A warning, not a problem: `run --reps` may
+// raise the repetitions, and a run refuses to start when they stay short.
+func (ls *LoadedSpec) repetitionWarnings() []string {
+	e := &ls.Spec.Experiment
+	reps := e.Run.RepetitionsPerCase
+	var out []string
+	for _, t := range append([]MetricTarget{e.Target.Primary}, e.Target.Guardrails...) {
+		s := passAtK.FindString(t.Name)
+		if s == "" {
+			s = passHatK.FindString(t.Name)
+		}
+		if s == "" {
+			continue
+		}
+		k, _ := strconv.Atoi(s[len("pass@"):])
+		if k > reps {
+			out = append(out, fmt.Sprintf("%s: %s needs at least %d repetitions per case; run.repetitions_per_case is %d (set it, or pass run --reps %d)", ls.file.name, t.Name, k, reps, k))
+		}
+	}
+	return out
 }

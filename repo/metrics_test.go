@@ -1,6 +1,9 @@
 package repo
 
-import "testing"
+import (
+	"strings"
+	"testing"
+)
 
 // "==" compares floating-point metrics as numbers, not bit patterns.
 func TestEqualTargetToleratesRounding(t *testing.T) {
@@ -30,5 +33,21 @@ func TestMetricDirections(t *testing.T) {
 		if own := OwnDirection(name); own.Better(1, 0) != higher {
 			t.Errorf("OwnDirection(%s) prefers the wrong way", name)
 		}
+	}
+}
+
+// validate warns of a pass@k or pass^k target the spec's repetitions cannot
+// measure (run --reps may still raise them).
+func TestPassAtKAboveTheRepetitionsWarns(t *testing.T) {
+	spec := strings.Replace(goodSpec, `primary: {name: pass@1, operator: ">=", value: 0.5}`,
+		`primary: {name: pass@1, operator: ">=", value: 0.5}
+    guardrails: [{name: "pass^3", operator: ">=", value: 0.5}]`, 1)
+	root, path := specDir(t, spec, `{"input":{"text":"a"}}`+"\n")
+	ls, err := LoadExperiment(path, LoadOptions{Root: root})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if w := strings.Join(ls.Warnings, "\n"); !strings.Contains(w, "pass^3 needs at least 3 repetitions per case; run.repetitions_per_case is 1") {
+		t.Errorf("warnings: %q", w)
 	}
 }
