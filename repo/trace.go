@@ -36,6 +36,9 @@ type Response struct {
 	CostUSD          float64         `json:"cost_usd,omitempty"`
 	Model            string          `json:"model,omitempty"`
 	Error            string          `json:"error,omitempty"`
+	// CostReported is set when the agent reported a cost, 0 included: a
+	// free call is a measured cost of 0, not a cost nobody measured.
+	CostReported bool `json:"cost_reported,omitempty"`
 }
 
 // ToolCall is one tool the agent invoked.
@@ -90,6 +93,7 @@ type Trace struct {
 	Spans            []Span          `json:"spans,omitempty"`
 	Usage            Usage           `json:"usage,omitzero"`
 	CostUSD          float64         `json:"cost_usd,omitempty"`
+	CostReported     bool            `json:"cost_reported,omitempty"` // see Response
 	Model            string          `json:"model,omitempty"`
 
 	// StartedAt is RFC 3339 with milliseconds; LatencyMS is the wall time of

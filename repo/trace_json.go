@@ -137,6 +137,9 @@ func writeTraceFields(w *jsonwriter.Writer, t *Trace) {
 	}
 	writeUsage(w, t.Usage)
 	w.OptFloat(`,"cost_usd":`, t.CostUSD)
+	if t.CostReported {
+		w.Literal(`,"cost_reported":true`)
+	}
 	w.OptString(`,"model":`, t.Model)
 	w.OptString(`,"started_at":`, t.StartedAt)
 	w.Literal(`,"latency_ms":`)

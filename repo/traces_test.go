@@ -66,7 +66,7 @@ func fullResult() *Result {
 				{Kind: "tool_call", Name: "lookup", Start: "2025-01-02T03:04:05.678Z", DurationMS: 1e-7, Status: "ok", Attributes: json.RawMessage(`{"k": {}}`)},
 			},
 			Usage:   Usage{InputTokens: 10, OutputTokens: 20},
-			CostUSD: 0.000123, Model: "m-1", StartedAt: "2025-01-02T03:04:05.678Z", LatencyMS: 812.734,
+			CostUSD: 0.000123, CostReported: true, Model: "m-1", StartedAt: "2025-01-02T03:04:05.678Z", LatencyMS: 812.734,
 			Error: "agent failed", ErrorKind: ErrAgent, Stderr: "line 1\nline 2", Truncated: true, Attempts: 3, Cached: true,
 		},
 		Grades: []Grade{

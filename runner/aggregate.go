@@ -114,7 +114,7 @@ func (a *Aggregator) Add(r *repo.Result) {
 	if r.Cached {
 		a.cached++
 	}
-	if r.CostUSD > 0 {
+	if r.CostUSD > 0 || r.CostReported {
 		a.costSeen = true
 	}
 	a.tokensIn += r.Usage.InputTokens

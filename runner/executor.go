@@ -442,7 +442,7 @@ func fillResponse(t *repo.Trace, resp *repo.Response) {
 	t.ToolCalls = resp.ToolCalls
 	t.Spans = resp.Spans
 	t.Usage = resp.Usage
-	t.CostUSD = resp.CostUSD
+	t.CostUSD, t.CostReported = resp.CostUSD, resp.CostReported || resp.CostUSD != 0
 	t.Model = resp.Model
 	if resp.Error != "" {
 		t.Error = resp.Error

@@ -150,3 +150,19 @@ func TestUnprovenGainSaysHowManyCasesWouldTell(t *testing.T) {
 		t.Errorf("120 cases: %s %q", d.Outcome, d.Rationale)
 	}
 }
+
+// Free calls are a measured cost of 0: cost is observed; calls that report
+// no cost leave it unobserved.
+func TestReportedZeroCostIsObserved(t *testing.T) {
+	for _, tc := range []struct {
+		reported bool
+		observed bool
+	}{{true, true}, {false, false}} {
+		a := NewAggregator(1)
+		a.Add(&repo.Result{Trace: repo.Trace{CaseID: "c", CostReported: tc.reported}, Label: repo.Pass, Score: 1})
+		m := a.Metrics(0.95, nil)
+		if m["cost_usd_total"].Observed != tc.observed || m["cost_usd_per_case"].Observed != tc.observed {
+			t.Errorf("reported=%v: cost observed %v, want %v", tc.reported, m["cost_usd_total"].Observed, tc.observed)
+		}
+	}
+}

@@ -40,6 +40,14 @@ func ParseResponse(body []byte) (resp repo.Response, err error) {
 		return repo.Response{}, invalidJSON(body, decodeErrorMsg(trimmed, err))
 	}
 	resp.StructuredOutput = dropNull(resp.StructuredOutput)
+	if resp.CostUSD == 0 && bytes.Contains(trimmed, []byte(`"cost_usd"`)) {
+		// A cost of 0 the agent reported is a measurement; tell it from
+		// no cost at all (rare path: most answers carry none or a positive one).
+		var reported struct {
+			Cost *float64 `json:"cost_usd"`
+		}
+		resp.CostReported = json.Unmarshal(trimmed, &reported) == nil && reported.Cost != nil
+	}
 	for i := range resp.ToolCalls {
 		tc := &resp.ToolCalls[i]
 		if tc.Name == "" {
