@@ -41,8 +41,12 @@ type Case struct {
 func CaseDefinition(c *Case) string {
 	tmp := *c
 	tmp.Name = ""
-	return "def" + strings.TrimPrefix(CaseID(&tmp), "case")
+	return DefinitionOfID(CaseID(&tmp))
 }
+
+// DefinitionOfID is the definition hash of a case whose ID is its content
+// hash (no name, no id of its own): the same hash under its own prefix.
+func DefinitionOfID(caseID string) string { return "def" + strings.TrimPrefix(caseID, "case") }
 
 // DisplayName is the case's name, or its ID when it has none.
 func (c *Case) DisplayName() string {

@@ -38,8 +38,9 @@ type Dataset struct {
 	ids     []string
 	size    int64
 	modTime time.Time
-	// named is whether any case has a name (else Names needs no pass).
-	named bool
+	// named is whether any case has a name (else Names needs no pass);
+	// explicitIDs whether any case gives its own id.
+	named, explicitIDs bool
 	// kept are the validated cases of a small file (at most keptFileBytes),
 	// in file order: every iteration of a run walks the dataset again, and
 	// for a small file decoding it once costs less than decoding it each
@@ -103,6 +104,7 @@ func loadDataset(f file, check func(*Case) Problems) (*Dataset, error) {
 		}
 		ids[id] = c.Line
 		d.named = d.named || c.Name != ""
+		d.explicitIDs = d.explicitIDs || c.explicitID
 		sorted = append(sorted, id)
 		if keep {
 			d.kept = append(d.kept, c)
@@ -238,6 +240,14 @@ func (d *Dataset) Names(fn func(id, name string)) error {
 		}
 		return nil
 	})
+}
+
+// DefinitionsAreIDs reports whether every case's definition hash follows
+// from its ID (no case has a name or an id of its own: the ID is then the
+// content hash the definition is), so writing them needs no pass over the
+// file.
+func (d *Dataset) DefinitionsAreIDs() bool {
+	return d.inline == nil && !d.named && !d.explicitIDs && d.unchanged()
 }
 
 // Cases loads every case into memory (for small datasets and tools that need

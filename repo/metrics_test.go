@@ -51,3 +51,37 @@ func TestPassAtKAboveTheRepetitionsWarns(t *testing.T) {
 		t.Errorf("warnings: %q", w)
 	}
 }
+
+// For a case with neither a name nor an id of its own, the definition hash
+// follows from the case ID, so writing results needs no pass over the
+// dataset; with a name or an id it does not.
+func TestDefinitionOfIDMatchesCaseDefinition(t *testing.T) {
+	root, path := specDir(t, goodSpec, `{"input":{"text":"a"},"expected":{"must_include":["x"]}}`+"\n"+`{"input":{"text":"b"}}`+"\n")
+	ls, err := LoadExperiment(path, LoadOptions{Root: root})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !ls.Dataset.DefinitionsAreIDs() {
+		t.Fatal("unnamed cases without ids: definitions should follow from IDs")
+	}
+	n := 0
+	if err := ls.Dataset.Each(func(c *Case) error {
+		n++
+		if got, want := DefinitionOfID(c.ID), CaseDefinition(c); got != want {
+			t.Errorf("case %s: DefinitionOfID %s, CaseDefinition %s", c.ID, got, want)
+		}
+		return nil
+	}); err != nil || n != 2 {
+		t.Fatalf("%d cases, %v", n, err)
+	}
+	for _, line := range []string{`{"name":"n","input":{"text":"a"}}`, `{"id":"mine","input":{"text":"a"}}`} {
+		root, path := specDir(t, goodSpec, line+"\n")
+		ls, err := LoadExperiment(path, LoadOptions{Root: root})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ls.Dataset.DefinitionsAreIDs() {
+			t.Errorf("%s: a named case or one with its own id needs its definition hashed", line)
+		}
+	}
+}

@@ -440,6 +440,12 @@ func ResultsFiles(ls *repo.LoadedSpec, fingerprint string, sum *repo.IterationSu
 	verdicts := agg.Verdicts() // in case ID order
 	// Each case's name and definition hash: diff tells an edited case from
 	// a changed result by the hash. Only the short hash is kept per case.
+	if ls.Dataset.DefinitionsAreIDs() {
+		for i := range verdicts {
+			verdicts[i].Definition = repo.DefinitionOfID(verdicts[i].CaseID)
+		}
+		return repo.EncodeResults(s, verdicts)
+	}
 	if err := ls.Dataset.Each(func(c *repo.Case) error {
 		if i, ok := slices.BinarySearchFunc(verdicts, c.ID, func(v repo.CaseVerdict, id string) int { return strings.Compare(v.CaseID, id) }); ok {
 			verdicts[i].Name, verdicts[i].Definition = c.Name, repo.CaseDefinition(c)
