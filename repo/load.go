@@ -1171,21 +1171,11 @@ func jsonProblem(name string, data []byte, err error) Problem {
 // repetitions cannot measure. A warning, not a problem: `run --reps` may
 // raise the repetitions, and a run refuses to start when they stay short.
 func (ls *LoadedSpec) repetitionWarnings() []string {
-	e := &ls.Spec.Experiment
-	reps := e.Run.RepetitionsPerCase
+	reps := ls.Spec.Experiment.Run.RepetitionsPerCase
 	var out []string
-	for _, t := range append([]MetricTarget{e.Target.Primary}, e.Target.Guardrails...) {
-		s := passAtK.FindString(t.Name)
-		if s == "" {
-			s = passHatK.FindString(t.Name)
-		}
-		if s == "" {
-			continue
-		}
-		k, _ := strconv.Atoi(s[len("pass@"):])
-		if k > reps {
-			out = append(out, fmt.Sprintf("%s: %s needs at least %d repetitions per case; run.repetitions_per_case is %d (set it, or pass run --reps %d)", ls.file.name, t.Name, k, reps, k))
-		}
+	for _, t := range ls.Spec.Experiment.UnmeasurableTargets() {
+		k, _ := PassK(t.Name)
+		out = append(out, fmt.Sprintf("%s: %s needs at least %d repetitions per case; run.repetitions_per_case is %d (set it, or pass run --reps %d)", ls.file.name, t.Name, k, reps, k))
 	}
 	return out
 }

@@ -3,6 +3,7 @@ package repo
 import (
 	"math"
 	"regexp"
+	"strconv"
 	"strings"
 )
 
@@ -16,8 +17,8 @@ var fixedMetrics = []string{
 }
 
 var (
-	passAtK     = regexp.MustCompile(`^pass@[1-9][0-9]*$`)
-	passHatK    = regexp.MustCompile(`^pass\^[1-9][0-9]*$`)
+	passAtK     = regexp.MustCompile(`^pass@([1-9][0-9]*)$`)
+	passHatK    = regexp.MustCompile(`^pass\^([1-9][0-9]*)$`)
 	passAtGrade = regexp.MustCompile(`^pass@1\[([A-Za-z0-9_.-]+)\]$`)
 	reliability = regexp.MustCompile(`^(pass@\d+|pass\^\d+|consistency_rate|stability_score|recovery_rate)$`)
 )
@@ -41,6 +42,34 @@ func KnownMetric(name string, graders []string) bool {
 		}
 	}
 	return false
+}
+
+// PassK is k of a pass@k or pass^k metric (hat for pass^k), or 0 for any
+// other name. pass@1 is k = 1: the first repetition's pass rate.
+func PassK(name string) (k int, hat bool) {
+	m := passAtK.FindStringSubmatch(name)
+	if m == nil {
+		m, hat = passHatK.FindStringSubmatch(name), true
+	}
+	if m == nil {
+		return 0, false
+	}
+	k, _ = strconv.Atoi(m[1])
+	return k, hat
+}
+
+// UnmeasurableTargets are the primary target and guardrails that are
+// pass@k or pass^k with k above the repetitions per case: with fewer than
+// k repetitions pass^k is 0 and pass@k is pass@reps, whatever the agent
+// does.
+func (e *Experiment) UnmeasurableTargets() []MetricTarget {
+	var out []MetricTarget
+	for _, t := range append([]MetricTarget{e.Target.Primary}, e.Target.Guardrails...) {
+		if k, _ := PassK(t.Name); k > e.Run.RepetitionsPerCase {
+			out = append(out, t)
+		}
+	}
+	return out
 }
 
 // MetricNames lists the metric names for messages.

@@ -2,9 +2,7 @@ package runner
 
 import (
 	"math"
-	"regexp"
 	"slices"
-	"strconv"
 	"strings"
 
 	"github.com/selfevals/selfevals/repo"
@@ -184,11 +182,6 @@ func (a *Aggregator) Pairs() []repo.CasePair {
 	return out
 }
 
-var (
-	reAt  = regexp.MustCompile(`^pass@([0-9]+)$`)
-	reHat = regexp.MustCompile(`^pass\^([0-9]+)$`)
-)
-
 // Metrics computes every fixed metric, plus the pass@k and pass^k named
 // in extra. Intervals are at the given confidence: Wilson for proportions,
 // a seeded bootstrap for means (the normal approximation past
@@ -270,15 +263,8 @@ func (a *Aggregator) Metrics(confidence float64, extra []string) map[string]repo
 	}
 
 	for _, name := range extra {
-		var k int
-		var hat bool
-		if s := reAt.FindStringSubmatch(name); s != nil && s[1] != "1" {
-			k, _ = strconv.Atoi(s[1])
-		} else if s := reHat.FindStringSubmatch(name); s != nil {
-			k, _ = strconv.Atoi(s[1])
-			hat = true
-		}
-		if k == 0 {
+		k, hat := repo.PassK(name)
+		if k == 0 || (k == 1 && !hat) { // pass@1 is computed above
 			continue
 		}
 		var vals []float64

@@ -3,7 +3,6 @@ package runner
 import (
 	"context"
 	"fmt"
-	"strconv"
 	"time"
 
 	"github.com/selfevals/selfevals/graders"
@@ -186,22 +185,14 @@ func (s *Session) Close() error {
 // pass^k is 0 and pass@k is pass@reps, whatever the agent does. It is
 // checked here, once flags such as --reps have set the repetitions.
 func checkRepetitions(ls *repo.LoadedSpec) error {
-	e := &ls.Spec.Experiment
-	reps := e.Run.RepetitionsPerCase
-	for _, t := range append([]repo.MetricTarget{e.Target.Primary}, e.Target.Guardrails...) {
-		s := reAt.FindStringSubmatch(t.Name)
-		if s == nil {
-			s = reHat.FindStringSubmatch(t.Name)
-		}
-		if s == nil {
-			continue
-		}
-		if k, _ := strconv.Atoi(s[1]); k > reps {
-			return &repo.UserError{
-				Msg:  fmt.Sprintf("%s: %s needs at least %d repetitions per case; the run has %d", ls.Path, t.Name, k, reps),
-				Hint: fmt.Sprintf("set run.repetitions_per_case: %d (or pass --reps %d)", k, k),
-			}
-		}
+	unmeasurable := ls.Spec.Experiment.UnmeasurableTargets()
+	if len(unmeasurable) == 0 {
+		return nil
 	}
-	return nil
+	t := unmeasurable[0]
+	k, _ := repo.PassK(t.Name)
+	return &repo.UserError{
+		Msg:  fmt.Sprintf("%s: %s needs at least %d repetitions per case; the run has %d", ls.Path, t.Name, k, ls.Spec.Experiment.Run.RepetitionsPerCase),
+		Hint: fmt.Sprintf("set run.repetitions_per_case: %d (or pass --reps %d)", k, k),
+	}
 }

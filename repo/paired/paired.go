@@ -6,7 +6,6 @@ package paired
 import (
 	"fmt"
 	"math"
-	"strconv"
 	"strings"
 
 	"github.com/selfevals/selfevals/repo"
@@ -28,22 +27,22 @@ func TestFor(metric string) string {
 	case metric == "pass@1", metric == "fail_rate":
 		return McNemar
 	case metric == "mean_score", metric == "consistency_rate", metric == "stability_score", metric == "error_rate",
-		metric == "cost_usd_per_case", metric == "latency_ms_per_case_avg", passK(metric) > 0:
+		metric == "cost_usd_per_case", metric == "latency_ms_per_case_avg", isPassK(metric):
 		return SignFlip
 	}
 	return ""
 }
 
-// passK is k of a pass@k (k > 1) or pass^k metric, else 0.
-func passK(metric string) int {
-	for _, prefix := range []string{"pass@", "pass^"} {
-		if rest, ok := strings.CutPrefix(metric, prefix); ok {
-			if k, err := strconv.Atoi(rest); err == nil && k > 0 && !(prefix == "pass@" && k == 1) {
-				return k
-			}
-		}
+func isPassK(metric string) bool { k, _ := passK(metric); return k > 0 }
+
+// passK is k of a pass@k (k > 1) or pass^k metric, else 0: the metrics
+// tested on each case's unbiased estimate (pass@1 is a plain pass rate).
+func passK(metric string) (k int, hat bool) {
+	k, hat = repo.PassK(metric)
+	if k == 1 && !hat {
+		return 0, false
 	}
-	return 0
+	return k, hat
 }
 
 // Value is a case's own value of metric, the one whose mean over cases is
@@ -66,8 +65,8 @@ func Value(metric string, p repo.CasePair) (v float64, ok bool) {
 	case metric == "latency_ms_per_case_avg":
 		return float64(p.LatencyMS), p.Timed
 	}
-	if k := passK(metric); k > 0 && int(p.Runs) >= k {
-		if strings.HasPrefix(metric, "pass^") {
+	if k, hat := passK(metric); k > 0 && int(p.Runs) >= k {
+		if hat {
 			return stats.PassHatK(int(p.Runs), int(p.Passes), k), true
 		}
 		return stats.PassAtK(int(p.Runs), int(p.Passes), k), true
