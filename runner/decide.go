@@ -177,7 +177,7 @@ func onEvidence(d *repo.Decision, e *repo.Experiment, cur *repo.IterationSummary
 		d.Rationale = fmt.Sprintf("%sproven %s, p below %s; %s", overBest, against, share, guardNote)
 	default:
 		d.Outcome = repo.Investigate
-		d.Rationale = fmt.Sprintf("%snot proven %s, at %s%s; significance=require", overBest, against, share, casesToTell(t.Name, base.Pairs, cur.Pairs, level))
+		d.Rationale = fmt.Sprintf("%snot proven %s, at %s%s; significance=require", overBest, against, share, casesToTell(t, base.Pairs, cur.Pairs, level))
 	}
 }
 
@@ -186,37 +186,35 @@ func onEvidence(d *repo.Decision, e *repo.Experiment, cur *repo.IterationSummary
 // that is not yet proven: Connor's McNemar sample size for pass rates, the
 // normal approximation of a paired test on the per-case differences for
 // scores; "" when the data cannot say.
-func casesToTell(metric string, a, b []repo.CasePair, level float64) string {
+func casesToTell(t repo.MetricTarget, a, b []repo.CasePair, level float64) string {
 	pa, pb := paired.Common(a, b)
 	if len(pa) < 2 {
 		return ""
 	}
-	d := make([]float64, len(pa))
+	// Per-case gains in the target's direction.
+	sign := 1.0
+	if t.Improvement(1, 0) < 0 {
+		sign = -1
+	}
+	d := make([]float64, 0, len(pa))
 	discordant := 0
 	for i := range pa {
 		if pa[i].Pass != pb[i].Pass {
 			discordant++
 		}
-		switch metric {
-		case "mean_score":
-			d[i] = pb[i].Score - pa[i].Score
-		case "fail_rate":
-			d[i] = pass01(pa[i].Pass) - pass01(pb[i].Pass)
-		default:
-			d[i] = pass01(pb[i].Pass) - pass01(pa[i].Pass)
+		va, okA := paired.Value(t.Name, pa[i])
+		vb, okB := paired.Value(t.Name, pb[i])
+		if !okA || !okB {
+			return ""
 		}
+		d = append(d, sign*(vb-va))
 	}
-	if !repo.HigherIsBetter(metric) {
-		for i := range d {
-			d[i] = -d[i]
-		}
-	}
-	mean, sd := meanSD(d)
+	mean, sd := stats.MeanSD(d)
 	if mean <= 0 || sd == 0 {
 		return ""
 	}
 	var n float64
-	if paired.TestFor(metric) == paired.McNemar {
+	if paired.TestFor(t.Name) == paired.McNemar {
 		need := paired.CasesNeeded(mean, float64(discordant)/float64(len(pa)), 1-level, 0)
 		if need == math.MaxInt {
 			return ""
@@ -230,25 +228,6 @@ func casesToTell(metric string, a, b []repo.CasePair, level float64) string {
 		return ""
 	}
 	return fmt.Sprintf("; a gain this size needs about %s cases to show (80%% power), the sweep has %d", repo.FormatNumber(n), len(pa))
-}
-
-func pass01(p bool) float64 {
-	if p {
-		return 1
-	}
-	return 0
-}
-
-func meanSD(x []float64) (mean, sd float64) {
-	for _, v := range x {
-		mean += v
-	}
-	mean /= float64(len(x))
-	var ss float64
-	for _, v := range x {
-		ss += (v - mean) * (v - mean)
-	}
-	return mean, math.Sqrt(ss / float64(len(x)-1))
 }
 
 func fmtEvidence(name string, value float64, ev *repo.Evidence, confidence float64) string {

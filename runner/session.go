@@ -2,6 +2,7 @@ package runner
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -172,12 +173,7 @@ func (s *Session) Close() error {
 	if s.adapter != nil {
 		errs = append(errs, s.adapter.Close())
 	}
-	for _, err := range errs {
-		if err != nil {
-			return err
-		}
-	}
-	return nil
+	return errors.Join(errs...)
 }
 
 // checkRepetitions refuses a pass@k or pass^k target or guardrail that the

@@ -321,7 +321,7 @@ func MeanInterval(values []float64, confidence float64, seed uint64) (lo, hi flo
 	if n <= BootstrapLimit {
 		return Bootstrap(values, Mean, confidence, 1000, seed)
 	}
-	m, sd := meanSD(values)
+	m, sd := MeanSD(values)
 	half := ZForConfidence(confidence) * sd / math.Sqrt(float64(n))
 	return m - half, m + half
 }
@@ -345,7 +345,7 @@ func pairedZ(a, b []float64, confidence float64) (diff, lo, hi, p float64) {
 	for i := range d {
 		d[i] = b[i] - a[i]
 	}
-	m, sd := meanSD(d)
+	m, sd := MeanSD(d)
 	se := sd / math.Sqrt(float64(n))
 	half := ZForConfidence(confidence) * se
 	switch {
@@ -359,8 +359,8 @@ func pairedZ(a, b []float64, confidence float64) (diff, lo, hi, p float64) {
 	return m, m - half, m + half, p
 }
 
-// meanSD is the mean and the sample standard deviation.
-func meanSD(values []float64) (mean, sd float64) {
+// MeanSD is the mean and the sample standard deviation.
+func MeanSD(values []float64) (mean, sd float64) {
 	n := float64(len(values))
 	if n == 0 {
 		return 0, 0
