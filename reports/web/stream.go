@@ -90,13 +90,12 @@ type follower struct {
 }
 
 func newFollower(s *Server, dir, runID string) *follower {
-	return &follower{s: s, dir: dir, runID: runID, labels: map[string]int{}}
+	return &follower{s: s, dir: dir, runID: runID, labels: map[string]int{},
+		reader: runstore.ResultsReader{Path: runstore.At(dir).Dir().Results(), Lenient: true}}
 }
 
 // results reads the complete lines appended since the last call.
 func (f *follower) results(fn func(*repo.Result)) error {
-	f.reader.Path = runstore.At(f.dir).Dir().Results()
-	f.reader.Lenient = true
 	err := f.reader.Each(func(res *repo.Result) error {
 		f.calls++
 		f.labels[string(res.Label)]++
