@@ -113,7 +113,6 @@ func loadExperiment(f file, opts LoadOptions) (*LoadedSpec, error) {
 	if unused := ls.unusedGraders(); len(unused) > 0 {
 		ls.Warnings = append(ls.Warnings, fmt.Sprintf("%s: graders %s are declared but no case runs them (every case names a subset in its graders list)", ls.file.name, strings.Join(unused, ", ")))
 	}
-	ls.Warnings = append(ls.Warnings, ls.repetitionWarnings()...)
 	hashed := ls.Spec
 	hashed.Experiment.Parameters = nil
 	ls.ID, err = HashID("exp", hashed)
@@ -1167,10 +1166,11 @@ func jsonProblem(name string, data []byte, err error) Problem {
 	return p
 }
 
-// repetitionWarnings name the pass@k and pass^k targets the spec's
-// repetitions cannot measure. A warning, not a problem: `run --reps` may
-// raise the repetitions, and a run refuses to start when they stay short.
-func (ls *LoadedSpec) repetitionWarnings() []string {
+// RepetitionWarnings name the pass@k and pass^k targets the spec's own
+// repetitions cannot measure, for validate. A warning, not a problem:
+// `run --reps` may raise the repetitions, and a run refuses to start when
+// they stay short, so a run does not repeat it.
+func (ls *LoadedSpec) RepetitionWarnings() []string {
 	reps := ls.Spec.Experiment.Run.RepetitionsPerCase
 	var out []string
 	for _, t := range ls.Spec.Experiment.UnmeasurableTargets() {

@@ -47,7 +47,7 @@ func TestPassAtKAboveTheRepetitionsWarns(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if w := strings.Join(ls.Warnings, "\n"); !strings.Contains(w, "pass^3 needs at least 3 repetitions per case; run.repetitions_per_case is 1") {
+	if w := strings.Join(ls.RepetitionWarnings(), "\n"); !strings.Contains(w, "pass^3 needs at least 3 repetitions per case; run.repetitions_per_case is 1") {
 		t.Errorf("warnings: %q", w)
 	}
 }

@@ -103,7 +103,7 @@ func CheckFile(f TreeFile, opts LoadOptions) (string, []string, error) {
 		if err != nil {
 			return "", nil, err
 		}
-		return fmt.Sprintf("%s  %s  %s", ls.ID, plural(ls.Dataset.Count, "case"), ls.Dataset.ID), ls.Warnings, nil
+		return fmt.Sprintf("%s  %s  %s", ls.ID, plural(ls.Dataset.Count, "case"), ls.Dataset.ID), append(ls.Warnings, ls.RepetitionWarnings()...), nil
 	case KindDataset:
 		ds, err := LoadDataset(f.Path)
 		if err != nil {
