@@ -1,6 +1,7 @@
 package reports
 
 import (
+	"cmp"
 	"fmt"
 	"math"
 	"regexp"
@@ -314,7 +315,7 @@ func metricsTable(e *ExperimentDiff, confidence float64) string {
 		if m.Test != "" {
 			paired = deltaCell(m.Delta)
 		}
-		t.row(name, optNum(m.A), optNum(m.B), deltaCell(m.DeltaAll), paired, ciCell(m.CI), pCell(m.P), orDash(m.Test), verdictCell(m))
+		t.row(name, optNum(m.A), optNum(m.B), deltaCell(m.DeltaAll), paired, ciCell(m.CI), pCell(m.P), orDash(cmp.Or(m.Test, m.Note)), verdictCell(m))
 	}
 	if e.Pairs > 0 {
 		fmt.Fprintf(&b, "\nPaired Δ, interval and p on the %s both results share.\n", plural(e.Pairs, "case"))
@@ -515,9 +516,10 @@ func reasonCell(v *repo.CaseVerdict) string {
 }
 
 // pairedDeltaCell is a metric's paired Δ, or its all-cases Δ, so marked,
-// when it has no paired test.
+// when the cases could not pair it (a paired Δ with too few cases to test
+// is still paired).
 func pairedDeltaCell(m *MetricDiff) string {
-	if m.Test == "" && m.Delta != nil {
+	if m.Pairs == 0 && m.Delta != nil {
 		return deltaCell(m.Delta) + " (all cases)"
 	}
 	return deltaCell(m.Delta)
