@@ -431,3 +431,32 @@ func dropSeen(cs []Commit, seen map[string]bool) []Commit {
 	}
 	return out
 }
+
+// CandidateSlugs are the experiments with candidates: those with a
+// selfevals/<slug> branch or refs kept under CandidateRefPrefix, sorted.
+func (g *Git) CandidateSlugs() ([]string, error) {
+	branches, err := g.Branches("selfevals/")
+	if err != nil {
+		return nil, err
+	}
+	seen := map[string]bool{}
+	for _, b := range branches {
+		seen[strings.TrimPrefix(b, "selfevals/")] = true
+	}
+	kept, err := g.keptRefs("")
+	if err != nil {
+		return nil, err
+	}
+	for _, r := range kept {
+		rest := strings.TrimPrefix(r.Name().String(), CandidateRefPrefix)
+		if i := strings.LastIndex(rest, "/"); i > 0 {
+			seen[rest[:i]] = true
+		}
+	}
+	out := make([]string, 0, len(seen))
+	for s := range seen {
+		out = append(out, s)
+	}
+	sort.Strings(out)
+	return out, nil
+}
