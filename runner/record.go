@@ -38,7 +38,7 @@ type Recorder struct {
 	committed  []string      // new candidate commits, for the report
 	reused     []string      // identical candidates an earlier run committed
 	// Warnings are for the run's report.
-	Warnings []string
+	Warnings   []string
 	store      runstore.Store
 	lock       *runstore.Lock
 	results    *runstore.ResultWriter
