@@ -230,7 +230,7 @@ func (g *Git) moveCandidateBranch(name plumbing.ReferenceName, slug string, tip,
 			}
 		}
 	}
-	msg := "selfevals: " + subject(c.Message)
+	msg := subject(c.Message)
 	if err := g.updateRef(name, c.Hash, old, msg); err != nil {
 		return err
 	}

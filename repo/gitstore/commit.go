@@ -62,7 +62,7 @@ func (g *Git) CommitFiles(branch string, files map[string][]byte, message string
 	if err != nil {
 		return "", err
 	}
-	if err := g.updateRef(name, commit.Hash, old, "selfevals: "+subject(message)); err != nil {
+	if err := g.updateRef(name, commit.Hash, old, subject(message)); err != nil {
 		return "", err
 	}
 	return commit.Hash.String(), nil
