@@ -190,7 +190,7 @@ func (g *Git) findCandidate(tip *object.Commit, slug string, parent, tree plumbi
 		return nil, false, err
 	}
 	for _, r := range kept {
-		k, err := g.repo.CommitObject(r.Hash())
+		k, err := g.repo.CommitObject(r.Hash)
 		if err != nil {
 			continue // a kept ref to a missing commit holds nothing to reuse
 		}
@@ -284,25 +284,16 @@ func refSafe(s string) string {
 	return s
 }
 
-// keptRefs are the slug's refs under CandidateRefPrefix, sorted by name.
-func (g *Git) keptRefs(slug string) ([]*plumbing.Reference, error) {
+// keptRefs are the slug's refs under CandidateRefPrefix (every slug's
+// when empty), sorted by name. A torn one holds nothing to reuse or list;
+// `selfevals candidates` reports it.
+func (g *Git) keptRefs(slug string) ([]namedRef, error) {
 	prefix := CandidateRefPrefix
 	if slug != "" {
 		prefix += slug + "/"
 	}
-	iter, err := g.repo.References()
-	if err != nil {
-		return nil, err
-	}
-	var out []*plumbing.Reference
-	err = iter.ForEach(func(r *plumbing.Reference) error {
-		if r.Type() == plumbing.HashReference && strings.HasPrefix(r.Name().String(), prefix) {
-			out = append(out, r)
-		}
-		return nil
-	})
-	sort.Slice(out, func(i, j int) bool { return out[i].Name() < out[j].Name() })
-	return out, err
+	refs, _, err := g.listRefs(prefix)
+	return refs, err
 }
 
 func (g *Git) dropContainedKeptRefs(slug string, contains map[plumbing.Hash]bool) error {
@@ -311,8 +302,8 @@ func (g *Git) dropContainedKeptRefs(slug string, contains map[plumbing.Hash]bool
 		return err
 	}
 	for _, r := range kept {
-		if contains[r.Hash()] {
-			if err := g.deleteRef(r.Name(), r.Hash()); err != nil {
+		if contains[r.Hash] {
+			if err := g.deleteRef(r.Name, r.Hash); err != nil {
 				return err
 			}
 		}
@@ -346,12 +337,15 @@ func (g *Git) Candidates(slug, branch string) ([]CandidateLine, error) {
 			out = append(out, line)
 		}
 	}
-	kept, err := g.keptRefs(slug)
+	kept, torn, err := g.listRefs(CandidateRefPrefix + slug + "/")
 	if err != nil {
 		return nil, err
 	}
+	if len(torn) > 0 {
+		return nil, tornHint(torn[0])
+	}
 	for _, r := range kept {
-		line, err := g.candidateLine(r.Name().String(), false)
+		line, err := g.candidateLine(r.Name.String(), false)
 		if err != nil {
 			return nil, err
 		}
@@ -371,7 +365,12 @@ func (g *Git) candidateLine(ref string, current bool) (CandidateLine, error) {
 		if err != nil {
 			return line, err
 		}
-		if _, ok, err := g.readRef(name); err != nil || !ok {
+		_, ok, err := g.readRef(name)
+		var torn *TornRefError
+		if errors.As(err, &torn) {
+			return line, tornHint(torn)
+		}
+		if err != nil || !ok {
 			return line, err
 		}
 		rev = name.String()
@@ -435,20 +434,21 @@ func dropSeen(cs []Commit, seen map[string]bool) []Commit {
 // CandidateSlugs are the experiments with candidates: those with a
 // selfevals/<slug> branch or refs kept under CandidateRefPrefix, sorted.
 func (g *Git) CandidateSlugs() ([]string, error) {
-	branches, err := g.Branches("selfevals/")
+	const branchPrefix = "refs/heads/selfevals/"
+	branches, _, err := g.listRefs(branchPrefix)
 	if err != nil {
 		return nil, err
 	}
 	seen := map[string]bool{}
 	for _, b := range branches {
-		seen[strings.TrimPrefix(b, "selfevals/")] = true
+		seen[strings.TrimPrefix(b.Name.String(), branchPrefix)] = true
 	}
 	kept, err := g.keptRefs("")
 	if err != nil {
 		return nil, err
 	}
 	for _, r := range kept {
-		rest := strings.TrimPrefix(r.Name().String(), CandidateRefPrefix)
+		rest := strings.TrimPrefix(r.Name.String(), CandidateRefPrefix)
 		if i := strings.LastIndex(rest, "/"); i > 0 {
 			seen[rest[:i]] = true
 		}
@@ -459,4 +459,10 @@ func (g *Git) CandidateSlugs() ([]string, error) {
 	}
 	sort.Strings(out)
 	return out, nil
+}
+
+// tornHint says how to repair a torn ref found while only reading.
+func tornHint(t *TornRefError) error {
+	return fmt.Errorf("%w; the next `selfevals run` of the experiment restores it from its reflog, or see `git reflog %s` and restore it with `git update-ref %s <commit>`",
+		t, t.Ref, t.Ref)
 }

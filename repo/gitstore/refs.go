@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"sort"
 	"strings"
 	"syscall"
 	"time"
@@ -273,6 +274,98 @@ func (g *Git) deleteRef(name plumbing.ReferenceName, old plumbing.Hash) error {
 	}
 	if err := fs.Remove("logs/" + name.String()); err != nil && !notExist(err) {
 		return fmt.Errorf("delete the reflog of %s: %w", name, err)
+	}
+	return nil
+}
+
+// namedRef is a ref and the commit it points to.
+type namedRef struct {
+	Name plumbing.ReferenceName
+	Hash plumbing.Hash
+}
+
+// listRefs lists the refs whose names start with prefix (which ends in
+// "/"), loose and packed, sorted by name. Lock files are skipped (go-git's
+// own listing fails on them); torn loose refs are returned apart.
+func (g *Git) listRefs(prefix string) ([]namedRef, []*TornRefError, error) {
+	fs, err := g.gitFS()
+	if err != nil {
+		return nil, nil, err
+	}
+	found := map[plumbing.ReferenceName]plumbing.Hash{}
+	if err := g.packedRefs(fs, prefix, found); err != nil {
+		return nil, nil, err
+	}
+	var torn []*TornRefError
+	err = walkFiles(fs, strings.TrimSuffix(prefix, "/"), func(p string) error {
+		if strings.HasSuffix(p, ".lock") {
+			return nil
+		}
+		data, err := util.ReadFile(fs, p)
+		if err != nil {
+			return err
+		}
+		name := plumbing.ReferenceName(p)
+		h, err := parseLooseRef(name, data)
+		var t *TornRefError
+		switch {
+		case errors.As(err, &t):
+			torn = append(torn, t)
+			delete(found, name)
+		case err == nil:
+			found[name] = h
+		}
+		return nil // symbolic refs are not candidates
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	out := make([]namedRef, 0, len(found))
+	for n, h := range found {
+		out = append(out, namedRef{n, h})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out, torn, nil
+}
+
+// packedRefs adds the packed refs under prefix to found.
+func (g *Git) packedRefs(fs billy.Filesystem, prefix string, found map[plumbing.ReferenceName]plumbing.Hash) error {
+	data, err := util.ReadFile(fs, "packed-refs")
+	if notExist(err) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("read packed-refs: %w", err)
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		hash, ref, ok := strings.Cut(strings.TrimSpace(line), " ")
+		if ok && strings.HasPrefix(ref, prefix) && plumbing.IsHash(hash) {
+			found[plumbing.ReferenceName(ref)] = plumbing.NewHash(hash)
+		}
+	}
+	return nil
+}
+
+// walkFiles calls fn with the path of every file under dir (slash
+// separated, as ref names are).
+func walkFiles(fs billy.Filesystem, dir string, fn func(string) error) error {
+	entries, err := fs.ReadDir(dir)
+	if notExist(err) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	for _, e := range entries {
+		p := dir + "/" + e.Name()
+		if e.IsDir() {
+			err = walkFiles(fs, p, fn)
+		} else {
+			err = fn(p)
+		}
+		if err != nil {
+			return err
+		}
 	}
 	return nil
 }
