@@ -37,6 +37,7 @@ type Recorder struct {
 	lastCommit string        // the run's newest candidate: the next one's parent
 	committed  []string      // new candidate commits, for the report
 	reused     []string      // identical candidates an earlier run committed
+	kept       []string      // refs that keep earlier runs' candidates the branch left
 	// Warnings are for the run's report.
 	Warnings   []string
 	store      runstore.Store
@@ -352,6 +353,7 @@ func (r *Recorder) commitCandidate(sum *repo.IterationSummary, agg *Aggregator) 
 	if res.Repaired != "" {
 		r.warn(res.Repaired)
 	}
+	r.kept = append(r.kept, res.Kept...)
 	r.lastCommit = res.Hash
 	entry := fmt.Sprintf("%s (iteration %d)", res.Hash[:12], sum.Index)
 	// On resume, the commits the killed process made come back as reused.
@@ -361,6 +363,22 @@ func (r *Recorder) commitCandidate(sum *repo.IterationSummary, agg *Aggregator) 
 		r.committed = append(r.committed, entry)
 	}
 	return nil
+}
+
+// SettleCandidates points the candidate branch at the run's newest
+// candidate once the run completed: after an identical rerun that kept
+// fewer candidates than the earlier run, the branch would otherwise still
+// show the earlier run's further ones (they are kept, and listed).
+func (r *Recorder) SettleCandidates(state repo.RunState) {
+	if r.noCommit != "" || r.lastCommit == "" || state != repo.RunCompleted {
+		return
+	}
+	res, err := r.git.PointCandidates(r.branch, r.Spec.Slug, r.lastCommit)
+	if err != nil {
+		r.warn(fmt.Sprintf("%s was not pointed at this run's newest candidate %.12s: %v", r.branch, r.lastCommit, err))
+		return
+	}
+	r.kept = append(r.kept, res.Kept...)
 }
 
 // candidateFiles are the files a candidate commit writes over the tree of
@@ -419,6 +437,10 @@ func (r *Recorder) Committed() string {
 	if len(r.reused) > 0 {
 		parts = append(parts, fmt.Sprintf("%d candidate(s) were already on `%s` from an earlier run of the same commit with the same results, so nothing new was committed for them: %s.",
 			len(r.reused), r.branch, strings.Join(r.reused, ", ")))
+	}
+	if len(r.kept) > 0 {
+		parts = append(parts, fmt.Sprintf("The earlier candidates it no longer holds are kept under %s (`selfevals candidates` lists them).",
+			strings.Join(r.kept, ", ")))
 	}
 	switch {
 	case len(parts) > 0:

@@ -150,6 +150,7 @@ func (s *Session) Run(ctx context.Context) (*repo.RunSummary, error) {
 		}
 	}
 	rs.Warnings = append(rs.Warnings, s.Spec.Warnings...)
+	s.Record.SettleCandidates(rs.State)
 	rs.Committed = s.Record.Committed()
 	rs.Warnings = append(rs.Warnings, s.Record.Warnings...)
 	var report []byte

@@ -279,14 +279,17 @@ func TestCandidatesFollowTheCommitRun(t *testing.T) {
 	writeTree(t, dir, map[string]string{"evals/datasets/t.jsonl": thresholdCases(0.1, 0.3, 0.9, 0.95)})
 	git(t, dir, "commit", "-q", "-am", "a fourth case")
 	base2 := strings.TrimSpace(git(t, dir, "rev-parse", "HEAD"))
-	runThresholds(t, dir)
+	out = runThresholds(t, dir)
+	kept := "refs/selfevals/candidates/thresholds/" + run1
+	if !strings.Contains(out, "The earlier candidates it no longer holds are kept under "+kept) {
+		t.Errorf("the report does not say where the earlier candidates went:\n%s", out)
+	}
 	if got := strings.TrimSpace(git(t, dir, "rev-parse", "selfevals/thresholds~2")); got != base2 {
 		t.Errorf("the new candidates sit on %s, want the commit run, %s (the first run's was %s)", got, base2, base1)
 	}
 	if got := git(t, dir, "show", "selfevals/thresholds:evals/datasets/t.jsonl"); strings.Count(got, "\n") != 4 {
 		t.Errorf("the candidate carries another dataset:\n%s", got)
 	}
-	kept := "refs/selfevals/candidates/thresholds/" + run1
 	if got := strings.TrimSpace(git(t, dir, "rev-parse", kept)); got != first[0] {
 		t.Errorf("%s at %s, want the first run's newest candidate %s", kept, got, first[0])
 	}

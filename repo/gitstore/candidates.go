@@ -122,6 +122,33 @@ func (g *Git) CommitCandidate(c CandidateCommit) (CandidateResult, error) {
 	return res, g.moveCandidateBranch(name, c.Slug, tip, commit, &res)
 }
 
+// PointCandidates points branch back at hash, one of its own candidates,
+// when a run ended on a candidate that an identical earlier run had
+// already followed with more: the branch then shows the newest run's
+// candidates, and the earlier run's further ones are kept. Nothing
+// happens when the branch is already there or no longer contains hash.
+func (g *Git) PointCandidates(branch, slug, hash string) (CandidateResult, error) {
+	res := CandidateResult{Hash: hash}
+	name, err := branchRefName(branch)
+	if err != nil {
+		return res, err
+	}
+	tip, err := g.candidateTip(name, &res)
+	if err != nil || tip == nil || tip.Hash.String() == hash {
+		return res, err
+	}
+	chain, err := g.candidateChain(tip)
+	if err != nil {
+		return res, err
+	}
+	for _, c := range chain {
+		if c.Hash.String() == hash {
+			return res, g.moveCandidateBranch(name, slug, tip, c, &res)
+		}
+	}
+	return res, nil
+}
+
 // candidateTip reads the branch's tip (nil when there is no branch),
 // restoring a torn ref from its reflog and refusing a branch selfevals did
 // not make.

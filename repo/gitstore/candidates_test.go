@@ -317,3 +317,36 @@ func TestHeadCommitUnborn(t *testing.T) {
 		t.Errorf("HeadCommit in a fresh repository: err = %v, want ErrNoCommit", err)
 	}
 }
+
+// A rerun that keeps fewer of the same candidates ends with the branch on
+// its own newest one; the earlier run's further candidate is kept.
+func TestPointCandidates(t *testing.T) {
+	t.Parallel()
+	dir := newRepo(t, map[string]string{"README.md": "hi\n"})
+	g := open(t, dir)
+	base := git(t, dir, "rev-parse", "HEAD")
+	c1 := commitCandidate(t, g, base, "run_1", 1, "a")
+	c2 := commitCandidate(t, g, c1.Hash, "run_1", 2, "b")
+	if r := commitCandidate(t, g, base, "run_2", 1, "a"); r.Hash != c1.Hash || !r.Reused {
+		t.Fatalf("rerun: %+v", r)
+	}
+	res, err := g.PointCandidates(branchDemo, "demo", c1.Hash)
+	if err != nil || !cmp.Equal(res.Kept, []string{keptPrefix + "run_1"}) {
+		t.Fatalf("PointCandidates = %+v, %v", res, err)
+	}
+	want := []string{branchDemo + " true: " + c1.Hash, keptPrefix + "run_1 false: " + c2.Hash}
+	if diff := cmp.Diff(want, lines(t, g)); diff != "" {
+		t.Errorf("Candidates (-want +got):\n%s", diff)
+	}
+	// Already there, or not on the branch: nothing moves.
+	before := git(t, dir, "reflog", "show", "--all")
+	for _, h := range []string{c1.Hash, c2.Hash} {
+		if res, err := g.PointCandidates(branchDemo, "demo", h); err != nil || len(res.Kept) != 0 {
+			t.Errorf("PointCandidates(%s) = %+v, %v", h, res, err)
+		}
+	}
+	if after := git(t, dir, "reflog", "show", "--all"); after != before {
+		t.Errorf("refs moved:\n%s", cmp.Diff(before, after))
+	}
+	fsck(t, dir)
+}
