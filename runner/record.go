@@ -132,8 +132,10 @@ func (r *Recorder) openGit(opts RecordOptions) error {
 	if !r.Resumed {
 		head, err := g.HeadCommit()
 		if err != nil {
+			if r.noCommit == "" {
+				r.warn(noCommitYet(err))
+			}
 			r.setNoCommit(err.Error())
-			r.warn(noCommitYet(err))
 			return nil
 		}
 		r.manifest.GitCommit = head

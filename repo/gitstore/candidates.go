@@ -274,6 +274,9 @@ func (g *Git) keepCandidates(slug string, tip *object.Commit) (string, error) {
 		if i > 1 {
 			name = plumbing.ReferenceName(fmt.Sprintf("%s-%d", base, i))
 		}
+		if err := name.Validate(); err != nil {
+			return "", fmt.Errorf("cannot keep the candidates of %s under %s: %w", run, name, err)
+		}
 		h, ok, err := g.readRef(name)
 		if err != nil {
 			return "", err
