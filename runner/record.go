@@ -441,7 +441,7 @@ func (r *Recorder) Committed() string {
 			len(r.reused), r.branch, strings.Join(r.reused, ", ")))
 	}
 	if len(r.kept) > 0 {
-		parts = append(parts, fmt.Sprintf("The earlier candidates it no longer holds are kept under %s (`selfevals candidates` lists them).",
+		parts = append(parts, fmt.Sprintf("Earlier candidates the branch no longer holds are kept under %s (`selfevals candidates` lists them).",
 			strings.Join(r.kept, ", ")))
 	}
 	switch {

@@ -281,7 +281,7 @@ func TestCandidatesFollowTheCommitRun(t *testing.T) {
 	base2 := strings.TrimSpace(git(t, dir, "rev-parse", "HEAD"))
 	out = runThresholds(t, dir)
 	kept := "refs/selfevals/candidates/thresholds/" + run1
-	if !strings.Contains(out, "The earlier candidates it no longer holds are kept under "+kept) {
+	if !strings.Contains(out, "Earlier candidates the branch no longer holds are kept under "+kept) {
 		t.Errorf("the report does not say where the earlier candidates went:\n%s", out)
 	}
 	if got := strings.TrimSpace(git(t, dir, "rev-parse", "selfevals/thresholds~2")); got != base2 {
