@@ -244,6 +244,12 @@ func TestCandidateTornRef(t *testing.T) {
 			t.Fatal("setup: git still reads the torn ref")
 		}
 
+		// Listing only reads: it says how to repair.
+		if _, err := g.Candidates("demo", branchDemo); err == nil || !strings.Contains(err.Error(), "the next `selfevals run`") ||
+			!strings.Contains(err.Error(), "git update-ref refs/heads/selfevals/demo <commit>") {
+			t.Errorf("Candidates with a torn branch: err = %v", err)
+		}
+
 		c2 := commitCandidate(t, g, c1.Hash, "run_1", 2, "b")
 		if !strings.Contains(c2.Repaired, "restored from its reflog to "+c1.Hash[:12]) {
 			t.Errorf("Repaired = %q", c2.Repaired)
