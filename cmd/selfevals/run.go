@@ -39,7 +39,13 @@ iteration so far.
 The report goes to stdout (markdown, or JSON with --format json); progress
 goes to stderr. Every result is appended to evals/runs/<slug>/<run-id>/
 as it arrives. Ctrl-C stops cleanly: in-flight calls are cancelled and
-everything that finished is kept and reported.`,
+everything that finished is kept and reported.
+
+Kept candidates are committed to the branch selfevals/<slug> (or
+--candidate-branch), on the commit that was run; the working tree, the
+index and HEAD are not touched. A rerun with the same results commits
+nothing new, and earlier runs' candidates the branch moves off are kept
+under refs/selfevals/candidates/<slug>/ (see selfevals candidates).`,
 		Example: `  selfevals run evals/experiments/pingpong.yaml
   selfevals run evals/experiments/support.yaml --reps 3 --parallel 32
   selfevals run evals/experiments/*.yaml --max-iterations 1 --format json
