@@ -39,6 +39,7 @@ func HistoryTable(versions []gitstore.FileVersion) string {
 // merged, newest first.
 type CandidateBranch struct {
 	Name    string
+	Note    string // said after the name, e.g. which is current
 	Commits []gitstore.Commit
 }
 
@@ -47,7 +48,11 @@ type CandidateBranch struct {
 func CandidateList(branches []CandidateBranch) string {
 	var b strings.Builder
 	for _, br := range branches {
-		fmt.Fprintf(&b, "%s\n", br.Name)
+		if br.Note != "" {
+			fmt.Fprintf(&b, "%s  (%s)\n", br.Name, br.Note)
+		} else {
+			fmt.Fprintf(&b, "%s\n", br.Name)
+		}
 		for _, c := range br.Commits {
 			run, _ := c.Trailer(gitstore.TrailerRun)
 			fmt.Fprintf(&b, "  %s  %s  %s  (%s)\n", shortHash(c), commitTime(c), c.Subject, run)

@@ -7,7 +7,6 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
@@ -32,9 +31,15 @@ type Recorder struct {
 	Resumed     bool
 
 	manifest   repo.RunManifest
-	git        *gitstore.Git // nil: candidates are not committed
-	noCommit   string        // why, when git is nil
-	committed  []string
+	git        *gitstore.Git // nil outside a git repository
+	noCommit   string        // why candidates are not committed; "" commits them
+	branch     string        // where they go, selfevals/<slug> unless a flag says
+	lastCommit string        // the run's newest candidate: the next one's parent
+	committed  []string      // new candidate commits, for the report
+	reused     []string      // identical candidates an earlier run committed
+	kept       []string      // refs that keep earlier runs' candidates the branch left
+	// Warnings are for the run's report.
+	Warnings   []string
 	store      runstore.Store
 	lock       *runstore.Lock
 	results    *runstore.ResultWriter
@@ -59,6 +64,9 @@ type RecordOptions struct {
 	// NoCommit keeps kept candidates off the selfevals/<slug> branch,
 	// saying why (e.g. "--no-commit").
 	NoCommit string
+	// CandidateBranch is where kept candidates go instead of
+	// selfevals/<slug>.
+	CandidateBranch string
 }
 
 // StartRecord takes the experiment's lock and opens a new run directory,
@@ -88,22 +96,8 @@ func StartRecord(evalsDir string, ls *repo.LoadedSpec, fingerprint string, opts 
 			Recorded: recordedBlocks(e),
 		}
 	}
-	r.noCommit = opts.NoCommit
-	if r.noCommit == "" {
-		g, err := gitstore.Open(ls.Root)
-		switch {
-		case errors.Is(err, gitstore.ErrNotRepository):
-			r.noCommit = "not a git repository"
-		case err != nil:
-			return nil, err
-		default:
-			r.git = g
-		}
-	}
-	if r.git != nil && !r.Resumed {
-		r.manifest.GitCommit, _ = r.git.ResolveCommit("HEAD")
-		// Dirty: tracked files differ from HEAD (false when git cannot say).
-		r.manifest.GitDirty, _ = r.git.Dirty()
+	if err := r.openGit(opts); err != nil {
+		return nil, err
 	}
 	lock, err := r.store.Lock(ls.Slug, r.RunID)
 	if err != nil {
@@ -116,6 +110,60 @@ func StartRecord(evalsDir string, ls *repo.LoadedSpec, fingerprint string, opts 
 	}
 	return r, nil
 }
+
+// openGit opens the repository and, for a new run, records the commit it
+// runs: its candidates are built on it, on resume too.
+func (r *Recorder) openGit(opts RecordOptions) error {
+	r.noCommit, r.branch = opts.NoCommit, opts.CandidateBranch
+	if r.branch == "" {
+		r.branch = CandidateBranch(r.Spec.Slug)
+	}
+	g, err := gitstore.Open(r.Spec.Root)
+	switch {
+	case errors.Is(err, gitstore.ErrNotRepository):
+		r.setNoCommit("not a git repository")
+		return nil
+	case err != nil && r.noCommit != "":
+		return nil // the manifest goes without the commit it ran
+	case err != nil:
+		return err
+	}
+	r.git = g
+	if !r.Resumed {
+		head, err := g.HeadCommit()
+		if err != nil {
+			if r.noCommit == "" {
+				r.warn(noCommitYet(err))
+			}
+			r.setNoCommit(err.Error())
+			return nil
+		}
+		r.manifest.GitCommit = head
+		// Dirty: tracked files differ from HEAD (false when git cannot say).
+		r.manifest.GitDirty, _ = g.Dirty()
+	}
+	if r.manifest.GitCommit == "" {
+		r.setNoCommit("the run started before anything was committed")
+	}
+	return nil
+}
+
+// noCommitYet is the warning of a run in a repository whose HEAD cannot be
+// read, usually a fresh git init.
+func noCommitYet(err error) string {
+	if errors.Is(err, gitstore.ErrNoCommit) {
+		return "nothing committed yet: candidates are not committed; commit your evals/ first"
+	}
+	return fmt.Sprintf("candidates are not committed: %v", err)
+}
+
+func (r *Recorder) setNoCommit(why string) {
+	if r.noCommit == "" {
+		r.noCommit = why
+	}
+}
+
+func (r *Recorder) warn(w string) { r.Warnings = append(r.Warnings, w) }
 
 func recordedBlocks(e *repo.Experiment) map[string]any {
 	m := map[string]any{}
@@ -273,68 +321,101 @@ func (r *Recorder) waitResultsFiles() error {
 // CandidateBranch is the branch kept candidates of an experiment go to.
 func CandidateBranch(slug string) string { return "selfevals/" + slug }
 
-// commitCandidate commits a kept iteration to selfevals/<slug>: the spec
-// with its parameters set to the candidate, the candidate's own result
-// files and its decision record. The working tree, index and HEAD are not
+// commitCandidate commits a kept iteration on the commit the run ran (or
+// on the run's previous candidate): the spec with its parameters set to
+// the candidate and the candidate's own result files. The run ID goes in a
+// trailer, not in a file, so an identical rerun makes identical trees and
+// gitstore reuses the commit. The working tree, index and HEAD are not
 // touched.
 func (r *Recorder) commitCandidate(sum *repo.IterationSummary, agg *Aggregator) error {
-	if r.git == nil {
+	if r.noCommit != "" {
 		return nil
 	}
-	branch := CandidateBranch(r.Spec.Slug)
-	if r.Resumed && r.alreadyCommitted(branch, sum.Index) {
-		return nil
-	}
-	specPath, err := r.git.RelPath(r.Spec.Path)
+	files, err := r.candidateFiles(sum, agg)
 	if err != nil {
 		return err
+	}
+	parent := r.manifest.GitCommit
+	if r.lastCommit != "" {
+		parent = r.lastCommit
+	}
+	res, err := r.git.CommitCandidate(gitstore.CandidateCommit{
+		Branch: r.branch, Slug: r.Spec.Slug, Parent: parent, Files: files,
+		Message: CandidateMessage(r.Spec, r.RunID, sum),
+	})
+	var foreign *gitstore.ForeignBranchError
+	if errors.As(err, &foreign) {
+		r.noCommit = foreign.Error()
+		r.warn(fmt.Sprintf("%v: it was left alone and no candidate was committed; commit them to another branch with `selfevals run --candidate-branch NAME`, or rename or delete %s", foreign, foreign.Branch))
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("committing iteration %d to %s: %w", sum.Index, r.branch, err)
+	}
+	if res.Repaired != "" {
+		r.warn(res.Repaired)
+	}
+	r.kept = append(r.kept, res.Kept...)
+	r.lastCommit = res.Hash
+	entry := fmt.Sprintf("%s (iteration %d)", res.Hash[:12], sum.Index)
+	// On resume, the commits the killed process made come back as reused.
+	if res.Reused && res.ReusedRun != r.RunID {
+		r.reused = append(r.reused, entry)
+	} else {
+		r.committed = append(r.committed, entry)
+	}
+	return nil
+}
+
+// SettleCandidates points the candidate branch at the run's newest
+// candidate once the run completed: after an identical rerun that kept
+// fewer candidates than the earlier run, the branch would otherwise still
+// show the earlier run's further ones (they are kept, and listed).
+func (r *Recorder) SettleCandidates(state repo.RunState) {
+	if r.noCommit != "" || r.lastCommit == "" || state != repo.RunCompleted {
+		return
+	}
+	res, err := r.git.PointCandidates(r.branch, r.Spec.Slug, r.lastCommit)
+	if err != nil {
+		r.warn(fmt.Sprintf("%s was not pointed at this run's newest candidate %.12s: %v", r.branch, r.lastCommit, err))
+		return
+	}
+	r.kept = append(r.kept, res.Kept...)
+}
+
+// candidateFiles are the files a candidate commit writes over the tree of
+// the commit that was run.
+func (r *Recorder) candidateFiles(sum *repo.IterationSummary, agg *Aggregator) (map[string][]byte, error) {
+	specPath, err := r.git.RelPath(r.Spec.Path)
+	if err != nil {
+		return nil, err
 	}
 	evalsDir, err := r.git.RelPath(r.store.Layout().Path())
 	if err != nil {
-		return err
+		return nil, err
 	}
 	inTree := repo.Dir(evalsDir)
 	spec, err := repo.RewriteParameters(r.Spec.Raw, sum.Params)
 	if err != nil {
-		return fmt.Errorf("rewriting the parameters of %s: %w", r.Spec.Path, err)
+		return nil, fmt.Errorf("rewriting the parameters of %s: %w", r.Spec.Path, err)
 	}
 	summary, cases, err := ResultsFiles(r.Spec, r.Fingerprint, sum, agg)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	decision, err := json.MarshalIndentWithOption(map[string]any{
-		"run_id": r.RunID, "iteration": sum.Index, "iteration_id": sum.ID, "hypothesis": sum.Hypothesis,
+		"iteration": sum.Index, "iteration_id": sum.ID, "hypothesis": sum.Hypothesis,
 		"parameters_id": sum.ParamsID, "parameters": sum.Params, "decision": sum.Decision,
 	}, "", "  ", json.DisableHTMLEscape())
 	if err != nil {
-		return err
+		return nil, err
 	}
-	hash, err := r.git.CommitFiles(branch, map[string][]byte{
+	return map[string][]byte{
 		specPath: spec,
 		filepath.ToSlash(inTree.Summary(r.Spec.Slug)):      summary,
 		filepath.ToSlash(inTree.CaseVerdicts(r.Spec.Slug)): cases,
 		filepath.ToSlash(inTree.Decision(r.Spec.Slug)):     append(decision, '\n'),
-	}, CandidateMessage(r.Spec, r.RunID, sum))
-	if err != nil {
-		return fmt.Errorf("committing iteration %d to %s: %w", sum.Index, branch, err)
-	}
-	r.committed = append(r.committed, fmt.Sprintf("%s (iteration %d)", hash[:12], sum.Index))
-	return nil
-}
-
-func (r *Recorder) alreadyCommitted(branch string, iteration int) bool {
-	commits, err := r.git.BranchCommits(branch, "HEAD")
-	if err != nil {
-		return false
-	}
-	for _, c := range commits {
-		run, _ := c.Trailer(gitstore.TrailerRun)
-		it, _ := c.Trailer(gitstore.TrailerIteration)
-		if run == r.RunID && it == strconv.Itoa(iteration) {
-			return true
-		}
-	}
-	return false
+	}, nil
 }
 
 // CandidateMessage is the commit message of a kept candidate:
@@ -350,12 +431,24 @@ func CandidateMessage(ls *repo.LoadedSpec, runID string, sum *repo.IterationSumm
 
 // Committed says what the run committed, for the report.
 func (r *Recorder) Committed() string {
-	branch := CandidateBranch(r.Spec.Slug)
+	var parts []string
+	if len(r.committed) > 0 {
+		parts = append(parts, fmt.Sprintf("Committed %d candidate(s) to `%s`: %s.",
+			len(r.committed), r.branch, strings.Join(r.committed, ", ")))
+	}
+	if len(r.reused) > 0 {
+		parts = append(parts, fmt.Sprintf("%d candidate(s) were already on `%s` from an earlier run of the same commit with the same results, so nothing new was committed for them: %s.",
+			len(r.reused), r.branch, strings.Join(r.reused, ", ")))
+	}
+	if len(r.kept) > 0 {
+		parts = append(parts, fmt.Sprintf("Earlier candidates the branch no longer holds are kept under %s (`selfevals candidates` lists them).",
+			strings.Join(r.kept, ", ")))
+	}
 	switch {
-	case len(r.committed) > 0:
-		return fmt.Sprintf("Committed %d candidate(s) to `%s`: %s. Merge the branch to adopt the best one (`git log %s`).",
-			len(r.committed), branch, strings.Join(r.committed, ", "), branch)
-	case r.git == nil:
+	case len(parts) > 0:
+		parts = append(parts, fmt.Sprintf("Merge the branch to adopt the best one (`git log %s`).", r.branch))
+		return strings.Join(parts, " ")
+	case r.noCommit != "":
 		return "Nothing was committed: " + r.noCommit + "."
 	default:
 		return "Nothing was committed: no new candidate was kept."

@@ -24,6 +24,9 @@ type OpenOptions struct {
 	// NoCommit keeps kept candidates off the selfevals/<slug> branch,
 	// saying why (e.g. "--no-commit"); empty commits them.
 	NoCommit string
+	// CandidateBranch is where kept candidates go instead of
+	// selfevals/<slug> (e.g. when a branch of that name is someone's own).
+	CandidateBranch string
 	// Adapter, when set, is the agent to call instead of the one the spec
 	// configures (tests and the in-process benchmark); Session.Close
 	// closes it all the same.
@@ -99,6 +102,7 @@ func Open(ls *repo.LoadedSpec, opts OpenOptions) (_ *Session, err error) {
 	}
 	s.Record, err = StartRecord(opts.EvalsDir, ls, s.Fingerprint, RecordOptions{
 		Resume: opts.Resume, ToolVersion: opts.ToolVersion, NoCommit: opts.NoCommit,
+		CandidateBranch: opts.CandidateBranch,
 	})
 	if err != nil {
 		return nil, err
@@ -146,7 +150,9 @@ func (s *Session) Run(ctx context.Context) (*repo.RunSummary, error) {
 		}
 	}
 	rs.Warnings = append(rs.Warnings, s.Spec.Warnings...)
+	s.Record.SettleCandidates(rs.State)
 	rs.Committed = s.Record.Committed()
+	rs.Warnings = append(rs.Warnings, s.Record.Warnings...)
 	var report []byte
 	if s.report != nil {
 		report = s.report(rs)

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"path"
 	"path/filepath"
+	"slices"
 
 	"github.com/spf13/cobra"
 
@@ -17,13 +18,20 @@ func newCandidatesCmd(io *IOStreams, g *globalOptions) *cobra.Command {
 	return &cobra.Command{
 		Use:   "candidates [<slug>]",
 		Short: "List kept candidates committed to selfevals/<slug> branches",
-		Long: `candidates lists the commits that runs made on the selfevals/<slug> branches
-(one per kept candidate) that are not yet merged into HEAD, newest first,
-with the run and iteration they came from. Merge a branch to adopt its
-newest candidate.`,
+		Long: `candidates lists the kept candidates that runs committed and HEAD has not
+merged, newest first, with the run each came from.
+
+The branch selfevals/<slug> holds the newest run's candidates (marked
+current): each run's first candidate sits on the commit that was run, the
+next ones on the previous. When a later run moves the branch, the earlier
+run's candidates it no longer contains are kept under
+refs/selfevals/candidates/<slug>/<run-id> and listed here too, so none is
+lost. Merge the branch (or a kept ref) to adopt its newest candidate, or a
+listed commit to adopt that one.`,
 		Example: `  selfevals candidates
   selfevals candidates support-reply
-  git merge selfevals/support-reply`,
+  git merge selfevals/support-reply
+  git merge refs/selfevals/candidates/support-reply/run_0123abcd`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			found, err := unmergedCandidates(g, args)
@@ -40,30 +48,37 @@ newest candidate.`,
 	}
 }
 
-// unmergedCandidates lists the selfevals/<slug> branches (the one of the
-// slug in args, else all) that have commits HEAD has not merged.
+// unmergedCandidates lists the candidates of the slug in args (else of
+// every slug) that HEAD has not merged: the selfevals/<slug> branch first,
+// then earlier runs' kept refs.
 func unmergedCandidates(g *globalOptions, args []string) ([]reports.CandidateBranch, error) {
 	gs, err := openGit(g)
 	if err != nil {
 		return nil, err
 	}
-	var branches []string
-	if len(args) == 1 {
-		branches = []string{runner.CandidateBranch(args[0])}
-	} else if branches, err = gs.Branches("selfevals/"); err != nil {
+	slugs, err := gs.CandidateSlugs()
+	if err != nil {
 		return nil, err
 	}
-	var found []reports.CandidateBranch
-	for _, b := range branches {
-		commits, err := gs.BranchCommits(b, "HEAD")
-		if err != nil {
-			if len(args) == 1 {
-				return nil, repo.Userf("no candidates for %s: %v", args[0], err)
-			}
-			continue
+	if len(args) == 1 {
+		if !slices.Contains(slugs, args[0]) {
+			return nil, repo.Userf("no candidates for %s: there is no branch %s and nothing under %s%s/",
+				args[0], runner.CandidateBranch(args[0]), gitstore.CandidateRefPrefix, args[0])
 		}
-		if len(commits) > 0 {
-			found = append(found, reports.CandidateBranch{Name: b, Commits: commits})
+		slugs = args
+	}
+	var found []reports.CandidateBranch
+	for _, slug := range slugs {
+		lines, err := gs.Candidates(slug, runner.CandidateBranch(slug))
+		if err != nil {
+			return nil, fmt.Errorf("candidates of %s: %w", slug, err)
+		}
+		for _, l := range lines {
+			note := "earlier run"
+			if l.Current {
+				note = "current"
+			}
+			found = append(found, reports.CandidateBranch{Name: l.Ref, Note: note, Commits: l.Commits})
 		}
 	}
 	return found, nil

@@ -7,7 +7,9 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 )
 
 func git(t *testing.T, dir string, args ...string) string {
@@ -169,4 +171,226 @@ func TestRunOutsideGit(t *testing.T) {
 	if err != nil || !strings.Contains(string(out), "Nothing was committed: not a git repository.") {
 		t.Errorf("%v\n%s", err, out)
 	}
+}
+
+// thresholdsRepo is a repository with the thresholds experiment (agent
+// env as given) committed on main.
+func thresholdsRepo(t *testing.T, env string) string {
+	t.Helper()
+	dir := t.TempDir()
+	git(t, dir, "init", "-q", "-b", "main")
+	spec := fmt.Sprintf(thresholdSpec, countAgentBin)
+	if env != "" {
+		spec += "  env: " + env + "\n"
+	}
+	writeTree(t, dir, map[string]string{
+		"evals/experiments/thresholds.yaml": spec,
+		"evals/datasets/t.jsonl":            thresholdCases(0.1, 0.3, 0.9),
+		"evals/.gitignore":                  "runs/\n.cache/\n",
+	})
+	git(t, dir, "add", ".")
+	git(t, dir, "commit", "-q", "-m", "initial")
+	return dir
+}
+
+func thresholdCases(thresholds ...float64) string {
+	var b strings.Builder
+	for i, th := range thresholds {
+		fmt.Fprintf(&b, `{"name":"case %d","input":{"threshold":%g},"expected":{"must_include":["pong"]}}`+"\n", i, th)
+	}
+	return b.String()
+}
+
+func runThresholds(t *testing.T, dir string, args ...string) string {
+	t.Helper()
+	out, err := selfevals(dir, append([]string{"run", "evals/experiments/thresholds.yaml"}, args...)...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("run %v: %v\n%s", args, err, out)
+	}
+	return string(out)
+}
+
+func gitLines(t *testing.T, dir string, args ...string) []string {
+	t.Helper()
+	return strings.Fields(git(t, dir, args...))
+}
+
+// The first run in a repository with nothing committed warns, commits no
+// candidate and completes.
+func TestFirstRunInAFreshRepository(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	git(t, dir, "init", "-q", "-b", "main")
+	writeTree(t, dir, map[string]string{
+		"evals/experiments/thresholds.yaml": fmt.Sprintf(thresholdSpec, countAgentBin),
+		"evals/datasets/t.jsonl":            thresholdCases(0.1, 0.3, 0.9),
+	})
+	out := runThresholds(t, dir)
+	for _, want := range []string{
+		"nothing committed yet: candidates are not committed; commit your evals/ first",
+		"Nothing was committed: nothing committed yet.",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+	manifests, _ := filepath.Glob(filepath.Join(dir, "evals/runs/thresholds/run_*/run.json"))
+	if len(manifests) != 1 {
+		t.Fatalf("run.json files: %v", manifests)
+	}
+	if b, _ := os.ReadFile(manifests[0]); !strings.Contains(string(b), `"state": "completed"`) {
+		t.Errorf("run.json:\n%s", b)
+	}
+	if refs := git(t, dir, "for-each-ref"); refs != "" {
+		t.Errorf("refs were written: %s", refs)
+	}
+}
+
+// Candidates go on the commit that was run: a rerun adds nothing, a run
+// on a newer commit (a larger dataset) moves the branch there and keeps
+// the earlier run's candidates, listed; the branch merges cleanly after
+// another commit on main.
+func TestCandidatesFollowTheCommitRun(t *testing.T) {
+	t.Parallel()
+	dir := thresholdsRepo(t, "")
+	base1 := strings.TrimSpace(git(t, dir, "rev-parse", "HEAD"))
+	runThresholds(t, dir)
+	first := gitLines(t, dir, "rev-list", "main..selfevals/thresholds")
+	if len(first) != 2 {
+		t.Fatalf("first run committed %d candidates", len(first))
+	}
+	run1 := strings.TrimSpace(git(t, dir, "log", "-1", "--format=%(trailers:key=Selfevals-Run,valueonly)", "selfevals/thresholds"))
+	if decision := git(t, dir, "show", "selfevals/thresholds:evals/results/thresholds/decision.json"); strings.Contains(decision, "run_") {
+		t.Errorf("decision.json names the run, so reruns would differ:\n%s", decision)
+	}
+
+	state := func() string {
+		return git(t, dir, "for-each-ref") + git(t, dir, "count-objects") + git(t, dir, "reflog", "show", "--all")
+	}
+	before := state()
+	out := runThresholds(t, dir)
+	if !strings.Contains(out, "2 candidate(s) were already on `selfevals/thresholds` from an earlier run of the same commit with the same results") {
+		t.Errorf("the rerun's report:\n%s", out)
+	}
+	if after := state(); after != before {
+		t.Errorf("an identical rerun changed git:\nbefore\n%s\nafter\n%s", before, after)
+	}
+
+	writeTree(t, dir, map[string]string{"evals/datasets/t.jsonl": thresholdCases(0.1, 0.3, 0.9, 0.95)})
+	git(t, dir, "commit", "-q", "-am", "a fourth case")
+	base2 := strings.TrimSpace(git(t, dir, "rev-parse", "HEAD"))
+	out = runThresholds(t, dir)
+	kept := "refs/selfevals/candidates/thresholds/" + run1
+	if !strings.Contains(out, "Earlier candidates the branch no longer holds are kept under "+kept) {
+		t.Errorf("the report does not say where the earlier candidates went:\n%s", out)
+	}
+	if got := strings.TrimSpace(git(t, dir, "rev-parse", "selfevals/thresholds~2")); got != base2 {
+		t.Errorf("the new candidates sit on %s, want the commit run, %s (the first run's was %s)", got, base2, base1)
+	}
+	if got := git(t, dir, "show", "selfevals/thresholds:evals/datasets/t.jsonl"); strings.Count(got, "\n") != 4 {
+		t.Errorf("the candidate carries another dataset:\n%s", got)
+	}
+	if got := strings.TrimSpace(git(t, dir, "rev-parse", kept)); got != first[0] {
+		t.Errorf("%s at %s, want the first run's newest candidate %s", kept, got, first[0])
+	}
+	out = string(must(selfevals(dir, "candidates").CombinedOutput()))
+	if !strings.Contains(out, "selfevals/thresholds  (current)") || !strings.Contains(out, kept+"  (earlier run)") ||
+		strings.Count(out, "keep iteration") != 4 {
+		t.Errorf("candidates:\n%s", out)
+	}
+	git(t, dir, "fsck", "--strict")
+
+	// The run's own evals/results/ (iteration 0, untracked) aside, the
+	// branch merges cleanly after another commit on main.
+	os.RemoveAll(filepath.Join(dir, "evals/results"))
+	writeTree(t, dir, map[string]string{"notes.txt": "meanwhile\n"})
+	git(t, dir, "add", "notes.txt")
+	git(t, dir, "commit", "-q", "-m", "meanwhile on main")
+	git(t, dir, "merge", "-q", "--no-edit", "selfevals/thresholds")
+	if got := git(t, dir, "show", "HEAD:evals/results/thresholds/summary.json"); !strings.Contains(got, `"cases": 4`) {
+		t.Errorf("merged summary.json:\n%s", got)
+	}
+	out = string(must(selfevals(dir, "candidates").CombinedOutput()))
+	if strings.Contains(out, "(current)") || !strings.Contains(out, kept) {
+		t.Errorf("candidates after the merge:\n%s", out)
+	}
+	git(t, dir, "fsck", "--strict")
+}
+
+func must(out []byte, err error) []byte {
+	if err != nil {
+		panic(fmt.Sprintf("%v\n%s", err, out))
+	}
+	return out
+}
+
+// A selfevals/<slug> branch that is someone's own is left alone, with a
+// warning naming the flag that commits elsewhere.
+func TestForeignCandidateBranch(t *testing.T) {
+	t.Parallel()
+	dir := thresholdsRepo(t, "")
+	git(t, dir, "branch", "selfevals/thresholds")
+	mine := git(t, dir, "rev-parse", "selfevals/thresholds")
+	out := runThresholds(t, dir)
+	if !strings.Contains(out, "branch selfevals/thresholds was not created by selfevals") ||
+		!strings.Contains(out, "selfevals run --candidate-branch NAME") {
+		t.Errorf("no warning:\n%s", out)
+	}
+	if got := git(t, dir, "rev-parse", "selfevals/thresholds"); got != mine {
+		t.Errorf("the user's branch moved to %s", got)
+	}
+
+	out = runThresholds(t, dir, "--candidate-branch", "selfevals/thresholds-2")
+	if !strings.Contains(out, "Committed 2 candidate(s) to `selfevals/thresholds-2`") {
+		t.Errorf("--candidate-branch:\n%s", out)
+	}
+	cmd := selfevals(dir, "run", "evals/experiments/thresholds.yaml", "--candidate-branch", "bad..name")
+	b, err := cmd.CombinedOutput()
+	if code := cmd.ProcessState.ExitCode(); code != 2 || !strings.Contains(string(b), "--candidate-branch") {
+		t.Errorf("a bad branch name: %v, exit %d\n%s", err, code, b)
+	}
+}
+
+// Killed after its first candidate, a run resumed after another commit on
+// main still builds on the commit it started from, and commits each
+// candidate once.
+func TestResumeCommitsOnTheCommitRun(t *testing.T) {
+	t.Parallel()
+	dir := thresholdsRepo(t, `{SLEEP_MS: "300"}`)
+	base := strings.TrimSpace(git(t, dir, "rev-parse", "HEAD"))
+	cmd := selfevals(dir, "run", "evals/experiments/thresholds.yaml", "--parallel", "1")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		if _, err := exec.Command("git", "-C", dir, "rev-parse", "-q", "--verify", "selfevals/thresholds").Output(); err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			cmd.Process.Kill()
+			t.Fatal("no candidate was committed")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	cmd.Process.Signal(syscall.SIGKILL)
+	cmd.Wait()
+	if n := len(gitLines(t, dir, "rev-list", "main..selfevals/thresholds")); n != 1 {
+		t.Fatalf("the kill came after %d candidates, want 1", n)
+	}
+
+	writeTree(t, dir, map[string]string{"notes.txt": "meanwhile\n"})
+	git(t, dir, "add", "notes.txt")
+	git(t, dir, "commit", "-q", "-m", "meanwhile on main")
+	out := runThresholds(t, dir, "--resume")
+	if !strings.Contains(out, "Committed 2 candidate(s)") {
+		t.Errorf("resume report:\n%s", out)
+	}
+	if got := strings.TrimSpace(git(t, dir, "rev-parse", "selfevals/thresholds~2")); got != base {
+		t.Errorf("resumed candidates sit on %s, want the commit the run started on, %s", got, base)
+	}
+	if got := git(t, dir, "log", "--format=%s", base+"..selfevals/thresholds"); strings.Count(got, "keep iteration") != 2 {
+		t.Errorf("branch after resume:\n%s", got)
+	}
+	git(t, dir, "fsck", "--strict")
 }

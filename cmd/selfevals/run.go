@@ -8,6 +8,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/selfevals/selfevals/repo"
+	"github.com/selfevals/selfevals/repo/gitstore"
 	"github.com/selfevals/selfevals/reports"
 	"github.com/selfevals/selfevals/runner"
 )
@@ -22,6 +23,7 @@ type runOptions struct {
 	noCache  bool
 	noCommit bool
 	resume   bool
+	branch   string
 }
 
 func newRunCmd(io *IOStreams, g *globalOptions) *cobra.Command {
@@ -37,11 +39,18 @@ iteration so far.
 The report goes to stdout (markdown, or JSON with --format json); progress
 goes to stderr. Every result is appended to evals/runs/<slug>/<run-id>/
 as it arrives. Ctrl-C stops cleanly: in-flight calls are cancelled and
-everything that finished is kept and reported.`,
+everything that finished is kept and reported.
+
+Kept candidates are committed to the branch selfevals/<slug> (or
+--candidate-branch), on the commit that was run; the working tree, the
+index and HEAD are not touched. A rerun with the same results commits
+nothing new, and earlier runs' candidates the branch moves off are kept
+under refs/selfevals/candidates/<slug>/ (see selfevals candidates).`,
 		Example: `  selfevals run evals/experiments/pingpong.yaml
   selfevals run evals/experiments/support.yaml --reps 3 --parallel 32
   selfevals run evals/experiments/*.yaml --max-iterations 1 --format json
-  selfevals run evals/experiments/support.yaml --resume   # after a crash or Ctrl-C`,
+  selfevals run evals/experiments/support.yaml --resume   # after a crash or Ctrl-C
+  selfevals run evals/experiments/support.yaml --candidate-branch selfevals/support-v2`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.specs = args
@@ -55,6 +64,7 @@ everything that finished is kept and reported.`,
 	f.StringVar(&opts.format, "format", "md", "report format: md or json")
 	f.BoolVar(&opts.noCache, "no-cache", false, "call the agent even when a cached answer exists")
 	f.BoolVar(&opts.noCommit, "no-commit", false, "do not commit kept candidates to selfevals/<slug>")
+	f.StringVar(&opts.branch, "candidate-branch", "", "commit kept candidates to this branch instead of selfevals/<slug>")
 	f.BoolVar(&opts.resume, "resume", false, "continue the last unfinished run of each experiment, skipping every call that finished")
 	return cmd
 }
@@ -110,6 +120,14 @@ func (opts *runOptions) check() error {
 	if opts.reps > 100 {
 		return repo.Userf("--reps must be at most 100")
 	}
+	if opts.branch != "" {
+		if err := gitstore.ValidBranchName(opts.branch); err != nil {
+			return repo.Userf("--candidate-branch: %v", err)
+		}
+		if len(opts.specs) > 1 {
+			return repo.Userf("--candidate-branch names one branch: run one spec with it, not %d", len(opts.specs))
+		}
+	}
 	return nil
 }
 
@@ -163,7 +181,8 @@ func runOne(ctx context.Context, io *IOStreams, opts *runOptions, ls *repo.Loade
 	session, err := runner.Open(ls, runner.OpenOptions{
 		EvalsDir: opts.global.evalsDir(), NoCache: opts.noCache, Resume: opts.resume,
 		ToolVersion: toolVersion(), NoCommit: noCommitReason(opts, settings),
-		OnIteration: prog.iteration, OnResult: prog.result, OnDecided: prog.decided,
+		CandidateBranch: opts.branch,
+		OnIteration:     prog.iteration, OnResult: prog.result, OnDecided: prog.decided,
 		Report: func(rs *repo.RunSummary) []byte { return []byte(reports.Markdown(rs)) },
 		Env:    opts.global.env.agentEnv(),
 	})

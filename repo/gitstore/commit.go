@@ -8,15 +8,15 @@ import (
 	"strings"
 	"time"
 
-	"github.com/go-git/go-billy/v5"
 	"github.com/go-git/go-git/v5/config"
 	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/go-git/go-git/v5/plumbing/filemode"
 	"github.com/go-git/go-git/v5/plumbing/object"
-	"github.com/go-git/go-git/v5/storage"
 )
 
 // CommitFiles commits files on top of branch and returns the new commit's hash.
+// Candidates go through CommitCandidate, which chooses their parent; this is
+// the plain form, for files that belong on a branch's tip.
 //
 // The parent is the branch tip when the branch exists, otherwise HEAD's
 // commit. The tree is the parent's tree with each file (a path relative to the
@@ -28,13 +28,48 @@ import (
 //
 // The working tree, the index and HEAD are not touched. The branch moves by
 // compare-and-swap against the tip read at the start: if something else moved
-// it in the meantime, CommitFiles returns an error and leaves it where it is
-// (the unreferenced objects it wrote are harmless and git gc removes them).
+// it in the meantime, CommitFiles returns a MovedError and leaves it where it
+// is (the unreferenced objects it wrote are harmless and git gc removes them).
 func (g *Git) CommitFiles(branch string, files map[string][]byte, message string) (string, error) {
 	name, err := branchRefName(branch)
 	if err != nil {
 		return "", err
 	}
+	old, exists, err := g.readRef(name)
+	if err != nil {
+		return "", err
+	}
+	parentHash := old
+	if !exists {
+		head, err := g.HeadCommit()
+		if errors.Is(err, ErrNoCommit) {
+			return "", fmt.Errorf("cannot create branch %s: HEAD has no commit yet; commit something first", branch)
+		}
+		if err != nil {
+			return "", err
+		}
+		parentHash = plumbing.NewHash(head)
+	}
+	parent, err := g.repo.CommitObject(parentHash)
+	if err != nil {
+		return "", fmt.Errorf("read parent commit %s: %w", parentHash, err)
+	}
+	treeHash, err := g.treeWith(parent.TreeHash, files)
+	if err != nil {
+		return "", err
+	}
+	commit, err := g.newCommitObject(parentHash, treeHash, message)
+	if err != nil {
+		return "", err
+	}
+	if err := g.updateRef(name, commit.Hash, old, subject(message)); err != nil {
+		return "", err
+	}
+	return commit.Hash.String(), nil
+}
+
+// treeWith writes the tree base with files written over it.
+func (g *Git) treeWith(base plumbing.Hash, files map[string][]byte) (plumbing.Hash, error) {
 	paths := make([]string, 0, len(files))
 	for p := range files {
 		paths = append(paths, p)
@@ -43,90 +78,35 @@ func (g *Git) CommitFiles(branch string, files map[string][]byte, message string
 	edit := newTreeEdit()
 	for _, p := range paths {
 		if err := edit.add(p, files[p]); err != nil {
-			return "", err
+			return plumbing.ZeroHash, err
 		}
 	}
+	return g.writeTree(base, edit, "")
+}
 
-	s := g.repo.Storer
-	old, err := s.Reference(name)
-	switch {
-	case errors.Is(err, plumbing.ErrReferenceNotFound):
-		old = nil
-	case err != nil:
-		return "", fmt.Errorf("read branch %s: %w", branch, err)
-	case old.Type() != plumbing.HashReference:
-		return "", fmt.Errorf("branch %s is a symbolic ref; selfevals only commits to ordinary branches", branch)
-	}
-
-	var parentHash plumbing.Hash
-	if old != nil {
-		parentHash = old.Hash()
-	} else {
-		head, err := g.repo.Head()
-		if errors.Is(err, plumbing.ErrReferenceNotFound) {
-			return "", fmt.Errorf("cannot create branch %s: HEAD has no commit yet; commit something first", branch)
-		}
-		if err != nil {
-			return "", fmt.Errorf("read HEAD: %w", err)
-		}
-		parentHash = head.Hash()
-	}
-	parent, err := g.repo.CommitObject(parentHash)
-	if err != nil {
-		return "", fmt.Errorf("read parent commit %s: %w", parentHash, err)
-	}
-
-	treeHash, err := g.writeTree(parent.TreeHash, edit, "")
-	if err != nil {
-		return "", err
-	}
+// newCommitObject writes a commit of tree on parent, by the configured
+// identity, now.
+func (g *Git) newCommitObject(parent, tree plumbing.Hash, message string) (*object.Commit, error) {
 	if !strings.HasSuffix(message, "\n") {
 		message += "\n"
 	}
-	now := time.Now()
-	author, committer := g.identities(now)
+	author, committer := g.identities(time.Now())
 	commit := &object.Commit{
 		Author:       author,
 		Committer:    committer,
 		Message:      message,
-		TreeHash:     treeHash,
-		ParentHashes: []plumbing.Hash{parentHash},
+		TreeHash:     tree,
+		ParentHashes: []plumbing.Hash{parent},
 	}
 	hash, err := g.storeObject(commit)
 	if err != nil {
-		return "", fmt.Errorf("write commit: %w", err)
+		return nil, fmt.Errorf("write commit: %w", err)
 	}
-
+	commit.Hash = hash
 	if g.beforeUpdate != nil {
 		g.beforeUpdate()
 	}
-	moved := func(current string) error {
-		was := "did not exist"
-		if old != nil {
-			was = "was at " + old.Hash().String()
-		}
-		return fmt.Errorf("branch %s moved while selfevals was committing to it (it %s, now %s); it was left as is, try again", branch, was, current)
-	}
-	if old == nil {
-		// go-git checks nothing when the old ref is nil, so look once more
-		// right before writing to keep the window as small as possible.
-		if cur, err := s.Reference(name); err == nil {
-			return "", moved("at " + cur.Hash().String())
-		}
-	}
-	err = s.CheckAndSetReference(plumbing.NewHashReference(name, hash), old)
-	if err != nil {
-		if errors.Is(err, storage.ErrReferenceHasChanged) || err.Error() == storage.ErrReferenceHasChanged.Error() {
-			g.removeEmptyLooseRef(name)
-			current := "unreadable"
-			if cur, err := s.Reference(name); err == nil {
-				current = "at " + cur.Hash().String()
-			}
-			return "", moved(current)
-		}
-		return "", fmt.Errorf("move branch %s to %s: %w", branch, hash, err)
-	}
-	return hash.String(), nil
+	return commit, nil
 }
 
 // branchRefName turns "selfevals/x" (or "refs/heads/selfevals/x") into a
@@ -143,18 +123,11 @@ func branchRefName(branch string) (plumbing.ReferenceName, error) {
 	return name, nil
 }
 
-// removeEmptyLooseRef undoes a go-git quirk: a failed compare-and-swap on a
-// ref that lives only in packed-refs leaves an empty loose ref file behind,
-// which git then reports as a broken ref.
-func (g *Git) removeEmptyLooseRef(name plumbing.ReferenceName) {
-	fsys, ok := g.repo.Storer.(interface{ Filesystem() billy.Filesystem })
-	if !ok {
-		return
-	}
-	fs := fsys.Filesystem()
-	if fi, err := fs.Stat(name.String()); err == nil && !fi.IsDir() && fi.Size() == 0 {
-		_ = fs.Remove(name.String())
-	}
+// ValidBranchName checks a branch name against git's rules, for flags that
+// name one.
+func ValidBranchName(branch string) error {
+	_, err := branchRefName(branch)
+	return err
 }
 
 // treeEdit is the set of files to write under one directory.

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
-	"sort"
 	"strings"
 	"time"
 
@@ -93,23 +92,19 @@ func (g *Git) BranchCommits(branch, stopAt string) ([]Commit, error) {
 }
 
 // Branches lists the local branches whose names start with prefix (e.g.
-// "selfevals/"), sorted, as short names.
+// "selfevals/"), sorted, as short names. Loose refs that a crash left torn
+// are not branches.
 func (g *Git) Branches(prefix string) ([]string, error) {
-	iter, err := g.repo.Branches()
+	refs, _, err := g.listRefs("refs/heads/")
 	if err != nil {
 		return nil, err
 	}
 	var out []string
-	err = iter.ForEach(func(r *plumbing.Reference) error {
-		if n := r.Name().Short(); strings.HasPrefix(n, prefix) {
+	for _, r := range refs {
+		if n := r.Name.Short(); strings.HasPrefix(n, prefix) {
 			out = append(out, n)
 		}
-		return nil
-	})
-	if err != nil {
-		return nil, err
 	}
-	sort.Strings(out)
 	return out, nil
 }
 
