@@ -574,6 +574,12 @@ func (c *specCheck) adapter(field string, a *Agent) {
 	if a.Worker && len(a.Command) == 0 && !c.broken.at(field+".command") {
 		c.add(field+".worker", "only applies to command agents", "")
 	}
+	if a.StartupTimeout != 0 && !a.Worker && !c.broken.at(field+".worker") {
+		c.add(field+".startup_timeout", "only applies to worker agents (worker: true)", "a command agent without worker starts for every call: its start-up is part of run.timeout")
+	}
+	if a.StartupTimeout < 0 {
+		c.add(field+".startup_timeout", "must be positive", "e.g. startup_timeout: 30s")
+	}
 	if a.Output != "" && !oneOf(a.Output, "json", "text") {
 		c.add(field+".output", fmt.Sprintf("unknown value %q", a.Output), "json (default) or text")
 	}
