@@ -589,6 +589,10 @@ func (c *specCheck) adapter(field string, a *Agent) {
 	if a.MaxOutputBytes < 0 {
 		c.add(field+".max_output_bytes", "must be positive", "")
 	}
+	if a.MaxOutputBytes > MaxAnswerBytes {
+		c.add(field+".max_output_bytes", fmt.Sprintf("%d is over the largest answer a run records (%d, 16 MiB)", a.MaxOutputBytes, MaxAnswerBytes),
+			"keep answers under 16 MiB; write bigger artefacts to files and answer with their paths")
+	}
 	if h := a.HTTP; h != nil {
 		c.url(field+".http.url", h.URL)
 	}

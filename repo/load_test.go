@@ -78,6 +78,12 @@ func TestSpecProblems(t *testing.T) {
 		{"nested unknown key", func(s string) string {
 			return strings.Replace(s, "  builtin: echo", "  builtin: echo\n  wroker: true", 1)
 		}, []string{"x.yaml:10:3: agent.wroker: unknown key (did you mean \"worker\"?)"}},
+		{"answer bound", func(s string) string {
+			return strings.Replace(s, "  builtin: echo", "  builtin: echo\n  max_output_bytes: 100000000", 1)
+		}, []string{"agent.max_output_bytes: 100000000 is over the largest answer a run records"}},
+		{"startup timeout needs a worker", func(s string) string {
+			return strings.Replace(s, "  builtin: echo", "  builtin: echo\n  startup_timeout: 5s", 1)
+		}, []string{"agent.startup_timeout: only applies to worker agents"}},
 		{"unknown metric", func(s string) string { return strings.Replace(s, "name: pass@1", "name: accuracy", 1) },
 			[]string{`experiment.target.primary.name: unknown metric "accuracy"`, "known metrics"}},
 		{"bad operator", func(s string) string { return strings.Replace(s, `">="`, `"=>"`, 1) },
