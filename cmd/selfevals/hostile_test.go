@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -50,7 +51,7 @@ func TestHostileAnswersAreCaseErrors(t *testing.T) {
   goal: survive hostile answers
   target:
     primary: {name: pass@1, operator: ">=", value: 0.5}
-  run: {parallelism: 4, cache: false, timeout: 30s}
+  run: {parallelism: 4, cache: false, timeout: 30s, persist_traces: all}
 dataset:
   cases_path: ../datasets/d.jsonl
 agent:
@@ -103,5 +104,16 @@ agent:
 		if r.ErrorKind != "invalid_json" || !strings.Contains(r.Error, want[kind]) {
 			t.Errorf("%s: error_kind %q error %q, want invalid_json containing %s", kind, r.ErrorKind, r.Error, want[kind])
 		}
+	}
+
+	// An independent reader takes both files: DuckDB refuses a file with a
+	// byte that is not UTF-8.
+	runDir := filepath.Dir(files[0])
+	rows := duckdbQuery(t, runDir, `SELECT count(*) AS n, count(*) FILTER (WHERE error_kind = 'invalid_json') AS bad FROM read_json_auto('results.jsonl')`)
+	if len(rows) != 1 || fmt.Sprint(rows[0]["n"]) != "7" || fmt.Sprint(rows[0]["bad"]) != "6" {
+		t.Errorf("duckdb read results.jsonl as %v", rows)
+	}
+	if rows := duckdbQuery(t, runDir, `SELECT count(DISTINCT case_id) AS n FROM 'traces.parquet'`); len(rows) != 1 || fmt.Sprint(rows[0]["n"]) != "7" {
+		t.Errorf("duckdb read traces.parquet as %v", rows)
 	}
 }
