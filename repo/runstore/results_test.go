@@ -114,3 +114,24 @@ func TestResultsReaderReadsTheLargestAnswer(t *testing.T) {
 		t.Fatalf("read %v: %v", got, err)
 	}
 }
+
+// Whatever results.jsonl holds, reading it is rows or an error, never a
+// panic, and every row read writes back.
+func FuzzReadResults(f *testing.F) {
+	f.Add([]byte(`{"trace_id":"tr_1","case_id":"c","output":"x","grades":null,"label":"pass","score":1}` + "\n"))
+	f.Add([]byte(`{"case_id":"c","structured_output":{"a":[1,2]},"tool_calls":[{"name":"t","arguments":{}}]}` + "\n" + `{"case_`))
+	f.Add([]byte("\n\n{}\n[]\n"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		path := filepath.Join(t.TempDir(), "results.jsonl")
+		if err := os.WriteFile(path, data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		rr := ResultsReader{Path: path, Lenient: true}
+		_ = rr.Each(func(r *repo.Result) error {
+			if _, err := r.AppendJSON(nil); err != nil {
+				t.Fatalf("read a row that does not write back: %v", err)
+			}
+			return nil
+		})
+	})
+}
