@@ -247,6 +247,8 @@ func (c *specCheck) fileName() {
 	ls, s := c.ls, &c.ls.Spec
 	if !slugPattern.MatchString(ls.Slug) {
 		c.add("", fmt.Sprintf("file name %q is not a valid experiment slug", path.Base(ls.file.path)), "use lower-case letters, digits, '-', '_' and '.', e.g. support-reply.yaml")
+	} else if why := refNameProblem(ls.Slug); why != "" {
+		c.add("", fmt.Sprintf("file name %q cannot name the experiment's git branch selfevals/%s: %s", path.Base(ls.file.path), ls.Slug, why), "rename the file, e.g. support-reply.yaml")
 	}
 	if s.Workspace != "" || s.WorkspaceID != "" || s.Experiment.WorkspaceID != "" {
 		ls.Warnings = append(ls.Warnings, fmt.Sprintf("%s: workspace/workspace_id is ignored: the repository is the workspace", ls.file.name))

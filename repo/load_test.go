@@ -567,3 +567,43 @@ func TestYAMLSyntaxErrorLines(t *testing.T) {
 		}
 	}
 }
+
+// A slug that git cannot take as a branch component is refused when the
+// spec loads, not at the candidate commit after the whole run.
+func TestSlugMustBeARefName(t *testing.T) {
+	for name, want := range map[string]string{
+		"exp.lock.yaml": `cannot end in ".lock"`,
+		"v1..2.yaml":    `cannot contain ".."`,
+		"ok.yaml":       "",
+	} {
+		dir := t.TempDir()
+		writeFile(t, filepath.Join(dir, "evals/datasets/d.jsonl"), `{"input":{"text":"a"}}`+"\n")
+		spec := writeFile(t, filepath.Join(dir, "evals/experiments", name), goodSpec)
+		_, err := LoadExperiment(spec, LoadOptions{Root: dir})
+		switch {
+		case want == "" && err != nil:
+			t.Errorf("%s: %v", name, err)
+		case want != "" && (err == nil || !strings.Contains(err.Error(), want) || !IsUserError(err)):
+			t.Errorf("%s: got %v, want a user error containing %s", name, err, want)
+		}
+	}
+}
+
+// Two specs with one slug would share results, runs and branch.
+func TestSlugTaken(t *testing.T) {
+	dir := t.TempDir()
+	d := Dir(filepath.Join(dir, "evals"))
+	main := writeFile(t, filepath.Join(dir, "evals/experiments/x.yaml"), goodSpec)
+	elsewhere := writeFile(t, filepath.Join(dir, "other/x.yaml"), goodSpec)
+	if err := d.CheckSlugUnique(main, "x"); err != nil {
+		t.Errorf("the spec in its own place: %v", err)
+	}
+	err := d.CheckSlugUnique(elsewhere, "x")
+	if err == nil || !IsUserError(err) || !strings.Contains(err.Error(), "evals/experiments/x.yaml") {
+		t.Errorf("a second x.yaml: %v", err)
+	}
+	writeFile(t, filepath.Join(dir, "evals/experiments/x.yml"), goodSpec)
+	if err := d.CheckSlugUnique(main, "x"); err == nil || !strings.Contains(err.Error(), "x.yml") {
+		t.Errorf("x.yaml beside x.yml: %v", err)
+	}
+}
