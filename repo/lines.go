@@ -7,18 +7,34 @@ import (
 	"io"
 )
 
-// MaxLine bounds one line of a JSONL file (a case with a big input is fine;
-// a runaway file is not).
+// MaxLine bounds one line of a JSONL file that people write (a case with a
+// big input is fine; a runaway file is not).
 const MaxLine = 64 << 20
 
-// ErrLineTooLong is returned by EachLine for a line over MaxLine.
-var ErrLineTooLong = fmt.Errorf("a line is longer than %d MiB", MaxLine>>20)
+// MaxAnswerBytes bounds agent.max_output_bytes: the largest answer a run
+// accepts. Every reader of the run record reads back a line that holds one
+// (MaxRecordLine).
+const MaxAnswerBytes = 16 << 20
+
+// MaxRecordLine bounds one line of a file selfevals writes itself
+// (results.jsonl, the call cache): an answer of MaxAnswerBytes escaped for
+// JSON at worst six bytes a byte (\u0001), plus room for the rest of the
+// record.
+const MaxRecordLine = 8 * MaxAnswerBytes
+
+// ErrLineTooLong is returned by EachLine for a line over its bound.
+var ErrLineTooLong = errors.New("a line is too long")
 
 // EachLine calls fn with every line of r (without its newline), its
 // 1-based number and its byte offset. complete is false for a last line
 // that has no newline: a dataset accepts it, while an append-only record
 // treats it as torn by a crash. The slice is only valid during the call.
 func EachLine(r io.Reader, fn func(line []byte, number int, offset int64, complete bool) error) error {
+	return EachLineUpTo(r, MaxLine, fn)
+}
+
+// EachLineUpTo is EachLine with lines bounded by max bytes instead.
+func EachLineUpTo(r io.Reader, max int, fn func(line []byte, number int, offset int64, complete bool) error) error {
 	br := bufio.NewReaderSize(r, 256<<10)
 	var long []byte
 	var offset int64
@@ -26,8 +42,8 @@ func EachLine(r io.Reader, fn func(line []byte, number int, offset int64, comple
 		chunk, err := br.ReadSlice('\n')
 		for errors.Is(err, bufio.ErrBufferFull) {
 			long = append(long, chunk...)
-			if len(long) > MaxLine {
-				return fmt.Errorf("line %d: %w", number, ErrLineTooLong)
+			if len(long) > max {
+				return fmt.Errorf("line %d: %w (over %d MiB)", number, ErrLineTooLong, max>>20)
 			}
 			chunk, err = br.ReadSlice('\n')
 		}

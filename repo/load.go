@@ -247,6 +247,8 @@ func (c *specCheck) fileName() {
 	ls, s := c.ls, &c.ls.Spec
 	if !slugPattern.MatchString(ls.Slug) {
 		c.add("", fmt.Sprintf("file name %q is not a valid experiment slug", path.Base(ls.file.path)), "use lower-case letters, digits, '-', '_' and '.', e.g. support-reply.yaml")
+	} else if why := refNameProblem(ls.Slug); why != "" {
+		c.add("", fmt.Sprintf("file name %q cannot name the experiment's git branch selfevals/%s: %s", path.Base(ls.file.path), ls.Slug, why), "rename the file, e.g. support-reply.yaml")
 	}
 	if s.Workspace != "" || s.WorkspaceID != "" || s.Experiment.WorkspaceID != "" {
 		ls.Warnings = append(ls.Warnings, fmt.Sprintf("%s: workspace/workspace_id is ignored: the repository is the workspace", ls.file.name))
@@ -574,6 +576,12 @@ func (c *specCheck) adapter(field string, a *Agent) {
 	if a.Worker && len(a.Command) == 0 && !c.broken.at(field+".command") {
 		c.add(field+".worker", "only applies to command agents", "")
 	}
+	if a.StartupTimeout != 0 && !a.Worker && !c.broken.at(field+".worker") {
+		c.add(field+".startup_timeout", "only applies to worker agents (worker: true)", "a command agent without worker starts for every call: its start-up is part of run.timeout")
+	}
+	if a.StartupTimeout < 0 {
+		c.add(field+".startup_timeout", "must be positive", "e.g. startup_timeout: 30s")
+	}
 	if a.Output != "" && !oneOf(a.Output, "json", "text") {
 		c.add(field+".output", fmt.Sprintf("unknown value %q", a.Output), "json (default) or text")
 	}
@@ -582,6 +590,10 @@ func (c *specCheck) adapter(field string, a *Agent) {
 	}
 	if a.MaxOutputBytes < 0 {
 		c.add(field+".max_output_bytes", "must be positive", "")
+	}
+	if a.MaxOutputBytes > MaxAnswerBytes {
+		c.add(field+".max_output_bytes", fmt.Sprintf("%d is over the largest answer a run records (%d, 16 MiB)", a.MaxOutputBytes, MaxAnswerBytes),
+			"keep answers under 16 MiB; write bigger artefacts to files and answer with their paths")
 	}
 	if h := a.HTTP; h != nil {
 		c.url(field+".http.url", h.URL)

@@ -78,6 +78,12 @@ func TestSpecProblems(t *testing.T) {
 		{"nested unknown key", func(s string) string {
 			return strings.Replace(s, "  builtin: echo", "  builtin: echo\n  wroker: true", 1)
 		}, []string{"x.yaml:10:3: agent.wroker: unknown key (did you mean \"worker\"?)"}},
+		{"answer bound", func(s string) string {
+			return strings.Replace(s, "  builtin: echo", "  builtin: echo\n  max_output_bytes: 100000000", 1)
+		}, []string{"agent.max_output_bytes: 100000000 is over the largest answer a run records"}},
+		{"startup timeout needs a worker", func(s string) string {
+			return strings.Replace(s, "  builtin: echo", "  builtin: echo\n  startup_timeout: 5s", 1)
+		}, []string{"agent.startup_timeout: only applies to worker agents"}},
 		{"unknown metric", func(s string) string { return strings.Replace(s, "name: pass@1", "name: accuracy", 1) },
 			[]string{`experiment.target.primary.name: unknown metric "accuracy"`, "known metrics"}},
 		{"bad operator", func(s string) string { return strings.Replace(s, `">="`, `"=>"`, 1) },
@@ -559,5 +565,45 @@ func TestYAMLSyntaxErrorLines(t *testing.T) {
 		if probs[0].Line != tc.line || !strings.HasPrefix(probs[0].Msg, "invalid YAML: ") || strings.Contains(probs[0].Msg, "line") {
 			t.Errorf("%q: got %q, want line %d", tc.doc, probs[0].Error(), tc.line)
 		}
+	}
+}
+
+// A slug that git cannot take as a branch component is refused when the
+// spec loads, not at the candidate commit after the whole run.
+func TestSlugMustBeARefName(t *testing.T) {
+	for name, want := range map[string]string{
+		"exp.lock.yaml": `cannot end in ".lock"`,
+		"v1..2.yaml":    `cannot contain ".."`,
+		"ok.yaml":       "",
+	} {
+		dir := t.TempDir()
+		writeFile(t, filepath.Join(dir, "evals/datasets/d.jsonl"), `{"input":{"text":"a"}}`+"\n")
+		spec := writeFile(t, filepath.Join(dir, "evals/experiments", name), goodSpec)
+		_, err := LoadExperiment(spec, LoadOptions{Root: dir})
+		switch {
+		case want == "" && err != nil:
+			t.Errorf("%s: %v", name, err)
+		case want != "" && (err == nil || !strings.Contains(err.Error(), want) || !IsUserError(err)):
+			t.Errorf("%s: got %v, want a user error containing %s", name, err, want)
+		}
+	}
+}
+
+// Two specs with one slug would share results, runs and branch.
+func TestSlugTaken(t *testing.T) {
+	dir := t.TempDir()
+	d := Dir(filepath.Join(dir, "evals"))
+	main := writeFile(t, filepath.Join(dir, "evals/experiments/x.yaml"), goodSpec)
+	elsewhere := writeFile(t, filepath.Join(dir, "other/x.yaml"), goodSpec)
+	if err := d.CheckSlugUnique(main, "x"); err != nil {
+		t.Errorf("the spec in its own place: %v", err)
+	}
+	err := d.CheckSlugUnique(elsewhere, "x")
+	if err == nil || !IsUserError(err) || !strings.Contains(err.Error(), "evals/experiments/x.yaml") {
+		t.Errorf("a second x.yaml: %v", err)
+	}
+	writeFile(t, filepath.Join(dir, "evals/experiments/x.yml"), goodSpec)
+	if err := d.CheckSlugUnique(main, "x"); err == nil || !strings.Contains(err.Error(), "x.yml") {
+		t.Errorf("x.yaml beside x.yml: %v", err)
 	}
 }

@@ -240,7 +240,7 @@ func (c *Cache) load(paramsID string) (*cacheParams, error) {
 func indexSegment(f *os.File, seg int, index map[string]cacheLoc) {
 	// A last line without a newline is torn (or still being written): it
 	// is not indexed.
-	repo.EachLine(f, func(body []byte, _ int, off int64, complete bool) error {
+	repo.EachLineUpTo(f, repo.MaxRecordLine, func(body []byte, _ int, off int64, complete bool) error {
 		var k cacheKeyLine
 		if complete && json.Unmarshal(body, &k) == nil && k.CaseID != "" && k.Repetition != nil {
 			index[cacheKey(k.CaseID, *k.Repetition)] = cacheLoc{seg: seg, off: off, length: len(body)}

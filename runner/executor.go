@@ -15,6 +15,7 @@ import (
 	"math/rand/v2"
 	"sort"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -385,6 +386,14 @@ func (e *Executor) runCase(ctx context.Context, info *adapters.CallInfo, it Iter
 
 // call makes one attempt under the per-call timeout.
 func (e *Executor) call(ctx context.Context, req *repo.Request) (repo.Response, error) {
+	resp, err := e.callAdapter(ctx, req)
+	if err == nil {
+		err = adapters.CheckResponse(&resp)
+	}
+	return resp, err
+}
+
+func (e *Executor) callAdapter(ctx context.Context, req *repo.Request) (repo.Response, error) {
 	if e.Timeout <= 0 {
 		return e.Adapter.Call(ctx, req)
 	}
@@ -457,13 +466,13 @@ func fillError(t *repo.Trace, err error) {
 		t.ErrorKind = repo.ErrInternal
 		return
 	}
-	t.Error = ce.Msg
+	t.Error = strings.ToValidUTF8(ce.Msg, "\uFFFD") // may quote what the agent printed
 	t.ErrorKind = ce.Kind
 	if t.ErrorKind == "" {
 		t.ErrorKind = repo.ErrInternal
 	}
 	if ce.Stderr != "" {
-		t.Stderr = ce.Stderr
+		t.Stderr = strings.ToValidUTF8(ce.Stderr, "\uFFFD") // a diagnostic: keep what is readable
 	}
 	t.Output = ce.Partial
 	t.Truncated = ce.Kind == repo.ErrTooLarge

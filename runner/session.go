@@ -69,6 +69,9 @@ func Open(ls *repo.LoadedSpec, opts OpenOptions) (_ *Session, err error) {
 	if err := checkRepetitions(ls); err != nil {
 		return nil, err
 	}
+	if err := repo.Dir(opts.EvalsDir).CheckSlugUnique(ls.Path, ls.Slug); err != nil {
+		return nil, err
+	}
 	s := &Session{Spec: ls, adapter: opts.Adapter, report: opts.Report}
 	defer func() {
 		if err != nil {

@@ -126,6 +126,10 @@ func serveUntilDone(ctx context.Context, io *IOStreams, opts *serveOptions, srv 
 	hs := &http.Server{
 		Handler:           srv,
 		ReadHeaderTimeout: 10 * time.Second,
+		// The API takes no request bodies: a slow or idle client is cut
+		// off. No WriteTimeout: live streams write for as long as a run.
+		ReadTimeout: 30 * time.Second,
+		IdleTimeout: 2 * time.Minute,
 		BaseContext:       func(net.Listener) context.Context { return base },
 	}
 	url := "http://" + ln.Addr().String() + "/"

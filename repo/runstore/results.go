@@ -225,7 +225,7 @@ func (rr *ResultsReader) Each(fn func(*repo.Result) error) error {
 		}
 	}
 	start := rr.Offset
-	return repo.EachLine(f, func(line []byte, number int, off int64, complete bool) error {
+	return repo.EachLineUpTo(f, repo.MaxRecordLine, func(line []byte, number int, off int64, complete bool) error {
 		if !complete {
 			return nil
 		}

@@ -243,7 +243,7 @@ func TestPathTraversalRefused(t *testing.T) {
 	}
 	// Even a path the client cleaned cannot name a file: there is no file
 	// route but the embedded static assets.
-	for _, target := range []string{"/static/secret.txt", "/secret.txt", "/evals/selfevals.yaml"} {
+	for _, target := range []string{"/static/secret.txt", "/secret.txt", "/evals/selfevals.yaml", "/static/%80"} {
 		w := f.raw("GET", target)
 		if w.Code != http.StatusNotFound || strings.Contains(w.Body.String(), "TOP-SECRET") || strings.Contains(w.Body.String(), "fixture-repo\n") {
 			t.Errorf("GET %s: %d %q", target, w.Code, w.Body)

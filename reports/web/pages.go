@@ -190,6 +190,12 @@ func (s *Server) pageRoutes() {
 	static, _ := fs.Sub(uiFS, "ui/static")
 	files := http.FileServer(http.FS(static))
 	s.mux.Handle("GET /static/", http.StripPrefix("/static/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !fs.ValidPath(r.URL.Path) {
+			// A name fs.FS cannot hold (not UTF-8, "..", a NUL): the file
+			// server would call it an internal error.
+			s.renderError(w, http.StatusNotFound, "no file at /static/"+r.URL.Path)
+			return
+		}
 		w.Header().Set("Cache-Control", "no-cache")
 		files.ServeHTTP(w, r)
 	})))

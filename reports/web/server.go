@@ -46,6 +46,10 @@ type Options struct {
 	// run's spans then come from there. Nil: from results.jsonl, which
 	// holds the same spans; the server then does not link parquet.
 	TraceRows func(path string, fn func(runstore.TraceRow) error) error
+	// MaxStreams caps the live streams open at once (default 64): each
+	// holds a connection and polls a file, so an unbounded number of tabs
+	// or a misbehaving client could exhaust the process.
+	MaxStreams int
 }
 
 // Server answers the API and the UI for one evals/ directory.
@@ -57,6 +61,7 @@ type Server struct {
 	root     string // the repository root: evals/'s parent
 	opts     Options
 	mux      *http.ServeMux
+	streams  chan struct{} // one token per open live stream
 }
 
 // New makes a server over opts.EvalsDir.
@@ -75,7 +80,11 @@ func New(opts Options) (*Server, error) {
 	if opts.Ping <= 0 {
 		opts.Ping = 15 * time.Second
 	}
-	s := &Server{evalsDir: abs, layout: repo.Dir(abs), store: runstore.Open(abs), specs: specCache{entries: map[string]specEntry{}}, root: filepath.Dir(abs), opts: opts, mux: http.NewServeMux()}
+	if opts.MaxStreams <= 0 {
+		opts.MaxStreams = 64
+	}
+	s := &Server{evalsDir: abs, layout: repo.Dir(abs), store: runstore.Open(abs), specs: specCache{entries: map[string]specEntry{}}, root: filepath.Dir(abs), opts: opts, mux: http.NewServeMux(),
+		streams: make(chan struct{}, opts.MaxStreams)}
 	s.routes()
 	return s, nil
 }

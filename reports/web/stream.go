@@ -150,6 +150,14 @@ func (s *Server) runSnapshot(id string) (*Snapshot, error) {
 }
 
 func (s *Server) stream(w http.ResponseWriter, r *http.Request) {
+	select {
+	case s.streams <- struct{}{}:
+		defer func() { <-s.streams }()
+	default:
+		w.Header().Set("Retry-After", "5")
+		writeError(w, http.StatusServiceUnavailable, fmt.Sprintf("too many live streams open (%d); close some tabs and retry", cap(s.streams)))
+		return
+	}
 	dir, man, err := s.runDir(r.PathValue("run"))
 	if err != nil {
 		writeErr(w, err)

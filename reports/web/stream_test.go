@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -324,4 +325,68 @@ func appendBytes(dir string, b []byte) error {
 		return err
 	}
 	return fh.Close()
+}
+
+// Live streams are capped: past MaxStreams a client gets 503 with
+// Retry-After, and a closed stream frees its place.
+func TestStreamsAreCapped(t *testing.T) {
+	f := newFixture(t)
+	const runID = "run_live000000000002"
+	dir := filepath.Join(f.evals, "runs", "chat", runID)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	lock, err := runstore.Open(f.evals).Lock("chat", runID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lock.Unlock()
+	man := &repo.RunManifest{RunID: runID, Experiment: "chat", ExperimentID: "exp_x", DatasetID: "ds_x", Cases: 3,
+		StartedAt: time.Now().UTC().Format(time.RFC3339Nano), State: "running", Repetitions: 1, MaxIterations: 1,
+		Target: repo.MetricTarget{Name: "pass@1", Operator: ">=", Value: 0.5}}
+	if err := runstore.At(dir).WriteManifest(man); err != nil {
+		t.Fatal(err)
+	}
+	srv, err := New(Options{EvalsDir: f.evals, Poll: 20 * time.Millisecond, Ping: time.Second, MaxStreams: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := httptest.NewServer(srv)
+	defer ts.Close()
+	url := ts.URL + "/api/runs/" + runID + "/stream"
+
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	firstCtx, closeFirst := context.WithCancel(ctx)
+	first, _ := readSSE(t, firstCtx, url)
+	second, _ := readSSE(t, ctx, url)
+	for _, ch := range []<-chan sseEvent{first, second} {
+		if ev := next(t, ch, true); ev.name != "snapshot" {
+			t.Fatalf("first event %s, want snapshot", ev.name)
+		}
+	}
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("Retry-After") == "" {
+		t.Fatalf("third stream: %d (Retry-After %q), want 503 with Retry-After", resp.StatusCode, resp.Header.Get("Retry-After"))
+	}
+	closeFirst()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		resp, err := http.Get(url)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode == http.StatusOK {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("a closed stream never freed its place: %d", resp.StatusCode)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 }

@@ -242,3 +242,14 @@ func firstLine(s string) string {
 	}
 	return ""
 }
+
+// CheckResponse applies repo.Response.Check where an answer arrives, from
+// any adapter: what the run record could not hold becomes this case's
+// invalid_json error, with a UTF-8 excerpt of the output, instead of a
+// failed write that ends the run.
+func CheckResponse(resp *repo.Response) error {
+	if err := resp.Check(); err != nil {
+		return &CallError{Kind: repo.ErrInvalidJSON, Msg: "agent response " + err.Error(), Partial: excerpt([]byte(resp.Output), excerptLimit)}
+	}
+	return nil
+}

@@ -115,5 +115,13 @@ func FuzzParseResponse(f *testing.F) {
 		if _, err := json.Marshal(resp); err != nil {
 			t.Fatalf("accepted %q but cannot encode %+v: %v", body, resp, err)
 		}
+		// What the boundary check passes, the results writer writes.
+		if CheckResponse(&resp) == nil {
+			r := repo.Result{Trace: repo.Trace{Output: resp.Output, StructuredOutput: resp.StructuredOutput, ToolCalls: resp.ToolCalls,
+				Spans: resp.Spans, Model: resp.Model, Error: resp.Error, CostUSD: resp.CostUSD, Usage: resp.Usage}}
+			if _, err := r.AppendJSON(nil); err != nil {
+				t.Fatalf("%q passed CheckResponse but the results writer refuses it: %v", body, err)
+			}
+		}
 	})
 }

@@ -2,8 +2,10 @@ package adapters
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"os/exec"
@@ -23,6 +25,10 @@ import (
 type WorkerPool struct {
 	spec    *processSpec
 	timeout time.Duration
+	// startup is added to the first call's deadline on a fresh process: an
+	// interpreter loading its libraries, or 64 of them starting at once on
+	// two cores, is not an agent too slow to answer.
+	startup time.Duration
 	desc    string
 	slots   chan *worker // idle workers, started or not
 	all     []*worker
@@ -34,7 +40,8 @@ func newWorkerPool(agent repo.Agent, opts Options) (*WorkerPool, error) {
 	if err != nil {
 		return nil, err
 	}
-	p := &WorkerPool{spec: spec, timeout: opts.Timeout, desc: Describe(agent), slots: make(chan *worker, opts.Parallelism)}
+	p := &WorkerPool{spec: spec, timeout: opts.Timeout, startup: cmp.Or(agent.StartupTimeout.D(), DefaultStartupTimeout),
+		desc: Describe(agent), slots: make(chan *worker, opts.Parallelism)}
 	for i := 0; i < opts.Parallelism; i++ {
 		w := &worker{spec: spec}
 		p.all = append(p.all, w)
@@ -46,11 +53,20 @@ func newWorkerPool(agent repo.Agent, opts Options) (*WorkerPool, error) {
 // String describes the agent without secrets.
 func (p *WorkerPool) String() string { return p.desc }
 
-// Call sends the request to an idle worker.
+// DefaultStartupTimeout is how long a worker may take to start when
+// agent.startup_timeout is not set.
+const DefaultStartupTimeout = 30 * time.Second
+
+// CallTimeout and Begin make the pool RunScoped, so it sets each call's
+// deadline itself: run.timeout, plus the start-up allowance when the call
+// starts a process.
+func (p *WorkerPool) CallTimeout() time.Duration         { return p.timeout }
+func (p *WorkerPool) Begin(context.Context) (end func()) { return func() {} }
+
+var _ RunScoped = (*WorkerPool)(nil)
+
+// Call sends the request to an idle worker, starting it if needed.
 func (p *WorkerPool) Call(ctx context.Context, req *repo.Request) (repo.Response, error) {
-	ctx, cancel := withDeadline(ctx, p.timeout)
-	defer cancel()
-	start := time.Now()
 	info := callInfoFrom(ctx)
 	if info != nil {
 		*info = CallInfo{}
@@ -61,12 +77,16 @@ func (p *WorkerPool) Call(ctx context.Context, req *repo.Request) (repo.Response
 	}
 	defer body.release()
 
+	// Waiting for a slot counts against the call, as a busy agent would.
+	waitCtx, cancel := withDeadline(ctx, p.timeout)
 	var w *worker
 	select {
 	case w = <-p.slots:
-	case <-ctx.Done():
-		return repo.Response{}, ctxError(ctx, "agent worker", start)
+	case <-waitCtx.Done():
+		defer cancel()
+		return repo.Response{}, ctxError(waitCtx, "agent worker", time.Now())
 	}
+	cancel()
 	defer func() { p.slots <- w }()
 	for attempt := 1; ; attempt++ {
 		if p.closed.Load() {
@@ -75,12 +95,30 @@ func (p *WorkerPool) Call(ctx context.Context, req *repo.Request) (repo.Response
 		if info != nil {
 			info.Attempts = attempt
 		}
-		resp, err, died := w.call(ctx, body.Bytes(), start)
+		resp, err, died := p.callOn(ctx, w, body.Bytes())
 		if died && attempt == 1 && ctx.Err() == nil {
 			continue // transparently, once, on a fresh process
 		}
 		return resp, err
 	}
+}
+
+// callOn makes one attempt on w under its own deadline.
+func (p *WorkerPool) callOn(ctx context.Context, w *worker, line []byte) (repo.Response, error, bool) {
+	limit, starting := p.timeout, w.cmd == nil
+	if starting {
+		limit += p.startup
+	}
+	callCtx, cancel := withDeadline(ctx, limit)
+	defer cancel()
+	start := time.Now()
+	resp, err, died := w.call(callCtx, line, start)
+	var ce *CallError
+	if starting && errors.As(err, &ce) && ce.Kind == repo.ErrTimeout && callCtx.Err() == context.DeadlineExceeded {
+		ce.Msg = fmt.Sprintf("agent worker started but did not answer its first request within %s (agent.startup_timeout %s + run.timeout %s); raise agent.startup_timeout if it is slow to start",
+			time.Since(start).Round(time.Millisecond), p.startup, p.timeout)
+	}
+	return resp, err, died
 }
 
 // Close stops every worker: stdin closed so a well-behaved worker exits,

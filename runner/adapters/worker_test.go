@@ -114,3 +114,43 @@ func TestWorkerClose(t *testing.T) {
 	_, err := p.Call(context.Background(), request(`{"mode":"echo"}`))
 	wantCallError(t, err, repo.ErrCanceled)
 }
+
+// A worker's start-up has its own allowance: a process slower to start than
+// run.timeout still answers its first call, and one slower than both is a
+// timeout that names agent.startup_timeout.
+func TestWorkerStartupTimeout(t *testing.T) {
+	pool := func(t *testing.T, startup repo.Duration, delay string) *WorkerPool {
+		a, err := New(repo.Agent{Command: []string{agentBin, "-worker", "-startup", delay}, Worker: true, StartupTimeout: startup},
+			Options{Parallelism: 1, Timeout: 300 * time.Millisecond})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { a.Close() })
+		return a.(*WorkerPool)
+	}
+	t.Run("slow start within the allowance", func(t *testing.T) {
+		p := pool(t, repo.Duration(5*time.Second), "800ms")
+		for i := range 3 { // a fresh worker, then a warm one
+			r, err := p.Call(context.Background(), request(fmt.Sprintf(`{"mode":"echo","text":"call %d"}`, i)))
+			if err != nil || r.Output != fmt.Sprintf("call %d", i) {
+				t.Fatalf("call %d: %v %q", i, err, r.Output)
+			}
+		}
+	})
+	t.Run("slower than the allowance", func(t *testing.T) {
+		p := pool(t, repo.Duration(200*time.Millisecond), "3s")
+		_, err := p.Call(context.Background(), request(`{"mode":"echo","text":"x"}`))
+		wantCallError(t, err, repo.ErrTimeout, "did not answer its first request", "agent.startup_timeout 200ms + run.timeout 300ms")
+	})
+	t.Run("a warm worker has run.timeout only", func(t *testing.T) {
+		p := pool(t, repo.Duration(5*time.Second), "0s")
+		if _, err := p.Call(context.Background(), request(`{"mode":"echo","text":"x"}`)); err != nil {
+			t.Fatal(err)
+		}
+		_, err := p.Call(context.Background(), request(`{"mode":"hang"}`))
+		ce := wantCallError(t, err, repo.ErrTimeout, "run.timeout")
+		if strings.Contains(ce.Msg, "startup") {
+			t.Errorf("a warm worker's timeout blames start-up: %s", ce.Msg)
+		}
+	})
+}

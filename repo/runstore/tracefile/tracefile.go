@@ -372,8 +372,19 @@ func rootAttributes(t *repo.Trace) string {
 }
 
 // ReadRows calls fn with every row of the traces.parquet at path, in
-// file order, stopping at fn's first error. Rows are fn's to keep.
-func ReadRows(path string, fn func(runstore.TraceRow) error) error {
+// file order, stopping at fn's first error. Rows are fn's to keep. A file
+// the Parquet library cannot decode is an error, even where the library
+// panics on it (a corrupted page can make it index out of range).
+func ReadRows(path string, fn func(runstore.TraceRow) error) (err error) {
+	inFn := false
+	defer func() {
+		if r := recover(); r != nil {
+			if inFn {
+				panic(r) // the caller's own bug: not ours to hide
+			}
+			err = fmt.Errorf("%s: not a readable Parquet file (corrupted: %v)", path, r)
+		}
+	}()
 	f, err := os.Open(path)
 	if err != nil {
 		return err
@@ -397,7 +408,10 @@ func ReadRows(path string, fn func(runstore.TraceRow) error) error {
 		clear(buf) // so the reader allocates fresh pointers for every row
 		n, err := r.Read(buf)
 		for i := range n {
-			if ferr := fn(buf[i]); ferr != nil {
+			inFn = true
+			ferr := fn(buf[i])
+			inFn = false
+			if ferr != nil {
 				return ferr
 			}
 		}

@@ -44,7 +44,9 @@ func main() {
 	dieAfter := flag.Int("die-after", 0, "worker: exit on request N+1")
 	constant := flag.Bool("const", false, "worker: fixed answer")
 	sleep := flag.Bool("sleep", false, "sleep forever")
+	startup := flag.Duration("startup", 0, "wait this long before reading anything (a slow start)")
 	flag.Parse()
+	time.Sleep(*startup)
 	if *sleep {
 		time.Sleep(time.Hour)
 		return
