@@ -493,6 +493,6 @@ func (g *Git) CandidateSlugs() ([]string, error) {
 
 // tornHint says how to repair a torn ref found while only reading.
 func tornHint(t *TornRefError) error {
-	return fmt.Errorf("%w; the next `selfevals run` of the experiment restores it from its reflog, or see `git reflog %s` and restore it with `git update-ref %s <commit>`",
-		t, t.Ref, t.Ref)
+	return fmt.Errorf("%w; the next `selfevals run` of the experiment restores it from its reflog, or see `git reflog %s` and restore it with `%s`",
+		t, t.Ref, RestoreRefCommand(t.Ref, "<commit>"))
 }

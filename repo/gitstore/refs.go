@@ -231,6 +231,13 @@ func (g *Git) lastReflogHash(name plumbing.ReferenceName) plumbing.Hash {
 	return plumbing.NewHash(fields[1])
 }
 
+// RestoreRefCommand is the shell command that points a torn ref at commit.
+// git itself refuses to update a ref whose file is broken ("reference
+// broken"), so the file goes first.
+func RestoreRefCommand(ref, commit string) string {
+	return fmt.Sprintf(`rm "$(git rev-parse --git-common-dir)/%s" && git update-ref %s %s`, ref, ref, commit)
+}
+
 // repairRef restores a torn ref to the commit its reflog last recorded.
 // Without a usable reflog it changes nothing and says how to repair it by
 // hand.
@@ -238,8 +245,8 @@ func (g *Git) repairRef(torn *TornRefError) (plumbing.Hash, error) {
 	name := plumbing.ReferenceName(torn.Ref)
 	h := g.lastReflogHash(name)
 	if h.IsZero() || !g.hasCommit(h) {
-		return plumbing.ZeroHash, fmt.Errorf("%w, and its reflog cannot restore it; find its last commit with `git fsck --lost-found` (or `git reflog %s`) and restore it with `git update-ref %s <commit>`, or delete the file .git/%s to start the branch again",
-			torn, name.Short(), name, name)
+		return plumbing.ZeroHash, fmt.Errorf("%w, and its reflog cannot restore it; find its last commit with `git fsck --lost-found` (or `git reflog %s`) and restore it with `%s`, or delete the file to start the branch again",
+			torn, name.Short(), RestoreRefCommand(name.String(), "<commit>"))
 	}
 	err := g.writeRef(name, h, plumbing.ZeroHash, "selfevals: restored from the reflog after a torn write", func() error {
 		if _, _, err := g.readRef(name); !errors.As(err, new(*TornRefError)) {

@@ -76,3 +76,23 @@ func (l *Lock) Unlock() error {
 	l.f = nil
 	return err
 }
+
+// Running reports whether run runID of slug is in progress: its process
+// holds the experiment's lock. It probes the flock without keeping it, so
+// a run killed by any means reads as not running.
+func (s Store) Running(slug, runID string) bool {
+	h, ok := s.LockHolder(slug)
+	if !ok || h.RunID != runID {
+		return false
+	}
+	f, err := os.Open(s.dir.RunLock(slug))
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		return true
+	}
+	syscall.Flock(int(f.Fd()), syscall.LOCK_UN)
+	return false
+}
