@@ -130,7 +130,7 @@ func serveUntilDone(ctx context.Context, io *IOStreams, opts *serveOptions, srv 
 		// off. No WriteTimeout: live streams write for as long as a run.
 		ReadTimeout: 30 * time.Second,
 		IdleTimeout: 2 * time.Minute,
-		BaseContext:       func(net.Listener) context.Context { return base },
+		BaseContext: func(net.Listener) context.Context { return base },
 	}
 	url := "http://" + ln.Addr().String() + "/"
 	fmt.Fprintf(io.Out, "selfevals serve: %s (read-only; Ctrl-C to stop)\n", url)
