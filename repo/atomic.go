@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+
+	"github.com/selfevals/selfevals/repo/internal/fault"
 )
 
 // WriteFileAtomic writes data to path so that readers and crashes see
@@ -33,6 +35,9 @@ func WriteFileAtomic(path string, data []byte, perm os.FileMode) error {
 		return err
 	}
 	if err := tmp.Close(); err != nil {
+		return err
+	}
+	if err := fault.Point("rename " + filepath.Base(path)); err != nil {
 		return err
 	}
 	if err := os.Rename(name, path); err != nil {

@@ -461,16 +461,22 @@ func (r *Recorder) Finish(rs *repo.RunSummary, report []byte) error {
 	// compresses their last rows: the two overlap.
 	resultsClosed := make(chan error, 1)
 	go func() { resultsClosed <- r.results.Close() }()
-	errs := []error{r.iterations.Close(), r.closeTraces(), r.waitResultsFiles()}
-	errs = append(errs, <-resultsClosed)
+	closeErr := errors.Join(r.iterations.Close(), r.closeTraces(), r.waitResultsFiles(), <-resultsClosed)
 	r.manifest.EndedAt = rs.EndedAt.Format(time.RFC3339Nano)
 	r.manifest.Terminated = rs.Terminated
 	r.manifest.State = rs.State
-	errs = append(errs, r.Run.WriteManifest(&r.manifest))
+	if closeErr != nil {
+		// A record that was not all written is not a completed run: left
+		// failed, --resume writes what is missing.
+		r.manifest.State = repo.RunFailed
+		r.manifest.Terminated = "error: the run record could not be completed: " + closeErr.Error()
+	}
+	errs := []error{closeErr}
 	if report != nil {
 		errs = append(errs, r.Run.WriteReport(report))
 	}
-	errs = append(errs, r.lock.Unlock())
+	// run.json last: its final state says everything before it is written.
+	errs = append(errs, r.Run.WriteManifest(&r.manifest), r.lock.Unlock())
 	return errors.Join(errs...)
 }
 

@@ -128,6 +128,11 @@ func (c *checker) runs() error {
 func (c *checker) run(r runstore.Run, slug string) {
 	dir := r.Path()
 	man, err := r.Manifest()
+	if errors.Is(err, fs.ErrNotExist) {
+		c.add(Warning, dir, "a run killed before it began: it has no run.json",
+			fmt.Sprintf("nothing in it can be resumed; remove it: `rm -r %s`", c.rel(dir)))
+		return
+	}
 	if err != nil {
 		c.add(Error, filepath.Join(dir, repo.ManifestName), "unreadable: "+err.Error(),
 			fmt.Sprintf("the run can be neither shown nor resumed; remove it: `rm -r %s`", c.rel(dir)))

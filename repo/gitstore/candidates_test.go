@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 )
@@ -275,8 +276,11 @@ func TestCandidateTornRef(t *testing.T) {
 	}
 }
 
-// Another git command holding the ref's lock: the update fails and the
-// lock, which is not ours, stays.
+// A lock on the candidate branch: one that another git command releases
+// within lockWait is waited for; one that stays was left by a killed run
+// (only a run, holding the experiment's lock, updates this ref) and is
+// removed, so the update goes through instead of failing until someone
+// deletes the file by hand.
 func TestCandidateRefLocked(t *testing.T) {
 	t.Parallel()
 	dir := newRepo(t, map[string]string{"README.md": "hi\n"})
@@ -284,15 +288,49 @@ func TestCandidateRefLocked(t *testing.T) {
 	base := git(t, dir, "rev-parse", "HEAD")
 	c1 := commitCandidate(t, g, base, "run_1", 1, "a")
 	lock := filepath.Join(dir, ".git", "refs", "heads", "selfevals", "demo.lock")
+
 	writeFile(t, dir, ".git/refs/heads/selfevals/demo.lock", "")
-	if _, err := g.CommitCandidate(candidateOf(c1.Hash, "run_1", 2, "b")); err == nil || !strings.Contains(err.Error(), "is locked") {
-		t.Errorf("err = %v, want a lock error", err)
+	released := make(chan struct{})
+	go func() {
+		time.Sleep(lockWait / 4)
+		os.Remove(lock)
+		close(released)
+	}()
+	c2, err := g.CommitCandidate(candidateOf(c1.Hash, "run_1", 2, "b"))
+	if err != nil {
+		t.Fatalf("a lock released in time: %v", err)
 	}
-	if _, err := os.Stat(lock); err != nil {
+	<-released
+
+	writeFile(t, dir, ".git/refs/heads/selfevals/demo.lock", "")
+	c3, err := g.CommitCandidate(candidateOf(c2.Hash, "run_1", 3, "c"))
+	if err != nil {
+		t.Fatalf("a lock a killed run left: %v", err)
+	}
+	if got := git(t, dir, "rev-parse", branchDemo); got != c3.Hash {
+		t.Errorf("branch at %s, want %s", got, c3.Hash)
+	}
+	if _, err := os.Stat(lock); !os.IsNotExist(err) {
+		t.Errorf("the lock file is still there: %v", err)
+	}
+	git(t, dir, "fsck", "--strict")
+}
+
+// The lock of a ref that is not selfevals' own is never removed.
+func TestOtherRefLockIsNeverRemoved(t *testing.T) {
+	t.Parallel()
+	dir := newRepo(t, map[string]string{"README.md": "hi\n"})
+	g := open(t, dir)
+	fs, err := g.gitFS()
+	if err != nil {
+		t.Fatal(err)
+	}
+	writeFile(t, dir, ".git/refs/heads/main.lock", "")
+	if g.staleLock(fs, "refs/heads/main.lock") {
+		t.Error("staleLock took a lock of refs/heads/main")
+	}
+	if _, err := os.Stat(filepath.Join(dir, ".git/refs/heads/main.lock")); err != nil {
 		t.Errorf("someone else's lock file was removed: %v", err)
-	}
-	if got := git(t, dir, "rev-parse", branchDemo); got != c1.Hash {
-		t.Errorf("branch at %s, want %s", got, c1.Hash)
 	}
 }
 

@@ -12,6 +12,8 @@ import (
 	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/go-git/go-git/v5/plumbing/filemode"
 	"github.com/go-git/go-git/v5/plumbing/object"
+
+	"github.com/selfevals/selfevals/repo/internal/fault"
 )
 
 // CommitFiles commits files on top of branch and returns the new commit's hash.
@@ -276,6 +278,9 @@ func (g *Git) storeObject(o interface {
 }) (plumbing.Hash, error) {
 	obj := g.repo.Storer.NewEncodedObject()
 	if err := o.Encode(obj); err != nil {
+		return plumbing.ZeroHash, err
+	}
+	if err := fault.Point("write git object"); err != nil {
 		return plumbing.ZeroHash, err
 	}
 	return g.repo.Storer.SetEncodedObject(obj)

@@ -15,6 +15,8 @@ import (
 	"github.com/go-git/go-billy/v5"
 	"github.com/go-git/go-billy/v5/util"
 	"github.com/go-git/go-git/v5/plumbing"
+
+	"github.com/selfevals/selfevals/repo/internal/fault"
 )
 
 // Refs are read and written here as git's files backend does, not through
@@ -148,6 +150,9 @@ func (g *Git) writeRef(name plumbing.ReferenceName, newHash, old plumbing.Hash, 
 	}
 	lockName := name.String() + ".lock"
 	f, err := fs.OpenFile(lockName, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o666)
+	if errors.Is(err, os.ErrExist) && g.staleLock(fs, lockName) {
+		f, err = fs.OpenFile(lockName, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o666)
+	}
 	if errors.Is(err, os.ErrExist) {
 		return fmt.Errorf("%s is locked (%s exists): another git command is updating it; if none is running, delete that file and try again", name, lockName)
 	}
@@ -170,11 +175,39 @@ func (g *Git) writeRef(name plumbing.ReferenceName, newHash, old plumbing.Hash, 
 	if err := g.appendReflog(fs, name, old, newHash, msg); err != nil {
 		return err
 	}
+	if err := fault.Point("update " + name.String()); err != nil {
+		return err
+	}
 	if err := fs.Rename(lockName, name.String()); err != nil {
 		return fmt.Errorf("move %s into place: %w", lockName, err)
 	}
 	renamed = true
 	return nil
+}
+
+// lockWait is how long a ref lock of selfevals' own may stay before it is
+// taken for one a killed writer left: git holds one for milliseconds.
+const lockWait = time.Second
+
+// staleLock removes the lock file of one of selfevals' own refs when it
+// outlasts lockWait, and says whether it did. Only a run holds such a ref's
+// lock, and a run holds the experiment's lock while it does, so a lock
+// still there is one a killed run left; git would ask for it to be
+// deleted by hand. Locks of other refs are never touched.
+func (g *Git) staleLock(fs billy.Filesystem, lockName string) bool {
+	own := false
+	for _, root := range candidateRefRoots {
+		own = own || strings.HasPrefix(lockName, root)
+	}
+	if !own {
+		return false
+	}
+	for deadline := time.Now().Add(lockWait); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		if _, err := fs.Lstat(lockName); notExist(err) {
+			return true
+		}
+	}
+	return fs.Remove(lockName) == nil
 }
 
 // writeSynced writes s, fsyncs and closes f.

@@ -3,6 +3,7 @@ package runstore
 import (
 	"bytes"
 	"os"
+	"path/filepath"
 
 	"github.com/selfevals/selfevals/repo"
 )
@@ -12,6 +13,15 @@ import (
 // file untouched when its bytes are already right, so a rerun with the same
 // verdicts leaves `git status` clean.
 func (s Store) WriteResults(slug string, summary, casesJSONL []byte) error {
+	// A run killed mid-write left a temporary file beside the result,
+	// where `git add evals/` would pick it up; the experiment's lock says
+	// no other writer is at work.
+	for _, p := range []string{s.dir.Summary(slug), s.dir.CaseVerdicts(slug)} {
+		stale, _ := filepath.Glob(filepath.Join(filepath.Dir(p), repo.TempPattern(p)))
+		for _, tmp := range stale {
+			os.Remove(tmp)
+		}
+	}
 	for _, f := range []struct {
 		path string
 		data []byte

@@ -13,6 +13,8 @@ import (
 
 	"github.com/goccy/go-json"
 	"github.com/selfevals/selfevals/repo"
+
+	"github.com/selfevals/selfevals/repo/internal/fault"
 )
 
 // flushEvery bounds how stale results.jsonl may be on disk while a run is in
@@ -96,6 +98,9 @@ func (rw *ResultWriter) Write(r *repo.Result) error {
 	}
 	line, err := r.AppendJSON(rw.line[:0]) // the line ends with its newline
 	if err == nil {
+		err = fault.Point("write results.jsonl")
+	}
+	if err == nil {
 		_, err = rw.w.Write(line)
 		rw.lines++
 	}
@@ -174,7 +179,7 @@ func (rw *ResultWriter) Close() error {
 	if rw.err == nil {
 		errs = append(errs, rw.w.Flush())
 	}
-	errs = append(errs, rw.f.Sync(), rw.f.Close())
+	errs = append(errs, fault.Point("sync results.jsonl"), rw.f.Sync(), rw.f.Close())
 	return errors.Join(errs...)
 }
 

@@ -22,6 +22,8 @@ import (
 	"github.com/goccy/go-json"
 
 	"github.com/selfevals/selfevals/repo"
+
+	"github.com/selfevals/selfevals/repo/internal/fault"
 )
 
 // Store is the run record of one evals/ directory.
@@ -199,6 +201,9 @@ func (r Run) CreateIterations() (*IterationWriter, error) {
 func (w *IterationWriter) Write(it *repo.IterationSummary) error {
 	b, err := json.MarshalWithOption(it, json.DisableHTMLEscape())
 	if err != nil {
+		return err
+	}
+	if err := fault.Point("write iterations.jsonl"); err != nil {
 		return err
 	}
 	_, err = w.f.Write(append(b, '\n'))

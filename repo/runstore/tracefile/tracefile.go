@@ -17,6 +17,8 @@ import (
 	"github.com/parquet-go/parquet-go"
 	"github.com/selfevals/selfevals/repo"
 	"github.com/selfevals/selfevals/repo/runstore"
+
+	"github.com/selfevals/selfevals/repo/internal/fault"
 )
 
 const tracesSchemaKey = "selfevals.schema"
@@ -327,6 +329,9 @@ func (w *Writer) Close() error {
 	}
 	if cerr := w.f.Close(); err == nil {
 		err = cerr
+	}
+	if err == nil {
+		err = fault.Point("rename traces.parquet")
 	}
 	if err == nil {
 		err = os.Rename(w.tmp, w.path)
