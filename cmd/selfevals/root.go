@@ -142,7 +142,11 @@ writes everything as plain files under evals/.`,
 		newFailureModeCmd(io, g),
 		newSkillsCmd(io, g),
 		newServeCmd(io, g),
+		newExperimentsCmd(io, g),
+		newRunsCmd(io, g),
+		newShowCmd(io, g),
 	)
+	completeArgs(root, g)
 	return root
 }
 

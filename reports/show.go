@@ -1,0 +1,665 @@
+package reports
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"github.com/goccy/go-json"
+
+	"github.com/selfevals/selfevals/repo"
+	"github.com/selfevals/selfevals/repo/runstore"
+	"github.com/selfevals/selfevals/runner/adapters"
+)
+
+// Entity kinds `show` finds, each by the prefix of its IDs.
+const (
+	KindExperiment  = "experiment"
+	KindDataset     = "dataset"
+	KindCase        = "case"
+	KindParameters  = "parameters"
+	KindIteration   = "iteration"
+	KindRun         = "run"
+	KindFailureMode = "failure_mode"
+)
+
+// kindPrefixes maps an ID prefix to the kind it names. A case with an id of
+// its own has no prefix; a query without one is looked for everywhere.
+var kindPrefixes = map[string]string{
+	"exp_": KindExperiment, "ds_": KindDataset, "case_": KindCase, "par_": KindParameters,
+	"itr_": KindIteration, "run_": KindRun, "fm_": KindFailureMode,
+}
+
+// kindsFor is the set of kinds a query may name.
+func kindsFor(query string) map[string]bool {
+	for p, k := range kindPrefixes {
+		if strings.HasPrefix(query, p) {
+			return map[string]bool{k: true}
+		}
+	}
+	all := map[string]bool{}
+	for _, k := range kindPrefixes {
+		all[k] = true
+	}
+	return all
+}
+
+// matches reports whether id is named by query: a prefix of the ID, or of
+// its hex part when the query has no kind prefix.
+func matches(id, query string) bool {
+	if strings.HasPrefix(id, query) {
+		return true
+	}
+	if _, hex, ok := strings.Cut(id, "_"); ok && !strings.Contains(query, "_") {
+		return strings.HasPrefix(hex, query)
+	}
+	return false
+}
+
+// hit is one place an ID was seen; which fields are set depends on kind.
+type hit struct {
+	kind, id, desc string
+	spec           *repo.LoadedSpec
+	ds             *repo.Dataset
+	c              *repo.Case
+	run            *storedRun
+	it             *repo.IterationSummary
+	params         repo.Parameters
+	mode           *repo.FailureMode
+}
+
+// Find finds the entity whose ID (or a unique prefix of it) is query and
+// returns its view: one of the *View types. A query that names nothing,
+// or several IDs, is a user error (the second lists them).
+func (w Workspace) Find(query string) (any, error) {
+	query = strings.TrimSpace(query)
+	if query == "" {
+		return nil, repo.Userf("give an ID to show, e.g. run_…, itr_…, exp_…")
+	}
+	hits := w.collect(query, kindsFor(query))
+	ids := distinctIDs(hits)
+	switch len(ids) {
+	case 0:
+		return nil, &repo.UserError{Msg: fmt.Sprintf("nothing under %s has the ID %s", w.show(w.Dir.Path()), query),
+			Hint: "IDs are printed by run, report, validate and the other commands; selfevals experiments and selfevals runs list some"}
+	case 1:
+		return w.view(hits), nil
+	}
+	return nil, ambiguous(query, hits, ids)
+}
+
+// IDs lists the IDs starting with prefix, for shell completion, each with
+// a short description.
+func (w Workspace) IDs(prefix string) []string {
+	kinds := kindsFor(prefix)
+	if prefix == "" {
+		// Everything would be every case of every dataset: offer the
+		// entities one starts from.
+		kinds = map[string]bool{KindExperiment: true, KindRun: true, KindFailureMode: true}
+	}
+	hits := w.collect(prefix, kinds)
+	seen := map[string]bool{}
+	var out []string
+	for _, h := range hits {
+		if !seen[h.id] && strings.HasPrefix(h.id, prefix) {
+			seen[h.id] = true
+			out = append(out, h.id+"\t"+h.desc)
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+func distinctIDs(hits []hit) []string {
+	seen := map[string]bool{}
+	var ids []string
+	for _, h := range hits {
+		if !seen[h.id] {
+			seen[h.id] = true
+			ids = append(ids, h.id)
+		}
+	}
+	sort.Strings(ids)
+	return ids
+}
+
+// ambiguousLimit is how many candidates an ambiguous prefix lists.
+const ambiguousLimit = 20
+
+func ambiguous(query string, hits []hit, ids []string) error {
+	desc := map[string]string{}
+	for _, h := range hits {
+		if desc[h.id] == "" {
+			desc[h.id] = h.kind + ": " + h.desc
+		}
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s is ambiguous: %d IDs start with it", query, len(ids))
+	for i, id := range ids {
+		if i == ambiguousLimit {
+			fmt.Fprintf(&b, "\n  … and %d more", len(ids)-i)
+			break
+		}
+		fmt.Fprintf(&b, "\n  %s  %s", id, desc[id])
+	}
+	return &repo.UserError{Msg: b.String(), Hint: "give more of the ID"}
+}
+
+// collect finds every place an ID matching query is seen, in the sources
+// of the given kinds.
+func (w Workspace) collect(query string, kinds map[string]bool) []hit {
+	var hits []hit
+	add := func(h hit) {
+		if matches(h.id, query) {
+			hits = append(hits, h)
+		}
+	}
+	needRuns := kinds[KindExperiment] || kinds[KindDataset] || kinds[KindParameters] || kinds[KindIteration] || kinds[KindRun]
+	needSpecs := kinds[KindExperiment] || kinds[KindDataset] || kinds[KindCase] || kinds[KindParameters]
+	var specs []*repo.LoadedSpec
+	if needSpecs {
+		specs = w.loadSpecs(kinds[KindDataset] || kinds[KindCase])
+	}
+	for _, ls := range specs {
+		if kinds[KindExperiment] {
+			add(hit{kind: KindExperiment, id: ls.ID, desc: ls.Slug + " (" + w.show(ls.Path) + ")", spec: ls})
+		}
+		if kinds[KindParameters] && ls.Spec.Experiment.Parameters != nil {
+			add(hit{kind: KindParameters, id: ls.Spec.Experiment.Parameters.ID(), desc: "adopted by " + ls.Slug, params: ls.Spec.Experiment.Parameters, spec: ls})
+		}
+	}
+	if kinds[KindDataset] || kinds[KindCase] {
+		for _, ds := range w.datasets(specs) {
+			if kinds[KindDataset] {
+				add(hit{kind: KindDataset, id: ds.ID, desc: w.show(ds.Path), ds: ds})
+			}
+			if kinds[KindCase] {
+				w.collectCases(ds, query, &hits)
+			}
+		}
+	}
+	if needRuns {
+		runs := w.runsOf("")
+		for i := range runs {
+			w.collectRun(&runs[i], kinds, add)
+		}
+	}
+	if kinds[KindFailureMode] {
+		if t, err := repo.LoadTaxonomy(w.Dir.Taxonomy()); err == nil {
+			for i := range t.Modes {
+				m := &t.Modes[i]
+				add(hit{kind: KindFailureMode, id: m.ID(), desc: m.Title + " (" + repo.ModeStatus(*m) + ")", mode: m})
+			}
+		}
+	}
+	return hits
+}
+
+func (w Workspace) collectRun(sr *storedRun, kinds map[string]bool, add func(hit)) {
+	m := sr.man
+	where := m.Experiment + ", started " + shortTime(m.StartedAt)
+	if kinds[KindRun] {
+		add(hit{kind: KindRun, id: m.RunID, desc: where + ", " + string(m.State), run: sr})
+	}
+	if kinds[KindExperiment] {
+		add(hit{kind: KindExperiment, id: m.ExperimentID, desc: m.Experiment + " (as of " + m.RunID + ")", run: sr})
+	}
+	if kinds[KindDataset] {
+		add(hit{kind: KindDataset, id: m.DatasetID, desc: "recorded by " + m.RunID, run: sr})
+	}
+	for _, it := range sr.its {
+		label := fmt.Sprintf("iteration %d of %s (%s)", it.Index, m.RunID, m.Experiment)
+		if kinds[KindIteration] {
+			add(hit{kind: KindIteration, id: it.ID, desc: label, run: sr, it: it})
+		}
+		if kinds[KindParameters] {
+			add(hit{kind: KindParameters, id: it.ParamsID, desc: "tried in " + label, params: it.Params, run: sr, it: it})
+		}
+	}
+}
+
+// collectCases adds the cases of ds whose ID matches query.
+func (w Workspace) collectCases(ds *repo.Dataset, query string, hits *[]hit) {
+	_ = ds.Each(func(c *repo.Case) error {
+		if matches(c.ID, query) {
+			cc := *c
+			*hits = append(*hits, hit{kind: KindCase, id: c.ID, desc: caseDesc(&cc, ds.Path, w), c: &cc, ds: ds})
+		}
+		return nil
+	})
+}
+
+func caseDesc(c *repo.Case, path string, w Workspace) string {
+	where := w.show(path)
+	if c.Line > 0 {
+		where = fmt.Sprintf("%s:%d", where, c.Line)
+	}
+	if c.Name != "" {
+		return c.Name + " (" + where + ")"
+	}
+	return where
+}
+
+// loadSpecs loads every spec that loads; with datasets, their cases too.
+func (w Workspace) loadSpecs(datasets bool) []*repo.LoadedSpec {
+	files, _ := w.specFiles()
+	slugs := make([]string, 0, len(files))
+	for s := range files {
+		slugs = append(slugs, s)
+	}
+	sort.Strings(slugs)
+	var out []*repo.LoadedSpec
+	for _, s := range slugs {
+		opts := w.Load
+		opts.SpecOnly = !datasets
+		if ls, err := repo.LoadExperiment(files[s], opts); err == nil {
+			out = append(out, ls)
+		}
+	}
+	return out
+}
+
+// datasets are the specs' datasets and every file in datasets/ that
+// loads, each once.
+func (w Workspace) datasets(specs []*repo.LoadedSpec) []*repo.Dataset {
+	var out []*repo.Dataset
+	seen := map[string]bool{}
+	for _, ls := range specs {
+		if ls.Dataset != nil && !seen[ls.Dataset.Path] {
+			seen[ls.Dataset.Path] = true
+			out = append(out, ls.Dataset)
+		}
+	}
+	files, _ := filepath.Glob(filepath.Join(w.Dir.Datasets(), "*.jsonl"))
+	for _, f := range files {
+		if seen[f] {
+			continue
+		}
+		if ds, err := repo.LoadDataset(f); err == nil {
+			seen[f] = true
+			out = append(out, ds)
+		}
+	}
+	return out
+}
+
+// view builds the view of the one ID hits name.
+func (w Workspace) view(hits []hit) any {
+	switch hits[0].kind {
+	case KindExperiment:
+		return w.experimentView(hits)
+	case KindDataset:
+		return w.datasetView(hits)
+	case KindCase:
+		return w.caseView(hits)
+	case KindParameters:
+		return parametersView(hits)
+	case KindIteration:
+		return iterationView(hits)
+	case KindRun:
+		return runView(hits[0].run)
+	}
+	return failureModeView(hits[0].mode)
+}
+
+// ExperimentView is an experiment: its spec when the spec as it is now has
+// the ID, else what the runs recorded of it.
+type ExperimentView struct {
+	Kind        string          `json:"kind"`
+	ID          string          `json:"id"`
+	Slug        string          `json:"slug"`
+	Name        string          `json:"name"`
+	Goal        string          `json:"goal"`
+	File        string          `json:"file"`
+	Current     bool            `json:"current"`
+	Target      string          `json:"target"`
+	Guardrails  []string        `json:"guardrails"`
+	DatasetID   string          `json:"dataset_id"`
+	DatasetFile string          `json:"dataset_file"`
+	Cases       int             `json:"cases"`
+	Agent       string          `json:"agent"`
+	Graders     []string        `json:"graders"`
+	Proposer    string          `json:"proposer"`
+	ParamsID    string          `json:"parameters_id"`
+	Parameters  repo.Parameters `json:"parameters"`
+	Runs        []RunRow        `json:"runs"`
+}
+
+func (w Workspace) experimentView(hits []hit) *ExperimentView {
+	v := &ExperimentView{Kind: KindExperiment, ID: hits[0].id, Guardrails: []string{}, Graders: []string{}, Parameters: repo.Parameters{}, Runs: []RunRow{}}
+	for _, h := range hits {
+		if h.spec != nil {
+			w.fillFromSpec(v, h.spec)
+			break
+		}
+	}
+	for _, h := range hits {
+		if h.run == nil {
+			continue
+		}
+		if row, err := runRow(h.run.run); err == nil {
+			v.Runs = append(v.Runs, *row)
+		}
+		if !v.Current && v.Slug == "" {
+			m := h.run.man
+			v.Slug, v.Name, v.Goal, v.File = m.Experiment, m.Name, m.Goal, m.Spec
+			v.Target, v.DatasetID, v.Cases, v.Agent, v.Proposer = m.Target.String(), m.DatasetID, m.Cases, m.AgentFingerprint, m.Proposer
+			for _, g := range m.Guardrails {
+				v.Guardrails = append(v.Guardrails, g.String())
+			}
+		}
+	}
+	return v
+}
+
+func (w Workspace) fillFromSpec(v *ExperimentView, ls *repo.LoadedSpec) {
+	e := ls.Spec.Experiment
+	v.Current = true
+	v.Slug, v.Name, v.Goal, v.File = ls.Slug, e.Name, e.Goal, w.show(ls.Path)
+	v.Target, v.Agent, v.Proposer = e.Target.Primary.String(), adapters.Describe(ls.Spec.Agent), e.Proposer.Strategy
+	for _, g := range e.Target.Guardrails {
+		v.Guardrails = append(v.Guardrails, g.String())
+	}
+	v.Graders = ls.GraderNames()
+	if e.Parameters != nil {
+		v.Parameters, v.ParamsID = e.Parameters, e.Parameters.ID()
+	}
+	if ls.Dataset == nil {
+		// Loaded for its ID only: read the dataset now.
+		full, err := repo.LoadExperiment(ls.Path, w.Load)
+		if err != nil {
+			return
+		}
+		ls = full
+	}
+	v.DatasetID, v.DatasetFile, v.Cases = ls.Dataset.ID, w.show(ls.Dataset.Path), ls.Dataset.Count
+}
+
+// DatasetView is a dataset: its file and cases when a file has the ID,
+// else the runs that recorded it.
+type DatasetView struct {
+	Kind        string        `json:"kind"`
+	ID          string        `json:"id"`
+	File        string        `json:"file"`
+	Cases       int           `json:"cases"`
+	CaseList    []DatasetCase `json:"case_list"`
+	Experiments []string      `json:"experiments"`
+	Runs        []string      `json:"runs"`
+}
+
+// DatasetCase is a case as the view of its dataset lists it.
+type DatasetCase struct {
+	ID   string `json:"id"`
+	Name string `json:"name"`
+	Line int    `json:"line"`
+}
+
+func (w Workspace) datasetView(hits []hit) *DatasetView {
+	v := &DatasetView{Kind: KindDataset, ID: hits[0].id, CaseList: []DatasetCase{}, Experiments: []string{}, Runs: []string{}}
+	for _, h := range hits {
+		switch {
+		case h.ds != nil && v.File == "":
+			v.File, v.Cases = w.show(h.ds.Path), h.ds.Count
+			_ = h.ds.Each(func(c *repo.Case) error {
+				v.CaseList = append(v.CaseList, DatasetCase{ID: c.ID, Name: c.Name, Line: c.Line})
+				return nil
+			})
+		case h.run != nil:
+			v.Runs = append(v.Runs, h.run.man.RunID)
+			if v.Cases == 0 {
+				v.Cases = h.run.man.Cases
+			}
+		}
+	}
+	for _, ls := range w.loadSpecs(true) {
+		if ls.Dataset != nil && ls.Dataset.ID == v.ID {
+			v.Experiments = append(v.Experiments, ls.Slug)
+		}
+	}
+	return v
+}
+
+// CaseView is a case: where it is, what it is, and its committed verdicts.
+type CaseView struct {
+	Kind       string          `json:"kind"`
+	ID         string          `json:"id"`
+	Name       string          `json:"name"`
+	File       string          `json:"file"`
+	Line       int             `json:"line"`
+	Definition string          `json:"definition"`
+	Case       json.RawMessage `json:"case"`
+	Datasets   []string        `json:"datasets"`
+	Verdicts   []CaseVerdict   `json:"verdicts"`
+}
+
+// CaseVerdict is a case's verdict in an experiment's committed result.
+type CaseVerdict struct {
+	Experiment string     `json:"experiment"`
+	Label      repo.Label `json:"label"`
+	Score      float64    `json:"score"`
+	PassRate   float64    `json:"pass_rate"`
+	Reason     string     `json:"reason,omitempty"`
+}
+
+func (w Workspace) caseView(hits []hit) *CaseView {
+	c := hits[0].c
+	v := &CaseView{Kind: KindCase, ID: c.ID, Name: c.Name, File: w.show(hits[0].ds.Path), Line: c.Line,
+		Definition: repo.CaseDefinition(c), Datasets: []string{}, Verdicts: []CaseVerdict{}}
+	v.Case, _ = json.Marshal(c)
+	seen := map[string]bool{}
+	for _, h := range hits {
+		if !seen[h.ds.ID] {
+			seen[h.ds.ID] = true
+			v.Datasets = append(v.Datasets, h.ds.ID)
+		}
+	}
+	store := runstore.Open(w.Dir.Path())
+	for _, slug := range w.Slugs() {
+		verdicts, err := store.CaseVerdicts(slug)
+		if err != nil && !errors.Is(err, fs.ErrNotExist) && !errors.Is(err, os.ErrNotExist) {
+			continue
+		}
+		for _, cv := range verdicts {
+			if cv.CaseID == c.ID {
+				v.Verdicts = append(v.Verdicts, CaseVerdict{Experiment: slug, Label: cv.Label, Score: cv.Score, PassRate: cv.PassRate, Reason: cv.Reason})
+			}
+		}
+	}
+	return v
+}
+
+// ParametersView is a parameters object and where it was adopted or tried.
+type ParametersView struct {
+	Kind       string          `json:"kind"`
+	ID         string          `json:"id"`
+	Parameters repo.Parameters `json:"parameters"`
+	AdoptedBy  []string        `json:"adopted_by"`
+	Iterations []IterationRef  `json:"iterations"`
+}
+
+// IterationRef is an iteration as a list shows it.
+type IterationRef struct {
+	ID         string   `json:"id"`
+	Run        string   `json:"run"`
+	Experiment string   `json:"experiment"`
+	Index      int      `json:"index"`
+	Metric     string   `json:"metric"`
+	Value      *float64 `json:"value"`
+	Outcome    string   `json:"outcome"`
+}
+
+func iterationRef(sr *storedRun, it *repo.IterationSummary) IterationRef {
+	r := IterationRef{ID: it.ID, Run: sr.man.RunID, Experiment: sr.man.Experiment, Index: it.Index, Metric: sr.man.Target.Name, Outcome: it.Decision.Outcome}
+	if v, ok := it.Metric(sr.man.Target.Name); ok {
+		r.Value = &v
+	}
+	return r
+}
+
+func parametersView(hits []hit) *ParametersView {
+	v := &ParametersView{Kind: KindParameters, ID: hits[0].id, Parameters: repo.Parameters{}, AdoptedBy: []string{}, Iterations: []IterationRef{}}
+	for _, h := range hits {
+		if len(h.params) > 0 {
+			v.Parameters = h.params
+		}
+		if h.spec != nil {
+			v.AdoptedBy = append(v.AdoptedBy, h.spec.Slug)
+		}
+		if h.it != nil {
+			v.Iterations = append(v.Iterations, iterationRef(h.run, h.it))
+		}
+	}
+	return v
+}
+
+// IterationView is an iteration as its newest run recorded it, with the
+// other runs that ran the same configuration (same ID).
+type IterationView struct {
+	Kind         string          `json:"kind"`
+	ID           string          `json:"id"`
+	Experiment   string          `json:"experiment"`
+	Run          string          `json:"run"`
+	Index        int             `json:"index"`
+	ParamsID     string          `json:"parameters_id"`
+	Parameters   repo.Parameters `json:"parameters"`
+	Hypothesis   string          `json:"hypothesis"`
+	Target       string          `json:"target"`
+	Metrics      []MetricRow     `json:"metrics"`
+	Outcome      string          `json:"outcome"`
+	Rationale    string          `json:"rationale"`
+	FailureModes []ModeCount     `json:"failure_modes"`
+	Calls        int             `json:"calls"`
+	CacheHits    int             `json:"cache_hits"`
+	Errors       int             `json:"errors"`
+	DurationMS   int64           `json:"duration_ms"`
+	OtherRuns    []IterationRef  `json:"other_runs"`
+}
+
+// MetricRow is one metric of an iteration; Value is nil when nothing
+// measured it.
+type MetricRow struct {
+	Name  string   `json:"name"`
+	Value *float64 `json:"value"`
+	Lo    *float64 `json:"ci_low"`
+	Hi    *float64 `json:"ci_high"`
+	N     int      `json:"n"`
+}
+
+// ModeCount is how many traces of an iteration showed a failure mode.
+type ModeCount struct {
+	Mode  string `json:"mode"`
+	Count int    `json:"count"`
+}
+
+func iterationView(hits []hit) *IterationView {
+	h := hits[0] // runs are read newest first
+	it, m := h.it, h.run.man
+	v := &IterationView{Kind: KindIteration, ID: it.ID, Experiment: m.Experiment, Run: m.RunID, Index: it.Index,
+		ParamsID: it.ParamsID, Parameters: it.Params, Hypothesis: it.Hypothesis, Target: m.Target.String(),
+		Metrics: []MetricRow{}, Outcome: it.Decision.Outcome, Rationale: it.Decision.Rationale, FailureModes: []ModeCount{},
+		Calls: it.Calls, CacheHits: it.CacheHits, Errors: it.Errors, DurationMS: it.DurationMS, OtherRuns: []IterationRef{}}
+	if v.Parameters == nil {
+		v.Parameters = repo.Parameters{}
+	}
+	for name, mt := range it.Metrics {
+		row := MetricRow{Name: name, Lo: mt.Lo, Hi: mt.Hi, N: mt.N}
+		if mt.Observed {
+			val := mt.Value
+			row.Value = &val
+		}
+		v.Metrics = append(v.Metrics, row)
+	}
+	sort.Slice(v.Metrics, func(i, j int) bool { return v.Metrics[i].Name < v.Metrics[j].Name })
+	for mode, n := range it.FailureModes {
+		v.FailureModes = append(v.FailureModes, ModeCount{Mode: mode, Count: n})
+	}
+	sort.Slice(v.FailureModes, func(i, j int) bool {
+		a, b := v.FailureModes[i], v.FailureModes[j]
+		return a.Count > b.Count || a.Count == b.Count && a.Mode < b.Mode
+	})
+	for _, other := range hits[1:] {
+		v.OtherRuns = append(v.OtherRuns, iterationRef(other.run, other.it))
+	}
+	return v
+}
+
+// RunView is a run's record: its manifest and iterations.
+type RunView struct {
+	Kind         string         `json:"kind"`
+	ID           string         `json:"id"`
+	Experiment   string         `json:"experiment"`
+	ExperimentID string         `json:"experiment_id"`
+	Name         string         `json:"name"`
+	Spec         string         `json:"spec"`
+	DatasetID    string         `json:"dataset_id"`
+	Cases        int            `json:"cases"`
+	Agent        string         `json:"agent_fingerprint"`
+	Target       string         `json:"target"`
+	Proposer     string         `json:"proposer"`
+	GitCommit    string         `json:"git_commit"`
+	GitDirty     bool           `json:"git_dirty"`
+	ToolVersion  string         `json:"tool_version"`
+	Row          RunRow         `json:"summary"`
+	Iterations   []IterationRef `json:"iterations"`
+}
+
+func runView(sr *storedRun) *RunView {
+	m := sr.man
+	v := &RunView{Kind: KindRun, ID: m.RunID, Experiment: m.Experiment, ExperimentID: m.ExperimentID, Name: m.Name,
+		Spec: m.Spec, DatasetID: m.DatasetID, Cases: m.Cases, Agent: m.AgentFingerprint, Target: m.Target.String(),
+		Proposer: m.Proposer, GitCommit: m.GitCommit, GitDirty: m.GitDirty, ToolVersion: m.ToolVersion, Iterations: []IterationRef{}}
+	if row, err := runRow(sr.run); err == nil {
+		v.Row = *row
+	}
+	for _, it := range sr.its {
+		v.Iterations = append(v.Iterations, iterationRef(sr, it))
+	}
+	return v
+}
+
+// FailureModeView is a mode of the taxonomy.
+type FailureModeView struct {
+	Kind       string        `json:"kind"`
+	ID         string        `json:"id"`
+	Slug       string        `json:"slug"`
+	Title      string        `json:"title"`
+	Status     string        `json:"status"`
+	Definition string        `json:"definition"`
+	Parent     string        `json:"parent"`
+	MergedInto string        `json:"merged_into"`
+	ProposedBy string        `json:"proposed_by"`
+	Examples   []ModeExample `json:"examples"`
+	History    []ModeEvent   `json:"history"`
+}
+
+// ModeExample is a trace that shows a failure mode.
+type ModeExample struct {
+	TraceID string `json:"trace_id"`
+	Quote   string `json:"quote"`
+	Note    string `json:"note"`
+}
+
+// ModeEvent is one change of a failure mode's lifecycle.
+type ModeEvent struct {
+	Action string `json:"action"`
+	At     string `json:"at"`
+	By     string `json:"by"`
+	Detail string `json:"detail"`
+}
+
+func failureModeView(m *repo.FailureMode) *FailureModeView {
+	v := &FailureModeView{Kind: KindFailureMode, ID: m.ID(), Slug: m.Slug, Title: m.Title, Status: repo.ModeStatus(*m),
+		Definition: m.Definition, Parent: m.Parent, MergedInto: m.MergedInto, ProposedBy: m.ProposedBy,
+		Examples: []ModeExample{}, History: []ModeEvent{}}
+	for _, e := range m.Examples {
+		v.Examples = append(v.Examples, ModeExample{TraceID: e.TraceID, Quote: e.Quote, Note: e.Note})
+	}
+	for _, h := range m.History {
+		v.History = append(v.History, ModeEvent{Action: h.Action, At: h.At, By: h.By, Detail: h.Detail})
+	}
+	return v
+}
