@@ -145,6 +145,7 @@ writes everything as plain files under evals/.`,
 		newExperimentsCmd(io, g),
 		newRunsCmd(io, g),
 		newShowCmd(io, g),
+		newExamplesCmd(io, g),
 	)
 	completeArgs(root, g)
 	return root
