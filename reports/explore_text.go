@@ -23,8 +23,11 @@ func ExperimentList(rows []ExperimentRow) string {
 	fmt.Fprintln(tw, "SLUG\tFILE\tTARGET\tLAST RUN\tBEST")
 	for _, r := range rows {
 		target := r.Target
-		if r.Problem != "" {
-			target = "invalid: " + r.Problem
+		switch {
+		case r.File == "":
+			target = "no spec (runs only)"
+		case r.Problem != "":
+			target = "invalid: " + plural(r.Problems, "problem") + " (selfevals validate)"
 		}
 		last, best := "never run", dash
 		if r.LastRun != nil {

@@ -39,10 +39,12 @@ type ExperimentRow struct {
 	ID     string `json:"id"`
 	Name   string `json:"name"`
 	Target string `json:"target"`
-	// Problem says why the spec does not load (its first problem).
-	Problem string  `json:"problem,omitempty"`
-	Runs    int     `json:"runs"`
-	LastRun *RunRow `json:"last_run"`
+	// Problem says why the spec does not load (its first problem), and
+	// Problems how many problems it has.
+	Problem  string  `json:"problem,omitempty"`
+	Problems int     `json:"problems,omitempty"`
+	Runs     int     `json:"runs"`
+	LastRun  *RunRow `json:"last_run"`
 }
 
 // RunRow is one run as `runs` lists it.
@@ -99,13 +101,13 @@ func (w Workspace) Experiments() ([]ExperimentRow, error) {
 func (w Workspace) experimentRow(slug, path string, runs []runstore.Run) ExperimentRow {
 	row := ExperimentRow{Slug: slug, File: w.show(path), Runs: len(runs)}
 	if path == "" {
-		row.Problem = "no spec: the runs are of a spec that was removed or renamed"
+		row.Problem, row.Problems = "no spec: the runs are of a spec that was removed or renamed", 1
 	} else {
 		opts := w.Load
 		opts.SpecOnly = true
 		ls, err := repo.LoadExperiment(path, opts)
 		if err != nil {
-			row.Problem = firstProblem(err)
+			row.Problem, row.Problems = firstProblem(err)
 		} else {
 			row.ID, row.Name, row.Target = ls.ID, ls.Spec.Experiment.Name, ls.Spec.Experiment.Target.Primary.String()
 		}
@@ -122,15 +124,15 @@ func (w Workspace) experimentRow(slug, path string, runs []runstore.Run) Experim
 	return row
 }
 
-// firstProblem is the first line of a load error, with how many more
-// there are.
-func firstProblem(err error) string {
+// firstProblem is the first line of a load error, and how many problems
+// it reports.
+func firstProblem(err error) (string, int) {
 	var probs repo.Problems
-	if errors.As(err, &probs) && len(probs) > 1 {
-		return probs[0].Error() + " (and " + plural(len(probs)-1, "more problem") + "; selfevals validate lists them)"
+	if errors.As(err, &probs) && len(probs) > 0 {
+		return probs[0].Error(), len(probs)
 	}
 	msg, _, _ := strings.Cut(err.Error(), "\n")
-	return msg
+	return msg, 1
 }
 
 func runName(r runstore.Run) string {
