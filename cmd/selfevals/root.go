@@ -146,6 +146,7 @@ writes everything as plain files under evals/.`,
 		newRunsCmd(io, g),
 		newShowCmd(io, g),
 		newExamplesCmd(io, g),
+		newReferenceCmd(io),
 	)
 	completeArgs(root, g)
 	return root
