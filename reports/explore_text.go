@@ -37,7 +37,7 @@ func ExperimentList(rows []ExperimentRow) string {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", r.Slug, orDash(r.File), orDash(target), last, best)
 	}
 	tw.Flush()
-	return b.String()
+	return trimLines(b.String())
 }
 
 // RunList is the `runs` table, newest first as given.
@@ -49,7 +49,7 @@ func RunList(rows []RunRow) string {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\t%s\n", r.ID, r.Slug, r.State, r.Iterations, bestCell(r.Best), callsCell(r.Calls, r.CacheHits), timeCell(r.StartedAt))
 	}
 	tw.Flush()
-	return b.String()
+	return trimLines(b.String())
 }
 
 func bestCell(best *BestIteration) string {
@@ -104,7 +104,16 @@ func ShowText(v any) string {
 	case *FailureModeView:
 		failureModeText(&b, v)
 	}
-	return b.String()
+	return trimLines(b.String())
+}
+
+// trimLines drops the spaces an empty last column leaves at line ends.
+func trimLines(s string) string {
+	lines := strings.Split(s, "\n")
+	for i, l := range lines {
+		lines[i] = strings.TrimRight(l, " ")
+	}
+	return strings.Join(lines, "\n")
 }
 
 // fields writes "key  value" lines aligned, skipping empty values.
@@ -151,8 +160,8 @@ func experimentText(b *strings.Builder, v *ExperimentView) {
 	if len(v.Runs) > 0 {
 		b.WriteString("\nruns (newest first)\n")
 		b.WriteString(indent(RunList(v.Runs)))
-	} else {
-		fmt.Fprintf(b, "\nnot run yet: selfevals run %s\n", orDash(v.File))
+	} else if v.Current {
+		fmt.Fprintf(b, "\nnot run yet: selfevals run %s\n", v.File)
 	}
 }
 
