@@ -62,6 +62,12 @@ func TestShowTextGolden(t *testing.T) {
 		"failure-mode": &FailureModeView{Kind: KindFailureMode, ID: "fm_says_miss", Slug: "says_miss", Title: "Says miss", Status: "candidate",
 			Definition: "The agent answers miss.", ProposedBy: "agent:claude", Examples: []ModeExample{{TraceID: "tr_0000000000000001", Quote: "miss"}},
 			History: []ModeEvent{{Action: "proposed", At: "2026-01-02T03:04:05Z", By: "agent:claude"}}},
+		"trace": &TraceView{Kind: KindTrace, ID: "tr_0000000000000001", Experiment: "pingpong", Run: "run_00000000000000b2", Iteration: 1,
+			CaseID: "case_0064f18cd1f5d9dd", ParamsID: "par_e40aa5c612cc5bae", StartedAt: "2026-01-02T03:04:05.000Z", LatencyMS: 830.25, Attempts: 2,
+			Model: "small", InputTokens: 812, OutputTokens: 95, CostUSD: &zero, Label: "fail", Score: 0.5,
+			Grades: []GradeRow{{Grader: "rules", Label: "pass", FailureModes: []string{}}, {Grader: "judge", Label: "fail", Reason: "no refund\noffered", FailureModes: []string{"says_miss"}}},
+			Output: "line one\nline two", StructuredOutput: []byte(`{"a":1}`), ToolCalls: []string{"lookup", "search"},
+			Error: "", Stderr: "warning: slow\n"},
 	}
 	for name, v := range views {
 		golden(t, "explore/show-"+name+".txt", []byte(ShowText(v)))

@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/goccy/go-json"
+
+	"github.com/selfevals/selfevals/repo"
 )
 
 // The text views of `experiments`, `runs` and `show`: aligned columns and
@@ -103,6 +105,8 @@ func ShowText(v any) string {
 		runText(&b, v)
 	case *FailureModeView:
 		failureModeText(&b, v)
+	case *TraceView:
+		traceText(&b, v)
 	}
 	return trimLines(b.String())
 }
@@ -322,4 +326,50 @@ func indent(s string) string {
 		lines[i] = "  " + l
 	}
 	return strings.Join(lines, "\n") + "\n"
+}
+
+// traceOutputShown is how much of an output the text view of a trace
+// prints.
+const traceOutputShown = 4000
+
+func traceText(b *strings.Builder, v *TraceView) {
+	heading(b, "trace", v.ID, fmt.Sprintf("%s #%d, repetition %d", v.Experiment, v.Iteration, v.Repetition))
+	latency := num(v.LatencyMS) + " ms"
+	if v.Attempts > 1 {
+		latency += ", " + plural(v.Attempts, "attempt")
+	}
+	if v.Cached {
+		latency += ", from the cache"
+	}
+	usage, cost := "", "not reported"
+	if v.InputTokens+v.OutputTokens > 0 {
+		usage = fmt.Sprintf("%s in, %s out", thousands(int(v.InputTokens)), thousands(int(v.OutputTokens)))
+	}
+	if v.CostUSD != nil {
+		cost = "$" + repo.FormatNumber(*v.CostUSD)
+	}
+	errText := v.Error
+	if v.ErrorKind != "" {
+		errText = v.ErrorKind + ": " + v.Error
+	}
+	fields(b, "run", v.Run, "case", v.CaseID, "parameters", v.ParamsID, "started", v.StartedAt, "latency", latency,
+		"model", v.Model, "tokens", usage, "cost", cost, "label", fmt.Sprintf("%s (score %s)", v.Label, num(v.Score)),
+		"tool calls", strings.Join(v.ToolCalls, ", "), "error", errText)
+	if len(v.Grades) > 0 {
+		b.WriteString("\ngrades\n")
+		tw := tabwriter.NewWriter(b, 0, 0, 2, ' ', 0)
+		for _, g := range v.Grades {
+			fmt.Fprintf(tw, "  %s\t%s\t%s\n", g.Grader, g.Label, oneLine(g.Reason))
+		}
+		tw.Flush()
+	}
+	if v.Output != "" {
+		fmt.Fprintf(b, "\noutput\n%s", indent(clip(v.Output, traceOutputShown)))
+	}
+	if len(v.StructuredOutput) > 0 {
+		fmt.Fprintf(b, "\nstructured output\n  %s\n", v.StructuredOutput)
+	}
+	if v.Stderr != "" {
+		fmt.Fprintf(b, "\nstderr (tail)\n%s", indent(v.Stderr))
+	}
 }

@@ -25,13 +25,14 @@ const (
 	KindIteration   = "iteration"
 	KindRun         = "run"
 	KindFailureMode = "failure_mode"
+	KindTrace       = "trace"
 )
 
 // kindPrefixes maps an ID prefix to the kind it names. A case with an id of
 // its own has no prefix; a query without one is looked for everywhere.
 var kindPrefixes = map[string]string{
 	"exp_": KindExperiment, "ds_": KindDataset, "case_": KindCase, "par_": KindParameters,
-	"itr_": KindIteration, "run_": KindRun, "fm_": KindFailureMode,
+	"itr_": KindIteration, "run_": KindRun, "fm_": KindFailureMode, "tr_": KindTrace,
 }
 
 // kindsFor is the set of kinds a query may name.
@@ -41,9 +42,11 @@ func kindsFor(query string) map[string]bool {
 			return map[string]bool{k: true}
 		}
 	}
+	// Traces are only looked for by their prefix: finding one means
+	// reading every run's results.
 	all := map[string]bool{}
 	for _, k := range kindPrefixes {
-		all[k] = true
+		all[k] = k != KindTrace
 	}
 	return all
 }
@@ -70,6 +73,7 @@ type hit struct {
 	it             *repo.IterationSummary
 	params         repo.Parameters
 	mode           *repo.FailureMode
+	result         *repo.Result
 }
 
 // Find finds the entity whose ID (or a unique prefix of it) is query and
@@ -158,7 +162,7 @@ func (w Workspace) collect(query string, kinds map[string]bool) []hit {
 			hits = append(hits, h)
 		}
 	}
-	needRuns := kinds[KindExperiment] || kinds[KindDataset] || kinds[KindParameters] || kinds[KindIteration] || kinds[KindRun]
+	needRuns := kinds[KindExperiment] || kinds[KindDataset] || kinds[KindParameters] || kinds[KindIteration] || kinds[KindRun] || kinds[KindTrace]
 	needSpecs := kinds[KindExperiment] || kinds[KindDataset] || kinds[KindCase] || kinds[KindParameters]
 	var specs []*repo.LoadedSpec
 	if needSpecs {
@@ -185,7 +189,7 @@ func (w Workspace) collect(query string, kinds map[string]bool) []hit {
 	if needRuns {
 		runs := w.runsOf("")
 		for i := range runs {
-			w.collectRun(&runs[i], kinds, add)
+			w.collectRun(&runs[i], query, kinds, add)
 		}
 	}
 	if kinds[KindFailureMode] {
@@ -199,11 +203,19 @@ func (w Workspace) collect(query string, kinds map[string]bool) []hit {
 	return hits
 }
 
-func (w Workspace) collectRun(sr *storedRun, kinds map[string]bool, add func(hit)) {
+func (w Workspace) collectRun(sr *storedRun, query string, kinds map[string]bool, add func(hit)) {
 	m := sr.man
 	where := m.Experiment + ", started " + shortTime(m.StartedAt)
 	if kinds[KindRun] {
 		add(hit{kind: KindRun, id: m.RunID, desc: where + ", " + string(m.State), run: sr})
+	}
+	if kinds[KindTrace] {
+		// Only lines naming a matching trace are decoded.
+		rr := runstore.ResultsReader{Path: sr.run.Dir().Results(), Lenient: true, Filter: []byte(`"trace_id":"` + query)}
+		_ = rr.Each(func(r *repo.Result) error {
+			add(hit{kind: KindTrace, id: r.ID, desc: fmt.Sprintf("case %s, iteration %d of %s (%s)", r.CaseID, r.Iteration, m.RunID, m.Experiment), run: sr, result: r})
+			return nil
+		})
 	}
 	if kinds[KindExperiment] {
 		add(hit{kind: KindExperiment, id: m.ExperimentID, desc: m.Experiment + " (as of " + m.RunID + ")", run: sr})
@@ -302,6 +314,8 @@ func (w Workspace) view(hits []hit) any {
 		return iterationView(hits)
 	case KindRun:
 		return runView(hits[0].run)
+	case KindTrace:
+		return traceView(hits[0])
 	}
 	return failureModeView(hits[0].mode)
 }
@@ -660,6 +674,69 @@ func failureModeView(m *repo.FailureMode) *FailureModeView {
 	}
 	for _, h := range m.History {
 		v.History = append(v.History, ModeEvent{Action: h.Action, At: h.At, By: h.By, Detail: h.Detail})
+	}
+	return v
+}
+
+// TraceView is one agent call: what it was asked in which iteration, what
+// it answered, and how it was graded.
+type TraceView struct {
+	Kind             string          `json:"kind"`
+	ID               string          `json:"id"`
+	Experiment       string          `json:"experiment"`
+	Run              string          `json:"run"`
+	Iteration        int             `json:"iteration"`
+	Repetition       int             `json:"repetition"`
+	CaseID           string          `json:"case_id"`
+	ParamsID         string          `json:"parameters_id"`
+	StartedAt        string          `json:"started_at"`
+	LatencyMS        float64         `json:"latency_ms"`
+	Attempts         int             `json:"attempts"`
+	Cached           bool            `json:"cached"`
+	Model            string          `json:"model"`
+	InputTokens      int64           `json:"input_tokens"`
+	OutputTokens     int64           `json:"output_tokens"`
+	CostUSD          *float64        `json:"cost_usd"`
+	Label            repo.Label      `json:"label"`
+	Score            float64         `json:"score"`
+	Grades           []GradeRow      `json:"grades"`
+	Output           string          `json:"output"`
+	StructuredOutput json.RawMessage `json:"structured_output,omitempty"`
+	ToolCalls        []string        `json:"tool_calls"`
+	Error            string          `json:"error"`
+	ErrorKind        string          `json:"error_kind"`
+	Stderr           string          `json:"stderr"`
+}
+
+// GradeRow is one grader's verdict on a trace.
+type GradeRow struct {
+	Grader       string     `json:"grader"`
+	Label        repo.Label `json:"label"`
+	Score        *float64   `json:"score"`
+	Reason       string     `json:"reason"`
+	FailureModes []string   `json:"failure_modes"`
+}
+
+func traceView(h hit) *TraceView {
+	r, m := h.result, h.run.man
+	v := &TraceView{Kind: KindTrace, ID: r.ID, Experiment: m.Experiment, Run: m.RunID, Iteration: r.Iteration, Repetition: r.Repetition,
+		CaseID: r.CaseID, ParamsID: r.ParamsID, StartedAt: r.StartedAt, LatencyMS: r.LatencyMS, Attempts: r.Attempts, Cached: r.Cached,
+		Model: r.Model, InputTokens: r.Usage.InputTokens, OutputTokens: r.Usage.OutputTokens, Label: r.Label, Score: r.Score,
+		Grades: []GradeRow{}, Output: r.Output, StructuredOutput: r.StructuredOutput, ToolCalls: []string{},
+		Error: r.Error, ErrorKind: r.ErrorKind, Stderr: r.Stderr}
+	if r.CostReported || r.CostUSD != 0 {
+		cost := r.CostUSD
+		v.CostUSD = &cost
+	}
+	for _, g := range r.Grades {
+		modes := g.FailureModes
+		if modes == nil {
+			modes = []string{}
+		}
+		v.Grades = append(v.Grades, GradeRow{Grader: g.Grader, Label: g.Label, Score: g.Score, Reason: g.Reason, FailureModes: modes})
+	}
+	for _, tc := range r.ToolCalls {
+		v.ToolCalls = append(v.ToolCalls, tc.Name)
 	}
 	return v
 }

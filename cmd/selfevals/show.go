@@ -17,7 +17,7 @@ func newShowCmd(io *IOStreams, g *globalOptions) *cobra.Command {
 	opts := &showOptions{global: g}
 	cmd := &cobra.Command{
 		Use:   "show <id>",
-		Short: "Print anything by its ID: experiment, dataset, case, parameters, iteration, run, failure mode",
+		Short: "Print anything by its ID: experiment, dataset, case, parameters, iteration, run, failure mode, trace",
 		Long: `show finds the entity an ID names and prints it. It knows every ID the tool
 prints:
 
@@ -28,8 +28,10 @@ prints:
   itr_   an iteration: parameters, metrics with intervals, decision, failure modes
   run_   a run: its manifest and iterations
   fm_    a failure mode of the taxonomy
+  tr_    a trace (one agent call): its output, grades, usage, cost and error
 
-A unique prefix is enough (itr_27, or the hex part alone); an ambiguous one
+A unique prefix is enough (itr_27, or the hex part alone, which is not
+looked for among traces); an ambiguous one
 lists what it matches (exit 2). It reads specs, datasets, the taxonomy and
 the run records under evals/; it writes nothing. --format json prints one
 object with a "kind" field (lists are [], never null).`,
