@@ -140,3 +140,39 @@ func pointAt(t *testing.T, spec, port string) {
 		t.Fatal(err)
 	}
 }
+
+// The Python example in worker mode, as its README says to set it up: one
+// process per slot answers a request per line, with the same verdicts.
+func TestExamplePythonWorker(t *testing.T) {
+	t.Parallel()
+	requirePython(t)
+	dir := t.TempDir()
+	gitInit(t, dir)
+	runBin(t, dir, "examples", "copy", "python-command")
+	spec := filepath.Join(dir, "evals/experiments/python-command.yaml")
+	b, err := os.ReadFile(spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const oneShot = "command: [python3, agents/python-command/agent.py]"
+	if !strings.Contains(string(b), oneShot) {
+		t.Fatalf("the example's spec no longer has %q", oneShot)
+	}
+	worker := "command: [python3, agents/python-command/agent.py, --worker]\n  worker: true"
+	if err := os.WriteFile(spec, []byte(strings.Replace(string(b), oneShot, worker, 1)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var report struct {
+		Best       *int `json:"best_iteration"`
+		Iterations []struct {
+			Errors int `json:"errors"`
+		} `json:"iterations"`
+	}
+	out := runBin(t, dir, "run", "evals/experiments/python-command.yaml", "--format", "json", "--no-commit")
+	if err := json.Unmarshal([]byte(out), &report); err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	if report.Best == nil || *report.Best != 1 || len(report.Iterations) != 2 || report.Iterations[0].Errors+report.Iterations[1].Errors != 0 {
+		t.Errorf("worker mode: best %v, iterations %+v; want 1 and no errors\n%s", report.Best, report.Iterations, out)
+	}
+}
