@@ -15,7 +15,7 @@ import (
 )
 
 // Every example, copied into a new git repository by the built binary,
-// runs to completion with no failed call, and keeps the iteration its
+// validates, is in canonical form, runs to completion with no failed call, and keeps the iteration its
 // comments promise. The servers of the HTTP and OpenAI examples are
 // started as their READMEs say, on a free port.
 func TestExamplesRun(t *testing.T) {
@@ -32,6 +32,8 @@ func TestExamplesRun(t *testing.T) {
 			dir := t.TempDir()
 			gitInit(t, dir)
 			runBin(t, dir, "examples", "copy", ex.Name)
+			runBin(t, dir, "validate")
+			runBin(t, dir, "fmt", "--check")
 			if ex.Start != "" {
 				port := startServer(t, dir, ex.Start)
 				pointAt(t, filepath.Join(dir, ex.Spec()), port)
