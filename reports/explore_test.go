@@ -68,6 +68,10 @@ func TestShowTextGolden(t *testing.T) {
 			Grades: []GradeRow{{Grader: "rules", Label: "pass", FailureModes: []string{}}, {Grader: "judge", Label: "fail", Reason: "no refund\noffered", FailureModes: []string{"says_miss"}}},
 			Output: "line one\nline two", StructuredOutput: []byte(`{"a":1}`), ToolCalls: []string{"lookup", "search"},
 			Error: "", Stderr: "warning: slow\n"},
+		"agent":      &AgentView{Kind: KindAgent, ID: "agt_04b76b6b2b1d25df", Agents: []string{"builtin pingpong"}, Experiments: []string{"pingpong"}, Runs: runRows[:1]},
+		"agent-gone": &AgentView{Kind: KindAgent, ID: "agt_0000000000000000", Agents: []string{}, Experiments: []string{}, Runs: runRows[1:]},
+		"definition": &DefinitionView{Kind: KindDefinition, ID: "def_8153eaddc219b477", Cases: []DefinedCase{
+			{ID: "case_0bc259388a8e34b4", Name: "ping", File: "evals/datasets/pingpong.jsonl", Line: 1}, {ID: "ticket-42", File: "evals/datasets/other.jsonl", Line: 7}}},
 	}
 	for name, v := range views {
 		golden(t, "explore/show-"+name+".txt", []byte(ShowText(v)))

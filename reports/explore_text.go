@@ -107,6 +107,10 @@ func ShowText(v any) string {
 		failureModeText(&b, v)
 	case *TraceView:
 		traceText(&b, v)
+	case *AgentView:
+		agentText(&b, v)
+	case *DefinitionView:
+		definitionText(&b, v)
 	}
 	return trimLines(b.String())
 }
@@ -372,4 +376,26 @@ func traceText(b *strings.Builder, v *TraceView) {
 	if v.Stderr != "" {
 		fmt.Fprintf(b, "\nstderr (tail)\n%s", indent(v.Stderr))
 	}
+}
+
+func agentText(b *strings.Builder, v *AgentView) {
+	heading(b, "agent", v.ID, "")
+	fields(b, "agent", strings.Join(v.Agents, "; "), "experiments", strings.Join(v.Experiments, ", "))
+	if len(v.Agents) == 0 {
+		b.WriteString("  no spec has this agent now (its block or a file it names changed)\n")
+	}
+	if len(v.Runs) > 0 {
+		b.WriteString("\nruns (newest first)\n")
+		b.WriteString(indent(RunList(v.Runs)))
+	}
+}
+
+func definitionText(b *strings.Builder, v *DefinitionView) {
+	heading(b, "definition", v.ID, "")
+	b.WriteString("\ncases with this definition\n")
+	tw := tabwriter.NewWriter(b, 0, 0, 2, ' ', 0)
+	for _, c := range v.Cases {
+		fmt.Fprintf(tw, "  %s\t%s:%d\t%s\n", c.ID, c.File, c.Line, c.Name)
+	}
+	tw.Flush()
 }

@@ -8,6 +8,7 @@ import (
 
 	"github.com/selfevals/selfevals/repo"
 	"github.com/selfevals/selfevals/repo/runstore"
+	"github.com/selfevals/selfevals/runner"
 )
 
 // Entity kinds `show` finds, each by the prefix of its IDs.
@@ -20,6 +21,8 @@ const (
 	KindRun         = "run"
 	KindFailureMode = "failure_mode"
 	KindTrace       = "trace"
+	KindAgent       = "agent"
+	KindDefinition  = "definition"
 )
 
 // kindPrefixes maps an ID prefix to the kind it names. A case with an id of
@@ -27,7 +30,13 @@ const (
 var kindPrefixes = map[string]string{
 	"exp_": KindExperiment, "ds_": KindDataset, "case_": KindCase, "par_": KindParameters,
 	"itr_": KindIteration, "run_": KindRun, "fm_": KindFailureMode, "tr_": KindTrace,
+	"agt_": KindAgent, "def_": KindDefinition,
 }
+
+// costly are the kinds looked for only when a query has their prefix:
+// finding a trace reads every run's results, a definition hashes every
+// case again.
+var costly = map[string]bool{KindTrace: true, KindDefinition: true}
 
 // kindsFor is the set of kinds a query may name.
 func kindsFor(query string) map[string]bool {
@@ -36,11 +45,9 @@ func kindsFor(query string) map[string]bool {
 			return map[string]bool{k: true}
 		}
 	}
-	// Traces are only looked for by their prefix: finding one means
-	// reading every run's results.
 	all := map[string]bool{}
 	for _, k := range kindPrefixes {
-		all[k] = k != KindTrace
+		all[k] = !costly[k]
 	}
 	return all
 }
@@ -156,27 +163,32 @@ func (w Workspace) collect(query string, kinds map[string]bool) []hit {
 			hits = append(hits, h)
 		}
 	}
-	needRuns := kinds[KindExperiment] || kinds[KindDataset] || kinds[KindParameters] || kinds[KindIteration] || kinds[KindRun] || kinds[KindTrace]
-	needSpecs := kinds[KindExperiment] || kinds[KindDataset] || kinds[KindCase] || kinds[KindParameters]
+	needRuns := kinds[KindExperiment] || kinds[KindDataset] || kinds[KindParameters] || kinds[KindIteration] || kinds[KindRun] || kinds[KindTrace] || kinds[KindAgent]
+	needSpecs := kinds[KindExperiment] || kinds[KindDataset] || kinds[KindCase] || kinds[KindParameters] || kinds[KindAgent] || kinds[KindDefinition]
 	var specs []*repo.LoadedSpec
 	if needSpecs {
-		specs = w.loadSpecs(kinds[KindDataset] || kinds[KindCase])
+		specs = w.loadSpecs(kinds[KindDataset] || kinds[KindCase] || kinds[KindDefinition])
 	}
 	for _, ls := range specs {
 		if kinds[KindExperiment] {
 			add(hit{kind: KindExperiment, id: ls.ID, desc: ls.Slug + " (" + w.show(ls.Path) + ")", spec: ls})
 		}
+		if kinds[KindAgent] {
+			if fp, err := runner.AgentFingerprint(ls); err == nil {
+				add(hit{kind: KindAgent, id: fp, desc: "agent of " + ls.Slug, spec: ls})
+			}
+		}
 		if kinds[KindParameters] && ls.Spec.Experiment.Parameters != nil {
 			add(hit{kind: KindParameters, id: ls.Spec.Experiment.Parameters.ID(), desc: "adopted by " + ls.Slug, params: ls.Spec.Experiment.Parameters, spec: ls})
 		}
 	}
-	if kinds[KindDataset] || kinds[KindCase] {
+	if kinds[KindDataset] || kinds[KindCase] || kinds[KindDefinition] {
 		for _, ds := range w.datasets(specs) {
 			if kinds[KindDataset] {
 				add(hit{kind: KindDataset, id: ds.ID, desc: w.show(ds.Path), ds: ds})
 			}
-			if kinds[KindCase] {
-				w.collectCases(ds, query, &hits)
+			if kinds[KindCase] || kinds[KindDefinition] {
+				w.collectCases(ds, query, kinds, add)
 			}
 		}
 	}
@@ -217,6 +229,9 @@ func (w Workspace) collectRun(sr *storedRun, query string, kinds map[string]bool
 	if kinds[KindDataset] {
 		add(hit{kind: KindDataset, id: m.DatasetID, desc: "recorded by " + m.RunID, run: sr})
 	}
+	if kinds[KindAgent] {
+		add(hit{kind: KindAgent, id: m.AgentFingerprint, desc: "agent of " + m.RunID + " (" + m.Experiment + ")", run: sr})
+	}
 	for _, it := range sr.its {
 		label := fmt.Sprintf("iteration %d of %s (%s)", it.Index, m.RunID, m.Experiment)
 		if kinds[KindIteration] {
@@ -228,12 +243,17 @@ func (w Workspace) collectRun(sr *storedRun, query string, kinds map[string]bool
 	}
 }
 
-// collectCases adds the cases of ds whose ID matches query.
-func (w Workspace) collectCases(ds *repo.Dataset, query string, hits *[]hit) {
+// collectCases adds the cases of ds whose ID (or definition) matches
+// query.
+func (w Workspace) collectCases(ds *repo.Dataset, query string, kinds map[string]bool, add func(hit)) {
 	_ = ds.Each(func(c *repo.Case) error {
-		if matches(c.ID, query) {
+		if kinds[KindCase] && matches(c.ID, query) {
 			cc := *c
-			*hits = append(*hits, hit{kind: KindCase, id: c.ID, desc: caseDesc(&cc, ds.Path, w), c: &cc, ds: ds})
+			add(hit{kind: KindCase, id: c.ID, desc: caseDesc(&cc, ds.Path, w), c: &cc, ds: ds})
+		}
+		if kinds[KindDefinition] {
+			cc := *c
+			add(hit{kind: KindDefinition, id: repo.CaseDefinition(c), desc: caseDesc(&cc, ds.Path, w), c: &cc, ds: ds})
 		}
 		return nil
 	})
@@ -310,6 +330,10 @@ func (w Workspace) view(hits []hit) any {
 		return runView(hits[0].run)
 	case KindTrace:
 		return traceView(hits[0])
+	case KindAgent:
+		return agentView(hits)
+	case KindDefinition:
+		return w.definitionView(hits)
 	}
 	return failureModeView(hits[0].mode)
 }

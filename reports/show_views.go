@@ -437,3 +437,53 @@ func traceView(h hit) *TraceView {
 	}
 	return v
 }
+
+// AgentView is an agent fingerprint: the agent blocks that have it now and
+// the runs that called it.
+type AgentView struct {
+	Kind        string   `json:"kind"`
+	ID          string   `json:"id"`
+	Agents      []string `json:"agents"`
+	Experiments []string `json:"experiments"`
+	Runs        []RunRow `json:"runs"`
+}
+
+func agentView(hits []hit) *AgentView {
+	v := &AgentView{Kind: KindAgent, ID: hits[0].id, Agents: []string{}, Experiments: []string{}, Runs: []RunRow{}}
+	for _, h := range hits {
+		if h.spec != nil {
+			v.Experiments = append(v.Experiments, h.spec.Slug)
+			v.Agents = append(v.Agents, adapters.Describe(h.spec.Spec.Agent))
+		}
+		if h.run != nil {
+			if row, err := runRow(h.run.run); err == nil {
+				v.Runs = append(v.Runs, *row)
+			}
+		}
+	}
+	return v
+}
+
+// DefinitionView is a case definition (what a case asks and how it is
+// judged, without its name): the cases that have it.
+type DefinitionView struct {
+	Kind  string        `json:"kind"`
+	ID    string        `json:"id"`
+	Cases []DefinedCase `json:"cases"`
+}
+
+// DefinedCase is a case with a given definition, and where it is.
+type DefinedCase struct {
+	ID   string `json:"id"`
+	Name string `json:"name"`
+	File string `json:"file"`
+	Line int    `json:"line"`
+}
+
+func (w Workspace) definitionView(hits []hit) *DefinitionView {
+	v := &DefinitionView{Kind: KindDefinition, ID: hits[0].id, Cases: []DefinedCase{}}
+	for _, h := range hits {
+		v.Cases = append(v.Cases, DefinedCase{ID: h.c.ID, Name: h.c.Name, File: w.show(h.ds.Path), Line: h.c.Line})
+	}
+	return v
+}

@@ -17,7 +17,7 @@ func newShowCmd(io *IOStreams, g *globalOptions) *cobra.Command {
 	opts := &showOptions{global: g}
 	cmd := &cobra.Command{
 		Use:   "show <id>",
-		Short: "Print anything by its ID: experiment, dataset, case, parameters, iteration, run, failure mode, trace",
+		Short: "Print anything by its ID: experiment, dataset, case, parameters, iteration, run, trace, failure mode…",
 		Long: `show finds the entity an ID names and prints it. It knows every ID the tool
 prints:
 
@@ -29,9 +29,11 @@ prints:
   run_   a run: its manifest and iterations
   fm_    a failure mode of the taxonomy
   tr_    a trace (one agent call): its output, grades, usage, cost and error
+  agt_   an agent fingerprint: the specs whose agent has it, the runs that called it
+  def_   a case definition: the cases that ask and judge exactly that
 
 A unique prefix is enough (itr_27, or the hex part alone, which is not
-looked for among traces); an ambiguous one
+looked for among traces and definitions); an ambiguous one
 lists what it matches (exit 2). It reads specs, datasets, the taxonomy and
 the run records under evals/; it writes nothing. --format json prints one
 object with a "kind" field (lists are [], never null).`,
