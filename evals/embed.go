@@ -29,3 +29,10 @@ var StarterFiles = []string{
 //
 //go:embed skills
 var Skills embed.FS
+
+// Hello is this project's hello experiment with its dataset, grader card
+// and labels, which `selfevals examples copy hello` writes into a
+// repository.
+//
+//go:embed experiments/hello.yaml datasets/hello.jsonl graders/reply_judge.yaml graders/reply_judge.labels.jsonl
+var Hello embed.FS

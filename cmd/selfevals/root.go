@@ -143,7 +143,13 @@ writes everything as plain files under evals/.`,
 		newFailureModeCmd(io, g),
 		newSkillsCmd(io, g),
 		newServeCmd(io, g),
+		newExperimentsCmd(io, g),
+		newRunsCmd(io, g),
+		newShowCmd(io, g),
+		newExamplesCmd(io, g),
+		newReferenceCmd(io),
 	)
+	completeArgs(root, g)
 	return root
 }
 

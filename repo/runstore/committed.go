@@ -45,3 +45,14 @@ func (s Store) Summary(slug string) (*repo.ResultsSummary, error) {
 	}
 	return repo.ReadSummary(b)
 }
+
+// CaseVerdicts reads experiment slug's committed cases.jsonl in the
+// working tree.
+func (s Store) CaseVerdicts(slug string) ([]repo.CaseVerdict, error) {
+	f, err := os.Open(s.dir.CaseVerdicts(slug))
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	return repo.ReadCaseVerdicts(f, s.dir.CaseVerdicts(slug))
+}
