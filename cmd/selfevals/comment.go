@@ -29,18 +29,31 @@ func newCommentCmd(io *IOStreams, g *globalOptions) *cobra.Command {
 		Use:   "comment [--github] [--body-file F] [--key K]",
 		Short: "Post a report as the pull request's selfevals comment, kept up to date",
 		Long: `comment posts markdown (the output of 'selfevals diff' or 'selfevals report')
-as a pull-request comment, and keeps ONE comment per key: a hidden marker
-(<!-- selfevals:KEY -->) finds the previous comment, which is updated in
-place instead of adding another.
+as a pull-request comment, and keeps ONE comment per key: the comment whose
+body starts with a hidden marker (<!-- selfevals:KEY -->) AND that the
+token's own identity wrote is updated in place. Anyone can type the marker;
+a comment by anyone else is never edited, whatever it holds. Who the token
+is comes from GET /user, or the GraphQL viewer for an installation token
+(the Actions GITHUB_TOKEN), else github-actions[bot].
 
 With --github it uses the GitHub REST API with GITHUB_TOKEN, GITHUB_REPOSITORY,
-GITHUB_EVENT_PATH (the pull request's number) and GITHUB_API_URL, as GitHub
-Actions sets them, and appends the same report to $GITHUB_STEP_SUMMARY. The
-comment is cut to GitHub's 65,536-character limit by dropping whole
-<details> sections from the end, with a note; the step summary keeps the
-full report. A read-only token (a pull request from a fork) cannot comment:
-then only the step summary is written, with a warning, and the command
-succeeds.
+GITHUB_EVENT_PATH (the pull request's number), GITHUB_API_URL and
+GITHUB_GRAPHQL_URL, as GitHub Actions sets them, and appends the same report
+to $GITHUB_STEP_SUMMARY. The comment is cut to GitHub's 65,536-character
+limit by dropping whole <details> sections from the end, with a note; the
+step summary keeps the full report.
+
+Errors are told apart. 404 (a wrong repository, pull request number or API
+URL) and 401 (a bad token) exit 2 with the URL tried. A 403 "Resource not
+accessible by integration" is the read-only token of a pull request from a
+fork: then only the step summary is written, with a warning, and the command
+succeeds; any other 403 is an error. Server errors (5xx) and secondary rate
+limits are retried, after GitHub's Retry-After, at most 4 times.
+
+Two overlapping runs cannot leave two comments: after creating one, comment
+reads the comments again and, when an older one of its own has the marker,
+updates that one and deletes its own. Workflows should still run one job
+per pull request at a time (a concurrency group).
 
 Without --github it prints the comment it would post.`,
 		Example: `  selfevals diff origin/main > evals-diff.md
@@ -109,8 +122,9 @@ func readCommentBody(ios *IOStreams, env *Env, bodyFile string) (string, error) 
 }
 
 // postComment appends the body to the job summary and creates or updates
-// the pull request's comment of the marker. A read-only token cannot
-// comment: that is a warning, not a failure.
+// the token's own comment of the marker. A read-only token (a fork's pull
+// request) cannot comment: that is a warning, not a failure; every other
+// refusal is an error.
 func postComment(ctx context.Context, ios *IOStreams, env pullrequest.Env, marker, comment, body string) error {
 	summaryWritten := false
 	if env.StepSummary != "" {
@@ -136,6 +150,6 @@ func postComment(ctx context.Context, ios *IOStreams, env pullrequest.Env, marke
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(ios.Out, "%s comment %d on %s/%s#%d %s\n", res.Action, res.ID, pr.Owner, pr.Repo, pr.Number, res.URL)
+	fmt.Fprintf(ios.Out, "%s comment %d on %s/%s#%d as %s %s\n", res.Action, res.ID, pr.Owner, pr.Repo, pr.Number, pr.Login, res.URL)
 	return nil
 }
