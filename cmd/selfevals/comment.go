@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/selfevals/selfevals/repo"
+	"github.com/selfevals/selfevals/repo/gitstore"
 	"github.com/selfevals/selfevals/reports"
 	"github.com/selfevals/selfevals/reports/pullrequest"
 )
@@ -152,4 +153,22 @@ func postComment(ctx context.Context, ios *IOStreams, env pullrequest.Env, marke
 	}
 	fmt.Fprintf(ios.Out, "%s comment %d on %s/%s#%d as %s %s\n", res.Action, res.ID, pr.Owner, pr.Repo, pr.Number, pr.Login, res.URL)
 	return nil
+}
+
+// commentMarkdownOptions are the options of diff's markdown, which is the
+// pull-request comment: commit links and the job's link inside GitHub
+// Actions, and what the run record in this checkout adds (provenance,
+// guardrails, the regressed cases' answers and rerun commands).
+func commentMarkdownOptions(env *Env, evalsDir, evalsRel string, d *reports.DiffReport) reports.DiffMarkdownOptions {
+	mo := reports.DiffMarkdownOptions{ToolVersion: toolVersion()}
+	if server, ghRepo := env.Getenv("GITHUB_SERVER_URL"), env.Getenv("GITHUB_REPOSITORY"); server != "" && ghRepo != "" {
+		mo.CommitURL = strings.TrimRight(server, "/") + "/" + ghRepo + "/commit/"
+	}
+	eo := reports.PREvidenceOptions{EvalsDir: evalsDir, EvalsRel: evalsRel, Getenv: env.Getenv}
+	if git, err := gitstore.Open(evalsDir); err == nil {
+		eo.Head, _ = git.ResolveCommit("HEAD")
+		eo.HeadDirty, _ = git.Dirty()
+	}
+	mo.Evidence = reports.GatherPREvidence(d, eo)
+	return mo
 }
