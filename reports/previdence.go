@@ -3,7 +3,7 @@ package reports
 import (
 	"cmp"
 	"errors"
-		"io/fs"
+	"io/fs"
 	"path/filepath"
 	"slices"
 	"strings"
