@@ -201,7 +201,8 @@ func regressedBody(e *ExperimentDiff, opts DiffMarkdownOptions) string {
 			continue
 		}
 		if shown == maxDetailed {
-			fmt.Fprintf(&b, "\n… the answers of %s more are in the run record.\n", plural(len(x.Cases)-shown, "case"))
+			n := len(x.Cases) - shown
+			fmt.Fprintf(&b, "\n… the answers of %d more %s are in the run record.\n", n, pluralWord(n, "case", "cases"))
 			break
 		}
 		shown++

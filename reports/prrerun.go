@@ -12,7 +12,7 @@ import (
 
 // maxRerunLine is the longest rerun command shown; a case whose request
 // is longer gets the experiment's run command instead.
-const maxRerunLine = 2000
+const maxRerunLine = 1200
 
 // addReruns gives each regressed case a command line, run from the
 // repository root, that sends the agent the request the run sent it: a
