@@ -49,7 +49,8 @@ URL) and 401 (a bad token) exit 2 with the URL tried. A 403 "Resource not
 accessible by integration" is the read-only token of a pull request from a
 fork: then only the step summary is written, with a warning, and the command
 succeeds; any other 403 is an error. Server errors (5xx) and secondary rate
-limits are retried, after GitHub's Retry-After, at most 4 times.
+limits are retried after GitHub's Retry-After; a call is tried at most 4
+times.
 
 Two overlapping runs cannot leave two comments: after creating one, comment
 reads the comments again and, when an older one of its own has the marker,
@@ -57,7 +58,7 @@ updates that one and deletes its own. Workflows should still run one job
 per pull request at a time (a concurrency group).
 
 Without --github it prints the comment it would post.`,
-		Example: `  selfevals diff origin/main > evals-diff.md
+		Example: `  selfevals diff "$(git merge-base origin/main HEAD)" > evals-diff.md
   selfevals comment --github --body-file evals-diff.md --key evals
 
   # in a workflow step
