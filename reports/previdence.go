@@ -84,11 +84,11 @@ type PREvidenceOptions struct {
 	// Getenv reads GITHUB_SERVER_URL, GITHUB_REPOSITORY, GITHUB_RUN_ID and
 	// GITHUB_RUN_ATTEMPT for the job's link.
 	Getenv func(string) string
-	// Head is the commit the working tree is on, and HeadDirty whether
-	// tracked files differ from it: the working tree's provenance when
-	// its run record has no commit (a run with --no-commit opens no git).
-	Head      string
-	HeadDirty bool
+	// Head is the commit the working tree is on: its provenance when the
+	// run record names no commit. Whether the tree differed from it when
+	// the run started is then unknown (by now the run's own results
+	// differ), so it is not said.
+	Head string
 }
 
 // GatherPREvidence reads, for each experiment of d, the summaries and
@@ -109,7 +109,7 @@ func GatherPREvidence(d *DiffReport, opts PREvidenceOptions) *PREvidence {
 		x.B = provenance(d.B, evals.Summary(e.Slug), sb, runB)
 		for _, p := range []*Provenance{&x.A, &x.B} {
 			if p.WorkingTree && p.Commit == "" {
-				p.Commit, p.Dirty = opts.Head, opts.HeadDirty
+				p.Commit = opts.Head
 			}
 		}
 		x.Guardrails = guardrails(d, evals, e.Slug, sa, sb)

@@ -10,6 +10,8 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"testing/fstest"
+	"time"
 
 	"github.com/selfevals/selfevals/repo"
 )
@@ -227,5 +229,25 @@ func TestJobURL(t *testing.T) {
 	delete(env, "GITHUB_RUN_ID")
 	if got := jobURL(func(k string) string { return env[k] }); got != "" {
 		t.Errorf("jobURL without a run = %s", got)
+	}
+}
+
+// Each side says where its results came from: the run record's commit,
+// state, version and start for the working tree; the commit and its time
+// for a committed result no record is at hand for.
+func TestProvenanceLines(t *testing.T) {
+	committedAt := time.Date(2026, 3, 1, 12, 30, 0, 0, time.UTC)
+	treeA := fstest.MapFS{"evals/results/x/summary.json": {Data: []byte("{}"), ModTime: committedAt}}
+	revA := Revision{Name: "main", Commit: strings.Repeat("a", 40), Tree: treeA}
+	pa := provenance(revA, "evals/results/x/summary.json", &repo.ResultsSummary{AgentFingerprint: "agt_a"}, nil)
+	man := &repo.RunManifest{RunID: "run_1", GitCommit: strings.Repeat("b", 40), GitDirty: true, ToolVersion: "v1.2.3", StartedAt: "2026-03-02T08:00:00.123Z"}
+	pb := provenance(Revision{Name: "working tree"}, "", &repo.ResultsSummary{AgentFingerprint: "agt_b"}, &matchedRun{man: man})
+	d := &DiffReport{A: revA, B: Revision{Name: "working tree"}, Experiments: []*ExperimentDiff{{Slug: "x"}}}
+	opts := DiffMarkdownOptions{CommitURL: "https://github.example/o/r/commit/", Evidence: &PREvidence{Experiments: map[string]*ExperimentEvidence{"x": {A: pa, B: pb}}}}
+	head := evidenceHead(d, opts)
+	want := "**A** · <a href=\"https://github.example/o/r/commit/" + strings.Repeat("a", 40) + "\"><code>aaaaaaa</code></a> · agent `agt_a` · selfevals version not recorded · committed 2026-03-01 12:30 UTC\\\n" +
+		"**B** · working tree of <a href=\"https://github.example/o/r/commit/" + strings.Repeat("b", 40) + "\"><code>bbbbbbb</code></a> with uncommitted changes · agent `agt_b` · selfevals `v1.2.3` · run 2026-03-02 08:00 UTC\n\n"
+	if head != want {
+		t.Errorf("provenance:\n%s\nwant\n%s", head, want)
 	}
 }

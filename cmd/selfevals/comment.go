@@ -168,7 +168,6 @@ func commentMarkdownOptions(env *Env, evalsDir, evalsRel string, d *reports.Diff
 	eo := reports.PREvidenceOptions{EvalsDir: evalsDir, EvalsRel: evalsRel, Getenv: env.Getenv}
 	if git, err := gitstore.Open(evalsDir); err == nil {
 		eo.Head, _ = git.ResolveCommit("HEAD")
-		eo.HeadDirty, _ = git.Dirty()
 	}
 	mo.Evidence = reports.GatherPREvidence(d, eo)
 	return mo
