@@ -29,6 +29,10 @@ type DiffMarkdownOptions struct {
 	// (e.g. https://github.com/owner/repo/commit/).
 	CommitURL   string
 	ToolVersion string
+	// Evidence, when gathered (GatherPREvidence), adds where each side's
+	// results came from, the guardrails, the link to the job, and the
+	// agent's answer and a rerun command for each regressed case.
+	Evidence *PREvidence
 }
 
 // DiffHeadline is the one-line verdict: what regressed, or that nothing
@@ -113,7 +117,7 @@ func caveatKinds(d *DiffReport) []string {
 func DiffMarkdown(d *DiffReport, opts DiffMarkdownOptions) string {
 	var b strings.Builder
 	w := func(format string, args ...any) { fmt.Fprintf(&b, format, args...) }
-	w("### %s\n\n", DiffHeadline(d))
+	w("### %s\n\n", strings.Join(append([]string{DiffHeadline(d)}, guardrailHeadline(d, opts.Evidence)...), "; "))
 	for _, c := range d.Caveats {
 		where := ""
 		if c.Experiment != "" {
@@ -150,8 +154,9 @@ func DiffMarkdown(d *DiffReport, opts DiffMarkdownOptions) string {
 		w(" · selfevals %s", opts.ToolVersion)
 	}
 	w("</sub>\n\n")
+	b.WriteString(evidenceHead(d, opts))
 
-	for _, s := range diffSections(d) {
+	for _, s := range diffSections(d, opts) {
 		w("<details><summary>%s</summary>\n\n%s\n</details>\n\n", s.title, strings.TrimRight(s.body, "\n")+"\n")
 	}
 	return b.String()
@@ -159,7 +164,7 @@ func DiffMarkdown(d *DiffReport, opts DiffMarkdownOptions) string {
 
 type section struct{ title, body string }
 
-func diffSections(d *DiffReport) []section {
+func diffSections(d *DiffReport, opts DiffMarkdownOptions) []section {
 	var out []section
 	each := func(fn func(e *ExperimentDiff) *section) {
 		for _, e := range d.Experiments {
@@ -177,7 +182,12 @@ func diffSections(d *DiffReport) []section {
 			return &section{fmt.Sprintf("%s %s in <code>%s</code> (%d)", icon, what, e.Slug, len(cs)), caseTable(cs, reasonFrom)}
 		}
 	}
-	each(caseSection("❌", "Regressed", func(e *ExperimentDiff) []CaseChange { return e.Cases.Regressed }, "B"))
+	each(func(e *ExperimentDiff) *section {
+		if len(e.Cases.Regressed) == 0 {
+			return nil
+		}
+		return &section{fmt.Sprintf("❌ Regressed in <code>%s</code> (%d)", e.Slug, len(e.Cases.Regressed)), regressedBody(e, opts)}
+	})
 	each(func(e *ExperimentDiff) *section {
 		if len(e.Metrics) == 0 {
 			return nil
@@ -493,9 +503,9 @@ func labelCell(v *repo.CaseVerdict) string {
 
 func caseCell(name, id string) string {
 	if name == "" || name == id {
-		return "`" + id + "`"
+		return codeCell(id)
 	}
-	return cell(name, 80) + " `" + id + "`"
+	return safeText(name, 80) + " " + codeCell(id)
 }
 
 func orID(name, id string) string {
@@ -512,7 +522,7 @@ func reasonCell(v *repo.CaseVerdict) string {
 	if v == nil || v.Reason == "" {
 		return dash
 	}
-	return cell(v.Reason, 240)
+	return safeText(v.Reason, 240)
 }
 
 // pairedDeltaCell is a metric's paired Δ, or its all-cases Δ, so marked,

@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/selfevals/selfevals/repo"
+	"github.com/selfevals/selfevals/repo/gitstore"
 	"github.com/selfevals/selfevals/reports"
 	"github.com/selfevals/selfevals/reports/pullrequest"
 )
@@ -29,21 +30,35 @@ func newCommentCmd(io *IOStreams, g *globalOptions) *cobra.Command {
 		Use:   "comment [--github] [--body-file F] [--key K]",
 		Short: "Post a report as the pull request's selfevals comment, kept up to date",
 		Long: `comment posts markdown (the output of 'selfevals diff' or 'selfevals report')
-as a pull-request comment, and keeps ONE comment per key: a hidden marker
-(<!-- selfevals:KEY -->) finds the previous comment, which is updated in
-place instead of adding another.
+as a pull-request comment, and keeps ONE comment per key: the comment whose
+body starts with a hidden marker (<!-- selfevals:KEY -->) AND that the
+token's own identity wrote is updated in place. Anyone can type the marker;
+a comment by anyone else is never edited, whatever it holds. Who the token
+is comes from GET /user, or the GraphQL viewer for an installation token
+(the Actions GITHUB_TOKEN), else github-actions[bot].
 
 With --github it uses the GitHub REST API with GITHUB_TOKEN, GITHUB_REPOSITORY,
-GITHUB_EVENT_PATH (the pull request's number) and GITHUB_API_URL, as GitHub
-Actions sets them, and appends the same report to $GITHUB_STEP_SUMMARY. The
-comment is cut to GitHub's 65,536-character limit by dropping whole
-<details> sections from the end, with a note; the step summary keeps the
-full report. A read-only token (a pull request from a fork) cannot comment:
-then only the step summary is written, with a warning, and the command
-succeeds.
+GITHUB_EVENT_PATH (the pull request's number), GITHUB_API_URL and
+GITHUB_GRAPHQL_URL, as GitHub Actions sets them, and appends the same report
+to $GITHUB_STEP_SUMMARY. The comment is cut to GitHub's 65,536-character
+limit by dropping whole <details> sections from the end, with a note; the
+step summary keeps the full report.
+
+Errors are told apart. 404 (a wrong repository, pull request number or API
+URL) and 401 (a bad token) exit 2 with the URL tried. A 403 "Resource not
+accessible by integration" is the read-only token of a pull request from a
+fork: then only the step summary is written, with a warning, and the command
+succeeds; any other 403 is an error. Server errors (5xx) and secondary rate
+limits are retried after GitHub's Retry-After; a call is tried at most 4
+times.
+
+Two overlapping runs cannot leave two comments: after creating one, comment
+reads the comments again and, when an older one of its own has the marker,
+updates that one and deletes its own. Workflows should still run one job
+per pull request at a time (a concurrency group).
 
 Without --github it prints the comment it would post.`,
-		Example: `  selfevals diff origin/main > evals-diff.md
+		Example: `  selfevals diff "$(git merge-base origin/main HEAD)" > evals-diff.md
   selfevals comment --github --body-file evals-diff.md --key evals
 
   # in a workflow step
@@ -109,8 +124,9 @@ func readCommentBody(ios *IOStreams, env *Env, bodyFile string) (string, error) 
 }
 
 // postComment appends the body to the job summary and creates or updates
-// the pull request's comment of the marker. A read-only token cannot
-// comment: that is a warning, not a failure.
+// the token's own comment of the marker. A read-only token (a fork's pull
+// request) cannot comment: that is a warning, not a failure; every other
+// refusal is an error.
 func postComment(ctx context.Context, ios *IOStreams, env pullrequest.Env, marker, comment, body string) error {
 	summaryWritten := false
 	if env.StepSummary != "" {
@@ -136,6 +152,23 @@ func postComment(ctx context.Context, ios *IOStreams, env pullrequest.Env, marke
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(ios.Out, "%s comment %d on %s/%s#%d %s\n", res.Action, res.ID, pr.Owner, pr.Repo, pr.Number, res.URL)
+	fmt.Fprintf(ios.Out, "%s comment %d on %s/%s#%d as %s %s\n", res.Action, res.ID, pr.Owner, pr.Repo, pr.Number, pr.Login, res.URL)
 	return nil
+}
+
+// commentMarkdownOptions are the options of diff's markdown, which is the
+// pull-request comment: commit links and the job's link inside GitHub
+// Actions, and what the run record in this checkout adds (provenance,
+// guardrails, the regressed cases' answers and rerun commands).
+func commentMarkdownOptions(env *Env, evalsDir, evalsRel string, d *reports.DiffReport) reports.DiffMarkdownOptions {
+	mo := reports.DiffMarkdownOptions{ToolVersion: toolVersion()}
+	if server, ghRepo := env.Getenv("GITHUB_SERVER_URL"), env.Getenv("GITHUB_REPOSITORY"); server != "" && ghRepo != "" {
+		mo.CommitURL = strings.TrimRight(server, "/") + "/" + ghRepo + "/commit/"
+	}
+	eo := reports.PREvidenceOptions{EvalsDir: evalsDir, EvalsRel: evalsRel, Getenv: env.Getenv}
+	if git, err := gitstore.Open(evalsDir); err == nil {
+		eo.Head, _ = git.ResolveCommit("HEAD")
+	}
+	mo.Evidence = reports.GatherPREvidence(d, eo)
+	return mo
 }

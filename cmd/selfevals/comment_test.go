@@ -7,103 +7,13 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"unicode/utf16"
 
-	"github.com/goccy/go-json"
-
 	"github.com/selfevals/selfevals/reports"
 )
-
-// fakeGitHub is the part of the GitHub REST API that comment uses: the
-// comments of one pull request (owner/repo#7), paginated like GitHub's
-// (Link: rel="next").
-type fakeGitHub struct {
-	mu       sync.Mutex
-	comments []fakeComment
-	nextID   int64
-	readOnly bool
-	requests []string // "METHOD path?query"
-	t        *testing.T
-}
-
-type fakeComment struct {
-	ID   int64  `json:"id"`
-	Body string `json:"body"`
-	URL  string `json:"html_url"`
-}
-
-func (f *fakeGitHub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.requests = append(f.requests, r.Method+" "+r.URL.RequestURI())
-	if got := r.Header.Get("Authorization"); got != "Bearer test-token" {
-		http.Error(w, `{"message":"Bad credentials"}`, http.StatusUnauthorized)
-		return
-	}
-	w.Header().Set("Content-Type", "application/json")
-	deny := func() {
-		w.WriteHeader(http.StatusForbidden)
-		fmt.Fprint(w, `{"message":"Resource not accessible by integration","documentation_url":"https://docs.github.com/rest"}`)
-	}
-	const list = "/api/v3/repos/owner/repo/issues/7/comments"
-	switch {
-	case r.Method == http.MethodGet && r.URL.Path == list:
-		per, _ := strconv.Atoi(r.URL.Query().Get("per_page"))
-		page, _ := strconv.Atoi(r.URL.Query().Get("page"))
-		if per <= 0 {
-			per = 30
-		}
-		if page <= 0 {
-			page = 1
-		}
-		lo, hi := min((page-1)*per, len(f.comments)), min(page*per, len(f.comments))
-		if hi < len(f.comments) {
-			w.Header().Set("Link", fmt.Sprintf(`<http://%s%s?per_page=%d&page=%d>; rel="next"`, r.Host, list, per, page+1))
-		}
-		json.NewEncoder(w).Encode(f.comments[lo:hi])
-	case r.Method == http.MethodPost && r.URL.Path == list:
-		if f.readOnly {
-			deny()
-			return
-		}
-		var req struct{ Body string }
-		json.NewDecoder(r.Body).Decode(&req)
-		f.nextID++
-		c := fakeComment{ID: f.nextID, Body: req.Body, URL: fmt.Sprintf("https://github.example/owner/repo/pull/7#issuecomment-%d", f.nextID)}
-		f.comments = append(f.comments, c)
-		w.WriteHeader(http.StatusCreated)
-		json.NewEncoder(w).Encode(c)
-	case r.Method == http.MethodPatch && strings.HasPrefix(r.URL.Path, "/api/v3/repos/owner/repo/issues/comments/"):
-		if f.readOnly {
-			deny()
-			return
-		}
-		id, _ := strconv.ParseInt(strings.TrimPrefix(r.URL.Path, "/api/v3/repos/owner/repo/issues/comments/"), 10, 64)
-		var req struct{ Body string }
-		json.NewDecoder(r.Body).Decode(&req)
-		for i := range f.comments {
-			if f.comments[i].ID == id {
-				f.comments[i].Body = req.Body
-				json.NewEncoder(w).Encode(f.comments[i])
-				return
-			}
-		}
-		http.Error(w, `{"message":"Not Found"}`, http.StatusNotFound)
-	default:
-		f.t.Errorf("unexpected request %s %s", r.Method, r.URL)
-		http.Error(w, `{"message":"Not Found"}`, http.StatusNotFound)
-	}
-}
-
-func (f *fakeGitHub) snapshot() ([]fakeComment, []string) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return append([]fakeComment(nil), f.comments...), append([]string(nil), f.requests...)
-}
 
 // commentEnv points comment at the fake API, as GitHub Actions would set
 // the environment for a pull_request event.
@@ -129,24 +39,32 @@ func withVar(env *Env, key, value string) *Env {
 	return &Env{Dir: env.Dir, Vars: vars}
 }
 
+// postBody writes body to a file under env's directory and runs comment
+// --github --key evals on it.
+func postBody(t *testing.T, env *Env, body string) (string, string, int) {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "diff.md")
+	if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return runEnv(t, env, "comment", "--github", "--body-file", p, "--key", "evals")
+}
+
 func TestCommentCreatesThenUpdates(t *testing.T) {
 	t.Parallel()
-	gh := &fakeGitHub{t: t, nextID: 1000}
+	gh := newFakeGitHub(t)
 	// A busy pull request: a full first page of other comments, so the
 	// selfevals comment lands on page 2.
 	for i := range 100 {
-		gh.nextID++
-		gh.comments = append(gh.comments, fakeComment{ID: gh.nextID, Body: fmt.Sprintf("review comment %d", i)})
+		gh.add(person, fmt.Sprintf("review comment %d", i))
 	}
 	gh.comments[3].Body = "> <!-- selfevals:evals -->\n> quoted by a person: not ours"
 	srv := httptest.NewServer(gh)
 	defer srv.Close()
 	env, summary := commentEnv(t, srv.URL)
-	body := filepath.Join(env.Dir, "diff.md")
 
-	os.WriteFile(body, []byte("### ✅ no regressions; 1 case fixed\n\nfirst run\n"), 0o644)
-	out, errOut, code := runEnv(t, env, "comment", "--github", "--body-file", body, "--key", "evals")
-	if code != 0 || !strings.Contains(out, "created comment 1101 on owner/repo#7") {
+	out, errOut, code := postBody(t, env, "### ✅ no regressions; 1 case fixed\n\nfirst run\n")
+	if code != 0 || !strings.Contains(out, "created comment 1101 on owner/repo#7") || !strings.Contains(out, "as github-actions") {
 		t.Fatalf("first comment: exit %d\n%s%s", code, out, errOut)
 	}
 	comments, _ := gh.snapshot()
@@ -154,8 +72,7 @@ func TestCommentCreatesThenUpdates(t *testing.T) {
 		t.Fatalf("after the first call: %d comments, last %q", len(comments), comments[len(comments)-1].Body)
 	}
 
-	os.WriteFile(body, []byte("### ❌ 1 regression in support\n\nsecond run\n"), 0o644)
-	out, errOut, code = runEnv(t, env, "comment", "--github", "--body-file", body, "--key", "evals")
+	out, errOut, code = postBody(t, env, "### ❌ 1 regression in support\n\nsecond run\n")
 	if code != 0 || !strings.Contains(out, "updated comment 1101") {
 		t.Fatalf("second comment: exit %d\n%s%s", code, out, errOut)
 	}
@@ -166,17 +83,21 @@ func TestCommentCreatesThenUpdates(t *testing.T) {
 	if comments[3].Body != "> <!-- selfevals:evals -->\n> quoted by a person: not ours" {
 		t.Error("a person's comment quoting the marker was edited")
 	}
-	var sawPage2, sawPatch bool
+	var sawPage2, sawPatch, sawUser, sawGraphQL bool
 	for _, r := range requests {
 		sawPage2 = sawPage2 || strings.HasPrefix(r, "GET ") && strings.Contains(r, "page=2")
 		sawPatch = sawPatch || r == "PATCH /api/v3/repos/owner/repo/issues/comments/1101"
+		sawUser = sawUser || r == "GET /api/v3/user"
+		sawGraphQL = sawGraphQL || r == "POST /api/graphql"
 	}
-	if !sawPage2 || !sawPatch {
-		t.Errorf("requests did not page to 2 and patch 1101:\n%s", strings.Join(requests, "\n"))
+	if !sawPage2 || !sawPatch || !sawUser || !sawGraphQL {
+		t.Errorf("requests did not ask who the token is, page to 2 and patch 1101:\n%s", strings.Join(requests, "\n"))
 	}
 
 	// Another key keeps its own comment.
-	_, _, code = runEnv(t, env, "comment", "--github", "--body-file", body, "--key", "nightly")
+	p := filepath.Join(env.Dir, "nightly.md")
+	os.WriteFile(p, []byte("nightly"), 0o644)
+	_, _, code = runEnv(t, env, "comment", "--github", "--body-file", p, "--key", "nightly")
 	if comments, _ = gh.snapshot(); code != 0 || len(comments) != 102 || !strings.HasPrefix(comments[101].Body, "<!-- selfevals:nightly -->") {
 		t.Errorf("another key: exit %d, %d comments", code, len(comments))
 	}
@@ -185,26 +106,62 @@ func TestCommentCreatesThenUpdates(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if strings.Count(string(s), "first run") != 1 || strings.Count(string(s), "second run") != 2 {
+	if strings.Count(string(s), "first run") != 1 || strings.Count(string(s), "second run") != 1 {
 		t.Errorf("step summary:\n%s", s)
 	}
 }
 
+// Anyone can write the marker; only the token's own comment is updated.
+// A person's comment starting with it, and (for a personal access token)
+// an older comment of the Actions bot, are left alone.
+func TestCommentNeverEditsAnotherAuthorsComment(t *testing.T) {
+	t.Parallel()
+	gh := newFakeGitHub(t)
+	squatter := "<!-- selfevals:evals -->\n### ✅ no regressions (posted by a person to silence the bot)"
+	gh.add(person, squatter)
+	botsOld := "<!-- selfevals:evals -->\nwritten with GITHUB_TOKEN before the repository switched to a personal token"
+	gh.add(actionsBot, botsOld)
+	srv := httptest.NewServer(gh)
+	defer srv.Close()
+	env, _ := commentEnv(t, srv.URL)
+
+	out, errOut, code := postBody(t, env, "### ❌ 1 regression in support\n")
+	if code != 0 || !strings.Contains(out, "updated comment 1002") {
+		t.Fatalf("installation token: exit %d\n%s%s", code, out, errOut)
+	}
+	pat := withVar(env, "GITHUB_TOKEN", personalToken)
+	out, errOut, code = postBody(t, pat, "### ❌ 2 regressions in support\n")
+	if code != 0 || !strings.Contains(out, "created comment 1003") || !strings.Contains(out, "as selfevals-bot") {
+		t.Fatalf("personal token: exit %d\n%s%s", code, out, errOut)
+	}
+	out, _, _ = postBody(t, pat, "### ❌ 3 regressions in support\n")
+	comments, _ := gh.snapshot()
+	if !strings.Contains(out, "updated comment 1003") || len(comments) != 3 {
+		t.Fatalf("second personal-token run: %s, %d comments", out, len(comments))
+	}
+	if comments[0].Body != squatter {
+		t.Errorf("the person's comment was edited: %q", comments[0].Body)
+	}
+	if !strings.HasSuffix(comments[1].Body, "1 regression in support") || !strings.HasSuffix(comments[2].Body, "3 regressions in support") {
+		t.Errorf("bodies: %q, %q", comments[1].Body, comments[2].Body)
+	}
+}
+
 // A pull request from a fork gets a read-only token: the comment fails with
-// 403, the report still reaches the job summary, and the step succeeds.
+// 403 "Resource not accessible by integration", the report still reaches
+// the job summary, and the step succeeds with a warning.
 func TestCommentReadOnlyTokenFallsBackToTheSummary(t *testing.T) {
 	t.Parallel()
-	gh := &fakeGitHub{t: t, readOnly: true}
+	gh := newFakeGitHub(t)
+	gh.readOnly = true
 	srv := httptest.NewServer(gh)
 	defer srv.Close()
 	env, summary := commentEnv(t, srv.URL)
-	body := filepath.Join(env.Dir, "diff.md")
-	os.WriteFile(body, []byte("### ✅ no regressions\n"), 0o644)
-	out, errOut, code := runEnv(t, env, "comment", "--github", "--body-file", body, "--key", "evals")
+	out, errOut, code := postBody(t, env, "### ✅ no regressions\n")
 	if code != 0 {
 		t.Fatalf("exit %d\n%s%s", code, out, errOut)
 	}
-	if !strings.Contains(errOut, "warning:") || !strings.Contains(errOut, "HTTP 403") || !strings.Contains(errOut, "read-only GITHUB_TOKEN") || !strings.Contains(errOut, "job summary only") {
+	if !strings.Contains(errOut, "warning:") || !strings.Contains(errOut, "HTTP 403 Resource not accessible by integration") || !strings.Contains(errOut, "read-only GITHUB_TOKEN") || !strings.Contains(errOut, "job summary only") {
 		t.Errorf("warning = %q", errOut)
 	}
 	if s, _ := os.ReadFile(summary); !strings.Contains(string(s), "### ✅ no regressions") {
@@ -215,9 +172,113 @@ func TestCommentReadOnlyTokenFallsBackToTheSummary(t *testing.T) {
 	}
 }
 
+// Errors are told apart: a wrong pull request is 404 and a bad token 401
+// (both exit 2, naming what to check), a 403 that is not the read-only
+// one is an error (exit 1), never the fork warning.
+func TestCommentAPIErrorsByKind(t *testing.T) {
+	t.Parallel()
+	gh := newFakeGitHub(t)
+	srv := httptest.NewServer(gh)
+	defer srv.Close()
+	env, _ := commentEnv(t, srv.URL)
+
+	wrongPR := filepath.Join(env.Dir, "event8.json")
+	os.WriteFile(wrongPR, []byte(`{"number":8,"pull_request":{"number":8}}`), 0o644)
+	_, errOut, code := postBody(t, withVar(env, "GITHUB_EVENT_PATH", wrongPR), "hello")
+	if code != 2 || !strings.Contains(errOut, "repository or pull request not found: GET "+srv.URL+"/api/v3/repos/owner/repo/issues/8/comments answered 404") || strings.Contains(errOut, "warning") {
+		t.Errorf("wrong pull request: exit %d %q", code, errOut)
+	}
+	wrongAPI := withVar(env, "GITHUB_API_URL", srv.URL+"/api/v3/nope")
+	if _, errOut, code = postBody(t, wrongAPI, "hello"); code != 2 || !strings.Contains(errOut, "repository or pull request not found") {
+		t.Errorf("wrong API URL: exit %d %q", code, errOut)
+	}
+	_, errOut, code = postBody(t, withVar(env, "GITHUB_TOKEN", "expired"), "hello")
+	if code != 2 || !strings.Contains(errOut, "GITHUB_TOKEN was refused: GET "+srv.URL+"/api/v3/user answered 401 Bad credentials") {
+		t.Errorf("bad token: exit %d %q", code, errOut)
+	}
+	gh.fail("POST "+fakeList, http.StatusForbidden, nil, `{"message":"Resource protected by organization SAML enforcement. You must grant your Personal Access token access to this organization."}`)
+	_, errOut, code = postBody(t, env, "hello")
+	if code != 1 || !strings.Contains(errOut, "SAML enforcement") || strings.Contains(errOut, "warning") {
+		t.Errorf("another 403: exit %d %q", code, errOut)
+	}
+	if comments, _ := gh.snapshot(); len(comments) != 0 {
+		t.Errorf("comments = %v", comments)
+	}
+}
+
+// Server errors and secondary rate limits are retried (after the
+// Retry-After GitHub names); the comment is posted once.
+func TestCommentRetries(t *testing.T) {
+	t.Parallel()
+	gh := newFakeGitHub(t)
+	srv := httptest.NewServer(gh)
+	defer srv.Close()
+	env, _ := commentEnv(t, srv.URL)
+	gh.fail("GET "+fakeList, http.StatusBadGateway, nil, `<html>502 Bad Gateway</html>`)
+	gh.fail("GET "+fakeList, http.StatusServiceUnavailable, nil, `{"message":"Service Unavailable"}`)
+	gh.fail("POST "+fakeList, http.StatusForbidden, map[string]string{"Retry-After": "1"},
+		`{"message":"You have exceeded a secondary rate limit. Please wait a few minutes before you try again.","documentation_url":"https://docs.github.com/rest/overview/rate-limits-for-the-rest-api#about-secondary-rate-limits"}`)
+	out, errOut, code := postBody(t, env, "hello")
+	if code != 0 || !strings.Contains(out, "created comment") {
+		t.Fatalf("exit %d\n%s%s", code, out, errOut)
+	}
+	comments, requests := gh.snapshot()
+	posts := 0
+	for _, r := range requests {
+		if strings.HasPrefix(r, "POST /api/v3/") {
+			posts++
+		}
+	}
+	if len(comments) != 1 || posts != 2 {
+		t.Errorf("%d comments after %d POSTs:\n%s", len(comments), posts, strings.Join(requests, "\n"))
+	}
+
+	// A server that keeps failing is given up on, with the status.
+	for range 4 {
+		gh.fail("GET "+fakeList, http.StatusInternalServerError, nil, `{"message":"Server Error"}`)
+	}
+	if _, errOut, code = postBody(t, env, "again"); code != 1 || !strings.Contains(errOut, "500") {
+		t.Errorf("a failing server: exit %d %q", code, errOut)
+	}
+}
+
+// Two runs of one pull request that overlap, both finding no comment and
+// both creating one, end with one comment.
+func TestCommentRacingRunsLeaveOneComment(t *testing.T) {
+	t.Parallel()
+	gh := newFakeGitHub(t)
+	gh.racers = 2
+	srv := httptest.NewServer(gh)
+	defer srv.Close()
+	env, _ := commentEnv(t, srv.URL)
+	var wg sync.WaitGroup
+	codes := make([]int, 2)
+	for i := range 2 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, _, codes[i] = postBody(t, env, fmt.Sprintf("run %d", i))
+		}()
+	}
+	wg.Wait()
+	comments, requests := gh.snapshot()
+	creates := 0
+	for _, r := range requests {
+		if strings.HasPrefix(r, "POST "+fakeList) {
+			creates++
+		}
+	}
+	if codes[0] != 0 || codes[1] != 0 || creates != 2 {
+		t.Fatalf("exits %v, %d creates", codes, creates)
+	}
+	if len(comments) != 1 || comments[0].ID != 1001 || !strings.HasPrefix(comments[0].Body, "<!-- selfevals:evals -->\nrun ") {
+		t.Errorf("comments = %+v\n%s", comments, strings.Join(requests, "\n"))
+	}
+}
+
 func TestCommentErrors(t *testing.T) {
 	t.Parallel()
-	gh := &fakeGitHub{t: t}
+	gh := newFakeGitHub(t)
 	srv := httptest.NewServer(gh)
 	defer srv.Close()
 	env, _ := commentEnv(t, srv.URL)
@@ -271,7 +332,7 @@ func TestCommentErrors(t *testing.T) {
 // with a note; the job summary keeps everything.
 func TestCommentFitsTheLimit(t *testing.T) {
 	t.Parallel()
-	gh := &fakeGitHub{t: t}
+	gh := newFakeGitHub(t)
 	srv := httptest.NewServer(gh)
 	defer srv.Close()
 	env, summary := commentEnv(t, srv.URL)

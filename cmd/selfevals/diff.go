@@ -108,12 +108,7 @@ func runDiff(io *IOStreams, opts *diffOptions, args []string) error {
 			return err
 		}
 	} else {
-		mo := reports.DiffMarkdownOptions{ToolVersion: toolVersion()}
-		env := opts.global.env
-		if server, ghRepo := env.Getenv("GITHUB_SERVER_URL"), env.Getenv("GITHUB_REPOSITORY"); server != "" && ghRepo != "" {
-			mo.CommitURL = strings.TrimRight(server, "/") + "/" + ghRepo + "/commit/"
-		}
-		fmt.Fprint(io.Out, reports.DiffMarkdown(d, mo))
+		fmt.Fprint(io.Out, reports.DiffMarkdown(d, commentMarkdownOptions(opts.global.env, dir, rel, d)))
 	}
 	if opts.failOn == "regression" && d.Regressed() {
 		var why []string

@@ -4,8 +4,7 @@
 package pullrequest
 
 import (
-	"context"
-	"errors"
+	"cmp"
 	"fmt"
 	"net/http"
 	"os"
@@ -18,11 +17,6 @@ import (
 	"github.com/selfevals/selfevals/repo"
 )
 
-// ErrReadOnly is returned when the token may read the pull request but not
-// comment on it: GitHub answers 403 or 404, as it does for the read-only
-// GITHUB_TOKEN of a pull request from a fork.
-var ErrReadOnly = errors.New("the token cannot comment on this pull request")
-
 // Env is what GitHub Actions tells a step about its run.
 type Env struct {
 	Token       string // GITHUB_TOKEN
@@ -30,6 +24,7 @@ type Env struct {
 	EventPath   string // GITHUB_EVENT_PATH: the event's JSON payload
 	EventName   string // GITHUB_EVENT_NAME
 	APIURL      string // GITHUB_API_URL (https://api.github.com, or …/api/v3 on GHES)
+	GraphQLURL  string // GITHUB_GRAPHQL_URL; derived from APIURL when unset
 	StepSummary string // GITHUB_STEP_SUMMARY
 }
 
@@ -41,6 +36,7 @@ func EnvFrom(getenv func(string) string) Env {
 		EventPath:   getenv("GITHUB_EVENT_PATH"),
 		EventName:   getenv("GITHUB_EVENT_NAME"),
 		APIURL:      getenv("GITHUB_API_URL"),
+		GraphQLURL:  getenv("GITHUB_GRAPHQL_URL"),
 		StepSummary: getenv("GITHUB_STEP_SUMMARY"),
 	}
 }
@@ -49,7 +45,10 @@ func EnvFrom(getenv func(string) string) Env {
 type PullRequest struct {
 	Owner, Repo string
 	Number      int
-	client      *github.Client
+	// Login is who the token posts as, once Upsert has asked.
+	Login   string
+	client  *github.Client
+	graphQL string
 }
 
 // Open checks the environment, finds the pull request's number in the
@@ -90,6 +89,7 @@ func Open(env Env) (*PullRequest, error) {
 		api = "https://api.github.com"
 	}
 	client, err := github.NewClient(
+		github.WithTransport(&retryTransport{base: http.DefaultTransport, backoff: 500 * time.Millisecond, sleep: sleepCtx}),
 		github.WithAuthToken(env.Token),
 		github.WithURLs(&api, nil),
 		github.WithUserAgent("selfevals"),
@@ -98,7 +98,20 @@ func Open(env Env) (*PullRequest, error) {
 	if err != nil {
 		return nil, repo.Userf("GITHUB_API_URL=%q: %v", env.APIURL, err)
 	}
-	return &PullRequest{Owner: owner, Repo: name, Number: number, client: client}, nil
+	return &PullRequest{Owner: owner, Repo: name, Number: number, client: client, graphQL: graphQLURL(env)}, nil
+}
+
+// graphQLURL is GITHUB_GRAPHQL_URL, or where GitHub serves GraphQL next to
+// the REST API: /graphql on github.com, /api/graphql on GHES (/api/v3).
+func graphQLURL(env Env) string {
+	if env.GraphQLURL != "" {
+		return env.GraphQLURL
+	}
+	api := strings.TrimRight(cmp.Or(env.APIURL, "https://api.github.com"), "/")
+	if base, ok := strings.CutSuffix(api, "/api/v3"); ok {
+		return base + "/api/graphql"
+	}
+	return api + "/graphql"
 }
 
 // eventNumber is the pull request's number in an event payload:
@@ -131,65 +144,6 @@ func eventNumber(path string) (int, error) {
 		return ev.Number, nil
 	}
 	return 0, nil
-}
-
-// Result says what Upsert did.
-type Result struct {
-	Action string // created or updated
-	ID     int64
-	URL    string
-}
-
-// Upsert updates the comment whose body starts with marker, or creates one.
-// The comments are listed page by page (oldest first) until the marker is
-// found. body must already hold the marker and fit GitHub's limit.
-func (pr *PullRequest) Upsert(ctx context.Context, marker, body string) (Result, error) {
-	opts := &github.IssueListCommentsOptions{ListOptions: github.ListOptions{PerPage: 100}}
-	var found *github.IssueComment
-	for found == nil {
-		comments, resp, err := pr.client.Issues.ListComments(ctx, pr.Owner, pr.Repo, pr.Number, opts)
-		if err != nil {
-			return Result{}, pr.explain("list the comments of", err)
-		}
-		for _, c := range comments {
-			if strings.HasPrefix(strings.TrimSpace(c.GetBody()), marker) {
-				found = c
-				break
-			}
-		}
-		if resp.NextPage == 0 {
-			break
-		}
-		opts.Page = resp.NextPage
-	}
-	req := github.IssueCommentRequest{Body: body}
-	if found != nil {
-		c, _, err := pr.client.Issues.UpdateComment(ctx, pr.Owner, pr.Repo, found.GetID(), req)
-		if err != nil {
-			return Result{}, pr.explain("update the comment on", err)
-		}
-		return Result{Action: "updated", ID: c.GetID(), URL: c.GetHTMLURL()}, nil
-	}
-	c, _, err := pr.client.Issues.CreateComment(ctx, pr.Owner, pr.Repo, pr.Number, req)
-	if err != nil {
-		return Result{}, pr.explain("comment on", err)
-	}
-	return Result{Action: "created", ID: c.GetID(), URL: c.GetHTMLURL()}, nil
-}
-
-// explain wraps an API error; 403 and 404 (not a rate limit) wrap
-// ErrReadOnly.
-func (pr *PullRequest) explain(what string, err error) error {
-	var rl *github.RateLimitError
-	var abuse *github.AbuseRateLimitError
-	var er *github.ErrorResponse
-	where := fmt.Sprintf("%s/%s#%d", pr.Owner, pr.Repo, pr.Number)
-	if !errors.As(err, &rl) && !errors.As(err, &abuse) && errors.As(err, &er) && er.Response != nil {
-		if s := er.Response.StatusCode; s == http.StatusForbidden || s == http.StatusNotFound {
-			return fmt.Errorf("%w: %s %s: HTTP %d %s", ErrReadOnly, what, where, s, er.Message)
-		}
-	}
-	return fmt.Errorf("%s %s: %w", what, where, err)
 }
 
 // AppendStepSummary appends body to the step summary file (a paragraph of

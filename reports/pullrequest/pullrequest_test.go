@@ -62,3 +62,34 @@ func TestAppendStepSummary(t *testing.T) {
 		t.Errorf("summary = %q", got)
 	}
 }
+
+func TestGraphQLURL(t *testing.T) {
+	for _, tc := range []struct {
+		env  Env
+		want string
+	}{
+		{Env{}, "https://api.github.com/graphql"},
+		{Env{APIURL: "https://ghe.example/api/v3"}, "https://ghe.example/api/graphql"},
+		{Env{APIURL: "https://ghe.example/api/v3", GraphQLURL: "https://ghe.example/api/graphql2"}, "https://ghe.example/api/graphql2"},
+	} {
+		if got := graphQLURL(tc.env); got != tc.want {
+			t.Errorf("%+v: %s, want %s", tc.env, got, tc.want)
+		}
+	}
+}
+
+func TestSameLogin(t *testing.T) {
+	for _, tc := range []struct {
+		a, b string
+		want bool
+	}{
+		{"github-actions[bot]", "github-actions", true},
+		{"Selfevals-Bot", "selfevals-bot", true},
+		{"mallory", "github-actions[bot]", false},
+		{"", "", false},
+	} {
+		if got := sameLogin(tc.a, tc.b); got != tc.want {
+			t.Errorf("sameLogin(%q, %q) = %v", tc.a, tc.b, got)
+		}
+	}
+}
