@@ -32,7 +32,7 @@ var hostile = []string{
 
 var (
 	rawTag      = regexp.MustCompile(`<[^p/]|</[^p]`)
-	liveMention = regexp.MustCompile(`@[A-Za-z0-9]`)
+	liveMention = regexp.MustCompile(`(^|[^A-Za-z0-9_.@-])@[A-Za-z0-9]`) // as GitHub reads one: an @ starting a word
 )
 
 // An excerpt is text whatever the answer: no tag but its own <pre>, no

@@ -34,12 +34,14 @@ func stripControls(s string) string {
 	}, s)
 }
 
-// mention is an @ that GitHub could read as a mention (@user, @org/team).
-var mention = regexp.MustCompile(`@([A-Za-z0-9])`)
+// mention is an @ that GitHub could read as a mention (@user, @org/team):
+// one that starts a word. Inside a word (pass@1, an e-mail address) it is
+// not one, and is left alone.
+var mention = regexp.MustCompile(`(^|[^A-Za-z0-9_.@-])@([A-Za-z0-9])`)
 
 // noMentions puts a zero-width space after each @ that starts a name:
 // it reads the same and notifies no one.
-func noMentions(s string) string { return mention.ReplaceAllString(s, "@\u200b$1") }
+func noMentions(s string) string { return mention.ReplaceAllString(s, "$1@\u200b$2") }
 
 var markdownEscaper = strings.NewReplacer(
 	"&", "&amp;", "<", "&lt;", ">", "&gt;",

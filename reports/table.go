@@ -71,16 +71,18 @@ func (t table) row(cells ...any) {
 }
 
 // escapeCell keeps text inside its cell: pipes escaped, line breaks as
-// spaces.
+// spaces, no control characters (an escape sequence in an agent's answer
+// must not drive the terminal the report is printed on), no mentions.
 func escapeCell(s string) string {
-	return strings.NewReplacer("|", "\\|", "\n", " ").Replace(s)
+	return noMentions(strings.NewReplacer("|", "\\|", "\n", " ").Replace(stripControls(s)))
 }
 
 // cell makes user text safe inside a table cell of the pull-request
 // comment: no line breaks, pipes escaped, HTML escaped (a reason holding
-// </details> must not close a section), and at most max characters.
+// </details> must not close a section), no control characters or
+// mentions, and at most max characters.
 func cell(s string, max int) string {
-	return escapePipes(htmlEscape(clip(oneLine(s), max)))
+	return noMentions(escapePipes(htmlEscape(clip(oneLine(stripControls(s)), max))))
 }
 
 // codeCell shows a value in a code span, on one line.
@@ -88,7 +90,7 @@ func codeCell(s string) string {
 	if s == "" {
 		return dash
 	}
-	s = escapePipes(oneLine(s))
+	s = escapePipes(oneLine(stripControls(s)))
 	if strings.Contains(s, "`") {
 		return "`` " + s + " ``"
 	}

@@ -84,3 +84,30 @@ func TestPluralAndNumbers(t *testing.T) {
 		}
 	}
 }
+
+// Text from agents and graders reaches the terminal and pull requests
+// through the table helpers: no escape sequence, bidi override or mention
+// gets through any of them.
+func TestTableHelpersNeutralizeHostileText(t *testing.T) {
+	hostile := "pass@1 ok \x1b[2J\x1b]0;pwned\x07 \u202eevil @octocat\r\nnext|cell"
+	for name, got := range map[string]string{
+		"escapeCell": escapeCell(hostile),
+		"cell":       cell(hostile, 200),
+		"codeCell":   codeCell(hostile),
+	} {
+		for _, bad := range []string{"\x1b", "\x07", "\u202e", "\r", "@octocat"} {
+			if name == "codeCell" && bad == "@octocat" {
+				continue // a code span mentions no one
+			}
+			if strings.Contains(got, bad) {
+				t.Errorf("%s(%q) = %q keeps %q", name, hostile, got, bad)
+			}
+		}
+		if strings.Contains(got, "pass@\u200b1") {
+			t.Errorf("%s broke pass@1, which mentions no one: %q", name, got)
+		}
+		if !strings.Contains(got, `\|`) {
+			t.Errorf("%s left a pipe unescaped: %q", name, got)
+		}
+	}
+}
