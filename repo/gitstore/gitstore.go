@@ -16,7 +16,7 @@ import (
 	"path/filepath"
 	"strings"
 
-	gogit "github.com/go-git/go-git/v5"
+	gogit "github.com/go-git/go-git/v6"
 )
 
 // ErrNotRepository is returned by Open when the directory is not inside a git
@@ -45,8 +45,7 @@ func Open(dir string) (*Git, error) {
 		return nil, err
 	}
 	r, err := gogit.PlainOpenWithOptions(abs, &gogit.PlainOpenOptions{
-		DetectDotGit:          true,
-		EnableDotGitCommonDir: true,
+		DetectDotGit: true,
 	})
 	if errors.Is(err, gogit.ErrRepositoryNotExists) {
 		return nil, fmt.Errorf("%s: %w", abs, ErrNotRepository)
@@ -61,7 +60,7 @@ func Open(dir string) (*Git, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open git work tree at %s: %w", abs, err)
 	}
-	return &Git{repo: r, root: wt.Filesystem.Root()}, nil
+	return &Git{repo: r, root: wt.Filesystem().Root()}, nil
 }
 
 // Root is the absolute path of the work tree's top directory.

@@ -8,8 +8,8 @@ import (
 	"regexp"
 	"strings"
 
-	"github.com/go-git/go-git/v5/plumbing"
-	"github.com/go-git/go-git/v5/plumbing/object"
+	"github.com/go-git/go-git/v6/plumbing"
+	"github.com/go-git/go-git/v6/plumbing/object"
 )
 
 // ResolveCommit resolves rev (a branch, tag, remote branch, commit hash or
@@ -68,7 +68,7 @@ func (g *Git) commit(rev string) (*object.Commit, error) {
 }
 
 var (
-	fullHash  = regexp.MustCompile(`^[0-9a-f]{40}$`)
+	fullHash  = regexp.MustCompile(`^([0-9a-f]{40}|[0-9a-f]{64})$`) // SHA-1 or SHA-256
 	plainName = regexp.MustCompile(`^[A-Za-z0-9._/-]+$`)
 )
 
