@@ -15,6 +15,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 
 	gogit "github.com/go-git/go-git/v6"
 )
@@ -27,6 +28,10 @@ var ErrNotRepository = errors.New("not inside a git work tree")
 type Git struct {
 	repo *gogit.Repository
 	root string
+	top  *source // the repository's own objects
+
+	mu         sync.Mutex
+	submodules map[string]*source // by path from the root, opened once
 
 	// beforeUpdate, when set, runs between reading the branch tip and moving
 	// the ref, so tests can move the branch underneath CommitFiles.
@@ -60,7 +65,8 @@ func Open(dir string) (*Git, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open git work tree at %s: %w", abs, err)
 	}
-	return &Git{repo: r, root: wt.Filesystem().Root()}, nil
+	root := wt.Filesystem().Root()
+	return &Git{repo: r, root: root, top: &source{store: r.Storer, dir: root}}, nil
 }
 
 // Root is the absolute path of the work tree's top directory.

@@ -3,7 +3,6 @@ package gitstore
 import (
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"regexp"
 	"strings"
@@ -140,15 +139,7 @@ func (g *Git) fileAt(c *object.Commit, path string) ([]byte, bool, error) {
 	return data, err == nil, err
 }
 
+// blob is the content of the blob h, fetched first in a partial clone.
 func (g *Git) blob(h plumbing.Hash) ([]byte, error) {
-	b, err := object.GetBlob(g.repo.Storer, h)
-	if err != nil {
-		return nil, err
-	}
-	r, err := b.Reader()
-	if err != nil {
-		return nil, err
-	}
-	defer r.Close()
-	return io.ReadAll(r)
+	return g.readBlob(g.top, h)
 }

@@ -153,14 +153,18 @@ func TestTreeFS(t *testing.T) {
 		t.Errorf("Stat(agents/run.sh) = %v, %v", st, err)
 	}
 	if entries, err := fs.ReadDir(tree, "vendor/sub"); err != nil || len(entries) != 0 {
-		t.Errorf("a submodule lists as %v, %v; want an empty directory", entries, err)
+		t.Errorf("a submodule that is not checked out lists as %v, %v; want an empty directory", entries, err)
+	}
+	if _, err := fs.ReadFile(tree, "vendor/sub/README.md"); err == nil || !strings.Contains(err.Error(), "git submodule update --init vendor/sub") {
+		t.Errorf("reading inside a submodule that is not checked out: %v", err)
 	}
 	if _, err := tree.ReadLink("README.md"); err == nil {
 		t.Error("ReadLink of a regular file succeeded")
 	}
 }
 
-// Symlinks resolve inside the tree only, and a cycle of them ends.
+// Symlinks resolve inside the tree only (one that leaves it is refused),
+// and a cycle of them ends.
 func TestTreeSymlinksStayInside(t *testing.T) {
 	t.Parallel()
 	dir := newRepo(t, map[string]string{"evals/a.txt": "a\n"})
@@ -181,9 +185,16 @@ func TestTreeSymlinksStayInside(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, name := range []string{"evals/up/x", "evals/up", "evals/abs", "evals/dangling"} {
-		if _, err := tree.Open(name); !errors.Is(err, fs.ErrNotExist) {
-			t.Errorf("Open(%s): err = %v, want fs.ErrNotExist", name, err)
+	if _, err := tree.Open("evals/dangling"); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("Open(evals/dangling): err = %v, want fs.ErrNotExist", err)
+	}
+	// A link that leaves the repository is refused, not taken for a
+	// missing file: git holds only its text.
+	for name, link := range map[string]string{"evals/up/x": "evals/up", "evals/up": "evals/up", "evals/abs": "evals/abs"} {
+		_, err := tree.Open(name)
+		if err == nil || errors.Is(err, fs.ErrNotExist) || !strings.Contains(err.Error(), link+" at HEAD is a symlink to ") ||
+			!strings.Contains(err.Error(), "outside the repository") {
+			t.Errorf("Open(%s): err = %v, want a refusal naming %s", name, err, link)
 		}
 	}
 	if _, err := tree.Open("evals/loop1"); err == nil || !strings.Contains(err.Error(), "too many levels of symbolic links") {

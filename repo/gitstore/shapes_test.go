@@ -1,0 +1,157 @@
+package gitstore
+
+import (
+	"io/fs"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// A SHA-256 repository takes reads, history and candidate commits like any
+// other, and git finds nothing wrong with what selfevals wrote.
+func TestSHA256Repository(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	if out, err := gitErr(dir, "init", "-q", "--object-format=sha256", "-b", "main"); err != nil {
+		t.Skipf("this git cannot make SHA-256 repositories: %v\n%s", err, out)
+	}
+	writeFile(t, dir, specPath, demoSpec)
+	first := commitAll(t, dir, "initial")
+	writeFile(t, dir, "evals/results/demo/summary.json", "{}\n")
+	commitAll(t, dir, "results")
+	g := open(t, dir)
+
+	if h, err := g.ResolveCommit(first[:12]); err != nil || h != first || len(h) != 64 {
+		t.Fatalf("ResolveCommit(%s) = %s, %v; want %s", first[:12], h, err, first)
+	}
+	if b, err := g.ReadFile("HEAD~1", specPath); err != nil || string(b) != demoSpec {
+		t.Errorf("ReadFile at HEAD~1: %v", err)
+	}
+	hist, err := g.FileHistory("main", summaryPath)
+	if err != nil || len(hist) != 1 || string(hist[0].Content) != "{}\n" {
+		t.Errorf("FileHistory = %v, %v", hist, err)
+	}
+	c, err := g.CommitFiles("selfevals/demo", map[string][]byte{summaryPath: []byte("{\"kept\": 1}\n")},
+		"keep\n\n"+TrailerRun+": run_1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := git(t, dir, "rev-parse", "selfevals/demo"); got != c {
+		t.Errorf("branch at %s, CommitFiles said %s", got, c)
+	}
+	if got := git(t, dir, "show", "selfevals/demo:"+summaryPath); got != `{"kept": 1}` {
+		t.Errorf("committed summary = %q", got)
+	}
+	log, err := g.BranchCommits("selfevals/demo", "main")
+	if err != nil || len(log) != 1 || log[0].Hash != c {
+		t.Errorf("BranchCommits = %v, %v", log, err)
+	}
+	fsck(t, dir)
+	if _, err := g.TreeAt(strings.Repeat("ab", 32)); err == nil || !strings.Contains(err.Error(), "unknown revision") {
+		t.Errorf("a 64-digit hash that is not there: %v", err)
+	}
+}
+
+// submoduleRepo makes a repository whose evals/datasets/shared is a
+// submodule with two commits; the superproject records the first at HEAD~1
+// and the second at HEAD. It returns the superproject's directory.
+func submoduleRepo(t *testing.T) string {
+	t.Helper()
+	data := newRepo(t, map[string]string{"cases.jsonl": "{\"v\": 1}\n"})
+	dir := newRepo(t, map[string]string{"evals/experiments/demo.yaml": "experiment: {}\n"})
+	git(t, dir, "-c", "protocol.file.allow=always", "submodule", "add", "-q", "file://"+filepath.ToSlash(data), "evals/datasets/shared")
+	commitAll(t, dir, "add the shared dataset")
+	writeFile(t, data, "cases.jsonl", "{\"v\": 2}\n")
+	commitAll(t, data, "second version")
+	git(t, filepath.Join(dir, "evals", "datasets", "shared"), "pull", "-q", "origin", "main")
+	commitAll(t, dir, "move the shared dataset on")
+	return dir
+}
+
+// A dataset directory that is a submodule reads at each revision as the
+// submodule commit that revision records, from the submodule's checkout.
+func TestTreeReadsASubmodule(t *testing.T) {
+	t.Parallel()
+	dir := submoduleRepo(t)
+	g := open(t, dir)
+	for rev, want := range map[string]string{"HEAD": "{\"v\": 2}\n", "HEAD~1": "{\"v\": 1}\n"} {
+		tree, err := g.TreeAt(rev)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if b, err := fs.ReadFile(tree, "evals/datasets/shared/cases.jsonl"); err != nil || string(b) != want {
+			t.Errorf("cases at %s = %q, %v; want %q", rev, b, err, want)
+		}
+		if entries, err := fs.ReadDir(tree, "evals/datasets/shared"); err != nil || len(entries) != 1 || entries[0].Name() != "cases.jsonl" {
+			t.Errorf("the submodule at %s lists as %v, %v", rev, entries, err)
+		}
+	}
+
+	// A fresh clone has not checked the submodule out: reading inside it
+	// names the command that does.
+	clone := filepath.Join(t.TempDir(), "clone")
+	git(t, dir, "clone", "-q", "file://"+filepath.ToSlash(dir), clone)
+	tree, err := open(t, clone).TreeAt("HEAD")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = fs.ReadFile(tree, "evals/datasets/shared/cases.jsonl")
+	if err == nil || !strings.Contains(err.Error(), "evals/datasets/shared is a submodule that is not checked out") ||
+		!strings.HasSuffix(err.Error(), "\n  git submodule update --init evals/datasets/shared") {
+		t.Errorf("reading inside a submodule that is not checked out: %v", err)
+	}
+	git(t, clone, "-c", "protocol.file.allow=always", "submodule", "update", "--init", "-q", "evals/datasets/shared")
+	tree, err = open(t, clone).TreeAt("HEAD")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b, err := fs.ReadFile(tree, "evals/datasets/shared/cases.jsonl"); err != nil || string(b) != "{\"v\": 2}\n" {
+		t.Errorf("after git submodule update --init: %q, %v", b, err)
+	}
+}
+
+// A blobless clone (git clone --filter=blob:none) fetches the blobs that
+// reads and history need, as git does; when the remote is gone, the error
+// gives the command that fetches the blob.
+func TestBloblessClone(t *testing.T) {
+	t.Parallel()
+	dir := newRepo(t, map[string]string{summaryPath: "v1\n"})
+	writeFile(t, dir, summaryPath, "v2\n")
+	commitAll(t, dir, "second")
+	git(t, dir, "config", "uploadpack.allowFilter", "true")
+	clone := filepath.Join(t.TempDir(), "clone")
+	git(t, dir, "clone", "-q", "--no-checkout", "--filter=blob:none", "file://"+filepath.ToSlash(dir), clone)
+	missing := func() string { return git(t, clone, "rev-list", "--objects", "--missing=print", "HEAD") }
+	if n := strings.Count(missing(), "?"); n != 2 {
+		t.Fatalf("the clone lacks %d blobs, want 2:\n%s", n, missing())
+	}
+	g := open(t, clone)
+	tree, err := g.TreeAt("HEAD~1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b, err := fs.ReadFile(tree, summaryPath); err != nil || string(b) != "v1\n" {
+		t.Errorf("ReadFile at HEAD~1 = %q, %v", b, err)
+	}
+	if st, err := fs.Stat(tree, summaryPath); err != nil || st.Size() != 3 {
+		t.Errorf("Stat = %v, %v", st, err)
+	}
+	hist, err := g.FileHistory("HEAD", summaryPath)
+	if err != nil || len(hist) != 2 || string(hist[0].Content) != "v2\n" || string(hist[1].Content) != "v1\n" {
+		t.Errorf("FileHistory = %v, %v", hist, err)
+	}
+	if n := strings.Count(missing(), "?"); n != 0 {
+		t.Errorf("git still lacks %d blobs after the reads:\n%s", n, missing())
+	}
+
+	// Offline: a second clone whose remote has gone away.
+	gone := filepath.Join(t.TempDir(), "gone")
+	git(t, dir, "clone", "-q", "--no-checkout", "--filter=blob:none", "file://"+filepath.ToSlash(dir), gone)
+	git(t, gone, "remote", "set-url", "origin", "file://"+filepath.ToSlash(filepath.Join(t.TempDir(), "nothing")))
+	blob := git(t, gone, "rev-parse", "HEAD:"+summaryPath)
+	_, err = open(t, gone).ReadFile("HEAD", summaryPath)
+	if err == nil || !strings.Contains(err.Error(), "is not in this partial clone and fetching it from origin failed") ||
+		!strings.HasSuffix(err.Error(), "\n  git fetch origin "+blob) {
+		t.Errorf("a blob the remote cannot give: %v", err)
+	}
+}
