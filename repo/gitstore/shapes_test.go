@@ -155,3 +155,38 @@ func TestBloblessClone(t *testing.T) {
 		t.Errorf("a blob the remote cannot give: %v", err)
 	}
 }
+
+// The identity comes from files the config includes: [includeIf
+// "gitdir:..."] in the global config, [include] in the repository's.
+func TestCommitIdentityFromIncludes(t *testing.T) {
+	home := t.TempDir()
+	t.Setenv("HOME", home)
+	t.Setenv("XDG_CONFIG_HOME", filepath.Join(home, ".config"))
+	t.Setenv("GIT_CONFIG_GLOBAL", filepath.Join(home, ".gitconfig"))
+	for _, v := range []string{"GIT_AUTHOR_NAME", "GIT_AUTHOR_EMAIL", "GIT_COMMITTER_NAME", "GIT_COMMITTER_EMAIL"} {
+		t.Setenv(v, "")
+	}
+	dir := newRepo(t, map[string]string{"README.md": "hi\n"})
+	git(t, dir, "config", "--unset", "user.name")
+	git(t, dir, "config", "--unset", "user.email")
+	work := filepath.Dir(dir)
+	writeFile(t, home, "work.gitconfig", "[user]\n\tname = Work Person\n\temail = work@example.com\n")
+	writeFile(t, home, ".gitconfig", "[includeIf \"gitdir:"+filepath.ToSlash(work)+"/\"]\n\tpath = "+filepath.ToSlash(filepath.Join(home, "work.gitconfig"))+"\n")
+	g := open(t, dir)
+	identity := func() string {
+		t.Helper()
+		if _, err := g.CommitFiles("selfevals/demo", map[string][]byte{"f.txt": []byte(t.Name() + git(t, dir, "rev-parse", "--short", "HEAD"))}, "x"); err != nil {
+			t.Fatal(err)
+		}
+		return git(t, dir, "log", "-1", "--format=%an <%ae>|%cn <%ce>", "selfevals/demo")
+	}
+	if got := identity(); got != "Work Person <work@example.com>|Work Person <work@example.com>" {
+		t.Errorf("identity through the global includeIf = %s", got)
+	}
+
+	writeFile(t, dir, "team.gitconfig", "[author]\n\tname = Team Author\n\temail = team@example.com\n")
+	git(t, dir, "config", "include.path", "../team.gitconfig")
+	if got := identity(); got != "Team Author <team@example.com>|Work Person <work@example.com>" {
+		t.Errorf("identity through the repository's include = %s", got)
+	}
+}
