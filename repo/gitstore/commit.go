@@ -232,7 +232,7 @@ func (g *Git) writeTree(base plumbing.Hash, edit *treeEdit, prefix string) (plum
 	}
 
 	for name, data := range edit.files {
-		h, err := g.writeBlob(data)
+		h, err := g.writeCleanBlob(prefix+name, data)
 		if err != nil {
 			return plumbing.ZeroHash, fmt.Errorf("write %s%s: %w", prefix, name, err)
 		}

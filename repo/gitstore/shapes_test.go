@@ -2,6 +2,7 @@ package gitstore
 
 import (
 	"io/fs"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -189,4 +190,66 @@ func TestCommitIdentityFromIncludes(t *testing.T) {
 	if got := identity(); got != "Team Author <team@example.com>|Work Person <work@example.com>" {
 		t.Errorf("identity through the repository's include = %s", got)
 	}
+}
+
+// With core.autocrlf=true (Git for Windows' default) the checkout has CRLF
+// line endings. Files selfevals writes with LF leave the tree clean where
+// .gitattributes says eol=lf (as selfevals init writes it); elsewhere git
+// status lists them (their size changed) but Dirty, comparing contents
+// after the clean filter as git add would, does not. A candidate commit of
+// a spec read from the checkout stores LF, as git add would, so its diff is
+// the changed line only; a path marked -text keeps its bytes.
+func TestAutocrlfCheckout(t *testing.T) {
+	t.Parallel()
+	const result = "{\n  \"cases\": 1\n}\n"
+	dir := newRepo(t, map[string]string{
+		specPath: demoSpec, summaryPath: result, "evals/other/summary.json": result, "evals/raw.txt": "x\n",
+		".gitattributes": "*.txt -text\nevals/results/** text eol=lf\n",
+	})
+	git(t, dir, "config", "core.autocrlf", "true")
+	git(t, dir, "rm", "-q", "--cached", "-r", ".")
+	git(t, dir, "reset", "-q", "--hard")
+	spec, err := os.ReadFile(filepath.Join(dir, filepath.FromSlash(specPath)))
+	if err != nil || !strings.Contains(string(spec), "\r\n") {
+		t.Fatalf("the checkout has no CRLF: %q, %v", spec, err)
+	}
+	g := open(t, dir)
+	dirty := func(want bool, what string) {
+		t.Helper()
+		if got, err := g.Dirty(); err != nil || got != want {
+			t.Errorf("%s: Dirty() = %v, %v; want %v", what, got, err, want)
+		}
+	}
+
+	writeFile(t, dir, summaryPath, result)
+	if st := git(t, dir, "status", "--porcelain"); st != "" {
+		t.Errorf("git status after writing LF where eol=lf:\n%s", st)
+	}
+	dirty(false, "LF where eol=lf")
+	writeFile(t, dir, "evals/other/summary.json", result)
+	if st := git(t, dir, "status", "--porcelain"); st != " M evals/other/summary.json" {
+		t.Errorf("git status after writing LF over CRLF (git lists it by its size): %q", st)
+	}
+	dirty(false, "LF over a CRLF checkout")
+	writeFile(t, dir, summaryPath, "{\n  \"cases\": 2\n}\n")
+	dirty(true, "a real change")
+
+	edited := strings.Replace(string(spec), "temperature: 0.7", "temperature: 0.3", 1)
+	_, err = g.CommitFiles("selfevals/demo", map[string][]byte{
+		specPath:        []byte(edited),
+		"evals/raw.txt": []byte("y\r\n"),
+	}, "keep")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if blob := git(t, dir, "cat-file", "blob", "selfevals/demo:"+specPath); strings.Contains(blob, "\r") {
+		t.Errorf("the committed spec has CR bytes:\n%q", blob)
+	}
+	if got := git(t, dir, "diff", "--numstat", "main", "selfevals/demo", "--", specPath); got != "1\t1\t"+specPath {
+		t.Errorf("the candidate's spec diff: %s", got)
+	}
+	if blob := git(t, dir, "cat-file", "blob", "selfevals/demo:evals/raw.txt"); blob != "y\r" {
+		t.Errorf("a -text path was converted: %q", blob)
+	}
+	fsck(t, dir)
 }
