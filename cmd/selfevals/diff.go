@@ -99,6 +99,10 @@ func runDiff(io *IOStreams, opts *diffOptions, args []string) error {
 		return err
 	}
 	d, err := reports.Diff(a, b, reports.DiffOptions{EvalsDir: rel, Experiment: opts.experiment})
+	var outside *gitstore.LinkOutsideError
+	if errors.As(err, &outside) {
+		return &repo.UserError{Msg: err.Error()} // the repository's content, not a failure to read it
+	}
 	if err != nil {
 		return err
 	}

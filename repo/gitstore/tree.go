@@ -131,14 +131,31 @@ resolve:
 			link := strings.Join(parts[:i+1], "/")
 			p = path.Join(strings.Join(parts[:i], "/"), string(target), strings.Join(parts[i+1:], "/"))
 			if path.IsAbs(string(target)) || !fs.ValidPath(p) {
-				return entry{}, &fs.PathError{Op: op, Path: name, Err: fmt.Errorf(
-					"%s at %s is a symlink to %s, outside the repository: git keeps only the link, not what it points to; "+
-						"move the file into the repository (or link to a path inside it)", link, t.rev, target)}
+				return entry{}, &fs.PathError{Op: op, Path: name, Err: &LinkOutsideError{Link: link, Target: string(target), Rev: t.rev, whole: link == name}}
 			}
 			continue resolve
 		}
 		return e, nil
 	}
+}
+
+// LinkOutsideError is a symlink in a revision's tree that leads out of the
+// repository: git stores only the link's text, so there is nothing at the
+// revision to read through it.
+type LinkOutsideError struct {
+	Link   string // the link's path from the repository root
+	Target string // what it points to, as written
+	Rev    string
+	whole  bool // the link is the path looked up, not one of its directories
+}
+
+func (e *LinkOutsideError) Error() string {
+	what := "it is"
+	if !e.whole {
+		what = e.Link + " is"
+	}
+	return fmt.Sprintf("at %s %s a symlink to %s, outside the repository: git keeps only the link, not what it points to; "+
+		"move the file into the repository or link to a path inside it", e.Rev, what, e.Target)
 }
 
 // enterSubmodule turns the submodule entry e at p into the root of the
