@@ -94,6 +94,8 @@ func StartRecord(evalsDir string, ls *repo.LoadedSpec, fingerprint string, opts 
 		switch {
 		case errors.Is(err, gitstore.ErrNotRepository):
 			r.noCommit = "not a git repository"
+		case errors.Is(err, gitstore.ErrUnsupportedRepository):
+			r.noCommit = err.Error() // the run goes on; only committing needs git
 		case err != nil:
 			return nil, err
 		default:

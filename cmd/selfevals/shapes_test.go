@@ -217,3 +217,22 @@ func TestShapeAutocrlf(t *testing.T) {
 	}
 	git(t, dir, "fsck", "--strict")
 }
+
+// A repository selfevals cannot read (reftable refs, from git 2.45; its
+// config says so by hand here) does not stop a run: the agent is called,
+// the run is recorded, and the report says why nothing was committed and
+// how to convert the repository.
+func TestShapeUnreadableRepository(t *testing.T) {
+	t.Parallel()
+	dir := shapeRepo(t)
+	git(t, dir, "config", "core.repositoryformatversion", "1")
+	git(t, dir, "config", "extensions.refstorage", "reftable")
+	out := mustRun(t, dir, "run", "evals/experiments/pingpong.yaml")
+	if !strings.Contains(out, "Nothing was committed: selfevals cannot read this git repository") ||
+		!strings.Contains(out, "git refs migrate --ref-format=files") {
+		t.Errorf("run in a reftable repository:\n%s", out)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "evals", "results", "pingpong", "summary.json")); err != nil {
+		t.Errorf("the run wrote no result: %v", err)
+	}
+}

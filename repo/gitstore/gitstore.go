@@ -55,6 +55,13 @@ func Open(dir string) (*Git, error) {
 	if errors.Is(err, gogit.ErrRepositoryNotExists) {
 		return nil, fmt.Errorf("%s: %w", abs, ErrNotRepository)
 	}
+	if errors.Is(err, gogit.ErrUnknownExtension) || errors.Is(err, gogit.ErrUnsupportedRepositoryFormatVersion) ||
+		errors.Is(err, gogit.ErrUnsupportedExtensionRepositoryFormatVersion) {
+		r, err = openRefused(abs, err)
+	}
+	if errors.Is(err, ErrUnsupportedRepository) {
+		return nil, err
+	}
 	if err != nil {
 		return nil, fmt.Errorf("open git repository at %s: %w", abs, err)
 	}

@@ -1,6 +1,7 @@
 package gitstore
 
 import (
+	"errors"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -252,4 +253,40 @@ func TestAutocrlfCheckout(t *testing.T) {
 		t.Errorf("a -text path was converted: %q", blob)
 	}
 	fsck(t, dir)
+}
+
+// go-git refuses repositories with extensions it does not know. Those that
+// change nothing for selfevals (partialClone, preciousObjects) open anyway;
+// reftable refs cannot be read, and the error says how to convert them.
+// (git before 2.45 cannot make a reftable repository, so its config says
+// so by hand: go-git looks no further.)
+func TestOpenRepositoryExtensions(t *testing.T) {
+	t.Parallel()
+	for _, ext := range []string{"partialclone=origin", "preciousobjects=true"} {
+		dir := newRepo(t, map[string]string{specPath: demoSpec})
+		key, value, _ := strings.Cut(ext, "=")
+		git(t, dir, "config", "core.repositoryformatversion", "1")
+		git(t, dir, "config", "extensions."+key, value)
+		g, err := Open(filepath.Join(dir, "evals"))
+		if err != nil {
+			t.Errorf("Open with extensions.%s: %v", ext, err)
+			continue
+		}
+		if b, err := g.ReadFile("HEAD", specPath); err != nil || string(b) != demoSpec || g.Root() != dir {
+			t.Errorf("with extensions.%s: root %s, ReadFile: %v", ext, g.Root(), err)
+		}
+		if _, err := g.CommitFiles("selfevals/demo", map[string][]byte{summaryPath: []byte("{}\n")}, "keep"); err != nil {
+			t.Errorf("CommitFiles with extensions.%s: %v", ext, err)
+		}
+		fsck(t, dir)
+	}
+
+	dir := newRepo(t, map[string]string{specPath: demoSpec})
+	git(t, dir, "config", "core.repositoryformatversion", "1")
+	git(t, dir, "config", "extensions.refstorage", "reftable")
+	_, err := Open(dir)
+	if !errors.Is(err, ErrUnsupportedRepository) || !strings.Contains(err.Error(), "does not support extensions.refstorage") ||
+		!strings.HasSuffix(err.Error(), "convert it with `git refs migrate --ref-format=files` (git 2.46 or later)") {
+		t.Errorf("Open of a reftable repository: %v", err)
+	}
 }
