@@ -495,6 +495,11 @@ func TestDiffMergeBase(t *testing.T) {
 			t.Errorf("diff %v lost the branch's regression: %+v", args, d.Experiments)
 		}
 	}
+	// One revision against the working tree: the caveat names main...
+	if d = diff("main"); len(d.Caveats) == 0 || !strings.Contains(d.Caveats[0].Message, "show here as changes of the working tree") ||
+		!strings.HasSuffix(d.Caveats[0].Message, "run selfevals diff main...") {
+		t.Errorf("diff main: caveats %+v", d.Caveats)
+	}
 	// An omitted end is the working tree, as with one revision.
 	if d = diff("main..."); d.A.Commit != base || d.B.Name != "working tree" || removedOnMain(d) {
 		t.Errorf("diff main...: A %+v, B %s", d.A, d.B.Name)

@@ -290,3 +290,45 @@ func TestOpenRepositoryExtensions(t *testing.T) {
 		t.Errorf("Open of a reftable repository: %v", err)
 	}
 }
+
+// A submodule checked out at a commit that lacks the one a revision
+// records: the error gives the fetch that brings it.
+func TestTreeSubmoduleCommitMissing(t *testing.T) {
+	t.Parallel()
+	dir := submoduleRepo(t)
+	recorded := git(t, dir, "rev-parse", "HEAD:evals/datasets/shared")
+	clone := filepath.Join(t.TempDir(), "clone")
+	git(t, dir, "clone", "-q", "file://"+filepath.ToSlash(dir), clone)
+	git(t, clone, "-c", "protocol.file.allow=always", "submodule", "update", "--init", "-q")
+	// The submodule's own repository forgets the newest commit.
+	sub := filepath.Join(clone, "evals", "datasets", "shared")
+	git(t, sub, "checkout", "-q", "--detach", "HEAD~1")
+	for _, ref := range strings.Fields(git(t, sub, "for-each-ref", "--format=%(refname)")) {
+		git(t, sub, "update-ref", "--no-deref", "-d", ref)
+	}
+	git(t, sub, "reflog", "expire", "--expire=now", "--all")
+	git(t, sub, "gc", "-q", "--prune=now")
+	if _, err := gitErr(sub, "cat-file", "-e", recorded); err == nil {
+		t.Fatal("the submodule still has the commit")
+	}
+	tree, err := open(t, clone).TreeAt("HEAD")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = fs.ReadFile(tree, "evals/datasets/shared/cases.jsonl")
+	if err == nil || !strings.HasSuffix(err.Error(), "submodule evals/datasets/shared does not have commit "+recorded+"; fetch it with:\n  git -C evals/datasets/shared fetch origin "+recorded) {
+		t.Errorf("a recorded commit the submodule lacks: %v", err)
+	}
+	if b, err := fs.ReadFile(mustTree(t, clone, "HEAD~1"), "evals/datasets/shared/cases.jsonl"); err != nil || string(b) != "{\"v\": 1}\n" {
+		t.Errorf("the commit it has: %q, %v", b, err)
+	}
+}
+
+func mustTree(t *testing.T, dir, rev string) *Tree {
+	t.Helper()
+	tree, err := open(t, dir).TreeAt(rev)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tree
+}
