@@ -6,7 +6,10 @@
 // are built from blobs and trees, and the branch ref moves by compare-and-swap.
 // go-git's Worktree.Status and Worktree.Add are never called (they hash every
 // file in the tree and are far too slow on real repositories); Dirty asks the
-// git CLI instead.
+// git CLI instead. The git CLI also answers what go-git does not implement:
+// the clean filter for committed blobs (autocrlf, .gitattributes), config
+// includes for the author identity, and fetching the blobs a partial clone
+// lacks. go-git v6 reads SHA-1 and SHA-256 repositories alike.
 package gitstore
 
 import (
