@@ -62,8 +62,10 @@ func TestShapeSHA256(t *testing.T) {
 	if out := mustRun(t, dir, "history", "pingpong"); !strings.Contains(out, "pass@1 0 ") {
 		t.Errorf("history:\n%s", out)
 	}
-	if out := mustRun(t, dir, "diff", "HEAD~1", "HEAD"); !strings.Contains(out, "8 new") {
-		t.Errorf("diff:\n%s", out)
+	for _, args := range [][]string{{"HEAD~1", "HEAD"}, {"HEAD~1...HEAD"}} {
+		if out := mustRun(t, dir, append([]string{"diff"}, args...)...); !strings.Contains(out, "8 new") {
+			t.Errorf("diff %v:\n%s", args, out)
+		}
 	}
 	git(t, dir, "fsck", "--strict")
 }

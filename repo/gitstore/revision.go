@@ -55,6 +55,15 @@ func (g *Git) commit(rev string) (*object.Commit, error) {
 	if strings.Contains(rev, "@{") {
 		return nil, fmt.Errorf("revision %q: reflog syntax (@{...}) is not supported; name a branch, tag or commit instead", rev)
 	}
+	if fullHash.MatchString(rev) {
+		// go-git v6 takes a full SHA-256 hash for a prefix and finds
+		// nothing: a full hash needs no resolving.
+		if h, ok := plumbing.FromHex(rev); ok {
+			if c, err := g.repo.CommitObject(h); err == nil {
+				return c, nil
+			}
+		}
+	}
 	h, err := g.repo.ResolveRevision(plumbing.Revision(rev))
 	if err != nil {
 		return nil, g.unresolved(rev, err)

@@ -23,8 +23,13 @@ func TestSHA256Repository(t *testing.T) {
 	commitAll(t, dir, "results")
 	g := open(t, dir)
 
-	if h, err := g.ResolveCommit(first[:12]); err != nil || h != first || len(h) != 64 {
-		t.Fatalf("ResolveCommit(%s) = %s, %v; want %s", first[:12], h, err, first)
+	for _, rev := range []string{first[:12], first, "main~1"} {
+		if h, err := g.ResolveCommit(rev); err != nil || h != first || len(h) != 64 {
+			t.Fatalf("ResolveCommit(%s) = %s, %v; want %s", rev, h, err, first)
+		}
+	}
+	if base, err := g.MergeBase(first, "main"); err != nil || base != first {
+		t.Errorf("MergeBase = %s, %v", base, err)
 	}
 	if b, err := g.ReadFile("HEAD~1", specPath); err != nil || string(b) != demoSpec {
 		t.Errorf("ReadFile at HEAD~1: %v", err)
