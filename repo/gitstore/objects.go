@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	gogit "github.com/go-git/go-git/v6"
@@ -23,6 +24,15 @@ type source struct {
 	store storer.EncodedObjectStorer
 	dir   string // the work tree's absolute path, where the git CLI runs for it
 	path  string // the work tree's path from the repository root; "" for the top
+
+	promisorOnce sync.Once
+	promisor     string // promisorRemote(dir), asked once
+}
+
+// promisorRemote is the remote src fetches missing objects from, or "".
+func (src *source) promisorRemote() string {
+	src.promisorOnce.Do(func() { src.promisor = promisorRemote(src.dir) })
+	return src.promisor
 }
 
 // fetchTimeout bounds fetching one missing object from a partial clone's
@@ -86,7 +96,7 @@ func (g *Git) readBlob(src *source, h plumbing.Hash) ([]byte, error) {
 // clone (the object is simply missing), and an error with the command to
 // run when the fetch fails (offline, say).
 func lazyFetch(src *source, h plumbing.Hash) ([]byte, error) {
-	remote := promisorRemote(src.dir)
+	remote := src.promisorRemote()
 	if remote == "" {
 		return nil, nil
 	}
