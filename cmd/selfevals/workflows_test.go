@@ -112,7 +112,7 @@ func TestEvalsWorkflow(t *testing.T) {
 			build = true
 		case strings.Contains(s.Run, " run evals/experiments/*.yaml --max-iterations 1 --no-commit"):
 			run = true
-		case strings.Contains(s.Run, ` diff "origin/$BASE_REF..."`):
+		case strings.Contains(s.Run, ` diff "origin/$BASE_REF"`):
 			diff = s.Env["BASE_REF"] == "${{ github.base_ref }}"
 		case strings.Contains(s.Run, " comment --github --body-file ") && strings.Contains(s.Run, "--key evals"):
 			comment = s.Env["GITHUB_TOKEN"] != ""
