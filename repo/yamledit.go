@@ -118,6 +118,9 @@ func RewriteParameters(spec []byte, params Parameters) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
+	if _, old := mappingEntry(exp, "parameters"); old != nil {
+		carryComments(old, value)
+	}
 	if exp.Style&yaml.FlowStyle == 0 {
 		if out, ok := spliceParameters(spec, exp, value); ok && sameDocument(out, want) {
 			return out, nil
@@ -198,7 +201,10 @@ func spliceParameters(spec []byte, exp, value *yaml.Node) (out []byte, ok bool) 
 		return []byte(b.String()), true
 	}
 
+	// Comment lines below the block's last value stay where they are;
+	// those are not rendered again from the nodes yaml hung them on.
 	end := blockEnd(lines, start, indent, false)
+	dropFootComments(value, lines[end+1:blockEnd(lines, start, indent, true)+1])
 	comment := key.LineComment
 	if comment == "" && end == start && val.Line == key.Line {
 		comment = val.LineComment
@@ -218,6 +224,62 @@ func spliceParameters(spec []byte, exp, value *yaml.Node) (out []byte, ok bool) 
 		b.WriteString(l)
 	}
 	return []byte(b.String()), true
+}
+
+// carryComments copies the comments around each entry of the old
+// parameters mapping onto the entry of the new one with the same key, at
+// every depth, so a rewrite keeps what people wrote about a parameter
+// (above it, after it on its line, below it). Entries that are gone take
+// their comments with them.
+func carryComments(old, new *yaml.Node) {
+	if old.Kind != yaml.MappingNode || new.Kind != yaml.MappingNode {
+		return
+	}
+	for i := 0; i+1 < len(new.Content); i += 2 {
+		ok, ov := mappingEntry(old, new.Content[i].Value)
+		if ok == nil {
+			continue
+		}
+		nk, nv := new.Content[i], new.Content[i+1]
+		nk.HeadComment, nk.LineComment, nk.FootComment = ok.HeadComment, ok.LineComment, ok.FootComment
+		nv.HeadComment, nv.LineComment, nv.FootComment = ov.HeadComment, ov.LineComment, ov.FootComment
+		if nv.Kind == yaml.MappingNode && nv.Style&yaml.FlowStyle == 0 && nk.LineComment == "" {
+			// yaml writes a block mapping's line comment nowhere: it
+			// belongs after the key ("key: {a: 1} # c" becomes "key: # c").
+			nk.LineComment, nv.LineComment = nv.LineComment, ""
+		}
+		carryComments(ov, nv)
+	}
+	new.FootComment = old.FootComment
+}
+
+// dropFootComments removes, at every depth of n, the foot comments made
+// of lines that are among kept (the comment lines a splice leaves as they
+// are), so they are not written twice.
+func dropFootComments(n *yaml.Node, kept []string) {
+	set := map[string]bool{}
+	for _, l := range kept {
+		set[strings.TrimSpace(l)] = true
+	}
+	var walk func(*yaml.Node)
+	walk = func(n *yaml.Node) {
+		if n.FootComment != "" && allLinesIn(n.FootComment, set) {
+			n.FootComment = ""
+		}
+		for _, c := range n.Content {
+			walk(c)
+		}
+	}
+	walk(n)
+}
+
+func allLinesIn(comment string, set map[string]bool) bool {
+	for _, l := range strings.Split(comment, "\n") {
+		if l = strings.TrimSpace(l); l != "" && !set[l] {
+			return false
+		}
+	}
+	return true
 }
 
 // splitLines splits s after each "\n", keeping the terminators.

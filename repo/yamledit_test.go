@@ -50,7 +50,7 @@ experiment:
   parameters:
     model_params:
       stop: ["\n\n", END]
-      temperature: 0.3
+      temperature: 0.3 # old
       top_p: 1.0
     prompt_variables:
       sign_off: |-
@@ -294,4 +294,63 @@ func FuzzRewriteParameters(f *testing.F) {
 			t.Fatalf("rewriting twice changes the meaning:\n%s", diff)
 		}
 	})
+}
+
+// Comments inside parameters: stay with their parameter: the comment lines
+// above it, the one after it on its line and those below it, at every
+// depth; a parameter that is gone takes its comments along.
+func TestRewriteParametersKeepsCommentsInside(t *testing.T) {
+	t.Parallel()
+	spec := `experiment:
+  name: demo
+  parameters:
+    # Sampling, tuned on the support set.
+    model_params:
+      # Lower is blander.
+      temperature: 0.7   # from the last sweep
+      max_tokens: 100 # goes, with this comment
+    # The reply's voice.
+    prompt_variables: {tone: warm}  # see the style guide
+    stop:
+      - END
+      # more stops later
+    # trailing note on the whole block
+  search_space:
+    model_params:
+      temperature: [0.1, 0.3]
+`
+	params := Parameters{
+		"model_params":     map[string]any{"temperature": 0.3, "top_p": 0.9},
+		"prompt_variables": map[string]any{"tone": "dry"},
+		"stop":             []any{"END", "STOP"},
+	}
+	got, err := RewriteParameters([]byte(spec), params)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := `experiment:
+  name: demo
+  parameters:
+    # Sampling, tuned on the support set.
+    model_params:
+      # Lower is blander.
+      temperature: 0.3 # from the last sweep
+      top_p: 0.9
+    # The reply's voice.
+    prompt_variables: # see the style guide
+      tone: dry
+    stop: [END, STOP]
+      # more stops later
+    # trailing note on the whole block
+  search_space:
+    model_params:
+      temperature: [0.1, 0.3]
+`
+	if diff := cmp.Diff(want, string(got)); diff != "" {
+		t.Errorf("(-want +got):\n%s", diff)
+	}
+	again, err := RewriteParameters(got, params)
+	if err != nil || string(again) != string(got) {
+		t.Errorf("rewriting twice is not idempotent: %v\n%s", err, again)
+	}
 }

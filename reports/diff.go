@@ -74,6 +74,9 @@ type DiffReport struct {
 const (
 	CaveatGraders     = "graders"
 	CaveatFingerprint = "agent_fingerprint"
+	// CaveatDiverged: A is not an ancestor of B, so what landed on A since
+	// they diverged shows as B's change, reversed (diff A...B avoids it).
+	CaveatDiverged = "diverged"
 )
 
 // Caveat is a change between A and B that can move results by itself.

@@ -123,6 +123,9 @@ func (r *Recorder) openGit(opts RecordOptions) error {
 	case errors.Is(err, gitstore.ErrNotRepository):
 		r.setNoCommit("not a git repository")
 		return nil
+	case errors.Is(err, gitstore.ErrUnsupportedRepository):
+		r.setNoCommit(err.Error()) // the run goes on; only committing needs git
+		return nil
 	case err != nil && r.noCommit != "":
 		return nil // the manifest goes without the commit it ran
 	case err != nil:

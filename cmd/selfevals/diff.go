@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"os"
@@ -23,12 +24,20 @@ type diffOptions struct {
 func newDiffCmd(io *IOStreams, g *globalOptions) *cobra.Command {
 	opts := &diffOptions{global: g}
 	cmd := &cobra.Command{
-		Use:   "diff [<rev-a> [<rev-b>]]",
+		Use:   "diff [<rev-a> [<rev-b>] | <rev-a>...[<rev-b>]]",
 		Short: "Compare results, datasets and specs across git revisions",
 		Long: `diff compares evals/ at two git revisions, read straight from git objects
 (nothing is checked out). With no argument it compares HEAD with the working
 tree; with one, that revision with the working tree. Revisions are resolved
 to commits first and kept apart by position (A, B), so diff main main works.
+
+A...B compares the merge base of A and B with B: what B changed since it
+left A, as git diff A...B, which is what a pull request changed. A B (and
+A..B) compares the two tips; when A is not an ancestor of B, what landed
+on A meanwhile shows as B's change, reversed, and a caveat says so and
+names the A...B to run instead. In a range an omitted A is HEAD and an
+omitted B the working tree (main... is the merge base of main and HEAD
+against the working tree).
 
 Per experiment: a metric table (A and B over all cases; the paired Δ,
 confidence interval, p and verdict on the cases both results share: exact
@@ -43,12 +52,16 @@ changed agent fingerprint, which can move results by themselves. The
 markdown is the pull-request comment ('selfevals comment' posts it).
 
 In a shallow clone (a CI checkout), a revision that was not fetched gets the
-exact 'git fetch' command that brings it.
+exact 'git fetch' command that brings it; so does a blob a partial clone
+(--filter=blob:none) cannot fetch, and a submodule that is not checked out
+gets its 'git submodule update --init'.
 
 --fail-on regression exits 4 when an experiment's primary metric is
 significantly worse or any case regressed.`,
 		Example: `  selfevals diff                         # HEAD against the working tree
-  selfevals diff main HEAD --fail-on regression
+  selfevals diff main...HEAD --fail-on regression   # what this branch changed since it left main
+  selfevals diff origin/main...                     # the same, against the working tree (CI, after a run)
+  selfevals diff main HEAD                          # the two tips as they are
   selfevals diff origin/main --format md > evals-diff.md
   selfevals diff HEAD~3 HEAD --experiment support-reply --format json | jq .experiments[0].cases.regressed`,
 		Args: cobra.MaximumNArgs(2),
@@ -81,23 +94,20 @@ func runDiff(io *IOStreams, opts *diffOptions, args []string) error {
 	if err != nil {
 		return &repo.UserError{Msg: err.Error()}
 	}
-	revA := "HEAD"
-	if len(args) > 0 {
-		revA = args[0]
-	}
-	a, err := gitRevision(git, revA)
+	a, b, caveat, err := diffSides(git, args)
 	if err != nil {
 		return err
-	}
-	b := reports.Revision{Name: "working tree", Tree: os.DirFS(git.Root())}
-	if len(args) > 1 {
-		if b, err = gitRevision(git, args[1]); err != nil {
-			return err
-		}
 	}
 	d, err := reports.Diff(a, b, reports.DiffOptions{EvalsDir: rel, Experiment: opts.experiment})
+	var outside *gitstore.LinkOutsideError
+	if errors.As(err, &outside) {
+		return &repo.UserError{Msg: err.Error()} // the repository's content, not a failure to read it
+	}
 	if err != nil {
 		return err
+	}
+	if caveat != nil {
+		d.Caveats = append([]reports.Caveat{*caveat}, d.Caveats...)
 	}
 	if opts.format == "json" {
 		out, err := reports.DiffJSON(d)
@@ -120,6 +130,76 @@ func runDiff(io *IOStreams, opts *diffOptions, args []string) error {
 		return &exitError{code: exitGate, msg: "regression (--fail-on regression): " + strings.Join(why, "; ")}
 	}
 	return nil
+}
+
+// diffSides reads the arguments: none (HEAD against the working tree), one
+// revision (it against the working tree), two revisions, or a range:
+// A...B is the merge base of A and B against B (what B changed since it
+// left A, as git diff A...B), A..B is A against B. In a range an omitted A
+// is HEAD and an omitted B the working tree, as with one revision. When A
+// is not an ancestor of B, the caveat says that changes that landed on A
+// show as B's, and names the A...B that leaves them out.
+func diffSides(git *gitstore.Git, args []string) (a, b reports.Revision, caveat *reports.Caveat, err error) {
+	revA, revB, symmetric := "HEAD", "", false
+	switch {
+	case len(args) == 2 && (strings.Contains(args[0], "..") || strings.Contains(args[1], "..")):
+		return a, b, nil, repo.Userf("a range is one argument: give %s...%s (what %s changed since it left %s) or %s %s", args[0], args[1], args[1], args[0], args[0], args[1])
+	case len(args) == 2:
+		revA, revB = args[0], args[1]
+	case len(args) == 1:
+		revA = args[0]
+		if before, after, ok := strings.Cut(args[0], "..."); ok {
+			revA, revB, symmetric = before, after, true
+		} else if before, after, ok := strings.Cut(args[0], ".."); ok {
+			revA, revB = before, after
+		}
+		if revA == "" {
+			revA = "HEAD"
+		}
+		if strings.Contains(revB, "..") {
+			return a, b, nil, repo.Userf("revision range %q: use A...B or A..B", args[0])
+		}
+	}
+	b = reports.Revision{Name: "working tree", Tree: os.DirFS(git.Root())}
+	headB := "HEAD" // the commit B's changes are measured from
+	if revB != "" {
+		if b, err = gitRevision(git, revB); err != nil {
+			return a, b, nil, err
+		}
+		headB = revB
+	}
+	if symmetric {
+		a, err = mergeBase(git, revA, headB)
+		return a, b, nil, err
+	}
+	if a, err = gitRevision(git, revA); err != nil {
+		return a, b, nil, err
+	}
+	return a, b, divergedCaveat(git, revA, headB, revB), nil
+}
+
+// mergeBase is the revision where b left a, named after both.
+func mergeBase(git *gitstore.Git, a, b string) (reports.Revision, error) {
+	base, err := git.MergeBase(a, b)
+	if err != nil {
+		return reports.Revision{}, &repo.UserError{Msg: err.Error()}
+	}
+	t, err := git.TreeAt(base)
+	if err != nil {
+		return reports.Revision{}, err
+	}
+	return reports.Revision{Name: fmt.Sprintf("merge base of %s and %s", a, b), Commit: t.Commit(), Tree: t}, nil
+}
+
+// divergedCaveat is the caveat for A not being an ancestor of B (nil when
+// it is, or when history is too short to tell, as in a shallow clone).
+func divergedCaveat(git *gitstore.Git, a, headB, revB string) *reports.Caveat {
+	if ok, err := git.IsAncestor(a, headB); ok || err != nil {
+		return nil
+	}
+	return &reports.Caveat{Kind: reports.CaveatDiverged, Message: fmt.Sprintf(
+		"%s is not an ancestor of %s: changes that landed on %s since they diverged show here as changes of %s, reversed; "+
+			"for what %s changed alone, run selfevals diff %s...%s", a, headB, a, cmp.Or(revB, "the working tree"), headB, a, revB)}
 }
 
 // gitRevision resolves rev to a commit's tree; a revision that does not

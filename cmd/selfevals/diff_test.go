@@ -361,6 +361,11 @@ func TestDiffShallowClone(t *testing.T) {
 	if code != 0 || !strings.Contains(out, "1 regression in support") {
 		t.Errorf("after the fetch: exit %d\n%s%s", code, out, errOut)
 	}
+	// main is the feature's parent, so the two fetched commits hold where
+	// they meet.
+	if out, errOut, code := runCLI(t, clone, "diff", "origin/main...HEAD"); code != 0 || !strings.Contains(out, "1 regression in support") {
+		t.Errorf("diff origin/main...HEAD in a shallow clone: exit %d\n%s%s", code, out, errOut)
+	}
 }
 
 // A case with an explicit id whose expectation is loosened between two
@@ -453,4 +458,98 @@ func TestDiffFingerprintCaveat(t *testing.T) {
 	if len(d.Caveats) != 1 || d.Caveats[0].Kind != reports.CaveatFingerprint || !strings.Contains(d.Caveats[0].Message, "fp_new → fp_newer") {
 		t.Errorf("caveats = %+v", d.Caveats)
 	}
+}
+
+// A pull request's diff is what its branch changed since it left main:
+// diff main...HEAD compares the merge base with HEAD, so a failure mode
+// that landed on main meanwhile is not shown as removed by the branch, as
+// diff main HEAD shows it (with a caveat naming main...HEAD).
+func TestDiffMergeBase(t *testing.T) {
+	t.Parallel()
+	dir, _, _ := diffRepo(t)
+	base := strings.TrimSpace(git(t, dir, "rev-parse", "main"))
+	git(t, dir, "checkout", "-q", "main")
+	writeTree(t, dir, map[string]string{"evals/taxonomy.yaml": fmt.Sprintf(diffTaxonomy, "  - {slug: landed_on_main, title: Landed on main, definition: added on main after the branch}\n")})
+	git(t, dir, "commit", "-q", "-am", "main: a new failure mode")
+	git(t, dir, "checkout", "-q", "feature")
+
+	diff := func(args ...string) reports.DiffReport { t.Helper(); return diffJSON(t, dir, args...) }
+	removedOnMain := func(d reports.DiffReport) bool {
+		return d.Taxonomy != nil && slices.ContainsFunc(d.Taxonomy.Removed, func(m reports.ModeRef) bool { return m.Slug == "landed_on_main" })
+	}
+
+	d := diff("main", "HEAD")
+	if !removedOnMain(d) || len(d.Caveats) == 0 || d.Caveats[0].Kind != reports.CaveatDiverged ||
+		!strings.Contains(d.Caveats[0].Message, "main is not an ancestor of HEAD") || !strings.Contains(d.Caveats[0].Message, "selfevals diff main...HEAD") {
+		t.Errorf("diff main HEAD: taxonomy %+v, caveats %+v", d.Taxonomy, d.Caveats)
+	}
+	for _, args := range [][]string{{"main...HEAD"}, {"main...feature"}} {
+		d = diff(args...)
+		if removedOnMain(d) || d.A.Commit != base || d.A.Name != "merge base of main and "+strings.TrimPrefix(args[0], "main...") || d.B.Name == "working tree" {
+			t.Errorf("diff %v: A %+v, B %s, taxonomy %+v", args, d.A, d.B.Name, d.Taxonomy)
+		}
+		if slices.ContainsFunc(d.Caveats, func(c reports.Caveat) bool { return c.Kind == reports.CaveatDiverged }) {
+			t.Errorf("diff %v has the diverged caveat: %+v", args, d.Caveats)
+		}
+		if len(d.Experiments) != 1 || len(d.Experiments[0].Cases.Regressed) != 1 {
+			t.Errorf("diff %v lost the branch's regression: %+v", args, d.Experiments)
+		}
+	}
+	// One revision against the working tree: the caveat names main...
+	if d = diff("main"); len(d.Caveats) == 0 || !strings.Contains(d.Caveats[0].Message, "show here as changes of the working tree") ||
+		!strings.HasSuffix(d.Caveats[0].Message, "run selfevals diff main...") {
+		t.Errorf("diff main: caveats %+v", d.Caveats)
+	}
+	// An omitted end is the working tree, as with one revision.
+	if d = diff("main..."); d.A.Commit != base || d.B.Name != "working tree" || removedOnMain(d) {
+		t.Errorf("diff main...: A %+v, B %s", d.A, d.B.Name)
+	}
+	// From main's side, the branch is not an ancestor either way; HEAD
+	// against its own ancestor has no caveat.
+	if d = diff(base, "HEAD"); len(d.Caveats) != 0 {
+		t.Errorf("diff of an ancestor: caveats %+v", d.Caveats)
+	}
+
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"diff", "main...HEAD", "HEAD"}, "a range is one argument"},
+		{[]string{"diff", "nope...HEAD"}, `unknown revision "nope"`},
+		{[]string{"diff", "main...HEAD...x"}, "use A...B or A..B"},
+	} {
+		if _, errOut, code := runCLI(t, dir, tc.args...); code != 2 || !strings.Contains(errOut, tc.want) {
+			t.Errorf("%v: exit %d, stderr %q; want exit 2 with %q", tc.args, code, errOut, tc.want)
+		}
+	}
+	// A shallow clone with main's tip and the branch's lacks their merge
+	// base: the error says how to fetch it.
+	clone := filepath.Join(t.TempDir(), "clone")
+	git(t, dir, "clone", "-q", "--depth=1", "--no-single-branch", "file://"+filepath.ToSlash(dir), clone)
+	if _, errOut, code := runCLI(t, clone, "diff", "origin/main...HEAD"); code != 2 || !strings.Contains(errOut, "git fetch --unshallow") {
+		t.Errorf("diff origin/main...HEAD in a shallow clone: exit %d, stderr %q", code, errOut)
+	}
+	git(t, clone, "fetch", "-q", "--unshallow")
+	if d := diffJSON(t, clone, "origin/main...HEAD"); d.A.Commit != base {
+		t.Errorf("after git fetch --unshallow: A %+v", d.A)
+	}
+
+	orphan := strings.TrimSpace(git(t, dir, "commit-tree", "-m", "unrelated", strings.TrimSpace(git(t, dir, "rev-parse", "HEAD^{tree}"))))
+	if _, errOut, code := runCLI(t, dir, "diff", orphan+"...HEAD"); code != 2 || !strings.Contains(errOut, "have no common history") {
+		t.Errorf("an unrelated history: exit %d %q", code, errOut)
+	}
+}
+
+// diffJSON runs diff with args in dir and decodes its JSON.
+func diffJSON(t *testing.T, dir string, args ...string) reports.DiffReport {
+	t.Helper()
+	out, errOut, code := runCLI(t, dir, append(append([]string{"diff"}, args...), "--format", "json")...)
+	if code != 0 {
+		t.Fatalf("diff %v: exit %d\n%s", args, code, errOut)
+	}
+	var d reports.DiffReport
+	if err := json.Unmarshal([]byte(out), &d); err != nil {
+		t.Fatalf("diff JSON: %v\n%s", err, out)
+	}
+	return d
 }

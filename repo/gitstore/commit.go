@@ -8,10 +8,9 @@ import (
 	"strings"
 	"time"
 
-	"github.com/go-git/go-git/v5/config"
-	"github.com/go-git/go-git/v5/plumbing"
-	"github.com/go-git/go-git/v5/plumbing/filemode"
-	"github.com/go-git/go-git/v5/plumbing/object"
+	"github.com/go-git/go-git/v6/plumbing"
+	"github.com/go-git/go-git/v6/plumbing/filemode"
+	"github.com/go-git/go-git/v6/plumbing/object"
 
 	"github.com/selfevals/selfevals/repo/internal/fault"
 )
@@ -208,7 +207,7 @@ func (g *Git) writeTree(base plumbing.Hash, edit *treeEdit, prefix string) (plum
 	}
 
 	for name, data := range edit.files {
-		h, err := g.writeBlob(data)
+		h, err := g.writeCleanBlob(prefix+name, data)
 		if err != nil {
 			return plumbing.ZeroHash, fmt.Errorf("write %s%s: %w", prefix, name, err)
 		}
@@ -293,24 +292,18 @@ const (
 )
 
 // identities returns the author and committer signatures, resolved the way
-// git does: environment, then author.*/committer.*, then user.*.
+// git does: environment, then author.*/committer.*, then user.* (includes
+// followed).
 func (g *Git) identities(when time.Time) (author, committer object.Signature) {
-	cfg, err := g.repo.ConfigScoped(config.GlobalScope)
-	if err != nil {
-		// A global config go-git cannot parse should not block committing.
-		cfg, err = g.repo.Config()
-	}
-	if err != nil {
-		cfg = config.NewConfig()
-	}
+	cfg := g.identityConfig()
 	author = object.Signature{
-		Name:  firstNonEmpty(os.Getenv("GIT_AUTHOR_NAME"), cfg.Author.Name, cfg.User.Name, defaultName),
-		Email: firstNonEmpty(os.Getenv("GIT_AUTHOR_EMAIL"), cfg.Author.Email, cfg.User.Email, defaultEmail),
+		Name:  firstNonEmpty(os.Getenv("GIT_AUTHOR_NAME"), cfg["author.name"], cfg["user.name"], defaultName),
+		Email: firstNonEmpty(os.Getenv("GIT_AUTHOR_EMAIL"), cfg["author.email"], cfg["user.email"], defaultEmail),
 		When:  when,
 	}
 	committer = object.Signature{
-		Name:  firstNonEmpty(os.Getenv("GIT_COMMITTER_NAME"), cfg.Committer.Name, cfg.User.Name, defaultName),
-		Email: firstNonEmpty(os.Getenv("GIT_COMMITTER_EMAIL"), cfg.Committer.Email, cfg.User.Email, defaultEmail),
+		Name:  firstNonEmpty(os.Getenv("GIT_COMMITTER_NAME"), cfg["committer.name"], cfg["user.name"], defaultName),
+		Email: firstNonEmpty(os.Getenv("GIT_COMMITTER_EMAIL"), cfg["committer.email"], cfg["user.email"], defaultEmail),
 		When:  when,
 	}
 	return author, committer

@@ -6,7 +6,10 @@
 // are built from blobs and trees, and the branch ref moves by compare-and-swap.
 // go-git's Worktree.Status and Worktree.Add are never called (they hash every
 // file in the tree and are far too slow on real repositories); Dirty asks the
-// git CLI instead.
+// git CLI instead. The git CLI also answers what go-git does not implement:
+// the clean filter for committed blobs (autocrlf, .gitattributes), config
+// includes for the author identity, and fetching the blobs a partial clone
+// lacks. go-git v6 reads SHA-1 and SHA-256 repositories alike.
 package gitstore
 
 import (
@@ -15,8 +18,9 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 
-	gogit "github.com/go-git/go-git/v5"
+	gogit "github.com/go-git/go-git/v6"
 )
 
 // ErrNotRepository is returned by Open when the directory is not inside a git
@@ -27,6 +31,10 @@ var ErrNotRepository = errors.New("not inside a git work tree")
 type Git struct {
 	repo *gogit.Repository
 	root string
+	top  *source // the repository's own objects
+
+	mu         sync.Mutex
+	submodules map[string]*source // by path from the root, opened once
 
 	// beforeUpdate, when set, runs between reading the branch tip and moving
 	// the ref, so tests can move the branch underneath CommitFiles.
@@ -45,11 +53,17 @@ func Open(dir string) (*Git, error) {
 		return nil, err
 	}
 	r, err := gogit.PlainOpenWithOptions(abs, &gogit.PlainOpenOptions{
-		DetectDotGit:          true,
-		EnableDotGitCommonDir: true,
+		DetectDotGit: true,
 	})
 	if errors.Is(err, gogit.ErrRepositoryNotExists) {
 		return nil, fmt.Errorf("%s: %w", abs, ErrNotRepository)
+	}
+	if errors.Is(err, gogit.ErrUnknownExtension) || errors.Is(err, gogit.ErrUnsupportedRepositoryFormatVersion) ||
+		errors.Is(err, gogit.ErrUnsupportedExtensionRepositoryFormatVersion) {
+		r, err = openRefused(abs, err)
+	}
+	if errors.Is(err, ErrUnsupportedRepository) {
+		return nil, err
 	}
 	if err != nil {
 		return nil, fmt.Errorf("open git repository at %s: %w", abs, err)
@@ -61,7 +75,8 @@ func Open(dir string) (*Git, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open git work tree at %s: %w", abs, err)
 	}
-	return &Git{repo: r, root: wt.Filesystem.Root()}, nil
+	root := wt.Filesystem().Root()
+	return &Git{repo: r, root: root, top: &source{store: r.Storer, dir: root}}, nil
 }
 
 // Root is the absolute path of the work tree's top directory.

@@ -12,9 +12,9 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/go-git/go-billy/v5"
-	"github.com/go-git/go-billy/v5/util"
-	"github.com/go-git/go-git/v5/plumbing"
+	"github.com/go-git/go-billy/v6"
+	"github.com/go-git/go-billy/v6/util"
+	"github.com/go-git/go-git/v6/plumbing"
 
 	"github.com/selfevals/selfevals/repo/internal/fault"
 )

@@ -3,13 +3,12 @@ package gitstore
 import (
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"regexp"
 	"strings"
 
-	"github.com/go-git/go-git/v5/plumbing"
-	"github.com/go-git/go-git/v5/plumbing/object"
+	"github.com/go-git/go-git/v6/plumbing"
+	"github.com/go-git/go-git/v6/plumbing/object"
 )
 
 // ResolveCommit resolves rev (a branch, tag, remote branch, commit hash or
@@ -56,6 +55,15 @@ func (g *Git) commit(rev string) (*object.Commit, error) {
 	if strings.Contains(rev, "@{") {
 		return nil, fmt.Errorf("revision %q: reflog syntax (@{...}) is not supported; name a branch, tag or commit instead", rev)
 	}
+	if fullHash.MatchString(rev) {
+		// go-git v6 takes a full SHA-256 hash for a prefix and finds
+		// nothing: a full hash needs no resolving.
+		if h, ok := plumbing.FromHex(rev); ok {
+			if c, err := g.repo.CommitObject(h); err == nil {
+				return c, nil
+			}
+		}
+	}
 	h, err := g.repo.ResolveRevision(plumbing.Revision(rev))
 	if err != nil {
 		return nil, g.unresolved(rev, err)
@@ -68,7 +76,7 @@ func (g *Git) commit(rev string) (*object.Commit, error) {
 }
 
 var (
-	fullHash  = regexp.MustCompile(`^[0-9a-f]{40}$`)
+	fullHash  = regexp.MustCompile(`^([0-9a-f]{40}|[0-9a-f]{64})$`) // SHA-1 or SHA-256
 	plainName = regexp.MustCompile(`^[A-Za-z0-9._/-]+$`)
 )
 
@@ -140,15 +148,7 @@ func (g *Git) fileAt(c *object.Commit, path string) ([]byte, bool, error) {
 	return data, err == nil, err
 }
 
+// blob is the content of the blob h, fetched first in a partial clone.
 func (g *Git) blob(h plumbing.Hash) ([]byte, error) {
-	b, err := object.GetBlob(g.repo.Storer, h)
-	if err != nil {
-		return nil, err
-	}
-	r, err := b.Reader()
-	if err != nil {
-		return nil, err
-	}
-	defer r.Close()
-	return io.ReadAll(r)
+	return g.readBlob(g.top, h)
 }

@@ -10,9 +10,9 @@ import (
 	"strings"
 	"time"
 
-	"github.com/go-git/go-git/v5/plumbing"
-	"github.com/go-git/go-git/v5/plumbing/filemode"
-	"github.com/go-git/go-git/v5/plumbing/object"
+	"github.com/go-git/go-git/v6/plumbing"
+	"github.com/go-git/go-git/v6/plumbing/filemode"
+	"github.com/go-git/go-git/v6/plumbing/object"
 )
 
 // Tree is the file tree of one commit, read straight from git objects (no
@@ -20,8 +20,9 @@ import (
 // It answers many reads of the same revision without resolving it again.
 //
 // It reads as a checkout of the commit would on disk: symlinks are followed
-// inside the tree (one that leads out of it does not resolve), a submodule
-// is an empty directory, and every file's modification time is the
+// inside the tree (one that leads out of it is refused: git stores only its
+// text), a submodule is the tree of the commit the revision records, read
+// from the submodule's checkout, and every file's modification time is the
 // commit's. A Tree is not safe for concurrent use.
 type Tree struct {
 	g      *Git
@@ -68,6 +69,7 @@ type entry struct {
 	name string // the base name; "." for the root
 	mode filemode.FileMode
 	hash plumbing.Hash
+	src  *source // the object database that holds hash
 }
 
 func (e entry) isDir() bool { return e.mode == filemode.Dir || e.mode == filemode.Submodule }
@@ -81,7 +83,7 @@ func (t *Tree) lookup(op, name string, follow bool) (entry, error) {
 	p, hops := name, 0
 resolve:
 	for {
-		e := entry{name: ".", mode: filemode.Dir, hash: t.root.Hash}
+		e := entry{name: ".", mode: filemode.Dir, hash: t.root.Hash, src: t.g.top}
 		if p == "." {
 			return e, nil
 		}
@@ -89,11 +91,11 @@ resolve:
 		parts := strings.Split(p, "/")
 		for i, part := range parts {
 			if e.mode != filemode.Dir {
-				return entry{}, t.notExist(op, name) // a file, or a submodule's (absent) files
+				return entry{}, t.notExist(op, name) // under a file
 			}
 			if i > 0 {
 				var err error
-				if dir, err = object.GetTree(t.g.repo.Storer, e.hash); err != nil {
+				if dir, err = object.GetTree(e.src.store, e.hash); err != nil {
 					return entry{}, t.failed(op, name, err)
 				}
 			}
@@ -101,27 +103,69 @@ resolve:
 			if j < 0 {
 				return entry{}, t.notExist(op, name)
 			}
-			e = entry{name: part, mode: dir.Entries[j].Mode, hash: dir.Entries[j].Hash}
+			e = entry{name: part, mode: dir.Entries[j].Mode, hash: dir.Entries[j].Hash, src: e.src}
+			if e.mode == filemode.Submodule {
+				sub, err := t.enterSubmodule(e, strings.Join(parts[:i+1], "/"))
+				switch {
+				case err == nil:
+					e = sub
+				case i < len(parts)-1:
+					return entry{}, t.failed(op, name, err)
+				}
+				// A submodule that is not checked out is an empty
+				// directory, as on disk; only reading inside it fails.
+				continue
+			}
 			if e.mode != filemode.Symlink || i == len(parts)-1 && !follow {
 				continue
 			}
 			if hops++; hops > maxSymlinks {
 				return entry{}, &fs.PathError{Op: op, Path: name, Err: fmt.Errorf("too many levels of symbolic links at %s", t.rev)}
 			}
-			target, err := t.g.blob(e.hash)
+			target, err := t.g.readBlob(e.src, e.hash)
 			if err != nil {
 				return entry{}, t.failed(op, name, err)
 			}
 			// A link is relative to its directory; one that is absolute or
 			// climbs out of the tree points at nothing the commit holds.
+			link := strings.Join(parts[:i+1], "/")
 			p = path.Join(strings.Join(parts[:i], "/"), string(target), strings.Join(parts[i+1:], "/"))
 			if path.IsAbs(string(target)) || !fs.ValidPath(p) {
-				return entry{}, t.notExist(op, name)
+				return entry{}, &fs.PathError{Op: op, Path: name, Err: &LinkOutsideError{Link: link, Target: string(target), Rev: t.rev, whole: link == name}}
 			}
 			continue resolve
 		}
 		return e, nil
 	}
+}
+
+// LinkOutsideError is a symlink in a revision's tree that leads out of the
+// repository: git stores only the link's text, so there is nothing at the
+// revision to read through it.
+type LinkOutsideError struct {
+	Link   string // the link's path from the repository root
+	Target string // what it points to, as written
+	Rev    string
+	whole  bool // the link is the path looked up, not one of its directories
+}
+
+func (e *LinkOutsideError) Error() string {
+	what := "it is"
+	if !e.whole {
+		what = e.Link + " is"
+	}
+	return fmt.Sprintf("at %s %s a symlink to %s, outside the repository: git keeps only the link, not what it points to; "+
+		"move the file into the repository or link to a path inside it", e.Rev, what, e.Target)
+}
+
+// enterSubmodule turns the submodule entry e at p into the root of the
+// tree of the commit it records.
+func (t *Tree) enterSubmodule(e entry, p string) (entry, error) {
+	src, tree, err := t.g.submodule(e.src, p, e.hash)
+	if err != nil {
+		return entry{}, err
+	}
+	return entry{name: e.name, mode: filemode.Dir, hash: tree, src: src}, nil
 }
 
 func (t *Tree) notExist(op, name string) error {
@@ -146,7 +190,7 @@ func (t *Tree) info(op, name string, e entry) (*fileInfo, *object.Blob, error) {
 	default:
 		fi.mode = 0o644
 	}
-	b, err := object.GetBlob(t.g.repo.Storer, e.hash)
+	b, err := t.g.getBlob(e.src, e.hash)
 	if err != nil {
 		return nil, nil, t.failed(op, name, err)
 	}
@@ -184,7 +228,7 @@ func (t *Tree) ReadFile(name string) ([]byte, error) {
 	if e.isDir() {
 		return nil, &fs.PathError{Op: "read", Path: name, Err: fmt.Errorf("%w at %s: it is a directory", fs.ErrNotExist, t.rev)}
 	}
-	data, err := t.g.blob(e.hash)
+	data, err := t.g.readBlob(e.src, e.hash)
 	if err != nil {
 		return nil, t.failed("read", name, err)
 	}
@@ -207,15 +251,15 @@ func (t *Tree) ReadDir(name string) ([]fs.DirEntry, error) {
 // directory as if its name ended in a slash).
 func (t *Tree) entries(op, name string, e entry) ([]fs.DirEntry, error) {
 	if e.mode == filemode.Submodule {
-		return []fs.DirEntry{}, nil
+		return []fs.DirEntry{}, nil // not checked out
 	}
-	tree, err := object.GetTree(t.g.repo.Storer, e.hash)
+	tree, err := object.GetTree(e.src.store, e.hash)
 	if err != nil {
 		return nil, t.failed(op, name, err)
 	}
 	out := make([]fs.DirEntry, len(tree.Entries))
 	for i, te := range tree.Entries {
-		out[i] = &dirEntry{t: t, dir: name, e: entry{name: te.Name, mode: te.Mode, hash: te.Hash}}
+		out[i] = &dirEntry{t: t, dir: name, e: entry{name: te.Name, mode: te.Mode, hash: te.Hash, src: e.src}}
 	}
 	slices.SortFunc(out, func(a, b fs.DirEntry) int { return strings.Compare(a.Name(), b.Name()) })
 	return out, nil
@@ -249,7 +293,7 @@ func (t *Tree) ReadLink(name string) (string, error) {
 	if e.mode != filemode.Symlink {
 		return "", &fs.PathError{Op: "readlink", Path: name, Err: fs.ErrInvalid}
 	}
-	target, err := t.g.blob(e.hash)
+	target, err := t.g.readBlob(e.src, e.hash)
 	if err != nil {
 		return "", t.failed("readlink", name, err)
 	}

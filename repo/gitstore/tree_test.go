@@ -153,14 +153,18 @@ func TestTreeFS(t *testing.T) {
 		t.Errorf("Stat(agents/run.sh) = %v, %v", st, err)
 	}
 	if entries, err := fs.ReadDir(tree, "vendor/sub"); err != nil || len(entries) != 0 {
-		t.Errorf("a submodule lists as %v, %v; want an empty directory", entries, err)
+		t.Errorf("a submodule that is not checked out lists as %v, %v; want an empty directory", entries, err)
+	}
+	if _, err := fs.ReadFile(tree, "vendor/sub/README.md"); err == nil || !strings.Contains(err.Error(), "git submodule update --init vendor/sub") {
+		t.Errorf("reading inside a submodule that is not checked out: %v", err)
 	}
 	if _, err := tree.ReadLink("README.md"); err == nil {
 		t.Error("ReadLink of a regular file succeeded")
 	}
 }
 
-// Symlinks resolve inside the tree only, and a cycle of them ends.
+// Symlinks resolve inside the tree only (one that leaves it is refused),
+// and a cycle of them ends.
 func TestTreeSymlinksStayInside(t *testing.T) {
 	t.Parallel()
 	dir := newRepo(t, map[string]string{"evals/a.txt": "a\n"})
@@ -181,9 +185,20 @@ func TestTreeSymlinksStayInside(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, name := range []string{"evals/up/x", "evals/up", "evals/abs", "evals/dangling"} {
-		if _, err := tree.Open(name); !errors.Is(err, fs.ErrNotExist) {
-			t.Errorf("Open(%s): err = %v, want fs.ErrNotExist", name, err)
+	if _, err := tree.Open("evals/dangling"); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("Open(evals/dangling): err = %v, want fs.ErrNotExist", err)
+	}
+	// A link that leaves the repository is refused, not taken for a
+	// missing file: git holds only its text.
+	for name, want := range map[string]string{
+		"evals/up/x": "open evals/up/x: at HEAD evals/up is a symlink to ../.., outside the repository",
+		"evals/up":   "open evals/up: at HEAD it is a symlink to ../.., outside the repository",
+		"evals/abs":  "open evals/abs: at HEAD it is a symlink to /etc/passwd, outside the repository",
+	} {
+		_, err := tree.Open(name)
+		var le *LinkOutsideError
+		if err == nil || errors.Is(err, fs.ErrNotExist) || !errors.As(err, &le) || !strings.HasPrefix(err.Error(), want) {
+			t.Errorf("Open(%s): err = %v, want %q", name, err, want)
 		}
 	}
 	if _, err := tree.Open("evals/loop1"); err == nil || !strings.Contains(err.Error(), "too many levels of symbolic links") {
@@ -218,9 +233,8 @@ func TestTreeInAShallowClone(t *testing.T) {
 	}
 }
 
-// go-git v5 cannot open a SHA-256 repository: it refuses the objectformat
-// extension (built with -tags sha256 too, which would make every hash
-// SHA-256 anyway). The test runs once a go-git that can is in go.mod.
+// A SHA-256 repository (git init --object-format=sha256) reads as any
+// other: go-git v6 picks the object format from the repository's config.
 func TestTreeSHA256(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
@@ -229,10 +243,7 @@ func TestTreeSHA256(t *testing.T) {
 	}
 	writeFile(t, dir, "evals/a.txt", "one\n")
 	commitAll(t, dir, "initial")
-	g, err := Open(dir)
-	if err != nil {
-		t.Skipf("go-git cannot read SHA-256 repositories: %v", err)
-	}
+	g := open(t, dir)
 	tree, err := g.TreeAt("HEAD")
 	if err != nil {
 		t.Fatal(err)
