@@ -18,6 +18,10 @@ type TaxonomyFile struct {
 	Taxonomy
 	node *yaml.Node
 	raw  []byte
+	// examples indexes each mode's example trace IDs, built as AddExample
+	// needs them, so a push of n assignments is not n scans of a list
+	// that grows with each.
+	examples map[string]map[string]bool
 }
 
 // Change says who changed the taxonomy and when (a history entry's by/at).
@@ -127,13 +131,29 @@ func (f *TaxonomyFile) AddExample(ref string, ex ModeExample) (bool, error) {
 		return false, Userf("no failure mode %s in the taxonomy", ref)
 	}
 	m, _ := f.Lookup(r.Slug)
-	for _, e := range m.Examples {
-		if e.TraceID == ex.TraceID {
-			return false, nil
-		}
+	have := f.exampleIndex(m)
+	if have[ex.TraceID] {
+		return false, nil
 	}
+	have[ex.TraceID] = true
 	m.Examples = append(m.Examples, ex)
 	return true, nil
+}
+
+// exampleIndex is the set of m's example trace IDs.
+func (f *TaxonomyFile) exampleIndex(m *FailureMode) map[string]bool {
+	if f.examples == nil {
+		f.examples = map[string]map[string]bool{}
+	}
+	have, ok := f.examples[m.Slug]
+	if !ok {
+		have = make(map[string]bool, len(m.Examples))
+		for _, e := range m.Examples {
+			have[e.TraceID] = true
+		}
+		f.examples[m.Slug] = have
+	}
+	return have
 }
 
 // Promote makes a mode official. It reports false (and changes nothing)
@@ -193,12 +213,10 @@ func (f *TaxonomyFile) Merge(srcRef, dstRef string, c Change) error {
 		return &UserError{Msg: fmt.Sprintf("%s is retired", dst.ID()), Hint: "merge into an active mode, or promote it first"}
 	}
 	moved := 0
+	have := f.exampleIndex(dst)
 	for _, ex := range src.Examples {
-		dup := false
-		for _, e := range dst.Examples {
-			dup = dup || e.TraceID == ex.TraceID
-		}
-		if !dup {
+		if !have[ex.TraceID] {
+			have[ex.TraceID] = true
 			dst.Examples = append(dst.Examples, ex)
 			moved++
 		}

@@ -1,6 +1,7 @@
 package repo
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -167,5 +168,39 @@ func TestTaxonomyMergeCycleRejected(t *testing.T) {
 `)
 	if _, err := LoadTaxonomy(path); err == nil || !strings.Contains(err.Error(), "cycle") {
 		t.Errorf("cycle: %v", err)
+	}
+}
+
+// A push adds each assigned trace as an example of its mode: the cost per
+// example stays flat as the mode's examples grow (an index, not a scan of
+// the list per example). Compare ns/op across the sizes.
+func BenchmarkAddExamples(b *testing.B) {
+	for _, n := range []int{1_000, 10_000, 100_000} {
+		b.Run(fmt.Sprintf("examples=%d", n), func(b *testing.B) {
+			dir := b.TempDir()
+			path := filepath.Join(dir, "taxonomy.yaml")
+			if err := os.WriteFile(path, []byte(commentedTaxonomy), 0o644); err != nil {
+				b.Fatal(err)
+			}
+			ids := make([]string, n)
+			for i := range ids {
+				ids[i] = fmt.Sprintf("tr_%08d", i)
+			}
+			b.ResetTimer()
+			for range b.N {
+				b.StopTimer()
+				f, err := OpenTaxonomy(path)
+				if err != nil {
+					b.Fatal(err)
+				}
+				b.StartTimer()
+				for _, id := range ids {
+					if _, err := f.AddExample("says_miss", ModeExample{TraceID: id}); err != nil {
+						b.Fatal(err)
+					}
+				}
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*n), "ns/example")
+		})
 	}
 }
