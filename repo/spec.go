@@ -379,7 +379,7 @@ type Agent struct {
 	Workdir        string            `yaml:"workdir,omitempty" json:"workdir,omitempty"`
 	Fingerprint    []string          `yaml:"fingerprint,omitempty" json:"fingerprint,omitempty"`
 	MaxOutputBytes int64             `yaml:"max_output_bytes,omitempty" json:"max_output_bytes,omitempty"`
-	OTLP           bool              `yaml:"otlp,omitempty" json:"otlp,omitempty"`
+	OTLP           *OTLP             `yaml:"otlp,omitempty" json:"otlp,omitempty"`
 	// Entrypoint is the reference's in-process Python callable; it is
 	// rejected with an explanation of the replacements.
 	Entrypoint string `yaml:"entrypoint,omitempty" json:"-"`
