@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/goccy/go-json"
 
@@ -49,6 +50,13 @@ func otelAgent(t *testing.T) string {
 // n cases that each require the tool the agent reports only as a span.
 func otelSpec(t *testing.T, agent string, n int) *repo.LoadedSpec {
 	t.Helper()
+	return otelSpecWith(t, agent, n, func(int) string { return "" })
+}
+
+// otelSpecWith is otelSpec with more input fields for case i (a JSON
+// fragment ending in a comma).
+func otelSpecWith(t *testing.T, agent string, n int, input func(i int) string) *repo.LoadedSpec {
+	t.Helper()
 	spec := `experiment:
   name: otel
   goal: see inside the agent
@@ -64,7 +72,7 @@ graders:
 `
 	var cases strings.Builder
 	for i := range n {
-		fmt.Fprintf(&cases, `{"name":"c%02d","input":{"tokens":%d,"tool":"lookup_%d"},"expected":{"required_tools":["lookup_%d"]}}`+"\n", i, i+1, i, i)
+		fmt.Fprintf(&cases, `{"name":"c%02d","input":{%s"tokens":%d,"tool":"lookup_%d"},"expected":{"required_tools":["lookup_%d"]}}`+"\n", i, input(i), i+1, i, i)
 	}
 	return loadSpec(t, spec, cases.String())
 }
@@ -290,6 +298,59 @@ func checkTracesParquet(t *testing.T, runDir string, results map[string]*repo.Re
 			if row.Kind == "chat" && (row.OTelKind != "client" || !strings.Contains(row.Events, "gen_ai.choice")) {
 				t.Errorf("%s: chat row otel_kind %q events %q", name, row.OTelKind, row.Events)
 			}
+		}
+	}
+}
+
+// nodeModules is where .ci/run installs the OpenTelemetry JS packages:
+// $SELFEVALS_OTEL_NODE_MODULES, else <user cache>/selfevals-ci/otel-node/node_modules.
+func nodeModules(t *testing.T) string {
+	t.Helper()
+	dir := os.Getenv("SELFEVALS_OTEL_NODE_MODULES")
+	if dir == "" {
+		cache, err := os.UserCacheDir()
+		if err != nil {
+			t.Skipf("no user cache directory (%v) and SELFEVALS_OTEL_NODE_MODULES unset: run .ci/run, which installs the OpenTelemetry JS packages", err)
+		}
+		dir = filepath.Join(cache, "selfevals-ci", "otel-node", "node_modules")
+	}
+	if _, err := os.Stat(filepath.Join(dir, "@opentelemetry", "sdk-trace-node")); err != nil {
+		t.Skipf("the OpenTelemetry JS packages are not installed in %s: run .ci/run (it installs them with npm) or set SELFEVALS_OTEL_NODE_MODULES", dir)
+	}
+	if _, err := exec.LookPath("node"); err != nil {
+		t.Skipf("node is not installed, though the OpenTelemetry JS packages are in %s", dir)
+	}
+	return dir
+}
+
+// The OpenTelemetry JS SDK (sdk-trace-node) as a command agent, 32 calls
+// 16 at a time, half exporting with the protobuf OTLP exporter and half
+// with the JSON one (hex IDs): every span lands in its own case.
+func TestOTLPNodeSDKCommandAgent(t *testing.T) {
+	modules := nodeModules(t)
+	script, err := filepath.Abs("testdata/otelagent.js")
+	if err != nil {
+		t.Fatal(err)
+	}
+	agent := "  command: [node, " + script + "]\n  env: {NODE_PATH: " + modules + "}\n" + otelPrices
+	exporter := func(i int) string { return []string{"proto", "json"}[i%2] }
+	ls := otelSpecWith(t, agent, 32, func(i int) string { return `"exporter":"` + exporter(i) + `",` })
+	// Node starts slowly on a busy machine: a generous timeout.
+	ls.Spec.Experiment.Run.Timeout = repo.Duration(3 * time.Minute)
+	rs, results, _ := runSession(t, ls)
+	if len(results) != 32 {
+		t.Fatalf("%d results", len(results))
+	}
+	for i := range 32 {
+		r := results[fmt.Sprintf("c%02d", i)]
+		if r != nil && r.Error != "" {
+			t.Fatalf("c%02d (%s exporter): %s\n%s", i, exporter(i), r.Error, r.Stderr)
+		}
+		checkOTelCall(t, i, r)
+	}
+	for _, w := range rs.Warnings {
+		if strings.Contains(w, "otlp") {
+			t.Errorf("warning: %s", w)
 		}
 	}
 }
