@@ -11,8 +11,8 @@ import (
 // capture builds what Finish returns for spans given as (id, parent, gen).
 func capture(spans ...struct {
 	id, parent, start string
-	status        string
-	g             genAI
+	status            string
+	g                 genAI
 }) Capture {
 	var c Capture
 	for _, s := range spans {
@@ -24,8 +24,8 @@ func capture(spans ...struct {
 
 type sp = struct {
 	id, parent, start string
-	status        string
-	g             genAI
+	status            string
+	g                 genAI
 }
 
 // An agent span that sums its chat spans' usage is not counted twice;
