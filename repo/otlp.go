@@ -129,21 +129,6 @@ func (o OTLP) MarshalJSON() ([]byte, error) {
 	return json.Marshal(otlpOptions(o))
 }
 
-// UnmarshalJSON reads what MarshalJSON writes.
-func (o *OTLP) UnmarshalJSON(b []byte) error {
-	var on bool
-	if json.Unmarshal(b, &on) == nil {
-		*o = OTLP{Enabled: on}
-		return nil
-	}
-	var v otlpOptions
-	if err := json.Unmarshal(b, &v); err != nil {
-		return err
-	}
-	*o = OTLP(v)
-	return nil
-}
-
 // otlp checks agent.otlp's options.
 func (c *specCheck) otlp(field string, o *OTLP) {
 	if o == nil {
