@@ -260,6 +260,44 @@ agent:
 	}
 }
 
+// Spans past max_spans are counted on their call; a span in a trace that
+// selfevals did not hand out goes to no call and is reported in the run's
+// warnings.
+func TestOTLPCapsAndForeignSpans(t *testing.T) {
+	bin := otelAgent(t)
+	spec := `experiment:
+  name: otel
+  goal: bounds
+  target:
+    primary: {name: pass@1, operator: ">=", value: 0.9}
+  run: {max_iterations: 1, parallelism: 2}
+dataset:
+  cases_path: ../datasets/d.jsonl
+agent:
+  command: [` + bin + `]
+  otlp: {max_spans: 2}
+`
+	ls := loadSpec(t, spec, `{"name":"stray","input":{"foreign":true}}`+"\n"+`{"name":"plain","input":{}}`+"\n")
+	rs, results, _ := runSession(t, ls)
+	for name, r := range results {
+		if len(r.Spans) != 2 || r.SpansDropped != 1 {
+			t.Errorf("%s: %d spans kept, %d dropped; want 2 and 1", name, len(r.Spans), r.SpansDropped)
+		}
+		for _, sp := range r.Spans {
+			if sp.Name == "stray" {
+				t.Errorf("%s: the foreign span landed in the case", name)
+			}
+		}
+	}
+	warned := false
+	for _, w := range rs.Warnings {
+		warned = warned || strings.Contains(w, "agent.otlp: spans of no call in flight, left out: 1 (")
+	}
+	if !warned {
+		t.Errorf("no warning of the foreign span: %q", rs.Warnings)
+	}
+}
+
 // traces.parquet holds each call's spans as rows under the call's root,
 // nested as the agent nested them.
 func checkTracesParquet(t *testing.T, runDir string, results map[string]*repo.Result) {

@@ -200,10 +200,10 @@ func (s *Session) spanWarnings() []string {
 	var w []string
 	st := s.spans.Stats()
 	if st.Unknown > 0 {
-		w = append(w, fmt.Sprintf("agent.otlp: %d spans belonged to no call in flight (they came after their call's grace period of %s, or carried a trace ID selfevals did not hand out) and were left out; raise agent.otlp.grace if the agent exports late", st.Unknown, s.Spec.Spec.Agent.OTLP.GraceD()))
+		w = append(w, fmt.Sprintf("agent.otlp: spans of no call in flight, left out: %d (they came after their call's grace period of %s, or carried a trace ID selfevals did not hand out); raise agent.otlp.grace if the agent exports late", st.Unknown, s.Spec.Spec.Agent.OTLP.GraceD()))
 	}
 	if st.Rejected > 0 {
-		w = append(w, fmt.Sprintf("agent.otlp: %d span exports could not be read (not OTLP protobuf or JSON) and were refused", st.Rejected))
+		w = append(w, fmt.Sprintf("agent.otlp: span exports refused as unreadable (not OTLP protobuf or JSON): %d", st.Rejected))
 	}
 	return w
 }

@@ -32,7 +32,8 @@ type request struct {
 	Input  struct {
 		Tokens int    `json:"tokens"`
 		Fail   bool   `json:"fail"`
-		Tool   string `json:"tool"`
+		Tool    string `json:"tool"`
+		Foreign bool   `json:"foreign"` // also a span in a trace of its own
 	} `json:"input"`
 	Metadata struct {
 		TraceParent string `json:"traceparent"`
@@ -105,6 +106,10 @@ func handle(ctx context.Context, tracer trace.Tracer, req *request) string {
 		attribute.String("gen_ai.tool.name", tool),
 		attribute.String("gen_ai.tool.call.arguments", `{"case":"`+req.CaseID+`"}`)))
 	exec.End()
+	if req.Input.Foreign {
+		_, stray := tracer.Start(ctx, "stray", trace.WithNewRoot())
+		stray.End()
+	}
 	if req.Input.Fail {
 		agent.SetStatus(codes.Error, "the model refused")
 	}
