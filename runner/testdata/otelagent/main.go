@@ -30,8 +30,8 @@ import (
 type request struct {
 	CaseID string `json:"case_id"`
 	Input  struct {
-		Tokens int    `json:"tokens"`
-		Fail   bool   `json:"fail"`
+		Tokens  int    `json:"tokens"`
+		Fail    bool   `json:"fail"`
 		Tool    string `json:"tool"`
 		Foreign bool   `json:"foreign"` // also a span in a trace of its own
 	} `json:"input"`
