@@ -29,12 +29,7 @@ var (
 func otelAgent(t *testing.T) string {
 	t.Helper()
 	otelAgentOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "otelagent")
-		if err != nil {
-			otelAgentErr = err
-			return
-		}
-		otelAgentPath = filepath.Join(dir, "otelagent")
+		otelAgentPath = filepath.Join(testDir, "otelagent")
 		out, err := exec.Command("go", "build", "-o", otelAgentPath, "./testdata/otelagent").CombinedOutput()
 		if err != nil {
 			otelAgentErr = fmt.Errorf("build testdata/otelagent: %v\n%s", err, out)
