@@ -605,6 +605,7 @@ func (c *specCheck) adapter(field string, a *Agent) {
 		}
 	}
 	c.fingerprints(field, a.Fingerprint)
+	c.otlp(field, a.OTLP)
 }
 
 // agentKind checks that the block sets exactly one adapter and says

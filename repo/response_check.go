@@ -32,8 +32,16 @@ func (r *Response) Check() error {
 		s := &r.Spans[i]
 		at := fmt.Sprintf("spans[%d].", i)
 		if err := firstErr(checkText(at+"kind", s.Kind), checkText(at+"name", s.Name), checkText(at+"start", s.Start),
-			checkText(at+"status", s.Status), checkRaw(at+"attributes", s.Attributes), checkNumber(at+"duration_ms", s.DurationMS)); err != nil {
+			checkText(at+"span_id", s.SpanID), checkText(at+"parent_id", s.ParentID), checkText(at+"otel_kind", s.OTelKind),
+			checkText(at+"status", s.Status), checkText(at+"status_message", s.StatusMessage),
+			checkRaw(at+"attributes", s.Attributes), checkNumber(at+"duration_ms", s.DurationMS)); err != nil {
 			return err
+		}
+		for j, ev := range s.Events {
+			at := fmt.Sprintf("%sevents[%d].", at, j)
+			if err := firstErr(checkText(at+"name", ev.Name), checkText(at+"time", ev.Time), checkRaw(at+"attributes", ev.Attributes)); err != nil {
+				return err
+			}
 		}
 	}
 	return nil

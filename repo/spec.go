@@ -382,7 +382,7 @@ type Agent struct {
 	// StartupTimeout is how long a worker process may take to start, on
 	// top of run.timeout for its first call (DefaultStartupTimeout).
 	StartupTimeout Duration `yaml:"startup_timeout,omitempty" json:"startup_timeout,omitempty"`
-	OTLP           bool     `yaml:"otlp,omitempty" json:"otlp,omitempty"`
+	OTLP           *OTLP    `yaml:"otlp,omitempty" json:"otlp,omitempty"`
 	// Entrypoint is the reference's in-process Python callable; it is
 	// rejected with an explanation of the replacements.
 	Entrypoint string `yaml:"entrypoint,omitempty" json:"-"`

@@ -68,6 +68,12 @@ func (c *nodeChecker) check(n *yaml.Node, t reflect.Type, path string) {
 	if t == rawMessageType {
 		t = anyType
 	}
+	if n.Kind == yaml.MappingNode && t.Kind() == reflect.Struct && reflect.PointerTo(t).Implements(shorthandType) {
+		// A scalar shorthand of a struct (agent.otlp: true): its mapping
+		// form is checked key by key like any struct.
+		c.checkStruct(n, yamlFields(t), path)
+		return
+	}
 	if reflect.PointerTo(t).Implements(unmarshalerType) {
 		// Types with their own YAML decoding report their own errors.
 		v := reflect.New(t)
@@ -205,6 +211,7 @@ func problemFromDecode(file string, n *yaml.Node, path string, err error) Proble
 
 var (
 	unmarshalerType = reflect.TypeFor[yaml.Unmarshaler]()
+	shorthandType   = reflect.TypeFor[interface{ yamlShorthand() }]()
 	nodeType        = reflect.TypeFor[yaml.Node]()
 	rawMessageType  = reflect.TypeFor[json.RawMessage]()
 	anyType         = reflect.TypeFor[any]()

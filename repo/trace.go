@@ -23,6 +23,10 @@ type RequestMetadata struct {
 	RunID      string        `json:"run_id,omitempty"`
 	ThreadID   *string       `json:"thread_id"`
 	Taxonomy   *CaseTaxonomy `json:"taxonomy,omitempty"`
+	// TraceParent is the W3C traceparent of the call when the run captures
+	// OpenTelemetry spans (agent.otlp): the agent's spans belong under it.
+	// Workers, long-lived, find it only here.
+	TraceParent string `json:"traceparent,omitempty"`
 }
 
 // Response is what an agent answers. Every field is optional, but an
@@ -32,10 +36,13 @@ type Response struct {
 	StructuredOutput json.RawMessage `json:"structured_output,omitempty"`
 	ToolCalls        []ToolCall      `json:"tool_calls,omitempty"`
 	Spans            []Span          `json:"spans,omitempty"`
-	Usage            Usage           `json:"usage,omitzero"`
-	CostUSD          float64         `json:"cost_usd,omitempty"`
-	Model            string          `json:"model,omitempty"`
-	Error            string          `json:"error,omitempty"`
+	// SpansDropped counts OTLP spans past agent.otlp's caps (set by the
+	// run, not the agent).
+	SpansDropped int     `json:"spans_dropped,omitempty"`
+	Usage        Usage   `json:"usage,omitzero"`
+	CostUSD      float64 `json:"cost_usd,omitempty"`
+	Model        string  `json:"model,omitempty"`
+	Error        string  `json:"error,omitempty"`
 	// CostReported is set when the agent reported a cost, 0 included: a
 	// free call is a measured cost of 0, not a cost nobody measured.
 	CostReported bool `json:"cost_reported,omitempty"`
@@ -50,13 +57,31 @@ type ToolCall struct {
 	DurationMS float64         `json:"duration_ms,omitempty"`
 }
 
-// Span is one timed step inside an agent call (llm_call, tool_call, …).
+// Span is one timed step inside an agent call (llm_call, tool_call, …),
+// reported in the agent's answer or received over OTLP (agent.otlp).
+//
+// A received span keeps its OpenTelemetry identity: SpanID and ParentID are
+// hex span IDs, ParentID empty for a span directly under the call; Kind is
+// its gen_ai.operation.name (chat, execute_tool, invoke_agent, …) or "span",
+// OTelKind its span kind (client, internal, …), Status ok, error or unset.
 type Span struct {
-	Kind       string          `json:"kind"`
-	Name       string          `json:"name,omitempty"`
-	Start      string          `json:"start,omitempty"`
-	DurationMS float64         `json:"duration_ms,omitempty"`
-	Status     string          `json:"status,omitempty"`
+	Kind          string          `json:"kind"`
+	Name          string          `json:"name,omitempty"`
+	SpanID        string          `json:"span_id,omitempty"`
+	ParentID      string          `json:"parent_id,omitempty"`
+	OTelKind      string          `json:"otel_kind,omitempty"`
+	Start         string          `json:"start,omitempty"`
+	DurationMS    float64         `json:"duration_ms,omitempty"`
+	Status        string          `json:"status,omitempty"`
+	StatusMessage string          `json:"status_message,omitempty"`
+	Attributes    json.RawMessage `json:"attributes,omitempty"`
+	Events        []SpanEvent     `json:"events,omitempty"`
+}
+
+// SpanEvent is a timestamped event inside a span (an exception, a log).
+type SpanEvent struct {
+	Name       string          `json:"name"`
+	Time       string          `json:"time,omitempty"`
 	Attributes json.RawMessage `json:"attributes,omitempty"`
 }
 
@@ -91,10 +116,12 @@ type Trace struct {
 	StructuredOutput json.RawMessage `json:"structured_output,omitempty"`
 	ToolCalls        []ToolCall      `json:"tool_calls,omitempty"`
 	Spans            []Span          `json:"spans,omitempty"`
-	Usage            Usage           `json:"usage,omitzero"`
-	CostUSD          float64         `json:"cost_usd,omitempty"`
-	CostReported     bool            `json:"cost_reported,omitempty"` // see Response
-	Model            string          `json:"model,omitempty"`
+	// SpansDropped counts the call's OTLP spans past agent.otlp's caps.
+	SpansDropped int     `json:"spans_dropped,omitempty"`
+	Usage        Usage   `json:"usage,omitzero"`
+	CostUSD      float64 `json:"cost_usd,omitempty"`
+	CostReported bool    `json:"cost_reported,omitempty"` // see Response
+	Model        string  `json:"model,omitempty"`
 
 	// StartedAt is RFC 3339 with milliseconds; LatencyMS is the wall time of
 	// the call as selfevals saw it (the last attempt).

@@ -61,6 +61,10 @@ func (r *Request) AppendJSON(dst []byte) ([]byte, error) {
 		dst = append(dst, `,"taxonomy":`...)
 		dst = append(dst, b...)
 	}
+	if m.TraceParent != "" {
+		dst = append(dst, `,"traceparent":`...)
+		dst = jsonwriter.AppendQuoted(dst, m.TraceParent)
+	}
 	return append(dst, "}}\n"...), nil
 }
 
@@ -135,6 +139,10 @@ func writeTraceFields(w *jsonwriter.Writer, t *Trace) {
 		}
 		w.Byte(']')
 	}
+	if t.SpansDropped != 0 {
+		w.Literal(`,"spans_dropped":`)
+		w.Int(int64(t.SpansDropped))
+	}
 	writeUsage(w, t.Usage)
 	w.OptFloat(`,"cost_usd":`, t.CostUSD)
 	if t.CostReported {
@@ -173,10 +181,29 @@ func writeSpan(w *jsonwriter.Writer, s *Span) {
 	w.Literal(`{"kind":`)
 	w.String(s.Kind)
 	w.OptString(`,"name":`, s.Name)
+	w.OptString(`,"span_id":`, s.SpanID)
+	w.OptString(`,"parent_id":`, s.ParentID)
+	w.OptString(`,"otel_kind":`, s.OTelKind)
 	w.OptString(`,"start":`, s.Start)
 	w.OptFloat(`,"duration_ms":`, s.DurationMS)
 	w.OptString(`,"status":`, s.Status)
+	w.OptString(`,"status_message":`, s.StatusMessage)
 	w.OptRaw(`,"attributes":`, s.Attributes)
+	if len(s.Events) > 0 {
+		w.Literal(`,"events":[`)
+		for i := range s.Events {
+			if i > 0 {
+				w.Byte(',')
+			}
+			e := &s.Events[i]
+			w.Literal(`{"name":`)
+			w.String(e.Name)
+			w.OptString(`,"time":`, e.Time)
+			w.OptRaw(`,"attributes":`, e.Attributes)
+			w.Byte('}')
+		}
+		w.Byte(']')
+	}
 	w.Byte('}')
 }
 

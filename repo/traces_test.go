@@ -225,6 +225,7 @@ func (g resultGen) result() *Result {
 		for i := range t.Spans {
 			t.Spans[i] = g.span()
 		}
+		t.SpansDropped = g.r.IntN(3)
 	}
 	if g.maybe() {
 		t.Usage = Usage{InputTokens: int64(g.int()), OutputTokens: int64(g.int())}
@@ -257,6 +258,13 @@ func (g resultGen) span() Span {
 	s := Span{Kind: g.str(), DurationMS: g.optFloat()}
 	if g.maybe() {
 		s.Name, s.Start, s.Status, s.Attributes = g.str(), g.str(), g.str(), g.raw()
+	}
+	if g.maybe() {
+		s.SpanID, s.ParentID, s.OTelKind, s.StatusMessage = g.str(), g.str(), g.str(), g.str()
+		s.Events = make([]SpanEvent, g.r.IntN(3))
+		for i := range s.Events {
+			s.Events[i] = SpanEvent{Name: g.str(), Time: g.str(), Attributes: g.raw()}
+		}
 	}
 	return s
 }

@@ -23,6 +23,7 @@ import (
 
 	"github.com/selfevals/selfevals/repo"
 	"github.com/selfevals/selfevals/runner/adapters"
+	"github.com/selfevals/selfevals/runner/otlp"
 )
 
 // GradeFunc grades one trace of one case (graders.Registry.Grade with the
@@ -49,6 +50,12 @@ type Executor struct {
 	// Backoff is the first retry's delay; it doubles each retry, with
 	// jitter, up to 10 s. Default 200 ms.
 	Backoff time.Duration
+
+	// Spans, when set (agent.otlp), gives every call a trace of its own and
+	// folds the spans the agent sent into the call's trace; OTLP holds the
+	// options (prices). Nil costs a call nothing.
+	Spans *otlp.Receiver
+	OTLP  *repo.OTLP
 }
 
 // Iteration is one proposal to run over the dataset.
@@ -342,6 +349,11 @@ func (e *Executor) runCase(ctx context.Context, info *adapters.CallInfo, it Iter
 	if c.ThreadID != "" {
 		req.Metadata.ThreadID = &c.ThreadID
 	}
+	var spans *otlp.Call
+	if e.Spans != nil {
+		spans = e.Spans.Begin()
+		req.Metadata.TraceParent = spans.TraceParent()
+	}
 
 	var resp repo.Response
 	var err error
@@ -362,6 +374,12 @@ func (e *Executor) runCase(ctx context.Context, info *adapters.CallInfo, it Iter
 			break
 		}
 	}
+	var captured otlp.Capture
+	if spans != nil {
+		// After the latency is taken: waiting for late spans is not the
+		// agent's time.
+		captured = e.Spans.Finish(ctx, spans)
+	}
 	if err != nil && ctx.Err() != nil {
 		return nil, false
 	}
@@ -370,7 +388,13 @@ func (e *Executor) runCase(ctx context.Context, info *adapters.CallInfo, it Iter
 	t.Stderr = info.Stderr
 	if err != nil {
 		fillError(t, err)
+		otlp.ApplyFailed(t, captured)
 	} else {
+		if spans != nil {
+			// Before the cache keeps the response: a cached call grades
+			// as the call did.
+			otlp.Apply(&resp, captured, e.OTLP)
+		}
 		fillResponse(t, &resp)
 		if e.Cache != nil && !t.Failed() {
 			if cerr := e.Cache.Put(c.ID, it.ParamsID, rep, &resp, t.LatencyMS); cerr != nil {
@@ -450,6 +474,7 @@ func fillResponse(t *repo.Trace, resp *repo.Response) {
 	t.StructuredOutput = resp.StructuredOutput
 	t.ToolCalls = resp.ToolCalls
 	t.Spans = resp.Spans
+	t.SpansDropped = resp.SpansDropped
 	t.Usage = resp.Usage
 	t.CostUSD, t.CostReported = resp.CostUSD, resp.CostReported || resp.CostUSD != 0
 	t.Model = resp.Model

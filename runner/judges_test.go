@@ -27,12 +27,17 @@ var judgeCases = []string{"good", "fenced", "garbage", "unknown", "slow", "crash
 // judgeBin is the subprocess test judge (testdata/judge), built once.
 var judgeBin string
 
+// testDir holds the test binaries TestMain and the tests build; it goes
+// when the tests end.
+var testDir string
+
 func TestMain(m *testing.M) {
 	dir, err := os.MkdirTemp("", "runner-test-")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
+	testDir = dir
 	judgeBin = filepath.Join(dir, "judge")
 	build := exec.Command("go", "build", "-o", judgeBin, "./testdata/judge")
 	build.Stdout, build.Stderr = os.Stderr, os.Stderr

@@ -9,6 +9,7 @@ import (
 	"github.com/selfevals/selfevals/graders"
 	"github.com/selfevals/selfevals/repo"
 	"github.com/selfevals/selfevals/runner/adapters"
+	"github.com/selfevals/selfevals/runner/otlp"
 )
 
 // OpenOptions configure a run of one experiment.
@@ -56,6 +57,7 @@ type Session struct {
 	Loop        *Loop
 
 	adapter      adapters.Adapter
+	spans        *otlp.Receiver // agent.otlp; nil when off
 	cache        *Cache
 	closeGraders func() error
 	report       func(*repo.RunSummary) []byte
@@ -78,9 +80,17 @@ func Open(ls *repo.LoadedSpec, opts OpenOptions) (_ *Session, err error) {
 			s.Close()
 		}
 	}()
+	var otlpEnv []string
+	if ls.Spec.Agent.OTLP.On() {
+		if s.spans, err = otlp.Start(otlp.OptionsOf(ls.Spec.Agent.OTLP)); err != nil {
+			return nil, err
+		}
+		otlpEnv = s.spans.Env()
+	}
 	if s.adapter == nil {
 		s.adapter, err = adapters.New(ls.Spec.Agent, opts.Env.apply(adapters.Options{
 			RepoRoot: ls.Root, Parallelism: e.Run.Parallelism, Timeout: e.Run.Timeout.D(), Retries: e.Run.RetryCount(),
+			OTLPEnv: otlpEnv,
 		}))
 		if err != nil {
 			return nil, fmt.Errorf("%s: agent: %w", ls.Path, err)
@@ -116,6 +126,7 @@ func Open(ls *repo.LoadedSpec, opts OpenOptions) (_ *Session, err error) {
 		Executor: &Executor{
 			Adapter: s.adapter, Parallelism: e.Run.Parallelism, Timeout: e.Run.Timeout.D(), Retries: e.Run.RetryCount(),
 			Cache: s.cache, Experiment: ls.Slug, RunID: rec.RunID, Idle: rec.Flush, Grade: registry.Grade,
+			Spans: s.spans, OTLP: ls.Spec.Agent.OTLP,
 		},
 		Sink:        rec.Write,
 		OnIteration: opts.OnIteration,
@@ -154,6 +165,7 @@ func (s *Session) Run(ctx context.Context) (*repo.RunSummary, error) {
 	}
 	rs.Warnings = append(rs.Warnings, s.Spec.Warnings...)
 	s.Record.SettleCandidates(rs.State)
+	rs.Warnings = append(rs.Warnings, s.spanWarnings()...)
 	rs.Committed = s.Record.Committed()
 	rs.Warnings = append(rs.Warnings, s.Record.Warnings...)
 	var report []byte
@@ -182,7 +194,27 @@ func (s *Session) Close() error {
 	if s.adapter != nil {
 		errs = append(errs, s.adapter.Close())
 	}
+	if s.spans != nil {
+		errs = append(errs, s.spans.Close())
+		s.spans = nil
+	}
 	return errors.Join(errs...)
+}
+
+// spanWarnings report the spans of the run that no call kept (agent.otlp).
+func (s *Session) spanWarnings() []string {
+	if s.spans == nil {
+		return nil
+	}
+	var w []string
+	st := s.spans.Stats()
+	if st.Unknown > 0 {
+		w = append(w, fmt.Sprintf("agent.otlp: spans of no call in flight, left out: %d (they came after their call's grace period of %s, or carried a trace ID selfevals did not hand out); raise agent.otlp.grace if the agent exports late", st.Unknown, s.Spec.Spec.Agent.OTLP.GraceD()))
+	}
+	if st.Rejected > 0 {
+		w = append(w, fmt.Sprintf("agent.otlp: span exports refused as unreadable (not OTLP protobuf or JSON): %d", st.Rejected))
+	}
+	return w
 }
 
 // checkRepetitions refuses a pass@k or pass^k target or guardrail that the

@@ -56,6 +56,7 @@ type config struct {
 	agent      string
 	url        string // http agent
 	agentBin   string // command agent
+	otlp       bool   // agent.otlp: true (the agent exports a span per call)
 }
 
 // row is one line of the result table.
@@ -92,6 +93,7 @@ func main() {
 		floor      = flag.Bool("floor", true, "with the http agent, also time plain net/http and fasthttp clients (the raw floors)")
 		cpuprofile = flag.String("cpuprofile", "", "write a CPU profile of this process (useful with --inprocess)")
 		memprofile = flag.String("memprofile", "", "write an allocation profile of this process at exit (useful with --inprocess)")
+		otlpMode   = flag.String("otlp", "off", "agent.otlp: off, on, or both (alternating runs with and without, and their calls/s ratio); the command and worker agents then export a span per call")
 	)
 	flag.Parse()
 	if *memprofile != "" {
@@ -118,7 +120,7 @@ func main() {
 		base:   config{cases: *cases, iterations: *iterations, reps: *reps, parallel: *parallel, latency: *latency},
 		agents: strings.Split(*agents, ","), inprocess: *inprocess, repeat: max(*repeat, 1),
 		peer: *peer, pfDir: *pfDir, startup: *startup, bin: *bin, keep: *keep, floor: *floor,
-		agentServer: *server,
+		agentServer: *server, otlp: *otlpMode,
 	}); err != nil {
 		pprof.StopCPUProfile()
 		fmt.Fprintln(os.Stderr, "selfevals-bench:", err)
@@ -139,6 +141,21 @@ type benchOptions struct {
 	floor     bool
 	// agentServer is the loopback HTTP agent's server library.
 	agentServer string
+	// otlp is off, on or both (see the flag).
+	otlp string
+}
+
+// otlpVariants are the settings of agent.otlp each cell runs with.
+func otlpVariants(mode string) ([]bool, error) {
+	switch mode {
+	case "off":
+		return []bool{false}, nil
+	case "on":
+		return []bool{true}, nil
+	case "both":
+		return []bool{false, true}, nil
+	}
+	return nil, fmt.Errorf("--otlp %q: want off, on or both", mode)
 }
 
 func run(o benchOptions) error {
@@ -149,6 +166,13 @@ func run(o benchOptions) error {
 	}
 	if o.base.cases < 1 || o.base.iterations < 1 || o.base.reps < 1 || o.base.parallel < 1 {
 		return errors.New("--cases, --iterations, --reps and --parallel must be at least 1")
+	}
+	variants, err := otlpVariants(o.otlp)
+	if err != nil {
+		return err
+	}
+	if o.otlp != "off" && o.inprocess {
+		return errors.New("--otlp runs the selfevals binary; drop --inprocess")
 	}
 	scratch, err := os.MkdirTemp("", "selfevals-bench-")
 	if err != nil {
@@ -194,35 +218,56 @@ func run(o benchOptions) error {
 			}
 			cfg.url = srv.url + "/agent"
 		}
-		dir := filepath.Join(scratch, "repo-"+agent)
-		w, err := writeWorkload(dir, cfg, agent)
-		if err != nil {
-			srv.stop()
-			return err
+		ws := make([]*workload, len(variants))
+		for k, on := range variants {
+			vcfg := cfg
+			vcfg.otlp = on
+			dir := filepath.Join(scratch, "repo-"+agent)
+			if on {
+				dir += "-otlp"
+			}
+			if ws[k], err = writeWorkload(dir, vcfg, agent); err != nil {
+				srv.stop()
+				return err
+			}
 		}
 		// The floors run between the runs of selfevals, so that each run
 		// has a floor measured in the same minutes: this machine's speed
 		// drifts more between minutes than runs differ.
-		var walls []row
+		walls := make([][]row, len(variants))
 		fl := make([][]row, len(floors))
-		var ratios []float64 // selfevals ÷ the fasthttp floor, run by run
+		var ratios []float64     // selfevals ÷ the fasthttp floor, run by run
+		var otlpRatios []float64 // calls/s with agent.otlp ÷ without, run by run
 		for i := 0; i < o.repeat; i++ {
 			var r row
-			var err error
-			if o.inprocess {
-				r, err = runInProcess(w, cfg)
-			} else {
-				r, err = runBinary(selfevals, w, cfg)
+			// With --otlp both the two settings alternate, so each pair
+			// runs in the same minutes of this drifting machine.
+			for k, on := range variants {
+				var err error
+				vcfg := cfg
+				vcfg.otlp = on
+				if o.inprocess {
+					r, err = runInProcess(ws[k], vcfg)
+				} else {
+					r, err = runBinary(selfevals, ws[k], vcfg)
+				}
+				if err != nil {
+					srv.stop()
+					return fmt.Errorf("%s agent: %w", agent, err)
+				}
+				if on {
+					r.tool = "selfevals (otlp)"
+				}
+				if srv != nil {
+					r.note = srv.checkCalls(r.calls)
+				}
+				walls[k] = append(walls[k], r)
+				fmt.Fprintf(os.Stderr, "%s/%s: %d calls in %s\n", r.tool, agent, r.calls, r.wall.Round(time.Millisecond))
 			}
-			if err != nil {
-				srv.stop()
-				return fmt.Errorf("%s agent: %w", agent, err)
+			if len(variants) == 2 {
+				otlpRatios = append(otlpRatios, walls[0][i].wall.Seconds()/walls[1][i].wall.Seconds())
 			}
-			if srv != nil {
-				r.note = srv.checkCalls(r.calls)
-			}
-			walls = append(walls, r)
-			fmt.Fprintf(os.Stderr, "%s/%s: %d calls in %s\n", r.tool, agent, r.calls, r.wall.Round(time.Millisecond))
+			r = walls[0][i]
 			if !o.floor || srv == nil {
 				continue
 			}
@@ -240,17 +285,23 @@ func run(o benchOptions) error {
 				}
 			}
 		}
-		med := median(walls)
-		for _, r := range walls { // a bound: the highest of the runs
-			if r.rssMB > med.rssMB {
-				med.rssMB, med.rssBounded = r.rssMB, r.rssBounded
+		for k := range variants {
+			med := median(walls[k])
+			for _, r := range walls[k] { // a bound: the highest of the runs
+				if r.rssMB > med.rssMB {
+					med.rssMB, med.rssBounded = r.rssMB, r.rssBounded
+				}
 			}
+			if len(ratios) > 0 && k == 0 {
+				slices.Sort(ratios)
+				med.note = strings.TrimSpace(fmt.Sprintf("%.0f %% of the fasthttp floor (median of runs paired with a floor run) %s", 100*ratios[len(ratios)/2], med.note))
+			}
+			if len(otlpRatios) > 0 && k == 1 {
+				slices.Sort(otlpRatios)
+				med.note = strings.TrimSpace(fmt.Sprintf("calls/s with agent.otlp ÷ without: %.3f (median of %d alternating pairs) %s", otlpRatios[len(otlpRatios)/2], len(otlpRatios), med.note))
+			}
+			rows = append(rows, med)
 		}
-		if len(ratios) > 0 {
-			slices.Sort(ratios)
-			med.note = strings.TrimSpace(fmt.Sprintf("%.0f %% of the fasthttp floor (median of runs paired with a floor run) %s", 100*ratios[len(ratios)/2], med.note))
-		}
-		rows = append(rows, med)
 		for _, f := range fl {
 			if len(f) > 0 {
 				rows = append(rows, median(f))

@@ -36,6 +36,14 @@ func agentBlock(kind, url, agentBin string, latency string) string {
 	panic("unknown agent kind " + kind)
 }
 
+// otlpLine turns on span capture (agent.otlp) in the agent block.
+func otlpLine(on bool) string {
+	if on {
+		return "  otlp: true\n"
+	}
+	return ""
+}
+
 // writeWorkload generates the cases and the spec. Case i asks "ping tok<i>"
 // and must include tok<i>; the grid over model_params.level gives one
 // iteration per level, and the agent answers only when level >= 0.5, so
@@ -93,7 +101,7 @@ dataset:
   cases_path: ../datasets/bench.jsonl
 %sgraders:
   - {type: deterministic, name: rules}
-`, strings.Join(levels, ", "), cfg.iterations, cfg.reps, cfg.parallel, agentBlock(agent, cfg.url, cfg.agentBin, cfg.latency.String()))
+`, strings.Join(levels, ", "), cfg.iterations, cfg.reps, cfg.parallel, agentBlock(agent, cfg.url, cfg.agentBin, cfg.latency.String())+otlpLine(cfg.otlp))
 	w.spec = repo.Dir(w.evals).Spec("bench")
 	return w, os.WriteFile(w.spec, []byte(spec), 0o644)
 }

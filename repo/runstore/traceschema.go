@@ -22,7 +22,11 @@ const (
 // TraceRow is one row of traces.parquet: one span of one agent call. Each
 // call gives a root row (kind "agent_call", span "<trace_id>/0"), then one
 // row per response span ("<trace_id>/1", …) and one per tool call (numbered
-// after the spans), both children of the root.
+// after the spans), both children of the root. A span received over OTLP
+// (agent.otlp) keeps its own identity instead: span "<trace_id>/<its hex
+// span ID>", its parent the row of its parent span, or the root for the
+// agent's top spans; the tool calls its execute_tool spans gave are tool
+// rows as well.
 //
 // Optional string columns hold null for "" (Go reads null back as ""); the
 // pointer columns are null where the column does not apply to the row's
@@ -35,8 +39,8 @@ const (
 //	column             type                            meaning
 //	run_id             STRING (dict)                   the run that wrote the row
 //	trace_id           STRING (delta)                  tr_… ID of the agent call; same on all rows of a call
-//	span_id            STRING (delta)                  <trace_id>/<n>; n = 0 for the root row
-//	parent_span_id     STRING (delta, null)            null on the root row, else the root's span_id
+//	span_id            STRING (delta)                  <trace_id>/<n>; n = 0 for the root row; <trace_id>/<hex> for OTLP spans
+//	parent_span_id     STRING (delta, null)            null on the root row, else the root's span_id or the OTLP parent's
 //	case_id            STRING (delta)                  the case the call answered
 //	params_id          STRING (dict)                   par_… ID of the parameters tried
 //	iteration          INT32                           loop iteration (0 = adopted configuration)
@@ -45,8 +49,8 @@ const (
 //	name               STRING (dict, null)             "call" on the root, the tool's name, or the span's name
 //	start              TIMESTAMP(MICROS, UTC) (null)   when the call or span began; null if not reported or unparsable
 //	duration_ms        DOUBLE (null)                   root: latency of the (last attempt of the) call; spans and tools: as reported
-//	status             STRING (dict, null)             root and tools: ok | error; spans: as reported
-//	error              STRING (null)                   root: the call's error message; tools: the tool's error
+//	status             STRING (dict, null)             root and tools: ok | error; spans: as reported (OTLP: ok | error | unset)
+//	error              STRING (null)                   root: the call's error message; tools: the tool's error; spans: the status message
 //	error_kind         STRING (dict, null)             root: agent_error, timeout, exit_status, … (repo.Err… kinds)
 //	model              STRING (dict, null)             root: model the agent reported
 //	input_tokens       INT64 (null)                    root: input tokens (0 if not reported)
@@ -60,7 +64,9 @@ const (
 //	attempts           INT32 (null)                    root: calls made, retries included
 //	tool_arguments     STRING (null)                   tool rows: arguments as JSON text
 //	tool_result        STRING (null)                   tool rows: result as JSON text
-//	attributes         STRING (null)                   spans: attributes as JSON text; root: {"stderr", "truncated"} when set
+//	attributes         STRING (null)                   spans: attributes as JSON text; root: {"stderr", "truncated", "spans_dropped"} when set
+//	otel_kind          STRING (dict, null)             OTLP spans: internal | server | client | producer | consumer
+//	events             STRING (null)                   OTLP spans: events as a JSON array of {name, time, attributes}
 //
 // With DuckDB: SELECT label, avg(duration_ms) FROM 'traces.parquet' WHERE
 // kind = 'agent_call' GROUP BY label.
@@ -93,11 +99,13 @@ type TraceRow struct {
 	ToolArgs     string    `parquet:"tool_arguments,optional"`
 	ToolResult   string    `parquet:"tool_result,optional"`
 	Attributes   string    `parquet:"attributes,optional"`
+	OTelKind     string    `parquet:"otel_kind,optional,dict"`
+	Events       string    `parquet:"events,optional"`
 }
 
 // TraceStringColumns are the STRING columns of TraceRow.
 var TraceStringColumns = []string{
 	"run_id", "trace_id", "span_id", "parent_span_id", "case_id", "params_id", "kind", "name",
 	"status", "error", "error_kind", "model", "output", "structured_output", "label",
-	"tool_arguments", "tool_result", "attributes",
+	"tool_arguments", "tool_result", "attributes", "otel_kind", "events",
 }

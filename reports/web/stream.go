@@ -1,10 +1,12 @@
 package web
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"io/fs"
 	"net/http"
+	"strconv"
 	"time"
 
 	"github.com/goccy/go-json"
@@ -17,7 +19,9 @@ import (
 // "event: <name>\ndata: <json>\n\n"):
 //
 //	snapshot   the run so far: Snapshot
-//	span       one finished agent call, as its root span: LiveSpan
+//	span       a finished agent call's spans, LiveSpan each: those the agent
+//	           reported or sent over OTLP (parent_id set) first, then the
+//	           call's root span (parent_id null)
 //	iteration  an iteration was decided: IterationView (an addition)
 //	ping       "1", every 15 s, so proxies keep the connection open
 //	complete   the run ended: Complete; the server then closes the stream
@@ -52,6 +56,31 @@ func liveSpan(runID string, r *repo.Result) LiveSpan {
 		TraceID: r.ID, CallID: callID(runID, r), CaseID: r.CaseID, Iteration: r.Iteration, Repetition: r.Repetition,
 		Label: r.Label, Score: r.Score, Error: truncate(r.Error, 200), Output: truncate(r.Output, 120),
 		Children: len(r.Spans) + len(r.ToolCalls)}
+}
+
+// liveChildSpans are the spans inside a finished call: those the agent
+// reported and those it sent over OTLP (agent.otlp), nested as the trace
+// page nests them.
+func liveChildSpans(runID string, r *repo.Result) []LiveSpan {
+	if len(r.Spans) == 0 {
+		return nil
+	}
+	root := r.ID + "/0"
+	out := make([]LiveSpan, 0, len(r.Spans))
+	for i, sp := range r.Spans {
+		id, parent := otlpSpanIDs(r.ID, root, sp)
+		if id == "" {
+			id = r.ID + "/" + strconv.Itoa(i+1)
+		}
+		ls := LiveSpan{ID: id, ParentID: &parent, Kind: sp.Kind, Name: sp.Name, StartedAt: sp.Start, DurationMS: sp.DurationMS,
+			TraceID: r.ID, CallID: callID(runID, r), CaseID: r.CaseID, Iteration: r.Iteration, Repetition: r.Repetition,
+			Label: r.Label, Score: r.Score}
+		if sp.Status == runstore.StatusError {
+			ls.Error = truncate(cmp.Or(sp.StatusMessage, "status error"), 200)
+		}
+		out = append(out, ls)
+	}
+	return out
 }
 
 // Snapshot is the state of a run so far.
@@ -235,6 +264,11 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request) {
 		}
 		ok := true
 		if err := f.results(func(res *repo.Result) {
+			for _, sp := range liveChildSpans(cur.RunID, res) {
+				if ok {
+					ok = send("span", sp)
+				}
+			}
 			if ok {
 				ok = send("span", liveSpan(cur.RunID, res))
 			}

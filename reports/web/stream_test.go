@@ -226,10 +226,21 @@ func TestStreamFollowsRunInProgress(t *testing.T) {
 	if err := <-done; err != nil {
 		t.Fatal(err)
 	}
-	if len(spans) != 3 {
-		t.Fatalf("%d span events, want 3: %+v", len(spans), spans)
-	}
+	// Each call: its inner span first (parent set), then its root.
+	var roots []LiveSpan
 	for i, sp := range spans {
+		if sp.ParentID == nil {
+			roots = append(roots, sp)
+			continue
+		}
+		if i+1 >= len(spans) || *sp.ParentID != spans[i+1].ID || sp.TraceID != spans[i+1].TraceID || sp.Kind != "llm_call" {
+			t.Errorf("inner span %d: %+v, not before its call's root span", i, sp)
+		}
+	}
+	if len(spans) != 6 || len(roots) != 3 {
+		t.Fatalf("%d span events, %d roots; want 6 and 3: %+v", len(spans), len(roots), spans)
+	}
+	for i, sp := range roots {
 		if sp.TraceID != written[i+1].ID || sp.Kind != runstore.KindAgentCall || sp.Children != 2 || sp.Label != repo.Pass || sp.CallID != runID+":0:0:"+written[i+1].CaseID {
 			t.Errorf("span %d: %+v", i, sp)
 		}

@@ -226,13 +226,21 @@ func spansFromResult(r *repo.Result) []*SpanSummary {
 	for _, sp := range r.Spans {
 		d := map[string]any{}
 		setIf(d, "status", sp.Status)
+		setIf(d, "error", sp.StatusMessage)
+		setIf(d, "otel_kind", sp.OTelKind)
 		setIf(d, "attributes", rawOrNil(sp.Attributes))
+		if len(sp.Events) > 0 {
+			d["events"] = sp.Events
+		}
 		var dur *float64
 		if sp.DurationMS != 0 {
 			dur = f64(sp.DurationMS)
 		}
-		p := root
-		out = append(out, &SpanSummary{ID: r.ID + "/" + strconv.Itoa(k), ParentID: &p, Kind: sp.Kind, Name: sp.Name, StartedAt: sp.Start, DurationMS: dur, Detail: d})
+		id, p := otlpSpanIDs(r.ID, root, sp)
+		if id == "" {
+			id = r.ID + "/" + strconv.Itoa(k)
+		}
+		out = append(out, &SpanSummary{ID: id, ParentID: &p, Kind: sp.Kind, Name: sp.Name, StartedAt: sp.Start, DurationMS: dur, Detail: d})
 		k++
 	}
 	for _, c := range r.ToolCalls {
@@ -297,7 +305,9 @@ func (s *Server) spansFromParquet(path, traceID string, r *repo.Result) []*SpanS
 			setIf(d, "arguments", rawJSON(row.ToolArgs))
 			setIf(d, "result", rawJSON(row.ToolResult))
 		default:
+			setIf(d, "otel_kind", row.OTelKind)
 			setIf(d, "attributes", rawJSON(row.Attributes))
+			setIf(d, "events", rawJSON(row.Events))
 		}
 		out = append(out, sp)
 		return nil
@@ -315,7 +325,16 @@ func tree(spans []*SpanSummary) ([]*SpanSummary, *SpanSummary) {
 	if len(spans) == 0 {
 		return []*SpanSummary{}, nil
 	}
-	sort.SliceStable(spans, func(i, j int) bool { return spanNumber(spans[i].ID) < spanNumber(spans[j].ID) })
+	// Numbered spans in their order; an OTLP span (its ID is not a number)
+	// keeps its place in the list, which is its number in both sources.
+	key := make(map[*SpanSummary]int, len(spans))
+	for i, sp := range spans {
+		key[sp] = spanNumber(sp.ID)
+		if key[sp] == 1<<30 {
+			key[sp] = i
+		}
+	}
+	sort.SliceStable(spans, func(i, j int) bool { return key[spans[i]] < key[spans[j]] })
 	byID := map[string]*SpanSummary{}
 	for _, sp := range spans {
 		byID[sp.ID] = sp
@@ -338,6 +357,9 @@ func tree(spans []*SpanSummary) ([]*SpanSummary, *SpanSummary) {
 	if root == nil {
 		root = spans[0]
 	}
+	for _, sp := range spans {
+		byStart(sp.Children)
+	}
 	var flat []*SpanSummary
 	var walk func(sp *SpanSummary, depth int)
 	walk = func(sp *SpanSummary, depth int) {
@@ -357,10 +379,37 @@ func tree(spans []*SpanSummary) ([]*SpanSummary, *SpanSummary) {
 func spanNumber(id string) int {
 	i := strings.LastIndexByte(id, '/')
 	n, err := strconv.Atoi(id[i+1:])
-	if err != nil {
+	if err != nil || len(id)-i-1 == 16 { // an OTLP span ID may be all digits
 		return 1 << 30
 	}
 	return n
+}
+
+// byStart orders siblings as they started when all of them say when
+// (OTLP spans arrive as they end); otherwise they keep their order.
+func byStart(children []*SpanSummary) {
+	for _, c := range children {
+		if c.StartedAt == "" {
+			return
+		}
+	}
+	sort.SliceStable(children, func(i, j int) bool {
+		return parseTime(children[i].StartedAt).Before(parseTime(children[j].StartedAt))
+	})
+}
+
+// otlpSpanIDs are the IDs of a span received over OTLP as traces.parquet
+// writes them: "<trace>/<hex span ID>", its parent's likewise or the root.
+// id is "" for a span the agent reported in its answer (numbered instead).
+func otlpSpanIDs(traceID, root string, sp repo.Span) (id, parent string) {
+	if sp.SpanID == "" {
+		return "", root
+	}
+	parent = root
+	if sp.ParentID != "" {
+		parent = traceID + "/" + sp.ParentID
+	}
+	return traceID + "/" + sp.SpanID, parent
 }
 
 // --- threads ----------------------------------------------------------------

@@ -60,7 +60,7 @@ func (c *Command) Call(ctx context.Context, req *repo.Request) (repo.Response, e
 	}
 	defer body.release()
 
-	res, err := c.run(ctx, body.Bytes(), start)
+	res, err := c.run(ctx, body.Bytes(), req.Metadata.TraceParent, start)
 	if info != nil {
 		info.Stderr = res.stderr
 	}
@@ -75,7 +75,7 @@ type runResult struct {
 	stderr string
 }
 
-func (c *Command) run(ctx context.Context, stdin []byte, start time.Time) (runResult, error) {
+func (c *Command) run(ctx context.Context, stdin []byte, traceparent string, start time.Time) (runResult, error) {
 	// Our own pipes (rather than exec's copying goroutines) let the call end
 	// when the agent exits, even if a grandchild still holds stdout.
 	var files []*os.File
@@ -97,7 +97,7 @@ func (c *Command) run(ctx context.Context, stdin []byte, start time.Time) (runRe
 	if err := errors.Join(err1, err2, err3); err != nil {
 		return runResult{}, &CallError{Kind: repo.ErrInternal, Msg: "create pipes for the agent: " + err.Error()}
 	}
-	cmd := c.spec.command()
+	cmd := c.spec.command(traceparent)
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = inR, outW, errW
 	if err := cmd.Start(); err != nil {
 		return runResult{}, &CallError{Kind: repo.ErrInternal, Msg: "start the agent: " + err.Error()}

@@ -37,7 +37,7 @@ func (h *HTTP) Call(ctx context.Context, req *repo.Request) (repo.Response, erro
 	if err != nil {
 		return repo.Response{}, err
 	}
-	b, cerr := h.post.post(ctx, payload.Bytes(), start, info)
+	b, cerr := h.post.post(ctx, payload.Bytes(), req.Metadata.TraceParent, start, info)
 	payload.release() // post copied it
 	if cerr != nil {
 		return repo.Response{}, cerr

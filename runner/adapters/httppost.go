@@ -237,7 +237,10 @@ var bodyPool = sync.Pool{New: func() any { b := make([]byte, 0, 4<<10); return &
 // post sends payload, retrying transient failures, until ctx's deadline
 // or else the poster's timeout. payload is copied: the caller may reuse it
 // once post returns.
-func (p *poster) post(ctx context.Context, payload []byte, start time.Time, info *CallInfo) (body, *CallError) {
+//
+// traceparent, when set (agent.otlp), is sent as the W3C traceparent
+// header, so the agent's spans join the call's trace.
+func (p *poster) post(ctx context.Context, payload []byte, traceparent string, start time.Time, info *CallInfo) (body, *CallError) {
 	deadline, ok := ctx.Deadline()
 	if !ok {
 		deadline = start.Add(p.timeout)
@@ -246,7 +249,7 @@ func (p *poster) post(ctx context.Context, payload []byte, start time.Time, info
 		if info != nil {
 			info.Attempts = attempt
 		}
-		b, wait, err := p.once(ctx, payload, deadline, start)
+		b, wait, err := p.once(ctx, payload, traceparent, deadline, start)
 		if err == nil {
 			return b, nil
 		}
@@ -276,9 +279,10 @@ func (p *poster) post(ctx context.Context, payload []byte, start time.Time, info
 // the method, URL and headers of the poster it was last filled for, so a
 // call to the same agent only sets the body.
 type exchange struct {
-	req   fasthttp.Request
-	resp  fasthttp.Response
-	owner *poster
+	req    fasthttp.Request
+	resp   fasthttp.Response
+	owner  *poster
+	traced bool // req carries a traceparent header
 }
 
 var exchangePool = sync.Pool{New: func() any { return new(exchange) }}
@@ -300,13 +304,13 @@ func (x *exchange) release() {
 // call; a call outside one registers on its own ctx. The request runs on
 // the caller's goroutine: one more goroutine per call to wait on ctx cost
 // a fast agent's run several per cent.
-func (p *poster) once(ctx context.Context, payload []byte, deadline, start time.Time) (body, time.Duration, *CallError) {
+func (p *poster) once(ctx context.Context, payload []byte, traceparent string, deadline, start time.Time) (body, time.Duration, *CallError) {
 	if ctx.Err() != nil {
 		return body{}, 0, ctxError(ctx, p.what, start)
 	}
 	x := exchangePool.Get().(*exchange)
 	defer x.release()
-	p.fill(x, payload)
+	p.fill(x, payload, traceparent)
 	if p.runs.Load() > 0 {
 		b, wait, err := p.roundTrip(&x.req, &x.resp, deadline, start)
 		if err != nil && ctx.Err() != nil {
@@ -358,7 +362,7 @@ func (p *poster) abort() {
 	p.conns.closeAll()
 }
 
-func (p *poster) fill(x *exchange, payload []byte) {
+func (p *poster) fill(x *exchange, payload []byte, traceparent string) {
 	if x.owner != p {
 		req := &x.req
 		req.Reset()
@@ -368,6 +372,17 @@ func (p *poster) fill(x *exchange, payload []byte) {
 			req.Header.SetCanonical(h.key, h.value)
 		}
 		x.owner = p
+		x.traced = false
+	}
+	// Each call has its own traceparent; the pooled request must not
+	// carry the last one to a call that has none.
+	switch {
+	case traceparent != "":
+		x.req.Header.Set("traceparent", traceparent)
+		x.traced = true
+	case x.traced:
+		x.req.Header.Del("traceparent")
+		x.traced = false
 	}
 	x.req.SetBody(payload)
 }

@@ -31,6 +31,10 @@ type Options struct {
 	// Environ is the environment a command agent starts with, before its
 	// env: block; os.Environ() when nil.
 	Environ []string
+	// OTLPEnv, set when the run receives the agent's spans (agent.otlp), is
+	// added to a command or worker agent's environment (the exporter's
+	// endpoint), under its env: block.
+	OTLPEnv []string
 }
 
 const defaultTimeout = 60 * time.Second

@@ -85,7 +85,7 @@ func (o *OpenAI) Call(ctx context.Context, req *repo.Request) (repo.Response, er
 	if err != nil {
 		return repo.Response{}, err
 	}
-	b, cerr := o.post.post(ctx, payload.Bytes(), start, info)
+	b, cerr := o.post.post(ctx, payload.Bytes(), req.Metadata.TraceParent, start, info)
 	payload.release()
 	if cerr != nil {
 		return repo.Response{}, cerr

@@ -72,7 +72,7 @@ func newProcessSpec(agent repo.Agent, opts Options) (*processSpec, error) {
 			return nil, repo.Userf("agent.command: %s was not found in PATH; install it or give its path", argv[0])
 		}
 	}
-	env, err := mergeEnv(opts.Environ, agent.Env, opts.LookupEnv)
+	env, err := mergeEnv(overlay(opts.Environ, opts.OTLPEnv), agent.Env, opts.LookupEnv)
 	if err != nil {
 		return nil, err
 	}
@@ -106,10 +106,36 @@ func mergeEnv(base []string, extra map[string]string, lookup func(string) (strin
 	return env, nil
 }
 
+// overlay returns base with the KEY=value entries of extra added, each
+// replacing an entry of base with the same key.
+func overlay(base, extra []string) []string {
+	if len(extra) == 0 {
+		return base
+	}
+	keys := make(map[string]bool, len(extra))
+	for _, kv := range extra {
+		k, _, _ := strings.Cut(kv, "=")
+		keys[k] = true
+	}
+	out := make([]string, 0, len(base)+len(extra))
+	for _, kv := range base {
+		if k, _, _ := strings.Cut(kv, "="); !keys[k] {
+			out = append(out, kv)
+		}
+	}
+	return append(out, extra...)
+}
+
 // command builds an exec.Cmd in its own process group, so killing the group
-// also kills whatever the agent spawned.
-func (p *processSpec) command() *exec.Cmd {
-	cmd := &exec.Cmd{Path: p.path, Args: p.argv, Dir: p.dir, Env: p.env}
+// also kills whatever the agent spawned. A call with a traceparent (agent.otlp)
+// hands it over as TRACEPARENT, with an empty TRACESTATE: one inherited
+// from selfevals' own environment belongs to another trace.
+func (p *processSpec) command(traceparent string) *exec.Cmd {
+	env := p.env
+	if traceparent != "" {
+		env = overlay(env, []string{"TRACEPARENT=" + traceparent, "TRACESTATE="})
+	}
+	cmd := &exec.Cmd{Path: p.path, Args: p.argv, Dir: p.dir, Env: env}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	return cmd
 }

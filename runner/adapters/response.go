@@ -40,6 +40,7 @@ func ParseResponse(body []byte) (resp repo.Response, err error) {
 		return repo.Response{}, invalidJSON(body, decodeErrorMsg(trimmed, err))
 	}
 	resp.StructuredOutput = dropNull(resp.StructuredOutput)
+	resp.SpansDropped = 0 // the run's count, not the agent's
 	if resp.CostUSD == 0 && bytes.Contains(trimmed, []byte(`"cost_usd"`)) {
 		// A cost of 0 the agent reported is a measurement; tell it from
 		// no cost at all (rare path: most answers carry none or a positive one).

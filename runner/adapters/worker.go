@@ -185,7 +185,9 @@ func (w *worker) start() error {
 		}
 		return &CallError{Kind: repo.ErrInternal, Msg: "create pipes for the agent worker: " + err.Error()}
 	}
-	cmd := w.spec.command()
+	// A worker serves many calls: each call's traceparent is in its
+	// request's metadata, not the environment.
+	cmd := w.spec.command("")
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = inR, outW, errW
 	err = cmd.Start()
 	inR.Close()

@@ -8,6 +8,11 @@
 //	      -server net/http    with Go's net/http server instead of fasthttp
 //	agent -worker             JSON lines on stdin/stdout (agent.worker: true)
 //	agent                     one request on stdin, one response on stdout
+//
+// Given a traceparent (agent.otlp) and OTEL_EXPORTER_OTLP_TRACES_ENDPOINT
+// (command and worker agents), it exports one chat span per call before it
+// answers, as an OpenTelemetry SDK with a simple span processor would
+// (otlp.go).
 package main
 
 import (
@@ -34,6 +39,9 @@ type request struct {
 			Level float64 `json:"level"`
 		} `json:"model_params"`
 	} `json:"parameters"`
+	Metadata struct {
+		TraceParent string `json:"traceparent"`
+	} `json:"metadata"`
 }
 
 type response struct {
@@ -51,6 +59,9 @@ func answer(body []byte, latency time.Duration) ([]byte, error) {
 	out := "miss"
 	if req.Parameters.ModelParams.Level >= 0.5 {
 		out = "pong " + req.Input.Text
+	}
+	if err := exportSpan(req.Metadata.TraceParent); err != nil {
+		return nil, err
 	}
 	return json.Marshal(response{Output: out})
 }

@@ -209,7 +209,7 @@ func (w *Writer) Write(r *repo.Result) error {
 	}
 	v.cached, v.attempts = t.Cached, int32(t.Attempts)
 	row.Cached, row.Attempts = &v.cached, &v.attempts
-	if t.Stderr != "" || t.Truncated {
+	if t.Stderr != "" || t.Truncated || t.SpansDropped != 0 {
 		row.Attributes = rootAttributes(t)
 	}
 
@@ -223,6 +223,16 @@ func (w *Writer) Write(r *repo.Result) error {
 		row.SpanID = spanID(k)
 		k++
 		row.ParentSpanID = root
+		if s.SpanID != "" {
+			// An OTLP span keeps its place in the agent's tree.
+			row.SpanID = t.ID + "/" + s.SpanID
+			if s.ParentID != "" {
+				row.ParentSpanID = t.ID + "/" + s.ParentID
+			}
+			row.OTelKind = s.OTelKind
+			row.Error = s.StatusMessage
+			row.Events = spanEvents(s.Events)
+		}
 		row.Kind = s.Kind
 		row.Name = s.Name
 		row.Start = parseTraceTime(s.Start)
@@ -367,9 +377,22 @@ func parseTraceTime(s string) time.Time {
 
 func rootAttributes(t *repo.Trace) string {
 	b, err := json.Marshal(struct {
-		Stderr    string `json:"stderr,omitempty"`
-		Truncated bool   `json:"truncated,omitempty"`
-	}{t.Stderr, t.Truncated})
+		Stderr       string `json:"stderr,omitempty"`
+		Truncated    bool   `json:"truncated,omitempty"`
+		SpansDropped int    `json:"spans_dropped,omitempty"`
+	}{t.Stderr, t.Truncated, t.SpansDropped})
+	if err != nil {
+		return ""
+	}
+	return string(b)
+}
+
+// spanEvents is an OTLP span's events as JSON text; "" when it has none.
+func spanEvents(events []repo.SpanEvent) string {
+	if len(events) == 0 {
+		return ""
+	}
+	b, err := json.Marshal(events)
 	if err != nil {
 		return ""
 	}

@@ -51,6 +51,25 @@
     tr.appendChild(td(out, "small"));
     return tr;
   }
+  // A span inside a call (the agent's own, or received over OTLP): a row
+  // under its call's, indented, not counted as a call.
+  function childRow(sp) {
+    var tr = document.createElement("tr");
+    tr.className = "span-row child new";
+    var name = document.createElement("span");
+    name.textContent = "\u21b3 " + sp.kind + " " + (sp.name || "");
+    var out = document.createElement("span");
+    if (sp.error) { out.className = "error"; out.textContent = sp.error; }
+    tr.appendChild(td(clock(sp.started_at), "mono small"));
+    tr.appendChild(td(sp.iteration, "num"));
+    tr.appendChild(td(sp.repetition, "num"));
+    tr.appendChild(td(name, "mono small"));
+    tr.appendChild(td(""));
+    tr.appendChild(td(""));
+    tr.appendChild(td(ms(sp.duration_ms), "num"));
+    tr.appendChild(td(out, "small"));
+    return tr;
+  }
   function iterationRow(it) {
     var tr = document.createElement("tr");
     var ci = it.primary_ci_low != null && it.primary_ci_high != null ? "[" + num(it.primary_ci_low) + ", " + num(it.primary_ci_high) + "]" : "";
@@ -96,8 +115,14 @@
     setCounts(calls);
     setState(snap.run.active ? "running" : snap.run.state);
   });
+  // A call's inner spans come before its root span; each goes on top, so
+  // the call's row ends up above its spans.
+  var pending = [];
   es.addEventListener("span", function (e) {
     var sp = JSON.parse(e.data);
+    if (sp.parent_id != null) { pending.push(sp); return; }
+    for (var i = 0; i < pending.length; i++) tbody.insertBefore(childRow(pending[i]), tbody.firstChild);
+    pending = [];
     calls++;
     labels[sp.label] = (labels[sp.label] || 0) + 1;
     tbody.insertBefore(spanRow(sp, true), tbody.firstChild);
