@@ -22,10 +22,13 @@ func (s Store) WriteResults(slug string, summary, casesJSONL []byte) error {
 			os.Remove(tmp)
 		}
 	}
+	// summary.json last: it is the pair's commit point. A failure between
+	// the two leaves the run failed, and --resume writes both again
+	// (selfevals check flags a pair whose case counts disagree).
 	for _, f := range []struct {
 		path string
 		data []byte
-	}{{s.dir.Summary(slug), summary}, {s.dir.CaseVerdicts(slug), casesJSONL}} {
+	}{{s.dir.CaseVerdicts(slug), casesJSONL}, {s.dir.Summary(slug), summary}} {
 		if old, err := os.ReadFile(f.path); err == nil && bytes.Equal(old, f.data) {
 			continue
 		}
