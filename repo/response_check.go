@@ -1,8 +1,10 @@
 package repo
 
 import (
+	"errors"
 	"fmt"
 	"math"
+	"sync"
 	"unicode/utf8"
 
 	"github.com/selfevals/selfevals/repo/internal/jsonwriter"
@@ -14,7 +16,8 @@ import (
 // would refuse, or a number JSON cannot spell. Adapters call it where the
 // answer arrives, so a malformed answer is that case's error instead of a
 // failed write that ends the run. The message names the field in the
-// protocol's spelling.
+// protocol's spelling. It runs on every answer: the happy path allocates
+// nothing (field paths are spelled only for a problem).
 func (r *Response) Check() error {
 	if err := firstErr(checkText("output", r.Output), checkText("error", r.Error), checkText("model", r.Model),
 		checkRaw("structured_output", r.StructuredOutput), checkNumber("cost_usd", r.CostUSD)); err != nil {
@@ -22,29 +25,50 @@ func (r *Response) Check() error {
 	}
 	for i := range r.ToolCalls {
 		tc := &r.ToolCalls[i]
-		at := fmt.Sprintf("tool_calls[%d].", i)
-		if err := firstErr(checkText(at+"name", tc.Name), checkText(at+"error", tc.Error),
-			checkRaw(at+"arguments", tc.Arguments), checkRaw(at+"result", tc.Result), checkNumber(at+"duration_ms", tc.DurationMS)); err != nil {
-			return err
+		if err := firstErr(checkText("name", tc.Name), checkText("error", tc.Error),
+			checkRaw("arguments", tc.Arguments), checkRaw("result", tc.Result), checkNumber("duration_ms", tc.DurationMS)); err != nil {
+			return within(err, "tool_calls", i)
 		}
 	}
 	for i := range r.Spans {
-		s := &r.Spans[i]
-		at := fmt.Sprintf("spans[%d].", i)
-		if err := firstErr(checkText(at+"kind", s.Kind), checkText(at+"name", s.Name), checkText(at+"start", s.Start),
-			checkText(at+"span_id", s.SpanID), checkText(at+"parent_id", s.ParentID), checkText(at+"otel_kind", s.OTelKind),
-			checkText(at+"status", s.Status), checkText(at+"status_message", s.StatusMessage),
-			checkRaw(at+"attributes", s.Attributes), checkNumber(at+"duration_ms", s.DurationMS)); err != nil {
-			return err
-		}
-		for j, ev := range s.Events {
-			at := fmt.Sprintf("%sevents[%d].", at, j)
-			if err := firstErr(checkText(at+"name", ev.Name), checkText(at+"time", ev.Time), checkRaw(at+"attributes", ev.Attributes)); err != nil {
-				return err
-			}
+		if err := checkSpan(&r.Spans[i]); err != nil {
+			return within(err, "spans", i)
 		}
 	}
 	return nil
+}
+
+func checkSpan(s *Span) error {
+	if err := firstErr(checkText("kind", s.Kind), checkText("name", s.Name), checkText("start", s.Start),
+		checkText("span_id", s.SpanID), checkText("parent_id", s.ParentID), checkText("otel_kind", s.OTelKind),
+		checkText("status", s.Status), checkText("status_message", s.StatusMessage),
+		checkRaw("attributes", s.Attributes), checkNumber("duration_ms", s.DurationMS)); err != nil {
+		return err
+	}
+	for j := range s.Events {
+		ev := &s.Events[j]
+		if err := firstErr(checkText("name", ev.Name), checkText("time", ev.Time), checkRaw("attributes", ev.Attributes)); err != nil {
+			return within(err, "events", j)
+		}
+	}
+	return nil
+}
+
+// fieldError is a problem with one field of an answer.
+type fieldError struct {
+	field, msg string
+}
+
+func (e *fieldError) Error() string { return fmt.Sprintf("field %q %s", e.field, e.msg) }
+
+// within puts a field error inside list[i]: "name" becomes
+// "tool_calls[2].name".
+func within(err error, list string, i int) error {
+	var fe *fieldError
+	if errors.As(err, &fe) {
+		fe.field = fmt.Sprintf("%s[%d].%s", list, i, fe.field)
+	}
+	return err
 }
 
 func firstErr(errs ...error) error {
@@ -66,12 +90,16 @@ func checkText(field, s string) error {
 	for i, r := range s {
 		if r == utf8.RuneError {
 			if _, size := utf8.DecodeRuneInString(s[i:]); size == 1 {
-				return fmt.Errorf("field %q is not valid UTF-8 (byte %d is 0x%02x); send text as UTF-8", field, i, s[i])
+				return &fieldError{field, fmt.Sprintf("is not valid UTF-8 (byte %d is 0x%02x); send text as UTF-8", i, s[i])}
 			}
 		}
 	}
-	return fmt.Errorf("field %q is not valid UTF-8; send text as UTF-8", field) // unreachable: ValidString said otherwise
+	return &fieldError{field, "is not valid UTF-8; send text as UTF-8"}
 }
+
+// compactBuffers are scratch space for checkRaw, which only wants to know
+// whether the writer would accept the JSON.
+var compactBuffers = sync.Pool{New: func() any { b := make([]byte, 0, 1024); return &b }}
 
 // checkRaw applies the results writer's own rule for embedded JSON, so
 // what passes here is what the writer accepts, plus UTF-8.
@@ -79,15 +107,21 @@ func checkRaw(field string, raw []byte) error {
 	if len(raw) == 0 {
 		return nil
 	}
-	if _, err := jsonwriter.AppendCompact(nil, raw); err != nil {
-		return fmt.Errorf("field %q is not valid JSON: %v", field, err)
+	buf := compactBuffers.Get().(*[]byte)
+	out, err := jsonwriter.AppendCompact((*buf)[:0], raw)
+	if cap(out) <= 64<<10 {
+		*buf = out[:0]
+	}
+	compactBuffers.Put(buf)
+	if err != nil {
+		return &fieldError{field, "is not valid JSON: " + err.Error()}
 	}
 	return checkText(field, string(raw))
 }
 
 func checkNumber(field string, f float64) error {
 	if math.IsNaN(f) || math.IsInf(f, 0) {
-		return fmt.Errorf("field %q is %v, not a number JSON can hold", field, f)
+		return &fieldError{field, fmt.Sprintf("is %v, not a number JSON can hold", f)}
 	}
 	return nil
 }

@@ -69,6 +69,22 @@ func BenchmarkParseResponse(b *testing.B) {
 	}
 }
 
+// BenchmarkCheckResponse is the boundary check every answer passes
+// (UTF-8 and the results writer's JSON rules), next to the parse above.
+func BenchmarkCheckResponse(b *testing.B) {
+	body := []byte(`{"output":"Paris is the capital of France.","tool_calls":[{"name":"search","arguments":{"q":"capital of France"},"duration_ms":12}],"usage":{"input_tokens":812,"output_tokens":95},"cost_usd":0.0031,"model":"gpt"}`)
+	resp, err := ParseResponse(body)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := CheckResponse(&resp); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
 // benchParallel runs b.N calls with `inflight` of them in flight and
 // reports calls/s.
 func benchParallel(b *testing.B, a Adapter, inflight int) {
