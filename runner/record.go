@@ -34,6 +34,8 @@ type Recorder struct {
 	manifest   repo.RunManifest
 	git        *gitstore.Git // nil: candidates are not committed
 	noCommit   string        // why, when git is nil
+	noPersist  bool          // evals/results is not written
+	warnings   []string
 	committed  []string
 	store      runstore.Store
 	lock       *runstore.Lock
@@ -59,6 +61,9 @@ type RecordOptions struct {
 	// NoCommit keeps kept candidates off the selfevals/<slug> branch,
 	// saying why (e.g. "--no-commit").
 	NoCommit string
+	// NoPersist writes only the run record: neither evals/results nor a
+	// candidate commit.
+	NoPersist bool
 }
 
 // StartRecord takes the experiment's lock and opens a new run directory,
@@ -88,22 +93,10 @@ func StartRecord(evalsDir string, ls *repo.LoadedSpec, fingerprint string, opts 
 			Recorded: recordedBlocks(e),
 		}
 	}
-	r.noCommit = opts.NoCommit
-	if r.noCommit == "" {
-		g, err := gitstore.Open(ls.Root)
-		switch {
-		case errors.Is(err, gitstore.ErrNotRepository):
-			r.noCommit = "not a git repository"
-		case err != nil:
-			return nil, err
-		default:
-			r.git = g
-		}
-	}
-	if r.git != nil && !r.Resumed {
-		r.manifest.GitCommit, _ = r.git.ResolveCommit("HEAD")
-		// Dirty: tracked files differ from HEAD (false when git cannot say).
-		r.manifest.GitDirty, _ = r.git.Dirty()
+	r.noPersist = opts.NoPersist || r.manifest.NoPersist
+	r.manifest.NoPersist = r.noPersist
+	if err := r.openGit(opts.NoCommit); err != nil {
+		return nil, err
 	}
 	lock, err := r.store.Lock(ls.Slug, r.RunID)
 	if err != nil {
@@ -116,6 +109,43 @@ func StartRecord(evalsDir string, ls *repo.LoadedSpec, fingerprint string, opts 
 	}
 	return r, nil
 }
+
+// openGit opens the repository candidates are committed to, unless
+// noCommit says why not. Outside a repository, or in one with no commit
+// yet, the run goes on and commits nothing, saying why.
+func (r *Recorder) openGit(noCommit string) error {
+	r.noCommit = noCommit
+	if r.noPersist && r.noCommit == "" {
+		r.noCommit = "--no-persist"
+	}
+	if r.noCommit != "" {
+		return nil
+	}
+	g, err := gitstore.Open(r.Spec.Root)
+	switch {
+	case errors.Is(err, gitstore.ErrNotRepository):
+		r.noCommit = "not a git repository"
+		return nil
+	case err != nil:
+		return err
+	}
+	head, err := g.ResolveCommit("HEAD")
+	if err != nil {
+		r.noCommit = "the repository has no commit yet"
+		r.warnings = append(r.warnings, "the repository has no commit yet, so kept candidates were not committed: commit evals/ and run again")
+		return nil
+	}
+	r.git = g
+	if !r.Resumed {
+		r.manifest.GitCommit = head
+		// Dirty: tracked files differ from HEAD (false when git cannot say).
+		r.manifest.GitDirty, _ = g.Dirty()
+	}
+	return nil
+}
+
+// Warnings are what the record wants the run's report to say.
+func (r *Recorder) Warnings() []string { return r.warnings }
 
 func recordedBlocks(e *repo.Experiment) map[string]any {
 	m := map[string]any{}
@@ -232,12 +262,13 @@ func (r *Recorder) writeTrace(res *repo.Result) error {
 func (r *Recorder) Flush() error { return r.results.Flush() }
 
 // Decided records a finished iteration; iteration 0 also becomes the
-// committed result evals/results/<slug>/.
+// committed result evals/results/<slug>/ (unless --no-persist). Only
+// complete iterations get here: an interrupted one is never decided.
 func (r *Recorder) Decided(sum *repo.IterationSummary, agg *Aggregator) error {
 	if err := r.iterations.Write(sum); err != nil {
 		return err
 	}
-	if sum.Index == 0 {
+	if sum.Index == 0 && !r.noPersist {
 		// The committed result files are rendered and written while the
 		// next iteration runs; Finish waits for them.
 		done := make(chan error, 1)
@@ -372,6 +403,7 @@ func (r *Recorder) Finish(rs *repo.RunSummary, report []byte) error {
 	errs = append(errs, <-resultsClosed)
 	r.manifest.EndedAt = rs.EndedAt.Format(time.RFC3339Nano)
 	r.manifest.Terminated = rs.Terminated
+	r.manifest.Unfinished = rs.Unfinished
 	r.manifest.State = rs.State
 	errs = append(errs, r.Run.WriteManifest(&r.manifest))
 	if report != nil {

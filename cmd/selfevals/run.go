@@ -13,15 +13,16 @@ import (
 )
 
 type runOptions struct {
-	global   *globalOptions
-	specs    []string
-	reps     int
-	parallel int
-	maxIter  int
-	format   string
-	noCache  bool
-	noCommit bool
-	resume   bool
+	global    *globalOptions
+	specs     []string
+	reps      int
+	parallel  int
+	maxIter   int
+	format    string
+	noCache   bool
+	noCommit  bool
+	noPersist bool
+	resume    bool
 }
 
 func newRunCmd(io *IOStreams, g *globalOptions) *cobra.Command {
@@ -36,12 +37,23 @@ iteration so far.
 
 The report goes to stdout (markdown, or JSON with --format json); progress
 goes to stderr. Every result is appended to evals/runs/<slug>/<run-id>/
-as it arrives. Ctrl-C stops cleanly: in-flight calls are cancelled and
-everything that finished is kept and reported.`,
+as it arrives. A complete iteration 0 is written to evals/results/<slug>/
+(summary.json, cases.jsonl: commit them), and each kept candidate becomes a
+commit on selfevals/<slug> (adopt one with selfevals adopt).
+
+Ctrl-C or SIGTERM stops cleanly: in-flight calls are cancelled, everything
+that finished is kept in the run record and reported, and the iteration it
+stopped is neither decided, written to evals/results nor committed;
+--resume finishes it. A second signal ends the process at once.
+
+--no-persist explores without touching anything git tracks: the run is
+recorded under evals/runs/ and reported, but evals/results/ is not written
+and no candidate is committed.`,
 		Example: `  selfevals run evals/experiments/pingpong.yaml
   selfevals run evals/experiments/support.yaml --reps 3 --parallel 32
   selfevals run evals/experiments/*.yaml --max-iterations 1 --format json
-  selfevals run evals/experiments/support.yaml --resume   # after a crash or Ctrl-C`,
+  selfevals run evals/experiments/support.yaml --resume   # after a crash or Ctrl-C
+  selfevals run evals/experiments/support.yaml --reps 5 --no-persist   # explore; git sees no change`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.specs = args
@@ -55,6 +67,7 @@ everything that finished is kept and reported.`,
 	f.StringVar(&opts.format, "format", "md", "report format: md or json")
 	f.BoolVar(&opts.noCache, "no-cache", false, "call the agent even when a cached answer exists")
 	f.BoolVar(&opts.noCommit, "no-commit", false, "do not commit kept candidates to selfevals/<slug>")
+	f.BoolVar(&opts.noPersist, "no-persist", false, "record and report the run only: write nothing git tracks (no evals/results, no candidate commit)")
 	f.BoolVar(&opts.resume, "resume", false, "continue the last unfinished run of each experiment, skipping every call that finished")
 	return cmd
 }
@@ -162,7 +175,7 @@ func runOne(ctx context.Context, io *IOStreams, opts *runOptions, ls *repo.Loade
 	defer prog.stop()
 	session, err := runner.Open(ls, runner.OpenOptions{
 		EvalsDir: opts.global.evalsDir(), NoCache: opts.noCache, Resume: opts.resume,
-		ToolVersion: toolVersion(), NoCommit: noCommitReason(opts, settings),
+		ToolVersion: toolVersion(), NoCommit: noCommitReason(opts, settings), NoPersist: opts.noPersist,
 		OnIteration: prog.iteration, OnResult: prog.result, OnDecided: prog.decided,
 		Report: func(rs *repo.RunSummary) []byte { return []byte(reports.Markdown(rs)) },
 		Env:    opts.global.env.agentEnv(),

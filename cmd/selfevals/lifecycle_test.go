@@ -1,0 +1,158 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+
+	"github.com/selfevals/selfevals/repo"
+)
+
+// committedRepo turns the counting experiment's directory into a git
+// repository with everything committed on main.
+func committedRepo(t *testing.T, n, parallel int) string {
+	t.Helper()
+	if _, err := exec.LookPath("git"); err != nil {
+		t.Skip("git not installed")
+	}
+	dir, _ := countingRepo(t, n, parallel)
+	writeTree(t, dir, map[string]string{"evals/.gitignore": "runs/\n.cache/\n", ".gitignore": "calls.txt\n"})
+	git(t, dir, "init", "-q", "-b", "main")
+	git(t, dir, "add", ".")
+	git(t, dir, "commit", "-q", "-m", "initial")
+	return dir
+}
+
+// readManifest reads the run.json of the only run of the counting
+// experiment.
+func readManifest(t *testing.T, dir string) repo.RunManifest {
+	t.Helper()
+	m, _ := filepath.Glob(filepath.Join(dir, "evals/runs/counting/run_*/run.json"))
+	if len(m) != 1 {
+		t.Fatalf("run directories: %v", m)
+	}
+	b, err := os.ReadFile(m[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	var man repo.RunManifest
+	if err := json.Unmarshal(b, &man); err != nil {
+		t.Fatal(err)
+	}
+	return man
+}
+
+// candidateIterations lists, per candidate commit on selfevals/counting,
+// the iteration it keeps and how many lines its cases.jsonl has.
+func candidateIterations(t *testing.T, dir string) map[string]int {
+	t.Helper()
+	if err := exec.Command("git", "-C", dir, "rev-parse", "--verify", "-q", "selfevals/counting").Run(); err != nil {
+		return nil
+	}
+	out := map[string]int{}
+	for _, h := range strings.Fields(git(t, dir, "log", "--format=%H", "main..selfevals/counting")) {
+		it := strings.TrimSpace(git(t, dir, "log", "-1", "--format=%(trailers:key=Selfevals-Iteration,valueonly)", h))
+		if _, dup := out[it]; dup {
+			t.Errorf("iteration %s was committed twice", it)
+		}
+		out[it] = strings.Count(git(t, dir, "show", h+":evals/results/counting/cases.jsonl"), "\n")
+	}
+	return out
+}
+
+// interruptAfter starts a run, sends sig once `after` results are recorded,
+// and checks it stopped with status 1 saying so. It returns the report.
+func interruptAfter(t *testing.T, dir string, sig os.Signal, after int) string {
+	t.Helper()
+	cmd := selfevals(dir, "run", "evals/experiments/counting.yaml")
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	startUntil(t, cmd, dir, after)
+	cmd.Process.Signal(sig)
+	var exit *exec.ExitError
+	if err := cmd.Wait(); !errors.As(err, &exit) || exit.ExitCode() != 1 {
+		t.Fatalf("exit: %v, want status 1\n%s", err, stderr.String())
+	}
+	return stdout.String()
+}
+
+// Ctrl-C in iteration 0 writes no committed result and commits nothing;
+// the run record says which iteration stopped and how far it got; --resume
+// finishes it, writes the whole result and commits each kept candidate once.
+func TestInterruptInBaselineWritesNoResults(t *testing.T) {
+	t.Parallel()
+	const n, parallel = 40, 4
+	dir := committedRepo(t, n, parallel)
+	report := interruptAfter(t, dir, os.Interrupt, n/4)
+	if _, err := os.Stat(filepath.Join(dir, "evals/results/counting")); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("an interrupted iteration 0 wrote evals/results (%v)", err)
+	}
+	if got := candidateIterations(t, dir); got != nil {
+		t.Errorf("an interrupted run committed candidates: %v", got)
+	}
+	man := readManifest(t, dir)
+	u := man.Unfinished
+	if man.State != repo.RunInterrupted || u == nil || u.Index != 0 || u.CallsFinished < n/4 || u.CallsFinished >= n || u.CallsPlanned != n {
+		t.Fatalf("run.json: state %s, unfinished %+v", man.State, u)
+	}
+	if !strings.Contains(report, "interrupted during iteration 0 after") || !strings.Contains(report, "--resume") {
+		t.Errorf("the report does not say the iteration is unfinished:\n%s", report)
+	}
+	if strings.Contains(report, "keep_candidate") {
+		t.Errorf("the report decides on an unfinished iteration:\n%s", report)
+	}
+	if st := git(t, dir, "status", "--porcelain"); st != "" {
+		t.Errorf("the interrupted run changed what git tracks:\n%s", st)
+	}
+
+	out, err := selfevals(dir, "run", "evals/experiments/counting.yaml", "--resume").CombinedOutput()
+	if err != nil {
+		t.Fatalf("resume: %v\n%s", err, out)
+	}
+	if got := countLines(t, filepath.Join(dir, "evals/results/counting/cases.jsonl")); got != n {
+		t.Errorf("cases.jsonl has %d lines after resume, want %d", got, n)
+	}
+	if man := readManifest(t, dir); man.State != repo.RunCompleted || man.Unfinished != nil {
+		t.Errorf("after resume run.json: state %s, unfinished %+v", man.State, man.Unfinished)
+	}
+	if got := candidateIterations(t, dir); got["1"] != n {
+		t.Errorf("candidates after resume (iteration: cases): %v, want iteration 1 with %d", got, n)
+	}
+	git(t, dir, "fsck", "--strict")
+}
+
+// SIGTERM (a CI cancel) in iteration 1 behaves as Ctrl-C: the complete
+// iteration 0 is the committed result, the half of iteration 1 is neither
+// decided nor committed, and --resume commits it once, complete.
+func TestSIGTERMInCandidateCommitsNothingUnfinished(t *testing.T) {
+	t.Parallel()
+	const n, parallel = 40, 4
+	dir := committedRepo(t, n, parallel)
+	report := interruptAfter(t, dir, syscall.SIGTERM, n+n/4)
+	if got := countLines(t, filepath.Join(dir, "evals/results/counting/cases.jsonl")); got != n {
+		t.Errorf("cases.jsonl has %d lines, want the complete iteration 0's %d", got, n)
+	}
+	if got := candidateIterations(t, dir); got["1"] != 0 {
+		t.Errorf("the unfinished iteration 1 was committed: %v", got)
+	}
+	if u := readManifest(t, dir).Unfinished; u == nil || u.Index != 1 {
+		t.Errorf("run.json unfinished: %+v", u)
+	}
+	if !strings.Contains(report, "interrupted during iteration 1 after") {
+		t.Errorf("report:\n%s", report)
+	}
+	out, err := selfevals(dir, "run", "evals/experiments/counting.yaml", "--resume").CombinedOutput()
+	if err != nil {
+		t.Fatalf("resume: %v\n%s", err, out)
+	}
+	if got := candidateIterations(t, dir); got["1"] != n {
+		t.Errorf("candidates after resume (iteration: cases): %v, want iteration 1 with %d", got, n)
+	}
+	git(t, dir, "fsck", "--strict")
+}
