@@ -156,3 +156,53 @@ func TestSIGTERMInCandidateCommitsNothingUnfinished(t *testing.T) {
 	}
 	git(t, dir, "fsck", "--strict")
 }
+
+// The first run in a new repository (nothing committed yet) succeeds and
+// says why no candidate was committed.
+func TestFirstRunInANewRepository(t *testing.T) {
+	t.Parallel()
+	if _, err := exec.LookPath("git"); err != nil {
+		t.Skip("git not installed")
+	}
+	dir := t.TempDir()
+	git(t, dir, "init", "-q")
+	if out, err := selfevals(dir, "init").CombinedOutput(); err != nil {
+		t.Fatalf("init: %v\n%s", err, out)
+	}
+	cmd := selfevals(dir, "run", "evals/experiments/pingpong.yaml")
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("first run: %v\n%s%s", err, stdout.String(), stderr.String())
+	}
+	if !strings.Contains(stdout.String(), "no commit yet") {
+		t.Errorf("the report does not say why nothing was committed:\n%s", stdout.String())
+	}
+	if _, err := os.Stat(filepath.Join(dir, "evals/results/pingpong/summary.json")); err != nil {
+		t.Errorf("the first run wrote no result: %v", err)
+	}
+}
+
+// --no-persist runs and reports, records the run, and leaves everything git
+// tracks as it was: no evals/results, no spec edit, no candidate commit.
+func TestNoPersistChangesNothingGitTracks(t *testing.T) {
+	t.Parallel()
+	const n = 10
+	dir := committedRepo(t, n, 2)
+	out, err := selfevals(dir, "run", "evals/experiments/counting.yaml", "--no-persist").CombinedOutput()
+	if err != nil {
+		t.Fatalf("run --no-persist: %v\n%s", err, out)
+	}
+	if !strings.Contains(string(out), "# Experiment: counting") || !strings.Contains(string(out), "Nothing was committed: --no-persist.") {
+		t.Errorf("report:\n%s", out)
+	}
+	if st := git(t, dir, "status", "--porcelain", "--untracked-files=all"); st != "" {
+		t.Errorf("--no-persist changed the repository:\n%s", st)
+	}
+	if got := candidateIterations(t, dir); got != nil {
+		t.Errorf("--no-persist committed candidates: %v", got)
+	}
+	if man := readManifest(t, dir); man.State != repo.RunCompleted || !man.NoPersist {
+		t.Errorf("run.json: state %s, no_persist %v", man.State, man.NoPersist)
+	}
+}
