@@ -206,3 +206,86 @@ func TestNoPersistChangesNothingGitTracks(t *testing.T) {
 		t.Errorf("run.json: state %s, no_persist %v", man.State, man.NoPersist)
 	}
 }
+
+// Two branches both rerun an experiment and commit its results: the merge
+// driver init configures keeps this branch's results and says so, validate
+// and diff flag them as stale, and a rerun and a commit settle it.
+func TestMergeWhereBothBranchesChangedResults(t *testing.T) {
+	t.Parallel()
+	if _, err := exec.LookPath("git"); err != nil {
+		t.Skip("git not installed")
+	}
+	dir := t.TempDir()
+	git(t, dir, "init", "-q", "-b", "main")
+	if out, err := selfevals(dir, "init").CombinedOutput(); err != nil || !strings.Contains(string(out), "merge driver selfevals-results") {
+		t.Fatalf("init: %v\n%s", err, out)
+	}
+	if attrs, _ := os.ReadFile(filepath.Join(dir, "evals/.gitattributes")); !bytes.Contains(attrs, []byte("results/** merge=selfevals-results")) {
+		t.Fatalf("evals/.gitattributes:\n%s", attrs)
+	}
+	run := func() {
+		t.Helper()
+		if out, err := selfevals(dir, "run", "evals/experiments/pingpong.yaml", "--max-iterations", "1", "--no-commit").CombinedOutput(); err != nil {
+			t.Fatalf("run: %v\n%s", err, out)
+		}
+	}
+	commitAll := func(msg string) {
+		t.Helper()
+		git(t, dir, "add", "-A")
+		git(t, dir, "commit", "-q", "-m", msg)
+	}
+	commitAll("init")
+	run()
+	commitAll("results")
+	dataset := filepath.Join(dir, "evals/datasets/pingpong.jsonl")
+	original, _ := os.ReadFile(dataset)
+	newCase := func(name string) string {
+		return `{"expected":{"must_include":["pong"]},"input":{"messages":[{"content":"ping","role":"user"}]},"name":"` + name + `"}` + "\n"
+	}
+
+	git(t, dir, "checkout", "-q", "-b", "feature")
+	os.WriteFile(dataset, append(append([]byte{}, original...), newCase("added on feature")...), 0o644)
+	run()
+	commitAll("feature: a case and its results")
+	git(t, dir, "checkout", "-q", "main")
+	os.WriteFile(dataset, append([]byte(newCase("added on main")), original...), 0o644)
+	run()
+	commitAll("main: a case and its results")
+
+	merge := exec.Command("git", "merge", "--no-edit", "feature")
+	merge.Dir = dir
+	merge.Env = append(os.Environ(), "GIT_AUTHOR_NAME=t", "GIT_AUTHOR_EMAIL=t@example.com", "GIT_COMMITTER_NAME=t", "GIT_COMMITTER_EMAIL=t@example.com")
+	out, err := merge.CombinedOutput()
+	if err != nil {
+		t.Fatalf("git merge: %v\n%s", err, out)
+	}
+	if !strings.Contains(string(out), "selfevals: kept this branch's evals/results/pingpong/") {
+		t.Errorf("the merge did not say it kept this branch's results:\n%s", out)
+	}
+	if n := countLines(t, dataset); n != 10 {
+		t.Errorf("merged dataset has %d cases, want 10", n)
+	}
+
+	// The merged results are main's: 9 cases for a 10-case dataset.
+	out, err = selfevals(dir, "validate").CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "summary.json was written for another version of the dataset") {
+		t.Errorf("validate does not flag the stale results: %v\n%s", err, out)
+	}
+	out, err = selfevals(dir, "diff", "HEAD^1", "HEAD", "--format", "json").CombinedOutput()
+	if err != nil || !strings.Contains(string(out), `"kind": "stale_results"`) {
+		t.Errorf("diff does not flag the stale results: %v\n%s", err, out)
+	}
+
+	run()
+	commitAll("rerun after the merge")
+	if got := countLines(t, filepath.Join(dir, "evals/results/pingpong/cases.jsonl")); got != 10 {
+		t.Errorf("cases.jsonl has %d lines after the rerun, want 10", got)
+	}
+	if out, err := selfevals(dir, "validate").CombinedOutput(); err != nil || strings.Contains(string(out), "another version") {
+		t.Errorf("validate after the rerun: %v\n%s", err, out)
+	}
+	if st := git(t, dir, "status", "--porcelain"); st != "" {
+		t.Errorf("status:\n%s", st)
+	}
+	git(t, dir, "fsck", "--strict")
+}
