@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -288,4 +289,42 @@ func TestMergeWhereBothBranchesChangedResults(t *testing.T) {
 		t.Errorf("status:\n%s", st)
 	}
 	git(t, dir, "fsck", "--strict")
+}
+
+// A case that times out gives the same reason on every run (the limit, not
+// the time measured), so a rerun leaves cases.jsonl byte for byte as it was.
+func TestTimedOutCaseKeepsCommittedResultsStable(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	spec := fmt.Sprintf(`experiment:
+  name: slow
+  goal: time out
+  target:
+    primary: {name: pass@1, operator: ">=", value: 0.5}
+  run: {parallelism: 2, cache: false, timeout: 150ms, retries: 0}
+dataset:
+  cases_path: ../datasets/d.jsonl
+agent:
+  command: [%s]
+  env: {SLEEP_MS: "3000"}
+`, countAgentBin)
+	writeTree(t, dir, map[string]string{
+		"evals/experiments/slow.yaml": spec,
+		"evals/datasets/d.jsonl":      `{"name":"slow one","input":{"text":"ping"},"expected":{"must_include":["pong"]}}` + "\n",
+	})
+	var runs []string
+	for range 2 {
+		out, err := selfevals(dir, "run", "evals/experiments/slow.yaml").CombinedOutput()
+		if err != nil {
+			t.Fatalf("run: %v\n%s", err, out)
+		}
+		cases, _ := os.ReadFile(filepath.Join(dir, "evals/results/slow/cases.jsonl"))
+		runs = append(runs, string(cases))
+	}
+	if !strings.Contains(runs[0], "did not answer within 150ms (run.timeout)") {
+		t.Errorf("cases.jsonl does not give the timeout as its reason:\n%s", runs[0])
+	}
+	if runs[0] != runs[1] {
+		t.Errorf("a rerun rewrote cases.jsonl:\n%s\n%s", runs[0], runs[1])
+	}
 }

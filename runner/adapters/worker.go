@@ -50,7 +50,6 @@ func (p *WorkerPool) String() string { return p.desc }
 func (p *WorkerPool) Call(ctx context.Context, req *repo.Request) (repo.Response, error) {
 	ctx, cancel := withDeadline(ctx, p.timeout)
 	defer cancel()
-	start := time.Now()
 	info := callInfoFrom(ctx)
 	if info != nil {
 		*info = CallInfo{}
@@ -65,7 +64,7 @@ func (p *WorkerPool) Call(ctx context.Context, req *repo.Request) (repo.Response
 	select {
 	case w = <-p.slots:
 	case <-ctx.Done():
-		return repo.Response{}, ctxError(ctx, "agent worker", start)
+		return repo.Response{}, ctxError(ctx, "agent worker", p.timeout)
 	}
 	defer func() { p.slots <- w }()
 	for attempt := 1; ; attempt++ {
@@ -75,7 +74,7 @@ func (p *WorkerPool) Call(ctx context.Context, req *repo.Request) (repo.Response
 		if info != nil {
 			info.Attempts = attempt
 		}
-		resp, err, died := w.call(ctx, body.Bytes(), start)
+		resp, err, died := w.call(ctx, body.Bytes(), p.timeout)
 		if died && attempt == 1 && ctx.Err() == nil {
 			continue // transparently, once, on a fresh process
 		}
@@ -185,7 +184,7 @@ func (w *worker) start() error {
 
 // call sends one request line and reads one response line. died reports
 // that the worker ended on its own (worth one retry on a fresh process).
-func (w *worker) call(ctx context.Context, line []byte, start time.Time) (resp repo.Response, err error, died bool) {
+func (w *worker) call(ctx context.Context, line []byte, timeout time.Duration) (resp repo.Response, err error, died bool) {
 	if w.cmd == nil {
 		if err := w.start(); err != nil {
 			return repo.Response{}, err, false
@@ -206,7 +205,7 @@ func (w *worker) call(ctx context.Context, line []byte, start time.Time) (resp r
 	if !stop() {
 		partial := excerpt(data, excerptLimit)
 		w.kill()
-		ce := ctxError(ctx, "agent worker", start)
+		ce := ctxError(ctx, "agent worker", timeout)
 		ce.Stderr, ce.Partial = w.stderr.String(), partial
 		return repo.Response{}, ce, false
 	}
