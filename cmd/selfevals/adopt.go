@@ -37,7 +37,7 @@ The plain-git equivalent is
 which takes the candidate's whole spec file as it was when the run started.`,
 		Example: `  selfevals adopt support-reply
   selfevals adopt support-reply 3f2a9c1
-  selfevals adopt support-reply 2 && git commit -am "support-reply: adopt iteration 2"`,
+  selfevals adopt support-reply 2 && git add evals && git commit -m "support-reply: adopt iteration 2"`,
 		Args: cobra.RangeArgs(1, 2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			which := ""
@@ -79,8 +79,8 @@ func runAdopt(io *IOStreams, g *globalOptions, slug, which string) error {
 	for _, p := range []string{specPath, evals.Summary(slug), evals.CaseVerdicts(slug)} {
 		fmt.Fprintf(io.Out, "  wrote %s\n", g.env.show(p))
 	}
-	fmt.Fprintf(io.Out, "review with `git diff`, then commit: git commit -am %q\n",
-		fmt.Sprintf("%s: adopt iteration %s", slug, cand.iteration()))
+	fmt.Fprintf(io.Out, "review with `git diff`, then commit: git add %s %s && git commit -m %q\n",
+		g.env.show(specPath), g.env.show(evals.Results(slug)), fmt.Sprintf("%s: adopt iteration %s", slug, cand.iteration()))
 	warnStale(io, g, specPath, cand.summary)
 	return nil
 }
