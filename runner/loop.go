@@ -213,8 +213,13 @@ func (l *Loop) runIteration(ctx context.Context, index int, prop Proposal, pid s
 	if runErr != nil && !interrupted {
 		return nil, nil, false, runErr
 	}
+	// An interrupt that came after the last call finished leaves the
+	// iteration complete: it is decided like any other.
 	if interrupted {
-		return nil, agg, true, nil
+		if agg.Calls() < l.Spec.Dataset.Count*reps {
+			return nil, agg, true, nil
+		}
+		interrupted = false
 	}
 	extra := append(append([]string{}, e.Reliability.Metrics...), e.Target.Primary.Name)
 	for _, g := range e.Target.Guardrails {
