@@ -328,3 +328,37 @@ agent:
 		t.Errorf("a rerun rewrote cases.jsonl:\n%s\n%s", runs[0], runs[1])
 	}
 }
+
+// With core.autocrlf=true (the Git for Windows default) evals/.gitattributes
+// keeps every file init writes and every result a run writes at LF: git
+// warns of no conversion, and a rerun leaves the status clean.
+func TestAutocrlfRepositoryStaysClean(t *testing.T) {
+	t.Parallel()
+	if _, err := exec.LookPath("git"); err != nil {
+		t.Skip("git not installed")
+	}
+	dir := t.TempDir()
+	git(t, dir, "init", "-q", "-b", "main")
+	git(t, dir, "config", "core.autocrlf", "true")
+	if out, err := selfevals(dir, "init").CombinedOutput(); err != nil {
+		t.Fatalf("init: %v\n%s", err, out)
+	}
+	if out := git(t, dir, "add", "-A"); strings.Contains(out, "CRLF") {
+		t.Errorf("git add converts line endings:\n%s", out)
+	}
+	git(t, dir, "commit", "-q", "-m", "init")
+	for i := range 2 {
+		if out, err := selfevals(dir, "run", "evals/experiments/pingpong.yaml", "--max-iterations", "1", "--no-commit").CombinedOutput(); err != nil {
+			t.Fatalf("run: %v\n%s", err, out)
+		}
+		if i == 0 {
+			if out := git(t, dir, "add", "-A"); strings.Contains(out, "CRLF") {
+				t.Errorf("git add converts the results' line endings:\n%s", out)
+			}
+			git(t, dir, "commit", "-q", "-m", "results")
+		}
+	}
+	if st := git(t, dir, "status", "--porcelain"); st != "" {
+		t.Errorf("a rerun left the results modified:\n%s", st)
+	}
+}
