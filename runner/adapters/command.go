@@ -46,12 +46,13 @@ func (c *Command) Close() error { return nil }
 func (c *Command) Call(ctx context.Context, req *repo.Request) (repo.Response, error) {
 	ctx, cancel := withDeadline(ctx, c.timeout)
 	defer cancel()
+	start := time.Now()
 	info := callInfoFrom(ctx)
 	if info != nil {
 		*info = CallInfo{Attempts: 1}
 	}
 	if ctx.Err() != nil {
-		return repo.Response{}, ctxError(ctx, "agent", c.timeout)
+		return repo.Response{}, ctxError(ctx, "agent", start)
 	}
 	body, err := encodeRequest(req)
 	if err != nil {
@@ -59,7 +60,7 @@ func (c *Command) Call(ctx context.Context, req *repo.Request) (repo.Response, e
 	}
 	defer body.release()
 
-	res, err := c.run(ctx, body.Bytes())
+	res, err := c.run(ctx, body.Bytes(), start)
 	if info != nil {
 		info.Stderr = res.stderr
 	}
@@ -74,7 +75,7 @@ type runResult struct {
 	stderr string
 }
 
-func (c *Command) run(ctx context.Context, stdin []byte) (runResult, error) {
+func (c *Command) run(ctx context.Context, stdin []byte, start time.Time) (runResult, error) {
 	// Our own pipes (rather than exec's copying goroutines) let the call end
 	// when the agent exits, even if a grandchild still holds stdout.
 	var files []*os.File
@@ -142,7 +143,7 @@ func (c *Command) run(ctx context.Context, stdin []byte) (runResult, error) {
 	case <-ctx.Done():
 		killGroup(pid)
 		waitErr = <-exited
-		ctxErr = ctxError(ctx, "agent", c.timeout)
+		ctxErr = ctxError(ctx, "agent", start)
 	}
 	// The leader is gone; whatever it left in its group goes too.
 	killGroup(pid)

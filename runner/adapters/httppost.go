@@ -246,7 +246,7 @@ func (p *poster) post(ctx context.Context, payload []byte, start time.Time, info
 		if info != nil {
 			info.Attempts = attempt
 		}
-		b, wait, err := p.once(ctx, payload, deadline)
+		b, wait, err := p.once(ctx, payload, deadline, start)
 		if err == nil {
 			return b, nil
 		}
@@ -267,7 +267,7 @@ func (p *poster) post(ctx context.Context, payload []byte, start time.Time, info
 		case <-t.C:
 		case <-ctx.Done():
 			t.Stop()
-			return body{}, ctxError(ctx, p.what, p.timeout)
+			return body{}, ctxError(ctx, p.what, start)
 		}
 	}
 }
@@ -300,17 +300,17 @@ func (x *exchange) release() {
 // call; a call outside one registers on its own ctx. The request runs on
 // the caller's goroutine: one more goroutine per call to wait on ctx cost
 // a fast agent's run several per cent.
-func (p *poster) once(ctx context.Context, payload []byte, deadline time.Time) (body, time.Duration, *CallError) {
+func (p *poster) once(ctx context.Context, payload []byte, deadline, start time.Time) (body, time.Duration, *CallError) {
 	if ctx.Err() != nil {
-		return body{}, 0, ctxError(ctx, p.what, p.timeout)
+		return body{}, 0, ctxError(ctx, p.what, start)
 	}
 	x := exchangePool.Get().(*exchange)
 	defer x.release()
 	p.fill(x, payload)
 	if p.runs.Load() > 0 {
-		b, wait, err := p.roundTrip(&x.req, &x.resp, deadline)
+		b, wait, err := p.roundTrip(&x.req, &x.resp, deadline, start)
 		if err != nil && ctx.Err() != nil {
-			return body{}, 0, ctxError(ctx, p.what, p.timeout)
+			return body{}, 0, ctxError(ctx, p.what, start)
 		}
 		return b, wait, err
 	}
@@ -319,10 +319,10 @@ func (p *poster) once(ctx context.Context, payload []byte, deadline time.Time) (
 			p.abort()
 		}
 	})
-	b, wait, err := p.roundTrip(&x.req, &x.resp, deadline)
+	b, wait, err := p.roundTrip(&x.req, &x.resp, deadline, start)
 	if !stop() && errors.Is(ctx.Err(), context.Canceled) {
 		b.release()
-		return body{}, 0, ctxError(ctx, p.what, p.timeout)
+		return body{}, 0, ctxError(ctx, p.what, start)
 	}
 	return b, wait, err
 }
@@ -372,9 +372,9 @@ func (p *poster) fill(x *exchange, payload []byte) {
 	x.req.SetBody(payload)
 }
 
-func (p *poster) roundTrip(req *fasthttp.Request, resp *fasthttp.Response, deadline time.Time) (body, time.Duration, *CallError) {
+func (p *poster) roundTrip(req *fasthttp.Request, resp *fasthttp.Response, deadline, start time.Time) (body, time.Duration, *CallError) {
 	if err := p.client.DoDeadline(req, resp, deadline); err != nil {
-		return body{}, 0, p.transportError(err, deadline)
+		return body{}, 0, p.transportError(err, deadline, start)
 	}
 	// The stream must be closed whatever happens: a fully read one gives
 	// the connection back, anything else closes it.
@@ -382,13 +382,13 @@ func (p *poster) roundTrip(req *fasthttp.Request, resp *fasthttp.Response, deadl
 	if code := resp.StatusCode(); code < 200 || code > 299 {
 		return body{}, retryAfter(string(resp.Header.Peek("Retry-After"))), p.statusError(resp)
 	}
-	b, cerr := p.readBody(resp, deadline)
+	b, cerr := p.readBody(resp, deadline, start)
 	return b, 0, cerr
 }
 
 // readBody reads at most the output cap, into a pooled buffer sized by
 // Content-Length when the server sent one.
-func (p *poster) readBody(resp *fasthttp.Response, deadline time.Time) (body, *CallError) {
+func (p *poster) readBody(resp *fasthttp.Response, deadline, start time.Time) (body, *CallError) {
 	r := bodyStream(resp)
 	bp := bodyPool.Get().(*[]byte)
 	buf := (*bp)[:0]
@@ -418,7 +418,7 @@ func (p *poster) readBody(resp *fasthttp.Response, deadline time.Time) (body, *C
 			*bp = buf[:0]
 			defer bodyPool.Put(bp)
 			if isTimeout(err, deadline) {
-				ce := p.timeoutError()
+				ce := p.timeoutError(start)
 				ce.Partial = excerpt(buf, excerptLimit)
 				return body{}, ce
 			}
@@ -448,11 +448,13 @@ func isTimeout(err error, deadline time.Time) bool {
 
 // timeoutError is ctxError's timeout, for a deadline seen by the transport
 // before ctx noticed.
-func (p *poster) timeoutError() *CallError { return timeoutError(p.what, p.timeout) }
+// It names the configured limit, not the time the call took (see
+// timeoutError).
+func (p *poster) timeoutError(time.Time) *CallError { return timeoutError(p.what, p.timeout) }
 
-func (p *poster) transportError(err error, deadline time.Time) *CallError {
+func (p *poster) transportError(err error, deadline, start time.Time) *CallError {
 	if isTimeout(err, deadline) {
-		return p.timeoutError()
+		return p.timeoutError(start)
 	}
 	switch {
 	case errors.Is(err, fasthttp.ErrConnectionClosed), errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):

@@ -154,9 +154,12 @@ func withDeadline(ctx context.Context, d time.Duration) (context.Context, contex
 
 // ctxError is the CallError for a call ended by ctx: a deadline is a
 // timeout, anything else an interruption.
-func ctxError(ctx context.Context, what string, timeout time.Duration) *CallError {
+//
+// When the call started is not reported: the reason lands in committed
+// results, which a rerun must not rewrite.
+func ctxError(ctx context.Context, what string, _ time.Time) *CallError {
 	if ctx.Err() == context.DeadlineExceeded {
-		return timeoutError(what, timeout)
+		return timeoutError(what, 0)
 	}
 	return &CallError{Kind: repo.ErrCanceled, Msg: what + " call was canceled"}
 }

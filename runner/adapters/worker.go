@@ -50,6 +50,7 @@ func (p *WorkerPool) String() string { return p.desc }
 func (p *WorkerPool) Call(ctx context.Context, req *repo.Request) (repo.Response, error) {
 	ctx, cancel := withDeadline(ctx, p.timeout)
 	defer cancel()
+	start := time.Now()
 	info := callInfoFrom(ctx)
 	if info != nil {
 		*info = CallInfo{}
@@ -64,7 +65,7 @@ func (p *WorkerPool) Call(ctx context.Context, req *repo.Request) (repo.Response
 	select {
 	case w = <-p.slots:
 	case <-ctx.Done():
-		return repo.Response{}, ctxError(ctx, "agent worker", p.timeout)
+		return repo.Response{}, ctxError(ctx, "agent worker", start)
 	}
 	defer func() { p.slots <- w }()
 	for attempt := 1; ; attempt++ {
@@ -74,7 +75,7 @@ func (p *WorkerPool) Call(ctx context.Context, req *repo.Request) (repo.Response
 		if info != nil {
 			info.Attempts = attempt
 		}
-		resp, err, died := w.call(ctx, body.Bytes(), p.timeout)
+		resp, err, died := w.call(ctx, body.Bytes(), start)
 		if died && attempt == 1 && ctx.Err() == nil {
 			continue // transparently, once, on a fresh process
 		}
@@ -184,7 +185,7 @@ func (w *worker) start() error {
 
 // call sends one request line and reads one response line. died reports
 // that the worker ended on its own (worth one retry on a fresh process).
-func (w *worker) call(ctx context.Context, line []byte, timeout time.Duration) (resp repo.Response, err error, died bool) {
+func (w *worker) call(ctx context.Context, line []byte, start time.Time) (resp repo.Response, err error, died bool) {
 	if w.cmd == nil {
 		if err := w.start(); err != nil {
 			return repo.Response{}, err, false
@@ -205,7 +206,7 @@ func (w *worker) call(ctx context.Context, line []byte, timeout time.Duration) (
 	if !stop() {
 		partial := excerpt(data, excerptLimit)
 		w.kill()
-		ce := ctxError(ctx, "agent worker", timeout)
+		ce := ctxError(ctx, "agent worker", start)
 		ce.Stderr, ce.Partial = w.stderr.String(), partial
 		return repo.Response{}, ce, false
 	}
