@@ -34,8 +34,6 @@ type Recorder struct {
 	manifest   repo.RunManifest
 	git        *gitstore.Git // nil: candidates are not committed
 	noCommit   string        // why, when git is nil
-	noPersist  bool          // evals/results is not written
-	warnings   []string
 	committed  []string
 	store      runstore.Store
 	lock       *runstore.Lock
@@ -46,6 +44,10 @@ type Recorder struct {
 	// resultsFiles delivers the outcome of writing the result files, while
 	// that goes on (Decided).
 	resultsFiles chan error
+	// noPersist (--no-persist): evals/results is not written.
+	noPersist bool
+	// Warnings are for the run's report.
+	Warnings []string
 }
 
 type callKey struct {
@@ -62,7 +64,7 @@ type RecordOptions struct {
 	// saying why (e.g. "--no-commit").
 	NoCommit string
 	// NoPersist writes only the run record: neither evals/results nor a
-	// candidate commit.
+	// candidate commit. A resumed run keeps its original setting.
 	NoPersist bool
 }
 
@@ -95,8 +97,32 @@ func StartRecord(evalsDir string, ls *repo.LoadedSpec, fingerprint string, opts 
 	}
 	r.noPersist = opts.NoPersist || r.manifest.NoPersist
 	r.manifest.NoPersist = r.noPersist
-	if err := r.openGit(opts.NoCommit); err != nil {
-		return nil, err
+	if r.noPersist && opts.NoCommit == "" {
+		opts.NoCommit = "--no-persist"
+	}
+	r.noCommit = opts.NoCommit
+	if r.noCommit == "" {
+		g, err := gitstore.Open(ls.Root)
+		switch {
+		case errors.Is(err, gitstore.ErrNotRepository):
+			r.noCommit = "not a git repository"
+		case err != nil:
+			return nil, err
+		default:
+			r.git = g
+		}
+	}
+	if r.git != nil {
+		// Candidates are commits on top of the one that was run.
+		if _, err := r.git.ResolveCommit("HEAD"); err != nil {
+			r.git, r.noCommit = nil, "nothing committed yet"
+			r.Warnings = append(r.Warnings, "nothing committed yet: candidates are not committed; commit your evals/ first")
+		}
+	}
+	if r.git != nil && !r.Resumed {
+		r.manifest.GitCommit, _ = r.git.ResolveCommit("HEAD")
+		// Dirty: tracked files differ from HEAD (false when git cannot say).
+		r.manifest.GitDirty, _ = r.git.Dirty()
 	}
 	lock, err := r.store.Lock(ls.Slug, r.RunID)
 	if err != nil {
@@ -109,43 +135,6 @@ func StartRecord(evalsDir string, ls *repo.LoadedSpec, fingerprint string, opts 
 	}
 	return r, nil
 }
-
-// openGit opens the repository candidates are committed to, unless
-// noCommit says why not. Outside a repository, or in one with no commit
-// yet, the run goes on and commits nothing, saying why.
-func (r *Recorder) openGit(noCommit string) error {
-	r.noCommit = noCommit
-	if r.noPersist && r.noCommit == "" {
-		r.noCommit = "--no-persist"
-	}
-	if r.noCommit != "" {
-		return nil
-	}
-	g, err := gitstore.Open(r.Spec.Root)
-	switch {
-	case errors.Is(err, gitstore.ErrNotRepository):
-		r.noCommit = "not a git repository"
-		return nil
-	case err != nil:
-		return err
-	}
-	head, err := g.ResolveCommit("HEAD")
-	if err != nil {
-		r.noCommit = "the repository has no commit yet"
-		r.warnings = append(r.warnings, "the repository has no commit yet, so kept candidates were not committed: commit evals/ and run again")
-		return nil
-	}
-	r.git = g
-	if !r.Resumed {
-		r.manifest.GitCommit = head
-		// Dirty: tracked files differ from HEAD (false when git cannot say).
-		r.manifest.GitDirty, _ = g.Dirty()
-	}
-	return nil
-}
-
-// Warnings are what the record wants the run's report to say.
-func (r *Recorder) Warnings() []string { return r.warnings }
 
 func recordedBlocks(e *repo.Experiment) map[string]any {
 	m := map[string]any{}

@@ -19,14 +19,14 @@ type OpenOptions struct {
 	// exists, and stores none.
 	NoCache bool
 	// Resume continues the last unfinished run instead of starting one.
-	Resume      bool
+	Resume bool
+	// NoPersist records the run under evals/runs only: evals/results is
+	// not written and no candidate is committed.
+	NoPersist   bool
 	ToolVersion string
 	// NoCommit keeps kept candidates off the selfevals/<slug> branch,
 	// saying why (e.g. "--no-commit"); empty commits them.
 	NoCommit string
-	// NoPersist records the run under evals/runs only: evals/results is
-	// not written and no candidate is committed.
-	NoPersist bool
 	// Adapter, when set, is the agent to call instead of the one the spec
 	// configures (tests and the in-process benchmark); Session.Close
 	// closes it all the same.
@@ -101,7 +101,8 @@ func Open(ls *repo.LoadedSpec, opts OpenOptions) (_ *Session, err error) {
 		}
 	}
 	s.Record, err = StartRecord(opts.EvalsDir, ls, s.Fingerprint, RecordOptions{
-		Resume: opts.Resume, ToolVersion: opts.ToolVersion, NoCommit: opts.NoCommit, NoPersist: opts.NoPersist,
+		NoPersist: opts.NoPersist,
+		Resume:    opts.Resume, ToolVersion: opts.ToolVersion, NoCommit: opts.NoCommit,
 	})
 	if err != nil {
 		return nil, err
@@ -149,8 +150,8 @@ func (s *Session) Run(ctx context.Context) (*repo.RunSummary, error) {
 		}
 	}
 	rs.Warnings = append(rs.Warnings, s.Spec.Warnings...)
-	rs.Warnings = append(rs.Warnings, s.Record.Warnings()...)
 	rs.Committed = s.Record.Committed()
+	rs.Warnings = append(rs.Warnings, s.Record.Warnings...)
 	var report []byte
 	if s.report != nil {
 		report = s.report(rs)

@@ -176,7 +176,7 @@ func TestFirstRunInANewRepository(t *testing.T) {
 	if err := cmd.Run(); err != nil {
 		t.Fatalf("first run: %v\n%s%s", err, stdout.String(), stderr.String())
 	}
-	if !strings.Contains(stdout.String(), "no commit yet") {
+	if !strings.Contains(stdout.String(), "not committed") {
 		t.Errorf("the report does not say why nothing was committed:\n%s", stdout.String())
 	}
 	if _, err := os.Stat(filepath.Join(dir, "evals/results/pingpong/summary.json")); err != nil {
