@@ -13,16 +13,17 @@ import (
 )
 
 type runOptions struct {
-	global    *globalOptions
-	specs     []string
-	reps      int
-	parallel  int
-	maxIter   int
-	format    string
-	noCache   bool
-	noCommit  bool
-	noPersist bool
-	resume    bool
+	global   *globalOptions
+	specs    []string
+	reps     int
+	parallel int
+	maxIter  int
+	format   string
+	noCache  bool
+	noCommit bool
+	resume   bool
+
+	noPersist bool // --no-persist
 }
 
 func newRunCmd(io *IOStreams, g *globalOptions) *cobra.Command {
@@ -35,25 +36,24 @@ one iteration per proposal after it, grades every trace, aggregates metrics
 with 95% intervals, and decides keep / reject / investigate against the best
 iteration so far.
 
-The report goes to stdout (markdown, or JSON with --format json); progress
-goes to stderr. Every result is appended to evals/runs/<slug>/<run-id>/
-as it arrives. A complete iteration 0 is written to evals/results/<slug>/
-(summary.json, cases.jsonl: commit them), and each kept candidate becomes a
-commit on selfevals/<slug> (adopt one with selfevals adopt).
-
-Ctrl-C or SIGTERM stops cleanly: in-flight calls are cancelled, everything
-that finished is kept in the run record and reported, and the iteration it
-stopped is neither decided, written to evals/results nor committed;
---resume finishes it. A second signal ends the process at once.
-
+A complete iteration 0 is written to evals/results/<slug>/ (summary.json,
+cases.jsonl: commit them); adopt a kept candidate with selfevals adopt.
+Ctrl-C or SIGTERM keeps every finished call in the run record, but the
+iteration it stopped is neither decided, written to evals/results nor
+committed; --resume finishes it. A second signal ends the process at once.
 --no-persist explores without touching anything git tracks: the run is
 recorded under evals/runs/ and reported, but evals/results/ is not written
-and no candidate is committed.`,
+and no candidate is committed.
+
+The report goes to stdout (markdown, or JSON with --format json); progress
+goes to stderr. Every result is appended to evals/runs/<slug>/<run-id>/
+as it arrives. Ctrl-C stops cleanly: in-flight calls are cancelled and
+everything that finished is kept and reported.`,
 		Example: `  selfevals run evals/experiments/pingpong.yaml
+  selfevals run evals/experiments/pingpong.yaml --reps 5 --no-persist   # explore; git sees no change
   selfevals run evals/experiments/support.yaml --reps 3 --parallel 32
   selfevals run evals/experiments/*.yaml --max-iterations 1 --format json
-  selfevals run evals/experiments/support.yaml --resume   # after a crash or Ctrl-C
-  selfevals run evals/experiments/support.yaml --reps 5 --no-persist   # explore; git sees no change`,
+  selfevals run evals/experiments/support.yaml --resume   # after a crash or Ctrl-C`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.specs = args
@@ -174,8 +174,9 @@ func runOne(ctx context.Context, io *IOStreams, opts *runOptions, ls *repo.Loade
 	prog := newProgress(io, ls.Slug)
 	defer prog.stop()
 	session, err := runner.Open(ls, runner.OpenOptions{
-		EvalsDir: opts.global.evalsDir(), NoCache: opts.noCache, Resume: opts.resume,
-		ToolVersion: toolVersion(), NoCommit: noCommitReason(opts, settings), NoPersist: opts.noPersist,
+		NoPersist: opts.noPersist,
+		EvalsDir:  opts.global.evalsDir(), NoCache: opts.noCache, Resume: opts.resume,
+		ToolVersion: toolVersion(), NoCommit: noCommitReason(opts, settings),
 		OnIteration: prog.iteration, OnResult: prog.result, OnDecided: prog.decided,
 		Report: func(rs *repo.RunSummary) []byte { return []byte(reports.Markdown(rs)) },
 		Env:    opts.global.env.agentEnv(),
