@@ -60,12 +60,12 @@ type callKey struct {
 type RecordOptions struct {
 	Resume      bool
 	ToolVersion string
-	// NoCommit keeps kept candidates off the selfevals/<slug> branch,
-	// saying why (e.g. "--no-commit").
-	NoCommit string
 	// NoPersist writes only the run record: neither evals/results nor a
 	// candidate commit. A resumed run keeps its original setting.
 	NoPersist bool
+	// NoCommit keeps kept candidates off the selfevals/<slug> branch,
+	// saying why (e.g. "--no-commit").
+	NoCommit string
 }
 
 // StartRecord takes the experiment's lock and opens a new run directory,

@@ -67,8 +67,8 @@ everything that finished is kept and reported.`,
 	f.StringVar(&opts.format, "format", "md", "report format: md or json")
 	f.BoolVar(&opts.noCache, "no-cache", false, "call the agent even when a cached answer exists")
 	f.BoolVar(&opts.noCommit, "no-commit", false, "do not commit kept candidates to selfevals/<slug>")
-	f.BoolVar(&opts.noPersist, "no-persist", false, "record and report the run only: write nothing git tracks (no evals/results, no candidate commit)")
 	f.BoolVar(&opts.resume, "resume", false, "continue the last unfinished run of each experiment, skipping every call that finished")
+	f.BoolVar(&opts.noPersist, "no-persist", false, "record and report the run only: write nothing git tracks (no evals/results, no candidate commit)")
 	return cmd
 }
 
