@@ -35,6 +35,8 @@ type Recorder struct {
 	git        *gitstore.Git // nil: candidates are not committed
 	noCommit   string        // why, when git is nil
 	committed  []string
+	// Warnings are for the run's report.
+	Warnings   []string
 	store      runstore.Store
 	lock       *runstore.Lock
 	results    *runstore.ResultWriter
@@ -46,8 +48,6 @@ type Recorder struct {
 	resultsFiles chan error
 	// noPersist (--no-persist): evals/results is not written.
 	noPersist bool
-	// Warnings are for the run's report.
-	Warnings []string
 }
 
 type callKey struct {
