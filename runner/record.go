@@ -31,10 +31,10 @@ type Recorder struct {
 	Run         runstore.Run
 	Resumed     bool
 
-	manifest   repo.RunManifest
-	git        *gitstore.Git // nil: candidates are not committed
-	noCommit   string        // why, when git is nil
-	committed  []string
+	manifest  repo.RunManifest
+	git       *gitstore.Git // nil: candidates are not committed
+	noCommit  string        // why, when git is nil
+	committed []string
 	// Warnings are for the run's report.
 	Warnings   []string
 	store      runstore.Store
