@@ -25,9 +25,9 @@ func exitCode(t *testing.T, cmd *exec.Cmd) (string, int) {
 	return "", 0
 }
 
-// thresholdsRepo commits the thresholds experiment on main and runs it:
+// adoptableRepo commits the thresholds experiment on main and runs it:
 // selfevals/thresholds then holds two kept candidates (levels 0.4 and 1.0).
-func thresholdsRepo(t *testing.T) (dir, spec string) {
+func adoptableRepo(t *testing.T) (dir, spec string) {
 	t.Helper()
 	if _, err := exec.LookPath("git"); err != nil {
 		t.Skip("git not installed")
@@ -53,7 +53,7 @@ func thresholdsRepo(t *testing.T) (dir, spec string) {
 // leaves a clean tree with the candidate's parameters on main.
 func TestAdoptBestCandidate(t *testing.T) {
 	t.Parallel()
-	dir, spec := thresholdsRepo(t)
+	dir, spec := adoptableRepo(t)
 	out, code := exitCode(t, selfevals(dir, "adopt", "thresholds"))
 	if code != 0 || !strings.Contains(out, "(iteration 2 of run_") || !strings.Contains(out, "pass@1 1") {
 		t.Fatalf("adopt: exit %d\n%s", code, out)
@@ -98,7 +98,7 @@ func TestAdoptBestCandidate(t *testing.T) {
 // are user errors (exit 2) that change nothing.
 func TestAdoptErrors(t *testing.T) {
 	t.Parallel()
-	dir, _ := thresholdsRepo(t)
+	dir, _ := adoptableRepo(t)
 	before := git(t, dir, "status", "--porcelain")
 	for _, c := range []struct {
 		args []string
