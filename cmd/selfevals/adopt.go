@@ -28,9 +28,11 @@ block (the rest of the spec, comments and formatting included, is kept) and
 its result files into evals/results/<slug>/. Nothing else changes: not the
 index, not HEAD, not the branch. Review with git diff and commit.
 
-<candidate> is a commit of selfevals/<slug> (a hash or a prefix of one) or an
-iteration number of the newest run there; by default it is the best
-candidate the newest run kept. The spec must have no uncommitted changes.
+<candidate> is an iteration number of the newest run on selfevals/<slug>, a
+commit there (a hash or a prefix of one), or any branch or ref whose tip is
+a candidate (--candidate-branch, the refs selfevals candidates lists); by
+default it is the best candidate the newest run kept. The spec must have no
+uncommitted changes.
 
 The plain-git equivalent is
   git checkout selfevals/<slug> -- evals/experiments/<slug>.yaml evals/results/<slug>/
@@ -132,41 +134,75 @@ func checkCommitted(gs *gitstore.Git, specPath, specRel string) error {
 	return nil
 }
 
-// chooseCandidate finds the candidate which names (a commit hash prefix or
-// an iteration of the newest run), or by default the best the newest run
-// kept.
+// chooseCandidate finds the candidate which names, or by default the best
+// the newest run on selfevals/<slug> kept.
 func chooseCandidate(gs *gitstore.Git, slug, which, summaryPath string) (*candidate, error) {
 	branch := runner.CandidateBranch(slug)
-	commits, err := gs.Log("refs/heads/"+branch, "", gitstore.TrailerRun)
-	if err != nil || len(commits) == 0 {
+	commits, _ := gs.Log("refs/heads/"+branch, "", gitstore.TrailerRun)
+	if which != "" {
+		return namedCandidate(gs, commits, branch, which, summaryPath)
+	}
+	if len(commits) == 0 {
 		return nil, &repo.UserError{Msg: fmt.Sprintf("no candidates for %s: the branch %s has no kept candidate", slug, branch),
 			Hint: "run the experiment; each kept candidate is committed to " + branch}
 	}
 	newest, _ := commits[0].Trailer(gitstore.TrailerRun)
 	var best *candidate
 	for _, c := range commits {
-		run, _ := c.Trailer(gitstore.TrailerRun)
-		it, _ := c.Trailer(gitstore.TrailerIteration)
-		named := which != "" && (len(which) >= 4 && strings.HasPrefix(c.Hash, strings.ToLower(which)) || run == newest && it == which)
-		if which != "" && !named || which == "" && run != newest {
+		if run, _ := c.Trailer(gitstore.TrailerRun); run != newest {
 			continue
 		}
 		cand, err := readCandidate(gs, c, summaryPath)
 		if err != nil {
 			return nil, err
 		}
-		if which != "" {
-			return cand, nil
-		}
 		if best == nil || betterCandidate(cand, best) {
 			best = cand
 		}
 	}
-	if best == nil {
-		return nil, &repo.UserError{Msg: fmt.Sprintf("no candidate %q on %s", which, branch),
-			Hint: fmt.Sprintf("name a commit of `git log %s` or an iteration of the newest run (selfevals candidates %s)", branch, slug)}
-	}
 	return best, nil
+}
+
+// namedCandidate finds the candidate which names: an iteration of the
+// newest run on the branch, a commit of the branch by a hash prefix, or any
+// revision (another branch, a kept ref) whose commit is a candidate.
+func namedCandidate(gs *gitstore.Git, commits []gitstore.Commit, branch, which, summaryPath string) (*candidate, error) {
+	var newest string
+	if len(commits) > 0 {
+		newest, _ = commits[0].Trailer(gitstore.TrailerRun)
+	}
+	for _, c := range commits {
+		run, _ := c.Trailer(gitstore.TrailerRun)
+		it, _ := c.Trailer(gitstore.TrailerIteration)
+		if run == newest && it == which || len(which) >= 4 && strings.HasPrefix(c.Hash, strings.ToLower(which)) {
+			return readCandidate(gs, c, summaryPath)
+		}
+	}
+	// A number is an iteration, and a short hex string no commit: git
+	// would take "7" or "7a" for an abbreviated hash.
+	if _, err := strconv.Atoi(which); err != nil && !shortHex(which) {
+		if at, err := gs.Log(which, "", ""); err == nil && len(at) > 0 {
+			if _, ok := at[0].Trailer(gitstore.TrailerRun); ok {
+				return readCandidate(gs, at[0], summaryPath)
+			}
+		}
+	}
+	return nil, &repo.UserError{Msg: fmt.Sprintf("no candidate %q on %s", which, branch),
+		Hint: fmt.Sprintf("name an iteration of the newest run, a commit of `git log %s`, or a branch or ref whose tip is a candidate (selfevals candidates)", branch)}
+}
+
+// shortHex reports whether s could only name a commit as a hash prefix
+// too short to be one (git wants 4 digits).
+func shortHex(s string) bool {
+	if len(s) >= 4 {
+		return false
+	}
+	for _, r := range s {
+		if !strings.ContainsRune("0123456789abcdefABCDEF", r) {
+			return false
+		}
+	}
+	return true
 }
 
 // betterCandidate: a beats b on the primary target; on a tie the newer

@@ -92,6 +92,12 @@ func TestAdoptBestCandidate(t *testing.T) {
 	if out, code = exitCode(t, selfevals(dir, "adopt", "thresholds", prefix)); code != 0 || !strings.Contains(out, "iteration 2") {
 		t.Errorf("adopt %s: exit %d\n%s", prefix, code, out)
 	}
+	// Any revision whose commit is a candidate: another branch, a kept ref.
+	git(t, dir, "checkout", "-q", "--", ".")
+	git(t, dir, "branch", "elsewhere", "selfevals/thresholds~1")
+	if out, code = exitCode(t, selfevals(dir, "adopt", "thresholds", "elsewhere")); code != 0 || !strings.Contains(out, "iteration 1") {
+		t.Errorf("adopt elsewhere: exit %d\n%s", code, out)
+	}
 }
 
 // Unknown experiments and candidates, and a spec with uncommitted changes,
@@ -100,6 +106,10 @@ func TestAdoptErrors(t *testing.T) {
 	t.Parallel()
 	dir, _ := adoptableRepo(t)
 	before := git(t, dir, "status", "--porcelain")
+	// The tip's first three hex digits: an abbreviated hash too short to
+	// name it, or (all digits) an iteration that does not exist; "7" is
+	// also an iteration, whatever hash starts with 7.
+	short := strings.TrimSpace(git(t, dir, "rev-parse", "selfevals/thresholds"))[:3]
 	for _, c := range []struct {
 		args []string
 		want string
@@ -107,6 +117,8 @@ func TestAdoptErrors(t *testing.T) {
 		{[]string{"adopt", "nosuch"}, `no experiment "nosuch"`},
 		{[]string{"adopt", "thresholds", "deadbeef"}, `no candidate "deadbeef" on selfevals/thresholds`},
 		{[]string{"adopt", "thresholds", "7"}, `no candidate "7"`},
+		{[]string{"adopt", "thresholds", "main"}, `no candidate "main"`},
+		{[]string{"adopt", "thresholds", short}, `no candidate "` + short + `"`},
 	} {
 		out, code := exitCode(t, selfevals(dir, c.args...))
 		if code != 2 || !strings.Contains(out, c.want) {
