@@ -74,10 +74,11 @@ type DiffReport struct {
 const (
 	CaveatGraders     = "graders"
 	CaveatFingerprint = "agent_fingerprint"
-	// CaveatStaleResults: a side's committed results were written for
-	// another version of its spec, dataset or adopted parameters.
-	CaveatStaleResults = "stale_results"
 )
+
+// CaveatStaleResults: a side's committed results were written for another
+// version of its spec, dataset or adopted parameters.
+const CaveatStaleResults = "stale_results"
 
 // Caveat is a change between A and B that can move results by itself.
 type Caveat struct {

@@ -8,9 +8,9 @@ import (
 	"testing"
 )
 
-// readmeBlock returns the first ```sh block of the README section that
+// readmeSection returns the first ```sh block of the README section that
 // starts with heading.
-func readmeBlock(t *testing.T, heading string) string {
+func readmeSection(t *testing.T, heading string) string {
 	t.Helper()
 	readme, err := os.ReadFile("../../README.md")
 	if err != nil {
@@ -37,7 +37,7 @@ func TestReadmeOwnRepositoryFlow(t *testing.T) {
 	if _, err := exec.LookPath("git"); err != nil {
 		t.Skip("git not installed")
 	}
-	script := readmeBlock(t, "## In your own repository")
+	script := readmeSection(t, "## In your own repository")
 	dir := t.TempDir()
 	cmd := exec.Command("bash", "-e", "-u", "-o", "pipefail", "-c", script)
 	cmd.Dir = dir
