@@ -10,9 +10,10 @@ import (
 )
 
 // Starter is the evals/ tree `selfevals init` writes: settings, the
-// taxonomy, the pingpong experiment and its dataset, and the .gitignore.
+// taxonomy, the pingpong experiment and its dataset, the .gitignore and the
+// .gitattributes (LF line endings, the results merge driver).
 //
-//go:embed selfevals.yaml taxonomy.yaml .gitignore experiments/pingpong.yaml datasets/pingpong.jsonl
+//go:embed selfevals.yaml taxonomy.yaml .gitignore .gitattributes experiments/pingpong.yaml datasets/pingpong.jsonl
 var Starter embed.FS
 
 // StarterFiles lists the starter's files in the order init writes them.
@@ -20,6 +21,7 @@ var StarterFiles = []string{
 	repo.SettingsName,
 	repo.TaxonomyName,
 	repo.GitignoreName,
+	repo.GitattributesName,
 	path.Join(repo.ExperimentsName, "pingpong.yaml"),
 	path.Join(repo.DatasetsName, "pingpong.jsonl"),
 }

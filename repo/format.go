@@ -10,16 +10,19 @@ import (
 )
 
 // FormatDataset returns the canonical form of a JSONL dataset: one canonical
-// JSON object a line, sorted by case ID. Comment lines (//) travel with the
-// case that follows them; trailing comments stay at the end. Computed IDs
-// are not written (they follow the content); explicit ids are kept.
+// JSON object a line, sorted by the case's explicit id, else its name; cases
+// with neither follow in file order. Never by content hash: editing a case
+// keeps its line, so a review diff shows the edit and nothing else. Comment
+// lines (//) travel with the case that follows them; trailing comments stay
+// at the end. Computed IDs are not written (they follow the content);
+// explicit ids are kept.
 func FormatDataset(path string) ([]byte, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return nil, err
 	}
 	type entry struct {
-		id       string
+		key      string // explicit id, else name; "" for neither
 		comments []string
 		line     []byte
 	}
@@ -48,7 +51,11 @@ func FormatDataset(path string) ([]byte, error) {
 		if err != nil {
 			return err
 		}
-		entries = append(entries, entry{id: c.ID, comments: pending, line: b})
+		key := c.Name
+		if c.explicitID {
+			key = c.ID
+		}
+		entries = append(entries, entry{key: key, comments: pending, line: b})
 		pending = nil
 		return nil
 	})
@@ -58,7 +65,13 @@ func FormatDataset(path string) ([]byte, error) {
 	if len(probs) > 0 {
 		return nil, probs
 	}
-	sort.SliceStable(entries, func(i, j int) bool { return entries[i].id < entries[j].id })
+	sort.SliceStable(entries, func(i, j int) bool {
+		a, b := entries[i].key, entries[j].key
+		if a == "" || b == "" {
+			return a != "" && b == "" // keyed cases first; the rest stay in order
+		}
+		return a < b
+	})
 	var buf bytes.Buffer
 	for _, e := range entries {
 		for _, c := range e.comments {

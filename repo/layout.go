@@ -21,6 +21,10 @@ import (
 //	analysis/<slug>/                    error-analysis bundles and records
 //	.cache/                             agent and judge answers
 
+// GitattributesName is evals/.gitattributes: line endings and the results
+// merge driver.
+const GitattributesName = ".gitattributes"
+
 // File and directory names of the layout.
 const (
 	SettingsName     = "selfevals.yaml"

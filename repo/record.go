@@ -169,4 +169,15 @@ type RunSummary struct {
 	Committed   string              `json:"committed"`
 	Warnings    []string            `json:"warnings,omitempty"`
 	SpecPath    string              `json:"spec"`
+	// Unfinished is the iteration an interrupt stopped (not decided).
+	Unfinished *UnfinishedIteration `json:"unfinished,omitempty"`
+}
+
+// UnfinishedIteration is the iteration an interrupt stopped: how many of its
+// calls finished. It was not decided; --resume finishes it.
+type UnfinishedIteration struct {
+	Index         int    `json:"index"`
+	Hypothesis    string `json:"hypothesis"`
+	CallsFinished int    `json:"calls_finished"`
+	CallsPlanned  int    `json:"calls_planned"`
 }

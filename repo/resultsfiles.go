@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"slices"
 	"strings"
 
@@ -133,4 +134,48 @@ func ReadCaseVerdicts(r io.Reader, path string) ([]CaseVerdict, error) {
 		slices.SortStableFunc(out, compareVerdicts)
 	}
 	return out, probs.Err()
+}
+
+// StaleResults says what a committed summary no longer matches: the spec
+// (its exp_ ID), the dataset (ds_) or the spec's adopted parameters (par_)
+// it is committed next to, e.g. after a merge kept one side's results.
+// Empty IDs are not compared; "" when everything matches.
+func StaleResults(s *ResultsSummary, specID, datasetID, paramsID string) string {
+	var what []string
+	for _, c := range []struct{ name, was, now string }{
+		{"spec", s.Experiment.ID, specID},
+		{"dataset", s.DatasetID, datasetID},
+		{"adopted parameters", s.ParametersID, paramsID},
+	} {
+		if c.was != "" && c.now != "" && c.was != c.now {
+			what = append(what, fmt.Sprintf("the %s (%s, now %s)", c.name, c.was, c.now))
+		}
+	}
+	if len(what) == 0 {
+		return ""
+	}
+	return "was written for another version of " + strings.Join(what, " and ") + ": rerun the experiment and commit its results"
+}
+
+// StaleResultsAt reads the committed summary of ls in evalsDir, if there is
+// one, and says what it no longer matches ("" when it matches or there is
+// none to read).
+func StaleResultsAt(evalsDir string, ls *LoadedSpec) string {
+	path := Dir(evalsDir).Summary(ls.Slug)
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return ""
+	}
+	s, err := ReadSummary(data)
+	if err != nil || ls.Dataset == nil {
+		return ""
+	}
+	params := ""
+	if ls.Spec.Experiment.Parameters != nil {
+		params = ls.Spec.Experiment.Parameters.ID()
+	}
+	if why := StaleResults(s, ls.ID, ls.Dataset.ID, params); why != "" {
+		return path + " " + why
+	}
+	return ""
 }

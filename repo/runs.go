@@ -27,4 +27,9 @@ type RunManifest struct {
 	// Recorded is the reference blocks of the spec (frozen, datasets,
 	// judge_defenses) that selfevals keeps but does not act on.
 	Recorded map[string]any `json:"recorded,omitempty"`
+	// Unfinished is the iteration an interrupt stopped, undecided.
+	Unfinished *UnfinishedIteration `json:"unfinished,omitempty"`
+	// NoPersist: the run writes only its record (run --no-persist); a
+	// resume keeps it so.
+	NoPersist bool `json:"no_persist,omitempty"`
 }

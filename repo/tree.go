@@ -103,7 +103,12 @@ func CheckFile(f TreeFile, opts LoadOptions) (string, []string, error) {
 		if err != nil {
 			return "", nil, err
 		}
-		return fmt.Sprintf("%s  %s  %s", ls.ID, plural(ls.Dataset.Count, "case"), ls.Dataset.ID), append(ls.Warnings, ls.RepetitionWarnings()...), nil
+		warnings := append(ls.Warnings, ls.RepetitionWarnings()...)
+		// Specs live in <evals>/experiments/, results in <evals>/results/.
+		if stale := StaleResultsAt(filepath.Dir(filepath.Dir(f.Path)), ls); stale != "" {
+			warnings = append(warnings, stale)
+		}
+		return fmt.Sprintf("%s  %s  %s", ls.ID, plural(ls.Dataset.Count, "case"), ls.Dataset.ID), warnings, nil
 	case KindDataset:
 		ds, err := LoadDataset(f.Path)
 		if err != nil {

@@ -79,6 +79,10 @@ const (
 	CaveatDiverged = "diverged"
 )
 
+// CaveatStaleResults: a side's committed results were written for another
+// version of its spec, dataset or adopted parameters.
+const CaveatStaleResults = "stale_results"
+
 // Caveat is a change between A and B that can move results by itself.
 type Caveat struct {
 	// Experiment is the slug, or empty for all (grader cards).
@@ -326,6 +330,7 @@ func Diff(a, b Revision, opts DiffOptions) (*DiffReport, error) {
 		e := diffExperiment(slug, sa, sb, opts.Confidence)
 		d.Experiments = append(d.Experiments, e)
 		d.Caveats = append(d.Caveats, experimentCaveats(e, sa, sb)...)
+		d.Caveats = append(d.Caveats, staleCaveats(evals, slug, sa, sb)...)
 	}
 	if opts.Experiment == "" {
 		if d.Taxonomy, err = d.diffTaxonomy(evals, a, b); err != nil {
@@ -368,6 +373,39 @@ func experimentCaveats(e *ExperimentDiff, a, b *side) []Caveat {
 		if fa != "" && fb != "" && fa != fb {
 			out = append(out, Caveat{Experiment: e.Slug, Kind: CaveatFingerprint,
 				Message: fmt.Sprintf("agent fingerprint changed (%s → %s): results may move with the agent's code, model or prompts", fa, fb)})
+		}
+	}
+	return out
+}
+
+// staleCaveats flags each side whose committed results no longer match
+// the spec and dataset beside them: a comparison of those results says
+// nothing about that version.
+func staleCaveats(evals repo.Dir, slug string, sides ...*side) []Caveat {
+	var out []Caveat
+	for _, s := range sides {
+		if s.summary == nil || s.spec == nil {
+			continue
+		}
+		dsID := ""
+		if s.dataset != nil {
+			var ignored []string
+			refs, count := s.dataset.cases(nil, &ignored)
+			if len(refs) == count {
+				ids := make([]string, len(refs))
+				for i, r := range refs {
+					ids[i] = r.ID
+				}
+				dsID = repo.DatasetID(ids)
+			}
+		}
+		paramsID := ""
+		if s.spec.Experiment.Parameters != nil {
+			paramsID = s.spec.Experiment.Parameters.ID()
+		}
+		if why := repo.StaleResults(s.summary, s.specID, dsID, paramsID); why != "" {
+			out = append(out, Caveat{Experiment: slug, Kind: CaveatStaleResults,
+				Message: fmt.Sprintf("%s at %s %s", evals.Summary(slug), s.rev.Name, why)})
 		}
 	}
 	return out
@@ -489,6 +527,7 @@ func experimentSlugs(evals repo.Dir, trees ...fs.FS) ([]string, error) {
 type side struct {
 	rev      Revision
 	spec     *repo.Spec // as written
+	specID   string
 	summary  *repo.ResultsSummary
 	cases    []repo.CaseVerdict
 	dataset  *datasetAt
@@ -570,7 +609,7 @@ func (s *side) loadSpec(evals repo.Dir, slug string, settings repo.Settings) err
 		if err != nil {
 			return s.warn(err)
 		}
-		s.spec = &ls.AsWritten
+		s.spec, s.specID = &ls.AsWritten, ls.ID
 		return s.loadDataset(ls)
 	}
 	return nil

@@ -123,23 +123,86 @@ func hashTree(h hash.Hash, root, abs string) error {
 	})
 }
 
+// hashFile hashes a file's path and content. A text file (no NUL byte, as
+// git tells text from binary) is hashed with CRLF line endings as LF, so a
+// checkout with core.autocrlf gives the same fingerprint on every system;
+// an LF file hashes exactly as its bytes.
 func hashFile(h hash.Hash, rel, abs string) error {
 	f, err := os.Open(abs)
 	if err != nil {
 		return err
 	}
 	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
+	var scan crlfScanner
+	if _, err := io.Copy(&scan, f); err != nil {
+		return err
+	}
+	if _, err := f.Seek(0, io.SeekStart); err != nil {
 		return err
 	}
 	writeLen(h, []byte(rel))
 	h.Write([]byte(rel))
 	var n [8]byte
-	binary.BigEndian.PutUint64(n[:], uint64(st.Size()))
+	if scan.binary || scan.crlf == 0 {
+		binary.BigEndian.PutUint64(n[:], uint64(scan.size))
+		h.Write(n[:])
+		_, err = io.Copy(h, f)
+		return err
+	}
+	binary.BigEndian.PutUint64(n[:], uint64(scan.size-scan.crlf))
 	h.Write(n[:])
-	_, err = io.Copy(h, f)
-	return err
+	w := &crlfToLF{w: h}
+	if _, err := io.Copy(w, f); err != nil {
+		return err
+	}
+	if w.lastCR { // a CR that ends the file is content
+		h.Write([]byte{'\r'})
+	}
+	return nil
+}
+
+// crlfScanner counts a file's bytes and CRLF pairs and notes a NUL byte.
+type crlfScanner struct {
+	size, crlf int64
+	binary     bool
+	lastCR     bool
+}
+
+func (s *crlfScanner) Write(p []byte) (int, error) {
+	for _, b := range p {
+		switch {
+		case b == 0:
+			s.binary = true
+		case b == '\n' && s.lastCR:
+			s.crlf++
+		}
+		s.lastCR = b == '\r'
+	}
+	s.size += int64(len(p))
+	return len(p), nil
+}
+
+// crlfToLF writes what it is given with each CRLF as LF; a CR at the end
+// of one write waits for the next.
+type crlfToLF struct {
+	w      io.Writer
+	out    []byte
+	lastCR bool
+}
+
+func (c *crlfToLF) Write(p []byte) (int, error) {
+	c.out = c.out[:0]
+	for _, b := range p {
+		if c.lastCR && b != '\n' {
+			c.out = append(c.out, '\r')
+		}
+		c.lastCR = b == '\r'
+		if !c.lastCR {
+			c.out = append(c.out, b)
+		}
+	}
+	_, err := c.w.Write(c.out)
+	return len(p), err
 }
 
 // writeField writes a length-prefixed name and value, so no two different

@@ -95,3 +95,27 @@ func TestFingerprintPathsAndDirectories(t *testing.T) {
 		}
 	}
 }
+
+// The agent's files hash the same with CRLF (a Windows checkout with
+// core.autocrlf) as with LF; binary files are hashed as they are.
+func TestFingerprintIgnoresLineEndings(t *testing.T) {
+	agent := repo.Agent{Command: []string{"python3", "agents/support.py"}, Fingerprint: []string{"prompts", "model.bin"}}
+	fp := func(eol string, bin string) string {
+		root := t.TempDir()
+		script := "import sys\r\nprint('pong')\n"
+		write(t, filepath.Join(root, "agents/support.py"), strings.ReplaceAll(strings.ReplaceAll(script, "\r\n", "\n"), "\n", eol))
+		write(t, filepath.Join(root, "prompts/system.txt"), strings.ReplaceAll("Be brief.\nSay pong.\n", "\n", eol))
+		write(t, filepath.Join(root, "model.bin"), bin)
+		return fingerprintOf(t, root, agent)
+	}
+	bin := "\x00\x01\r\n\x02"
+	if lf, crlf := fp("\n", bin), fp("\r\n", bin); lf != crlf {
+		t.Errorf("LF %s, CRLF %s", lf, crlf)
+	}
+	if a, b := fp("\n", bin), fp("\n", "\x00\x01\n\x02"); a == b {
+		t.Error("a binary file's CR bytes were dropped")
+	}
+	if a, b := fp("\n", bin), fp("\n\n", bin); a == b {
+		t.Error("an added blank line did not change the fingerprint")
+	}
+}

@@ -33,8 +33,9 @@ type Loop struct {
 	Replay func(iteration int, fn func(*repo.Result) error) error
 }
 
-// Run runs the loop. An interrupt (ctx cancelled) ends it with what finished
-// kept and Terminated "interrupted".
+// Run runs the loop. An interrupt (ctx cancelled) ends it with Terminated
+// "interrupted": the iterations that finished are decided and kept, the one
+// it stopped is only noted (rs.Unfinished), undecided.
 func (l *Loop) Run(ctx context.Context) (*repo.RunSummary, error) {
 	e := &l.Spec.Spec.Experiment
 	maxIter := e.Run.MaxIterations
@@ -80,8 +81,12 @@ func (l *Loop) Run(ctx context.Context) (*repo.RunSummary, error) {
 		if err != nil {
 			return rs, err
 		}
-		if sum == nil {
-			rs.Terminated = "interrupted" // before any call finished
+		if interrupted {
+			// An unfinished iteration is never decided: its metrics stand
+			// on whichever calls happened to finish first. Its results
+			// stay in the run record for --resume.
+			rs.Terminated = "interrupted"
+			l.noteUnfinished(rs, index, prop, agg)
 			break
 		}
 		sw := Sweep{Comparisons: comparisons}
@@ -96,10 +101,6 @@ func (l *Loop) Run(ctx context.Context) (*repo.RunSummary, error) {
 			if err := l.OnDecided(sum, agg); err != nil {
 				return rs, err
 			}
-		}
-		if interrupted {
-			rs.Terminated = "interrupted"
-			break
 		}
 		if repo.BeatsBest(e.Target.Primary, sum, best) {
 			best = sum
@@ -121,6 +122,20 @@ func (l *Loop) Run(ctx context.Context) (*repo.RunSummary, error) {
 		rs.State = repo.RunInterrupted
 	}
 	return rs, nil
+}
+
+// noteUnfinished records, in the summary and as a warning, the iteration
+// an interrupt stopped and how far it got.
+func (l *Loop) noteUnfinished(rs *repo.RunSummary, index int, prop Proposal, agg *Aggregator) {
+	planned := l.Spec.Dataset.Count * l.Spec.Spec.Experiment.Run.RepetitionsPerCase
+	done := 0
+	if agg != nil {
+		done = agg.Calls()
+	}
+	rs.Unfinished = &repo.UnfinishedIteration{Index: index, Hypothesis: prop.Hypothesis, CallsFinished: done, CallsPlanned: planned}
+	rs.Warnings = append(rs.Warnings, fmt.Sprintf(
+		"interrupted during iteration %d after %d of %d calls: it was not decided, and nothing from it was written to evals/results or committed; `selfevals run --resume %s` finishes it",
+		index, done, planned, l.Spec.Path))
 }
 
 // proposals hands the loop its next parameters: the adopted ones first (or
@@ -164,7 +179,7 @@ func (p *proposals) next(index int, done []*repo.IterationSummary) (prop Proposa
 
 // runIteration runs one proposal over every case and repetition (replaying
 // the calls a resumed run already made) and aggregates it, undecided. An
-// interrupt ends it early with what finished; sum is nil when nothing did.
+// interrupt ends it early: sum is nil and agg holds what finished.
 func (l *Loop) runIteration(ctx context.Context, index int, prop Proposal, pid string) (sum *repo.IterationSummary, agg *Aggregator, interrupted bool, err error) {
 	e := &l.Spec.Spec.Experiment
 	reps := e.Run.RepetitionsPerCase
@@ -198,8 +213,13 @@ func (l *Loop) runIteration(ctx context.Context, index int, prop Proposal, pid s
 	if runErr != nil && !interrupted {
 		return nil, nil, false, runErr
 	}
-	if interrupted && agg.Calls() == 0 {
-		return nil, nil, true, nil
+	// An interrupt that came after the last call finished leaves the
+	// iteration complete: it is decided like any other.
+	if interrupted {
+		if agg.Calls() < l.Spec.Dataset.Count*reps {
+			return nil, agg, true, nil
+		}
+		interrupted = false
 	}
 	extra := append(append([]string{}, e.Reliability.Metrics...), e.Target.Primary.Name)
 	for _, g := range e.Target.Guardrails {

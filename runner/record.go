@@ -49,6 +49,8 @@ type Recorder struct {
 	// resultsFiles delivers the outcome of writing the result files, while
 	// that goes on (Decided).
 	resultsFiles chan error
+	// noPersist (--no-persist): evals/results is not written.
+	noPersist bool
 }
 
 type callKey struct {
@@ -61,6 +63,9 @@ type callKey struct {
 type RecordOptions struct {
 	Resume      bool
 	ToolVersion string
+	// NoPersist writes only the run record: neither evals/results nor a
+	// candidate commit. A resumed run keeps its original setting.
+	NoPersist bool
 	// NoCommit keeps kept candidates off the selfevals/<slug> branch,
 	// saying why (e.g. "--no-commit").
 	NoCommit string
@@ -95,6 +100,11 @@ func StartRecord(evalsDir string, ls *repo.LoadedSpec, fingerprint string, opts 
 			Confidence: e.Decision.Confidence, Repetitions: e.Run.RepetitionsPerCase, MaxIterations: e.Run.MaxIterations,
 			Recorded: recordedBlocks(e),
 		}
+	}
+	r.noPersist = opts.NoPersist || r.manifest.NoPersist
+	r.manifest.NoPersist = r.noPersist
+	if r.noPersist && opts.NoCommit == "" {
+		opts.NoCommit = "--no-persist"
 	}
 	if err := r.openGit(opts); err != nil {
 		return nil, err
@@ -283,12 +293,13 @@ func (r *Recorder) writeTrace(res *repo.Result) error {
 func (r *Recorder) Flush() error { return r.results.Flush() }
 
 // Decided records a finished iteration; iteration 0 also becomes the
-// committed result evals/results/<slug>/.
+// committed result evals/results/<slug>/ (unless --no-persist). Only
+// complete iterations get here: an interrupted one is never decided.
 func (r *Recorder) Decided(sum *repo.IterationSummary, agg *Aggregator) error {
 	if err := r.iterations.Write(sum); err != nil {
 		return err
 	}
-	if sum.Index == 0 {
+	if sum.Index == 0 && !r.noPersist {
 		// The committed result files are rendered and written while the
 		// next iteration runs; Finish waits for them.
 		done := make(chan error, 1)
@@ -467,6 +478,7 @@ func (r *Recorder) Finish(rs *repo.RunSummary, report []byte) error {
 	closeErr := errors.Join(r.iterations.Close(), r.closeTraces(), r.waitResultsFiles(), <-resultsClosed)
 	r.manifest.EndedAt = rs.EndedAt.Format(time.RFC3339Nano)
 	r.manifest.Terminated = rs.Terminated
+	r.manifest.Unfinished = rs.Unfinished
 	r.manifest.State = rs.State
 	if closeErr != nil {
 		// A record that was not all written is not a completed run: left

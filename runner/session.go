@@ -20,7 +20,10 @@ type OpenOptions struct {
 	// exists, and stores none.
 	NoCache bool
 	// Resume continues the last unfinished run instead of starting one.
-	Resume      bool
+	Resume bool
+	// NoPersist records the run under evals/runs only: evals/results is
+	// not written and no candidate is committed.
+	NoPersist   bool
 	ToolVersion string
 	// NoCommit keeps kept candidates off the selfevals/<slug> branch,
 	// saying why (e.g. "--no-commit"); empty commits them.
@@ -116,6 +119,7 @@ func Open(ls *repo.LoadedSpec, opts OpenOptions) (_ *Session, err error) {
 	s.Record, err = StartRecord(opts.EvalsDir, ls, s.Fingerprint, RecordOptions{
 		Resume: opts.Resume, ToolVersion: opts.ToolVersion, NoCommit: opts.NoCommit,
 		CandidateBranch: opts.CandidateBranch,
+		NoPersist: opts.NoPersist,
 	})
 	if err != nil {
 		return nil, err

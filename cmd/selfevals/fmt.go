@@ -21,9 +21,10 @@ func newFmtCmd(io *IOStreams, g *globalOptions) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "fmt [path…]",
 		Short: "Rewrite datasets and YAML files in their canonical form",
-		Long: `fmt rewrites datasets as canonical JSON lines sorted by case ID (comment
-lines travel with the case below them) and YAML files with two-space
-indentation, keeping comments and key order. A file with problems is left
+		Long: `fmt rewrites datasets as canonical JSON lines sorted by each case's id, else
+its name (cases with neither keep their order after them; editing a case never
+moves it; comment lines travel with the case below them) and YAML files with
+two-space indentation, keeping comments and key order. A file with problems is left
 untouched and its problems are printed.
 
 With --check nothing is written: the files that would change are listed and

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"io/fs"
 	"os"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/selfevals/selfevals/evals"
 	"github.com/selfevals/selfevals/repo"
+	"github.com/selfevals/selfevals/repo/gitstore"
 )
 
 type initOptions struct {
@@ -26,7 +28,14 @@ func newInitCmd(io *IOStreams, g *globalOptions) *cobra.Command {
 		Short: "Create the evals/ tree with settings, the taxonomy and the pingpong example",
 		Long: `init creates evals/ in the current directory (or --dir): selfevals.yaml,
 taxonomy.yaml with the nine official failure modes, the pingpong experiment
-and its dataset, and a .gitignore for runs/ and .cache/.
+and its dataset, a .gitignore for runs/ and .cache/, and a .gitattributes
+that keeps specs, datasets and results at LF line endings and marks
+results/ for the selfevals-results merge driver.
+
+Inside a git repository init also configures that driver in .git/config
+(run init again in each clone; it leaves existing files alone): a merge
+where both branches changed evals/results keeps this branch's results and
+says so; rerun the experiment and commit to refresh them.
 
 It never overwrites a file that differs from the starter unless --force is
 given; it lists what it would have overwritten and writes nothing.`,
@@ -62,6 +71,9 @@ func runInit(io *IOStreams, opts *initOptions) error {
 	if len(conflict) > 0 && !opts.force {
 		return conflictError(env, conflict)
 	}
+	if err := configureMergeDriver(io, dir); err != nil {
+		return err
+	}
 	if len(create)+len(conflict) == 0 {
 		fmt.Fprintf(io.Out, "%s is already initialized: all %d starter files are present and unchanged; nothing to do\n", env.show(dir), len(same))
 		return nil
@@ -81,6 +93,41 @@ func runInit(io *IOStreams, opts *initOptions) error {
 		fmt.Fprintf(io.Out, "unchanged    %s\n", env.show(f.path))
 	}
 	fmt.Fprintf(io.Out, "\nNext:\n  selfevals validate\n  selfevals run %s\n", env.show(repo.Dir(dir).Spec("pingpong")))
+	return nil
+}
+
+// mergeDriver is the merge driver evals/.gitattributes names for results/.
+// It keeps this branch's version (ours, %A, which git keeps when the
+// driver succeeds) and says to rerun: results are regenerated, never merged.
+// Git quotes %P for the shell itself.
+const (
+	mergeDriver        = "selfevals-results"
+	mergeDriverCommand = `echo "selfevals: kept this branch's" %P"; rerun its experiment and commit to refresh it" >&2`
+)
+
+// configureMergeDriver sets up the results merge driver in the repository
+// holding dir; outside one there is nothing to configure.
+func configureMergeDriver(io *IOStreams, dir string) error {
+	abs, err := filepath.Abs(filepath.Dir(filepath.Clean(dir)))
+	if err != nil {
+		return err
+	}
+	gs, err := gitstore.Open(abs)
+	if errors.Is(err, gitstore.ErrNotRepository) || errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	for _, kv := range [][2]string{
+		{"merge." + mergeDriver + ".name", "selfevals results: keep this branch's, rerun to refresh"},
+		{"merge." + mergeDriver + ".driver", mergeDriverCommand},
+	} {
+		if err := gs.SetConfig(kv[0], kv[1]); err != nil {
+			return err
+		}
+	}
+	fmt.Fprintf(io.Out, "configured   git merge driver %s (a merge keeps this branch's evals/results; rerun to refresh)\n", mergeDriver)
 	return nil
 }
 

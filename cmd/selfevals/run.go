@@ -24,6 +24,8 @@ type runOptions struct {
 	noCommit bool
 	resume   bool
 	branch   string
+
+	noPersist bool // --no-persist
 }
 
 func newRunCmd(io *IOStreams, g *globalOptions) *cobra.Command {
@@ -36,6 +38,15 @@ one iteration per proposal after it, grades every trace, aggregates metrics
 with 95% intervals, and decides keep / reject / investigate against the best
 iteration so far.
 
+A complete iteration 0 is written to evals/results/<slug>/ (summary.json,
+cases.jsonl: commit them); adopt a kept candidate with selfevals adopt.
+Ctrl-C or SIGTERM keeps every finished call in the run record, but the
+iteration it stopped is neither decided, written to evals/results nor
+committed; --resume finishes it. A second signal ends the process at once.
+--no-persist explores without touching anything git tracks: the run is
+recorded under evals/runs/ and reported, but evals/results/ is not written
+and no candidate is committed.
+
 The report goes to stdout (markdown, or JSON with --format json); progress
 goes to stderr. Every result is appended to evals/runs/<slug>/<run-id>/
 as it arrives. Ctrl-C stops cleanly: in-flight calls are cancelled and
@@ -47,6 +58,7 @@ index and HEAD are not touched. A rerun with the same results commits
 nothing new, and earlier runs' candidates the branch moves off are kept
 under refs/selfevals/candidates/<slug>/ (see selfevals candidates).`,
 		Example: `  selfevals run evals/experiments/pingpong.yaml
+  selfevals run evals/experiments/pingpong.yaml --reps 5 --no-persist   # explore; git sees no change
   selfevals run evals/experiments/support.yaml --reps 3 --parallel 32
   selfevals run evals/experiments/*.yaml --max-iterations 1 --format json
   selfevals run evals/experiments/support.yaml --resume   # after a crash or Ctrl-C
@@ -66,6 +78,7 @@ under refs/selfevals/candidates/<slug>/ (see selfevals candidates).`,
 	f.BoolVar(&opts.noCommit, "no-commit", false, "do not commit kept candidates to selfevals/<slug>")
 	f.StringVar(&opts.branch, "candidate-branch", "", "commit kept candidates to this branch instead of selfevals/<slug>")
 	f.BoolVar(&opts.resume, "resume", false, "continue the last unfinished run of each experiment, skipping every call that finished")
+	f.BoolVar(&opts.noPersist, "no-persist", false, "record and report the run only: write nothing git tracks (no evals/results, no candidate commit)")
 	return cmd
 }
 
@@ -179,7 +192,8 @@ func runOne(ctx context.Context, io *IOStreams, opts *runOptions, ls *repo.Loade
 	prog := newProgress(io, ls.Slug)
 	defer prog.stop()
 	session, err := runner.Open(ls, runner.OpenOptions{
-		EvalsDir: opts.global.evalsDir(), NoCache: opts.noCache, Resume: opts.resume,
+		NoPersist: opts.noPersist,
+		EvalsDir:  opts.global.evalsDir(), NoCache: opts.noCache, Resume: opts.resume,
 		ToolVersion: toolVersion(), NoCommit: noCommitReason(opts, settings),
 		CandidateBranch: opts.branch,
 		OnIteration:     prog.iteration, OnResult: prog.result, OnDecided: prog.decided,

@@ -196,6 +196,10 @@ func TestShapeSymlinkedSpec(t *testing.T) {
 func TestShapeAutocrlf(t *testing.T) {
 	t.Parallel()
 	dir := shapeRepo(t)
+	// Without init's evals/.gitattributes (eol=lf), as in a repository that
+	// predates it: the checkout then really has CRLF.
+	git(t, dir, "rm", "-q", "evals/.gitattributes")
+	git(t, dir, "commit", "-qm", "no attributes")
 	git(t, dir, "config", "core.autocrlf", "true")
 	git(t, dir, "rm", "-q", "-r", "--cached", ".")
 	git(t, dir, "reset", "-q", "--hard")

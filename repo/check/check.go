@@ -236,11 +236,8 @@ func (c *checker) result(slug string, settings repo.Settings) {
 	if err != nil {
 		return // validate's business: the spec's own problems are not the record's
 	}
-	switch {
-	case sum.DatasetID != ls.Dataset.ID:
-		c.add(Warning, dir, fmt.Sprintf("results of dataset %s, but %s now has dataset %s", sum.DatasetID, spec, ls.Dataset.ID), rerun)
-	case sum.Experiment.ID != "" && sum.Experiment.ID != ls.ID:
-		c.add(Warning, dir, fmt.Sprintf("results of spec %s, but %s is now %s", sum.Experiment.ID, spec, ls.ID), rerun)
+	if stale := repo.StaleResultsAt(c.dir.Path(), ls); stale != "" {
+		c.add(Warning, dir, stale, rerun)
 	}
 }
 

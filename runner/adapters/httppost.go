@@ -463,9 +463,9 @@ func isTimeout(err error, deadline time.Time) bool {
 
 // timeoutError is ctxError's timeout, for a deadline seen by the transport
 // before ctx noticed.
-func (p *poster) timeoutError(start time.Time) *CallError {
-	return &CallError{Kind: repo.ErrTimeout, Msg: fmt.Sprintf("%s did not answer within %s (run.timeout); raise run.timeout if it is just slow", p.what, time.Since(start).Round(time.Millisecond))}
-}
+// It names the configured limit, not the time the call took (see
+// timeoutError).
+func (p *poster) timeoutError(time.Time) *CallError { return timeoutError(p.what, p.timeout) }
 
 func (p *poster) transportError(err error, deadline, start time.Time) *CallError {
 	if isTimeout(err, deadline) {

@@ -158,9 +158,24 @@ func withDeadline(ctx context.Context, d time.Duration) (context.Context, contex
 
 // ctxError is the CallError for a call ended by ctx: a deadline is a
 // timeout, anything else an interruption.
-func ctxError(ctx context.Context, what string, start time.Time) *CallError {
+//
+// When the call started is not reported: the reason lands in committed
+// results, which a rerun must not rewrite.
+func ctxError(ctx context.Context, what string, _ time.Time) *CallError {
 	if ctx.Err() == context.DeadlineExceeded {
-		return &CallError{Kind: repo.ErrTimeout, Msg: fmt.Sprintf("%s did not answer within %s (run.timeout); raise run.timeout if it is just slow", what, time.Since(start).Round(time.Millisecond))}
+		return timeoutError(what, 0)
 	}
 	return &CallError{Kind: repo.ErrCanceled, Msg: what + " call was canceled"}
+}
+
+// timeoutError says the agent did not answer within the configured timeout
+// (none: the caller's deadline). It names the limit, never the time
+// measured: the reason lands in committed results, which a rerun must not
+// rewrite.
+func timeoutError(what string, timeout time.Duration) *CallError {
+	limit := "run.timeout"
+	if timeout > 0 {
+		limit = timeout.String() + " (run.timeout)"
+	}
+	return &CallError{Kind: repo.ErrTimeout, Msg: fmt.Sprintf("%s did not answer within %s; raise run.timeout if it is just slow", what, limit)}
 }
