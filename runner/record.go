@@ -460,7 +460,7 @@ func (r *Recorder) Committed() string {
 	}
 	switch {
 	case len(parts) > 0:
-		parts = append(parts, fmt.Sprintf("Merge the branch to adopt the best one (`git log %s`).", r.branch))
+		parts = append(parts, fmt.Sprintf("`selfevals adopt %s` adopts the best one (`git log %s` lists them).", r.Spec.Slug, r.branch))
 		return strings.Join(parts, " ")
 	case r.noCommit != "":
 		return "Nothing was committed: " + r.noCommit + "."

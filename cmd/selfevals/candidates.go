@@ -26,12 +26,12 @@ current): each run's first candidate sits on the commit that was run, the
 next ones on the previous. When a later run moves the branch, the earlier
 run's candidates it no longer contains are kept under
 refs/selfevals/candidates/<slug>/<run-id> and listed here too, so none is
-lost. Merge the branch (or a kept ref) to adopt its newest candidate, or a
-listed commit to adopt that one.`,
+lost. selfevals adopt <slug> [<commit>] adopts one into the working tree
+(its parameters into the spec, its results into evals/results/<slug>/).`,
 		Example: `  selfevals candidates
   selfevals candidates support-reply
-  git merge selfevals/support-reply
-  git merge refs/selfevals/candidates/support-reply/run_0123abcd`,
+  selfevals adopt support-reply            # the best kept candidate of the newest run
+  selfevals adopt support-reply 1a2b3c4d   # a listed one`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			found, err := unmergedCandidates(g, args)
