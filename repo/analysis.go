@@ -139,6 +139,9 @@ func DecodeFileStrict(path string, data []byte, out any) (*yaml.Node, error) {
 // problems too, leaving out the values they are about (see
 // decodeLenient). err is set when the file is not YAML or JSON at all.
 func decodeFileLenient(path string, data []byte, out any) (*yaml.Node, Problems, brokenFields, error) {
+	if probs := CheckUTF8(path, data); probs != nil {
+		return nil, nil, nil, probs
+	}
 	if t := bytes.TrimSpace(data); len(t) > 0 && (t[0] == '{' || t[0] == '[') {
 		if err := checkJSONSyntax(path, data); err != nil {
 			return nil, nil, nil, err

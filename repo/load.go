@@ -14,6 +14,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/goccy/go-json"
 	"gopkg.in/yaml.v3"
@@ -1033,7 +1034,9 @@ var yamlParserProblems = []string{
 	"found undefined tag handle",
 }
 
-func yamlSyntaxProblem(path string, err error) Problem {
+// yamlSyntaxProblem turns a yaml.v3 syntax error in data into a problem
+// at the line and column where the parser notices it.
+func yamlSyntaxProblem(path string, data []byte, err error) Problem {
 	msg := strings.TrimPrefix(err.Error(), "yaml: ")
 	p := Problem{File: path, Msg: "invalid YAML: " + msg, Hint: "check indentation and unclosed brackets; YAML errors often point just after the mistake"}
 	m := yamlLine.FindStringSubmatch(msg)
@@ -1045,7 +1048,52 @@ func yamlSyntaxProblem(path string, err error) Problem {
 	if slices.ContainsFunc(yamlParserProblems, func(pp string) bool { return strings.HasSuffix(msg, pp) }) {
 		p.Line++ // no line at all is line 0 too: both marks were on the first line
 	}
+	if line, col, ok := locateYAMLError(data, err.Error()); ok {
+		p.Line, p.Col = line, col
+	}
 	return p
+}
+
+// yamlLocateBudget bounds the bytes locateYAMLError parses in all, so a
+// large file costs at most a few milliseconds more to report.
+const yamlLocateBudget = 4 << 20
+
+// locateYAMLError finds the character at which yaml.v3 fails with msg.
+// Its message names only a line, and for many problems that is the line
+// where the enclosing construct (a quoted string, a scalar before a tab)
+// starts, not the line of the problem. The shortest prefix of the document
+// that fails with the same message ends at the character that makes it
+// fail: the search starts a line before the one named (a parser's line
+// counts from 0) and stops at the first such prefix.
+func locateYAMLError(data []byte, msg string) (line, col int, ok bool) {
+	from := 0
+	if m := yamlLine.FindStringSubmatch(msg); m != nil {
+		n, _ := strconv.Atoi(m[1])
+		for i := 1; i < n-1; i++ {
+			nl := bytes.IndexByte(data[from:], '\n')
+			if nl < 0 {
+				return 0, 0, false // the message names a line the data does not have
+			}
+			from += nl + 1
+		}
+	}
+	budget := yamlLocateBudget
+	for end := from + 1; end <= len(data) && budget > 0; end++ {
+		if end < len(data) && !utf8.RuneStart(data[end]) {
+			continue // a prefix ends on a whole character
+		}
+		budget -= end
+		var n yaml.Node
+		if err := yaml.Unmarshal(data[:end], &n); err != nil && err.Error() == msg {
+			at := end - 1
+			for at > 0 && !utf8.RuneStart(data[at]) {
+				at--
+			}
+			lineStart := bytes.LastIndexByte(data[:at], '\n') + 1
+			return bytes.Count(data[:at], []byte{'\n'}) + 1, utf8.RuneCount(data[lineStart:at]) + 1, true
+		}
+	}
+	return 0, 0, false
 }
 
 // file is a file the loaders read: where it is in a file system, and the

@@ -1,6 +1,7 @@
 package repo
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"os"
@@ -532,23 +533,26 @@ func TestSpecAndDatasetProblemsTogether(t *testing.T) {
 	}
 }
 
-// A YAML syntax error names the line of the mistake: yaml.v3's parser
-// counts its lines from 0 (its scanner from 1), which the loader corrects.
+// A YAML syntax error names the line and column of the mistake, though
+// yaml.v3's message names only a line, and for many problems the line
+// where the enclosing construct starts (its parser counts from 0).
 func TestYAMLSyntaxErrorLines(t *testing.T) {
 	for _, tc := range []struct {
-		doc  string
-		line int
+		doc       string
+		line, col int
 	}{
-		{"experiment:\n  name: x\n  goal: [y\n  target:\n    primary: {}\ndataset: {}\n", 3}, // parser
-		{"experiment:\n  name: x\n  goal: y\n bad: 1\ndataset: {}\n", 4},
-		{"experiment:\n  name: x\n  goal: y\n  run: {parallelism: 3\ndataset: {}\n", 4},
-		{"a: 1\nb: [1, 2\n", 2},
-		{"- a\nb: 1\n", 2},
-		{"a:\n  b: 1\n c: 2\n", 3},
-		{"a: 1\nb: 2\nc: 3\nd: 4\ne: 5\nf: \"abc\ng: 1\n", 6}, // scanner
-		{"a: 1\nb: 2\nc: 3\nd: 4\ne: 5\nf: x: y\n", 6},
-		{"a: 1\nb: 2\nc: 3\nd: 4\ne: 5\n  f: 1\n", 6},
-		{"a: 1\nb:\n\t- c\n", 3},
+		{"experiment:\n  name: x\n  goal: [y\n  target:\n    primary: {}\ndataset: {}\n", 3, 10}, // parser
+		{"experiment:\n  name: x\n  goal: y\n bad: 1\ndataset: {}\n", 4, 2},
+		{"experiment:\n  name: x\n  goal: y\n  run: {parallelism: 3\ndataset: {}\n", 4, 9},
+		{"a: 1\nb: [1, 2\n", 2, 5},
+		{"- a\nb: 1\n", 2, 2},
+		{"a:\n  b: 1\n c: 2\n", 3, 2},
+		{"a: 1\nb: 2\nc: 3\nd: 4\ne: 5\nf: \"abc\ng: 1\n", 6, 4}, // scanner
+		{"a: 1\nb: 2\nc: 3\nd: 4\ne: 5\nf: x: y\n", 6, 5},
+		{"a: 1\nb: 2\nc: 3\nd: 4\ne: 5\n  f: 1\n", 6, 4},
+		{"a: 1\nb:\n\t- c\n", 3, 1},
+		{"experiment:\n  name: x\n  goal: y\n\tbad: 1\n", 4, 1}, // yaml.v3 names line 3
+		{"a: é\nb: ü: x\n", 2, 5},                                  // columns count characters
 	} {
 		_, err := parseYAML("s.yaml", []byte(tc.doc))
 		var probs Problems
@@ -556,8 +560,29 @@ func TestYAMLSyntaxErrorLines(t *testing.T) {
 			t.Errorf("%q: got %v", tc.doc, err)
 			continue
 		}
-		if probs[0].Line != tc.line || !strings.HasPrefix(probs[0].Msg, "invalid YAML: ") || strings.Contains(probs[0].Msg, "line") {
-			t.Errorf("%q: got %q, want line %d", tc.doc, probs[0].Error(), tc.line)
+		if p := probs[0]; p.Line != tc.line || p.Col != tc.col || !strings.HasPrefix(p.Msg, "invalid YAML: ") || strings.Contains(p.Msg, "line") {
+			t.Errorf("%q: got %q, want %d:%d", tc.doc, p.Error(), tc.line, tc.col)
 		}
+	}
+}
+
+// A file that is not UTF-8 is refused at the line and column of each bad
+// byte, before YAML or JSON reads it (yaml.v3 would name no line, and a
+// JSON decoder would turn the byte into U+FFFD).
+func TestNotUTF8(t *testing.T) {
+	_, err := parseYAML("s.yaml", []byte("a: 1\nb: caf\xe9\nc: ok\nd: \xff\xfe\n"))
+	var probs Problems
+	if !errors.As(err, &probs) || len(probs) != 2 {
+		t.Fatalf("want 2 problems, got %v", err)
+	}
+	if got := probs.Error(); !strings.Contains(got, "s.yaml:2:7: not valid UTF-8: byte 0xE9") || !strings.Contains(got, "s.yaml:4:4: not valid UTF-8: byte 0xFF") {
+		t.Errorf("got\n%s", got)
+	}
+	if _, p := DecodeCaseJSON("d.jsonl", 3, []byte("{\"input\":{\"text\":\"caf\xe9\"}}")); len(p) != 1 || p[0].Error() != "d.jsonl:3:22: not valid UTF-8: byte 0xE9 (save the file as UTF-8 (e.g. iconv -f latin1 -t utf-8))" {
+		t.Errorf("case line: got %v", p)
+	}
+	many := bytes.Repeat([]byte("x: \xe9\n"), 50)
+	if probs := CheckUTF8("m.yaml", many); len(probs) != maxUTF8Problems || !strings.Contains(probs[len(probs)-1].Hint, "later lines are not listed") {
+		t.Errorf("a file bad on every line: got %d problems, last %v", len(probs), probs[len(probs)-1])
 	}
 }

@@ -77,9 +77,12 @@ func loadSettings(f file) (Settings, error) {
 // parseYAML parses one YAML document, turning syntax errors into a
 // positioned problem.
 func parseYAML(path string, data []byte) (*yaml.Node, error) {
+	if probs := CheckUTF8(path, data); probs != nil {
+		return nil, probs
+	}
 	var node yaml.Node
 	if err := yaml.Unmarshal(data, &node); err != nil {
-		return nil, Problems{yamlSyntaxProblem(path, err)}
+		return nil, Problems{yamlSyntaxProblem(path, data, err)}
 	}
 	if node.Kind == 0 || len(node.Content) == 0 {
 		return nil, Problems{{File: path, Line: 1, Col: 1, Msg: "the file is empty"}}
