@@ -552,7 +552,7 @@ func TestYAMLSyntaxErrorLines(t *testing.T) {
 		{"a: 1\nb: 2\nc: 3\nd: 4\ne: 5\n  f: 1\n", 6, 4},
 		{"a: 1\nb:\n\t- c\n", 3, 1},
 		{"experiment:\n  name: x\n  goal: y\n\tbad: 1\n", 4, 1}, // yaml.v3 names line 3
-		{"a: é\nb: ü: x\n", 2, 5},                                  // columns count characters
+		{"a: é\nb: ü: x\n", 2, 5},                               // columns count characters
 	} {
 		_, err := parseYAML("s.yaml", []byte(tc.doc))
 		var probs Problems
