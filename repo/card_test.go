@@ -1,6 +1,7 @@
 package repo
 
 import (
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -53,5 +54,32 @@ state: calibrating
 	}
 	if card, err := LoadGraderCard(fresh); err != nil || card.Name != "new" || card.State != "calibrated" || card.Blocking {
 		t.Fatalf("%v %+v", err, card)
+	}
+}
+
+// A grader card's problems of shape (keys, types) and of value come in one
+// report, in line order.
+func TestGraderCardEveryProblemAtOnce(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "judge.yaml")
+	card := "name: judge\npurpos: typo\nstate: shiny\nmetrics:\n  precision: 1.5\n  recall: high\nblocking: true\nthresholds: {min_precision: 0.95, min_recall: 0.99, max_high_risk_false_negatives: 0}\n"
+	os.WriteFile(path, []byte(card), 0o644)
+	_, err := LoadGraderCard(path)
+	var probs Problems
+	if !errors.As(err, &probs) {
+		t.Fatalf("want problems, got %v", err)
+	}
+	want := []string{
+		path + `:2:1: purpos: unknown key (did you mean "purpose"?)`,
+		path + `:3:1: state: unknown state "shiny"`,
+		path + `:5:3: metrics.precision: must be between 0 and 1`,
+		path + `:6:11: metrics.recall: expected a number, got string "high"`,
+	}
+	if len(probs) != len(want) {
+		t.Fatalf("got %d problems, want %d:\n%v", len(probs), len(want), err)
+	}
+	for i, w := range want {
+		if !strings.HasPrefix(probs[i].Error(), w) {
+			t.Errorf("problem %d:\n got %s\nwant %s…", i+1, probs[i].Error(), w)
+		}
 	}
 }

@@ -334,6 +334,13 @@ func (c *specCheck) metric(field string, m MetricTarget) {
 	case c.broken.under("graders"):
 		// Metrics may name graders, and not every grader was decoded: the
 		// name cannot be judged.
+	case !KnownMetric(m.Name, c.ls.GraderNames()) && passAtGrade.MatchString(m.Name):
+		g := passAtGrade.FindStringSubmatch(m.Name)[1]
+		hint := "declared graders: " + strings.Join(c.ls.GraderNames(), ", ")
+		if sg := Suggest(g, c.ls.GraderNames()); sg != "" {
+			hint = fmt.Sprintf("did you mean pass@1[%s]? %s", sg, hint)
+		}
+		c.add(field+".name", fmt.Sprintf("metric %q names grader %q, which the spec does not declare", m.Name, g), hint)
 	case !KnownMetric(m.Name, c.ls.GraderNames()):
 		hint := "known metrics: " + MetricNames()
 		if sg := MetricSuggestion(m.Name); sg != "" {
