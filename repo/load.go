@@ -178,6 +178,7 @@ func (ls *LoadedSpec) validate(settings Settings, broken brokenFields) (probs Pr
 		c.decision(e.Decision)
 		c.errorAnalysis(e.ErrorAnalysis)
 		c.judgeDefenses(e.JudgeDefenses)
+		c.unavailable(e)
 	}
 	datasetOK = c.datasetRef()
 	c.agent("agent", &ls.Spec.Agent)
@@ -251,6 +252,65 @@ func (c *specCheck) fileName() {
 	}
 	if s.Workspace != "" || s.WorkspaceID != "" || s.Experiment.WorkspaceID != "" {
 		ls.Warnings = append(ls.Warnings, fmt.Sprintf("%s: workspace/workspace_id is ignored: the repository is the workspace", ls.file.name))
+	}
+	if e := s.Experiment; e.ID != "" || e.State != "" || e.Version != 0 || e.CreatedAt != "" || e.UpdatedAt != "" || e.ContentHash != "" {
+		ls.Warnings = append(ls.Warnings, fmt.Sprintf("%s: experiment id, state, version, created_at, updated_at and content_hash are ignored: the experiment's ID is its content hash and git keeps its history", ls.file.name))
+	}
+}
+
+// unavailable refuses the reference's keys that selfevals accepts but has
+// no behaviour for, when they ask for more than selfevals does: a spec
+// that loads must run as it says. The values that describe what selfevals
+// does anyway (sandbox: mock, sample_strategy: full, ...) load, so the
+// reference's specs do.
+func (c *specCheck) unavailable(e *Experiment) {
+	if e.Proposer.AllowSearchSpaceExpansion {
+		c.add("experiment.proposer.allow_search_space_expansion", "is not available: the grid and random proposers try only the values in search_space", "add the values to search_space, or remove the key")
+	}
+	if e.Run.Sandbox == "dry_run" {
+		c.add("experiment.run.sandbox", "sandbox dry_run is not available: selfevals always calls the agent", "selfevals estimate shows a run's calls and cost without making them")
+	}
+	if oneOf(e.Run.SampleStrategy, "stratified", "random_subset") {
+		c.add("experiment.run.sample_strategy", fmt.Sprintf("sample_strategy %s is not available: every iteration runs every case, so iterations compare on the same cases", e.Run.SampleStrategy), "use full, or a smaller dataset")
+	}
+	if e.Decision.IfJudgeHumanDisagree == "investigate" {
+		c.add("experiment.decision.if_judge_human_disagree", "investigate is not available: a blocking judge whose card misses its calibration thresholds runs as advisory", "use escalate_to_calibration (what selfevals does), and selfevals grader calibrate")
+	}
+	if e.ErrorAnalysis.Scope == "all" {
+		c.add("experiment.error_analysis.scope", "scope all is not available in the spec", "pass --all to selfevals analyze pull to include passing traces")
+	}
+	c.judgeDefensesUsed(e.JudgeDefenses)
+}
+
+// judgeDefensesUsed refuses the judge defenses that would need a
+// mechanism selfevals does not have; the block is otherwise recorded in
+// the run manifest.
+func (c *specCheck) judgeDefensesUsed(jd *JudgeDefenses) {
+	if jd == nil {
+		return
+	}
+	const f = "experiment.judge_defenses."
+	const hint = "selfevals records judge_defenses in the run manifest but does not apply this one; remove it"
+	if jd.HoldoutVisibleToProposer {
+		c.add(f+"holdout_visible_to_proposer", "is not available: no proposer reads cases", hint)
+	}
+	if jd.Panel != nil && len(jd.Panel.Members) > 0 {
+		c.add(f+"panel", "judge panels are not available", "declare each judge as an llm_judge grader and name them in guardrails (pass@1[<grader>])")
+	}
+	if jd.Counterfactuals != nil && jd.Counterfactuals.Enabled {
+		c.add(f+"counterfactuals.enabled", "counterfactual checks are not available", hint)
+	}
+	if jd.HumanSpotCheck != nil && jd.HumanSpotCheck.Enabled {
+		c.add(f+"human_spot_check.enabled", "human spot checks are not available", "label outputs and run selfevals grader calibrate")
+	}
+	if jd.AdversarialDataset != nil {
+		c.add(f+"adversarial_dataset", "adversarial datasets are not available", "run a second experiment on the adversarial cases")
+	}
+	if jd.OutcomeMetrics != nil && len(jd.OutcomeMetrics.Metrics) > 0 {
+		c.add(f+"outcome_metrics", "outcome metrics are not available", "use guardrails on the metrics selfevals computes")
+	}
+	if jd.OverfitPenaltyMaxDelta != nil {
+		c.ls.Warnings = append(c.ls.Warnings, fmt.Sprintf("%s: judge_defenses.overfit_penalty_max_delta is recorded in the run manifest but not applied", c.ls.file.name))
 	}
 }
 
@@ -579,8 +639,16 @@ func (c *specCheck) agent(field string, a *Agent) {
 
 // adapter checks the settings of the agent's adapter.
 func (c *specCheck) adapter(field string, a *Agent) {
-	if a.Worker && len(a.Command) == 0 && !c.broken.at(field+".command") {
-		c.add(field+".worker", "only applies to command agents", "")
+	if len(a.Command) == 0 && !c.broken.at(field+".command") {
+		// These set up a process; another adapter would ignore them.
+		for _, k := range []struct {
+			key string
+			set bool
+		}{{"worker", a.Worker}, {"env", a.Env != nil}, {"workdir", a.Workdir != ""}, {"output", a.Output != ""}} {
+			if k.set {
+				c.add(field+"."+k.key, "only applies to command agents", "")
+			}
+		}
 	}
 	if a.Output != "" && !oneOf(a.Output, "json", "text") {
 		c.add(field+".output", fmt.Sprintf("unknown value %q", a.Output), "json (default) or text")
@@ -666,10 +734,14 @@ func (c *specCheck) graders() {
 		f := fmt.Sprintf("graders[%d]", i)
 		switch g.Type {
 		case "deterministic":
-			if g.Rubric != "" || g.Judge != nil || g.Template != "" || g.Card != "" || g.Blocking != nil {
-				c.add(f, "rubric, judge, template, card and blocking only apply to llm_judge graders", "")
+			if g.Rubric != "" || g.Judge != nil || g.Template != "" || g.Card != "" || g.Blocking != nil ||
+				g.Parallelism != 0 || g.Timeout != 0 || g.Retries != nil {
+				c.add(f, "rubric, judge, template, card, blocking, parallelism, timeout and retries only apply to llm_judge graders", "")
 			}
 		case "llm_judge":
+			if g.CaseSensitive {
+				c.add(f+".case_sensitive", "only applies to deterministic graders", "the judge reads the output as it is")
+			}
 			c.judgeGrader(f, g)
 		case "":
 			c.add(f+".type", "required", "deterministic or llm_judge")

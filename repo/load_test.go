@@ -19,8 +19,8 @@ func TestReferenceSpecLoads(t *testing.T) {
 	if ls.Dataset.Count != 2 || !strings.HasPrefix(ls.ID, "exp_") || !strings.HasPrefix(ls.Dataset.ID, "ds_") {
 		t.Errorf("loaded %+v", ls)
 	}
-	if len(ls.Warnings) != 1 || !strings.Contains(ls.Warnings[0], "workspace") {
-		t.Errorf("want a warning about workspace:, got %v", ls.Warnings)
+	if len(ls.Warnings) != 2 || !strings.Contains(ls.Warnings[0], "workspace") || !strings.Contains(ls.Warnings[1], "overfit_penalty_max_delta is recorded in the run manifest but not applied") {
+		t.Errorf("want warnings about workspace: and overfit_penalty_max_delta, got %v", ls.Warnings)
 	}
 	if ls.Spec.Experiment.Frozen == nil || ls.Spec.Experiment.JudgeDefenses == nil {
 		t.Error("reference blocks were not recorded")
@@ -584,5 +584,53 @@ func TestNotUTF8(t *testing.T) {
 	many := bytes.Repeat([]byte("x: \xe9\n"), 50)
 	if probs := CheckUTF8("m.yaml", many); len(probs) != maxUTF8Problems || !strings.Contains(probs[len(probs)-1].Hint, "later lines are not listed") {
 		t.Errorf("a file bad on every line: got %d problems, last %v", len(probs), probs[len(probs)-1])
+	}
+}
+
+// A key selfevals accepts from the reference but has no behaviour for is
+// refused, saying why, when it asks for more than selfevals does; the
+// values that describe what selfevals does load.
+func TestSpecRefusesWhatItCannotDo(t *testing.T) {
+	cases := `{"input":{"text":"a"}}` + "\n"
+	for _, tc := range []struct{ edit, want string }{
+		{"  proposer: {allow_search_space_expansion: true}", "experiment.proposer.allow_search_space_expansion: is not available"},
+		{"  run: {sandbox: dry_run}", "sandbox dry_run is not available: selfevals always calls the agent"},
+		{"  run: {sample_strategy: random_subset}", "sample_strategy random_subset is not available"},
+		{"  decision: {if_judge_human_disagree: investigate}", "experiment.decision.if_judge_human_disagree: investigate is not available"},
+		{"  error_analysis: {scope: all}", "analyze pull"},
+		{"  judge_defenses: {counterfactuals: {enabled: true}}", "counterfactual checks are not available"},
+		{"  judge_defenses: {human_spot_check: {enabled: true}}", "human spot checks are not available"},
+		{"  judge_defenses: {panel: {members: [a, b]}}", "judge panels are not available"},
+		{"  judge_defenses: {holdout_visible_to_proposer: true}", "no proposer reads cases"},
+	} {
+		spec := strings.Replace(goodSpec, "  goal: y", "  goal: y\n"+tc.edit, 1)
+		dir, path := specDir(t, spec, cases)
+		_, err := LoadExperiment(path, LoadOptions{Root: dir})
+		if err == nil || !strings.Contains(err.Error(), tc.want) || !IsUserError(err) {
+			t.Errorf("%s: got %v, want %q", tc.edit, err, tc.want)
+		}
+	}
+	for _, adapter := range []string{"env: {A: b}", "workdir: agents", "output: text", "worker: true"} {
+		spec := strings.Replace(goodSpec, "  builtin: echo", "  builtin: echo\n  "+adapter, 1)
+		dir, path := specDir(t, spec, cases)
+		key, _, _ := strings.Cut(adapter, ":")
+		if _, err := LoadExperiment(path, LoadOptions{Root: dir}); err == nil || !strings.Contains(err.Error(), "agent."+key+": only applies to command agents") {
+			t.Errorf("%s on a builtin agent: got %v", adapter, err)
+		}
+	}
+	for _, g := range []struct{ grader, want string }{
+		{"{type: deterministic, timeout: 5s}", "graders[0]: rubric, judge, template, card, blocking, parallelism, timeout and retries only apply to llm_judge graders"},
+		{"{type: llm_judge, rubric: r, judge: {builtin: fake_judge}, case_sensitive: true}", "graders[0].case_sensitive: only applies to deterministic graders"},
+	} {
+		dir, path := specDir(t, goodSpec+"graders:\n  - "+g.grader+"\n", cases)
+		if _, err := LoadExperiment(path, LoadOptions{Root: dir}); err == nil || !strings.Contains(err.Error(), g.want) {
+			t.Errorf("%s: got %v", g.grader, err)
+		}
+	}
+	// The values that say what selfevals does anyway load.
+	spec := strings.Replace(goodSpec, "  goal: y", "  goal: y\n  run: {sandbox: mock, sample_strategy: full, runtime: offline}\n  decision: {if_judge_human_disagree: escalate_to_calibration}\n  error_analysis: {scope: failed_only}\n  proposer: {allow_search_space_expansion: false}", 1)
+	dir, path := specDir(t, spec, cases)
+	if _, err := LoadExperiment(path, LoadOptions{Root: dir}); err != nil {
+		t.Errorf("the defaults written out: %v", err)
 	}
 }
