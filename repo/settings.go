@@ -61,16 +61,14 @@ func loadSettings(f file) (Settings, error) {
 	if perr != nil {
 		return s, perr
 	}
-	if probs := decodeStrict(path, node, &s, ""); len(probs) > 0 {
-		return s, probs
-	}
-	var probs Problems
+	probs, _ := decodeLenient(path, node, &s, "") // a value left out is zero: no check below fires on it
 	if s.Defaults.Parallelism < 0 {
 		probs = append(probs, at(path, node, "defaults.parallelism", "must be >= 1", ""))
 	}
 	if s.Results.PersistTraces != "" && !oneOf(s.Results.PersistTraces, "none", "failed", "all") {
 		probs = append(probs, at(path, node, "results.persist_traces", fmt.Sprintf("unknown value %q", s.Results.PersistTraces), "one of none, failed, all"))
 	}
+	probs.SortByLine()
 	return s, probs.Err()
 }
 
