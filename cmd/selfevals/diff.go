@@ -57,7 +57,7 @@ significantly worse or any case regressed.`,
 		},
 	}
 	cmd.Flags().StringVar(&opts.experiment, "experiment", "", "only this experiment (slug)")
-	cmd.Flags().StringVar(&opts.format, "format", "md", "md or json")
+	formatVar(cmd.Flags(), &opts.format, "md (or markdown) or json", "md", "json")
 	cmd.Flags().StringVar(&opts.failOn, "fail-on", "", "regression: exit 4 when a primary metric got significantly worse or a case regressed")
 	return cmd
 }

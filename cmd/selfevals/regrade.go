@@ -61,7 +61,7 @@ and are counted as missing.`,
 	f := cmd.Flags()
 	f.StringVar(&opts.grader, "grader", "", "re-run only this grader and keep the other stored grades")
 	f.StringVar(&opts.spec, "spec", "", "the experiment spec whose graders to use (default: the run's spec)")
-	f.StringVar(&opts.format, "format", "md", "md or json")
+	formatVar(f, &opts.format, "md (or markdown) or json", "md", "json")
 	f.BoolVar(&opts.write, "write", false, "write the re-graded results to regrade.jsonl in the run directory")
 	f.BoolVar(&opts.noCache, "no-cache", false, "ask LLM judges even when a cached answer exists")
 	f.IntVar(&opts.parallel, "parallel", 0, "traces re-graded at once (default 8; each judge keeps its own limit)")

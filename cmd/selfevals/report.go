@@ -36,7 +36,7 @@ results/<slug>/cases.jsonl; failures carry the grader's reason) and html
 			return runReport(io, opts, args)
 		},
 	}
-	cmd.Flags().StringVar(&opts.format, "format", "md", "md, json, junit or html")
+	formatVar(cmd.Flags(), &opts.format, "md (or markdown), json, junit or html", "md", "json", "junit", "html")
 	return cmd
 }
 
