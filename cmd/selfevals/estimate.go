@@ -34,8 +34,8 @@ call of the newest run of this experiment that reported a cost.`,
 		},
 	}
 	cmd.Flags().Float64Var(&opts.costPerCall, "cost-per-call", 0, "USD per agent call (default: the mean of the last run)")
-	cmd.Flags().IntVar(&opts.reps, "reps", 0, "repetitions per case (default: the spec's)")
-	cmd.Flags().IntVar(&opts.maxIter, "max-iterations", 0, "iteration limit (default: the spec's)")
+	countVar(cmd.Flags(), &opts.reps, "reps", "repetitions per case (default: the spec's)")
+	countVar(cmd.Flags(), &opts.maxIter, "max-iterations", "iteration limit (default: the spec's)")
 	return cmd
 }
 

@@ -64,7 +64,7 @@ and are counted as missing.`,
 	formatVar(f, &opts.format, "md (or markdown) or json", "md", "json")
 	f.BoolVar(&opts.write, "write", false, "write the re-graded results to regrade.jsonl in the run directory")
 	f.BoolVar(&opts.noCache, "no-cache", false, "ask LLM judges even when a cached answer exists")
-	f.IntVar(&opts.parallel, "parallel", 0, "traces re-graded at once (default 8; each judge keeps its own limit)")
+	countVar(f, &opts.parallel, "parallel", "traces re-graded at once (default 8; each judge keeps its own limit)")
 	return cmd
 }
 

@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/spf13/pflag"
@@ -49,4 +50,30 @@ func formatList(allowed []string) string {
 		return names[0]
 	}
 	return strings.Join(names[:len(names)-1], ", ") + " or " + names[len(names)-1]
+}
+
+// countValue is a count flag such as --reps: a whole number of at least 1
+// when given. Its absence leaves 0, which the command reads as "the
+// spec's (or the built-in) default", so an explicit 0 cannot mean that
+// silently: it is refused as the flags are parsed.
+type countValue struct{ v *int }
+
+func (c *countValue) Set(s string) error {
+	n, err := strconv.Atoi(s)
+	if err != nil {
+		return fmt.Errorf("must be a whole number")
+	}
+	if n < 1 {
+		return fmt.Errorf("must be at least 1 (leave the flag out for the default)")
+	}
+	*c.v = n
+	return nil
+}
+
+func (c *countValue) String() string { return strconv.Itoa(*c.v) }
+func (c *countValue) Type() string   { return "int" }
+
+// countVar defines a count flag on fs; 0 means it was not given.
+func countVar(fs *pflag.FlagSet, p *int, name, usage string) {
+	fs.Var(&countValue{v: p}, name, usage)
 }

@@ -29,3 +29,26 @@ func TestFormatMarkdownAlias(t *testing.T) {
 		}
 	}
 }
+
+// A count flag given as 0 (or less) is refused as a usage error; left out,
+// it means the default.
+func TestZeroCountsRefused(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	runCLI(t, dir, "init")
+	spec := "evals/experiments/pingpong.yaml"
+	for _, args := range [][]string{
+		{"run", spec, "--reps", "0"}, {"run", spec, "--parallel", "0"}, {"run", spec, "--max-iterations", "0"},
+		{"run", spec, "--reps", "-2"}, {"estimate", spec, "--reps", "0"}, {"estimate", spec, "--max-iterations", "0"},
+		{"regrade", "pingpong", "--parallel", "0"}, {"grader", "calibrate", "j", "--labels", "l.jsonl", "--parallel", "0"},
+	} {
+		flag := args[len(args)-2]
+		_, errOut, code := runCLI(t, dir, args...)
+		if code != 2 || !strings.Contains(errOut, `for "`+flag+`" flag: must be at least 1 (leave the flag out for the default)`) {
+			t.Errorf("%v: exit %d\n%s", args, code, errOut)
+		}
+	}
+	if out, errOut, code := runCLI(t, dir, "estimate", spec); code != 0 {
+		t.Errorf("estimate without the flags: exit %d\n%s%s", code, out, errOut)
+	}
+}
