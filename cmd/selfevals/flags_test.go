@@ -52,3 +52,12 @@ func TestZeroCountsRefused(t *testing.T) {
 		t.Errorf("estimate without the flags: exit %d\n%s%s", code, out, errOut)
 	}
 }
+
+// A required flag left out is a usage error.
+func TestCalibrateWithoutLabels(t *testing.T) {
+	t.Parallel()
+	_, errOut, code := runCLI(t, "", "grader", "calibrate", "reply_judge")
+	if code != 2 || !strings.Contains(errOut, `required flag(s) "labels" not set`) {
+		t.Errorf("exit %d\n%s", code, errOut)
+	}
+}
