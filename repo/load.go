@@ -946,6 +946,32 @@ func (ls *LoadedSpec) loadDataset(check func(*Case) Problems) (*Dataset, error) 
 	return ds, nil
 }
 
+// JudgeCalls is how many traces of one repetition of one iteration each
+// llm_judge grader grades: the cases that run it (all of them, unless a
+// case names a subset in its graders list). A judge asks its model once a
+// trace, less what its cache already answered. Empty without judges.
+func (ls *LoadedSpec) JudgeCalls() (map[string]int, error) {
+	var judges []string
+	for _, g := range ls.Spec.Graders {
+		if g.Type == "llm_judge" {
+			judges = append(judges, g.GraderName())
+		}
+	}
+	calls := map[string]int{}
+	if len(judges) == 0 || ls.Dataset == nil {
+		return calls, nil
+	}
+	err := ls.Dataset.Each(func(c *Case) error {
+		for _, j := range judges {
+			if len(c.Graders) == 0 || slices.Contains(c.Graders, j) {
+				calls[j]++
+			}
+		}
+		return nil
+	})
+	return calls, err
+}
+
 // unusedGraders lists declared graders that no case selects.
 func (ls *LoadedSpec) unusedGraders() []string {
 	if ls.gradersUsed == nil {
