@@ -118,6 +118,9 @@ func WriteCardMetrics(path, grader string, m CardMetrics, size int, at time.Time
 	data, err := os.ReadFile(path)
 	switch {
 	case err == nil:
+		if probs := CheckUTF8(path, data); probs != nil {
+			return probs // rewriting would turn the bad bytes into U+FFFD
+		}
 		if err := yaml.Unmarshal(data, &doc); err != nil {
 			return &UserError{Msg: fmt.Sprintf("%s: invalid YAML: %v", path, err), Hint: "fix the card, or move it away to have a new one written"}
 		}
