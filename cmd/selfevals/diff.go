@@ -63,9 +63,6 @@ significantly worse or any case regressed.`,
 }
 
 func runDiff(io *IOStreams, opts *diffOptions, args []string) error {
-	if opts.format != "md" && opts.format != "json" {
-		return repo.Userf("--format must be md or json, got %q", opts.format)
-	}
 	if opts.failOn != "" && opts.failOn != "regression" {
 		return repo.Userf("--fail-on must be regression, got %q", opts.failOn)
 	}

@@ -69,9 +69,6 @@ and are counted as missing.`,
 }
 
 func runRegrade(ctx context.Context, io *IOStreams, opts *regradeOptions) error {
-	if opts.format != "md" && opts.format != "json" {
-		return repo.Userf("--format must be md or json, got %q", opts.format)
-	}
 	rep, err := regrade(ctx, io, opts)
 	if err != nil {
 		return err

@@ -41,11 +41,6 @@ results/<slug>/cases.jsonl; failures carry the grader's reason) and html
 }
 
 func runReport(io *IOStreams, opts *reportOptions, args []string) error {
-	switch opts.format {
-	case "md", "json", "junit", "html":
-	default:
-		return repo.Userf("--format must be md, json, junit or html, got %q", opts.format)
-	}
 	dir := opts.global.evalsDir()
 	shown := opts.global.env.show(dir)
 	slug := ""
