@@ -1168,8 +1168,10 @@ const yamlLocateBudget = 4 << 20
 // where the enclosing construct (a quoted string, a scalar before a tab)
 // starts, not the line of the problem. The shortest prefix of the document
 // that fails with the same message ends at the character that makes it
-// fail: the search starts a line before the one named (a parser's line
-// counts from 0) and stops at the first such prefix.
+// fail. The search starts a line before the one named (a parser's line
+// counts from 0), finds the first line whose end makes the prefix fail,
+// then the first character of that line that does: a parse a line, then
+// one a character of one line, so a long file costs few parses.
 func locateYAMLError(data []byte, msg string) (line, col int, ok bool) {
 	from := 0
 	if m := yamlLine.FindStringSubmatch(msg); m != nil {
@@ -1183,22 +1185,40 @@ func locateYAMLError(data []byte, msg string) (line, col int, ok bool) {
 		}
 	}
 	budget := yamlLocateBudget
-	for end := from + 1; end <= len(data) && budget > 0; end++ {
-		if end < len(data) && !utf8.RuneStart(data[end]) {
-			continue // a prefix ends on a whole character
-		}
+	fails := func(end int) bool {
 		budget -= end
 		var n yaml.Node
-		if err := yaml.Unmarshal(data[:end], &n); err != nil && err.Error() == msg {
-			at := end - 1
-			for at > 0 && !utf8.RuneStart(data[at]) {
-				at--
-			}
-			lineStart := bytes.LastIndexByte(data[:at], '\n') + 1
-			return bytes.Count(data[:at], []byte{'\n'}) + 1, utf8.RuneCount(data[lineStart:at]) + 1, true
+		err := yaml.Unmarshal(data[:end], &n)
+		return err != nil && err.Error() == msg
+	}
+	start, end := from, from
+	for {
+		if start >= len(data) || budget <= 0 {
+			return 0, 0, false
 		}
+		end = len(data)
+		if nl := bytes.IndexByte(data[start:], '\n'); nl >= 0 {
+			end = start + nl + 1
+		}
+		if fails(end) {
+			break
+		}
+		start = end
+	}
+	for at := start; at < end && budget > 0; at++ {
+		if !utf8.RuneStart(data[at]) || !fails(at+utf8RuneEnd(data[at:])) {
+			continue
+		}
+		lineStart := bytes.LastIndexByte(data[:at], '\n') + 1
+		return bytes.Count(data[:at], []byte{'\n'}) + 1, utf8.RuneCount(data[lineStart:at]) + 1, true
 	}
 	return 0, 0, false
+}
+
+// utf8RuneEnd is the length of the character p starts with.
+func utf8RuneEnd(p []byte) int {
+	_, size := utf8.DecodeRune(p)
+	return size
 }
 
 // file is a file the loaders read: where it is in a file system, and the
