@@ -669,6 +669,9 @@ func (c *specCheck) adapter(field string, a *Agent) {
 		}
 	}
 	c.fingerprints(field, a.Fingerprint)
+	if len(a.Command) > 0 {
+		c.workdir(field, a.Workdir)
+	}
 }
 
 // agentKind checks that the block sets exactly one adapter and says
@@ -711,10 +714,42 @@ func (c *specCheck) url(field, raw string) {
 // the repository.
 func (c *specCheck) fingerprints(field string, paths []string) {
 	for i, fp := range paths {
-		if !c.ls.holdsPath(fp) {
-			c.add(fmt.Sprintf("%s.fingerprint[%d]", field, i), fmt.Sprintf("%s is outside the repository", fp), "paths are relative to the repository root")
+		f := fmt.Sprintf("%s.fingerprint[%d]", field, i)
+		switch {
+		case !c.ls.holdsPath(fp):
+			c.add(f, fmt.Sprintf("%s is outside the repository", fp), "paths are relative to the repository root")
+		case !c.ls.rootHas(fp, false):
+			c.add(f, fmt.Sprintf("%s does not exist", fp), "paths are relative to the repository root")
 		}
 	}
+}
+
+// workdir checks that a command agent's working directory is a directory
+// of the repository.
+func (c *specCheck) workdir(field, dir string) {
+	switch {
+	case dir == "":
+	case !c.ls.holdsPath(dir):
+		c.add(field+".workdir", fmt.Sprintf("%s is outside the repository", dir), "it is relative to the repository root")
+	case !c.ls.rootHas(dir, true):
+		c.add(field+".workdir", fmt.Sprintf("%s is not a directory", dir), "it is relative to the repository root")
+	}
+}
+
+// rootHas reports whether p, a path inside the repository (relative to its
+// root, or absolute on disk), exists, and is a directory when dir is set.
+func (ls *LoadedSpec) rootHas(p string, dir bool) bool {
+	var st fs.FileInfo
+	var err error
+	if ls.file.onDisk {
+		if !filepath.IsAbs(p) {
+			p = filepath.Join(ls.Root, p)
+		}
+		st, err = os.Stat(p)
+	} else {
+		st, err = fs.Stat(ls.file.fsys, path.Clean(filepath.ToSlash(p)))
+	}
+	return err == nil && (!dir || st.IsDir())
 }
 
 var envRef = regexp.MustCompile(`\$\{[A-Za-z_][A-Za-z0-9_]*\}`)

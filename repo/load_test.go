@@ -634,3 +634,27 @@ func TestSpecRefusesWhatItCannotDo(t *testing.T) {
 		t.Errorf("the defaults written out: %v", err)
 	}
 }
+
+// Files and directories the agent block names must exist, so validate
+// finds them missing, not the run.
+func TestAgentPathsMustExist(t *testing.T) {
+	cases := `{"input":{"text":"a"}}` + "\n"
+	spec := strings.Replace(goodSpec, "  builtin: echo", "  command: [python3, agent.py]\n  workdir: agents\n  fingerprint: [agent.py, prompts]", 1)
+	dir, path := specDir(t, spec, cases)
+	_, err := LoadExperiment(path, LoadOptions{Root: dir})
+	for _, want := range []string{
+		"agent.workdir: agents is not a directory (it is relative to the repository root)",
+		"agent.fingerprint[0]: agent.py does not exist",
+		"agent.fingerprint[1]: prompts does not exist",
+	} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("error lacks %q:\n%v", want, err)
+		}
+	}
+	writeFile(t, filepath.Join(dir, "agents/agent.py"), "")
+	writeFile(t, filepath.Join(dir, "agent.py"), "")
+	writeFile(t, filepath.Join(dir, "prompts/a.txt"), "")
+	if _, err := LoadExperiment(path, LoadOptions{Root: dir}); err != nil {
+		t.Errorf("with the files: %v", err)
+	}
+}
