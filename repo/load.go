@@ -253,6 +253,9 @@ func (c *specCheck) fileName() {
 	if s.Workspace != "" || s.WorkspaceID != "" || s.Experiment.WorkspaceID != "" {
 		ls.Warnings = append(ls.Warnings, fmt.Sprintf("%s: workspace/workspace_id is ignored: the repository is the workspace", ls.file.name))
 	}
+	if e := s.Experiment; e.Frozen != nil || e.Datasets != nil {
+		ls.Warnings = append(ls.Warnings, fmt.Sprintf("%s: experiment frozen: and datasets: name entities of the reference's registry; they are recorded in the run manifest, not enforced (editable: says what may change, and the dataset's ID which cases ran)", ls.file.name))
+	}
 	if e := s.Experiment; e.ID != "" || e.State != "" || e.Version != 0 || e.CreatedAt != "" || e.UpdatedAt != "" || e.ContentHash != "" {
 		ls.Warnings = append(ls.Warnings, fmt.Sprintf("%s: experiment id, state, version, created_at, updated_at and content_hash are ignored: the experiment's ID is its content hash and git keeps its history", ls.file.name))
 	}

@@ -19,8 +19,9 @@ func TestReferenceSpecLoads(t *testing.T) {
 	if ls.Dataset.Count != 2 || !strings.HasPrefix(ls.ID, "exp_") || !strings.HasPrefix(ls.Dataset.ID, "ds_") {
 		t.Errorf("loaded %+v", ls)
 	}
-	if len(ls.Warnings) != 2 || !strings.Contains(ls.Warnings[0], "workspace") || !strings.Contains(ls.Warnings[1], "overfit_penalty_max_delta is recorded in the run manifest but not applied") {
-		t.Errorf("want warnings about workspace: and overfit_penalty_max_delta, got %v", ls.Warnings)
+	if len(ls.Warnings) != 3 || !strings.Contains(ls.Warnings[0], "workspace") || !strings.Contains(ls.Warnings[1], "frozen: and datasets: name entities of the reference's registry") ||
+		!strings.Contains(ls.Warnings[2], "overfit_penalty_max_delta is recorded in the run manifest but not applied") {
+		t.Errorf("want warnings about workspace:, frozen:/datasets: and overfit_penalty_max_delta, got %v", ls.Warnings)
 	}
 	if ls.Spec.Experiment.Frozen == nil || ls.Spec.Experiment.JudgeDefenses == nil {
 		t.Error("reference blocks were not recorded")
