@@ -108,7 +108,7 @@ func loadExperiment(f file, opts LoadOptions) (*LoadedSpec, error) {
 		probs = append(probs, more...)
 	}
 	if len(probs) > 0 {
-		probs.SortByLine()
+		probs.SortByLineFrom(f.name)
 		return nil, probs
 	}
 	if unused := ls.unusedGraders(); len(unused) > 0 {
@@ -813,15 +813,34 @@ func (c *specCheck) judgeGrader(f string, g *GraderSpec) {
 		c.agent(f+".judge", g.Judge)
 	}
 	if g.Card != "" {
-		if _, err := c.ls.file.rel(g.Card).stat(); err != nil {
-			c.add(f+".card", fmt.Sprintf("grader card %s not found", g.Card), "card is relative to the spec file")
-		}
+		c.card(f, g)
 	}
 	if g.Template != "" {
 		c.judgeTemplate(f+".template", g.Template)
 	}
 	c.inRange(f+".parallelism", g.Parallelism, 1, 4096)
 	c.retries(f+".retries", g.Retries)
+}
+
+// card checks the grader card an llm_judge names: it exists, has no
+// problems of its own (reported in the card, with the spec's) and is
+// this grader's card, as the run will check.
+func (c *specCheck) card(f string, g *GraderSpec) {
+	cf := c.ls.file.rel(g.Card)
+	if _, err := cf.stat(); err != nil {
+		c.add(f+".card", fmt.Sprintf("grader card %s not found", g.Card), "card is relative to the spec file")
+		return
+	}
+	card, err := loadGraderCard(cf)
+	var probs Problems
+	switch {
+	case errors.As(err, &probs):
+		c.probs = append(c.probs, probs...)
+	case err != nil:
+		c.add(f+".card", fmt.Sprintf("grader card %s: %v", g.Card, err), "")
+	case card.Name != g.GraderName():
+		c.add(f+".card", fmt.Sprintf("%s is the card of grader %q, not of %s", g.Card, card.Name, g.GraderName()), "set the card's name: to the grader's name, or point card: at the right file")
+	}
 }
 
 // judgeTemplate checks an llm_judge template's placeholders.

@@ -136,3 +136,45 @@ func TestNotUTF8IsRefused(t *testing.T) {
 		t.Errorf("taxonomy: exit %d\n%s", code, errOut)
 	}
 }
+
+// A spec reports the problems of the grader card it names, and names a
+// card of another grader; validating the whole tree shows each problem
+// once.
+func TestValidateSpecWithBadCard(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	runCLI(t, dir, "init")
+	writeTree(t, dir, map[string]string{
+		"evals/graders/judge.yaml": "name: judge\nstate: shiny\n",
+		"evals/graders/other.yaml": "name: other\n",
+		"evals/experiments/judged.yaml": `experiment:
+  name: judged
+  goal: a card's problems with the spec's
+  target:
+    primary: {name: pass@1, operator: ">=", value: 0.5}
+dataset:
+  cases_path: ../datasets/pingpong.jsonl
+agent:
+  builtin: pingpong
+graders:
+  - {type: llm_judge, name: judge, rubric: r, judge: {builtin: fake_judge}, card: ../graders/judge.yaml}
+  - {type: llm_judge, name: second, rubric: r, judge: {builtin: fake_judge}, card: ../graders/other.yaml}
+`,
+	})
+	_, errOut, code := runCLI(t, dir, "validate", "evals/experiments/judged.yaml")
+	last := -1
+	for _, want := range []string{
+		`judged.yaml:12:78: graders[1].card: ../graders/other.yaml is the card of grader "other", not of second`,
+		filepath.Join("evals", "graders", "judge.yaml") + `:2:1: state: unknown state "shiny"`,
+	} {
+		i := strings.Index(errOut, want)
+		if code != 2 || i < 0 || i < last {
+			t.Errorf("exit %d, stderr lacks %q or has it out of order (the spec's problems first):\n%s", code, want, errOut)
+		}
+		last = i
+	}
+	_, errOut, code = runCLI(t, dir, "validate")
+	if n := strings.Count(errOut, `unknown state "shiny"`); code != 2 || n != 1 {
+		t.Errorf("whole tree: exit %d, the card's problem shown %d times:\n%s", code, n, errOut)
+	}
+}
