@@ -30,7 +30,7 @@ func (f *formatValue) Set(s string) error {
 }
 
 func (f *formatValue) String() string { return *f.v }
-func (f *formatValue) Type() string   { return "format" }
+func (f *formatValue) Type() string   { return "string" }
 
 // formatVar defines --format on fs, its default the first of allowed.
 func formatVar(fs *pflag.FlagSet, p *string, usage string, allowed ...string) {
