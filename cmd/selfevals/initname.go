@@ -11,7 +11,13 @@ import (
 // after the repository, the directory holding evals/ (the starter names
 // it "selfevals", after this project, and the web UI shows the name).
 func namedSettings(settings []byte, evalsDir string) []byte {
-	name := filepath.Base(filepath.Dir(filepath.Clean(evalsDir)))
+	// evalsDir is relative only when the process runs in the user's
+	// directory (Env.inDir), so the working directory Abs reads is theirs.
+	abs, err := filepath.Abs(evalsDir)
+	if err != nil {
+		return settings
+	}
+	name := filepath.Base(filepath.Dir(abs))
 	if name == "." || name == string(filepath.Separator) {
 		return settings
 	}

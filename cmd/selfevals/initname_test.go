@@ -36,3 +36,17 @@ func TestInitNamesTheWorkspace(t *testing.T) {
 		}
 	}
 }
+
+// The binary, run in the repository as people run it, names the workspace
+// after that directory too.
+func TestInitBinaryNamesTheWorkspace(t *testing.T) {
+	t.Parallel()
+	dir := filepath.Join(t.TempDir(), "support-bot")
+	os.Mkdir(dir, 0o755)
+	if out, err := selfevals(dir, "init").CombinedOutput(); err != nil {
+		t.Fatalf("init: %v\n%s", err, out)
+	}
+	if b, _ := os.ReadFile(filepath.Join(dir, "evals/selfevals.yaml")); !strings.Contains(string(b), "\nname: support-bot\n") {
+		t.Errorf("settings:\n%s", b)
+	}
+}
