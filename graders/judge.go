@@ -420,6 +420,10 @@ func (j *Judge) verdictGrade(v Verdict, resp *repo.Response) repo.Grade {
 	if resp.Model != "" {
 		g.Details["judge_model"] = resp.Model
 	}
+	if resp.CostReported || resp.CostUSD > 0 {
+		// What the judge call cost, so estimate can price the next run's.
+		g.Details["cost_usd"] = resp.CostUSD
+	}
 	if len(v.Notes) > 0 {
 		g.Details["notes"] = v.Notes
 	}

@@ -55,7 +55,9 @@ func ReadLabels(path string) ([]LabelExample, error) {
 			return nil, fmt.Errorf("reading %s: %w", path, err)
 		}
 		body := bytes.TrimSpace(raw)
-		if len(body) > 0 && !bytes.HasPrefix(body, []byte("//")) {
+		if p := repo.CheckUTF8Line(path, line, raw); p != nil {
+			probs = append(probs, *p)
+		} else if len(body) > 0 && !bytes.HasPrefix(body, []byte("//")) {
 			var ex LabelExample
 			dec := json.NewDecoder(bytes.NewReader(body))
 			dec.DisallowUnknownFields()

@@ -139,6 +139,9 @@ func DecodeFileStrict(path string, data []byte, out any) (*yaml.Node, error) {
 // problems too, leaving out the values they are about (see
 // decodeLenient). err is set when the file is not YAML or JSON at all.
 func decodeFileLenient(path string, data []byte, out any) (*yaml.Node, Problems, brokenFields, error) {
+	if probs := CheckUTF8(path, data); probs != nil {
+		return nil, nil, nil, probs
+	}
 	if t := bytes.TrimSpace(data); len(t) > 0 && (t[0] == '{' || t[0] == '[') {
 		if err := checkJSONSyntax(path, data); err != nil {
 			return nil, nil, nil, err
@@ -235,7 +238,7 @@ func checkJSONSyntax(path string, data []byte) error {
 // mode_id and new_mode_slug, bad slugs, confidence outside 0..1) are all
 // reported at once, each with its position and JSON path.
 func LoadAnalysisResult(path string) (*AnalysisResult, error) {
-	r, probs, _, err := readAnalysisResult(path)
+	r, probs, _, err := readAnalysisResult(path, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -245,17 +248,19 @@ func LoadAnalysisResult(path string) (*AnalysisResult, error) {
 	return r, nil
 }
 
-// readAnalysisResult reads an AnalysisResult file and checks its shape. A
+// readAnalysisResult reads an AnalysisResult file (or, when data is not
+// nil, data, named path) and checks its shape. A
 // result with problems is returned too, each value a problem is about left
 // out, so later checks can go on; bad are the fields with a problem. err
 // is set when the file cannot be read as YAML or JSON at all.
-func readAnalysisResult(path string) (r *AnalysisResult, probs Problems, bad brokenFields, err error) {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		if os.IsNotExist(err) {
-			return nil, nil, nil, Userf("analysis result not found: %s", path)
+func readAnalysisResult(path string, data []byte) (r *AnalysisResult, probs Problems, bad brokenFields, err error) {
+	if data == nil {
+		if data, err = os.ReadFile(path); err != nil {
+			if os.IsNotExist(err) {
+				return nil, nil, nil, Userf("analysis result not found: %s", path)
+			}
+			return nil, nil, nil, err
 		}
-		return nil, nil, nil, err
 	}
 	if len(bytes.TrimSpace(data)) == 0 {
 		return nil, nil, nil, &UserError{Msg: fmt.Sprintf("%s is empty", path), Hint: "analyze push expects an AnalysisResult JSON file (selfevals skills show error-analysis)"}
@@ -454,6 +459,9 @@ func readJSONL(path string, fn func([]byte) error) error {
 type PushRequest struct {
 	EvalsDir   string
 	ResultPath string
+	// Result, when not nil, is the result itself (read from stdin), and
+	// ResultPath only names it in messages.
+	Result []byte
 	// Experiment is the experiment named on the command line; "" lets the
 	// result, else the runs that recorded its traces, say.
 	Experiment string
@@ -510,7 +518,7 @@ type pendingWrite struct {
 // the new contents of every file the push changes. It writes nothing.
 // Every problem found is returned at once (Problems), in line order.
 func PlanPush(req PushRequest) (*PushPlan, error) {
-	r, probs, bad, err := readAnalysisResult(req.ResultPath)
+	r, probs, bad, err := readAnalysisResult(req.ResultPath, req.Result)
 	if err != nil {
 		return nil, err // not YAML or JSON: there is nothing to check
 	}

@@ -70,12 +70,15 @@ func loadGraderCard(f file) (*GraderCard, error) {
 	if err != nil {
 		return nil, err
 	}
+	// Shape and value problems come in one report: a value the strict
+	// decode reported is left out, and no check repeats it.
 	var c GraderCard
-	if probs := decodeStrict(path, node, &c, ""); len(probs) > 0 {
-		return nil, probs
+	probs, broken := decodeLenient(path, node, &c, "")
+	add := func(field, msg, hint string) {
+		if !broken.at(field) {
+			probs = append(probs, at(path, node, field, msg, hint))
+		}
 	}
-	var probs Problems
-	add := func(field, msg, hint string) { probs = append(probs, at(path, node, field, msg, hint)) }
 	if c.Name == "" {
 		add("name", "required", "the grader's name in the spec's graders:")
 	}
@@ -91,7 +94,7 @@ func loadGraderCard(f file) (*GraderCard, error) {
 			add(m.f, "must be between 0 and 1", "")
 		}
 	}
-	if c.Blocking {
+	if c.Blocking && !broken.under("thresholds") {
 		t := c.Thresholds
 		if t.MinPrecision == nil || *t.MinPrecision < 0.90 || t.MinRecall == nil || *t.MinRecall < 0.95 || t.MaxHighRiskFalseNegatives == nil || *t.MaxHighRiskFalseNegatives != 0 {
 			add("thresholds", "a blocking grader must declare strict calibration thresholds",
@@ -99,6 +102,7 @@ func loadGraderCard(f file) (*GraderCard, error) {
 		}
 	}
 	if len(probs) > 0 {
+		probs.SortByLine()
 		return nil, probs
 	}
 	return &c, nil
@@ -114,6 +118,9 @@ func WriteCardMetrics(path, grader string, m CardMetrics, size int, at time.Time
 	data, err := os.ReadFile(path)
 	switch {
 	case err == nil:
+		if probs := CheckUTF8(path, data); probs != nil {
+			return probs // rewriting would turn the bad bytes into U+FFFD
+		}
 		if err := yaml.Unmarshal(data, &doc); err != nil {
 			return &UserError{Msg: fmt.Sprintf("%s: invalid YAML: %v", path, err), Hint: "fix the card, or move it away to have a new one written"}
 		}

@@ -1,6 +1,7 @@
 package repo
 
 import (
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -53,5 +54,83 @@ state: calibrating
 	}
 	if card, err := LoadGraderCard(fresh); err != nil || card.Name != "new" || card.State != "calibrated" || card.Blocking {
 		t.Fatalf("%v %+v", err, card)
+	}
+}
+
+// A grader card's problems of shape (keys, types) and of value come in one
+// report, in line order.
+func TestGraderCardEveryProblemAtOnce(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "judge.yaml")
+	card := "name: judge\npurpos: typo\nstate: shiny\nmetrics:\n  precision: 1.5\n  recall: high\nblocking: true\nthresholds: {min_precision: 0.95, min_recall: 0.99, max_high_risk_false_negatives: 0}\n"
+	os.WriteFile(path, []byte(card), 0o644)
+	_, err := LoadGraderCard(path)
+	var probs Problems
+	if !errors.As(err, &probs) {
+		t.Fatalf("want problems, got %v", err)
+	}
+	want := []string{
+		path + `:2:1: purpos: unknown key (did you mean "purpose"?)`,
+		path + `:3:1: state: unknown state "shiny"`,
+		path + `:5:3: metrics.precision: must be between 0 and 1`,
+		path + `:6:11: metrics.recall: expected a number, got string "high"`,
+	}
+	if len(probs) != len(want) {
+		t.Fatalf("got %d problems, want %d:\n%v", len(probs), len(want), err)
+	}
+	for i, w := range want {
+		if !strings.HasPrefix(probs[i].Error(), w) {
+			t.Errorf("problem %d:\n got %s\nwant %s…", i+1, probs[i].Error(), w)
+		}
+	}
+}
+
+// The taxonomy and the settings report their problems of shape and of
+// value in one pass too.
+func TestTaxonomyAndSettingsEveryProblemAtOnce(t *testing.T) {
+	dir := t.TempDir()
+	tax := writeFile(t, filepath.Join(dir, "taxonomy.yaml"), `modes:
+  - slug: Bad-Slug
+    title: x
+    definition: y
+  - slug: ok_mode
+    titel: typo
+    definition: y
+    status: shiny
+  - slug: child
+    title: c
+    definition: d
+    parent: nowhere
+    examples: oops
+`)
+	_, err := LoadTaxonomy(tax)
+	want := []string{
+		tax + `:2:5: modes[0].slug: "Bad-Slug" is not a valid slug`,
+		tax + `:6:5: modes[1].titel: unknown key (did you mean "title"?)`,
+		tax + `:8:5: modes[1].status: unknown status "shiny"`,
+		tax + `:12:5: modes[2].parent: unknown mode "nowhere"`,
+		tax + `:13:15: modes[2].examples: expected a list, got a string`,
+	}
+	checkProblems(t, err, want)
+
+	writeFile(t, filepath.Join(dir, "selfevals.yaml"), "defaults:\n  parallelism: -1\n  timout: 5s\nresults:\n  persist_traces: some\n")
+	_, err = LoadSettings(dir)
+	set := filepath.Join(dir, "selfevals.yaml")
+	checkProblems(t, err, []string{
+		set + `:2:3: defaults.parallelism: must be >= 1`,
+		set + `:3:3: defaults.timout: unknown key (did you mean "timeout"?)`,
+		set + `:5:3: results.persist_traces: unknown value "some"`,
+	})
+}
+
+func checkProblems(t *testing.T, err error, want []string) {
+	t.Helper()
+	var probs Problems
+	if !errors.As(err, &probs) || len(probs) != len(want) {
+		t.Fatalf("want %d problems, got:\n%v", len(want), err)
+	}
+	for i, w := range want {
+		if !strings.HasPrefix(probs[i].Error(), w) {
+			t.Errorf("problem %d:\n got %s\nwant %s…", i+1, probs[i].Error(), w)
+		}
 	}
 }

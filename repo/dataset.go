@@ -391,6 +391,9 @@ func eachCaseLine(f file, fn func(raw []byte, line int) error) error {
 // fails is re-read as YAML (a superset of JSON) to name the line, column and
 // field of every problem.
 func DecodeCaseJSON(file string, line int, raw []byte) (*Case, Problems) {
+	if p := CheckUTF8Line(file, line, raw); p != nil {
+		return nil, Problems{*p}
+	}
 	var c Case
 	if !decodePlainCase(raw, &c) {
 		c = Case{}

@@ -52,3 +52,19 @@ func BenchmarkEachValidated10k(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/10000, "ns/case")
 }
+
+// BenchmarkYAMLSyntaxErrorLocate is the cost of placing a syntax error at
+// its column (locateYAMLError re-parses prefixes) in a 2,000-line file,
+// the mistake on its last line.
+func BenchmarkYAMLSyntaxErrorLocate(b *testing.B) {
+	var doc []byte
+	for i := range 2000 {
+		doc = fmt.Appendf(doc, "key%d: value %d\n", i, i)
+	}
+	doc = append(doc, "last: a: b\n"...)
+	for b.Loop() {
+		if _, err := parseYAML("big.yaml", doc); err == nil {
+			b.Fatal("no error")
+		}
+	}
+}

@@ -64,8 +64,15 @@ func (ps Problems) Err() error {
 // SortByLine puts ps in reading order: by line and column within a file,
 // files in the order their first problem was found, and problems at the
 // same position in the order they were found.
-func (ps Problems) SortByLine() {
+func (ps Problems) SortByLine() { ps.SortByLineFrom("") }
+
+// SortByLineFrom is SortByLine with the problems of file first: a spec's
+// own, then those of the dataset and cards it names.
+func (ps Problems) SortByLineFrom(file string) {
 	rank := map[string]int{}
+	if file != "" {
+		rank[file] = 0
+	}
 	for _, p := range ps {
 		if _, ok := rank[p.File]; !ok {
 			rank[p.File] = len(rank)

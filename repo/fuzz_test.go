@@ -80,8 +80,12 @@ func mustReadF(f *testing.F, p string) string {
 }
 
 // refDecodeCaseJSON is DecodeCaseJSON as it was before the plain-JSON fast
-// path: every line through goccy's stream decoder.
+// path: every line through goccy's stream decoder, once it is known to be
+// UTF-8 (goccy would turn a bad byte into U+FFFD).
 func refDecodeCaseJSON(file string, line int, raw []byte) (*Case, Problems) {
+	if p := CheckUTF8Line(file, line, raw); p != nil {
+		return nil, Problems{*p}
+	}
 	var c Case
 	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.DisallowUnknownFields()

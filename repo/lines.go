@@ -2,9 +2,11 @@ package repo
 
 import (
 	"bufio"
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
+	"unicode/utf8"
 )
 
 // MaxLine bounds one line of a JSONL file that people write (a case with a
@@ -72,4 +74,50 @@ func EachLineUpTo(r io.Reader, max int, fn func(line []byte, number int, offset 
 			return nil
 		}
 	}
+}
+
+// maxUTF8Problems bounds how many lines with bad bytes one file reports: a
+// file in another encoding has them on nearly every line, and the first
+// few say what is wrong.
+const maxUTF8Problems = 10
+
+// CheckUTF8 reports every line of a text file that is not UTF-8 (up to
+// maxUTF8Problems), each at the column of its first bad byte. selfevals
+// reads and rewrites only UTF-8: a byte from another encoding would
+// otherwise turn into U+FFFD, silently changing what the file says.
+func CheckUTF8(name string, data []byte) Problems {
+	if utf8.Valid(data) {
+		return nil
+	}
+	var probs Problems
+	for n, line := range bytes.SplitAfter(data, []byte{'\n'}) {
+		if p := CheckUTF8Line(name, n+1, line); p != nil {
+			if len(probs) == maxUTF8Problems {
+				probs[len(probs)-1].Hint += "; later lines are not listed"
+				break
+			}
+			probs = append(probs, *p)
+		}
+	}
+	return probs
+}
+
+// CheckUTF8Line is CheckUTF8 for one line of a file (numbered from 1), or
+// nil when it is valid.
+func CheckUTF8Line(name string, number int, line []byte) *Problem {
+	if utf8.Valid(line) {
+		return nil
+	}
+	col := 1
+	for i := 0; i < len(line); {
+		r, size := utf8.DecodeRune(line[i:])
+		if r == utf8.RuneError && size <= 1 {
+			return &Problem{File: name, Line: number, Col: col,
+				Msg:  fmt.Sprintf("not valid UTF-8: byte 0x%02X", line[i]),
+				Hint: "save the file as UTF-8 (e.g. iconv -f latin1 -t utf-8)"}
+		}
+		i += size
+		col++
+	}
+	return nil
 }

@@ -14,6 +14,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/goccy/go-json"
 	"gopkg.in/yaml.v3"
@@ -107,7 +108,7 @@ func loadExperiment(f file, opts LoadOptions) (*LoadedSpec, error) {
 		probs = append(probs, more...)
 	}
 	if len(probs) > 0 {
-		probs.SortByLine()
+		probs.SortByLineFrom(f.name)
 		return nil, probs
 	}
 	if unused := ls.unusedGraders(); len(unused) > 0 {
@@ -177,6 +178,7 @@ func (ls *LoadedSpec) validate(settings Settings, broken brokenFields) (probs Pr
 		c.decision(e.Decision)
 		c.errorAnalysis(e.ErrorAnalysis)
 		c.judgeDefenses(e.JudgeDefenses)
+		c.unavailable(e)
 	}
 	datasetOK = c.datasetRef()
 	c.agent("agent", &ls.Spec.Agent)
@@ -252,6 +254,68 @@ func (c *specCheck) fileName() {
 	}
 	if s.Workspace != "" || s.WorkspaceID != "" || s.Experiment.WorkspaceID != "" {
 		ls.Warnings = append(ls.Warnings, fmt.Sprintf("%s: workspace/workspace_id is ignored: the repository is the workspace", ls.file.name))
+	}
+	if e := s.Experiment; e.Frozen != nil || e.Datasets != nil {
+		ls.Warnings = append(ls.Warnings, fmt.Sprintf("%s: experiment frozen: and datasets: name entities of the reference's registry; they are recorded in the run manifest, not enforced (editable: says what may change, and the dataset's ID which cases ran)", ls.file.name))
+	}
+	if e := s.Experiment; e.ID != "" || e.State != "" || e.Version != 0 || e.CreatedAt != "" || e.UpdatedAt != "" || e.ContentHash != "" {
+		ls.Warnings = append(ls.Warnings, fmt.Sprintf("%s: experiment id, state, version, created_at, updated_at and content_hash are ignored: the experiment's ID is its content hash and git keeps its history", ls.file.name))
+	}
+}
+
+// unavailable refuses the reference's keys that selfevals accepts but has
+// no behaviour for, when they ask for more than selfevals does: a spec
+// that loads must run as it says. The values that describe what selfevals
+// does anyway (sandbox: mock, sample_strategy: full, ...) load, so the
+// reference's specs do.
+func (c *specCheck) unavailable(e *Experiment) {
+	if e.Proposer.AllowSearchSpaceExpansion {
+		c.add("experiment.proposer.allow_search_space_expansion", "is not available: the grid and random proposers try only the values in search_space", "add the values to search_space, or remove the key")
+	}
+	if e.Run.Sandbox == "dry_run" {
+		c.add("experiment.run.sandbox", "sandbox dry_run is not available: selfevals always calls the agent", "selfevals estimate shows a run's calls and cost without making them")
+	}
+	if oneOf(e.Run.SampleStrategy, "stratified", "random_subset") {
+		c.add("experiment.run.sample_strategy", fmt.Sprintf("sample_strategy %s is not available: every iteration runs every case, so iterations compare on the same cases", e.Run.SampleStrategy), "use full, or a smaller dataset")
+	}
+	if e.Decision.IfJudgeHumanDisagree == "investigate" {
+		c.add("experiment.decision.if_judge_human_disagree", "investigate is not available: a blocking judge whose card misses its calibration thresholds runs as advisory", "use escalate_to_calibration (what selfevals does), and selfevals grader calibrate")
+	}
+	if e.ErrorAnalysis.Scope == "all" {
+		c.add("experiment.error_analysis.scope", "scope all is not available in the spec", "pass --all to selfevals analyze pull to include passing traces")
+	}
+	c.judgeDefensesUsed(e.JudgeDefenses)
+}
+
+// judgeDefensesUsed refuses the judge defenses that would need a
+// mechanism selfevals does not have; the block is otherwise recorded in
+// the run manifest.
+func (c *specCheck) judgeDefensesUsed(jd *JudgeDefenses) {
+	if jd == nil {
+		return
+	}
+	const f = "experiment.judge_defenses."
+	const hint = "selfevals records judge_defenses in the run manifest but does not apply this one; remove it"
+	if jd.HoldoutVisibleToProposer {
+		c.add(f+"holdout_visible_to_proposer", "is not available: no proposer reads cases", hint)
+	}
+	if jd.Panel != nil && len(jd.Panel.Members) > 0 {
+		c.add(f+"panel", "judge panels are not available", "declare each judge as an llm_judge grader and name them in guardrails (pass@1[<grader>])")
+	}
+	if jd.Counterfactuals != nil && jd.Counterfactuals.Enabled {
+		c.add(f+"counterfactuals.enabled", "counterfactual checks are not available", hint)
+	}
+	if jd.HumanSpotCheck != nil && jd.HumanSpotCheck.Enabled {
+		c.add(f+"human_spot_check.enabled", "human spot checks are not available", "label outputs and run selfevals grader calibrate")
+	}
+	if jd.AdversarialDataset != nil {
+		c.add(f+"adversarial_dataset", "adversarial datasets are not available", "run a second experiment on the adversarial cases")
+	}
+	if jd.OutcomeMetrics != nil && len(jd.OutcomeMetrics.Metrics) > 0 {
+		c.add(f+"outcome_metrics", "outcome metrics are not available", "use guardrails on the metrics selfevals computes")
+	}
+	if jd.OverfitPenaltyMaxDelta != nil {
+		c.ls.Warnings = append(c.ls.Warnings, fmt.Sprintf("%s: judge_defenses.overfit_penalty_max_delta is recorded in the run manifest but not applied", c.ls.file.name))
 	}
 }
 
@@ -335,6 +399,13 @@ func (c *specCheck) metric(field string, m MetricTarget) {
 	case c.broken.under("graders"):
 		// Metrics may name graders, and not every grader was decoded: the
 		// name cannot be judged.
+	case !KnownMetric(m.Name, c.ls.GraderNames()) && passAtGrade.MatchString(m.Name):
+		g := passAtGrade.FindStringSubmatch(m.Name)[1]
+		hint := "declared graders: " + strings.Join(c.ls.GraderNames(), ", ")
+		if sg := Suggest(g, c.ls.GraderNames()); sg != "" {
+			hint = fmt.Sprintf("did you mean pass@1[%s]? %s", sg, hint)
+		}
+		c.add(field+".name", fmt.Sprintf("metric %q names grader %q, which the spec does not declare", m.Name, g), hint)
 	case !KnownMetric(m.Name, c.ls.GraderNames()):
 		hint := "known metrics: " + MetricNames()
 		if sg := MetricSuggestion(m.Name); sg != "" {
@@ -573,8 +644,16 @@ func (c *specCheck) agent(field string, a *Agent) {
 
 // adapter checks the settings of the agent's adapter.
 func (c *specCheck) adapter(field string, a *Agent) {
-	if a.Worker && len(a.Command) == 0 && !c.broken.at(field+".command") {
-		c.add(field+".worker", "only applies to command agents", "")
+	if len(a.Command) == 0 && !c.broken.at(field+".command") {
+		// These set up a process; another adapter would ignore them.
+		for _, k := range []struct {
+			key string
+			set bool
+		}{{"worker", a.Worker}, {"env", a.Env != nil}, {"workdir", a.Workdir != ""}, {"output", a.Output != ""}} {
+			if k.set {
+				c.add(field+"."+k.key, "only applies to command agents", "")
+			}
+		}
 	}
 	if a.StartupTimeout != 0 && !a.Worker && !c.broken.at(field+".worker") {
 		c.add(field+".startup_timeout", "only applies to worker agents (worker: true)", "a command agent without worker starts for every call: its start-up is part of run.timeout")
@@ -606,6 +685,9 @@ func (c *specCheck) adapter(field string, a *Agent) {
 	}
 	c.fingerprints(field, a.Fingerprint)
 	c.otlp(field, a.OTLP)
+	if len(a.Command) > 0 {
+		c.workdir(field, a.Workdir)
+	}
 }
 
 // agentKind checks that the block sets exactly one adapter and says
@@ -648,10 +730,42 @@ func (c *specCheck) url(field, raw string) {
 // the repository.
 func (c *specCheck) fingerprints(field string, paths []string) {
 	for i, fp := range paths {
-		if !c.ls.holdsPath(fp) {
-			c.add(fmt.Sprintf("%s.fingerprint[%d]", field, i), fmt.Sprintf("%s is outside the repository", fp), "paths are relative to the repository root")
+		f := fmt.Sprintf("%s.fingerprint[%d]", field, i)
+		switch {
+		case !c.ls.holdsPath(fp):
+			c.add(f, fmt.Sprintf("%s is outside the repository", fp), "paths are relative to the repository root")
+		case !c.ls.rootHas(fp, false):
+			c.add(f, fmt.Sprintf("%s does not exist", fp), "paths are relative to the repository root")
 		}
 	}
+}
+
+// workdir checks that a command agent's working directory is a directory
+// of the repository.
+func (c *specCheck) workdir(field, dir string) {
+	switch {
+	case dir == "":
+	case !c.ls.holdsPath(dir):
+		c.add(field+".workdir", fmt.Sprintf("%s is outside the repository", dir), "it is relative to the repository root")
+	case !c.ls.rootHas(dir, true):
+		c.add(field+".workdir", fmt.Sprintf("%s is not a directory", dir), "it is relative to the repository root")
+	}
+}
+
+// rootHas reports whether p, a path inside the repository (relative to its
+// root, or absolute on disk), exists, and is a directory when dir is set.
+func (ls *LoadedSpec) rootHas(p string, dir bool) bool {
+	var st fs.FileInfo
+	var err error
+	if ls.file.onDisk {
+		if !filepath.IsAbs(p) {
+			p = filepath.Join(ls.Root, p)
+		}
+		st, err = os.Stat(p)
+	} else {
+		st, err = fs.Stat(ls.file.fsys, path.Clean(filepath.ToSlash(p)))
+	}
+	return err == nil && (!dir || st.IsDir())
 }
 
 var envRef = regexp.MustCompile(`\$\{[A-Za-z_][A-Za-z0-9_]*\}`)
@@ -671,10 +785,14 @@ func (c *specCheck) graders() {
 		f := fmt.Sprintf("graders[%d]", i)
 		switch g.Type {
 		case "deterministic":
-			if g.Rubric != "" || g.Judge != nil || g.Template != "" || g.Card != "" || g.Blocking != nil {
-				c.add(f, "rubric, judge, template, card and blocking only apply to llm_judge graders", "")
+			if g.Rubric != "" || g.Judge != nil || g.Template != "" || g.Card != "" || g.Blocking != nil ||
+				g.Parallelism != 0 || g.Timeout != 0 || g.Retries != nil {
+				c.add(f, "rubric, judge, template, card, blocking, parallelism, timeout and retries only apply to llm_judge graders", "")
 			}
 		case "llm_judge":
+			if g.CaseSensitive {
+				c.add(f+".case_sensitive", "only applies to deterministic graders", "the judge reads the output as it is")
+			}
 			c.judgeGrader(f, g)
 		case "":
 			c.add(f+".type", "required", "deterministic or llm_judge")
@@ -708,15 +826,34 @@ func (c *specCheck) judgeGrader(f string, g *GraderSpec) {
 		c.agent(f+".judge", g.Judge)
 	}
 	if g.Card != "" {
-		if _, err := c.ls.file.rel(g.Card).stat(); err != nil {
-			c.add(f+".card", fmt.Sprintf("grader card %s not found", g.Card), "card is relative to the spec file")
-		}
+		c.card(f, g)
 	}
 	if g.Template != "" {
 		c.judgeTemplate(f+".template", g.Template)
 	}
 	c.inRange(f+".parallelism", g.Parallelism, 1, 4096)
 	c.retries(f+".retries", g.Retries)
+}
+
+// card checks the grader card an llm_judge names: it exists, has no
+// problems of its own (reported in the card, with the spec's) and is
+// this grader's card, as the run will check.
+func (c *specCheck) card(f string, g *GraderSpec) {
+	cf := c.ls.file.rel(g.Card)
+	if _, err := cf.stat(); err != nil {
+		c.add(f+".card", fmt.Sprintf("grader card %s not found", g.Card), "card is relative to the spec file")
+		return
+	}
+	card, err := loadGraderCard(cf)
+	var probs Problems
+	switch {
+	case errors.As(err, &probs):
+		c.probs = append(c.probs, probs...)
+	case err != nil:
+		c.add(f+".card", fmt.Sprintf("grader card %s: %v", g.Card, err), "")
+	case card.Name != g.GraderName():
+		c.add(f+".card", fmt.Sprintf("%s is the card of grader %q, not of %s", g.Card, card.Name, g.GraderName()), "set the card's name: to the grader's name, or point card: at the right file")
+	}
 }
 
 // judgeTemplate checks an llm_judge template's placeholders.
@@ -877,6 +1014,32 @@ func (ls *LoadedSpec) loadDataset(check func(*Case) Problems) (*Dataset, error) 
 	ds.Count = len(all)
 	ds.ID = DatasetID(all)
 	return ds, nil
+}
+
+// JudgeCalls is how many traces of one repetition of one iteration each
+// llm_judge grader grades: the cases that run it (all of them, unless a
+// case names a subset in its graders list). A judge asks its model once a
+// trace, less what its cache already answered. Empty without judges.
+func (ls *LoadedSpec) JudgeCalls() (map[string]int, error) {
+	var judges []string
+	for _, g := range ls.Spec.Graders {
+		if g.Type == "llm_judge" {
+			judges = append(judges, g.GraderName())
+		}
+	}
+	calls := map[string]int{}
+	if len(judges) == 0 || ls.Dataset == nil {
+		return calls, nil
+	}
+	err := ls.Dataset.Each(func(c *Case) error {
+		for _, j := range judges {
+			if len(c.Graders) == 0 || slices.Contains(c.Graders, j) {
+				calls[j]++
+			}
+		}
+		return nil
+	})
+	return calls, err
 }
 
 // unusedGraders lists declared graders that no case selects.
@@ -1046,7 +1209,9 @@ var yamlParserProblems = []string{
 	"found undefined tag handle",
 }
 
-func yamlSyntaxProblem(path string, err error) Problem {
+// yamlSyntaxProblem turns a yaml.v3 syntax error in data into a problem
+// at the line and column where the parser notices it.
+func yamlSyntaxProblem(path string, data []byte, err error) Problem {
 	msg := strings.TrimPrefix(err.Error(), "yaml: ")
 	p := Problem{File: path, Msg: "invalid YAML: " + msg, Hint: "check indentation and unclosed brackets; YAML errors often point just after the mistake"}
 	m := yamlLine.FindStringSubmatch(msg)
@@ -1058,7 +1223,72 @@ func yamlSyntaxProblem(path string, err error) Problem {
 	if slices.ContainsFunc(yamlParserProblems, func(pp string) bool { return strings.HasSuffix(msg, pp) }) {
 		p.Line++ // no line at all is line 0 too: both marks were on the first line
 	}
+	if line, col, ok := locateYAMLError(data, err.Error()); ok {
+		p.Line, p.Col = line, col
+	}
 	return p
+}
+
+// yamlLocateBudget bounds the bytes locateYAMLError parses in all, so a
+// large file costs at most a few milliseconds more to report.
+const yamlLocateBudget = 4 << 20
+
+// locateYAMLError finds the character at which yaml.v3 fails with msg.
+// Its message names only a line, and for many problems that is the line
+// where the enclosing construct (a quoted string, a scalar before a tab)
+// starts, not the line of the problem. The shortest prefix of the document
+// that fails with the same message ends at the character that makes it
+// fail. The search starts a line before the one named (a parser's line
+// counts from 0), finds the first line whose end makes the prefix fail,
+// then the first character of that line that does: a parse a line, then
+// one a character of one line, so a long file costs few parses.
+func locateYAMLError(data []byte, msg string) (line, col int, ok bool) {
+	from := 0
+	if m := yamlLine.FindStringSubmatch(msg); m != nil {
+		n, _ := strconv.Atoi(m[1])
+		for i := 1; i < n-1; i++ {
+			nl := bytes.IndexByte(data[from:], '\n')
+			if nl < 0 {
+				return 0, 0, false // the message names a line the data does not have
+			}
+			from += nl + 1
+		}
+	}
+	budget := yamlLocateBudget
+	fails := func(end int) bool {
+		budget -= end
+		var n yaml.Node
+		err := yaml.Unmarshal(data[:end], &n)
+		return err != nil && err.Error() == msg
+	}
+	start, end := from, from
+	for {
+		if start >= len(data) || budget <= 0 {
+			return 0, 0, false
+		}
+		end = len(data)
+		if nl := bytes.IndexByte(data[start:], '\n'); nl >= 0 {
+			end = start + nl + 1
+		}
+		if fails(end) {
+			break
+		}
+		start = end
+	}
+	for at := start; at < end && budget > 0; at++ {
+		if !utf8.RuneStart(data[at]) || !fails(at+utf8RuneEnd(data[at:])) {
+			continue
+		}
+		lineStart := bytes.LastIndexByte(data[:at], '\n') + 1
+		return bytes.Count(data[:at], []byte{'\n'}) + 1, utf8.RuneCount(data[lineStart:at]) + 1, true
+	}
+	return 0, 0, false
+}
+
+// utf8RuneEnd is the length of the character p starts with.
+func utf8RuneEnd(p []byte) int {
+	_, size := utf8.DecodeRune(p)
+	return size
 }
 
 // file is a file the loaders read: where it is in a file system, and the

@@ -1,6 +1,7 @@
 package repo
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"os"
@@ -18,8 +19,9 @@ func TestReferenceSpecLoads(t *testing.T) {
 	if ls.Dataset.Count != 2 || !strings.HasPrefix(ls.ID, "exp_") || !strings.HasPrefix(ls.Dataset.ID, "ds_") {
 		t.Errorf("loaded %+v", ls)
 	}
-	if len(ls.Warnings) != 1 || !strings.Contains(ls.Warnings[0], "workspace") {
-		t.Errorf("want a warning about workspace:, got %v", ls.Warnings)
+	if len(ls.Warnings) != 3 || !strings.Contains(ls.Warnings[0], "workspace") || !strings.Contains(ls.Warnings[1], "frozen: and datasets: name entities of the reference's registry") ||
+		!strings.Contains(ls.Warnings[2], "overfit_penalty_max_delta is recorded in the run manifest but not applied") {
+		t.Errorf("want warnings about workspace:, frozen:/datasets: and overfit_penalty_max_delta, got %v", ls.Warnings)
 	}
 	if ls.Spec.Experiment.Frozen == nil || ls.Spec.Experiment.JudgeDefenses == nil {
 		t.Error("reference blocks were not recorded")
@@ -538,23 +540,26 @@ func TestSpecAndDatasetProblemsTogether(t *testing.T) {
 	}
 }
 
-// A YAML syntax error names the line of the mistake: yaml.v3's parser
-// counts its lines from 0 (its scanner from 1), which the loader corrects.
+// A YAML syntax error names the line and column of the mistake, though
+// yaml.v3's message names only a line, and for many problems the line
+// where the enclosing construct starts (its parser counts from 0).
 func TestYAMLSyntaxErrorLines(t *testing.T) {
 	for _, tc := range []struct {
-		doc  string
-		line int
+		doc       string
+		line, col int
 	}{
-		{"experiment:\n  name: x\n  goal: [y\n  target:\n    primary: {}\ndataset: {}\n", 3}, // parser
-		{"experiment:\n  name: x\n  goal: y\n bad: 1\ndataset: {}\n", 4},
-		{"experiment:\n  name: x\n  goal: y\n  run: {parallelism: 3\ndataset: {}\n", 4},
-		{"a: 1\nb: [1, 2\n", 2},
-		{"- a\nb: 1\n", 2},
-		{"a:\n  b: 1\n c: 2\n", 3},
-		{"a: 1\nb: 2\nc: 3\nd: 4\ne: 5\nf: \"abc\ng: 1\n", 6}, // scanner
-		{"a: 1\nb: 2\nc: 3\nd: 4\ne: 5\nf: x: y\n", 6},
-		{"a: 1\nb: 2\nc: 3\nd: 4\ne: 5\n  f: 1\n", 6},
-		{"a: 1\nb:\n\t- c\n", 3},
+		{"experiment:\n  name: x\n  goal: [y\n  target:\n    primary: {}\ndataset: {}\n", 3, 10}, // parser
+		{"experiment:\n  name: x\n  goal: y\n bad: 1\ndataset: {}\n", 4, 2},
+		{"experiment:\n  name: x\n  goal: y\n  run: {parallelism: 3\ndataset: {}\n", 4, 9},
+		{"a: 1\nb: [1, 2\n", 2, 5},
+		{"- a\nb: 1\n", 2, 2},
+		{"a:\n  b: 1\n c: 2\n", 3, 2},
+		{"a: 1\nb: 2\nc: 3\nd: 4\ne: 5\nf: \"abc\ng: 1\n", 6, 4}, // scanner
+		{"a: 1\nb: 2\nc: 3\nd: 4\ne: 5\nf: x: y\n", 6, 5},
+		{"a: 1\nb: 2\nc: 3\nd: 4\ne: 5\n  f: 1\n", 6, 4},
+		{"a: 1\nb:\n\t- c\n", 3, 1},
+		{"experiment:\n  name: x\n  goal: y\n\tbad: 1\n", 4, 1}, // yaml.v3 names line 3
+		{"a: é\nb: ü: x\n", 2, 5},                               // columns count characters
 	} {
 		_, err := parseYAML("s.yaml", []byte(tc.doc))
 		var probs Problems
@@ -562,8 +567,8 @@ func TestYAMLSyntaxErrorLines(t *testing.T) {
 			t.Errorf("%q: got %v", tc.doc, err)
 			continue
 		}
-		if probs[0].Line != tc.line || !strings.HasPrefix(probs[0].Msg, "invalid YAML: ") || strings.Contains(probs[0].Msg, "line") {
-			t.Errorf("%q: got %q, want line %d", tc.doc, probs[0].Error(), tc.line)
+		if p := probs[0]; p.Line != tc.line || p.Col != tc.col || !strings.HasPrefix(p.Msg, "invalid YAML: ") || strings.Contains(p.Msg, "line") {
+			t.Errorf("%q: got %q, want %d:%d", tc.doc, p.Error(), tc.line, tc.col)
 		}
 	}
 }
@@ -605,5 +610,98 @@ func TestSlugTaken(t *testing.T) {
 	writeFile(t, filepath.Join(dir, "evals/experiments/x.yml"), goodSpec)
 	if err := d.CheckSlugUnique(main, "x"); err == nil || !strings.Contains(err.Error(), "x.yml") {
 		t.Errorf("x.yaml beside x.yml: %v", err)
+	}
+}
+
+// A file that is not UTF-8 is refused at the line and column of each bad
+// byte, before YAML or JSON reads it (yaml.v3 would name no line, and a
+// JSON decoder would turn the byte into U+FFFD).
+func TestNotUTF8(t *testing.T) {
+	_, err := parseYAML("s.yaml", []byte("a: 1\nb: caf\xe9\nc: ok\nd: \xff\xfe\n"))
+	var probs Problems
+	if !errors.As(err, &probs) || len(probs) != 2 {
+		t.Fatalf("want 2 problems, got %v", err)
+	}
+	if got := probs.Error(); !strings.Contains(got, "s.yaml:2:7: not valid UTF-8: byte 0xE9") || !strings.Contains(got, "s.yaml:4:4: not valid UTF-8: byte 0xFF") {
+		t.Errorf("got\n%s", got)
+	}
+	if _, p := DecodeCaseJSON("d.jsonl", 3, []byte("{\"input\":{\"text\":\"caf\xe9\"}}")); len(p) != 1 || p[0].Error() != "d.jsonl:3:22: not valid UTF-8: byte 0xE9 (save the file as UTF-8 (e.g. iconv -f latin1 -t utf-8))" {
+		t.Errorf("case line: got %v", p)
+	}
+	many := bytes.Repeat([]byte("x: \xe9\n"), 50)
+	if probs := CheckUTF8("m.yaml", many); len(probs) != maxUTF8Problems || !strings.Contains(probs[len(probs)-1].Hint, "later lines are not listed") {
+		t.Errorf("a file bad on every line: got %d problems, last %v", len(probs), probs[len(probs)-1])
+	}
+}
+
+// A key selfevals accepts from the reference but has no behaviour for is
+// refused, saying why, when it asks for more than selfevals does; the
+// values that describe what selfevals does load.
+func TestSpecRefusesWhatItCannotDo(t *testing.T) {
+	cases := `{"input":{"text":"a"}}` + "\n"
+	for _, tc := range []struct{ edit, want string }{
+		{"  proposer: {allow_search_space_expansion: true}", "experiment.proposer.allow_search_space_expansion: is not available"},
+		{"  run: {sandbox: dry_run}", "sandbox dry_run is not available: selfevals always calls the agent"},
+		{"  run: {sample_strategy: random_subset}", "sample_strategy random_subset is not available"},
+		{"  decision: {if_judge_human_disagree: investigate}", "experiment.decision.if_judge_human_disagree: investigate is not available"},
+		{"  error_analysis: {scope: all}", "analyze pull"},
+		{"  judge_defenses: {counterfactuals: {enabled: true}}", "counterfactual checks are not available"},
+		{"  judge_defenses: {human_spot_check: {enabled: true}}", "human spot checks are not available"},
+		{"  judge_defenses: {panel: {members: [a, b]}}", "judge panels are not available"},
+		{"  judge_defenses: {holdout_visible_to_proposer: true}", "no proposer reads cases"},
+	} {
+		spec := strings.Replace(goodSpec, "  goal: y", "  goal: y\n"+tc.edit, 1)
+		dir, path := specDir(t, spec, cases)
+		_, err := LoadExperiment(path, LoadOptions{Root: dir})
+		if err == nil || !strings.Contains(err.Error(), tc.want) || !IsUserError(err) {
+			t.Errorf("%s: got %v, want %q", tc.edit, err, tc.want)
+		}
+	}
+	for _, adapter := range []string{"env: {A: b}", "workdir: agents", "output: text", "worker: true"} {
+		spec := strings.Replace(goodSpec, "  builtin: echo", "  builtin: echo\n  "+adapter, 1)
+		dir, path := specDir(t, spec, cases)
+		key, _, _ := strings.Cut(adapter, ":")
+		if _, err := LoadExperiment(path, LoadOptions{Root: dir}); err == nil || !strings.Contains(err.Error(), "agent."+key+": only applies to command agents") {
+			t.Errorf("%s on a builtin agent: got %v", adapter, err)
+		}
+	}
+	for _, g := range []struct{ grader, want string }{
+		{"{type: deterministic, timeout: 5s}", "graders[0]: rubric, judge, template, card, blocking, parallelism, timeout and retries only apply to llm_judge graders"},
+		{"{type: llm_judge, rubric: r, judge: {builtin: fake_judge}, case_sensitive: true}", "graders[0].case_sensitive: only applies to deterministic graders"},
+	} {
+		dir, path := specDir(t, goodSpec+"graders:\n  - "+g.grader+"\n", cases)
+		if _, err := LoadExperiment(path, LoadOptions{Root: dir}); err == nil || !strings.Contains(err.Error(), g.want) {
+			t.Errorf("%s: got %v", g.grader, err)
+		}
+	}
+	// The values that say what selfevals does anyway load.
+	spec := strings.Replace(goodSpec, "  goal: y", "  goal: y\n  run: {sandbox: mock, sample_strategy: full, runtime: offline}\n  decision: {if_judge_human_disagree: escalate_to_calibration}\n  error_analysis: {scope: failed_only}\n  proposer: {allow_search_space_expansion: false}", 1)
+	dir, path := specDir(t, spec, cases)
+	if _, err := LoadExperiment(path, LoadOptions{Root: dir}); err != nil {
+		t.Errorf("the defaults written out: %v", err)
+	}
+}
+
+// Files and directories the agent block names must exist, so validate
+// finds them missing, not the run.
+func TestAgentPathsMustExist(t *testing.T) {
+	cases := `{"input":{"text":"a"}}` + "\n"
+	spec := strings.Replace(goodSpec, "  builtin: echo", "  command: [python3, agent.py]\n  workdir: agents\n  fingerprint: [agent.py, prompts]", 1)
+	dir, path := specDir(t, spec, cases)
+	_, err := LoadExperiment(path, LoadOptions{Root: dir})
+	for _, want := range []string{
+		"agent.workdir: agents is not a directory (it is relative to the repository root)",
+		"agent.fingerprint[0]: agent.py does not exist",
+		"agent.fingerprint[1]: prompts does not exist",
+	} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("error lacks %q:\n%v", want, err)
+		}
+	}
+	writeFile(t, filepath.Join(dir, "agents/agent.py"), "")
+	writeFile(t, filepath.Join(dir, "agent.py"), "")
+	writeFile(t, filepath.Join(dir, "prompts/a.txt"), "")
+	if _, err := LoadExperiment(path, LoadOptions{Root: dir}); err != nil {
+		t.Errorf("with the files: %v", err)
 	}
 }

@@ -99,7 +99,7 @@ func TestLoadExperimentFSStaysInside(t *testing.T) {
 graders:
   - {type: llm_judge, name: j, rubric: r, card: ../graders/missing.yaml, judge: {builtin: fake_judge}}
 `
-	tree := memFS(map[string]string{"evals/experiments/x.yaml": spec})
+	tree := memFS(map[string]string{"evals/experiments/x.yaml": spec, "agents/ok.py": "print('ok')\n"})
 	_, err := LoadExperimentFS(tree, "evals/experiments/x.yaml", LoadOptions{})
 	for _, want := range []string{
 		"evals/experiments/x.yaml:7:3: dataset.cases_path: ../../../d.jsonl is outside the repository (keep",

@@ -85,3 +85,19 @@ func TestDefinitionOfIDMatchesCaseDefinition(t *testing.T) {
 		}
 	}
 }
+
+// Numbers people read are never in scientific notation: a latency of ten
+// seconds reads in whole milliseconds, a tiny cost in decimals.
+func TestFormatNumberHasNoExponent(t *testing.T) {
+	for _, c := range []struct {
+		f    float64
+		want string
+	}{
+		{10500.5, "10501"}, {10500, "10500"}, {123456.78, "123457"}, {-25000.4, "-25000"},
+		{1234.5678, "1235"}, {0.5, "0.5"}, {0.123456, "0.1235"}, {0.00001234, "0.00001234"}, {3, "3"},
+	} {
+		if got := FormatNumber(c.f); got != c.want {
+			t.Errorf("FormatNumber(%v) = %q, want %q", c.f, got, c.want)
+		}
+	}
+}

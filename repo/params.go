@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"strconv"
+	"strings"
 
 	"github.com/goccy/go-json"
 	"gopkg.in/yaml.v3"
@@ -245,12 +246,21 @@ func kindName(n *yaml.Node) string {
 }
 
 // FormatNumber formats a metric value for people: integers without a
-// fraction, others with up to 4 significant digits.
+// fraction, others with up to 4 significant digits, and never in
+// scientific notation (a 10500.5 ms latency reads 10501, not 1.05e+04).
 func FormatNumber(f float64) string {
+	if math.Abs(f) >= 1e4 && math.Abs(f) < 1e15 {
+		f = math.Round(f) // the fraction of a large value says nothing
+	}
 	if f == math.Trunc(f) && math.Abs(f) < 1e15 {
 		return strconv.FormatInt(int64(f), 10)
 	}
-	return strconv.FormatFloat(f, 'g', 4, 64)
+	s := strconv.FormatFloat(f, 'g', 4, 64)
+	if strings.ContainsRune(s, 'e') {
+		v, _ := strconv.ParseFloat(s, 64)
+		s = strconv.FormatFloat(v, 'f', -1, 64) // a tiny value: 0.00001234
+	}
+	return s
 }
 
 // nodeError is an error located at a YAML node.

@@ -24,6 +24,9 @@ type RunManifest struct {
 	Confidence       float64        `json:"confidence"`
 	Repetitions      int            `json:"repetitions"`
 	MaxIterations    int            `json:"max_iterations"`
+	// NoCache: the run was started with --no-cache, so its resumption
+	// calls the agent and judges afresh too.
+	NoCache bool `json:"no_cache,omitempty"`
 	// Recorded is the reference blocks of the spec (frozen, datasets,
 	// judge_defenses) that selfevals keeps but does not act on.
 	Recorded map[string]any `json:"recorded,omitempty"`

@@ -61,25 +61,26 @@ func loadSettings(f file) (Settings, error) {
 	if perr != nil {
 		return s, perr
 	}
-	if probs := decodeStrict(path, node, &s, ""); len(probs) > 0 {
-		return s, probs
-	}
-	var probs Problems
+	probs, _ := decodeLenient(path, node, &s, "") // a value left out is zero: no check below fires on it
 	if s.Defaults.Parallelism < 0 {
 		probs = append(probs, at(path, node, "defaults.parallelism", "must be >= 1", ""))
 	}
 	if s.Results.PersistTraces != "" && !oneOf(s.Results.PersistTraces, "none", "failed", "all") {
 		probs = append(probs, at(path, node, "results.persist_traces", fmt.Sprintf("unknown value %q", s.Results.PersistTraces), "one of none, failed, all"))
 	}
+	probs.SortByLine()
 	return s, probs.Err()
 }
 
 // parseYAML parses one YAML document, turning syntax errors into a
 // positioned problem.
 func parseYAML(path string, data []byte) (*yaml.Node, error) {
+	if probs := CheckUTF8(path, data); probs != nil {
+		return nil, probs
+	}
 	var node yaml.Node
 	if err := yaml.Unmarshal(data, &node); err != nil {
-		return nil, Problems{yamlSyntaxProblem(path, err)}
+		return nil, Problems{yamlSyntaxProblem(path, data, err)}
 	}
 	if node.Kind == 0 || len(node.Content) == 0 {
 		return nil, Problems{{File: path, Line: 1, Col: 1, Msg: "the file is empty"}}

@@ -13,9 +13,9 @@ import (
 
 // checkNode walks a YAML node against the Go type it will be decoded into and
 // reports every unknown key (with the nearest valid key), duplicate key and
-// wrong-kind value, each with its line, column and field path. Decoding only
-// happens when the walk finds nothing, so users see all problems at once and
-// in their own terms rather than yaml's first type error.
+// wrong-kind value, each with its line, column and field path, so users
+// see all problems at once and in their own terms rather than yaml's first
+// type error (a caller decodes only a clean node, or decodes leniently).
 func checkNode(file string, n *yaml.Node, t reflect.Type, path string, probs *Problems) {
 	(&nodeChecker{file: file, probs: probs}).check(n, t, path)
 }
@@ -249,23 +249,11 @@ func yamlFields(t reflect.Type) *fieldSet {
 	return fs
 }
 
-// decodeStrict checks n against out's type and, when it is clean, decodes it.
-func decodeStrict(file string, n *yaml.Node, out any, path string) Problems {
-	var probs Problems
-	checkNode(file, n, reflect.TypeOf(out), path, &probs)
-	if len(probs) > 0 {
-		return probs
-	}
-	if err := n.Decode(out); err != nil {
-		return Problems{problemFromDecode(file, n, path, err)}
-	}
-	return nil
-}
-
-// decodeLenient is decodeStrict for loaders that go on to check what the
-// values mean: it reports the same problems, then decodes the document
-// anyway with each value a problem is about left out (as if unset), so the
-// later checks still see everything else. broken names the fields left out.
+// decodeLenient checks n against out's type (checkNode) and reports every
+// problem found, then decodes the document anyway with each value a
+// problem is about left out (as if unset), so the loader's checks of what
+// the values mean still see everything else: one pass finds every
+// problem. broken names the fields left out.
 func decodeLenient(file string, n *yaml.Node, out any, path string) (Problems, brokenFields) {
 	var probs Problems
 	c := &nodeChecker{file: file, probs: &probs, bad: map[*yaml.Node]bool{}, broken: brokenFields{}}

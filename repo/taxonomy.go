@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io/fs"
 	"regexp"
+	"slices"
 
 	"gopkg.in/yaml.v3"
 )
@@ -96,15 +97,18 @@ func readTaxonomyFile(f file) (*Taxonomy, *yaml.Node, []byte, error) {
 }
 
 func validateTaxonomy(path string, node *yaml.Node) (*Taxonomy, Problems) {
+	// Shape and value problems come in one report: a value the strict
+	// decode reported is left out, and no check repeats it.
 	var t Taxonomy
-	if probs := decodeStrict(path, node, &t, ""); len(probs) > 0 {
-		return nil, probs
-	}
-	var probs Problems
+	probs, broken := decodeLenient(path, node, &t, "")
 	slugs := map[string]int{}
 	for i, m := range t.Modes {
 		f := fmt.Sprintf("modes[%d]", i)
-		add := func(sub, msg, hint string) { probs = append(probs, at(path, node, joinPath(f, sub), msg, hint)) }
+		add := func(sub, msg, hint string) {
+			if !broken.at(joinPath(f, sub)) {
+				probs = append(probs, at(path, node, joinPath(f, sub), msg, hint))
+			}
+		}
 		if !modeSlug.MatchString(m.Slug) {
 			add("slug", fmt.Sprintf("%q is not a valid slug", m.Slug), "lower-case letters, digits and _ (no hyphens), at most 63 characters")
 		}
@@ -122,9 +126,11 @@ func validateTaxonomy(path string, node *yaml.Node) (*Taxonomy, Problems) {
 			add("status", fmt.Sprintf("unknown status %q", m.Status), "candidate, official or retired")
 		}
 	}
+	// A slug left out may be the one a reference names.
+	slugsKnown := !slices.ContainsFunc(t.Modes, func(m FailureMode) bool { return m.Slug == "" })
 	for i, m := range t.Modes {
 		for _, ref := range []struct{ field, slug string }{{"parent", m.Parent}, {"merged_into", m.MergedInto}} {
-			if ref.slug == "" {
+			if ref.slug == "" || !slugsKnown || broken.at(fmt.Sprintf("modes[%d].%s", i, ref.field)) {
 				continue
 			}
 			if _, ok := slugs[ref.slug]; !ok {
@@ -133,11 +139,12 @@ func validateTaxonomy(path string, node *yaml.Node) (*Taxonomy, Problems) {
 		}
 	}
 	for i, m := range t.Modes {
-		if m.MergedInto != "" && resolveChain(&t, m.Slug) == nil {
+		if m.MergedInto != "" && slugsKnown && resolveChain(&t, m.Slug) == nil {
 			probs = append(probs, at(path, node, fmt.Sprintf("modes[%d].merged_into", i), "merged_into forms a cycle", "a merged mode must lead to a mode that is not merged"))
 		}
 	}
 	if len(probs) > 0 {
+		probs.SortByLine()
 		return nil, probs
 	}
 	return &t, nil

@@ -12,6 +12,25 @@ import (
 	"github.com/selfevals/selfevals/runner"
 )
 
+// CompareWarnings says why two iterations may not be comparable: they
+// belong to different experiments (other agent, graders or targets), to
+// two versions of one experiment's spec, or ran other datasets (the
+// paired statistics then use only the cases both ran).
+func CompareWarnings(a, b *runner.StoredIteration) []string {
+	var out []string
+	ma, mb := a.Manifest, b.Manifest
+	switch {
+	case ma.Experiment != mb.Experiment:
+		out = append(out, fmt.Sprintf("A and B are iterations of different experiments (%s and %s): their agents, graders and targets may differ, so the differences below need not come from the parameters", ma.Experiment, mb.Experiment))
+	case ma.ExperimentID != mb.ExperimentID:
+		out = append(out, fmt.Sprintf("the spec of %s changed between the two runs (%s, then %s): the differences below need not come from the parameters", ma.Experiment, ma.ExperimentID, mb.ExperimentID))
+	}
+	if ma.DatasetID != mb.DatasetID {
+		out = append(out, fmt.Sprintf("A and B ran different datasets (%s and %s): the paired statistics use only the cases both ran", ma.DatasetID, mb.DatasetID))
+	}
+	return out
+}
+
 // Compare renders two iterations side by side: parameter diff, metric diff
 // with paired statistics, failure-mode diff and a recommendation.
 func Compare(a, b *runner.StoredIteration) string {
@@ -24,6 +43,9 @@ func Compare(a, b *runner.StoredIteration) string {
 	}
 	w("# Compare `%s` (A) with `%s` (B)\n\n", a.ID, b.ID)
 	w("- **A:** %s iteration %d — %s\n- **B:** %s iteration %d — %s\n\n", a.Manifest.Experiment, a.Index, a.Hypothesis, b.Manifest.Experiment, b.Index, b.Hypothesis)
+	for _, warning := range CompareWarnings(a, b) {
+		w("> **Warning:** %s\n\n", warning)
+	}
 
 	w("## Parameters\n\n")
 	fa, fb := flatten("", a.Params), flatten("", b.Params)

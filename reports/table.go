@@ -229,8 +229,10 @@ func pluralWord(n int, one, many string) string {
 }
 
 // indentedJSON encodes v as the JSON reports write: indented, HTML left
-// unescaped, ending in a newline.
+// unescaped, empty lists as [] (not null), ending in a newline. It fills
+// in v's nil lists to do so.
 func indentedJSON(v any) ([]byte, error) {
+	emptyLists(v)
 	b, err := json.MarshalIndentWithOption(v, "", "  ", json.DisableHTMLEscape())
 	if err != nil {
 		return nil, err

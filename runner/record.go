@@ -72,6 +72,8 @@ type RecordOptions struct {
 	// CandidateBranch is where kept candidates go instead of
 	// selfevals/<slug>.
 	CandidateBranch string
+	// NoCache is recorded in the manifest, for a resumption to keep.
+	NoCache bool
 }
 
 // StartRecord takes the experiment's lock and opens a new run directory,
@@ -98,7 +100,7 @@ func StartRecord(evalsDir string, ls *repo.LoadedSpec, fingerprint string, opts 
 			AgentFingerprint: fingerprint, ToolVersion: opts.ToolVersion, StartedAt: now.Format(time.RFC3339Nano),
 			State: repo.RunRunning, Spec: ls.Path, Target: e.Target.Primary, Guardrails: e.Target.Guardrails,
 			Confidence: e.Decision.Confidence, Repetitions: e.Run.RepetitionsPerCase, MaxIterations: e.Run.MaxIterations,
-			Recorded: recordedBlocks(e),
+			Recorded: recordedBlocks(e), NoCache: opts.NoCache,
 		}
 	}
 	r.noPersist = opts.NoPersist || r.manifest.NoPersist

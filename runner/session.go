@@ -8,6 +8,7 @@ import (
 
 	"github.com/selfevals/selfevals/graders"
 	"github.com/selfevals/selfevals/repo"
+	"github.com/selfevals/selfevals/repo/runstore"
 	"github.com/selfevals/selfevals/runner/adapters"
 	"github.com/selfevals/selfevals/runner/otlp"
 )
@@ -99,6 +100,14 @@ func Open(ls *repo.LoadedSpec, opts OpenOptions) (_ *Session, err error) {
 			return nil, fmt.Errorf("%s: agent: %w", ls.Path, err)
 		}
 	}
+	if opts.Resume && !opts.NoCache {
+		// A resumption calls as the run it continues did: one started
+		// with --no-cache asks the agent and the judges afresh to the end.
+		// (Which run that is, or that there is none, StartRecord says.)
+		if _, man, err := runstore.Open(opts.EvalsDir).LastUnfinished(ls.Slug); err == nil && man.NoCache {
+			opts.NoCache = true
+		}
+	}
 	factories, closeGraders := GraderFactories(ls, opts.EvalsDir, JudgeOptions{NoCache: opts.NoCache, Env: opts.Env})
 	s.closeGraders = closeGraders
 	registry, err := graders.NewRegistry(ls.Spec.Graders, factories)
@@ -120,6 +129,7 @@ func Open(ls *repo.LoadedSpec, opts OpenOptions) (_ *Session, err error) {
 		Resume: opts.Resume, ToolVersion: opts.ToolVersion, NoCommit: opts.NoCommit,
 		CandidateBranch: opts.CandidateBranch,
 		NoPersist: opts.NoPersist,
+		NoCache: opts.NoCache,
 	})
 	if err != nil {
 		return nil, err

@@ -67,3 +67,27 @@ func CostPerCall(evalsDir, slug string) (float64, string, bool) {
 	}
 	return 0, "", false
 }
+
+// JudgeCostPerCall is the mean cost of one call of the judge grader, over
+// the grades of the newest run of the experiment that recorded its cost,
+// with that run's directory.
+func JudgeCostPerCall(evalsDir, slug, grader string) (float64, string, bool) {
+	runs, _ := runstore.Open(evalsDir).Runs(slug)
+	for _, run := range runs {
+		var total float64
+		n := 0
+		run.Results(func(r *repo.Result) error {
+			for _, g := range r.Grades {
+				if c, ok := g.Details["cost_usd"].(float64); ok && g.Grader == grader {
+					total += c
+					n++
+				}
+			}
+			return nil
+		})
+		if n > 0 {
+			return total / float64(n), run.Path(), true
+		}
+	}
+	return 0, "", false
+}

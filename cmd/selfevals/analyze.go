@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	stdio "io"
 	"path/filepath"
 	"regexp"
 
@@ -40,6 +41,7 @@ type analyzePullOptions struct {
 	iteration int
 	all       bool
 	run       string
+	output    string
 }
 
 func newAnalyzePullCmd(io *IOStreams, g *globalOptions) *cobra.Command {
@@ -57,10 +59,12 @@ error, and the live (non-retired) taxonomy, to
 
 It prints the path of bundle.json on stdout (a summary goes to stderr), so
 an agent can be pointed at it directly. Pulling the same run again writes
-the same bytes.`,
+the same bytes. -o writes bundle.json to another file instead, and -o -
+to stdout, for a pipe.`,
 		Example: `  selfevals analyze pull pingpong
   selfevals analyze pull pingpong --iteration 0
-  selfevals analyze pull pingpong --run run_6aaa423b3bf9181e --all`,
+  selfevals analyze pull pingpong --run run_6aaa423b3bf9181e --all
+  selfevals analyze pull pingpong -o - | jq '.traces | length'`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if !cmd.Flags().Changed("iteration") {
@@ -72,6 +76,7 @@ the same bytes.`,
 	cmd.Flags().IntVar(&opts.iteration, "iteration", -1, "only this iteration's traces")
 	cmd.Flags().BoolVar(&opts.all, "all", false, "include passing traces")
 	cmd.Flags().StringVar(&opts.run, "run", "", "the run to pull from (default: the experiment's newest)")
+	cmd.Flags().StringVarP(&opts.output, "output", "o", "", `write bundle.json to this file instead ("-": stdout), and no bundle.md`)
 	return cmd
 }
 
@@ -127,6 +132,9 @@ func runAnalyzePull(io *IOStreams, opts *analyzePullOptions, slug string) error 
 	if err != nil {
 		return err
 	}
+	if opts.output != "" {
+		return writeBundleTo(io, env, opts.output, js, st)
+	}
 	jsonPath, mdPath := filepath.Join(out, "bundle.json"), filepath.Join(out, "bundle.md")
 	if err := repo.WriteFileAtomic(jsonPath, js, 0o644); err != nil {
 		return err
@@ -151,6 +159,25 @@ func runAnalyzePull(io *IOStreams, opts *analyzePullOptions, slug string) error 
 	return nil
 }
 
+// writeBundleTo writes a bundle where -o says: stdout for "-", else the
+// file; the summary goes to stderr, so stdout is only the bundle.
+func writeBundleTo(io *IOStreams, env *Env, output string, js []byte, st runner.PullStats) error {
+	for _, w := range st.Warnings {
+		fmt.Fprintf(io.ErrOut, "warning: %s\n", w)
+	}
+	if output == "-" {
+		_, err := io.Out.Write(js)
+		fmt.Fprintf(io.ErrOut, "%d of %d traces in the bundle\n", st.Selected, st.Considered)
+		return err
+	}
+	if err := repo.WriteFileAtomic(env.path(output), js, 0o644); err != nil {
+		return err
+	}
+	fmt.Fprintf(io.ErrOut, "%d of %d traces in the bundle\n", st.Selected, st.Considered)
+	fmt.Fprintln(io.Out, env.show(env.path(output)))
+	return nil
+}
+
 type analyzePushOptions struct {
 	global     *globalOptions
 	by         string
@@ -169,7 +196,7 @@ func checkBy(by string) error {
 func newAnalyzePushCmd(io *IOStreams, g *globalOptions) *cobra.Command {
 	opts := &analyzePushOptions{global: g}
 	cmd := &cobra.Command{
-		Use:   "push <result.json>",
+		Use:   "push <result.json | ->",
 		Short: "Check an AnalysisResult and record its classifications, new modes and hypotheses",
 		Long: `push reads an AnalysisResult (JSON; the format is in 'selfevals skills show
 error-analysis') and checks all of it before writing anything: unknown keys,
@@ -189,9 +216,10 @@ When the result is valid:
 
 Nothing is recorded twice: pushing the same result again changes no file.
 The experiment is the result's "experiment", else --experiment, else the
-one whose runs recorded the traces.`,
+one whose runs recorded the traces. "-" reads the result from stdin.`,
 		Example: `  selfevals analyze push result.json --by agent:claude
-  selfevals analyze push evals/analysis/pingpong/run_6aaa423b3bf9181e-i0/result.json --by human:ann`,
+  selfevals analyze push evals/analysis/pingpong/run_6aaa423b3bf9181e-i0/result.json --by human:ann
+  my-classifier < bundle.json | selfevals analyze push - --by agent:my-classifier`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runAnalyzePush(io, opts, args[0])
@@ -206,7 +234,15 @@ func runAnalyzePush(io *IOStreams, opts *analyzePushOptions, path string) error 
 	// A bad --by is reported together with the result's problems.
 	byErr := checkBy(opts.by)
 	env := opts.global.env
-	plan, err := runner.PlanPush(repo.PushRequest{EvalsDir: opts.global.evalsDir(), ResultPath: env.path(path), Experiment: opts.experiment, By: opts.by})
+	req := repo.PushRequest{EvalsDir: opts.global.evalsDir(), ResultPath: env.path(path), Experiment: opts.experiment, By: opts.by}
+	if path == "-" {
+		data, err := stdio.ReadAll(io.In)
+		if err != nil {
+			return fmt.Errorf("reading the result from stdin: %w", err)
+		}
+		req.ResultPath, req.Result = "<stdin>", append([]byte{}, data...)
+	}
+	plan, err := runner.PlanPush(req)
 	if byErr != nil {
 		return errors.Join(byErr, err)
 	}

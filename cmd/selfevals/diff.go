@@ -70,15 +70,12 @@ significantly worse or any case regressed.`,
 		},
 	}
 	cmd.Flags().StringVar(&opts.experiment, "experiment", "", "only this experiment (slug)")
-	cmd.Flags().StringVar(&opts.format, "format", "md", "md or json")
+	formatVar(cmd.Flags(), &opts.format, "md (or markdown) or json", "md", "json")
 	cmd.Flags().StringVar(&opts.failOn, "fail-on", "", "regression: exit 4 when a primary metric got significantly worse or a case regressed")
 	return cmd
 }
 
 func runDiff(io *IOStreams, opts *diffOptions, args []string) error {
-	if opts.format != "md" && opts.format != "json" {
-		return repo.Userf("--format must be md or json, got %q", opts.format)
-	}
 	if opts.failOn != "" && opts.failOn != "regression" {
 		return repo.Userf("--fail-on must be regression, got %q", opts.failOn)
 	}

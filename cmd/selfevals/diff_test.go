@@ -323,7 +323,7 @@ func TestDiffErrors(t *testing.T) {
 		{[]string{"diff", "nope"}, `unknown revision "nope"`},
 		{[]string{"diff", "HEAD@{1}"}, "reflog"},
 		{[]string{"diff", "main", "HEAD", "--experiment", "missing"}, `experiment "missing" is in neither`},
-		{[]string{"diff", "--format", "xml"}, "--format must be md or json"},
+		{[]string{"diff", "--format", "xml"}, `"xml" for "--format" flag: must be md (or markdown) or json`},
 		{[]string{"diff", "--fail-on", "anything"}, "--fail-on must be regression"},
 		{[]string{"diff", "a", "b", "c"}, "accepts at most 2 arg"},
 	} {

@@ -80,7 +80,7 @@ evals/.cache/judge/ like a run's (--no-cache to ask again).`,
 	f := cmd.Flags()
 	f.StringVar(&opts.labels, "labels", "", "the human labels (JSONL; required)")
 	f.StringVar(&opts.spec, "spec", "", "the experiment spec declaring the grader (default: the one spec under evals/experiments that does)")
-	f.IntVar(&opts.parallel, "parallel", 0, "judge calls in flight (default: the grader's parallelism)")
+	countVar(f, &opts.parallel, "parallel", "judge calls in flight (default: the grader's parallelism)")
 	f.BoolVar(&opts.noCache, "no-cache", false, "ask the judge even when a cached answer exists")
 	f.BoolVar(&opts.noWrite, "no-write", false, "print the metrics without writing the card")
 	cmd.MarkFlagRequired("labels")

@@ -156,6 +156,9 @@ func planInit(dir string, github bool) ([]plannedFile, error) {
 		if err != nil {
 			return nil, err
 		}
+		if name == repo.SettingsName {
+			data = namedSettings(data, dir)
+		}
 		plan = append(plan, plannedFile{filepath.Join(dir, filepath.FromSlash(name)), data})
 	}
 	if github {

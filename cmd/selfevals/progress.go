@@ -19,17 +19,21 @@ type progress struct {
 	index   atomic.Int64
 	quit    chan struct{}
 	stopped chan struct{}
-	start   time.Time
+	// started is when the current iteration started (UnixNano): its
+	// calls, counted in done, are what the rate divides.
+	started atomic.Int64
 }
 
 func newProgress(io *IOStreams, slug string) *progress {
-	p := &progress{io: io, slug: slug, quit: make(chan struct{}), stopped: make(chan struct{}), start: time.Now()}
+	p := &progress{io: io, slug: slug, quit: make(chan struct{}), stopped: make(chan struct{})}
+	p.started.Store(time.Now().UnixNano())
 	go p.loop()
 	return p
 }
 
 func (p *progress) iteration(index int, hypothesis string, calls int) {
 	p.index.Store(int64(index))
+	p.started.Store(time.Now().UnixNano())
 	p.done.Store(0)
 	p.total.Store(int64(calls))
 	p.clearLine()
@@ -67,8 +71,8 @@ func (p *progress) loop() {
 			if total == 0 {
 				continue
 			}
-			rate := float64(done) / time.Since(p.start).Seconds()
-			line := fmt.Sprintf("%s: iteration %d: %d/%d calls (%s/s)", p.slug, p.index.Load(), done, total, strconv.FormatFloat(rate, 'f', 0, 64))
+			elapsed := time.Since(time.Unix(0, p.started.Load()))
+			line := fmt.Sprintf("%s: iteration %d: %d/%d calls (%s)", p.slug, p.index.Load(), done, total, rate(done, elapsed))
 			if p.io.ErrTTY {
 				fmt.Fprintf(p.io.ErrOut, "\r\033[K%s %s", bar(done, total, 24), line)
 			} else if done < total {
@@ -95,4 +99,21 @@ func bar(done, total int64, width int) string {
 		}
 	}
 	return "[" + string(b) + "]"
+}
+
+// rate is how fast calls finish, in words that stay readable when they are
+// slow: calls a second from one a second up, seconds a call below (an LLM
+// agent often takes several seconds), never "0/s".
+func rate(done int64, elapsed time.Duration) string {
+	secs := elapsed.Seconds()
+	switch perSec := float64(done) / secs; {
+	case done == 0:
+		return "no call finished yet"
+	case perSec >= 10:
+		return strconv.FormatFloat(perSec, 'f', 0, 64) + "/s"
+	case perSec >= 1:
+		return strconv.FormatFloat(perSec, 'f', 1, 64) + "/s"
+	default:
+		return strconv.FormatFloat(secs/float64(done), 'f', 1, 64) + " s/call"
+	}
 }

@@ -61,17 +61,14 @@ and are counted as missing.`,
 	f := cmd.Flags()
 	f.StringVar(&opts.grader, "grader", "", "re-run only this grader and keep the other stored grades")
 	f.StringVar(&opts.spec, "spec", "", "the experiment spec whose graders to use (default: the run's spec)")
-	f.StringVar(&opts.format, "format", "md", "md or json")
+	formatVar(f, &opts.format, "md (or markdown) or json", "md", "json")
 	f.BoolVar(&opts.write, "write", false, "write the re-graded results to regrade.jsonl in the run directory")
 	f.BoolVar(&opts.noCache, "no-cache", false, "ask LLM judges even when a cached answer exists")
-	f.IntVar(&opts.parallel, "parallel", 0, "traces re-graded at once (default 8; each judge keeps its own limit)")
+	countVar(f, &opts.parallel, "parallel", "traces re-graded at once (default 8; each judge keeps its own limit)")
 	return cmd
 }
 
 func runRegrade(ctx context.Context, io *IOStreams, opts *regradeOptions) error {
-	if opts.format != "md" && opts.format != "json" {
-		return repo.Userf("--format must be md or json, got %q", opts.format)
-	}
 	rep, err := regrade(ctx, io, opts)
 	if err != nil {
 		return err

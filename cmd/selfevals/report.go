@@ -36,16 +36,11 @@ results/<slug>/cases.jsonl; failures carry the grader's reason) and html
 			return runReport(io, opts, args)
 		},
 	}
-	cmd.Flags().StringVar(&opts.format, "format", "md", "md, json, junit or html")
+	formatVar(cmd.Flags(), &opts.format, "md (or markdown), json, junit or html", "md", "json", "junit", "html")
 	return cmd
 }
 
 func runReport(io *IOStreams, opts *reportOptions, args []string) error {
-	switch opts.format {
-	case "md", "json", "junit", "html":
-	default:
-		return repo.Userf("--format must be md, json, junit or html, got %q", opts.format)
-	}
 	dir := opts.global.evalsDir()
 	shown := opts.global.env.show(dir)
 	slug := ""

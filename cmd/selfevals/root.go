@@ -198,7 +198,7 @@ func Main(ctx context.Context, args []string, io *IOStreams, env *Env) (code int
 // isCobraUsage recognises cobra's own argument errors, which have no type.
 func isCobraUsage(err error) bool {
 	msg := err.Error()
-	for _, p := range []string{"unknown command", "accepts ", "requires at least", "requires at most", "unknown flag", "unknown shorthand", "invalid argument"} {
+	for _, p := range []string{"unknown command", "accepts ", "requires at least", "requires at most", "unknown flag", "unknown shorthand", "invalid argument", "required flag(s)"} {
 		if strings.Contains(msg, p) {
 			return true
 		}

@@ -70,10 +70,10 @@ under refs/selfevals/candidates/<slug>/ (see selfevals candidates).`,
 		},
 	}
 	f := cmd.Flags()
-	f.IntVar(&opts.reps, "reps", 0, "repetitions per case (default: the spec's run.repetitions_per_case)")
-	f.IntVar(&opts.parallel, "parallel", 0, "agent calls in flight (default: the spec's run.parallelism)")
-	f.IntVar(&opts.maxIter, "max-iterations", 0, "stop after N iterations (1 runs only the baseline)")
-	f.StringVar(&opts.format, "format", "md", "report format: md or json")
+	countVar(f, &opts.reps, "reps", "repetitions per case (default: the spec's run.repetitions_per_case)")
+	countVar(f, &opts.parallel, "parallel", "agent calls in flight (default: the spec's run.parallelism)")
+	countVar(f, &opts.maxIter, "max-iterations", "stop after N iterations (1 runs only the baseline)")
+	formatVar(f, &opts.format, "report format: md (or markdown) or json", "md", "json")
 	f.BoolVar(&opts.noCache, "no-cache", false, "call the agent even when a cached answer exists")
 	f.BoolVar(&opts.noCommit, "no-commit", false, "do not commit kept candidates to selfevals/<slug>")
 	f.StringVar(&opts.branch, "candidate-branch", "", "commit kept candidates to this branch instead of selfevals/<slug>")

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 
@@ -43,6 +44,7 @@ func runValidate(io *IOStreams, opts *validateOptions) error {
 		return err
 	}
 	bad := 0
+	shown := map[string]bool{}
 	for _, f := range files {
 		summary, warnings, err := repo.CheckFile(f, loadOpts)
 		for _, w := range warnings {
@@ -51,7 +53,9 @@ func runValidate(io *IOStreams, opts *validateOptions) error {
 		if err != nil {
 			bad++
 			fmt.Fprintf(io.Out, "FAIL  %s\n", env.show(f.Path))
-			fmt.Fprintln(io.ErrOut, indentErr(err))
+			if err = unseen(err, shown); err != nil {
+				fmt.Fprintln(io.ErrOut, indentErr(err))
+			}
 			continue
 		}
 		fmt.Fprintf(io.Out, "ok    %s  %s\n", env.show(f.Path), summary)
@@ -85,6 +89,24 @@ func filesToCheck(g *globalOptions, paths []string) ([]repo.TreeFile, error) {
 		files = append(files, repo.TreeFile{Path: g.env.path(p), Kind: kind})
 	}
 	return files, nil
+}
+
+// unseen leaves out of err the problems already shown: a spec reports
+// the problems of the card it names, and the card, checked on its own
+// too, would repeat them. nil when nothing is left.
+func unseen(err error, shown map[string]bool) error {
+	var probs repo.Problems
+	if !errors.As(err, &probs) {
+		return err
+	}
+	var left repo.Problems
+	for _, p := range probs {
+		if !shown[p.Error()] {
+			shown[p.Error()] = true
+			left = append(left, p)
+		}
+	}
+	return left.Err()
 }
 
 // indentErr prints an error with its problems one per line.
