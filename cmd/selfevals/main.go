@@ -4,6 +4,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"math"
 	"os"
 	"os/signal"
@@ -13,6 +14,7 @@ import (
 	"strings"
 	"sync"
 	"syscall"
+	"time"
 )
 
 // memoryLimit is the soft heap limit of a run unless GOMEMLIMIT says
@@ -43,7 +45,7 @@ func main() {
 	if memProfile != "" {
 		runtime.MemProfileRate = 64 << 10
 	}
-	ctx := interruptContext()
+	ctx := interruptContext(env)
 	code := 0
 	if path := env.Getenv("SELFEVALS_CPUPROFILE"); path != "" {
 		if f, err := os.Create(path); err == nil && pprof.StartCPUProfile(f) == nil {
@@ -77,15 +79,34 @@ func systemEnv() *Env {
 	return env
 }
 
+// stopGrace is how long a command may take to stop cleanly after the
+// first SIGINT or SIGTERM (SELFEVALS_STOP_GRACE overrides it). A CI cancel
+// sends one signal and kills a few seconds later; a command blocked where
+// it cannot watch the signal (reading stdin, say) must not outlive it.
+const stopGrace = 10 * time.Second
+
+// exitStopped is the exit code of a command ended by stopGrace: 128 +
+// SIGINT, as a shell reports an interrupted command.
+const exitStopped = 130
+
 // interruptContext is cancelled by the first SIGINT or SIGTERM, which long
 // commands (run, serve, regrade, …) take as "stop cleanly, keep what
 // finished". The signal is then no longer caught, so a second one ends the
-// process at once, whatever the command is doing.
-func interruptContext() context.Context {
+// process at once, whatever the command is doing; so does the end of the
+// grace period. Either way what finished is kept: every write of a run
+// survives a kill at any point, and --resume continues it.
+func interruptContext(env *Env) context.Context {
+	grace := stopGrace
+	if d, err := time.ParseDuration(env.Getenv("SELFEVALS_STOP_GRACE")); err == nil && d > 0 {
+		grace = d
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	go func() {
 		<-ctx.Done()
 		stop()
+		time.Sleep(grace)
+		fmt.Fprintf(os.Stderr, "error: still stopping %s after the signal; exiting now (what finished is kept; run --resume continues a run)\n", grace)
+		os.Exit(exitStopped)
 	}()
 	return ctx
 }

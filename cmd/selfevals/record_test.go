@@ -247,3 +247,42 @@ func TestInterruptKeepsFinishedCalls(t *testing.T) {
 		t.Errorf("run.json:\n%s", manifest)
 	}
 }
+
+// A command blocked where it cannot watch the signal (analyze push reading
+// a stdin that never ends) stops by itself after the grace period that
+// follows SIGTERM, with exit code 130 and a message; it does not wait for
+// a second signal or a kill.
+func TestSigtermEndsABlockedCommandAfterTheGrace(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	runCLI(t, dir, "init")
+	cmd := selfevals(dir, "analyze", "push", "-")
+	cmd.Env = append(os.Environ(), "SELFEVALS_STOP_GRACE=300ms")
+	stdin, err := cmd.StdinPipe() // held open: the read never ends
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stdin.Close()
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(500 * time.Millisecond) // past start-up, blocked in the read
+	cmd.Process.Signal(syscall.SIGTERM)
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err := <-done:
+		var ee *exec.ExitError
+		if !errors.As(err, &ee) || ee.ExitCode() != 130 {
+			t.Errorf("exit: %v, want code 130", err)
+		}
+		if !strings.Contains(stderr.String(), "still stopping 300ms after the signal; exiting now") {
+			t.Errorf("stderr: %s", stderr.String())
+		}
+	case <-time.After(30 * time.Second):
+		cmd.Process.Kill()
+		t.Fatal("the command outlived SIGTERM and its grace period")
+	}
+}
