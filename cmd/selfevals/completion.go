@@ -3,14 +3,16 @@ package main
 import (
 	"strings"
 
+	"github.com/selfevals/selfevals/reports"
 	"github.com/spf13/cobra"
 )
 
 // Shell completion of experiment slugs and IDs (selfevals completion bash
 // and the like print the scripts that call these).
 
-// completeSlugs completes the first argument with the experiments' slugs.
-func completeSlugs(g *globalOptions) cobra.CompletionFunc {
+// completeFirst completes a command's first argument with what list
+// offers in the workspace (nothing, and no file names, elsewhere).
+func completeFirst(g *globalOptions, list func(ws reports.Workspace, toComplete string) []cobra.Completion) cobra.CompletionFunc {
 	return func(cmd *cobra.Command, args []string, toComplete string) ([]cobra.Completion, cobra.ShellCompDirective) {
 		if len(args) > 0 {
 			return nil, cobra.ShellCompDirectiveNoFileComp
@@ -19,29 +21,27 @@ func completeSlugs(g *globalOptions) cobra.CompletionFunc {
 		if err != nil {
 			return nil, cobra.ShellCompDirectiveNoFileComp
 		}
+		return list(ws, toComplete), cobra.ShellCompDirectiveNoFileComp
+	}
+}
+
+// completeSlugs completes the first argument with the experiments' slugs.
+func completeSlugs(g *globalOptions) cobra.CompletionFunc {
+	return completeFirst(g, func(ws reports.Workspace, toComplete string) []cobra.Completion {
 		var out []cobra.Completion
 		for _, s := range ws.Slugs() {
 			if strings.HasPrefix(s, toComplete) {
 				out = append(out, s)
 			}
 		}
-		return out, cobra.ShellCompDirectiveNoFileComp
-	}
+		return out
+	})
 }
 
 // completeIDs completes the first argument with the IDs show knows, each
 // with what it names.
 func completeIDs(g *globalOptions) cobra.CompletionFunc {
-	return func(cmd *cobra.Command, args []string, toComplete string) ([]cobra.Completion, cobra.ShellCompDirective) {
-		if len(args) > 0 {
-			return nil, cobra.ShellCompDirectiveNoFileComp
-		}
-		ws, err := workspace(g)
-		if err != nil {
-			return nil, cobra.ShellCompDirectiveNoFileComp
-		}
-		return ws.IDs(toComplete), cobra.ShellCompDirectiveNoFileComp
-	}
+	return completeFirst(g, reports.Workspace.IDs)
 }
 
 // completeSlugsOrRuns completes a slug or a run ID (report, regrade).
