@@ -98,10 +98,12 @@ func liveResult(runID string, i int) *repo.Result {
 // later, iterations.jsonl, traces.parquet, then run.json completed) is
 // followed by a client of the stream: snapshot, span events in order,
 // iteration, complete.
-func TestStreamFollowsRunInProgress(t *testing.T) {
-	f := newFixture(t)
-	const runID = "run_live000000000001"
-	dir := filepath.Join(f.evals, "runs", "chat", runID)
+// startLiveRun starts a run of the fixture's chat experiment as a running
+// process would: its directory, the experiment's lock, a run.json that
+// says running.
+func startLiveRun(t *testing.T, f *fixture, runID string) (dir string, lock *runstore.Lock, man *repo.RunManifest) {
+	t.Helper()
+	dir = filepath.Join(f.evals, "runs", "chat", runID)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		t.Fatal(err)
 	}
@@ -109,12 +111,19 @@ func TestStreamFollowsRunInProgress(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	man := &repo.RunManifest{RunID: runID, Experiment: "chat", ExperimentID: "exp_x", DatasetID: "ds_x", Cases: 3,
+	man = &repo.RunManifest{RunID: runID, Experiment: "chat", ExperimentID: "exp_x", DatasetID: "ds_x", Cases: 3,
 		StartedAt: time.Now().UTC().Format(time.RFC3339Nano), State: "running", Repetitions: 1, MaxIterations: 1,
 		Target: repo.MetricTarget{Name: "pass@1", Operator: ">=", Value: 0.5}}
 	if err := runstore.At(dir).WriteManifest(man); err != nil {
 		t.Fatal(err)
 	}
+	return dir, lock, man
+}
+
+func TestStreamFollowsRunInProgress(t *testing.T) {
+	f := newFixture(t)
+	const runID = "run_live000000000001"
+	dir, lock, man := startLiveRun(t, f, runID)
 	// One result is there before the client connects: it is in the snapshot.
 	first := liveResult(runID, 0)
 	appendLine(t, dir, first, true)
@@ -343,21 +352,8 @@ func appendBytes(dir string, b []byte) error {
 func TestStreamsAreCapped(t *testing.T) {
 	f := newFixture(t)
 	const runID = "run_live000000000002"
-	dir := filepath.Join(f.evals, "runs", "chat", runID)
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	lock, err := runstore.Open(f.evals).Lock("chat", runID)
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, lock, _ := startLiveRun(t, f, runID)
 	defer lock.Unlock()
-	man := &repo.RunManifest{RunID: runID, Experiment: "chat", ExperimentID: "exp_x", DatasetID: "ds_x", Cases: 3,
-		StartedAt: time.Now().UTC().Format(time.RFC3339Nano), State: "running", Repetitions: 1, MaxIterations: 1,
-		Target: repo.MetricTarget{Name: "pass@1", Operator: ">=", Value: 0.5}}
-	if err := runstore.At(dir).WriteManifest(man); err != nil {
-		t.Fatal(err)
-	}
 	srv, err := New(Options{EvalsDir: f.evals, Poll: 20 * time.Millisecond, Ping: time.Second, MaxStreams: 2})
 	if err != nil {
 		t.Fatal(err)
