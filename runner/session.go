@@ -128,8 +128,8 @@ func Open(ls *repo.LoadedSpec, opts OpenOptions) (_ *Session, err error) {
 	s.Record, err = StartRecord(opts.EvalsDir, ls, s.Fingerprint, RecordOptions{
 		Resume: opts.Resume, ToolVersion: opts.ToolVersion, NoCommit: opts.NoCommit,
 		CandidateBranch: opts.CandidateBranch,
-		NoPersist: opts.NoPersist,
-		NoCache: opts.NoCache,
+		NoPersist:       opts.NoPersist,
+		NoCache:         opts.NoCache,
 	})
 	if err != nil {
 		return nil, err
