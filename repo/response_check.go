@@ -38,6 +38,14 @@ func (r *Response) Check() error {
 	return nil
 }
 
+// Check applies Response.Check to a recorded trace: what a reader of the
+// run record takes must be what its writer could have written.
+func (t *Trace) Check() error {
+	r := Response{Output: t.Output, StructuredOutput: t.StructuredOutput, ToolCalls: t.ToolCalls, Spans: t.Spans,
+		Model: t.Model, Error: t.Error, CostUSD: t.CostUSD}
+	return r.Check()
+}
+
 func checkSpan(s *Span) error {
 	if err := firstErr(checkText("kind", s.Kind), checkText("name", s.Name), checkText("start", s.Start),
 		checkText("span_id", s.SpanID), checkText("parent_id", s.ParentID), checkText("otel_kind", s.OTelKind),

@@ -240,7 +240,14 @@ func (rr *ResultsReader) Each(fn func(*repo.Result) error) error {
 			return nil
 		}
 		var res repo.Result
-		if err := json.Unmarshal(body, &res); err != nil {
+		err := json.Unmarshal(body, &res)
+		if err == nil {
+			// The decoder takes embedded JSON (structured output, tool
+			// arguments, span attributes) on trust: a line whose embedded
+			// JSON is broken is as malformed as one that is not JSON.
+			err = res.Trace.Check()
+		}
+		if err != nil {
 			if rr.Lenient {
 				return nil
 			}
