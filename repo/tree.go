@@ -105,7 +105,11 @@ func CheckFile(f TreeFile, opts LoadOptions) (string, []string, error) {
 		}
 		warnings := append(ls.Warnings, ls.RepetitionWarnings()...)
 		// Specs live in <evals>/experiments/, results in <evals>/results/.
-		if stale := StaleResultsAt(filepath.Dir(filepath.Dir(f.Path)), ls); stale != "" {
+		evals := filepath.Dir(filepath.Dir(f.Path))
+		if err := Dir(evals).CheckSlugUnique(f.Path, ls.Slug); err != nil {
+			return "", nil, err
+		}
+		if stale := StaleResultsAt(evals, ls); stale != "" {
 			warnings = append(warnings, stale)
 		}
 		return fmt.Sprintf("%s  %s  %s", ls.ID, plural(ls.Dataset.Count, "case"), ls.Dataset.ID), warnings, nil
