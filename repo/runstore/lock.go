@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"syscall"
 	"time"
 
@@ -95,4 +96,11 @@ func (s Store) Running(slug, runID string) bool {
 	}
 	syscall.Flock(int(f.Fd()), syscall.LOCK_UN)
 	return false
+}
+
+// Running reports whether this run's process is still at work (see
+// Store.Running); a run whose run.json says running but whose process is
+// gone was killed.
+func (r Run) Running(slug, runID string) bool {
+	return Open(filepath.Dir(filepath.Dir(filepath.Dir(r.Path())))).Running(slug, runID)
 }
