@@ -335,25 +335,27 @@ func checkTracesParquet(t *testing.T, runDir string, results map[string]*repo.Re
 	}
 }
 
-// nodeModules is where .ci/run installs the OpenTelemetry JS packages:
-// $SELFEVALS_OTEL_NODE_MODULES, else <user cache>/selfevals-ci/otel-node/node_modules.
+// nodeModules is where .ci/run installs the npm packages the tests drive
+// (.ci/node/package.json), the OpenTelemetry JS SDK among them. Absent,
+// the test skips saying how to install them; under CI, where .ci/run
+// installs them, their absence fails it.
 func nodeModules(t *testing.T) string {
 	t.Helper()
-	dir := os.Getenv("SELFEVALS_OTEL_NODE_MODULES")
-	if dir == "" {
-		cache, err := os.UserCacheDir()
-		if err != nil {
-			t.Skipf("no user cache directory (%v) and SELFEVALS_OTEL_NODE_MODULES unset: run .ci/run, which installs the OpenTelemetry JS packages", err)
-		}
-		dir = filepath.Join(cache, "selfevals-ci", "otel-node", "node_modules")
+	dir, err := filepath.Abs("../.ci/node/node_modules")
+	if err != nil {
+		t.Fatal(err)
 	}
-	if _, err := os.Stat(filepath.Join(dir, "@opentelemetry", "sdk-trace-node")); err != nil {
-		t.Skipf("the OpenTelemetry JS packages are not installed in %s: run .ci/run (it installs them with npm) or set SELFEVALS_OTEL_NODE_MODULES", dir)
+	_, pkgErr := os.Stat(filepath.Join(dir, "@opentelemetry", "sdk-trace-node"))
+	_, nodeErr := exec.LookPath("node")
+	if pkgErr == nil && nodeErr == nil {
+		return dir
 	}
-	if _, err := exec.LookPath("node"); err != nil {
-		t.Skipf("node is not installed, though the OpenTelemetry JS packages are in %s", dir)
+	msg := "node and the OpenTelemetry JS packages are needed: run `npm ci --prefix .ci/node` (as .ci/run does)"
+	if os.Getenv("CI") != "" {
+		t.Fatal(msg)
 	}
-	return dir
+	t.Skip(msg)
+	return ""
 }
 
 // The OpenTelemetry JS SDK (sdk-trace-node) as a command agent, 32 calls
