@@ -207,7 +207,7 @@ func yamlSafeJSON(data []byte) []byte {
 // checkJSONSyntax reports a JSON syntax error at its line and column.
 func checkJSONSyntax(path string, data []byte) error {
 	var v any
-	err := json.Unmarshal(data, &v)
+	err := DecodeJSON(data, &v)
 	if err == nil {
 		return nil
 	}
@@ -413,7 +413,7 @@ func ReadAssignments(evalsDir, slug string) ([]AssignmentRecord, error) {
 	var out []AssignmentRecord
 	err := readJSONL(Dir(evalsDir).Assignments(slug), func(b []byte) error {
 		var a AssignmentRecord
-		if err := json.Unmarshal(b, &a); err != nil {
+		if err := DecodeJSON(b, &a); err != nil {
 			return err
 		}
 		out = append(out, a)
@@ -427,7 +427,7 @@ func ReadHypotheses(evalsDir, slug string) ([]HypothesisRecord, error) {
 	var out []HypothesisRecord
 	err := readJSONL(Dir(evalsDir).Hypotheses(slug), func(b []byte) error {
 		var h HypothesisRecord
-		if err := json.Unmarshal(b, &h); err != nil {
+		if err := DecodeJSON(b, &h); err != nil {
 			return err
 		}
 		out = append(out, h)

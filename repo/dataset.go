@@ -214,7 +214,7 @@ func (d *Dataset) eachValidated(fn func(*Case) error) error {
 		var c Case
 		if !decodePlainCase(raw, &c) {
 			c = Case{}
-			if err := json.Unmarshal(raw, &c); err != nil {
+			if err := DecodeJSON(raw, &c); err != nil {
 				return fmt.Errorf("%s:%d: %w", d.file.name, line, err)
 			}
 		}

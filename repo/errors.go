@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+
+	"github.com/goccy/go-json"
 )
 
 // Problem is one thing wrong with a user's file, located precisely enough to
@@ -147,4 +149,17 @@ func editDistance(a, b string) int {
 		}
 	}
 	return d[len(ra)][len(rb)]
+}
+
+// DecodeJSON is json.Unmarshal for bytes read from a file or a peer: the
+// decoder is fast but, on some malformed input (a string cut inside an
+// escape, say), indexes past its buffer; that is an error here, not a
+// panic that ends the run or the request.
+func DecodeJSON(data []byte, v any) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("invalid JSON (the decoder failed: %v)", r)
+		}
+	}()
+	return json.Unmarshal(data, v)
 }

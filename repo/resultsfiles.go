@@ -97,7 +97,7 @@ func compareVerdicts(a, b CaseVerdict) int { return strings.Compare(a.CaseID, b.
 // ReadSummary reads an experiment's summary.json.
 func ReadSummary(data []byte) (*ResultsSummary, error) {
 	var s ResultsSummary
-	if err := json.Unmarshal(data, &s); err != nil {
+	if err := DecodeJSON(data, &s); err != nil {
 		return nil, err
 	}
 	return &s, nil
@@ -117,7 +117,7 @@ func ReadCaseVerdicts(r io.Reader, path string) ([]CaseVerdict, error) {
 			return nil
 		}
 		var v CaseVerdict
-		if err := json.Unmarshal(raw, &v); err != nil || v.CaseID == "" {
+		if err := DecodeJSON(raw, &v); err != nil || v.CaseID == "" {
 			probs = append(probs, Problem{File: path, Line: line, Msg: fmt.Sprintf("line %d is not a case verdict", line)})
 			return nil
 		}

@@ -209,7 +209,7 @@ func bundleTrace(res *repo.Result) repo.BundleTrace {
 
 func spanError(sp repo.Span) string {
 	var attrs map[string]any
-	if json.Unmarshal(sp.Attributes, &attrs) == nil {
+	if repo.DecodeJSON(sp.Attributes, &attrs) == nil {
 		for _, k := range []string{"error", "error.message", "exception.message"} {
 			if v, ok := attrs[k].(string); ok && v != "" {
 				return v

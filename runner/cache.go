@@ -117,7 +117,7 @@ func (c *Cache) Get(caseID, paramsID string, rep int) (repo.Response, float64, b
 		return repo.Response{}, 0, false
 	}
 	var cl cacheLine
-	if err := json.Unmarshal(line, &cl); err != nil || cl.CaseID != caseID || cl.Repetition != rep {
+	if err := repo.DecodeJSON(line, &cl); err != nil || cl.CaseID != caseID || cl.Repetition != rep {
 		return repo.Response{}, 0, false
 	}
 	return cl.Response, cl.LatencyMS, true
@@ -242,7 +242,7 @@ func indexSegment(f *os.File, seg int, index map[string]cacheLoc) {
 	// is not indexed.
 	repo.EachLineUpTo(f, repo.MaxRecordLine, func(body []byte, _ int, off int64, complete bool) error {
 		var k cacheKeyLine
-		if complete && json.Unmarshal(body, &k) == nil && k.CaseID != "" && k.Repetition != nil {
+		if complete && repo.DecodeJSON(body, &k) == nil && k.CaseID != "" && k.Repetition != nil {
 			index[cacheKey(k.CaseID, *k.Repetition)] = cacheLoc{seg: seg, off: off, length: len(body)}
 		}
 		return nil

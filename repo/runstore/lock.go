@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/goccy/go-json"
+	"github.com/selfevals/selfevals/repo"
 )
 
 // LockHolder says who holds an experiment's lock.
@@ -61,7 +62,7 @@ func (s Store) Lock(slug, runID string) (*Lock, error) {
 func (s Store) LockHolder(slug string) (LockHolder, bool) {
 	var h LockHolder
 	b, err := os.ReadFile(s.dir.RunLock(slug))
-	if err != nil || json.Unmarshal(b, &h) != nil || h.PID <= 0 {
+	if err != nil || repo.DecodeJSON(b, &h) != nil || h.PID <= 0 {
 		return LockHolder{}, false
 	}
 	return h, true

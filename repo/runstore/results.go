@@ -11,7 +11,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/goccy/go-json"
 	"github.com/selfevals/selfevals/repo"
 
 	"github.com/selfevals/selfevals/repo/internal/fault"
@@ -240,7 +239,7 @@ func (rr *ResultsReader) Each(fn func(*repo.Result) error) error {
 			return nil
 		}
 		var res repo.Result
-		err := json.Unmarshal(body, &res)
+		err := repo.DecodeJSON(body, &res)
 		if err == nil {
 			// The decoder takes embedded JSON (structured output, tool
 			// arguments, span attributes) on trust: a line whose embedded

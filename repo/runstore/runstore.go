@@ -126,7 +126,7 @@ func (r Run) Manifest() (*repo.RunManifest, error) {
 		return nil, err
 	}
 	var m repo.RunManifest
-	if err := json.Unmarshal(b, &m); err != nil {
+	if err := repo.DecodeJSON(b, &m); err != nil {
 		return nil, fmt.Errorf("%s: %w", r.dir.Manifest(), err)
 	}
 	return &m, nil
@@ -174,7 +174,7 @@ func (r Run) Iterations() ([]*repo.IterationSummary, error) {
 			continue
 		}
 		var it repo.IterationSummary
-		if err := json.Unmarshal(sc.Bytes(), &it); err != nil {
+		if err := repo.DecodeJSON(sc.Bytes(), &it); err != nil {
 			continue // a torn last line after a crash
 		}
 		out = append(out, &it)

@@ -132,7 +132,7 @@ func eventNumber(path string) (int, error) {
 			PullRequest json.RawMessage `json:"pull_request"`
 		} `json:"issue"`
 	}
-	if err := json.Unmarshal(raw, &ev); err != nil {
+	if err := repo.DecodeJSON(raw, &ev); err != nil {
 		return 0, &repo.UserError{Msg: fmt.Sprintf("GITHUB_EVENT_PATH (%s) is not an event payload: %v", path, err)}
 	}
 	switch {
