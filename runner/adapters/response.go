@@ -60,6 +60,11 @@ func ParseResponse(body []byte) (resp repo.Response, err error) {
 	for i := range resp.Spans {
 		resp.Spans[i].Attributes = dropNull(resp.Spans[i].Attributes)
 	}
+	if err := resp.Check(); err != nil {
+		// JSON the decoder skipped over unchecked (embedded objects) or
+		// text that is not UTF-8: the record could not hold it.
+		return repo.Response{}, invalidJSON(body, "agent response "+err.Error())
+	}
 	if resp.Output == "" && resp.Error == "" && resp.StructuredOutput == nil && resp.ToolCalls == nil {
 		// Rare path: tell an empty answer ("output": "") from a missing one.
 		var present struct {
