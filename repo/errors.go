@@ -151,15 +151,28 @@ func editDistance(a, b string) int {
 	return d[len(ra)][len(rb)]
 }
 
-// DecodeJSON is json.Unmarshal for bytes read from a file or a peer: the
-// decoder is fast but, on some malformed input (a string cut inside an
-// escape, say), indexes past its buffer; that is an error here, not a
-// panic that ends the run or the request.
+// DecodeJSON is json.Unmarshal for bytes read from a file or a peer. The
+// decoder is fast but trusts its input to be whole: cut inside a string
+// escape or a key ({"\21\ ), it reads past the end of its buffer (a panic,
+// or under -race a fatal checkptr error that nothing can recover). Trailing
+// spaces, which JSON allows, keep every such overrun inside the buffer,
+// where it meets the end and fails as an error; a panic left is an error
+// too.
 func DecodeJSON(data []byte, v any) (err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			err = fmt.Errorf("invalid JSON (the decoder failed: %v)", r)
 		}
 	}()
-	return json.Unmarshal(data, v)
+	return json.Unmarshal(PadJSON(data), v)
+}
+
+// PadJSON is data followed by the spaces DecodeJSON's decoder may read
+// past a cut-off escape (a \uXXXX surrogate pair is 12 bytes), in a new
+// array: the caller's is never written.
+func PadJSON(data []byte) []byte {
+	const pad = "                "
+	out := make([]byte, len(data), len(data)+len(pad))
+	copy(out, data)
+	return append(out, pad...)
 }

@@ -36,7 +36,7 @@ func ParseResponse(body []byte) (resp repo.Response, err error) {
 	if trimmed[0] != '{' {
 		return repo.Response{}, invalidJSON(body, fmt.Sprintf("agent response must be a JSON object like {\"output\": \"...\"}, got %s", jsonKindAt(trimmed, 0)))
 	}
-	if err := json.Unmarshal(trimmed, &resp); err != nil {
+	if err := json.Unmarshal(repo.PadJSON(trimmed), &resp); err != nil { // padded: see repo.DecodeJSON
 		return repo.Response{}, invalidJSON(body, decodeErrorMsg(trimmed, err))
 	}
 	resp.StructuredOutput = dropNull(resp.StructuredOutput)
