@@ -167,15 +167,24 @@ func StaleResultsAt(evalsDir string, ls *LoadedSpec) string {
 		return ""
 	}
 	s, err := ReadSummary(data)
-	if err != nil || ls.Dataset == nil {
+	if err != nil {
+		return ""
+	}
+	if why := StaleResultsOf(s, ls); why != "" {
+		return path + " " + why
+	}
+	return ""
+}
+
+// StaleResultsOf is StaleResults of a summary already read, against the
+// spec, dataset and adopted parameters of ls.
+func StaleResultsOf(s *ResultsSummary, ls *LoadedSpec) string {
+	if ls.Dataset == nil {
 		return ""
 	}
 	params := ""
 	if ls.Spec.Experiment.Parameters != nil {
 		params = ls.Spec.Experiment.Parameters.ID()
 	}
-	if why := StaleResults(s, ls.ID, ls.Dataset.ID, params); why != "" {
-		return path + " " + why
-	}
-	return ""
+	return StaleResults(s, ls.ID, ls.Dataset.ID, params)
 }

@@ -232,7 +232,7 @@ func runRow(r runstore.Run) (*RunRow, error) {
 	}
 	row := &RunRow{ID: rs.RunID, Slug: rs.Slug, State: rs.State, Iterations: len(rs.Iterations),
 		Calls: rs.Calls, CacheHits: rs.CacheHits, StartedAt: rs.StartedAt, Terminated: rs.Terminated}
-	if row.State == repo.RunRunning && !r.Running(rs.Slug, rs.RunID) {
+	if row.State == repo.RunRunning && !r.Running() {
 		// run.json says running, but no process holds the lock: killed.
 		row.State, row.Terminated = repo.RunInterrupted, "the run's process is gone; continue it with selfevals run --resume"
 	}

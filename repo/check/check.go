@@ -89,20 +89,14 @@ type checker struct {
 }
 
 func (c *checker) add(sev Severity, where, problem, repair string) {
-	if rel, err := filepath.Rel(c.root, where); err == nil && !strings.HasPrefix(rel, "..") {
-		where = filepath.ToSlash(rel)
-	}
-	c.rep.Findings = append(c.rep.Findings, Finding{Severity: sev, Where: where, Problem: problem, Repair: repair})
+	c.rep.Findings = append(c.rep.Findings, Finding{Severity: sev, Where: c.rel(where), Problem: problem, Repair: repair})
 }
 
 // specOf is the spec file of slug, relative to the repository, or "".
 func (c *checker) specOf(slug string) string {
 	for _, p := range c.dir.SpecCandidates(slug) {
 		if _, err := os.Stat(p); err == nil {
-			if rel, err := filepath.Rel(c.root, p); err == nil {
-				return filepath.ToSlash(rel)
-			}
-			return p
+			return c.rel(p)
 		}
 	}
 	return ""
@@ -143,8 +137,9 @@ func (c *checker) run(r runstore.Run, slug string) {
 	if spec != "" {
 		resume = fmt.Sprintf("finish it with `selfevals run %s --resume`, or remove it (`rm -r %s`)", spec, c.rel(dir))
 	}
+	running := c.store.Running(slug, man.RunID)
 	switch {
-	case man.State == repo.RunRunning && !c.store.Running(slug, man.RunID):
+	case man.State == repo.RunRunning && !running:
 		c.add(Warning, dir, "the run was killed (run.json says running, but no process holds the experiment's lock)", resume)
 	case man.State == repo.RunInterrupted || man.State == repo.RunFailed:
 		c.add(Warning, dir, fmt.Sprintf("the run did not finish (%s)", man.State), resume)
@@ -154,7 +149,7 @@ func (c *checker) run(r runstore.Run, slug string) {
 		c.add(Error, r.Dir().Results(), "damaged: "+err.Error(),
 			"the lines before the damage stay readable; rerun the experiment for a whole record")
 	}
-	if r.HasTraces() && !c.store.Running(slug, man.RunID) {
+	if r.HasTraces() && !running {
 		if err := tracefile.ReadRows(r.Dir().Traces(), func(runstore.TraceRow) error { return nil }); err != nil {
 			c.add(Error, r.Dir().Traces(), strings.TrimPrefix(err.Error(), r.Dir().Traces()+": "),
 				fmt.Sprintf("results.jsonl holds the same spans: remove the damaged copy (`rm %s`)", c.rel(r.Dir().Traces())))
@@ -204,11 +199,7 @@ func (c *checker) result(slug string, settings repo.Settings) {
 	dir := c.dir.Results(slug)
 	spec := c.specOf(slug)
 	rerun := "rerun the experiment (`selfevals run " + spec + "`) and commit evals/results/" + slug
-	data, err := os.ReadFile(c.dir.Summary(slug))
-	var sum *repo.ResultsSummary
-	if err == nil {
-		sum, err = repo.ReadSummary(data)
-	}
+	sum, err := c.store.Summary(slug)
 	if err != nil {
 		c.add(Error, c.dir.Summary(slug), "unreadable: "+err.Error(), rerun)
 		return
@@ -236,8 +227,8 @@ func (c *checker) result(slug string, settings repo.Settings) {
 	if err != nil {
 		return // validate's business: the spec's own problems are not the record's
 	}
-	if stale := repo.StaleResultsAt(c.dir.Path(), ls); stale != "" {
-		c.add(Warning, dir, stale, rerun)
+	if why := repo.StaleResultsOf(sum, ls); why != "" {
+		c.add(Warning, dir, c.rel(c.dir.Summary(slug))+" "+why, rerun)
 	}
 }
 

@@ -101,7 +101,8 @@ func (s Store) Running(slug, runID string) bool {
 
 // Running reports whether this run's process is still at work (see
 // Store.Running); a run whose run.json says running but whose process is
-// gone was killed.
-func (r Run) Running(slug, runID string) bool {
-	return Open(filepath.Dir(filepath.Dir(filepath.Dir(r.Path())))).Running(slug, runID)
+// gone was killed. The run's directory is evals/runs/<slug>/<run-id>.
+func (r Run) Running() bool {
+	slugDir := filepath.Dir(r.Path())
+	return Open(filepath.Dir(filepath.Dir(slugDir))).Running(filepath.Base(slugDir), filepath.Base(r.Path()))
 }
