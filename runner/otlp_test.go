@@ -3,7 +3,6 @@ package runner
 import (
 	"context"
 	"fmt"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -13,6 +12,7 @@ import (
 
 	"github.com/goccy/go-json"
 
+	"github.com/selfevals/selfevals/internal/testnode"
 	"github.com/selfevals/selfevals/repo"
 	"github.com/selfevals/selfevals/repo/runstore"
 	"github.com/selfevals/selfevals/repo/runstore/tracefile"
@@ -335,34 +335,11 @@ func checkTracesParquet(t *testing.T, runDir string, results map[string]*repo.Re
 	}
 }
 
-// nodeModules is where .ci/run installs the npm packages the tests drive
-// (.ci/node/package.json), the OpenTelemetry JS SDK among them. Absent,
-// the test skips saying how to install them; under CI, where .ci/run
-// installs them, their absence fails it.
-func nodeModules(t *testing.T) string {
-	t.Helper()
-	dir, err := filepath.Abs("../.ci/node/node_modules")
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, pkgErr := os.Stat(filepath.Join(dir, "@opentelemetry", "sdk-trace-node"))
-	_, nodeErr := exec.LookPath("node")
-	if pkgErr == nil && nodeErr == nil {
-		return dir
-	}
-	msg := "node and the OpenTelemetry JS packages are needed: run `npm ci --prefix .ci/node` (as .ci/run does)"
-	if os.Getenv("CI") != "" {
-		t.Fatal(msg)
-	}
-	t.Skip(msg)
-	return ""
-}
-
 // The OpenTelemetry JS SDK (sdk-trace-node) as a command agent, 32 calls
 // 16 at a time, half exporting with the protobuf OTLP exporter and half
 // with the JSON one (hex IDs): every span lands in its own case.
 func TestOTLPNodeSDKCommandAgent(t *testing.T) {
-	modules := nodeModules(t)
+	modules := testnode.Modules(t, "@opentelemetry/sdk-trace-node")
 	script, err := filepath.Abs("testdata/otelagent.js")
 	if err != nil {
 		t.Fatal(err)
