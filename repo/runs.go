@@ -35,4 +35,7 @@ type RunManifest struct {
 	// NoPersist: the run writes only its record (run --no-persist); a
 	// resume keeps it so.
 	NoPersist bool `json:"no_persist,omitempty"`
+	// Shard marks a run of one slice of the cases (run --shard i/n): it
+	// decides and commits nothing; selfevals merge combines the shards.
+	Shard *Shard `json:"shard,omitempty"`
 }
