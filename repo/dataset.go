@@ -46,6 +46,9 @@ type Dataset struct {
 	// for a small file decoding it once costs less than decoding it each
 	// time. Larger files are streamed, so memory stays bounded.
 	kept []*Case
+	// shard, when set, is the slice of the cases this dataset walks (run
+	// --shard): Count is the shard's, ID the whole dataset's.
+	shard *Shard
 }
 
 // keptFileBytes is the largest dataset file kept decoded in memory. At the
@@ -147,6 +150,15 @@ func DatasetID(caseIDs []string) string {
 // file, else streamed from its file system. The cases are shared between
 // calls of Each: fn must not modify them.
 func (d *Dataset) Each(fn func(*Case) error) error {
+	if d.shard != nil {
+		all, n, i := fn, d.shard.Count, d.shard.Index
+		fn = func(c *Case) error {
+			if ShardOf(c, n) != i {
+				return nil
+			}
+			return all(c)
+		}
+	}
 	if d.inline != nil {
 		for i := range d.inline {
 			if err := fn(&d.inline[i]); err != nil {

@@ -1,6 +1,7 @@
 package repo
 
 import (
+	"fmt"
 	"path/filepath"
 )
 
@@ -123,6 +124,19 @@ func (d Dir) Run(slug, runID string) RunDir { return RunDir(d.join(RunsName, slu
 
 // RunLock is the lock file held while a run of slug is going on.
 func (d Dir) RunLock(slug string) string { return d.join(RunsName, slug, LockName) }
+
+// ShardLock is the lock file held while shard s of a run of slug is going
+// on: the shards of one experiment run side by side, each under its own.
+func (d Dir) ShardLock(slug string, s Shard) string {
+	return d.join(RunsName, slug, fmt.Sprintf("%s-shard-%d-of-%d", LockName, s.Index, s.Count))
+}
+
+// RunLocks are the lock files of slug's runs and shards (some may not
+// exist).
+func (d Dir) RunLocks(slug string) []string {
+	shards, _ := filepath.Glob(d.join(RunsName, slug, LockName+"-shard-*"))
+	return append([]string{d.RunLock(slug)}, shards...)
+}
 
 // Analysis is slug's error-analysis directory.
 func (d Dir) Analysis(slug string) string { return d.join(AnalysisName, slug) }

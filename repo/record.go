@@ -171,6 +171,11 @@ type RunSummary struct {
 	SpecPath    string              `json:"spec"`
 	// Unfinished is the iteration an interrupt stopped (not decided).
 	Unfinished *UnfinishedIteration `json:"unfinished,omitempty"`
+	// Shard is set on a run of one slice of the cases (run --shard): its
+	// iterations are not decided.
+	Shard *Shard `json:"shard,omitempty"`
+	// MergedFrom are the shard runs a merge combined, shard 1 first.
+	MergedFrom []string `json:"merged_from,omitempty"`
 }
 
 // UnfinishedIteration is the iteration an interrupt stopped: how many of its

@@ -38,4 +38,6 @@ type RunManifest struct {
 	// Shard marks a run of one slice of the cases (run --shard i/n): it
 	// decides and commits nothing; selfevals merge combines the shards.
 	Shard *Shard `json:"shard,omitempty"`
+	// MergedFrom are the shard runs a merge combined, shard 1 first.
+	MergedFrom []string `json:"merged_from,omitempty"`
 }

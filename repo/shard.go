@@ -72,3 +72,23 @@ func ParseShard(s, jobIndex string) (Shard, error) {
 	}
 	return Shard{Index: i, Count: n}, nil
 }
+
+// Shard is the slice s of the dataset: Each walks only its cases, Count is
+// how many there are (s.Cases too), and ID stays the whole dataset's, so
+// the shards of one run all name the same dataset.
+func (d *Dataset) Shard(s Shard) (*Dataset, error) {
+	if d.shard != nil {
+		return nil, fmt.Errorf("dataset %s is already shard %s", d.Path, d.shard)
+	}
+	view := *d
+	view.shard = &s
+	n := 0
+	if err := view.Each(func(*Case) error { n++; return nil }); err != nil {
+		return nil, err
+	}
+	view.Count, view.shard.Cases = n, n
+	return &view, nil
+}
+
+// ShardOfRun is the shard this dataset is, or nil for the whole dataset.
+func (d *Dataset) ShardOfRun() *Shard { return d.shard }

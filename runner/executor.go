@@ -79,6 +79,18 @@ type Stats struct {
 	Errors    int // results whose trace failed
 	Retries   int // retries made by the executor after a transient error
 	Skipped   int // case × repetitions skipped by Iteration.Skip
+	// Elapsed, when set, is how long the calls took where they were made
+	// (a merge replays shards' calls: its own time says nothing).
+	Elapsed time.Duration
+}
+
+// elapsedSince is how long the iteration's calls took: Elapsed, else the
+// time since start.
+func (st Stats) elapsedSince(start time.Time) time.Duration {
+	if st.Elapsed > 0 {
+		return st.Elapsed
+	}
+	return time.Since(start)
 }
 
 // job is one unit of work for a slot: one case, or a whole thread (cases

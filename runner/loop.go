@@ -14,8 +14,16 @@ import (
 // iteration per proposal, until the proposer is exhausted, max_iterations,
 // convergence, or an interrupt.
 type Loop struct {
-	Spec        *repo.LoadedSpec
-	Executor    *Executor
+	Spec     *repo.LoadedSpec
+	Executor *Executor
+	// Calls, when set, makes the calls instead of the executor (merge
+	// replays the calls that shards made); RunID is then the run's.
+	Calls CallSource
+	RunID string
+	// Shard, when set, runs one slice of the cases for every proposal
+	// without deciding: the merge of all shards decides, convergence
+	// included.
+	Shard       *repo.Shard
 	Graders     *graders.Registry
 	Fingerprint string
 	// Sink receives every result after aggregation (the results writer).
@@ -33,6 +41,26 @@ type Loop struct {
 	Replay func(iteration int, fn func(*repo.Result) error) error
 }
 
+// CallSource makes an iteration's calls and hands each result to sink:
+// the Executor, or a replay of calls made elsewhere.
+type CallSource interface {
+	Run(ctx context.Context, ds *repo.Dataset, it Iteration, sink func(*repo.Result) error) (Stats, error)
+}
+
+func (l *Loop) calls() CallSource {
+	if l.Calls != nil {
+		return l.Calls
+	}
+	return l.Executor
+}
+
+func (l *Loop) runID() string {
+	if l.RunID != "" {
+		return l.RunID
+	}
+	return l.Executor.RunID
+}
+
 // Run runs the loop. An interrupt (ctx cancelled) ends it with Terminated
 // "interrupted": the iterations that finished are decided and kept, the one
 // it stopped is only noted (rs.Unfinished), undecided.
@@ -40,10 +68,11 @@ func (l *Loop) Run(ctx context.Context) (*repo.RunSummary, error) {
 	e := &l.Spec.Spec.Experiment
 	maxIter := e.Run.MaxIterations
 	rs := &repo.RunSummary{
-		RunID: l.Executor.RunID, Slug: l.Spec.Slug, Name: e.Name, Goal: e.Goal, ExpID: l.Spec.ID,
+		RunID: l.runID(), Slug: l.Spec.Slug, Name: e.Name, Goal: e.Goal, ExpID: l.Spec.ID,
 		DatasetID: l.Spec.Dataset.ID, Cases: l.Spec.Dataset.Count, Fingerprint: l.Fingerprint,
 		Target: e.Target.Primary, Guardrails: e.Target.Guardrails, Confidence: e.Decision.Confidence, Strategy: e.Proposer.Strategy,
 		MaxIter: maxIter, StartedAt: time.Now().UTC(), State: repo.RunRunning, SpecPath: l.Spec.Path,
+		Shard: l.Shard,
 	}
 	if rs.Strategy == "" {
 		rs.Strategy = "none"
@@ -89,11 +118,15 @@ func (l *Loop) Run(ctx context.Context) (*repo.RunSummary, error) {
 			l.noteUnfinished(rs, index, prop, agg)
 			break
 		}
-		sw := Sweep{Comparisons: comparisons}
-		if len(rs.Iterations) > 0 {
-			sw.Baseline = rs.Iterations[0]
+		if l.Shard == nil {
+			sw := Sweep{Comparisons: comparisons}
+			if len(rs.Iterations) > 0 {
+				sw.Baseline = rs.Iterations[0]
+			}
+			sum.Decision = DecideInSweep(e, sum, best, sw)
+		} else {
+			sum.Decision = repo.Decision{Rationale: fmt.Sprintf("not decided: shard %s runs a slice of the cases; `selfevals merge` of every shard decides", l.Shard)}
 		}
-		sum.Decision = DecideInSweep(e, sum, best, sw)
 		rs.Iterations = append(rs.Iterations, sum)
 		rs.Calls += sum.Calls
 		rs.CacheHits += sum.CacheHits
@@ -106,13 +139,13 @@ func (l *Loop) Run(ctx context.Context) (*repo.RunSummary, error) {
 			best = sum
 		}
 		recent = append(recent, sum.Primary)
-		if converged(e.Target.Primary, recent, e.Run.Convergence.Delta(), e.Run.Convergence.Patience) {
+		if l.Shard == nil && converged(e.Target.Primary, recent, e.Run.Convergence.Delta(), e.Run.Convergence.Patience) {
 			rs.Terminated = "converged"
 			break
 		}
 		index++
 	}
-	if best != nil {
+	if best != nil && l.Shard == nil {
 		b := best.Index
 		rs.Best = &b
 	}
@@ -201,7 +234,7 @@ func (l *Loop) runIteration(ctx context.Context, index int, prop Proposal, pid s
 		}
 	}
 	start := time.Now()
-	st, runErr := l.Executor.Run(ctx, l.Spec.Dataset, Iteration{Index: index, Params: prop.Params, ParamsID: pid, Repetitions: reps, Skip: skip},
+	st, runErr := l.calls().Run(ctx, l.Spec.Dataset, Iteration{Index: index, Params: prop.Params, ParamsID: pid, Repetitions: reps, Skip: skip},
 		func(r *repo.Result) error {
 			add(r)
 			if l.Sink != nil {
@@ -228,7 +261,7 @@ func (l *Loop) runIteration(ctx context.Context, index int, prop Proposal, pid s
 	sum = &repo.IterationSummary{
 		Index: index, ParamsID: pid, Params: prop.Params, Hypothesis: prop.Hypothesis,
 		Metrics: agg.Metrics(e.Decision.Confidence, extra), FailureModes: agg.FailureModes(),
-		Calls: st.Calls, CacheHits: st.CacheHits, Errors: st.Errors, DurationMS: time.Since(start).Milliseconds(),
+		Calls: st.Calls, CacheHits: st.CacheHits, Errors: st.Errors, DurationMS: st.elapsedSince(start).Milliseconds(),
 		Pairs: agg.Pairs(),
 	}
 	sum.ID, _ = repo.HashID("itr", map[string]any{"experiment": l.Spec.ID, "parameters": pid, "dataset": l.Spec.Dataset.ID, "agent": l.Fingerprint})

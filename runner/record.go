@@ -74,6 +74,20 @@ type RecordOptions struct {
 	CandidateBranch string
 	// NoCache is recorded in the manifest, for a resumption to keep.
 	NoCache bool
+	// Shard runs one slice of the cases (run --shard): the record is the
+	// shard's, under the shard's own lock, and nothing is persisted or
+	// committed.
+	Shard *repo.Shard
+	// Merge is set when the calls were made by shards (selfevals merge):
+	// their commit, instead of HEAD, is the one the run ran.
+	Merge *MergeSource
+}
+
+// MergeSource is where a merged run's calls were made.
+type MergeSource struct {
+	Shards    []string // the shards' run IDs, shard 1 first
+	GitCommit string   // the commit they ran
+	GitDirty  bool
 }
 
 // StartRecord takes the experiment's lock and opens a new run directory,
@@ -83,7 +97,7 @@ func StartRecord(evalsDir string, ls *repo.LoadedSpec, fingerprint string, opts 
 	r := &Recorder{Spec: ls, Fingerprint: fingerprint, store: runstore.Open(evalsDir)}
 	now := time.Now().UTC()
 	if opts.Resume {
-		run, man, err := r.store.LastUnfinished(ls.Slug)
+		run, man, err := r.store.LastUnfinished(ls.Slug, opts.Shard)
 		if err != nil {
 			return nil, err
 		}
@@ -100,8 +114,16 @@ func StartRecord(evalsDir string, ls *repo.LoadedSpec, fingerprint string, opts 
 			AgentFingerprint: fingerprint, ToolVersion: opts.ToolVersion, StartedAt: now.Format(time.RFC3339Nano),
 			State: repo.RunRunning, Spec: ls.Path, Target: e.Target.Primary, Guardrails: e.Target.Guardrails,
 			Confidence: e.Decision.Confidence, Repetitions: e.Run.RepetitionsPerCase, MaxIterations: e.Run.MaxIterations,
-			Recorded: recordedBlocks(e), NoCache: opts.NoCache,
+			Recorded: recordedBlocks(e), NoCache: opts.NoCache, Shard: opts.Shard,
 		}
+		if opts.Merge != nil {
+			r.manifest.MergedFrom = opts.Merge.Shards
+		}
+	}
+	if r.manifest.Shard != nil {
+		// A shard's results are one slice: only the merge of every shard
+		// decides, writes evals/results and commits.
+		opts.NoPersist, opts.NoCommit = true, fmt.Sprintf("shard %s: `selfevals merge` of every shard commits", r.manifest.Shard)
 	}
 	r.noPersist = opts.NoPersist || r.manifest.NoPersist
 	r.manifest.NoPersist = r.noPersist
@@ -111,7 +133,7 @@ func StartRecord(evalsDir string, ls *repo.LoadedSpec, fingerprint string, opts 
 	if err := r.openGit(opts); err != nil {
 		return nil, err
 	}
-	lock, err := r.store.Lock(ls.Slug, r.RunID)
+	lock, err := r.takeLock()
 	if err != nil {
 		return nil, err
 	}
@@ -121,6 +143,14 @@ func StartRecord(evalsDir string, ls *repo.LoadedSpec, fingerprint string, opts 
 		return nil, err
 	}
 	return r, nil
+}
+
+// takeLock takes the experiment's lock, or a shard's.
+func (r *Recorder) takeLock() (*runstore.Lock, error) {
+	if sh := r.manifest.Shard; sh != nil {
+		return r.store.LockShard(r.Spec.Slug, r.RunID, *sh)
+	}
+	return r.store.Lock(r.Spec.Slug, r.RunID)
 }
 
 // openGit opens the repository and, for a new run, records the commit it
@@ -144,6 +174,9 @@ func (r *Recorder) openGit(opts RecordOptions) error {
 		return err
 	}
 	r.git = g
+	if !r.Resumed && opts.Merge != nil {
+		return r.mergedCommit(opts.Merge)
+	}
 	if !r.Resumed {
 		head, err := g.HeadCommit()
 		if err != nil {
@@ -159,6 +192,21 @@ func (r *Recorder) openGit(opts RecordOptions) error {
 	}
 	if r.manifest.GitCommit == "" {
 		r.setNoCommit("the run started before anything was committed")
+	}
+	return nil
+}
+
+// mergedCommit records the commit the shards ran as the run's: the
+// candidates are built on it, as they would have been in one run there.
+func (r *Recorder) mergedCommit(m *MergeSource) error {
+	r.manifest.GitCommit, r.manifest.GitDirty = m.GitCommit, m.GitDirty
+	if m.GitCommit == "" {
+		r.setNoCommit("the shards ran outside a git repository or before anything was committed")
+		return nil
+	}
+	if _, err := r.git.ResolveCommit(m.GitCommit); err != nil {
+		r.warn(fmt.Sprintf("the shards ran commit %.12s, which this repository does not have: candidates are not committed; fetch it (git fetch origin %s) and merge again", m.GitCommit, m.GitCommit))
+		r.setNoCommit("the shards' commit is not in this repository")
 	}
 	return nil
 }

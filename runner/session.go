@@ -48,6 +48,9 @@ type OpenOptions struct {
 	Report func(*repo.RunSummary) []byte
 	// Env is the environment of the agent and the judges.
 	Env AgentEnv
+	// Shard runs one slice of the cases for every proposal, undecided
+	// (run --shard i/n); selfevals merge combines the shards.
+	Shard *repo.Shard
 }
 
 // Session is one experiment assembled to run: the agent's adapter, the
@@ -78,6 +81,11 @@ func Open(ls *repo.LoadedSpec, opts OpenOptions) (_ *Session, err error) {
 	if err := repo.Dir(opts.EvalsDir).CheckSlugUnique(ls.Path, ls.Slug); err != nil {
 		return nil, err
 	}
+	if opts.Shard != nil {
+		if err := shardDataset(ls, opts.Shard); err != nil {
+			return nil, err
+		}
+	}
 	s := &Session{Spec: ls, adapter: opts.Adapter, report: opts.Report}
 	defer func() {
 		if err != nil {
@@ -104,7 +112,7 @@ func Open(ls *repo.LoadedSpec, opts OpenOptions) (_ *Session, err error) {
 		// A resumption calls as the run it continues did: one started
 		// with --no-cache asks the agent and the judges afresh to the end.
 		// (Which run that is, or that there is none, StartRecord says.)
-		if _, man, err := runstore.Open(opts.EvalsDir).LastUnfinished(ls.Slug); err == nil && man.NoCache {
+		if _, man, err := runstore.Open(opts.EvalsDir).LastUnfinished(ls.Slug, opts.Shard); err == nil && man.NoCache {
 			opts.NoCache = true
 		}
 	}
@@ -130,6 +138,7 @@ func Open(ls *repo.LoadedSpec, opts OpenOptions) (_ *Session, err error) {
 		CandidateBranch: opts.CandidateBranch,
 		NoPersist:       opts.NoPersist,
 		NoCache:         opts.NoCache,
+		Shard:           opts.Shard,
 	})
 	if err != nil {
 		return nil, err
@@ -143,6 +152,7 @@ func Open(ls *repo.LoadedSpec, opts OpenOptions) (_ *Session, err error) {
 			Spans: s.spans, OTLP: ls.Spec.Agent.OTLP,
 		},
 		Sink:        rec.Write,
+		Shard:       opts.Shard,
 		OnIteration: opts.OnIteration,
 		OnResult:    opts.OnResult,
 		OnDecided: func(it *repo.IterationSummary, agg *Aggregator) error {
@@ -181,6 +191,7 @@ func (s *Session) Run(ctx context.Context) (*repo.RunSummary, error) {
 	s.Record.SettleCandidates(rs.State)
 	rs.Warnings = append(rs.Warnings, s.spanWarnings()...)
 	rs.Committed = s.Record.Committed()
+	rs.MergedFrom = s.Record.manifest.MergedFrom
 	rs.Warnings = append(rs.Warnings, s.Record.Warnings...)
 	var report []byte
 	if s.report != nil {
@@ -229,6 +240,17 @@ func (s *Session) spanWarnings() []string {
 		w = append(w, fmt.Sprintf("agent.otlp: span exports refused as unreadable (not OTLP protobuf or JSON): %d", st.Rejected))
 	}
 	return w
+}
+
+// shardDataset narrows the run to shard sh of the cases (sh.Cases is set
+// to how many there are).
+func shardDataset(ls *repo.LoadedSpec, sh *repo.Shard) error {
+	ds, err := ls.Dataset.Shard(*sh)
+	if err != nil {
+		return err
+	}
+	ls.Dataset, sh.Cases = ds, ds.Count
+	return nil
 }
 
 // checkRepetitions refuses a pass@k or pass^k target or guardrail that the

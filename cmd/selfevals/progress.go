@@ -44,6 +44,10 @@ func (p *progress) result() { p.done.Add(1) }
 
 func (p *progress) decided(s *repo.IterationSummary) {
 	p.clearLine()
+	if s.Decision.Outcome == "" { // a shard's: merge decides
+		fmt.Fprintf(p.io.ErrOut, "%s: iteration %d: primary %.4g — %s\n", p.slug, s.Index, s.Primary, s.Decision.Rationale)
+		return
+	}
 	fmt.Fprintf(p.io.ErrOut, "%s: iteration %d: %s — %s\n", p.slug, s.Index, s.Decision.Outcome, s.Decision.Rationale)
 }
 

@@ -25,7 +25,9 @@ type runOptions struct {
 	resume   bool
 	branch   string
 
-	noPersist bool // --no-persist
+	noPersist bool   // --no-persist
+	shardFlag string // --shard i/n
+	shard     *repo.Shard
 }
 
 func newRunCmd(io *IOStreams, g *globalOptions) *cobra.Command {
@@ -56,13 +58,22 @@ Kept candidates are committed to the branch selfevals/<slug> (or
 --candidate-branch), on the commit that was run; the working tree, the
 index and HEAD are not touched. A rerun with the same results commits
 nothing new, and earlier runs' candidates the branch moves off are kept
-under refs/selfevals/candidates/<slug>/ (see selfevals candidates).`,
+under refs/selfevals/candidates/<slug>/ (see selfevals candidates).
+
+--shard i/n runs shard i of n: the cases whose ID (or thread) falls in it,
+for every proposal of the sweep, chosen the same way on every machine and
+whatever the file's order. auto/n takes i from JOB_COMPLETION_INDEX (a
+Kubernetes Indexed Job's, 0-based). A shard decides and commits nothing
+and takes only its own lock, so shards run side by side in one checkout or
+on many machines; selfevals merge combines their run directories into the
+run one machine would have made.`,
 		Example: `  selfevals run evals/experiments/pingpong.yaml
   selfevals run evals/experiments/pingpong.yaml --reps 5 --no-persist   # explore; git sees no change
   selfevals run evals/experiments/support.yaml --reps 3 --parallel 32
   selfevals run evals/experiments/*.yaml --max-iterations 1 --format json
   selfevals run evals/experiments/support.yaml --resume   # after a crash or Ctrl-C
-  selfevals run evals/experiments/support.yaml --candidate-branch selfevals/support-v2`,
+  selfevals run evals/experiments/support.yaml --candidate-branch selfevals/support-v2
+  selfevals run evals/experiments/support.yaml --shard 2/4   # then: selfevals merge <the 4 run directories>`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.specs = args
@@ -78,12 +89,16 @@ under refs/selfevals/candidates/<slug>/ (see selfevals candidates).`,
 	f.BoolVar(&opts.noCommit, "no-commit", false, "do not commit kept candidates to selfevals/<slug>")
 	f.StringVar(&opts.branch, "candidate-branch", "", "commit kept candidates to this branch instead of selfevals/<slug>")
 	f.BoolVar(&opts.resume, "resume", false, "continue the last unfinished run of each experiment, skipping every call that finished")
+	f.StringVar(&opts.shardFlag, "shard", "", "run shard `i/n` of the cases (1 ≤ i ≤ n; auto/n reads JOB_COMPLETION_INDEX), undecided, for selfevals merge")
 	f.BoolVar(&opts.noPersist, "no-persist", false, "record and report the run only: write nothing git tracks (no evals/results, no candidate commit)")
 	return cmd
 }
 
 func runRun(ctx context.Context, io *IOStreams, opts *runOptions) error {
 	if err := opts.check(); err != nil {
+		return err
+	}
+	if err := opts.parseShard(); err != nil {
 		return err
 	}
 	loadOpts, err := opts.global.loadOptions()
@@ -144,6 +159,25 @@ func (opts *runOptions) check() error {
 	return nil
 }
 
+// parseShard reads --shard, which runs one spec's slice, undecided.
+func (opts *runOptions) parseShard() error {
+	if opts.shardFlag == "" {
+		return nil
+	}
+	sh, err := repo.ParseShard(opts.shardFlag, opts.global.env.Getenv("JOB_COMPLETION_INDEX"))
+	if err != nil {
+		return err
+	}
+	switch {
+	case len(opts.specs) > 1:
+		return repo.Userf("--shard runs a slice of one experiment: give one spec, not %d", len(opts.specs))
+	case opts.branch != "":
+		return repo.Userf("--shard and --candidate-branch: a shard commits nothing (give --candidate-branch to selfevals merge)")
+	}
+	opts.shard = &sh
+	return nil
+}
+
 // loadSpecs loads every spec before any runs, so a typo in the third spec
 // does not surface after the first two have run for an hour; the problems
 // of all of them come back together.
@@ -191,6 +225,7 @@ func runOne(ctx context.Context, io *IOStreams, opts *runOptions, ls *repo.Loade
 	ls.Spec.Experiment.Run.Override(opts.reps, opts.maxIter, opts.parallel)
 	prog := newProgress(io, ls.Slug)
 	defer prog.stop()
+	total := ls.Dataset.Count
 	session, err := runner.Open(ls, runner.OpenOptions{
 		NoPersist: opts.noPersist,
 		EvalsDir:  opts.global.evalsDir(), NoCache: opts.noCache, Resume: opts.resume,
@@ -199,11 +234,15 @@ func runOne(ctx context.Context, io *IOStreams, opts *runOptions, ls *repo.Loade
 		OnIteration:     prog.iteration, OnResult: prog.result, OnDecided: prog.decided,
 		Report: func(rs *repo.RunSummary) []byte { return []byte(reports.Markdown(rs)) },
 		Env:    opts.global.env.agentEnv(),
+		Shard:  opts.shard,
 	})
 	if err != nil {
 		return nil, err
 	}
 	defer session.Close()
+	if sh := opts.shard; sh != nil {
+		fmt.Fprintf(io.ErrOut, "%s: shard %s: %d of %d cases, recorded in %s\n", ls.Slug, sh, sh.Cases, total, opts.global.env.show(session.Record.Run.Path()))
+	}
 	if session.Record.Resumed {
 		fmt.Fprintf(io.ErrOut, "%s: resuming %s\n", ls.Slug, session.Record.RunID)
 	}

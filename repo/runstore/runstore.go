@@ -83,15 +83,17 @@ func (s Store) FindRun(runID string) (Run, error) {
 func (s Store) NewRun(slug, runID string) Run { return Run{dir: s.dir.Run(slug, runID)} }
 
 // LastUnfinished finds the newest run of slug that did not complete: only a
-// run newer than the last completed one can be resumed.
-func (s Store) LastUnfinished(slug string) (Run, *repo.RunManifest, error) {
+// run newer than the last completed one can be resumed. With a shard it
+// looks at the runs of that shard (i/n) only, without one at unsharded
+// runs only.
+func (s Store) LastUnfinished(slug string, shard *repo.Shard) (Run, *repo.RunManifest, error) {
 	runs, err := s.Runs(slug)
 	if err != nil {
 		return Run{}, nil, err
 	}
 	for _, r := range runs {
 		m, err := r.Manifest()
-		if err != nil {
+		if err != nil || !sameShard(m.Shard, shard) {
 			continue
 		}
 		if m.State == repo.RunCompleted {
@@ -99,7 +101,17 @@ func (s Store) LastUnfinished(slug string) (Run, *repo.RunManifest, error) {
 		}
 		return r, m, nil
 	}
+	if shard != nil {
+		return Run{}, nil, repo.Userf("no unfinished run of shard %s of %s to resume", shard, slug)
+	}
 	return Run{}, nil, repo.Userf("no unfinished run of %s to resume", slug)
+}
+
+func sameShard(a, b *repo.Shard) bool {
+	if a == nil || b == nil {
+		return a == b
+	}
+	return a.Index == b.Index && a.Count == b.Count
 }
 
 // Run is one run directory.

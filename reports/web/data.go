@@ -154,8 +154,8 @@ func (s *Server) active(man *repo.RunManifest) bool {
 	if checkSlug(man.Experiment) != nil {
 		return false
 	}
-	h, ok := s.store.LockHolder(man.Experiment)
-	if !ok || h.RunID != man.RunID {
+	h, _, ok := s.store.LockHolder(man.Experiment, man.RunID)
+	if !ok {
 		return false
 	}
 	if host, _ := os.Hostname(); h.Host != "" && h.Host != host {
