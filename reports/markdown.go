@@ -32,6 +32,12 @@ func Markdown(rs *repo.RunSummary) string {
 	w("- **State:** `%s`  - **Proposer:** `%s`  - **Iterations:** %d/%d  - **Terminated:** `%s`\n",
 		rs.State, rs.Strategy, len(rs.Iterations), rs.MaxIter, rs.Terminated)
 	w("- **Cases:** %d (`%s`)  - **Agent calls:** %d (%d from cache)  - **Run:** `%s`\n\n", rs.Cases, rs.DatasetID, rs.Calls, rs.CacheHits, rs.RunID)
+	if rs.Shard != nil {
+		w("> Shard %s of a split run: %d of the dataset's cases, for every proposal. Its iterations are not decided: `selfevals merge` of every shard's run directory decides, writes evals/results and commits, as one run would.\n\n", rs.Shard, rs.Shard.Cases)
+	}
+	if len(rs.MergedFrom) > 0 {
+		w("> Merged from %d shard(s): %s.\n\n", len(rs.MergedFrom), "`"+strings.Join(rs.MergedFrom, "`, `")+"`")
+	}
 	if rs.CacheHits > 0 {
 		// A cached answer replays the original call's latency and cost.
 		w("> %d of %d calls came from the agent-call cache: their latency and cost are those of the original calls. Run with `--no-cache` to measure them again.\n\n", rs.CacheHits, rs.Calls+rs.CacheHits)
@@ -134,7 +140,7 @@ func Markdown(rs *repo.RunSummary) string {
 			analysis = append(analysis, fmt.Sprintf("- iteration %d: %s. Pull them with `selfevals analyze pull %s --iteration %d`", it.Index, strings.TrimSuffix(it.AnalysisDue, "."), rs.Slug, it.Index))
 		}
 	}
-	if len(analysis) > 0 {
+	if len(analysis) > 0 && rs.Shard == nil {
 		w("## Error analysis\n\n%s\n\n", strings.Join(analysis, "\n"))
 		w("Classify the bundle with the error-analysis method (`selfevals skills show error-analysis`), then record it with `selfevals analyze push <result.json>`.\n\n")
 	}
@@ -149,6 +155,10 @@ func Markdown(rs *repo.RunSummary) string {
 		w("%s\n\n", rs.Committed)
 	}
 	w("## Next steps\n\n```sh\n")
+	if rs.Shard != nil {
+		w("selfevals merge <the run directory of every shard, 1 to %d>   # decide, write evals/results, commit\n```\n", rs.Shard.Count)
+		return b.String()
+	}
 	if len(rs.Iterations) >= 2 && rs.Best != nil {
 		first := rs.Iterations[0]
 		best := rs.Iterations[indexOf(rs, *rs.Best)]

@@ -139,9 +139,9 @@ func LoadShards(runs []Run) (*Shards, error) {
 func sameRun(a *repo.RunManifest, ra Run, b *repo.RunManifest, rb Run) error {
 	for _, f := range []struct{ what, x, y string }{
 		{"experiment", a.Experiment, b.Experiment},
-		{"spec (experiment ID)", a.ExperimentID, b.ExperimentID},
 		{"dataset", a.DatasetID, b.DatasetID},
 		{"agent fingerprint", a.AgentFingerprint, b.AgentFingerprint},
+		{"spec (experiment ID)", a.ExperimentID, b.ExperimentID},
 		{"shard count", fmt.Sprint(a.Shard.Count), fmt.Sprint(b.Shard.Count)},
 		{"repetitions per case", fmt.Sprint(a.Repetitions), fmt.Sprint(b.Repetitions)},
 		{"max iterations", fmt.Sprint(a.MaxIterations), fmt.Sprint(b.MaxIterations)},
