@@ -182,4 +182,3 @@ func (s *Shards) sameIterations() error {
 	}
 	return nil
 }
-
