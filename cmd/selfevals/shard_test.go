@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -240,5 +241,32 @@ func TestShardsRunSideBySide(t *testing.T) {
 	out = mustRun(t, dir, "merge", "evals/runs/counting")
 	if !strings.Contains(out, "merging 2 shard(s) of 80 cases") {
 		t.Errorf("merge:\n%s", out)
+	}
+}
+
+// A shard killed mid-run resumes as a shard (--shard i/n --resume finds
+// its own unfinished run, not the other shard's), and the merge of the
+// resumed shard gives the committed results of one unsharded run.
+func TestShardResumesAndMerges(t *testing.T) {
+	t.Parallel()
+	dir := committedRepo(t, 40, 2)
+	whole := clone(t, dir)
+	mustRun(t, whole, "run", "evals/experiments/counting.yaml")
+	first := selfevals(dir, "run", "evals/experiments/counting.yaml", "--shard", "1/2")
+	startUntil(t, first, dir, 5)
+	first.Process.Signal(syscall.SIGKILL)
+	first.Wait()
+	mustRun(t, dir, "run", "evals/experiments/counting.yaml", "--shard", "2/2")
+	out := mustRun(t, dir, "run", "evals/experiments/counting.yaml", "--shard", "1/2", "--resume")
+	if !strings.Contains(out, "resuming run_") {
+		t.Errorf("resume:\n%s", out)
+	}
+	mustRun(t, dir, "merge", "evals/runs/counting")
+	for _, f := range []string{"summary.json", "cases.jsonl"} {
+		want, _ := os.ReadFile(filepath.Join(whole, "evals/results/counting", f))
+		got, err := os.ReadFile(filepath.Join(dir, "evals/results/counting", f))
+		if err != nil || !bytes.Equal(got, want) {
+			t.Errorf("%s of the merged, resumed shards differs from one run's (%v):\n%s\n%s", f, err, got, want)
+		}
 	}
 }
