@@ -48,7 +48,11 @@ func RunList(rows []RunRow) string {
 	tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "RUN\tEXPERIMENT\tSTATE\tITERATIONS\tBEST\tCALLS\tSTARTED")
 	for _, r := range rows {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\t%s\n", r.ID, r.Slug, r.State, r.Iterations, bestCell(r.Best), callsCell(r.Calls, r.CacheHits), timeCell(r.StartedAt))
+		best := bestCell(r.Best)
+		if r.Shard != nil {
+			best = "shard " + r.Shard.String() + ": undecided"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\t%s\n", r.ID, r.Slug, r.State, r.Iterations, best, callsCell(r.Calls, r.CacheHits), timeCell(r.StartedAt))
 	}
 	tw.Flush()
 	return trimLines(b.String())

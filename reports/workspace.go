@@ -59,6 +59,8 @@ type RunRow struct {
 	StartedAt  time.Time      `json:"started_at"`
 	EndedAt    *time.Time     `json:"ended_at"`
 	Terminated string         `json:"terminated"`
+	// Shard is set on a run of one shard (run --shard i/n): undecided.
+	Shard *repo.Shard `json:"shard,omitempty"`
 }
 
 // BestIteration is the best iteration of a run within its guardrails.
@@ -231,7 +233,7 @@ func runRow(r runstore.Run) (*RunRow, error) {
 		return nil, err
 	}
 	row := &RunRow{ID: rs.RunID, Slug: rs.Slug, State: rs.State, Iterations: len(rs.Iterations),
-		Calls: rs.Calls, CacheHits: rs.CacheHits, StartedAt: rs.StartedAt, Terminated: rs.Terminated}
+		Calls: rs.Calls, CacheHits: rs.CacheHits, StartedAt: rs.StartedAt, Terminated: rs.Terminated, Shard: rs.Shard}
 	if row.State == repo.RunRunning && !r.Running() {
 		// run.json says running, but no process holds the lock: killed.
 		row.State, row.Terminated = repo.RunInterrupted, "the run's process is gone; continue it with selfevals run --resume"

@@ -239,7 +239,8 @@ func (r Run) Summary() (*repo.RunSummary, error) {
 	rs := &repo.RunSummary{RunID: man.RunID, Slug: man.Experiment, ExpID: man.ExperimentID, DatasetID: man.DatasetID, Cases: man.Cases,
 		Fingerprint: man.AgentFingerprint, Target: man.Target, Guardrails: man.Guardrails, Confidence: man.Confidence, MaxIter: man.MaxIterations,
 		Iterations: its, Terminated: man.Terminated, State: man.State, SpecPath: man.Spec,
-		Name: cmp.Or(man.Name, man.Experiment), Goal: man.Goal, Strategy: man.Proposer}
+		Name: cmp.Or(man.Name, man.Experiment), Goal: man.Goal, Strategy: man.Proposer,
+		Shard: man.Shard, MergedFrom: man.MergedFrom}
 	rs.StartedAt, _ = time.Parse(time.RFC3339Nano, man.StartedAt)
 	rs.EndedAt, _ = time.Parse(time.RFC3339Nano, man.EndedAt)
 	if rs.Strategy == "" {
@@ -253,7 +254,7 @@ func (r Run) Summary() (*repo.RunSummary, error) {
 			best = it
 		}
 	}
-	if best != nil {
+	if best != nil && man.Shard == nil { // a shard's iterations are not decided
 		b := best.Index
 		rs.Best = &b
 	}
