@@ -135,8 +135,17 @@ func writeShardEstimates(b *strings.Builder, e *Estimate) {
 	if e.LatencyOf != "" {
 		of = " (mean of " + e.LatencyOf + ")"
 	}
-	fmt.Fprintf(b, "wall time:   about %s, the largest shard's (%d/%d), at %s per call%s, %d in parallel per shard\n",
-		roundWall(e.shardWall(e.Shards[largest])), largest+1, n, roundWall(e.Latency), of, max(e.Parallel, 1))
+	fmt.Fprintf(b, "wall time:   about %s, the largest shard's (%d/%d); unsplit about %s; at %s per call%s, %d in parallel per shard\n",
+		roundWall(e.shardWall(e.Shards[largest])), largest+1, n, roundWall(e.shardWall(e.unsplit())), roundWall(e.Latency), of, max(e.Parallel, 1))
+}
+
+// unsplit is the whole dataset as one shard.
+func (e *Estimate) unsplit() ShardEstimate {
+	all := ShardEstimate{Cases: e.Cases}
+	for _, s := range e.Shards {
+		all.LongestThread = max(all.LongestThread, s.LongestThread)
+	}
+	return all
 }
 
 // shardLine is one shard's cases, calls and, when the latency is known,

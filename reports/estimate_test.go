@@ -66,7 +66,7 @@ func TestEstimateTextShards(t *testing.T) {
 		// 40 calls would take 10 rounds, but a thread of 25 turns takes 25.
 		"shard 2/3:   120 calls = 20 cases × 2 repetitions × 3 iterations, about 12m30s\n",
 		"shard 3/3:   300 calls = 50 cases × 2 repetitions × 3 iterations, about 12m30s\n",
-		"wall time:   about 12m30s, the largest shard's (3/3), at 10s per call (mean of evals/runs/support/run_1), 4 in parallel per shard\n",
+		"wall time:   about 12m30s, the largest shard's (3/3); unsplit about 25m0s; at 10s per call (mean of evals/runs/support/run_1), 4 in parallel per shard\n",
 	} {
 		if !strings.Contains(got, want) {
 			t.Errorf("estimate lacks %q:\n%s", want, got)
@@ -96,7 +96,7 @@ func TestEstimateTextShards(t *testing.T) {
 		t.Errorf("%d shard lines of 40, want the largest and the smallest:\n%s", n, got)
 	}
 	for _, want := range []string{"shard 18/40: 12 calls = 2 cases", "shard 31/40: 180 calls = 30 cases", "(38 more shards, between these two)",
-		"shard 31/40: 180 calls = 30 cases × 2 repetitions × 3 iterations, about 1m8s\n", "wall time:   about 1m8s, the largest shard's (31/40), at 1.5s per call, 4 in parallel per shard\n"} {
+		"shard 31/40: 180 calls = 30 cases × 2 repetitions × 3 iterations, about 1m8s\n", "wall time:   about 1m8s, the largest shard's (31/40); unsplit about 19m35s; at 1.5s per call, 4 in parallel per shard\n"} {
 		if !strings.Contains(got, want) {
 			t.Errorf("estimate lacks %q:\n%s", want, got)
 		}
@@ -112,7 +112,7 @@ func TestEstimateTextEmptyShard(t *testing.T) {
 	for _, want := range []string{
 		"shard 1/2:   0 calls = 0 cases × 1 repetitions × 2 iterations, about 0s (no case falls here: run it all the same, merge wants every shard)\n",
 		"shard 2/2:   6 calls = 3 cases × 1 repetitions × 2 iterations, about 2ms\n",
-		"wall time:   about 2ms, the largest shard's (2/2), at 340µs per call, 1 in parallel per shard\n",
+		"wall time:   about 2ms, the largest shard's (2/2); unsplit about 2ms; at 340µs per call, 1 in parallel per shard\n",
 	} {
 		if !strings.Contains(got, want) {
 			t.Errorf("estimate lacks %q:\n%s", want, got)

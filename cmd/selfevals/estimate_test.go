@@ -106,7 +106,9 @@ func TestEstimateShards(t *testing.T) {
 	// parallelism: the largest shard's calls, one at a time, a minute each.
 	out, _, _ = runCLI(t, dir, "estimate", spec, "--shard", "3", "--latency", "1m", "--parallel", "1")
 	largest := slices.Max(per) * atoi(t, iterations[1])
-	if want := fmt.Sprintf("wall time:   about %s, the largest shard's", time.Duration(largest)*time.Minute); !strings.Contains(out, want) {
+	unsplit := 20 * atoi(t, iterations[1])
+	if want := fmt.Sprintf("wall time:   about %s, the largest shard's (", time.Duration(largest)*time.Minute); !strings.Contains(out, want) ||
+		!strings.Contains(out, fmt.Sprintf("; unsplit about %s; at 1m0s per call, 1 in parallel per shard\n", time.Duration(unsplit)*time.Minute)) {
 		t.Errorf("estimate lacks %q:\n%s", want, out)
 	}
 
