@@ -132,3 +132,49 @@ func atoi(t *testing.T, s string) int {
 	}
 	return n
 }
+
+// The README's estimate --shard output is what estimate prints for the
+// suite it describes: 2,400 cases, 3 repetitions, a 3-value grid, 16 calls
+// at once.
+func TestReadmeEstimateShards(t *testing.T) {
+	t.Parallel()
+	b, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	block := readmeBlock(t, string(b), "", "$ selfevals estimate evals/experiments/support.yaml --shard 8")
+	var cases strings.Builder
+	for i := range 2400 {
+		fmt.Fprintf(&cases, `{"name": "ticket %d", "input": {"text": "ticket %d"}, "expected": {"must_include": ["pong"]}}`+"\n", i, i)
+	}
+	dir := t.TempDir()
+	writeTree(t, dir, map[string]string{
+		"evals/experiments/support.yaml": `experiment:
+  name: support
+  goal: answer tickets
+  target:
+    primary: {name: pass@1, operator: ">=", value: 0.8}
+  search_space:
+    model_params:
+      level: [0.0, 0.5, 1.0]
+  run: {repetitions_per_case: 3, parallelism: 16}
+dataset:
+  cases_path: ../datasets/support.jsonl
+agent:
+  builtin: pingpong
+graders:
+  - {type: deterministic, name: rules}
+`,
+		"evals/datasets/support.jsonl": cases.String(),
+	})
+	command, shown, _ := strings.Cut(block, "\n")
+	out, errOut, code := runCLI(t, dir, strings.Fields(strings.TrimPrefix(command, "$ selfevals "))...)
+	if code != 0 {
+		t.Fatalf("exit %d\n%s%s", code, out, errOut)
+	}
+	for _, line := range strings.Split(strings.TrimSpace(shown), "\n") {
+		if line != "…" && !strings.Contains(out, line+"\n") {
+			t.Errorf("the README shows %q; estimate prints:\n%s", line, out)
+		}
+	}
+}
