@@ -3,7 +3,7 @@ package examples
 import (
 	"os"
 	"os/exec"
-	"path"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -67,28 +67,30 @@ func TestKubernetesExample(t *testing.T) {
 		t.Fatalf("shards.yaml is not an Indexed Job with completions and parallelism: %+v", s)
 	}
 	shard := onlyContainer(t, "shards.yaml", s.Template.Spec)
-	args := strings.Join(shard.Command, " ")
-	_, shardArg, ok := strings.Cut(args, " --shard ")
-	if !ok || !strings.HasPrefix(args, "selfevals run evals/experiments/") {
-		t.Fatalf("the shard runs %q, want selfevals run SPEC --shard auto/n", args)
+	shardScript := strings.Join(shard.Args, "\n")
+	run := regexp.MustCompile(`(?m)^selfevals run evals/experiments/\S+\.yaml --shard (\S+)$`).FindStringSubmatch(shardScript)
+	if run == nil {
+		t.Fatalf("the shard does not run selfevals run SPEC --shard auto/n:\n%s", shardScript)
 	}
-	shardArg, _, _ = strings.Cut(shardArg, " ")
 	for index := range int(*s.Completions) {
-		got, err := repo.ParseShard(shardArg, strconv.Itoa(index))
+		got, err := repo.ParseShard(run[1], strconv.Itoa(index))
 		if err != nil || got.Index != index+1 || got.Count != int(*s.Completions) {
-			t.Errorf("completion %d of %d runs --shard %s: %+v, %v", index, *s.Completions, shardArg, got, err)
+			t.Errorf("completion %d of %d runs --shard %s: %+v, %v", index, *s.Completions, run[1], got, err)
 		}
 	}
-	if _, err := repo.ParseShard(shardArg, strconv.Itoa(int(*s.Completions))); err == nil {
-		t.Errorf("--shard %s takes a completion index past the %d completions", shardArg, *s.Completions)
+	if _, err := repo.ParseShard(run[1], strconv.Itoa(int(*s.Completions))); err == nil {
+		t.Errorf("--shard %s takes a completion index past the %d completions", run[1], *s.Completions)
 	}
 	if *s.Parallelism < 1 || *s.Parallelism > *s.Completions {
 		t.Errorf("parallelism %d of %d completions", *s.Parallelism, *s.Completions)
 	}
+	shellcheck(t, shardScript)
 
-	runs := mountOf(t, "shards.yaml", shard, "runs")
-	if runs.MountPath != path.Join(shard.WorkingDir, "evals/runs") || runs.ReadOnly {
-		t.Errorf("the shards write to %s (read-only %v), not the run directories of %s/evals", runs.MountPath, runs.ReadOnly, shard.WorkingDir)
+	// The shards move their run directories into runs/ of their folder
+	// of the volume, the folder merge reads.
+	vol := mountOf(t, "shards.yaml", shard, "runs")
+	if !strings.Contains(shardScript, `mv "`+vol.MountPath+`/tmp/$shard" "`+vol.MountPath+`/runs/$shard"`) {
+		t.Errorf("the shards do not move their runs into %s/runs:\n%s", vol.MountPath, shardScript)
 	}
 
 	m := onlyContainer(t, "merge.yaml", merge.Spec.Template.Spec)
@@ -96,8 +98,8 @@ func TestKubernetesExample(t *testing.T) {
 		t.Error("the merge is one pod, not an Indexed Job")
 	}
 	in := mountOf(t, "merge.yaml", m, "runs")
-	if in.SubPath != runs.SubPath || !in.ReadOnly {
-		t.Errorf("merge reads %q (read-only %v); the shards write %q", in.SubPath, in.ReadOnly, runs.SubPath)
+	if in.SubPath != vol.SubPath+"/runs" || !in.ReadOnly {
+		t.Errorf("merge reads %q (read-only %v); the shards write %q", in.SubPath, in.ReadOnly, vol.SubPath+"/runs")
 	}
 	script := strings.Join(m.Args, "\n")
 	if !strings.Contains(script, "selfevals merge "+in.MountPath+" ") || m.WorkingDir != shard.WorkingDir {
