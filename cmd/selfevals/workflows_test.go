@@ -421,7 +421,7 @@ func TestShardedWorkflowExample(t *testing.T) {
 	}
 	upload := findStep(t, "uploads the shard", shard.Steps, func(s step) bool { return strings.HasPrefix(s.Uses, "actions/upload-artifact@") })
 	prefix, ok := strings.CutSuffix(upload.With["name"], "${{ matrix.shard }}")
-	if !ok || upload.With["path"] != "evals/runs/" || upload.With["if-no-files-found"] != "error" {
+	if !ok || upload.With["path"] != "evals/runs/" || upload.With["if-no-files-found"] != "error" || upload.With["overwrite"] != "true" {
 		t.Errorf("the shard's artifact: %v", upload.With)
 	}
 
