@@ -119,13 +119,15 @@ func writeShardEstimates(b *strings.Builder, e *Estimate) {
 			smallest = i
 		}
 	}
+	shown := 0
 	for i := range e.Shards {
 		if n <= shardLines || i == largest || i == smallest {
 			b.WriteString(e.shardLine(i))
+			shown++
 		}
 	}
-	if n > shardLines {
-		fmt.Fprintf(b, "             (%d more shards, between these two)\n", n-2)
+	if shown < n {
+		fmt.Fprintf(b, "             (%d more shards, no larger or smaller)\n", n-shown)
 	}
 	if e.Latency <= 0 {
 		b.WriteString("wall time:   unknown: no earlier run recorded a latency; pass --latency\n")

@@ -95,11 +95,20 @@ func TestEstimateTextShards(t *testing.T) {
 	if n := strings.Count(got, "\nshard "); n != 2 {
 		t.Errorf("%d shard lines of 40, want the largest and the smallest:\n%s", n, got)
 	}
-	for _, want := range []string{"shard 18/40: 12 calls = 2 cases", "shard 31/40: 180 calls = 30 cases", "(38 more shards, between these two)",
+	for _, want := range []string{"shard 18/40: 12 calls = 2 cases", "shard 31/40: 180 calls = 30 cases", "(38 more shards, no larger or smaller)",
 		"shard 31/40: 180 calls = 30 cases × 2 repetitions × 3 iterations, about 1m8s\n", "wall time:   about 1m8s, the largest shard's (31/40); unsplit about 19m35s; at 1.5s per call, 4 in parallel per shard\n"} {
 		if !strings.Contains(got, want) {
 			t.Errorf("estimate lacks %q:\n%s", want, got)
 		}
+	}
+
+	// Shards all alike: one stands for them all.
+	for i := range e.Shards {
+		e.Shards[i] = ShardEstimate{Cases: 5, LongestThread: 1}
+	}
+	got = EstimateText(&e)
+	if n := strings.Count(got, "\nshard "); n != 1 || !strings.Contains(got, "shard 1/40:  30 calls = 5 cases") || !strings.Contains(got, "(39 more shards, no larger or smaller)") {
+		t.Errorf("40 equal shards:\n%s", got)
 	}
 }
 
