@@ -3,6 +3,10 @@
 // repository it goes into (evals/… under the evals/ directory, agents/…
 // beside it). hello and pingpong are this project's own experiments, from
 // package evals.
+//
+// sharding/ is not one of them: it holds the GitHub Actions and Kubernetes
+// templates for sharded runs (run --shard, merge), which users copy from
+// the source tree; sharding_test.go checks the manifests.
 package examples
 
 import (

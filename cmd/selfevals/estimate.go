@@ -2,10 +2,12 @@ package main
 
 import (
 	"fmt"
+	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/selfevals/selfevals/repo"
+	"github.com/selfevals/selfevals/repo/runstore"
 	"github.com/selfevals/selfevals/reports"
 	"github.com/selfevals/selfevals/runner"
 )
@@ -16,6 +18,9 @@ type estimateOptions struct {
 	judgeCostPerCall float64
 	reps             int
 	maxIter          int
+	parallel         int
+	shards           int
+	latency          time.Duration
 }
 
 func newEstimateCmd(io *IOStreams, g *globalOptions) *cobra.Command {
@@ -31,10 +36,19 @@ call of the newest run of this experiment that reported a cost.
 Each llm_judge grader is a model call per trace it grades (the cases that
 run it × repetitions × iterations; fewer when the judge cache already has
 the answer), priced by --judge-cost-per-call or by the mean cost of its
-calls in the newest run that recorded one.`,
+calls in the newest run that recorded one.
+
+--shard n splits the cases n ways as 'run --shard i/n' does (by case ID, or
+by thread, so a thread stays in one shard) and says each shard's calls and
+wall time. A shard's wall time is, per iteration, its calls spread over
+run.parallelism slots (or --parallel), never less than its longest thread,
+whose turns run one after another; at --latency per call, or the mean
+latency of the newest run's calls. The split run takes as long as its
+largest shard.`,
 		Example: `  selfevals estimate evals/experiments/support.yaml
   selfevals estimate evals/experiments/support.yaml --cost-per-call 0.003 --reps 5
-  selfevals estimate evals/experiments/hello.yaml --judge-cost-per-call 0.0004`,
+  selfevals estimate evals/experiments/hello.yaml --judge-cost-per-call 0.0004
+  selfevals estimate evals/experiments/support.yaml --shard 8 --latency 40s --parallel 4`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runEstimate(io, opts, args[0])
@@ -44,12 +58,21 @@ calls in the newest run that recorded one.`,
 	cmd.Flags().Float64Var(&opts.judgeCostPerCall, "judge-cost-per-call", 0, "USD per LLM-judge call (default: each judge's mean in the last run)")
 	countVar(cmd.Flags(), &opts.reps, "reps", "repetitions per case (default: the spec's)")
 	countVar(cmd.Flags(), &opts.maxIter, "max-iterations", "iteration limit (default: the spec's)")
+	countVar(cmd.Flags(), &opts.parallel, "parallel", "agent calls in flight per shard (default: the spec's run.parallelism)")
+	countVar(cmd.Flags(), &opts.shards, "shard", "split the cases n ways as run --shard i/n does: calls and wall time per shard")
+	cmd.Flags().DurationVar(&opts.latency, "latency", 0, "wall time of one agent call, for --shard (default: the mean of the last run)")
 	return cmd
 }
 
 func runEstimate(io *IOStreams, opts *estimateOptions, path string) error {
 	if opts.costPerCall < 0 || opts.judgeCostPerCall < 0 {
 		return repo.Userf("--cost-per-call and --judge-cost-per-call must not be negative")
+	}
+	if opts.latency < 0 {
+		return repo.Userf("--latency must not be negative")
+	}
+	if opts.shards > repo.MaxShards {
+		return repo.Userf("--shard %d: n must be at most %d", opts.shards, repo.MaxShards)
 	}
 	loadOpts, err := opts.global.loadOptions()
 	if err != nil {
@@ -60,7 +83,7 @@ func runEstimate(io *IOStreams, opts *estimateOptions, path string) error {
 		return err
 	}
 	e := &ls.Spec.Experiment
-	e.Run.Override(opts.reps, opts.maxIter, 0)
+	e.Run.Override(opts.reps, opts.maxIter, opts.parallel)
 	reps, maxIter := e.Run.RepetitionsPerCase, e.Run.MaxIterations
 	iterations, err := runner.CountIterations(e, maxIter)
 	if err != nil {
@@ -72,6 +95,11 @@ func runEstimate(io *IOStreams, opts *estimateOptions, path string) error {
 	}
 	if est.Judges, err = judgeEstimates(opts, ls); err != nil {
 		return err
+	}
+	if opts.shards > 0 {
+		if err := shardEstimates(opts, ls, est); err != nil {
+			return err
+		}
 	}
 	fmt.Fprint(io.Out, reports.EstimateText(est))
 	return nil
@@ -97,4 +125,44 @@ func judgeEstimates(opts *estimateOptions, ls *repo.LoadedSpec) ([]reports.Judge
 		out = append(out, j)
 	}
 	return out, nil
+}
+
+// shardEstimates fills in what each of --shard n shards holds, and the
+// latency that times them.
+func shardEstimates(opts *estimateOptions, ls *repo.LoadedSpec, est *reports.Estimate) error {
+	sizes, err := ls.Dataset.ShardSizes(opts.shards)
+	if err != nil {
+		return err
+	}
+	for _, s := range sizes {
+		est.Shards = append(est.Shards, reports.ShardEstimate{Cases: s.Cases, LongestThread: s.LongestThread})
+	}
+	est.Parallel = ls.Spec.Experiment.Run.Parallelism
+	est.Latency = opts.latency
+	if est.Latency == 0 {
+		est.Latency, est.LatencyOf = meanLatency(opts.global.evalsDir(), ls.Slug)
+	}
+	return nil
+}
+
+// meanLatency is the mean wall time of the agent calls of the newest run
+// of an experiment that made any (answers from the cache took no time of
+// the agent's), with that run's directory; 0 when no run did.
+func meanLatency(evalsDir, slug string) (time.Duration, string) {
+	runs, _ := runstore.Open(evalsDir).Runs(slug)
+	for _, run := range runs {
+		var total float64
+		n := 0
+		run.Results(func(r *repo.Result) error {
+			if !r.Cached {
+				total += r.LatencyMS
+				n++
+			}
+			return nil
+		})
+		if n > 0 && total > 0 {
+			return time.Duration(total / float64(n) * float64(time.Millisecond)), run.Path()
+		}
+	}
+	return 0, ""
 }

@@ -40,6 +40,7 @@ func TestZeroCountsRefused(t *testing.T) {
 	for _, args := range [][]string{
 		{"run", spec, "--reps", "0"}, {"run", spec, "--parallel", "0"}, {"run", spec, "--max-iterations", "0"},
 		{"run", spec, "--reps", "-2"}, {"estimate", spec, "--reps", "0"}, {"estimate", spec, "--max-iterations", "0"},
+		{"estimate", spec, "--shard", "0"}, {"estimate", spec, "--parallel", "0"},
 		{"regrade", "pingpong", "--parallel", "0"}, {"grader", "calibrate", "j", "--labels", "l.jsonl", "--parallel", "0"},
 	} {
 		flag := args[len(args)-2]

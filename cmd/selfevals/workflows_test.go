@@ -4,6 +4,8 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -52,7 +54,13 @@ type compositeAction struct {
 	} `yaml:"runs"`
 }
 
-const actionPath = "../../.github/actions/selfevals/action.yml"
+const (
+	actionPath = "../../.github/actions/selfevals/action.yml"
+	// exampleWorkflows are the workflows shipped for other repositories
+	// (.ci/run lints them with actionlint).
+	exampleWorkflows = "../../examples/sharding/github-actions/*.yml"
+	shardedWorkflow  = "../../examples/sharding/github-actions/evals-sharded.yml"
+)
 
 func readYAML(t *testing.T, path string, v any) string {
 	t.Helper()
@@ -251,7 +259,11 @@ var (
 func TestActionsArePinnedToCommits(t *testing.T) {
 	t.Parallel()
 	files, _ := filepath.Glob("../../.github/workflows/*.yml")
-	files = append(files, actionPath)
+	examples, _ := filepath.Glob(exampleWorkflows)
+	if len(examples) == 0 {
+		t.Errorf("no example workflow matches %s", exampleWorkflows)
+	}
+	files = append(append(files, examples...), actionPath)
 	versions := map[string]string{}
 	n := 0
 	for _, f := range files {
@@ -344,4 +356,125 @@ func TestReadmeWorkflowExample(t *testing.T) {
 	if !strings.Contains(example, "persist-credentials: false") {
 		t.Errorf("the example's checkout keeps its token:\n%s", example)
 	}
+}
+
+// shardedJob is a job of the sharded example workflow.
+type shardedJob struct {
+	Needs       string            `yaml:"needs"`
+	Permissions map[string]string `yaml:"permissions"`
+	Strategy    struct {
+		FailFast *bool `yaml:"fail-fast"`
+		Matrix   struct {
+			Shard []int `yaml:"shard"`
+		} `yaml:"matrix"`
+	} `yaml:"strategy"`
+	Steps []step `yaml:"steps"`
+}
+
+// The sharded example: shard jobs for 1..SHARDS that check out without a
+// persisted token, run their shard and upload its run directory; a merge
+// job that downloads every shard's artifact, merges, diffs against the
+// merge base and comments as the composite action does. Each job asks for
+// no more than it needs, and only the comment step sees the token.
+func TestShardedWorkflowExample(t *testing.T) {
+	t.Parallel()
+	var wf struct {
+		On          map[string]any    `yaml:"on"`
+		Permissions map[string]string `yaml:"permissions"`
+		Concurrency struct {
+			Group            string `yaml:"group"`
+			CancelInProgress string `yaml:"cancel-in-progress"`
+		} `yaml:"concurrency"`
+		Env  map[string]string     `yaml:"env"`
+		Jobs map[string]shardedJob `yaml:"jobs"`
+	}
+	readYAML(t, shardedWorkflow, &wf)
+	if pr, ok := wf.On["pull_request"].(map[string]any); !ok || pr["paths"] == nil || len(wf.On) != 1 {
+		t.Errorf("on = %v, want pull_request with a paths filter only", wf.On)
+	}
+	if len(wf.Permissions) != 0 || !strings.Contains(wf.Concurrency.Group, "github.event.pull_request.number") || wf.Concurrency.CancelInProgress != "true" {
+		t.Errorf("permissions %v, concurrency %+v", wf.Permissions, wf.Concurrency)
+	}
+	install, shard, merge := wf.Jobs["install"], wf.Jobs["shard"], wf.Jobs["merge"]
+	if len(install.Permissions) != 0 || len(shard.Permissions) != 1 || shard.Permissions["contents"] != "read" ||
+		len(merge.Permissions) != 2 || merge.Permissions["contents"] != "read" || merge.Permissions["pull-requests"] != "write" {
+		t.Errorf("permissions: install %v, shard %v, merge %v", install.Permissions, shard.Permissions, merge.Permissions)
+	}
+	if shard.Needs != "install" || merge.Needs != "shard" {
+		t.Errorf("needs: shard %q, merge %q", shard.Needs, merge.Needs)
+	}
+
+	n, err := strconv.Atoi(wf.Env["SHARDS"])
+	if err != nil || n < 2 || n > repo.MaxShards {
+		t.Fatalf("env.SHARDS = %q", wf.Env["SHARDS"])
+	}
+	if got, want := shard.Strategy.Matrix.Shard, shardRange(n); !slices.Equal(got, want) {
+		t.Errorf("matrix.shard = %v, want %v: every shard of 1..SHARDS, or merge finds one missing", got, want)
+	}
+	if shard.Strategy.FailFast == nil || *shard.Strategy.FailFast {
+		t.Error("a failed shard cancels the others: rerunning it then reruns them all")
+	}
+
+	run := findStep(t, "runs the shard (run \"$SPEC\" --shard \"$SHARD/$SHARDS\")", shard.Steps, func(s step) bool { return strings.Contains(s.Run, " run \"$SPEC\" --shard \"$SHARD/$SHARDS\"") })
+	if run.Env["SHARD"] != "${{ matrix.shard }}" {
+		t.Errorf("the shard step's SHARD = %q", run.Env["SHARD"])
+	}
+	upload := findStep(t, "uploads the shard", shard.Steps, func(s step) bool { return strings.HasPrefix(s.Uses, "actions/upload-artifact@") })
+	prefix, ok := strings.CutSuffix(upload.With["name"], "${{ matrix.shard }}")
+	if !ok || upload.With["path"] != "evals/runs/" || upload.With["if-no-files-found"] != "error" || upload.With["overwrite"] != "true" {
+		t.Errorf("the shard's artifact: %v", upload.With)
+	}
+
+	download := findStep(t, "downloads the shards by pattern", merge.Steps, func(s step) bool { return s.With["pattern"] != "" })
+	if download.With["pattern"] != prefix+"*" {
+		t.Errorf("merge downloads %q, the shards upload %s<i>", download.With["pattern"], prefix)
+	}
+	mergeStep := findStep(t, "merges", merge.Steps, func(s step) bool { return strings.Contains(s.Run, " merge ") })
+	if !strings.Contains(mergeStep.Run, `merge "$RUNNER_TEMP/shards"`) || download.With["path"] != "${{ runner.temp }}/shards" {
+		t.Errorf("merge does not read the downloaded shards (%s):\n%s", download.With["path"], mergeStep.Run)
+	}
+	diff := findStep(t, "diffs", merge.Steps, func(s step) bool { return strings.Contains(s.Run, "selfevals diff") })
+	if !strings.Contains(diff.Run, `diff "origin/$BASE..." --fail-on regression`) || diff.Env["BASE"] != "${{ github.base_ref }}" {
+		t.Errorf("the diff step:\n%s", diff.Run)
+	}
+	findStep(t, "comments", merge.Steps, func(s step) bool { return strings.Contains(s.Run, "selfevals comment --github --body-file") })
+
+	for name, job := range wf.Jobs {
+		for _, s := range job.Steps {
+			if strings.HasPrefix(s.Uses, "actions/checkout@") && s.With["persist-credentials"] != "false" {
+				t.Errorf("%s: the checkout keeps its token in .git/config", name)
+			}
+			if strings.HasPrefix(s.Uses, "actions/checkout@") && name == "merge" && s.With["fetch-depth"] != "0" {
+				t.Error("merge: a shallow checkout has no merge base to diff against")
+			}
+			if strings.Contains(s.Run, "${{") {
+				t.Errorf("%s: step %q puts an expression in its script (pass it through env instead)", name, s.Name)
+			}
+			for k, v := range s.Env {
+				if strings.Contains(v, "github.token") && !strings.Contains(s.Run, "selfevals comment") {
+					t.Errorf("%s: step %q gets the token as %s", name, s.Name, k)
+				}
+			}
+		}
+	}
+}
+
+func shardRange(n int) []int {
+	out := make([]int, n)
+	for i := range out {
+		out[i] = i + 1
+	}
+	return out
+}
+
+// findStep is the first step that matches; none fails the test.
+func findStep(t *testing.T, what string, steps []step, match func(step) bool) step {
+	t.Helper()
+	for _, s := range steps {
+		if match(s) {
+			return s
+		}
+	}
+	t.Fatalf("no step %s", what)
+	return step{}
 }
