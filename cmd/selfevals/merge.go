@@ -40,7 +40,8 @@ candidate trees are the same as one unsharded run of the same calls.
 
 Each <run-dir> is a shard's run directory (evals/runs/<slug>/<run-id>) or a
 directory holding them at any depth, such as a folder of downloaded CI
-artifacts. The spec is the experiment's in this checkout (or --spec); it
+artifacts or evals/runs/<slug> (runs made without --shard there are passed
+over). The spec is the experiment's in this checkout (or --spec); it
 must be the one the shards ran. Exit codes are run's: 0 when the run
 completed, 2 for shards that do not belong together.`,
 		Example: `  selfevals merge evals/runs/support/run_1a2b… evals/runs/support/run_3c4d…
@@ -72,7 +73,7 @@ func runMerge(ctx context.Context, io *IOStreams, opts *mergeOptions) error {
 	for i, p := range opts.paths {
 		paths[i] = opts.global.env.path(p)
 	}
-	runs, err := runstore.FindRunDirs(paths)
+	runs, err := runstore.FindShardRuns(paths)
 	if err != nil {
 		return err
 	}

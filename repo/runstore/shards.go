@@ -33,10 +33,11 @@ func (s *Shards) RunIDs() []string {
 	return ids
 }
 
-// FindRunDirs returns the run directories named by paths: each is a run
-// directory (it holds run.json) or a directory searched for them at any
-// depth, such as a folder of downloaded CI artifacts.
-func FindRunDirs(paths []string) ([]Run, error) {
+// FindShardRuns returns the shard run directories named by paths: each
+// is a run directory (it holds run.json) or a directory searched for shard
+// runs at any depth, such as a folder of downloaded CI artifacts or
+// evals/runs/<slug>, where runs made without --shard are passed over.
+func FindShardRuns(paths []string) ([]Run, error) {
 	var runs []Run
 	for _, p := range paths {
 		st, err := os.Stat(p)
@@ -46,22 +47,32 @@ func FindRunDirs(paths []string) ([]Run, error) {
 		if !st.IsDir() {
 			return nil, repo.Userf("%s is not a directory: give run directories (evals/runs/<slug>/<run-id>) or folders that hold them", p)
 		}
-		found := 0
+		if _, err := os.Stat(filepath.Join(p, repo.ManifestName)); err == nil {
+			runs = append(runs, At(p)) // named: LoadShards says if it is no shard
+			continue
+		}
+		found, unsharded := 0, 0
 		err = filepath.WalkDir(p, func(path string, d fs.DirEntry, err error) error {
-			if err != nil {
+			if err != nil || d.IsDir() || d.Name() != repo.ManifestName {
 				return err
 			}
-			if !d.IsDir() && d.Name() == repo.ManifestName {
-				runs = append(runs, At(filepath.Dir(path)))
-				found++
+			r := At(filepath.Dir(path))
+			if m, err := r.Manifest(); err == nil && m.Shard == nil {
+				unsharded++
+				return nil
 			}
+			runs = append(runs, r)
+			found++
 			return nil
 		})
 		if err != nil {
 			return nil, err
 		}
 		if found == 0 {
-			return nil, repo.Userf("%s holds no run directory (no %s in it or under it)", p, repo.ManifestName)
+			return nil, &repo.UserError{
+				Msg:  fmt.Sprintf("%s holds no shard's run directory (%d run(s) in it ran without --shard)", p, unsharded),
+				Hint: "merge combines the run directories of `selfevals run SPEC --shard i/n`, one per shard",
+			}
 		}
 	}
 	return runs, nil
