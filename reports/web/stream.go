@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io/fs"
 	"net/http"
+	"slices"
 	"strconv"
 	"time"
 
@@ -115,7 +116,6 @@ type follower struct {
 	its    int                    // iterations sent
 	calls  int
 	labels map[string]int
-	recent []LiveSpan
 }
 
 func newFollower(s *Server, dir, runID string) *follower {
@@ -137,28 +137,27 @@ func (f *follower) results(fn func(*repo.Result)) error {
 	return err
 }
 
+// snapshot is the run so far, read through its index: the counts from the
+// index's table, the most recent calls by position. Following goes on from
+// the end of what it read.
 func (f *follower) snapshot(man *repo.RunManifest) (*Snapshot, error) {
-	err := f.results(func(r *repo.Result) {
-		f.recent = append(f.recent, liveSpan(f.runID, r))
-		if len(f.recent) > 2*snapshotSpans {
-			f.recent = append(f.recent[:0], f.recent[len(f.recent)-snapshotSpans:]...)
+	recent := []LiveSpan{}
+	err := withIndex(f.dir, func(ix *runstore.ResultIndex) error {
+		rr, err := newRunResults(ix, nil)
+		if err != nil {
+			return err
 		}
+		f.calls, f.labels, f.reader.Offset = rr.len(), rr.labels(), rr.tailEnd
+		return rr.page(0, snapshotSpans, true, func(r *repo.Result) { recent = append(recent, liveSpan(f.runID, r)) })
 	})
 	if err != nil {
 		return nil, err
 	}
-	if len(f.recent) > snapshotSpans {
-		f.recent = f.recent[len(f.recent)-snapshotSpans:]
-	}
+	slices.Reverse(recent) // oldest first
 	its, _ := runstore.At(f.dir).Iterations()
 	f.its = len(its)
-	snap := &Snapshot{Run: f.s.runView(f.dir, man), Iterations: iterationViews(man.RunID, man.Target, its),
-		Calls: f.calls, Labels: copyLabels(f.labels), Spans: f.recent}
-	if snap.Spans == nil {
-		snap.Spans = []LiveSpan{}
-	}
-	f.recent = nil
-	return snap, nil
+	return &Snapshot{Run: f.s.runView(f.dir, man), Iterations: iterationViews(man.RunID, man.Target, its),
+		Calls: f.calls, Labels: copyLabels(f.labels), Spans: recent}, nil
 }
 
 func copyLabels(m map[string]int) map[string]int {
