@@ -138,9 +138,10 @@ func (f *follower) results(fn func(*repo.Result)) error {
 }
 
 // snapshot is the run so far, read through its index: the counts from the
-// index's table, the most recent calls by position. Following goes on from
-// the end of what it read.
-func (f *follower) snapshot(man *repo.RunManifest) (*Snapshot, error) {
+// index's table, and a page of calls counted from the newest (the stream
+// sends the latest snapshotSpans). Following goes on from the end of what
+// it read.
+func (f *follower) snapshot(man *repo.RunManifest, offset, limit int) (*Snapshot, error) {
 	recent := []LiveSpan{}
 	err := withIndex(f.dir, func(ix *runstore.ResultIndex) error {
 		rr, err := newRunResults(ix, nil)
@@ -148,7 +149,7 @@ func (f *follower) snapshot(man *repo.RunManifest) (*Snapshot, error) {
 			return err
 		}
 		f.calls, f.labels, f.reader.Offset = rr.len(), rr.labels(), rr.tailEnd
-		return rr.page(0, snapshotSpans, true, func(r *repo.Result) { recent = append(recent, liveSpan(f.runID, r)) })
+		return rr.page(offset, limit, true, func(r *repo.Result) { recent = append(recent, liveSpan(f.runID, r)) })
 	})
 	if err != nil {
 		return nil, err
@@ -168,13 +169,14 @@ func copyLabels(m map[string]int) map[string]int {
 	return out
 }
 
-// runSnapshot is the state of a run for the live page rendered on the server.
-func (s *Server) runSnapshot(id string) (*Snapshot, error) {
+// runSnapshot is the state of a run for the run page rendered on the
+// server, with a page of its calls counted from the newest.
+func (s *Server) runSnapshot(id string, offset, limit int) (*Snapshot, error) {
 	dir, man, err := s.runDir(id)
 	if err != nil {
 		return nil, err
 	}
-	return newFollower(s, dir, man.RunID).snapshot(man)
+	return newFollower(s, dir, man.RunID).snapshot(man, offset, limit)
 }
 
 func (s *Server) stream(w http.ResponseWriter, r *http.Request) {
@@ -218,7 +220,7 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request) {
 	}
 
 	f := newFollower(s, dir, man.RunID)
-	snap, err := f.snapshot(man)
+	snap, err := f.snapshot(man, 0, snapshotSpans)
 	if err != nil {
 		send("error", ErrorBody{Error: err.Error(), Status: http.StatusInternalServerError})
 		return
