@@ -342,12 +342,79 @@ type indexLine struct {
 	Label      repo.Label `json:"label"`
 }
 
+// scanIndexLine reads what the index keeps from a line as the results
+// writer lays it out (trace_id, case_id, params_id, iteration, repetition
+// first; label and score last), without decoding the rest: building the
+// index then costs little more than reading the file. Anything else (an
+// escape in an ID, another field order) is left to the JSON decoder.
+func scanIndexLine(b []byte) (e entry, ok bool) {
+	var it, rep int
+	var id, cas, lab []byte
+	rest, ok := bytes.CutPrefix(b, []byte(`{"trace_id":"`))
+	if ok {
+		id, rest, ok = plainString(rest)
+	}
+	if ok {
+		rest, ok = bytes.CutPrefix(rest, []byte(`,"case_id":"`))
+	}
+	if ok {
+		cas, rest, ok = plainString(rest)
+	}
+	if ok {
+		rest, ok = bytes.CutPrefix(rest, []byte(`,"params_id":"`))
+	}
+	if ok {
+		_, rest, ok = plainString(rest)
+	}
+	if ok {
+		it, rest, ok = intField(rest, `,"iteration":`)
+	}
+	if ok {
+		rep, _, ok = intField(rest, `,"repetition":`)
+	}
+	// The top-level label is the last one: grades, which hold labels too,
+	// come before it, and a quote inside a string is escaped.
+	at := bytes.LastIndex(b, []byte(`,"label":"`))
+	if !ok || at < 0 {
+		return entry{}, false
+	}
+	if lab, rest, ok = plainString(b[at+len(`,"label":"`):]); !ok || !bytes.HasPrefix(rest, []byte(`,"score":`)) {
+		return entry{}, false
+	}
+	return entry{iteration: int32(it), repetition: int32(rep), label: labelCode(repo.Label(lab)), trace: idHash(string(id)), cas: idHash(string(cas))}, true
+}
+
+// plainString cuts a JSON string's body up to its closing quote; ok is
+// false when it has an escape.
+func plainString(b []byte) (s, rest []byte, ok bool) {
+	i := bytes.IndexByte(b, '"')
+	if i < 0 || bytes.IndexByte(b[:i], '\\') >= 0 {
+		return nil, nil, false
+	}
+	return b[:i], b[i+1:], true
+}
+
+// intField reads `name` followed by a non-negative integer.
+func intField(b []byte, name string) (int, []byte, bool) {
+	rest, ok := bytes.CutPrefix(b, []byte(name))
+	n, i := 0, 0
+	for ; ok && i < len(rest) && i < 10 && rest[i] >= '0' && rest[i] <= '9'; i++ {
+		n = n*10 + int(rest[i]-'0')
+	}
+	if !ok || i == 0 || i == len(rest) || (rest[i] != ',' && rest[i] != '}') {
+		return 0, nil, false
+	}
+	return n, rest[i:], true
+}
+
 // buildIndex indexes results.jsonl (as it was at st) from byte from on,
 // after base (the records of what is before from), and writes the index
 // atomically. Lines that do not decode are left out, as lenient readers
 // skip them.
 func buildIndex(res *os.File, idxPath string, st os.FileInfo, base []entry, from int64) error {
-	entries := base
+	// Room for lines of 128 bytes or more, so the slice is not regrown.
+	entries := make([]entry, len(base), len(base)+int((st.Size()-from)/128)+1)
+	copy(entries, base)
 	covered := from
 	sr := io.NewSectionReader(res, from, st.Size()-from)
 	err := repo.EachLineUpTo(sr, repo.MaxRecordLine, func(line []byte, _ int, off int64, complete bool) error {
@@ -356,13 +423,17 @@ func buildIndex(res *os.File, idxPath string, st os.FileInfo, base []entry, from
 		}
 		covered = from + off + int64(len(line)) + 1
 		body := bytes.TrimSpace(line)
-		var il indexLine
-		if len(body) == 0 || repo.DecodeJSON(body, &il) != nil {
-			return nil
+		e, ok := scanIndexLine(body)
+		if !ok {
+			var il indexLine
+			if len(body) == 0 || repo.DecodeJSON(body, &il) != nil {
+				return nil
+			}
+			e = entry{iteration: int32(il.Iteration), repetition: int32(il.Repetition), label: labelCode(il.Label), trace: idHash(il.ID), cas: idHash(il.CaseID)}
 		}
-		lead := int64(len(line) - len(bytes.TrimLeft(line, " \t\r\n")))
-		entries = append(entries, entry{off: from + off + lead, n: uint32(len(body)), iteration: int32(il.Iteration), repetition: int32(il.Repetition),
-			label: labelCode(il.Label), trace: idHash(il.ID), cas: idHash(il.CaseID)})
+		e.off = from + off + int64(len(line)-len(bytes.TrimLeft(line, " \t\r\n")))
+		e.n = uint32(len(body))
+		entries = append(entries, e)
 		return nil
 	})
 	if err != nil {

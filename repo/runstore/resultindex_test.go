@@ -1,9 +1,13 @@
 package runstore
 
 import (
+	"bytes"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -180,4 +184,120 @@ func TestResultIndexInAReadOnlyRun(t *testing.T) {
 		t.Error("an index was written into a read-only run directory")
 	}
 	os.Remove(indexPath(run.Dir()))
+}
+
+// benchRun is a synthetic run of 300,000 results (about 50 MB), written
+// once per benchmark binary.
+var benchRun = sync.OnceValue(func() string {
+	dir, err := os.MkdirTemp("", "selfevals-index-bench-")
+	if err != nil {
+		panic(err)
+	}
+	writeRun(&testing.B{}, dir, 0, 300_000, 150_000)
+	return dir
+})
+
+func benchResults(b *testing.B) (Run, int64) {
+	run := At(benchRun())
+	st, err := os.Stat(run.Dir().Results())
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.SetBytes(st.Size())
+	return run, st.Size()
+}
+
+// The floor: reading results.jsonl once, as cat would.
+func BenchmarkResultsFileRead(b *testing.B) {
+	run, _ := benchResults(b)
+	for b.Loop() {
+		f, err := os.Open(run.Dir().Results())
+		if err != nil {
+			b.Fatal(err)
+		}
+		io.Copy(io.Discard, f)
+		f.Close()
+	}
+}
+
+// What every page did before the index: decode the whole file.
+func BenchmarkResultsFullDecode(b *testing.B) {
+	run, _ := benchResults(b)
+	for b.Loop() {
+		if err := run.Results(func(*repo.Result) error { return nil }); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// Building results.idx from scratch (the first visit of a run).
+func BenchmarkResultIndexBuild(b *testing.B) {
+	run, _ := benchResults(b)
+	for b.Loop() {
+		os.Remove(run.Dir().ResultsIndex())
+		ix, err := run.OpenResultIndex()
+		if err != nil {
+			b.Fatal(err)
+		}
+		ix.Close()
+	}
+}
+
+// Opening the built index (every request) and finding one trace.
+func BenchmarkResultIndexOpenAndLookup(b *testing.B) {
+	run, _ := benchResults(b)
+	b.SetBytes(0)
+	if ix, err := run.OpenResultIndex(); err == nil {
+		ix.Close()
+	}
+	i := 0
+	for b.Loop() {
+		ix, err := run.OpenResultIndex()
+		if err != nil {
+			b.Fatal(err)
+		}
+		id := fmt.Sprintf("tr_%08d", (i*7919)%300_000)
+		if r, err := ix.ByTrace(id); err != nil || r == nil {
+			b.Fatalf("%s: %v", id, err)
+		}
+		ix.Close()
+		i++
+	}
+}
+
+// The index's quick scan of a line agrees with the JSON decoder, or leaves
+// the line to it.
+func TestScanIndexLineAgreesWithTheDecoder(t *testing.T) {
+	results := []*repo.Result{
+		synthResult(7, 3),
+		{Trace: repo.Trace{ID: "tr_1", CaseID: `we"ird\case`, Iteration: 2, Repetition: 1}, Label: repo.Fail},
+		{Trace: repo.Trace{ID: "tr_2", CaseID: "c", Output: `,"label":"pass","score":1}`, StructuredOutput: []byte(`{"label":"error"}`)},
+			Grades: []repo.Grade{{Grader: "g", Label: repo.Pass}, {Grader: "h", Label: repo.Partial}}, Label: repo.Partial},
+		{Trace: repo.Trace{ID: "tr_3", CaseID: "ünï", Iteration: 12345}, Label: "custom"},
+		{Trace: repo.Trace{ID: "tr_4", CaseID: "c4"}},
+	}
+	for _, r := range results {
+		line, err := r.AppendJSON(nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body := bytes.TrimSpace(line)
+		var want indexLine
+		if err := repo.DecodeJSON(body, &want); err != nil {
+			t.Fatal(err)
+		}
+		got, ok := scanIndexLine(body)
+		w := entry{iteration: int32(want.Iteration), repetition: int32(want.Repetition), label: labelCode(want.Label), trace: idHash(want.ID), cas: idHash(want.CaseID)}
+		if ok && got != w {
+			t.Errorf("scan %+v, decoder %+v\n%s", got, want, body)
+		}
+		if !ok && !strings.ContainsRune(r.CaseID, '"') {
+			t.Errorf("a plain line was left to the decoder: %s", body)
+		}
+	}
+	for _, bad := range []string{`{"trace_id":"x"`, `{"trace_id":"a","case_id":"b","params_id":"c","iteration":1x,"repetition":0,"label":"pass","score":1}`, `{}`} {
+		if e, ok := scanIndexLine([]byte(bad)); ok {
+			t.Errorf("%s scanned as %+v", bad, e)
+		}
+	}
 }
