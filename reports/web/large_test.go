@@ -242,3 +242,34 @@ func TestLargeRunServedWithinBoundedMemory(t *testing.T) {
 		}
 	}
 }
+
+// benchServer serves a synthetic run of 300,000 cases × 1 iteration, its
+// index built.
+func benchServer(b *testing.B) *httptest.Server {
+	ts, _, _ := synthServer(b, 300_000, 1)
+	getBody(b, ts.URL+"/api/runs/run_synth/calls?limit=1")
+	b.ResetTimer()
+	return ts
+}
+
+func BenchmarkLargeRunPages(b *testing.B) {
+	if testing.Short() {
+		b.Skip("writes a 300,000-result run")
+	}
+	ts := benchServer(b)
+	for _, bc := range []struct{ name, path string }{
+		{"run_page", "/runs/run_synth"},
+		{"run_page_deep", "/runs/run_synth?offset=250000&limit=100"},
+		{"calls_api", "/api/runs/run_synth/calls?iteration=0&offset=150000&limit=100"},
+		{"iteration_api", "/api/iterations/run_synth:0?offset=200000&limit=100"},
+		{"trace_by_id", "/api/traces/tr_0000123456"},
+		{"trace_by_case", "/api/traces/run_synth:0:0:case_0234567"},
+		{"experiments", "/api/experiments"},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			for b.Loop() {
+				getBody(b, ts.URL+bc.path)
+			}
+		})
+	}
+}
