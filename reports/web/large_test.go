@@ -273,3 +273,51 @@ func BenchmarkLargeRunPages(b *testing.B) {
 		})
 	}
 }
+
+// Lines a live run appends after the index was built are served from the
+// tail: counted, paged first (they are the newest), and found by ID,
+// without rewriting the index for a handful of lines.
+func TestPagesIncludeALiveRunsTail(t *testing.T) {
+	ts, _, run := synthServer(t, 1000, 1)
+	getBody(t, ts.URL+"/api/runs/run_synth/calls?limit=1")
+	st, err := os.Stat(run.Dir().ResultsIndex())
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, err := run.OpenResultWriter()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 5 {
+		r := &repo.Result{Trace: repo.Trace{ID: fmt.Sprintf("tr_tail%d", i), CaseID: fmt.Sprintf("case_%07d", i), Iteration: 1, Output: "late"}, Label: repo.Fail}
+		if err := w.Write(r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	var page CallsPage
+	decode(t, getBody(t, ts.URL+"/api/runs/run_synth/calls?limit=3"), &page)
+	if page.Total != 1005 || len(page.Calls) != 3 || page.Calls[0].TraceID != "tr_tail4" || page.Calls[2].TraceID != "tr_tail2" {
+		t.Fatalf("newest page: total %d, %+v", page.Total, page.Calls)
+	}
+	decode(t, getBody(t, ts.URL+"/api/runs/run_synth/calls?iteration=1&order=oldest_first"), &page)
+	if page.Total != 5 || page.Calls[0].TraceID != "tr_tail0" {
+		t.Fatalf("iteration 1: total %d, %+v", page.Total, page.Calls)
+	}
+	var tr TraceView
+	decode(t, getBody(t, ts.URL+"/api/traces/tr_tail3"), &tr)
+	decode(t, getBody(t, ts.URL+"/api/traces/run_synth:1:0:case_0000001"), &tr)
+	if tr.ID != "tr_tail1" || tr.Output != "late" {
+		t.Errorf("by call ID in the tail: %+v", tr)
+	}
+	body := getBody(t, ts.URL+"/runs/run_synth?limit=10")
+	if !strings.Contains(body, "of <span id=\"page-total\">1005</span>") || !strings.Contains(body, "run_synth:1:0:case_0000004") {
+		t.Errorf("the run page does not show the tail")
+	}
+	if st2, _ := os.Stat(run.Dir().ResultsIndex()); !st2.ModTime().Equal(st.ModTime()) || st2.Size() != st.Size() {
+		t.Error("the index was rewritten for five lines")
+	}
+}
