@@ -412,8 +412,7 @@ func intField(b []byte, name string) (int, []byte, bool) {
 // atomically. Lines that do not decode are left out, as lenient readers
 // skip them.
 func buildIndex(res *os.File, idxPath string, st os.FileInfo, base []entry, from int64) error {
-	// Room for lines of 128 bytes or more, so the slice is not regrown.
-	entries := make([]entry, len(base), len(base)+int((st.Size()-from)/128)+1)
+	entries := make([]entry, len(base), len(base)+expectedLines(res, from, st.Size()))
 	copy(entries, base)
 	covered := from
 	sr := io.NewSectionReader(res, from, st.Size()-from)
@@ -444,6 +443,19 @@ func buildIndex(res *os.File, idxPath string, st os.FileInfo, base []entry, from
 		return err
 	}
 	return writeIndex(idxPath, &h, entries)
+}
+
+// expectedLines guesses how many lines [from, end) of f holds from the
+// lines in its first 64 KiB, with a margin, so the records' slice is sized
+// once for a file of lines alike (as a run's are) and not four times over.
+func expectedLines(f *os.File, from, end int64) int {
+	b := make([]byte, min(end-from, 64<<10))
+	n, _ := f.ReadAt(b, from)
+	lines := bytes.Count(b[:n], []byte{'\n'})
+	if lines == 0 || n == 0 {
+		return 1024
+	}
+	return int(float64(end-from)/float64(n)*float64(lines)*1.1) + 1024
 }
 
 // writeIndex writes the sections to a temporary file and renames it over
