@@ -1,8 +1,6 @@
 package runstore
 
 import (
-	"bufio"
-	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -10,7 +8,6 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"slices"
 	"sort"
 	"strconv"
 	"sync"
@@ -30,16 +27,16 @@ import (
 //	header   indexHeaderSize bytes (see header)
 //	records  n × recordSize, in file order: offset, length, iteration,
 //	         repetition, label code, hashes of the trace and case IDs
-//	byTrace  n × keySize: (trace hash, ordinal), sorted
-//	byCase   n × keySize: (case hash, ordinal), sorted
+//	byTrace  n × keySize: the trace hash's high half and the ordinal, sorted
+//	byCase   n × keySize: the same of the case hash
 //	byIter   n × 4: ordinals sorted by (iteration, ordinal)
 //	iters    nIter × iterRowSize: iteration, start in byIter, count,
 //	         count per label code
 const (
-	indexMagic      = "SEIDX\x00\x01\n"
+	indexMagic      = "SEIDX\x00\x02\n"
 	indexHeaderSize = 96
 	recordSize      = 40
-	keySize         = 12
+	keySize         = 8
 	headBytes       = 4096 // hashed at the start of results.jsonl
 	tailBytes       = 64   // hashed just before the indexed end
 )
@@ -224,19 +221,15 @@ func openIndexFile(res *os.File, resultsPath, idxPath string) (*ResultIndex, err
 	if ok && !tailTooLong(ix.h.covered, st.Size()) {
 		return ix, nil
 	}
-	var base []entry
+	var old *ResultIndex
 	from := int64(0)
 	if ok {
 		// A live run appended much since: index the new lines after the
 		// old ones instead of reading the whole file again.
-		base, err = ix.entries()
-		from = ix.h.covered
-		ix.idx.Close()
-		if err != nil {
-			base, from = nil, 0
-		}
+		old, from = ix, ix.h.covered
+		defer old.idx.Close()
 	}
-	if err := buildIndex(res, idxPath, st, base, from); err != nil {
+	if err := buildIndex(res, idxPath, st, old, from); err != nil {
 		return nil, fmt.Errorf("indexing %s: %w", resultsPath, err)
 	}
 	ix, ok = tryIndex(res, resultsPath, idxPath, st)
@@ -333,253 +326,6 @@ func prefixHashes(f *os.File, end int64) (head, tail uint64, err error) {
 	return idHash(string(hb)), idHash(string(tb)), nil
 }
 
-// indexLine is what the index keeps of a result line.
-type indexLine struct {
-	ID         string     `json:"trace_id"`
-	CaseID     string     `json:"case_id"`
-	Iteration  int        `json:"iteration"`
-	Repetition int        `json:"repetition"`
-	Label      repo.Label `json:"label"`
-}
-
-// scanIndexLine reads what the index keeps from a line as the results
-// writer lays it out (trace_id, case_id, params_id, iteration, repetition
-// first; label and score last), without decoding the rest: building the
-// index then costs little more than reading the file. Anything else (an
-// escape in an ID, another field order) is left to the JSON decoder.
-func scanIndexLine(b []byte) (e entry, ok bool) {
-	var it, rep int
-	var id, cas, lab []byte
-	rest, ok := bytes.CutPrefix(b, []byte(`{"trace_id":"`))
-	if ok {
-		id, rest, ok = plainString(rest)
-	}
-	if ok {
-		rest, ok = bytes.CutPrefix(rest, []byte(`,"case_id":"`))
-	}
-	if ok {
-		cas, rest, ok = plainString(rest)
-	}
-	if ok {
-		rest, ok = bytes.CutPrefix(rest, []byte(`,"params_id":"`))
-	}
-	if ok {
-		_, rest, ok = plainString(rest)
-	}
-	if ok {
-		it, rest, ok = intField(rest, `,"iteration":`)
-	}
-	if ok {
-		rep, _, ok = intField(rest, `,"repetition":`)
-	}
-	// The top-level label is the last one: grades, which hold labels too,
-	// come before it, and a quote inside a string is escaped.
-	at := bytes.LastIndex(b, []byte(`,"label":"`))
-	if !ok || at < 0 {
-		return entry{}, false
-	}
-	if lab, rest, ok = plainString(b[at+len(`,"label":"`):]); !ok || !bytes.HasPrefix(rest, []byte(`,"score":`)) {
-		return entry{}, false
-	}
-	return entry{iteration: int32(it), repetition: int32(rep), label: labelCode(repo.Label(lab)), trace: idHash(string(id)), cas: idHash(string(cas))}, true
-}
-
-// plainString cuts a JSON string's body up to its closing quote; ok is
-// false when it has an escape.
-func plainString(b []byte) (s, rest []byte, ok bool) {
-	i := bytes.IndexByte(b, '"')
-	if i < 0 || bytes.IndexByte(b[:i], '\\') >= 0 {
-		return nil, nil, false
-	}
-	return b[:i], b[i+1:], true
-}
-
-// intField reads `name` followed by a non-negative integer.
-func intField(b []byte, name string) (int, []byte, bool) {
-	rest, ok := bytes.CutPrefix(b, []byte(name))
-	n, i := 0, 0
-	for ; ok && i < len(rest) && i < 10 && rest[i] >= '0' && rest[i] <= '9'; i++ {
-		n = n*10 + int(rest[i]-'0')
-	}
-	if !ok || i == 0 || i == len(rest) || (rest[i] != ',' && rest[i] != '}') {
-		return 0, nil, false
-	}
-	return n, rest[i:], true
-}
-
-// buildIndex indexes results.jsonl (as it was at st) from byte from on,
-// after base (the records of what is before from), and writes the index
-// atomically. Lines that do not decode are left out, as lenient readers
-// skip them.
-func buildIndex(res *os.File, idxPath string, st os.FileInfo, base []entry, from int64) error {
-	entries := make([]entry, len(base), len(base)+expectedLines(res, from, st.Size()))
-	copy(entries, base)
-	covered := from
-	sr := io.NewSectionReader(res, from, st.Size()-from)
-	err := repo.EachLineUpTo(sr, repo.MaxRecordLine, func(line []byte, _ int, off int64, complete bool) error {
-		if !complete {
-			return nil
-		}
-		covered = from + off + int64(len(line)) + 1
-		body := bytes.TrimSpace(line)
-		e, ok := scanIndexLine(body)
-		if !ok {
-			var il indexLine
-			if len(body) == 0 || repo.DecodeJSON(body, &il) != nil {
-				return nil
-			}
-			e = entry{iteration: int32(il.Iteration), repetition: int32(il.Repetition), label: labelCode(il.Label), trace: idHash(il.ID), cas: idHash(il.CaseID)}
-		}
-		e.off = from + off + int64(len(line)-len(bytes.TrimLeft(line, " \t\r\n")))
-		e.n = uint32(len(body))
-		entries = append(entries, e)
-		return nil
-	})
-	if err != nil {
-		return err
-	}
-	h := header{covered: covered, size: st.Size(), mtime: st.ModTime().UnixNano(), n: uint64(len(entries))}
-	if h.headHash, h.tailHash, err = prefixHashes(res, covered); err != nil {
-		return err
-	}
-	return writeIndex(idxPath, &h, entries)
-}
-
-// expectedLines guesses how many lines [from, end) of f holds from the
-// lines in its first 64 KiB, with a margin, so the records' slice is sized
-// once for a file of lines alike (as a run's are) and not four times over.
-func expectedLines(f *os.File, from, end int64) int {
-	b := make([]byte, min(end-from, 64<<10))
-	n, _ := f.ReadAt(b, from)
-	lines := bytes.Count(b[:n], []byte{'\n'})
-	if lines == 0 || n == 0 {
-		return 1024
-	}
-	return int(float64(end-from)/float64(n)*float64(lines)*1.1) + 1024
-}
-
-// writeIndex writes the sections to a temporary file and renames it over
-// idxPath. It is not synced: a torn index after a crash fails its checksum
-// and is built again.
-func writeIndex(idxPath string, h *header, entries []entry) error {
-	tmp, err := os.CreateTemp(filepath.Dir(idxPath), repo.TempPattern(idxPath))
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name()) // a no-op after the rename
-	crc := crc32.New(castagnoli)
-	w := bufio.NewWriterSize(io.MultiWriter(tmp, crc), 256<<10)
-	if _, err := tmp.Write(make([]byte, indexHeaderSize)); err != nil {
-		tmp.Close()
-		return err
-	}
-	h.nIter = uint64(writeSections(w, entries))
-	err = w.Flush()
-	if err == nil {
-		h.sum = crc.Sum32()
-		_, err = tmp.WriteAt(h.encode(), 0)
-	}
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), idxPath)
-}
-
-// writeSections writes records, the two lookup tables, the iteration
-// order and the iteration table; it returns the table's rows. Write errors
-// stay in w (bufio keeps the first).
-func writeSections(w *bufio.Writer, entries []entry) int {
-	buf := make([]byte, recordSize)
-	for i := range entries {
-		entries[i].put(buf)
-		w.Write(buf)
-	}
-	writeKeys(w, entries, func(e *entry) uint64 { return e.trace })
-	writeKeys(w, entries, func(e *entry) uint64 { return e.cas })
-	iters := iterationTable(entries)
-	order := make([]uint32, len(entries))
-	next := make(map[int32]uint32, len(iters))
-	for _, it := range iters {
-		next[int32(it.Iteration)] = it.start
-	}
-	for i := range entries {
-		k := entries[i].iteration
-		order[next[k]] = uint32(i)
-		next[k]++
-	}
-	le := binary.LittleEndian
-	for _, o := range order {
-		w.Write(le.AppendUint32(buf[:0], o))
-	}
-	for _, it := range iters {
-		row := le.AppendUint32(buf[:0], uint32(int32(it.Iteration)))
-		row = le.AppendUint32(row, it.start)
-		row = le.AppendUint32(row, uint32(it.Calls))
-		for code := range len(indexLabels) + 1 {
-			row = le.AppendUint32(row, uint32(it.Labels[labelName(code)]))
-		}
-		w.Write(row)
-	}
-	return len(iters)
-}
-
-// writeKeys writes (key, ordinal) pairs sorted by key, then ordinal.
-func writeKeys(w *bufio.Writer, entries []entry, key func(*entry) uint64) {
-	type kv struct {
-		k uint64
-		o uint32
-	}
-	keys := make([]kv, len(entries))
-	for i := range entries {
-		keys[i] = kv{key(&entries[i]), uint32(i)}
-	}
-	slices.SortFunc(keys, func(a, b kv) int {
-		if a.k != b.k {
-			if a.k < b.k {
-				return -1
-			}
-			return 1
-		}
-		return int(a.o) - int(b.o)
-	})
-	buf := make([]byte, keySize)
-	for _, e := range keys {
-		binary.LittleEndian.PutUint64(buf, e.k)
-		binary.LittleEndian.PutUint32(buf[8:], e.o)
-		w.Write(buf)
-	}
-}
-
-// iterationTable counts the entries of each iteration, in iteration order,
-// each with its first row in the iteration order.
-func iterationTable(entries []entry) []IterationCount {
-	byIt := map[int32]*IterationCount{}
-	for i := range entries {
-		e := &entries[i]
-		c := byIt[e.iteration]
-		if c == nil {
-			c = &IterationCount{Iteration: int(e.iteration), Labels: map[string]int{}}
-			byIt[e.iteration] = c
-		}
-		c.Calls++
-		c.Labels[labelName(int(e.label))]++
-	}
-	out := make([]IterationCount, 0, len(byIt))
-	for _, c := range byIt {
-		out = append(out, *c)
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Iteration < out[j].Iteration })
-	start := uint32(0)
-	for i := range out {
-		out[i].start = start
-		start += uint32(out[i].Calls)
-	}
-	return out
-}
-
 // Section offsets.
 func (ix *ResultIndex) recordsAt() int64 { return indexHeaderSize }
 func (ix *ResultIndex) traceAt() int64   { return ix.recordsAt() + int64(ix.h.n)*recordSize }
@@ -603,20 +349,6 @@ func (ix *ResultIndex) readIters() ([]IterationCount, error) {
 			}
 		}
 		out[i] = c
-	}
-	return out, nil
-}
-
-// entries reads every record (to extend the index).
-func (ix *ResultIndex) entries() ([]entry, error) {
-	out := make([]entry, 0, ix.h.n)
-	r := bufio.NewReaderSize(io.NewSectionReader(ix.idx, ix.recordsAt(), int64(ix.h.n)*recordSize), 256<<10)
-	buf := make([]byte, recordSize)
-	for range ix.h.n {
-		if _, err := io.ReadFull(r, buf); err != nil {
-			return nil, err
-		}
-		out = append(out, getEntry(buf))
 	}
 	return out, nil
 }
@@ -705,7 +437,8 @@ func (ix *ResultIndex) InIteration(it, k int) (int, error) {
 // ByTrace finds the result with trace ID id; nil when none is indexed.
 func (ix *ResultIndex) ByTrace(id string) (*repo.Result, error) {
 	var found *repo.Result
-	err := ix.lookup(ix.traceAt(), idHash(id), func(r *repo.Result) bool {
+	h := idHash(id)
+	err := ix.lookup(ix.traceAt(), h, func(e entry) bool { return e.trace == h }, func(_ int, r *repo.Result) bool {
 		if r.ID == id {
 			found = r
 			return false
@@ -718,7 +451,8 @@ func (ix *ResultIndex) ByTrace(id string) (*repo.Result, error) {
 // ByCase streams the results of case caseID in file order, each with its
 // ordinal, until fn returns false.
 func (ix *ResultIndex) ByCase(caseID string, fn func(ord int, r *repo.Result) bool) error {
-	return ix.lookupOrd(ix.caseAt(), idHash(caseID), func(ord int, r *repo.Result) bool {
+	h := idHash(caseID)
+	return ix.lookup(ix.caseAt(), h, func(e entry) bool { return e.cas == h }, func(ord int, r *repo.Result) bool {
 		if r.CaseID != caseID {
 			return true // another case with the same hash
 		}
@@ -726,30 +460,36 @@ func (ix *ResultIndex) ByCase(caseID string, fn func(ord int, r *repo.Result) bo
 	})
 }
 
-func (ix *ResultIndex) lookup(table int64, key uint64, fn func(*repo.Result) bool) error {
-	return ix.lookupOrd(table, key, func(_ int, r *repo.Result) bool { return fn(r) })
-}
-
-// lookupOrd binary-searches a (key, ordinal) table for key and reads each
-// result it lists. Lines that no longer decode are skipped.
-func (ix *ResultIndex) lookupOrd(table int64, key uint64, fn func(int, *repo.Result) bool) error {
+// lookup binary-searches a table of keys for hash's high half and reads
+// each result it lists whose record has the whole hash (match). Lines that
+// no longer decode are skipped.
+func (ix *ResultIndex) lookup(table int64, hash uint64, match func(entry) bool, fn func(int, *repo.Result) bool) error {
 	n := ix.Len()
 	buf := make([]byte, keySize)
 	var rerr error
-	keyAt := func(i int) (uint64, int) {
+	keyAt := func(i int) uint64 {
 		if _, err := ix.idx.ReadAt(buf, table+int64(i)*keySize); err != nil {
 			rerr = err
-			return ^uint64(0), 0
+			return ^uint64(0)
 		}
-		return binary.LittleEndian.Uint64(buf), int(binary.LittleEndian.Uint32(buf[8:]))
+		return binary.LittleEndian.Uint64(buf)
 	}
-	i := sort.Search(n, func(i int) bool { k, _ := keyAt(i); return k >= key })
+	high := hash >> 32
+	i := sort.Search(n, func(i int) bool { return keyAt(i)>>32 >= high })
 	for ; i < n && rerr == nil; i++ {
-		k, ord := keyAt(i)
-		if k != key {
+		k := keyAt(i)
+		if k>>32 != high {
 			break
 		}
-		r, err := ix.At(ord)
+		ord := int(uint32(k))
+		e, err := ix.entry(ord)
+		if err != nil {
+			return err
+		}
+		if !match(e) {
+			continue
+		}
+		r, err := ix.read(e)
 		if err != nil {
 			continue
 		}
