@@ -135,6 +135,9 @@ func buildIndex(res *os.File, idxPath string, st os.FileInfo, old *ResultIndex, 
 	}
 	// Not synced: a torn index after a crash fails its checksum and is
 	// built again.
+	if err := tmp.Chmod(0o644); err != nil {
+		return err
+	}
 	if err := tmp.Close(); err != nil {
 		return err
 	}
