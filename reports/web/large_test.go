@@ -245,18 +245,38 @@ func TestLargeRunServedWithinBoundedMemory(t *testing.T) {
 
 // benchServer serves a synthetic run of 300,000 cases × 1 iteration, its
 // index built.
-func benchServer(b *testing.B) *httptest.Server {
-	ts, _, _ := synthServer(b, 300_000, 1)
+func benchServer(b *testing.B) (*httptest.Server, runstore.Run) {
+	ts, _, run := synthServer(b, 300_000, 1)
 	getBody(b, ts.URL+"/api/runs/run_synth/calls?limit=1")
 	b.ResetTimer()
-	return ts
+	return ts, run
 }
 
 func BenchmarkLargeRunPages(b *testing.B) {
 	if testing.Short() {
 		b.Skip("writes a 300,000-result run")
 	}
-	ts := benchServer(b)
+	ts, run := benchServer(b)
+	// Floors, in the same minutes: reading results.jsonl once (as cat
+	// does), and decoding it whole (what each of these pages did before
+	// the index).
+	b.Run("floor_read_file", func(b *testing.B) {
+		for b.Loop() {
+			f, err := os.Open(run.Dir().Results())
+			if err != nil {
+				b.Fatal(err)
+			}
+			io.Copy(io.Discard, f)
+			f.Close()
+		}
+	})
+	b.Run("before_decode_whole_file", func(b *testing.B) {
+		for b.Loop() {
+			if err := run.Results(func(*repo.Result) error { return nil }); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
 	for _, bc := range []struct{ name, path string }{
 		{"run_page", "/runs/run_synth"},
 		{"run_page_deep", "/runs/run_synth?offset=250000&limit=100"},
