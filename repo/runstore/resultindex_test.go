@@ -7,7 +7,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -186,19 +185,10 @@ func TestResultIndexInAReadOnlyRun(t *testing.T) {
 	os.Remove(indexPath(run.Dir()))
 }
 
-// benchRun is a synthetic run of 300,000 results (about 50 MB), written
-// once per benchmark binary.
-var benchRun = sync.OnceValue(func() string {
-	dir, err := os.MkdirTemp("", "selfevals-index-bench-")
-	if err != nil {
-		panic(err)
-	}
-	writeRun(&testing.B{}, dir, 0, 300_000, 150_000)
-	return dir
-})
-
+// benchResults writes a synthetic run of 300,000 results (about 57 MB)
+// for one benchmark.
 func benchResults(b *testing.B) (Run, int64) {
-	run := At(benchRun())
+	run := writeRun(b, b.TempDir(), 0, 300_000, 150_000)
 	st, err := os.Stat(run.Dir().Results())
 	if err != nil {
 		b.Fatal(err)
