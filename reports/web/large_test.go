@@ -12,6 +12,7 @@ import (
 	"runtime/metrics"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -339,5 +340,35 @@ func TestPagesIncludeALiveRunsTail(t *testing.T) {
 	}
 	if st2, _ := os.Stat(run.Dir().ResultsIndex()); !st2.ModTime().Equal(st.ModTime()) || st2.Size() != st.Size() {
 		t.Error("the index was rewritten for five lines")
+	}
+}
+
+// Requests that arrive together at a run not indexed yet share one build
+// and all see the whole run.
+func TestConcurrentFirstVisits(t *testing.T) {
+	ts, _, _ := synthServer(t, 5000, 2)
+	paths := []string{"/api/runs/run_synth/calls?limit=7", "/api/traces/tr_0000009999", "/api/iterations/run_synth:1?limit=3", "/runs/run_synth?limit=5"}
+	errs := make(chan error, 4*len(paths))
+	var wg sync.WaitGroup
+	for i := range 4 * len(paths) {
+		wg.Add(1)
+		go func(path string) {
+			defer wg.Done()
+			resp, err := http.Get(ts.URL + path)
+			if err != nil {
+				errs <- err
+				return
+			}
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != 200 || (strings.Contains(path, "calls") && !strings.Contains(string(b), `"total": 10000`)) {
+				errs <- fmt.Errorf("GET %s: %d %.200s", path, resp.StatusCode, b)
+			}
+		}(paths[i%len(paths)])
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
 	}
 }
