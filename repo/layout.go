@@ -17,7 +17,8 @@ import (
 //	                                    cases.jsonl, decision.json
 //	runs/<slug>/<run-id>/               one run's record: run.json,
 //	                                    results.jsonl, iterations.jsonl,
-//	                                    traces.parquet, report.md
+//	                                    traces.parquet, report.md,
+//	                                    results.idx (a cache for serve)
 //	runs/<slug>/.lock                   held while a run of slug is going on
 //	analysis/<slug>/                    error-analysis bundles and records
 //	.cache/                             agent and judge answers
@@ -47,6 +48,7 @@ const (
 	TracesName       = "traces.parquet"
 	ReportName       = "report.md"
 	RegradedName     = "regrade.jsonl"
+	ResultsIndexName = "results.idx"
 	LockName         = ".lock"
 )
 
@@ -177,6 +179,10 @@ func (r RunDir) Report() string { return filepath.Join(string(r), ReportName) }
 // Regraded is regrade.jsonl, the results as graded again by `regrade
 // --write`, beside the original ones.
 func (r RunDir) Regraded() string { return filepath.Join(string(r), RegradedName) }
+
+// ResultsIndex is results.idx: where each result is in results.jsonl, a
+// cache built from it (by runstore) so serve's pages read single lines.
+func (r RunDir) ResultsIndex() string { return filepath.Join(string(r), ResultsIndexName) }
 
 // RunID is the run's ID, the directory's name.
 func (r RunDir) RunID() string { return filepath.Base(string(r)) }

@@ -44,13 +44,21 @@ it. Ctrl-C stops it gracefully.
 
 The JSON API is under /api: health, workspace, experiments,
 experiments/<slug>, experiments/<slug>/runs, runs/active, runs/<run>,
-runs/<run>/iterations, runs/<run>/decisions, runs/<run>/stream (Server-Sent
-Events: snapshot, span, iteration, ping, complete), iterations/<id>,
-traces/<id>, threads/<thread-id> and history.`,
+runs/<run>/iterations, runs/<run>/decisions, runs/<run>/calls,
+runs/<run>/stream (Server-Sent Events: snapshot, span, iteration, ping,
+complete), iterations/<id>, traces/<id>, threads/<thread-id> and history.
+
+Lists of calls come a page at a time (?offset=&limit=, at most 1000, with
+the total): runs/<run>/calls newest first (?iteration=N for one iteration,
+?order=oldest_first), iterations/<id> oldest first, and the run page. A
+run's results are read through an index, results.idx beside results.jsonl,
+built on the first visit (a few seconds at a million calls) and reused
+while results.jsonl is unchanged, so a page reads only the lines it shows.`,
 		Example: `  selfevals serve
   selfevals serve --addr 127.0.0.1:9000
   selfevals serve --addr 0.0.0.0:7878 --public   # reachable from other machines
-  curl -s localhost:7878/api/experiments | jq '.[].committed.primary'`,
+  curl -s localhost:7878/api/experiments | jq '.[].committed.primary'
+  curl -s 'localhost:7878/api/runs/RUN_ID/calls?iteration=0&offset=100&limit=50' | jq '.total, .calls[0]'`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runServe(cmd.Context(), io, opts)

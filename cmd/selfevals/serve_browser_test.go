@@ -80,6 +80,12 @@ func (c *cdp) eval(t *testing.T, expr string, v any) {
 func (c *cdp) navigate(t *testing.T, u string) {
 	t.Helper()
 	c.call(t, "Page.navigate", map[string]any{"url": u})
+	c.waitFor(t, u)
+}
+
+// waitFor waits until the page at u has loaded.
+func (c *cdp) waitFor(t *testing.T, u string) {
+	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for time.Now().Before(deadline) {
 		var state string
@@ -346,6 +352,40 @@ agent:
 	page.eval(t, `document.getElementById('terminated').textContent`, &terminated)
 	if terminated == "" {
 		t.Error("the page does not say why the run ended")
+	}
+
+	// The finished run a page at a time: 15 rows, then the next 15 by its
+	// "older" link, then the last 10 and no further link; every call once.
+	page.navigate(t, base+"runs/"+runID+"?limit=15")
+	const pageProbe = `JSON.stringify({rows: Array.from(document.querySelectorAll('#spans tr a')).map(a => a.getAttribute('href')), older: !!document.getElementById('page-older'), newer: !!document.getElementById('page-newer'), total: (document.getElementById('page-total')||{}).textContent})`
+	type pageRows struct {
+		Rows         []string `json:"rows"`
+		Older, Newer bool
+		Total        string `json:"total"`
+	}
+	seen := map[string]bool{}
+	for i, want := range []int{15, 15, 10} {
+		var raw string
+		page.eval(t, pageProbe, &raw)
+		var pr pageRows
+		json.Unmarshal([]byte(raw), &pr)
+		if len(pr.Rows) != want || pr.Older != (i < 2) || pr.Newer != (i > 0) || pr.Total != fmt.Sprint(2*cases) {
+			t.Fatalf("page %d of the run: %+v, want %d rows", i+1, pr, want)
+		}
+		for _, h := range pr.Rows {
+			if seen[h] {
+				t.Errorf("call %s is on two pages", h)
+			}
+			seen[h] = true
+		}
+		if pr.Older {
+			next := base + "runs/" + runID + fmt.Sprintf("?offset=%d&limit=15", 15*(i+1))
+			page.call(t, "Runtime.evaluate", map[string]any{"expression": "document.getElementById('page-older').click()"})
+			page.waitFor(t, next)
+		}
+	}
+	if len(seen) != 2*cases {
+		t.Errorf("the pages showed %d distinct calls, want %d", len(seen), 2*cases)
 	}
 
 	// Screenshots of the experiment and trace pages.

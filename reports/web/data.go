@@ -458,12 +458,10 @@ func (s *Server) apiRunDecisions(r *http.Request) (any, error) {
 	return decisionViews(man.RunID, its), nil
 }
 
-// maxCalls bounds the calls an iteration's detail lists.
-const maxCalls = 2000
-
 // iteration finds an iteration by itr_ ID (the newest run that has it: IDs
-// are content hashes and repeat across runs) or by "<run>:<index>".
-func (s *Server) iteration(id string) (*IterationDetail, error) {
+// are content hashes and repeat across runs) or by "<run>:<index>", with a
+// page of its calls (oldest first).
+func (s *Server) iteration(id string, offset, limit int) (*IterationDetail, error) {
 	var dirs []string
 	index := -1
 	itrID := ""
@@ -500,18 +498,12 @@ func (s *Server) iteration(id string) (*IterationDetail, error) {
 						d.View = v
 					}
 				}
-				err = eachResult(dir, nil, func(res *repo.Result) error {
-					if res.Iteration == it.Index {
-						d.CallsTotal++
-						if len(d.Calls) < maxCalls {
-							d.Calls = append(d.Calls, callView(man.RunID, res))
-						}
-					}
-					return nil
-				})
-				if err != nil && !os.IsNotExist(err) {
+				idx := it.Index
+				page, err := s.callsPage(dir, man.RunID, &idx, offset, limit, false)
+				if err != nil {
 					return nil, err
 				}
+				d.Calls, d.CallsTotal, d.CallsOffset, d.CallsLimit = page.Calls, page.Total, offset, limit
 				return d, nil
 			}
 		}
@@ -520,7 +512,11 @@ func (s *Server) iteration(id string) (*IterationDetail, error) {
 }
 
 func (s *Server) apiIteration(r *http.Request) (any, error) {
-	return s.iteration(r.PathValue("id"))
+	offset, limit, err := paging(r)
+	if err != nil {
+		return nil, err
+	}
+	return s.iteration(r.PathValue("id"), offset, limit)
 }
 
 func callView(runID string, r *repo.Result) CallView {
@@ -554,14 +550,6 @@ func (s *Server) runDirs(slug string) ([]string, error) {
 		out[i] = r.Path()
 	}
 	return out, err
-}
-
-// eachResult streams a run's results.jsonl, skipping what it cannot read
-// (a page shows what it can of a damaged run); when filter is set, lines
-// that do not contain it are skipped before decoding.
-func eachResult(runDir string, filter []byte, fn func(*repo.Result) error) error {
-	rr := runstore.ResultsReader{Path: runstore.At(runDir).Dir().Results(), Filter: filter, Lenient: true}
-	return rr.Each(fn)
 }
 
 // parseTime reads an RFC 3339 time, zero when absent.

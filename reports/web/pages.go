@@ -7,6 +7,7 @@ import (
 	"html/template"
 	"io/fs"
 	"net/http"
+	"slices"
 	"sort"
 	"strconv"
 	"sync"
@@ -301,19 +302,42 @@ func ciText(lo, hi *float64) string {
 	return "[" + fmtNum(*lo) + ", " + fmtNum(*hi) + "]"
 }
 
+// runData is the run page: the run so far and a page of its calls, newest
+// first.
+type runData struct {
+	*Snapshot
+	Pager pager
+}
+
+// pager is where a page of calls is among all of them.
+type pager struct {
+	Offset, Limit, Total int
+	From, To             int // 1-based rows shown
+	Newer, Older         int // offsets of the neighbouring pages
+	HasNewer, HasOlder   bool
+}
+
+func newPager(offset, limit, total, shown int) pager {
+	p := pager{Offset: offset, Limit: limit, Total: total, From: offset + 1, To: offset + shown,
+		Newer: max(0, offset-limit), Older: offset + limit, HasNewer: offset > 0, HasOlder: offset+limit < total}
+	if shown == 0 {
+		p.From = p.To
+	}
+	return p
+}
+
 func (s *Server) runPage(r *http.Request, p *page) error {
-	snap, err := s.runSnapshot(r.PathValue("run"))
+	offset, limit, err := paging(r)
+	if err != nil {
+		return err
+	}
+	snap, err := s.runSnapshot(r.PathValue("run"), offset, limit)
 	if err != nil {
 		return err
 	}
 	p.Title = "Run " + snap.Run.RunID
-	// Newest first, as the live page adds rows at the top.
-	rows := make([]LiveSpan, len(snap.Spans))
-	for i, sp := range snap.Spans {
-		rows[len(rows)-1-i] = sp
-	}
-	snap.Spans = rows
-	p.Data = snap
+	slices.Reverse(snap.Spans) // newest first, as the live page adds rows at the top
+	p.Data = runData{Snapshot: snap, Pager: newPager(offset, limit, snap.Calls, len(snap.Spans))}
 	return nil
 }
 

@@ -100,6 +100,7 @@ func (s *Server) routes() {
 		"/api/runs/{run}":              s.apiRun,
 		"/api/runs/{run}/iterations":   s.apiRunIterations,
 		"/api/runs/{run}/decisions":    s.apiRunDecisions,
+		"/api/runs/{run}/calls":        s.apiRunCalls,
 		"/api/iterations/{id}":         s.apiIteration,
 		"/api/traces/{id}":             s.apiTrace,
 		"/api/threads/{id}":            s.apiThread,

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io/fs"
 	"net/http"
+	"slices"
 	"strconv"
 	"time"
 
@@ -115,7 +116,6 @@ type follower struct {
 	its    int                    // iterations sent
 	calls  int
 	labels map[string]int
-	recent []LiveSpan
 }
 
 func newFollower(s *Server, dir, runID string) *follower {
@@ -137,28 +137,28 @@ func (f *follower) results(fn func(*repo.Result)) error {
 	return err
 }
 
-func (f *follower) snapshot(man *repo.RunManifest) (*Snapshot, error) {
-	err := f.results(func(r *repo.Result) {
-		f.recent = append(f.recent, liveSpan(f.runID, r))
-		if len(f.recent) > 2*snapshotSpans {
-			f.recent = append(f.recent[:0], f.recent[len(f.recent)-snapshotSpans:]...)
+// snapshot is the run so far, read through its index: the counts from the
+// index's table, and a page of calls counted from the newest (the stream
+// sends the latest snapshotSpans). Following goes on from the end of what
+// it read.
+func (f *follower) snapshot(man *repo.RunManifest, offset, limit int) (*Snapshot, error) {
+	recent := []LiveSpan{}
+	err := withIndex(f.dir, func(ix *runstore.ResultIndex) error {
+		rr, err := newRunResults(ix, nil)
+		if err != nil {
+			return err
 		}
+		f.calls, f.labels, f.reader.Offset = rr.len(), rr.labels(), rr.tailEnd
+		return rr.page(offset, limit, true, func(r *repo.Result) { recent = append(recent, liveSpan(f.runID, r)) })
 	})
 	if err != nil {
 		return nil, err
 	}
-	if len(f.recent) > snapshotSpans {
-		f.recent = f.recent[len(f.recent)-snapshotSpans:]
-	}
+	slices.Reverse(recent) // oldest first
 	its, _ := runstore.At(f.dir).Iterations()
 	f.its = len(its)
-	snap := &Snapshot{Run: f.s.runView(f.dir, man), Iterations: iterationViews(man.RunID, man.Target, its),
-		Calls: f.calls, Labels: copyLabels(f.labels), Spans: f.recent}
-	if snap.Spans == nil {
-		snap.Spans = []LiveSpan{}
-	}
-	f.recent = nil
-	return snap, nil
+	return &Snapshot{Run: f.s.runView(f.dir, man), Iterations: iterationViews(man.RunID, man.Target, its),
+		Calls: f.calls, Labels: copyLabels(f.labels), Spans: recent}, nil
 }
 
 func copyLabels(m map[string]int) map[string]int {
@@ -169,13 +169,14 @@ func copyLabels(m map[string]int) map[string]int {
 	return out
 }
 
-// runSnapshot is the state of a run for the live page rendered on the server.
-func (s *Server) runSnapshot(id string) (*Snapshot, error) {
+// runSnapshot is the state of a run for the run page rendered on the
+// server, with a page of its calls counted from the newest.
+func (s *Server) runSnapshot(id string, offset, limit int) (*Snapshot, error) {
 	dir, man, err := s.runDir(id)
 	if err != nil {
 		return nil, err
 	}
-	return newFollower(s, dir, man.RunID).snapshot(man)
+	return newFollower(s, dir, man.RunID).snapshot(man, offset, limit)
 }
 
 func (s *Server) stream(w http.ResponseWriter, r *http.Request) {
@@ -219,7 +220,7 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request) {
 	}
 
 	f := newFollower(s, dir, man.RunID)
-	snap, err := f.snapshot(man)
+	snap, err := f.snapshot(man, 0, snapshotSpans)
 	if err != nil {
 		send("error", ErrorBody{Error: err.Error(), Status: http.StatusInternalServerError})
 		return

@@ -3,7 +3,6 @@ package web
 import (
 	"errors"
 	"net/http"
-	"os"
 	"sort"
 	"strconv"
 	"strings"
@@ -23,13 +22,11 @@ var errFound = errors.New("found")
 // "<run>:<iteration>:<repetition>:<case_id>".
 func (s *Server) findResult(id string) (dir string, man *repo.RunManifest, res *repo.Result, err error) {
 	var dirs []string
-	var match func(*repo.Result) bool
-	var filter []byte
+	var find func(dir string) (*repo.Result, error)
 	switch {
 	case traceRE.MatchString(id):
 		dirs, _ = s.runDirs("")
-		match = func(r *repo.Result) bool { return r.ID == id }
-		filter = []byte(`"` + id + `"`)
+		find = func(d string) (*repo.Result, error) { return resultByTrace(d, id) }
 	case strings.HasPrefix(id, "run_"):
 		parts := strings.SplitN(id, ":", 4)
 		d, _, err := s.runDir(parts[0])
@@ -37,36 +34,15 @@ func (s *Server) findResult(id string) (dir string, man *repo.RunManifest, res *
 			return "", nil, nil, err
 		}
 		dirs = []string{d}
-		switch {
-		case len(parts) == 2 && traceRE.MatchString(parts[1]):
-			tr := parts[1]
-			match = func(r *repo.Result) bool { return r.ID == tr }
-			filter = []byte(`"` + tr + `"`)
-		case len(parts) == 4:
-			it, err1 := strconv.Atoi(parts[1])
-			rep, err2 := strconv.Atoi(parts[2])
-			if err1 != nil || err2 != nil || it < 0 || rep < 0 || !caseRE.MatchString(parts[3]) {
-				return "", nil, nil, badRequest("%q is not a call ID (<run>:<iteration>:<repetition>:<case_id>)", id)
-			}
-			caseID := parts[3]
-			match = func(r *repo.Result) bool { return r.Iteration == it && r.Repetition == rep && r.CaseID == caseID }
-			filter = []byte(`"` + caseID + `"`)
-		default:
-			return "", nil, nil, badRequest("%q is not a call ID (<run>:tr_… or <run>:<iteration>:<repetition>:<case_id>)", id)
+		if find, err = callFinder(id, parts); err != nil {
+			return "", nil, nil, err
 		}
 	default:
 		return "", nil, nil, badRequest("%q is not a trace ID (tr_…) or a call ID (<run>:…)", id)
 	}
 	for _, d := range dirs {
-		var found *repo.Result
-		err := eachResult(d, filter, func(r *repo.Result) error {
-			if match(r) {
-				found = r
-				return errFound
-			}
-			return nil
-		})
-		if err != nil && !errors.Is(err, errFound) && !os.IsNotExist(err) {
+		found, err := find(d)
+		if err != nil {
 			return "", nil, nil, err
 		}
 		if found != nil {
@@ -78,6 +54,31 @@ func (s *Server) findResult(id string) (dir string, man *repo.RunManifest, res *
 		}
 	}
 	return "", nil, nil, notFound("trace %s not found", id)
+}
+
+// callFinder finds a call of one run by a run-call ID's parts after the
+// run: a trace ID, or iteration, repetition and case ID (looked up by case).
+func callFinder(id string, parts []string) (func(dir string) (*repo.Result, error), error) {
+	switch {
+	case len(parts) == 2 && traceRE.MatchString(parts[1]):
+		return func(d string) (*repo.Result, error) { return resultByTrace(d, parts[1]) }, nil
+	case len(parts) == 4:
+		it, err1 := strconv.Atoi(parts[1])
+		rep, err2 := strconv.Atoi(parts[2])
+		if err1 != nil || err2 != nil || it < 0 || rep < 0 || !caseRE.MatchString(parts[3]) {
+			return nil, badRequest("%q is not a call ID (<run>:<iteration>:<repetition>:<case_id>)", id)
+		}
+		return func(d string) (*repo.Result, error) {
+			var found *repo.Result
+			err := resultsOfCases(d, parts[3:], func(r *repo.Result) {
+				if found == nil && r.Iteration == it && r.Repetition == rep {
+					found = r
+				}
+			})
+			return found, err
+		}, nil
+	}
+	return nil, badRequest("%q is not a call ID (<run>:tr_… or <run>:<iteration>:<repetition>:<case_id>)", id)
 }
 
 // findCase streams an experiment's dataset for one case.
@@ -487,23 +488,29 @@ func (s *Server) thread(r *http.Request, threadID string) (*Thread, error) {
 	for _, d := range dirs {
 		found := 0
 		chosen := iteration
-		eachResult(d, nil, func(res *repo.Result) error {
+		ids := make([]string, len(cases))
+		for i, c := range cases {
+			ids[i] = c.id
+		}
+		err := resultsOfCases(d, ids, func(res *repo.Result) {
 			i, ok := want[res.CaseID]
 			if !ok || res.Repetition != rep {
-				return nil
+				return
 			}
 			if chosen < 0 {
 				chosen = res.Iteration
 			}
 			if res.Iteration != chosen {
-				return nil
+				return
 			}
 			if results[i] == nil {
 				found++
 			}
 			results[i] = res
-			return nil
 		})
+		if err != nil {
+			return nil, err
+		}
 		if found > 0 {
 			if man, err := runstore.At(d).Manifest(); err == nil {
 				th.RunID = man.RunID

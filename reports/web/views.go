@@ -144,8 +144,12 @@ type IterationDetail struct {
 	Iteration  *repo.IterationSummary `json:"iteration"`
 	View       IterationView          `json:"summary"`
 	Decision   DecisionView           `json:"decision"`
-	Calls      []CallView             `json:"calls"`
-	CallsTotal int                    `json:"calls_total"`
+	// Calls are a page of the iteration's calls, oldest first: from
+	// CallsOffset, at most CallsLimit of CallsTotal (?offset=&limit=).
+	Calls       []CallView `json:"calls"`
+	CallsTotal  int        `json:"calls_total"`
+	CallsOffset int        `json:"calls_offset"`
+	CallsLimit  int        `json:"calls_limit"`
 }
 
 // CallView is one agent call in a list (a result line without its bulk).

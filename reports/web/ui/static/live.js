@@ -5,7 +5,8 @@
   var root = document.getElementById("live");
   if (!root || !window.EventSource) return;
   var state = root.getAttribute("data-state");
-  if (state !== "running") return; // a finished run is rendered whole by the server
+  if (state !== "running") return; // a finished run is rendered by the server, a page at a time
+  if (root.getAttribute("data-offset") !== "0") return; // an older page stays as it is
 
   var tbody = document.getElementById("spans");
   var itBody = document.querySelector("#iterations tbody");
@@ -85,6 +86,8 @@
   }
   function setCounts(calls) {
     document.getElementById("calls").textContent = calls;
+    var total = document.getElementById("page-total");
+    if (total) total.textContent = calls;
     ["pass", "fail", "error"].forEach(function (l) {
       var el = document.getElementById("n-" + l);
       if (el) el.textContent = labels[l] || 0;
