@@ -178,7 +178,9 @@ func (p *WorkerPool) callOn(ctx context.Context, w *worker, line []byte) (repo.R
 	defer cancel()
 	start := time.Now()
 	resp, err, died := w.call(callCtx, line, start)
-	p.sizer.called(time.Since(start))
+	if !starting { // as the start-up's CPU, its time is left out
+		p.sizer.called(time.Since(start))
+	}
 	var ce *CallError
 	if starting && errors.As(err, &ce) && ce.Kind == repo.ErrTimeout && callCtx.Err() == context.DeadlineExceeded {
 		ce.Msg = fmt.Sprintf("agent worker started but did not answer its first request within %s (agent.startup_timeout %s + run.timeout %s); raise agent.startup_timeout if it is slow to start",

@@ -79,7 +79,12 @@ func (s *workerSizer) shouldGrow(pids []int) bool {
 			return true
 		}
 		cpu[pid] = t
-		used += t - s.lastCPU[pid] // a new process counts from 0
+		if last, seen := s.lastCPU[pid]; seen {
+			// A process first seen counts from the next window: its
+			// start-up (an interpreter loading its libraries) is no
+			// sign of how it answers.
+			used += t - last
+		}
 	}
 	busy := s.busy.Load()
 	if s.lastCPU != nil && busy > s.lastBusy {
