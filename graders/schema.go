@@ -9,7 +9,7 @@ import (
 	"strings"
 	"sync"
 
-	"github.com/santhosh-tekuri/jsonschema/v6"
+	"github.com/selfevals/selfevals/internal/jsonschema"
 	"github.com/selfevals/selfevals/repo"
 )
 

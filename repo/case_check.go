@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/goccy/go-json"
-	"github.com/santhosh-tekuri/jsonschema/v6"
+	"github.com/selfevals/selfevals/internal/jsonschema"
 	"gopkg.in/yaml.v3"
 )
 

@@ -658,6 +658,12 @@ func (c *specCheck) adapter(field string, a *Agent) {
 	if a.StartupTimeout != 0 && !a.Worker && !c.broken.at(field+".worker") {
 		c.add(field+".startup_timeout", "only applies to worker agents (worker: true)", "a command agent without worker starts for every call: its start-up is part of run.timeout")
 	}
+	if a.Workers != 0 && !a.Worker && !c.broken.at(field+".worker") {
+		c.add(field+".workers", "only applies to worker agents (worker: true)", "")
+	}
+	if a.Workers < 0 {
+		c.add(field+".workers", "must be at least 1", "e.g. workers: 4, or leave it out to size the pool to the cores")
+	}
 	if a.StartupTimeout < 0 {
 		c.add(field+".startup_timeout", "must be positive", "e.g. startup_timeout: 30s")
 	}

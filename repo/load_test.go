@@ -86,6 +86,12 @@ func TestSpecProblems(t *testing.T) {
 		{"startup timeout needs a worker", func(s string) string {
 			return strings.Replace(s, "  builtin: echo", "  builtin: echo\n  startup_timeout: 5s", 1)
 		}, []string{"agent.startup_timeout: only applies to worker agents"}},
+		{"workers needs a worker", func(s string) string {
+			return strings.Replace(s, "  builtin: echo", "  builtin: echo\n  workers: 4", 1)
+		}, []string{"x.yaml:10:3: agent.workers: only applies to worker agents"}},
+		{"workers below one", func(s string) string {
+			return strings.Replace(s, "  builtin: echo", "  command: [x]\n  worker: true\n  workers: -2", 1)
+		}, []string{"agent.workers: must be at least 1"}},
 		{"unknown metric", func(s string) string { return strings.Replace(s, "name: pass@1", "name: accuracy", 1) },
 			[]string{`experiment.target.primary.name: unknown metric "accuracy"`, "known metrics"}},
 		{"bad operator", func(s string) string { return strings.Replace(s, `">="`, `"=>"`, 1) },

@@ -382,7 +382,12 @@ type Agent struct {
 	// StartupTimeout is how long a worker process may take to start, on
 	// top of run.timeout for its first call (DefaultStartupTimeout).
 	StartupTimeout Duration `yaml:"startup_timeout,omitempty" json:"startup_timeout,omitempty"`
-	OTLP           *OTLP    `yaml:"otlp,omitempty" json:"otlp,omitempty"`
+	// Workers fixes the number of worker processes (worker: true); by
+	// default the pool starts one per core and grows toward
+	// run.parallelism while the workers wait more than they compute. It
+	// changes no answer, so the agent's fingerprint leaves it out.
+	Workers int   `yaml:"workers,omitempty" json:"-"`
+	OTLP    *OTLP `yaml:"otlp,omitempty" json:"otlp,omitempty"`
 	// Entrypoint is the reference's in-process Python callable; it is
 	// rejected with an explanation of the replacements.
 	Entrypoint string `yaml:"entrypoint,omitempty" json:"-"`

@@ -39,8 +39,11 @@ type Recorder struct {
 	reused     []string      // identical candidates an earlier run committed
 	kept       []string      // refs that keep earlier runs' candidates the branch left
 	// Warnings are for the run's report.
-	Warnings   []string
-	store      runstore.Store
+	Warnings []string
+	store    runstore.Store
+	// syncs holds the fsyncs of run.json, report.md, the committed result
+	// and the renames, made once each when the run ends (repo.Syncs).
+	syncs      *repo.Syncs
 	lock       *runstore.Lock
 	results    *runstore.ResultWriter
 	traces     *tracefile.Writer // nil with persist_traces: none
@@ -94,7 +97,8 @@ type MergeSource struct {
 // or with Resume the last unfinished run of the experiment.
 func StartRecord(evalsDir string, ls *repo.LoadedSpec, fingerprint string, opts RecordOptions) (*Recorder, error) {
 	e := &ls.Spec.Experiment
-	r := &Recorder{Spec: ls, Fingerprint: fingerprint, store: runstore.Open(evalsDir)}
+	syncs := &repo.Syncs{}
+	r := &Recorder{Spec: ls, Fingerprint: fingerprint, store: runstore.Open(evalsDir).DeferSyncs(syncs), syncs: syncs}
 	now := time.Now().UTC()
 	if opts.Resume {
 		run, man, err := r.store.LastUnfinished(ls.Slug, opts.Shard)
@@ -125,6 +129,7 @@ func StartRecord(evalsDir string, ls *repo.LoadedSpec, fingerprint string, opts 
 		// decides, writes evals/results and commits.
 		opts.NoPersist, opts.NoCommit = true, fmt.Sprintf("shard %s: `selfevals merge` of every shard commits", r.manifest.Shard)
 	}
+	r.Run = r.Run.DeferSyncs(syncs)
 	r.noPersist = opts.NoPersist || r.manifest.NoPersist
 	r.manifest.NoPersist = r.noPersist
 	if r.noPersist && opts.NoCommit == "" {
@@ -286,6 +291,7 @@ func (r *Recorder) open() error {
 		if r.traces, err = tracefile.Create(r.Run.Dir().Traces(), r.RunID); err != nil {
 			return err
 		}
+		r.traces.DeferDirSync(r.syncs)
 		if r.Resumed {
 			// The spans of the calls the killed process kept are written
 			// again from results.
@@ -541,7 +547,10 @@ func (r *Recorder) Finish(rs *repo.RunSummary, report []byte) error {
 		errs = append(errs, r.Run.WriteReport(report))
 	}
 	// run.json last: its final state says everything before it is written.
-	errs = append(errs, r.Run.WriteManifest(&r.manifest), r.lock.Unlock())
+	// results.jsonl, iterations.jsonl and traces.parquet were synced as they
+	// closed; the files written through r.syncs and the renames are synced
+	// here, each once.
+	errs = append(errs, r.Run.WriteManifest(&r.manifest), r.syncs.Sync(), r.lock.Unlock())
 	return errors.Join(errs...)
 }
 
@@ -556,6 +565,7 @@ func (r *Recorder) Abort(cause error) {
 	r.manifest.Terminated = "error: " + cause.Error()
 	r.manifest.EndedAt = time.Now().UTC().Format(time.RFC3339Nano)
 	r.Run.WriteManifest(&r.manifest)
+	r.syncs.Sync()
 	r.lock.Unlock()
 }
 

@@ -8,20 +8,24 @@
 //
 //	selfevals --dir <tmp>/evals run <spec> --no-commit --no-cache --format json
 //
-// measuring wall time, calls/s, per-call cost, wall/ideal (ideal = calls ×
-// latency / parallelism) and the child's peak RSS, plus start-up time
-// (selfevals --version, median of 20). --inprocess drives the runner's
-// executor inside this process instead (no loop, aggregation or report).
-// With the http agent two "floor" rows time plain net/http and fasthttp
-// clients on the same agent: rows read against what this machine does right
-// now. Each run of selfevals is followed by one of each floor, and the
-// selfevals row's note gives the median of its ratios to the fasthttp floor
-// run beside it, which moves much less than either wall time. --peer
+// measuring wall time, calls/s, wall and CPU per call (CPU: selfevals and
+// the agent processes it started), wall/ideal (ideal = calls × latency /
+// parallelism) and the child's peak RSS. --cases takes a list of sizes
+// (the scaling table). Start-up is timed as rounds of /bin/true, a Go
+// hello-world the bench builds, selfevals --version and a 1-case run, so
+// each has its floors from the same moments. --inprocess drives the
+// runner's executor inside this process instead (no loop, aggregation or
+// report). After each run of selfevals the same agent is driven by a bare
+// loop, the floor: net/http and fasthttp clients (http), an os/exec loop
+// (command), a pipe loop over one worker per core (worker). The selfevals
+// row's note gives the median of its wall ÷ the cheapest floor's, run by
+// run, which moves much less than either wall time. --peer
 // promptfoo times promptfoo on the same workload and agent (see peer.go;
 // node 22 and promptfoo are npm-installed into --promptfoo-dir once).
 //
 //	go run ./cmd/selfevals-bench --cases 10000 --iterations 2 --parallel 64 --agent http,worker
 //	go run ./cmd/selfevals-bench --cases 10000 --iterations 1 --latency 50ms --agent http
+//	go run ./cmd/selfevals-bench --cases 1000,10000,100000,1000000 --agent http --startup=false
 package main
 
 import (
@@ -38,6 +42,7 @@ import (
 	"runtime"
 	"runtime/pprof"
 	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -65,6 +70,9 @@ type row struct {
 	cfg   config
 	calls int
 	wall  time.Duration
+	// cpu is the CPU time of selfevals and the agent processes it started
+	// (of this process and its children for a floor).
+	cpu   time.Duration
 	rssMB float64
 	// rssBounded is set when rssMB is no more than the bench's own peak
 	// when it started selfevals, which Linux folds into the child's figure:
@@ -76,7 +84,7 @@ type row struct {
 
 func main() {
 	var (
-		cases      = flag.Int("cases", 1000, "cases in the generated dataset")
+		cases      = flag.String("cases", "1000", "cases in the generated dataset; a comma-separated list runs each size in turn (the scaling table: 1000,10000,100000,1000000)")
 		iterations = flag.Int("iterations", 2, "iterations (grid values of model_params.level)")
 		reps       = flag.Int("reps", 1, "repetitions per case")
 		parallel   = flag.Int("parallel", 64, "calls in flight")
@@ -86,11 +94,11 @@ func main() {
 		repeat     = flag.Int("repeat", 1, "runs per cell (the table shows the median wall)")
 		peer       = flag.String("peer", "", "also run a peer on the same workload (http agent): promptfoo")
 		pfDir      = flag.String("promptfoo-dir", defaultPromptfooDir(), "node 22 and promptfoo for --peer promptfoo (npm-installed there when missing)")
-		startup    = flag.Bool("startup", true, "measure selfevals --version start-up (median of 20)")
+		startup    = flag.Bool("startup", true, "measure start-up: selfevals --version and a 1-case run beside a Go hello-world and /bin/true (median of 20 rounds)")
 		bin        = flag.String("selfevals", "", "a built selfevals binary (default: go build ./cmd/selfevals)")
 		keep       = flag.Bool("keep", false, "keep the scratch directory")
 		server     = flag.String("agent-server", "fasthttp", "the HTTP loopback agent's server: fasthttp or net/http")
-		floor      = flag.Bool("floor", true, "with the http agent, also time plain net/http and fasthttp clients (the raw floors)")
+		floor      = flag.Bool("floor", true, "also time the agent driven by a bare loop (the raw floor) after each run: net/http and fasthttp clients (http), an os/exec loop (command), a pipe loop over one worker per core (worker)")
 		cpuprofile = flag.String("cpuprofile", "", "write a CPU profile of this process (useful with --inprocess)")
 		memprofile = flag.String("memprofile", "", "write an allocation profile of this process at exit (useful with --inprocess)")
 		otlpMode   = flag.String("otlp", "off", "agent.otlp: off, on, or both (alternating runs with and without, and their calls/s ratio); the command and worker agents then export a span per call")
@@ -116,12 +124,17 @@ func main() {
 		}
 		defer pprof.StopCPUProfile()
 	}
-	if err := run(benchOptions{
-		base:   config{cases: *cases, iterations: *iterations, reps: *reps, parallel: *parallel, latency: *latency},
-		agents: strings.Split(*agents, ","), inprocess: *inprocess, repeat: max(*repeat, 1),
-		peer: *peer, pfDir: *pfDir, startup: *startup, bin: *bin, keep: *keep, floor: *floor,
-		agentServer: *server, otlp: *otlpMode,
-	}); err != nil {
+	sizes, err := parseSizes(*cases)
+	if err == nil {
+		err = run(benchOptions{
+			base:   config{iterations: *iterations, reps: *reps, parallel: *parallel, latency: *latency},
+			sizes:  sizes,
+			agents: strings.Split(*agents, ","), inprocess: *inprocess, repeat: max(*repeat, 1),
+			peer: *peer, pfDir: *pfDir, startup: *startup, bin: *bin, keep: *keep, floor: *floor,
+			agentServer: *server, otlp: *otlpMode,
+		})
+	}
+	if err != nil {
 		pprof.StopCPUProfile()
 		fmt.Fprintln(os.Stderr, "selfevals-bench:", err)
 		os.Exit(1)
@@ -129,7 +142,9 @@ func main() {
 }
 
 type benchOptions struct {
-	base      config
+	base config
+	// sizes are the dataset sizes to run, in turn.
+	sizes     []int
 	agents    []string
 	inprocess bool
 	repeat    int
@@ -164,7 +179,7 @@ func run(o benchOptions) error {
 			return fmt.Errorf("--agent: unknown agent %q (http, command, worker)", a)
 		}
 	}
-	if o.base.cases < 1 || o.base.iterations < 1 || o.base.reps < 1 || o.base.parallel < 1 {
+	if o.base.iterations < 1 || o.base.reps < 1 || o.base.parallel < 1 {
 		return errors.New("--cases, --iterations, --reps and --parallel must be at least 1")
 	}
 	variants, err := otlpVariants(o.otlp)
@@ -200,21 +215,87 @@ func run(o benchOptions) error {
 	}
 
 	var rows []row
-	var startupMed time.Duration
+	var startup *startupResult
 	if o.startup && selfevals != "" {
-		startupMed, err = measureStartup(selfevals, 20)
+		s, err := measureStartup(selfevals, scratch, 20)
 		if err != nil {
 			return err
 		}
+		startup = &s
 	}
-	for _, agent := range o.agents {
+	for _, size := range o.sizes {
+		for _, agent := range o.agents {
+			o.base.cases = size
+			r, err := runCell(o, agent, agentBin, selfevals, scratch, variants)
+			if err != nil {
+				return err
+			}
+			rows = append(rows, r...)
+		}
+	}
+	printTable(os.Stdout, rows)
+	if startup != nil {
+		startup.print(os.Stdout)
+	}
+	return nil
+}
+
+// parseSizes reads --cases: one size or a comma-separated list.
+func parseSizes(s string) ([]int, error) {
+	var sizes []int
+	for _, f := range strings.Split(s, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || n < 1 {
+			return nil, fmt.Errorf("--cases %q: want a number of cases of at least 1, or a comma-separated list of them", s)
+		}
+		sizes = append(sizes, n)
+	}
+	return sizes, nil
+}
+
+// floorsFor are the raw floors of an agent kind, the cheapest last.
+func floorsFor(agent string) []func(cfg config, calls int) (row, error) {
+	switch agent {
+	case "http":
+		return floors
+	case "command":
+		return []func(config, int) (row, error){runSpawnFloor}
+	case "worker":
+		return []func(config, int) (row, error){runPipeFloor}
+	}
+	return nil
+}
+
+// withCPU runs a floor and adds the CPU time this process and its reaped
+// children used meanwhile.
+func withCPU(floor func(config, int) (row, error), cfg config, calls int) (row, error) {
+	before := selfCPU()
+	r, err := floor(cfg, calls)
+	r.cpu = selfCPU() - before
+	return r, err
+}
+
+// selfCPU is the CPU time of this process and its reaped children.
+func selfCPU() time.Duration {
+	var self, children syscall.Rusage
+	syscall.Getrusage(syscall.RUSAGE_SELF, &self)
+	syscall.Getrusage(syscall.RUSAGE_CHILDREN, &children)
+	return time.Duration(self.Utime.Nano() + self.Stime.Nano() + children.Utime.Nano() + children.Stime.Nano())
+}
+
+// runCell runs one dataset size with one agent: selfevals (and its otlp
+// variant), each run followed by the floors, and the peer if asked.
+func runCell(o benchOptions, agent, agentBin, selfevals, scratch string, variants []bool) ([]row, error) {
+	var rows []row
+	var err error
+	{
 		cfg := o.base
 		cfg.agent, cfg.agentBin = agent, agentBin
 		var srv *agentProcess
 		if agent == "http" {
 			srv, err = startHTTPAgent(agentBin, o.agentServer, cfg.latency)
 			if err != nil {
-				return err
+				return nil, err
 			}
 			cfg.url = srv.url + "/agent"
 		}
@@ -222,20 +303,21 @@ func run(o benchOptions) error {
 		for k, on := range variants {
 			vcfg := cfg
 			vcfg.otlp = on
-			dir := filepath.Join(scratch, "repo-"+agent)
+			dir := filepath.Join(scratch, fmt.Sprintf("repo-%s-%d", agent, cfg.cases))
 			if on {
 				dir += "-otlp"
 			}
 			if ws[k], err = writeWorkload(dir, vcfg, agent); err != nil {
 				srv.stop()
-				return err
+				return nil, err
 			}
 		}
 		// The floors run between the runs of selfevals, so that each run
 		// has a floor measured in the same minutes: this machine's speed
 		// drifts more between minutes than runs differ.
 		walls := make([][]row, len(variants))
-		fl := make([][]row, len(floors))
+		cellFloors := floorsFor(agent)
+		fl := make([][]row, len(cellFloors))
 		var ratios []float64     // selfevals ÷ the fasthttp floor, run by run
 		var otlpRatios []float64 // calls/s with agent.otlp ÷ without, run by run
 		for i := 0; i < o.repeat; i++ {
@@ -253,7 +335,7 @@ func run(o benchOptions) error {
 				}
 				if err != nil {
 					srv.stop()
-					return fmt.Errorf("%s agent: %w", agent, err)
+					return nil, fmt.Errorf("%s agent: %w", agent, err)
 				}
 				if on {
 					r.tool = "selfevals (otlp)"
@@ -268,19 +350,21 @@ func run(o benchOptions) error {
 				otlpRatios = append(otlpRatios, walls[0][i].wall.Seconds()/walls[1][i].wall.Seconds())
 			}
 			r = walls[0][i]
-			if !o.floor || srv == nil {
+			if !o.floor || cfg.latency > 0 && agent != "http" {
 				continue
 			}
 			calls := cfg.cases * cfg.iterations * cfg.reps
-			for k, floor := range floors {
-				f, err := floor(cfg, calls)
+			for k, floor := range cellFloors {
+				f, err := withCPU(floor, cfg, calls)
 				if err != nil {
 					srv.stop()
-					return err
+					return nil, err
 				}
-				f.note = srv.checkCalls(f.calls)
+				if srv != nil {
+					f.note = srv.checkCalls(f.calls)
+				}
 				fl[k] = append(fl[k], f)
-				if k == len(floors)-1 { // fasthttp, the cheapest client
+				if k == len(cellFloors)-1 { // the cheapest
 					ratios = append(ratios, f.wall.Seconds()/r.wall.Seconds())
 				}
 			}
@@ -294,7 +378,7 @@ func run(o benchOptions) error {
 			}
 			if len(ratios) > 0 && k == 0 {
 				slices.Sort(ratios)
-				med.note = strings.TrimSpace(fmt.Sprintf("%.0f %% of the fasthttp floor (median of runs paired with a floor run) %s", 100*ratios[len(ratios)/2], med.note))
+				med.note = strings.TrimSpace(fmt.Sprintf("%.2f× the wall of the %s beside it (median of runs paired with a floor run) %s", 1/ratios[len(ratios)/2], strings.TrimSuffix(strings.TrimPrefix(fl[len(fl)-1][0].tool, "floor ("), ")"), med.note))
 			}
 			if len(otlpRatios) > 0 && k == 1 {
 				slices.Sort(otlpRatios)
@@ -312,8 +396,7 @@ func run(o benchOptions) error {
 		}
 		srv.stop()
 	}
-	printTable(os.Stdout, rows, startupMed)
-	return nil
+	return rows, err
 }
 
 func median(rs []row) row {
@@ -348,20 +431,6 @@ func goBuild(module, out, pkg string) error {
 		return fmt.Errorf("go build %s: %w", pkg, err)
 	}
 	return nil
-}
-
-// measureStartup is the median wall time of `selfevals --version`.
-func measureStartup(bin string, n int) (time.Duration, error) {
-	ds := make([]time.Duration, n)
-	for i := range ds {
-		start := time.Now()
-		if err := exec.Command(bin, "--version").Run(); err != nil {
-			return 0, fmt.Errorf("selfevals --version: %w", err)
-		}
-		ds[i] = time.Since(start)
-	}
-	slices.Sort(ds)
-	return ds[n/2], nil
 }
 
 // agentProcess is the HTTP loopback agent, in its own process so its CPU is
@@ -446,7 +515,8 @@ func runBinary(bin string, w *workload, cfg config) (row, error) {
 	// high-water mark): the child's figure is its own only if it is above
 	// this process's peak at the spawn (1 MB of slack for what this process
 	// grew since it read its own).
-	return row{tool: "selfevals", cfg: cfg, calls: calls, wall: wall, rssMB: rss, rssBounded: rss <= own+1}, nil
+	cpu := cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()
+	return row{tool: "selfevals", cfg: cfg, calls: calls, wall: wall, cpu: cpu, rssMB: rss, rssBounded: rss <= own+1}, nil
 }
 
 // selfPeakRSSMB is this process's peak RSS.
@@ -496,13 +566,13 @@ func tail(s string, n int) string {
 	return s
 }
 
-func printTable(out io.Writer, rows []row, startup time.Duration) {
-	fmt.Fprintln(out, "| tool | agent | cases | iters | reps | parallel | latency | calls | wall s | calls/s | µs/call | wall/ideal | peak RSS MB (highest run) | note |")
-	fmt.Fprintln(out, "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+func printTable(out io.Writer, rows []row) {
+	fmt.Fprintln(out, "| tool | agent | cases | iters | reps | parallel | latency | calls | wall s | calls/s | wall µs/call | CPU µs/call | wall/ideal | peak RSS MB (highest run) | note |")
+	fmt.Fprintln(out, "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
 	for _, r := range rows {
 		c := r.cfg
 		if r.skipped {
-			fmt.Fprintf(out, "| %s | %s | %d | %d | %d | %d | %s | — | — | — | — | — | — | %s |\n", r.tool, c.agent, c.cases, c.iterations, c.reps, c.parallel, c.latency, r.note)
+			fmt.Fprintf(out, "| %s | %s | %d | %d | %d | %d | %s | — | — | — | — | — | — | — | %s |\n", r.tool, c.agent, c.cases, c.iterations, c.reps, c.parallel, c.latency, r.note)
 			continue
 		}
 		secs := r.wall.Seconds()
@@ -518,11 +588,12 @@ func printTable(out io.Writer, rows []row, startup time.Duration) {
 				rss = "≤ " + rss + " (the bench's own peak; selfevals' is at most this)"
 			}
 		}
-		fmt.Fprintf(out, "| %s | %s | %d | %d | %d | %d | %s | %d | %.3f | %.0f | %.1f | %s | %s | %s |\n",
+		cpu := "—"
+		if r.cpu > 0 {
+			cpu = fmt.Sprintf("%.1f", r.cpu.Seconds()*1e6/float64(r.calls))
+		}
+		fmt.Fprintf(out, "| %s | %s | %d | %d | %d | %d | %s | %d | %.3f | %.0f | %.1f | %s | %s | %s | %s |\n",
 			r.tool, c.agent, c.cases, c.iterations, c.reps, c.parallel, c.latency, r.calls, secs,
-			float64(r.calls)/secs, secs*1e6/float64(r.calls), ratio, rss, r.note)
-	}
-	if startup > 0 {
-		fmt.Fprintf(out, "\nselfevals --version start-up: %.1f ms (median of 20)\n", float64(startup.Microseconds())/1000)
+			float64(r.calls)/secs, secs*1e6/float64(r.calls), cpu, ratio, rss, r.note)
 	}
 }

@@ -30,6 +30,8 @@ func agentBlock(kind, url, agentBin string, latency string) string {
 		return fmt.Sprintf("agent:\n  http: {url: %q}\n", url)
 	case "command":
 		return fmt.Sprintf("agent:\n  command: [%s%s]\n", agentBin, args)
+	case "builtin":
+		return "agent:\n  builtin: echo\n"
 	case "worker":
 		return fmt.Sprintf("agent:\n  command: [%s, -worker%s]\n  worker: true\n", agentBin, args)
 	}

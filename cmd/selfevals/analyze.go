@@ -6,6 +6,7 @@ import (
 	stdio "io"
 	"path/filepath"
 	"regexp"
+	"sync"
 
 	"github.com/spf13/cobra"
 
@@ -184,10 +185,11 @@ type analyzePushOptions struct {
 	experiment string
 }
 
-var byPattern = regexp.MustCompile(`^(agent|human):[^\s:][^\s]*$`)
+// byPattern is compiled on first use, not at every start.
+var byPattern = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^(agent|human):[^\s:][^\s]*$`) })
 
 func checkBy(by string) error {
-	if !byPattern.MatchString(by) {
+	if !byPattern().MatchString(by) {
 		return &repo.UserError{Msg: fmt.Sprintf("--by %q is not agent:NAME or human:NAME", by), Hint: "e.g. --by agent:claude or --by human:ann"}
 	}
 	return nil

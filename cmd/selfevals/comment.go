@@ -8,6 +8,7 @@ import (
 	"os"
 	"regexp"
 	"strings"
+	"sync"
 
 	"github.com/spf13/cobra"
 
@@ -76,13 +77,15 @@ Without --github it prints the comment it would post.`,
 	return cmd
 }
 
-var commentKey = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._/-]{0,63}$`)
+// commentKey is compiled on first use, not at every start (its {0,63}
+// makes it one of the costlier patterns to compile).
+var commentKey = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._/-]{0,63}$`) })
 
 func runComment(ctx context.Context, ios *IOStreams, opts *commentOptions) error {
 	if ctx == nil {
 		ctx = context.Background()
 	}
-	if !commentKey.MatchString(opts.key) {
+	if !commentKey().MatchString(opts.key) {
 		return repo.Userf("--key %q: use letters, digits, '.', '_', '-' and '/' (at most 64)", opts.key)
 	}
 	body, err := readCommentBody(ios, opts.env, opts.bodyFile)

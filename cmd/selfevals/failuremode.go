@@ -19,11 +19,20 @@ type failureModeOptions struct {
 }
 
 func (o *failureModeOptions) change() (repo.Change, error) {
-	if err := checkBy(o.by); err != nil {
+	by := o.by
+	if by == byYourLogin {
+		by = defaultBy(o.global.env)
+	}
+	if err := checkBy(by); err != nil {
 		return repo.Change{}, err
 	}
-	return repo.Change{By: o.by, At: o.now().UTC().Format(time.RFC3339)}, nil
+	return repo.Change{By: by, At: o.now().UTC().Format(time.RFC3339)}, nil
 }
+
+// byYourLogin is the default of --by, looked up only when a change is made:
+// user.Current reads /etc/passwd, which every start of selfevals paid for
+// while it built its commands.
+const byYourLogin = "human:<your login>"
 
 func (o *failureModeOptions) open() (*repo.TaxonomyFile, error) {
 	return repo.OpenTaxonomy(repo.Dir(o.global.evalsDir()).Taxonomy())
@@ -61,7 +70,7 @@ Modes are named by ID (fm_<slug>) or bare slug.`,
   selfevals failuremode merge fm_dup_mode --into fm_says_miss
   selfevals failuremode edit says_miss --definition "Answers miss when pong was expected."`,
 	}
-	cmd.PersistentFlags().StringVar(&opts.by, "by", defaultBy(g.env), "who makes the change: human:NAME or agent:NAME")
+	cmd.PersistentFlags().StringVar(&opts.by, "by", byYourLogin, "who makes the change: human:NAME or agent:NAME")
 	cmd.AddCommand(newFailureModeListCmd(io, opts), newFailureModePromoteCmd(io, opts), newFailureModeRetireCmd(io, opts),
 		newFailureModeMergeCmd(io, opts), newFailureModeEditCmd(io, opts))
 	return cmd

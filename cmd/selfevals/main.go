@@ -17,27 +17,9 @@ import (
 	"time"
 )
 
-// memoryLimit is the soft heap limit of a run unless GOMEMLIMIT says
-// otherwise. A run's live heap is a few MB whatever the dataset size, but it
-// allocates per call; without a limit the collector lets the heap grow to
-// twice the live size between cycles and the process keeps what it grew.
-const memoryLimit = 64 << 20
-
-// gcPercent is the collector's pacing (GOGC) unless GOGC says otherwise.
-// Under the memory limit the heap of a long run reaches the limit either
-// way (measured: the same peak RSS at 100 and 400); a higher percent only
-// spares the collections while the heap is still far below it (measured on
-// a 20,000-call run: 1-2 % less CPU than 100; 25 and 50 cost 20 % more).
-const gcPercent = 400
-
 func main() {
 	env := systemEnv()
-	if _, set := env.LookupEnv("GOMEMLIMIT"); !set {
-		debug.SetMemoryLimit(memoryLimit)
-		if _, set := env.LookupEnv("GOGC"); !set {
-			debug.SetGCPercent(gcPercent)
-		}
-	}
+	setMemoryPolicy(env)
 	// SELFEVALS_CPUPROFILE=path writes a CPU profile of the whole command,
 	// SELFEVALS_MEMPROFILE=path its allocations (for performance work: go
 	// tool pprof path).

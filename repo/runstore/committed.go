@@ -32,7 +32,7 @@ func (s Store) WriteResults(slug string, summary, casesJSONL []byte) error {
 		if old, err := os.ReadFile(f.path); err == nil && bytes.Equal(old, f.data) {
 			continue
 		}
-		if err := repo.WriteFileAtomic(f.path, f.data, 0o644); err != nil {
+		if err := s.syncs.WriteFileAtomic(f.path, f.data, 0o644); err != nil {
 			return err
 		}
 	}

@@ -28,7 +28,15 @@ import (
 
 // Store is the run record of one evals/ directory.
 type Store struct {
-	dir repo.Dir
+	dir   repo.Dir
+	syncs *repo.Syncs // nil: every write synced at once
+}
+
+// DeferSyncs is the store writing the committed result through syncs,
+// which makes its fsyncs when its owner calls syncs.Sync (see repo.Syncs).
+func (s Store) DeferSyncs(syncs *repo.Syncs) Store {
+	s.syncs = syncs
+	return s
 }
 
 // Open is the run record of the evals/ directory dir.
@@ -116,7 +124,16 @@ func sameShard(a, b *repo.Shard) bool {
 
 // Run is one run directory.
 type Run struct {
-	dir repo.RunDir
+	dir   repo.RunDir
+	syncs *repo.Syncs // nil: every write synced at once
+}
+
+// DeferSyncs is the run writing run.json and report.md through syncs,
+// which makes their fsyncs when its owner calls syncs.Sync (see
+// repo.Syncs).
+func (r Run) DeferSyncs(syncs *repo.Syncs) Run {
+	r.syncs = syncs
+	return r
 }
 
 // At is the run directory at path.
@@ -150,12 +167,12 @@ func (r Run) WriteManifest(m *repo.RunManifest) error {
 	if err != nil {
 		return err
 	}
-	return repo.WriteFileAtomic(r.dir.Manifest(), append(b, '\n'), 0o644)
+	return r.syncs.WriteFileAtomic(r.dir.Manifest(), append(b, '\n'), 0o644)
 }
 
 // WriteReport writes report.md atomically.
 func (r Run) WriteReport(report []byte) error {
-	return repo.WriteFileAtomic(r.dir.Report(), report, 0o644)
+	return r.syncs.WriteFileAtomic(r.dir.Report(), report, 0o644)
 }
 
 // HasTraces reports whether the run kept a traces.parquet.
@@ -222,8 +239,9 @@ func (w *IterationWriter) Write(it *repo.IterationSummary) error {
 	return err
 }
 
-// Close closes the file.
-func (w *IterationWriter) Close() error { return w.f.Close() }
+// Close syncs and closes the file: it is written once, at the end of a run,
+// and run.json's final state vouches for it.
+func (w *IterationWriter) Close() error { return errors.Join(w.f.Sync(), w.f.Close()) }
 
 // Summary rebuilds the run's summary from its directory (for reports of a
 // finished or running run).

@@ -16,9 +16,11 @@ import (
 	"github.com/selfevals/selfevals/repo"
 )
 
-// WorkerPool keeps one long-lived agent process per parallel slot, speaking
-// JSON lines: one request line in, one response line out. Processes start
-// on first use. A worker that dies is restarted and the call retried once on
+// WorkerPool keeps long-lived agent processes, speaking JSON lines: one
+// request line in, one response line out. It starts with one per core (or
+// agent.workers) and grows toward one per parallel slot while the workers
+// wait more than they compute (see workersize.go). Processes start on
+// first use. A worker that dies is restarted and the call retried once on
 // the fresh worker; a worker that times out or sends a line over the output
 // cap is killed (its stream can no longer be trusted) and restarted on the
 // next call.
@@ -31,8 +33,15 @@ type WorkerPool struct {
 	startup time.Duration
 	desc    string
 	slots   chan *worker // idle workers, started or not
-	all     []*worker
 	closed  atomic.Bool
+	// max is the most workers the pool may have (run.parallelism);
+	// fixed, that the number is agent.workers and the pool never grows.
+	max   int
+	fixed bool
+	sizer workerSizer
+	mu    sync.Mutex // guards all
+	all   []*worker
+	size  atomic.Int32 // len(all), read without the lock
 }
 
 func newWorkerPool(agent repo.Agent, opts Options) (*WorkerPool, error) {
@@ -41,13 +50,75 @@ func newWorkerPool(agent repo.Agent, opts Options) (*WorkerPool, error) {
 		return nil, err
 	}
 	p := &WorkerPool{spec: spec, timeout: opts.Timeout, startup: cmp.Or(agent.StartupTimeout.D(), DefaultStartupTimeout),
-		desc: Describe(agent), slots: make(chan *worker, opts.Parallelism)}
-	for i := 0; i < opts.Parallelism; i++ {
+		desc: Describe(agent), slots: make(chan *worker, opts.Parallelism), max: opts.Parallelism, fixed: agent.Workers > 0}
+	for range initialWorkers(agent.Workers, opts.Parallelism) {
 		w := &worker{spec: spec}
 		p.all = append(p.all, w)
 		p.slots <- w
 	}
+	p.size.Store(int32(len(p.all)))
 	return p, nil
+}
+
+// Workers is how many worker processes the pool has now.
+func (p *WorkerPool) Workers() int { return int(p.size.Load()) }
+
+// take returns an idle worker, or a new one when every worker is busy and
+// the sizer says another would help, or waits for one to be free.
+func (p *WorkerPool) take(ctx context.Context) (*worker, error) {
+	select {
+	case w := <-p.slots:
+		return w, nil
+	default:
+	}
+	if w := p.grow(); w != nil {
+		return w, nil
+	}
+	// Waiting for a slot counts against the call, as a busy agent would.
+	waitCtx, cancel := withDeadline(ctx, p.timeout)
+	defer cancel()
+	// While it waits, the pool may be found to need another worker.
+	var again <-chan time.Time
+	if !p.fixed && int(p.size.Load()) < p.max {
+		t := time.NewTicker(sizeWindow)
+		defer t.Stop()
+		again = t.C
+	}
+	for {
+		select {
+		case w := <-p.slots:
+			return w, nil
+		case <-again:
+			if w := p.grow(); w != nil {
+				return w, nil
+			}
+		case <-waitCtx.Done():
+			return nil, ctxError(waitCtx, "agent worker", time.Now())
+		}
+	}
+}
+
+// grow adds a worker (returned busy, to its caller) if the pool may grow
+// and its workers have been waiting more than computing.
+func (p *WorkerPool) grow() *worker {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.fixed || len(p.all) >= p.max || p.closed.Load() {
+		return nil
+	}
+	pids := make([]int, 0, len(p.all))
+	for _, w := range p.all {
+		if pid := int(w.pid.Load()); pid != 0 {
+			pids = append(pids, pid)
+		}
+	}
+	if !p.sizer.shouldGrow(pids) {
+		return nil
+	}
+	w := &worker{spec: p.spec}
+	p.all = append(p.all, w)
+	p.size.Store(int32(len(p.all)))
+	return w
 }
 
 // String describes the agent without secrets.
@@ -77,16 +148,10 @@ func (p *WorkerPool) Call(ctx context.Context, req *repo.Request) (repo.Response
 	}
 	defer body.release()
 
-	// Waiting for a slot counts against the call, as a busy agent would.
-	waitCtx, cancel := withDeadline(ctx, p.timeout)
-	var w *worker
-	select {
-	case w = <-p.slots:
-	case <-waitCtx.Done():
-		defer cancel()
-		return repo.Response{}, ctxError(waitCtx, "agent worker", time.Now())
+	w, err := p.take(ctx)
+	if err != nil {
+		return repo.Response{}, err
 	}
-	cancel()
 	defer func() { p.slots <- w }()
 	for attempt := 1; ; attempt++ {
 		if p.closed.Load() {
@@ -113,6 +178,9 @@ func (p *WorkerPool) callOn(ctx context.Context, w *worker, line []byte) (repo.R
 	defer cancel()
 	start := time.Now()
 	resp, err, died := w.call(callCtx, line, start)
+	if !starting { // as the start-up's CPU, its time is left out
+		p.sizer.called(time.Since(start))
+	}
 	var ce *CallError
 	if starting && errors.As(err, &ce) && ce.Kind == repo.ErrTimeout && callCtx.Err() == context.DeadlineExceeded {
 		ce.Msg = fmt.Sprintf("agent worker started but did not answer its first request within %s (agent.startup_timeout %s + run.timeout %s); raise agent.startup_timeout if it is slow to start",
@@ -124,17 +192,21 @@ func (p *WorkerPool) callOn(ctx context.Context, w *worker, line []byte) (repo.R
 // Close stops every worker: stdin closed so a well-behaved worker exits,
 // then, after a short wait, the process group killed.
 func (p *WorkerPool) Close() error {
+	p.mu.Lock() // no worker is added after closed is set
 	if p.closed.Swap(true) {
+		p.mu.Unlock()
 		return nil
 	}
+	all := p.all
+	p.mu.Unlock()
 	var wg sync.WaitGroup
-	for range p.all {
+	for range all {
 		var w *worker
 		select {
 		case w = <-p.slots:
 		case <-time.After(2 * time.Second):
 			// Still busy: kill what it runs; the call sees EOF and ends.
-			for _, busy := range p.all {
+			for _, busy := range all {
 				killGroup(int(busy.pid.Load()))
 			}
 			w = <-p.slots

@@ -3,6 +3,8 @@ package adapters
 import (
 	"context"
 	"fmt"
+	"os"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -151,6 +153,64 @@ func TestWorkerStartupTimeout(t *testing.T) {
 		ce := wantCallError(t, err, repo.ErrTimeout, "run.timeout")
 		if strings.Contains(ce.Msg, "startup") {
 			t.Errorf("a warm worker's timeout blames start-up: %s", ce.Msg)
+		}
+	})
+}
+
+// callsAtOnce makes n calls of input from n goroutines and fails on any
+// error.
+func callsAtOnce(t *testing.T, p *WorkerPool, n int, input string) {
+	t.Helper()
+	var wg sync.WaitGroup
+	for range n {
+		wg.Go(func() {
+			if _, _, err := callWithTimeout(t, p, request(input), 60*time.Second); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	wg.Wait()
+}
+
+// A pool of workers that wait (on a model, say) grows to one per parallel
+// slot; one of workers that compute stays at one per core; agent.workers
+// fixes the number either way.
+func TestWorkerPoolSizing(t *testing.T) {
+	if _, ok := schedTime(os.Getpid()); !ok {
+		t.Skip("no /proc/<pid>/task/*/schedstat here: the pool is sized to parallelism")
+	}
+	cores := runtime.NumCPU()
+	const parallelism = 12
+	if cores >= parallelism {
+		t.Skipf("%d cores: one worker per core is already parallelism %d", cores, parallelism)
+	}
+	t.Run("waiting", func(t *testing.T) {
+		p := newTestWorkers(t, parallelism)
+		if got := p.Workers(); got != cores {
+			t.Fatalf("%d workers before any call, want %d (the cores)", got, cores)
+		}
+		callsAtOnce(t, p, 240, `{"mode":"wait","size":25}`)
+		if got := p.Workers(); got != parallelism {
+			t.Errorf("%d workers after 240 calls that sleep 25 ms, want %d (parallelism)", got, parallelism)
+		}
+	})
+	t.Run("computing", func(t *testing.T) {
+		p := newTestWorkers(t, parallelism)
+		callsAtOnce(t, p, 120, `{"mode":"spin","size":5}`)
+		if got := p.Workers(); got != cores {
+			t.Errorf("%d workers after 120 calls that compute 5 ms, want %d (the cores)", got, cores)
+		}
+	})
+	t.Run("agent.workers", func(t *testing.T) {
+		a, err := New(repo.Agent{Command: []string{agentBin, "-worker"}, Worker: true, Workers: 3}, Options{Parallelism: parallelism})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer a.Close()
+		p := a.(*WorkerPool)
+		callsAtOnce(t, p, 120, `{"mode":"wait","size":25}`)
+		if got := p.Workers(); got != 3 {
+			t.Errorf("%d workers with agent.workers: 3, want 3", got)
 		}
 	})
 }

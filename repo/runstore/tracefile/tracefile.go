@@ -69,6 +69,8 @@ type Writer struct {
 	encoded chan struct{}    // closed when the encoder has stopped
 	encErr  atomic.Pointer[error]
 
+	dirSyncs *repo.Syncs // nil: Close syncs the directory itself
+
 	ids  []byte // scratch for span IDs
 	ends []int  // where each span ID in ids ends
 	err  error  // first failure; every later call returns it
@@ -351,13 +353,19 @@ func (w *Writer) Close() error {
 		w.err = err
 		return err
 	}
-	// Sync the directory so the rename itself survives a crash.
-	if d, derr := os.Open(filepath.Dir(w.path)); derr == nil {
-		d.Sync()
-		d.Close()
+	// Sync the directory so the rename itself survives a crash, now or
+	// with the other files of the run.
+	if w.dirSyncs != nil {
+		w.dirSyncs.Dir(filepath.Dir(w.path))
+	} else {
+		repo.SyncDir(filepath.Dir(w.path))
 	}
 	return nil
 }
+
+// DeferDirSync leaves the fsync of the directory after Close's rename to
+// syncs (the file itself is synced before the rename either way).
+func (w *Writer) DeferDirSync(syncs *repo.Syncs) { w.dirSyncs = syncs }
 
 // parseTraceTime reads an RFC 3339 timestamp; anything else is the zero
 // time, which is written as null.

@@ -11,6 +11,8 @@
 //	hang        sleep forever
 //	grandchild  start a child that holds stdout open, answer, exit
 //	crash       (worker) exit without answering
+//	wait        sleep input.size milliseconds, then answer (an agent waiting on a model)
+//	spin        compute for input.size milliseconds of CPU time, then answer
 //
 // With -worker it loops over JSON lines; -die-after N makes a worker exit
 // on request N+1 without answering. -const answers every line with a fixed
@@ -27,6 +29,7 @@ import (
 	"os"
 	"os/exec"
 	"strings"
+	"syscall"
 	"time"
 )
 
@@ -115,6 +118,10 @@ func handle(req request) []byte {
 		return []byte(`{"output":"` + strings.Repeat("x", req.Input.Size) + `"}`)
 	case "hang":
 		time.Sleep(time.Hour)
+	case "wait":
+		time.Sleep(time.Duration(req.Input.Size) * time.Millisecond)
+	case "spin":
+		spin(time.Duration(req.Input.Size) * time.Millisecond)
 	case "env":
 		wd, _ := os.Getwd()
 		req.Input.Text = os.Getenv(req.Input.Text) + "|" + wd
@@ -131,4 +138,19 @@ func handle(req request) []byte {
 	}
 	b, _ := json.Marshal(map[string]any{"output": req.Input.Text, "model": "test-agent", "usage": map[string]int{"input_tokens": 3, "output_tokens": 1}})
 	return b
+}
+
+// spin keeps a core busy until the process has used d of CPU time.
+func spin(d time.Duration) {
+	cpu := func() time.Duration {
+		var ru syscall.Rusage
+		syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+		return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+	}
+	end := cpu() + d
+	for x := 0; cpu() < end; x++ {
+		for range 10000 {
+			x ^= x << 1
+		}
+	}
 }
