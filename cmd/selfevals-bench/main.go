@@ -101,6 +101,7 @@ func main() {
 		floor      = flag.Bool("floor", true, "also time the agent driven by a bare loop (the raw floor) after each run: net/http and fasthttp clients (http), an os/exec loop (command), a pipe loop over one worker per core (worker)")
 		cpuprofile = flag.String("cpuprofile", "", "write a CPU profile of this process (useful with --inprocess)")
 		memprofile = flag.String("memprofile", "", "write an allocation profile of this process at exit (useful with --inprocess)")
+		shards     = flag.Int("shards", 0, "also run the workload as this many shards (run --shard i/n) and time selfevals merge of them, beside reading their results once")
 		otlpMode   = flag.String("otlp", "off", "agent.otlp: off, on, or both (alternating runs with and without, and their calls/s ratio); the command and worker agents then export a span per call")
 	)
 	flag.Parse()
@@ -131,7 +132,7 @@ func main() {
 			sizes:  sizes,
 			agents: strings.Split(*agents, ","), inprocess: *inprocess, repeat: max(*repeat, 1),
 			peer: *peer, pfDir: *pfDir, startup: *startup, bin: *bin, keep: *keep, floor: *floor,
-			agentServer: *server, otlp: *otlpMode,
+			agentServer: *server, otlp: *otlpMode, shards: *shards,
 		})
 	}
 	if err != nil {
@@ -158,6 +159,8 @@ type benchOptions struct {
 	agentServer string
 	// otlp is off, on or both (see the flag).
 	otlp string
+	// shards, when set, times the merge of that many shards (see the flag).
+	shards int
 }
 
 // otlpVariants are the settings of agent.otlp each cell runs with.
@@ -390,6 +393,14 @@ func runCell(o benchOptions, agent, agentBin, selfevals, scratch string, variant
 			if len(f) > 0 {
 				rows = append(rows, median(f))
 			}
+		}
+		if o.shards > 0 && !o.inprocess {
+			mr, err := runMerge(selfevals, ws[0], cfg, o.shards)
+			if err != nil {
+				srv.stop()
+				return nil, err
+			}
+			rows = append(rows, mr...)
 		}
 		if o.peer != "" && agent == "http" {
 			rows = append(rows, runPeer(peerOptions{name: o.peer, promptfooDir: o.pfDir, scratch: scratch, repeat: o.repeat, agent: srv}, cfg))
