@@ -41,18 +41,20 @@ type Metric struct {
 // CasePair is one case's outcome in an iteration, for pairing two
 // iterations or two revisions on the same cases.
 type CasePair struct {
+	// CaseID is, for a run's own outcomes, a slice of its dataset's
+	// CaseIndex: pairs allocate no string.
 	CaseID string
-	Pass   bool    // repetition 0 passed
 	Score  float64 // mean over the repetitions that ran
 	// CostUSD and LatencyMS are the case's means over its repetitions,
 	// when Timed (a run's own outcomes; committed verdicts keep neither).
-	// Every iteration keeps a pair per case, so the fields are small: the
-	// struct is 40 bytes.
+	// Every iteration keeps a pair per case, so the fields are small and
+	// ordered without padding: the struct is 40 bytes.
 	CostUSD, LatencyMS float32
 	// Passes of Runs repetitions (at most 100), and the calls among them
 	// that errored (-1: not recorded, as in committed verdicts): the
 	// per-case values of consistency, the pass@k family and the error rate.
 	Passes, Runs, Errors int16
+	Pass                 bool // repetition 0 passed
 	Timed                bool
 }
 
