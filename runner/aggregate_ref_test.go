@@ -317,8 +317,6 @@ func (a *refAggregator) Metrics(confidence float64, extra []string) map[string]r
 	return m
 }
 
-
-
 // Verdicts returns one verdict per case: the repetition-0 label, the mean
 // score and pass rate over repetitions, and the failure modes seen. Names
 // are filled in by the caller, which streams the dataset.
