@@ -399,15 +399,15 @@ func (a *Aggregator) Metrics(confidence float64, extra []string) map[string]repo
 	pass0, failed0, recovered := 0, 0, 0
 	consistency := make([]float64, 0, n)
 	scores := make([]float64, 0, n)
-	passes := make([]int32, 0, n)
-	runs := make([]int32, 0, n)
-	costs := make([]float64, 0, n)
-	perCaseLatency := make([]float64, 0, n)
-	totalCost := 0.0
+	var costs []float64 // only when a cost was seen: the rest are zero
+	if a.costSeen {
+		costs = make([]float64, 0, n)
+	}
+	// The latency per case is only averaged: summed in the order
+	// stats.Mean would sum it, it needs no list.
+	totalCost, latencySum := 0.0, 0.0
 	a.eachCase(func(s int, _ string) {
 		o := a.outcome(s)
-		passes = append(passes, int32(o.passes))
-		runs = append(runs, int32(o.runs))
 		if l0 := a.label(s, 0); l0 == repo.Pass {
 			pass0++
 		} else if l0 != "" {
@@ -424,9 +424,11 @@ func (a *Aggregator) Metrics(confidence float64, extra []string) map[string]repo
 			scores = append(scores, o.scoreSum/float64(o.runs))
 		}
 		c := a.caseCost(s)
-		costs = append(costs, c)
+		if a.costSeen {
+			costs = append(costs, c)
+		}
 		totalCost += c
-		perCaseLatency = append(perCaseLatency, o.latSum)
+		latencySum += o.latSum
 	})
 	prop("pass@1", pass0, n)
 	prop("fail_rate", n-pass0, n)
@@ -450,19 +452,7 @@ func (a *Aggregator) Metrics(confidence float64, extra []string) map[string]repo
 		if k == 0 || (k == 1 && !hat) { // pass@1 is computed above
 			continue
 		}
-		var vals []float64
-		enough := true
-		for i := range passes {
-			if int(runs[i]) < k {
-				enough = false
-				break
-			}
-			if hat {
-				vals = append(vals, stats.PassHatK(int(runs[i]), int(passes[i]), k))
-			} else {
-				vals = append(vals, stats.PassAtK(int(runs[i]), int(passes[i]), k))
-			}
-		}
+		vals, enough := a.passKValues(k, hat)
 		if !enough || len(vals) == 0 {
 			// Unbiased estimators need at least k repetitions per case.
 			m[name] = repo.Metric{N: n}
@@ -482,12 +472,37 @@ func (a *Aggregator) Metrics(confidence float64, extra []string) map[string]repo
 	obs := len(lat) > 0
 	m["latency_ms_p50"] = repo.Metric{Value: round3(stats.Percentile(lat, 50)), N: len(lat), Observed: obs}
 	m["latency_ms_p95"] = repo.Metric{Value: round3(stats.Percentile(lat, 95)), N: len(lat), Observed: obs}
-	m["latency_ms_per_case_avg"] = repo.Metric{Value: round3(stats.Mean(perCaseLatency)), N: n, Observed: obs}
+	perCaseAvg := 0.0
+	if n > 0 {
+		perCaseAvg = latencySum / float64(n)
+	}
+	m["latency_ms_per_case_avg"] = repo.Metric{Value: round3(perCaseAvg), N: n, Observed: obs}
 	tokObs := a.tokensIn+a.tokensOut > 0
 	m["tokens_input_total"] = repo.Metric{Value: float64(a.tokensIn), N: a.calls, Observed: tokObs}
 	m["tokens_output_total"] = repo.Metric{Value: float64(a.tokensOut), N: a.calls, Observed: tokObs}
 	m["tokens_total"] = repo.Metric{Value: float64(a.tokensIn + a.tokensOut), N: a.calls, Observed: tokObs}
 	return m
+}
+
+// passKValues is each case's unbiased pass@k (pass^k when hat) estimate,
+// in case ID order; enough is false when a case ran fewer than k times.
+func (a *Aggregator) passKValues(k int, hat bool) (vals []float64, enough bool) {
+	enough = true
+	a.eachCase(func(s int, _ string) {
+		if !enough {
+			return
+		}
+		o := a.outcome(s)
+		switch {
+		case o.runs < k:
+			enough = false
+		case hat:
+			vals = append(vals, stats.PassHatK(o.runs, o.passes, k))
+		default:
+			vals = append(vals, stats.PassAtK(o.runs, o.passes, k))
+		}
+	})
+	return vals, enough
 }
 
 // latencies is every result's latency, in no particular order.

@@ -85,7 +85,7 @@ type textStore struct {
 
 // textsInMemory is how many bytes of texts stay in memory; the rest go
 // to a temporary file, read back once, in case ID order, at the end.
-var textsInMemory = 8 << 20
+var textsInMemory = 2 << 20
 
 // textsInterned bounds how many distinct texts are looked up for reuse.
 const textsInterned = 1024
