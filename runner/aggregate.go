@@ -385,24 +385,11 @@ func (a *Aggregator) Metrics(confidence float64, extra []string) map[string]repo
 		}
 		m[name] = met
 	}
-	mean := func(name string, vals []float64) {
-		met := repo.Metric{N: len(vals), Observed: len(vals) > 0, Value: stats.Mean(vals)}
-		if len(vals) > 1 {
-			lo, hi := stats.MeanInterval(vals, confidence, 1)
-			met.Lo, met.Hi = &lo, &hi
-		} else if len(vals) == 1 {
-			met.Lo, met.Hi = &met.Value, &met.Value
-		}
-		m[name] = met
+	mean := func(name string, each func(yield func(float64))) {
+		m[name] = meanMetric(each, confidence)
 	}
 
 	pass0, failed0, recovered := 0, 0, 0
-	consistency := make([]float64, 0, n)
-	scores := make([]float64, 0, n)
-	var costs []float64 // only when a cost was seen: the rest are zero
-	if a.costSeen {
-		costs = make([]float64, 0, n)
-	}
 	// The latency per case is only averaged: summed in the order
 	// stats.Mean would sum it, it needs no list.
 	totalCost, latencySum := 0.0, 0.0
@@ -419,20 +406,12 @@ func (a *Aggregator) Metrics(confidence float64, extra []string) map[string]repo
 				}
 			}
 		}
-		if o.runs > 0 {
-			consistency = append(consistency, float64(o.passes)/float64(o.runs))
-			scores = append(scores, o.scoreSum/float64(o.runs))
-		}
-		c := a.caseCost(s)
-		if a.costSeen {
-			costs = append(costs, c)
-		}
-		totalCost += c
+		totalCost += a.caseCost(s)
 		latencySum += o.latSum
 	})
 	prop("pass@1", pass0, n)
 	prop("fail_rate", n-pass0, n)
-	mean("consistency_rate", consistency)
+	mean("consistency_rate", a.perCase(func(o outcome, _ int) (float64, bool) { return float64(o.passes) / float64(o.runs), o.runs > 0 }))
 	m["stability_score"] = m["consistency_rate"]
 	if failed0 > 0 {
 		prop("recovery_rate", recovered, failed0)
@@ -441,7 +420,7 @@ func (a *Aggregator) Metrics(confidence float64, extra []string) map[string]repo
 		// undefined, not 0 (a ">=" guardrail would block a perfect run).
 		m["recovery_rate"] = repo.Metric{}
 	}
-	mean("mean_score", scores)
+	mean("mean_score", a.perCase(func(o outcome, _ int) (float64, bool) { return o.scoreSum / float64(o.runs), o.runs > 0 }))
 	prop("error_rate", a.errors, a.calls)
 	for g, t := range a.graders {
 		prop("pass@1["+g+"]", t[0], t[1])
@@ -452,18 +431,22 @@ func (a *Aggregator) Metrics(confidence float64, extra []string) map[string]repo
 		if k == 0 || (k == 1 && !hat) { // pass@1 is computed above
 			continue
 		}
-		vals, enough := a.passKValues(k, hat)
-		if !enough || len(vals) == 0 {
+		if !a.allRan(k) || n == 0 {
 			// Unbiased estimators need at least k repetitions per case.
 			m[name] = repo.Metric{N: n}
 			continue
 		}
-		mean(name, vals)
+		mean(name, a.perCase(func(o outcome, _ int) (float64, bool) {
+			if hat {
+				return stats.PassHatK(o.runs, o.passes, k), true
+			}
+			return stats.PassAtK(o.runs, o.passes, k), true
+		}))
 	}
 
 	m["cost_usd_total"] = repo.Metric{Value: totalCost, N: n, Observed: a.costSeen}
 	if a.costSeen {
-		mean("cost_usd_per_case", costs)
+		mean("cost_usd_per_case", a.perCase(func(_ outcome, s int) (float64, bool) { return a.caseCost(s), true }))
 	} else {
 		m["cost_usd_per_case"] = repo.Metric{N: n}
 	}
@@ -484,25 +467,52 @@ func (a *Aggregator) Metrics(confidence float64, extra []string) map[string]repo
 	return m
 }
 
-// passKValues is each case's unbiased pass@k (pass^k when hat) estimate,
-// in case ID order; enough is false when a case ran fewer than k times.
-func (a *Aggregator) passKValues(k int, hat bool) (vals []float64, enough bool) {
-	enough = true
-	a.eachCase(func(s int, _ string) {
-		if !enough {
-			return
+// allRan reports whether every case ran at least k repetitions.
+func (a *Aggregator) allRan(k int) bool {
+	all := true
+	a.eachCase(func(s int, _ string) { all = all && a.outcome(s).runs >= k })
+	return all
+}
+
+// perCase turns a case's value (ok: it has one) into the sequence of
+// values over the cases, in case ID order, for meanMetric.
+func (a *Aggregator) perCase(value func(o outcome, s int) (float64, bool)) func(yield func(float64)) {
+	return func(yield func(float64)) {
+		a.eachCase(func(s int, _ string) {
+			if v, ok := value(a.outcome(s), s); ok {
+				yield(v)
+			}
+		})
+	}
+}
+
+// meanMetric is the mean of the values each yields, with its interval:
+// the bootstrap over a list of them up to stats.BootstrapLimit values;
+// past it, the normal approximation stats.MeanInterval takes, in the same
+// arithmetic but over two passes instead of a list (a million cases would
+// need 8 MB a metric).
+func meanMetric(each func(yield func(float64)), confidence float64) repo.Metric {
+	n, sum := 0, 0.0
+	each(func(v float64) { n++; sum += v })
+	if n <= stats.BootstrapLimit {
+		vals := make([]float64, 0, n)
+		each(func(v float64) { vals = append(vals, v) })
+		met := repo.Metric{N: len(vals), Observed: len(vals) > 0, Value: stats.Mean(vals)}
+		if len(vals) > 1 {
+			lo, hi := stats.MeanInterval(vals, confidence, 1)
+			met.Lo, met.Hi = &lo, &hi
+		} else if len(vals) == 1 {
+			met.Lo, met.Hi = &met.Value, &met.Value
 		}
-		o := a.outcome(s)
-		switch {
-		case o.runs < k:
-			enough = false
-		case hat:
-			vals = append(vals, stats.PassHatK(o.runs, o.passes, k))
-		default:
-			vals = append(vals, stats.PassAtK(o.runs, o.passes, k))
-		}
-	})
-	return vals, enough
+		return met
+	}
+	mean := sum / float64(n)
+	var ss float64
+	each(func(v float64) { ss += (v - mean) * (v - mean) })
+	sd := math.Sqrt(ss / float64(n-1))
+	half := stats.ZForConfidence(confidence) * sd / math.Sqrt(float64(n))
+	lo, hi := mean-half, mean+half
+	return repo.Metric{N: n, Observed: true, Value: mean, Lo: &lo, Hi: &hi}
 }
 
 // latencies is every result's latency, in no particular order.

@@ -1,6 +1,7 @@
 package runner
 
 import (
+	"cmp"
 	"fmt"
 	"math/rand/v2"
 	"os"
@@ -27,6 +28,7 @@ func TestAggregatorMatchesReference(t *testing.T) {
 		costs     bool
 		scores    bool
 		textLimit int
+		cases     int // 500 unless set
 	}{
 		{name: "one rep, dataset", reps: 1, dataset: true},
 		{name: "one rep, no dataset", reps: 1},
@@ -34,6 +36,7 @@ func TestAggregatorMatchesReference(t *testing.T) {
 		{name: "odd results", reps: 2, dataset: true, odd: true, costs: true},
 		{name: "odd results, no dataset", reps: 2, odd: true, scores: true},
 		{name: "reasons spilled", reps: 2, dataset: true, textLimit: 64},
+		{name: "past the bootstrap", reps: 3, dataset: true, costs: true, scores: true, cases: 3000},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if tc.textLimit > 0 {
@@ -42,13 +45,15 @@ func TestAggregatorMatchesReference(t *testing.T) {
 				t.Cleanup(func() { textsInMemory = old })
 			}
 			rng := rand.New(rand.NewPCG(1, uint64(len(tc.name))))
-			const cases = 500
+			cases := cmp.Or(tc.cases, 500)
 			ids := make([]string, cases)
+			taken := map[string]bool{}
 			for i := range ids {
-				ids[i] = fmt.Sprintf("c%04d", rng.IntN(1e4))
-				if i > 0 && strings.Contains(strings.Join(ids[:i], ","), ids[i]) {
-					ids[i] = fmt.Sprintf("d%04d", i) // unique
+				ids[i] = fmt.Sprintf("c%05d", rng.IntN(1e5))
+				if taken[ids[i]] {
+					ids[i] = fmt.Sprintf("d%05d", i) // unique
 				}
+				taken[ids[i]] = true
 			}
 			var ds *repo.Dataset
 			if tc.dataset {
