@@ -353,18 +353,32 @@ func (a *Aggregator) extrasByID() []int {
 }
 
 // Pairs returns, per case in case ID order, the repetition-0 pass and the
-// mean score: what paired comparisons between iterations need. Case IDs
-// are slices of the dataset's index: a pair allocates no string.
-func (a *Aggregator) Pairs() []repo.CasePair {
-	out := make([]repo.CasePair, 0, a.cases)
+// mean score: what paired comparisons between iterations need. Which case
+// each is, the dataset's index says (24 bytes a case, no string); only
+// when some cases of the index did not run (a shard) does each carry its
+// rank, and only with cases the index lacks its ID.
+func (a *Aggregator) Pairs() repo.CasePairs {
+	out := repo.CasePairs{List: make([]repo.CasePair, 0, a.cases), Index: a.index}
+	every := len(a.extraIDs) == 0 && a.cases == a.indexLen()
+	if len(a.extraIDs) > 0 {
+		out.IDs = make([]string, 0, a.cases)
+	} else if !every {
+		out.Ranks = make([]uint32, 0, a.cases)
+	}
 	a.eachCase(func(s int, id string) {
 		o := a.outcome(s)
-		p := repo.CasePair{CaseID: id, Pass: a.label(s, 0) == repo.Pass, Runs: int16(o.runs), Errors: int16(a.caseErrors(s)), Timed: true, Passes: int16(o.passes)}
+		p := repo.CasePair{Pass: a.label(s, 0) == repo.Pass, Runs: int16(o.runs), Errors: int16(a.caseErrors(s)), Timed: true, Passes: int16(o.passes)}
 		if o.runs > 0 {
 			p.Score = o.scoreSum / float64(o.runs)
 			p.CostUSD, p.LatencyMS = float32(a.caseCost(s)/float64(o.runs)), float32(o.latSum/float64(o.runs))
 		}
-		out = append(out, p)
+		out.List = append(out.List, p)
+		switch {
+		case out.IDs != nil:
+			out.IDs = append(out.IDs, id)
+		case out.Ranks != nil:
+			out.Ranks = append(out.Ranks, uint32(s))
+		}
 	})
 	return out
 }

@@ -72,8 +72,14 @@ func TestAggregatorMatchesReference(t *testing.T) {
 					}
 				}
 			}
-			if g, w := got.Pairs(), want.Pairs(); !reflect.DeepEqual(g, w) {
-				t.Errorf("pairs differ: %d against %d; first %+v, want %+v", len(g), len(w), g[0], w[0])
+			g, w := got.Pairs(), want.Pairs()
+			if !reflect.DeepEqual(g.List, w.List) || g.Len() != w.Len() {
+				t.Errorf("pairs differ: %d against %d; first %+v, want %+v", g.Len(), w.Len(), g.List[0], w.List[0])
+			}
+			for i := range min(g.Len(), w.Len()) {
+				if g.ID(i) != w.ID(i) {
+					t.Fatalf("pair %d is case %s, want %s", i, g.ID(i), w.ID(i))
+				}
 			}
 			if g, w := got.Verdicts(), want.Verdicts(); !reflect.DeepEqual(g, w) {
 				for i := range min(len(g), len(w)) {

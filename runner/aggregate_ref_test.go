@@ -159,8 +159,8 @@ func (a *refAggregator) byID() []*refTally {
 
 // Pairs returns, per case in case ID order, the repetition-0 pass and the
 // mean score: what paired comparisons between iterations need.
-func (a *refAggregator) Pairs() []repo.CasePair {
-	out := make([]repo.CasePair, 0, len(a.order))
+func (a *refAggregator) Pairs() repo.CasePairs {
+	var out repo.CasePairs
 	for _, ct := range a.byID() {
 		n, sum := 0, 0.0
 		for i, l := range ct.labels {
@@ -169,7 +169,7 @@ func (a *refAggregator) Pairs() []repo.CasePair {
 				sum += ct.scores[i]
 			}
 		}
-		p := repo.CasePair{CaseID: ct.id, Pass: ct.labels[0] == repo.Pass, Runs: int16(n), Errors: int16(ct.errors), Timed: true}
+		p := repo.CasePair{Pass: ct.labels[0] == repo.Pass, Runs: int16(n), Errors: int16(ct.errors), Timed: true}
 		for _, l := range ct.labels {
 			if l == repo.Pass {
 				p.Passes++
@@ -179,7 +179,7 @@ func (a *refAggregator) Pairs() []repo.CasePair {
 			p.Score = sum / float64(n)
 			p.CostUSD, p.LatencyMS = float32(ct.cost/float64(n)), float32(ct.latMS/float64(n))
 		}
-		out = append(out, p)
+		out.Add(ct.id, p)
 	}
 	return out
 }

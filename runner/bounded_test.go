@@ -35,9 +35,10 @@ func TestLargeRunHeapBounded(t *testing.T) {
 	}
 	const cases = 200_000
 	// Live bytes a case may cost, everything included: the index (about
-	// 20), two iterations' aggregators (about 30), two sets of pairs (80),
-	// the reasons (about 30), and the executor's buffers.
-	const perCase = 200
+	// 26), two iterations' aggregators (about 50 with the reasons), two
+	// sets of pairs (48), the names and definitions cases.jsonl is written
+	// with (8), and the executor's buffers.
+	const perCase = 160
 	defer debug.SetMemoryLimit(debug.SetMemoryLimit(48 << 20))
 
 	base := liveHeap()
@@ -48,7 +49,7 @@ func TestLargeRunHeapBounded(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	var pairs [2][]repo.CasePair
+	var pairs [2]repo.CasePairs
 	var first *Aggregator
 	for it := range 2 {
 		agg := NewAggregatorOver(1, ds)
@@ -68,6 +69,9 @@ func TestLargeRunHeapBounded(t *testing.T) {
 		if it == 0 {
 			first = agg
 		}
+	}
+	if !pairs[0].AlignedWith(pairs[1]) || pairs[0].IDs != nil || pairs[0].Ranks != nil {
+		t.Error("two iterations over every case should pair by the index, without IDs or ranks")
 	}
 	var out countingWriter
 	if err := writeCaseVerdicts(&out, ds, first); err != nil {
