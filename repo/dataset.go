@@ -34,10 +34,8 @@ type Dataset struct {
 	inline []Case
 	// index holds the case IDs from the validating pass; with the file's
 	// size and time it lets Each skip validation and hashing when the
-	// file has not changed since. Inline cases get theirs when first
-	// asked for (indexOnce).
+	// file has not changed since.
 	index     *CaseIndex
-	indexOnce sync.Once
 	validated bool
 	size      int64
 	modTime   time.Time
@@ -141,20 +139,7 @@ func mergeByLine(a, b Problems) Problems {
 
 // Index is the dataset's case IDs, compactly, with each case's rank in ID
 // order: what per-case state is indexed by.
-func (d *Dataset) Index() *CaseIndex {
-	d.indexOnce.Do(func() {
-		if d.index != nil || d.inline == nil {
-			return
-		}
-		ids := make([]string, len(d.inline))
-		for i := range d.inline {
-			ids[i] = d.inline[i].ID
-		}
-		// Inline IDs were checked unique when the spec loaded.
-		d.index, _ = newCaseIndex(ids)
-	})
-	return d.index
-}
+func (d *Dataset) Index() *CaseIndex { return d.index }
 
 // DatasetID hashes a dataset's case IDs (in any order).
 func DatasetID(caseIDs []string) string {
