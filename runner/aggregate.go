@@ -67,11 +67,6 @@ func NewAggregator(reps int) *Aggregator {
 	return NewAggregatorOver(reps, nil)
 }
 
-// NewAggregatorFor is NewAggregator; cases is a hint kept for callers.
-func NewAggregatorFor(reps, cases int) *Aggregator {
-	return NewAggregatorOver(reps, nil)
-}
-
 // NewAggregatorOver starts an aggregation of the cases of ds (nil: any
 // cases), for reps repetitions per case: its state is indexed by the
 // dataset's case ranks. A result for a case ds lacks is still counted.
