@@ -36,47 +36,82 @@ type Syncs struct {
 // WriteFileAtomic writes data to path as repo.WriteFileAtomic does, but
 // leaves the file's and its directory's fsyncs to Sync.
 func (s *Syncs) WriteFileAtomic(path string, data []byte, perm os.FileMode) error {
-	dir := filepath.Dir(path)
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return err
-	}
-	tmp, err := os.CreateTemp(dir, TempPattern(path))
+	f, err := s.CreateAtomic(path)
 	if err != nil {
 		return err
 	}
-	name := tmp.Name()
-	defer os.Remove(name) // a no-op after the rename
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
+	if _, err := f.Write(data); err != nil {
+		f.Abort()
 		return fmt.Errorf("writing %s: %w", path, err)
 	}
-	if err := tmp.Chmod(perm); err != nil {
-		tmp.Close()
+	return f.Commit(perm)
+}
+
+// AtomicFile is a file written in full before it replaces path: a
+// temporary file beside it until Commit renames it over path. For what is
+// too large to build in memory first.
+type AtomicFile struct {
+	*os.File
+	path  string
+	syncs *Syncs // nil: Commit syncs at once
+}
+
+// CreateAtomic starts writing path (see WriteFileAtomic).
+func CreateAtomic(path string) (*AtomicFile, error) {
+	return (*Syncs)(nil).CreateAtomic(path)
+}
+
+// CreateAtomic starts writing path, its fsyncs left to Sync.
+func (s *Syncs) CreateAtomic(path string) (*AtomicFile, error) {
+	dir := filepath.Dir(path)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, err
+	}
+	tmp, err := os.CreateTemp(dir, TempPattern(path))
+	if err != nil {
+		return nil, err
+	}
+	return &AtomicFile{File: tmp, path: path, syncs: s}, nil
+}
+
+// Abort drops what was written; path is left as it was.
+func (f *AtomicFile) Abort() {
+	f.Close()
+	os.Remove(f.Name())
+}
+
+// Commit renames what was written over path: synced first, or noted for
+// its Syncs to sync.
+func (f *AtomicFile) Commit(perm os.FileMode) error {
+	name, dir, s := f.Name(), filepath.Dir(f.path), f.syncs
+	defer os.Remove(name) // a no-op after the rename
+	if err := f.Chmod(perm); err != nil {
+		f.Close()
 		return err
 	}
 	if s == nil {
 		// Synced before the rename: after a crash of the machine path
 		// holds the old bytes or the new, never a file the rename
 		// reached before its data did.
-		if err := tmp.Sync(); err != nil {
-			tmp.Close()
+		if err := f.Sync(); err != nil {
+			f.Close()
 			return err
 		}
 	}
-	if err := tmp.Close(); err != nil {
+	if err := f.Close(); err != nil {
 		return err
 	}
-	if err := fault.Point("rename " + filepath.Base(path)); err != nil {
+	if err := fault.Point("rename " + filepath.Base(f.path)); err != nil {
 		return err
 	}
-	if err := os.Rename(name, path); err != nil {
+	if err := os.Rename(name, f.path); err != nil {
 		return err
 	}
 	if s == nil {
 		SyncDir(dir)
 		return nil
 	}
-	s.File(path)
+	s.File(f.path)
 	s.Dir(dir)
 	return nil
 }

@@ -32,12 +32,13 @@ type Dataset struct {
 
 	file   file
 	inline []Case
-	// ids are the case IDs in file order, from the validating pass; with
-	// the file's size and time they let Each skip validation and hashing
-	// when the file has not changed since.
-	ids     []string
-	size    int64
-	modTime time.Time
+	// index holds the case IDs from the validating pass; with the file's
+	// size and time it lets Each skip validation and hashing when the
+	// file has not changed since.
+	index     *CaseIndex
+	validated bool
+	size      int64
+	modTime   time.Time
 	// named is whether any case has a name (else Names needs no pass);
 	// explicitIDs whether any case gives its own id.
 	named, explicitIDs bool
@@ -74,8 +75,7 @@ func loadDataset(f file, check func(*Case) Problems) (*Dataset, error) {
 	if st, err := f.stat(); err == nil {
 		d.size, d.modTime = st.Size(), st.ModTime()
 	}
-	ids := map[string]int{}
-	var sorted []string
+	var ids idCollector
 	var probs Problems
 	keep := d.size > 0 && d.size <= keptFileBytes
 	err := scanCases(f, func(c *Case, p Problems) {
@@ -86,29 +86,9 @@ func loadDataset(f file, check func(*Case) Problems) (*Dataset, error) {
 			probs = append(probs, p...)
 			return
 		}
-		if first, dup := ids[c.ID]; dup {
-			msg := fmt.Sprintf("duplicate case ID %s (same as line %d)", c.ID, first)
-			hint := "two cases with the same content; remove one"
-			if strings.HasPrefix(c.ID, "case_") {
-				hint = "the two lines define the same case; remove one or make them differ"
-			} else {
-				hint = "explicit ids must be unique"
-			}
-			probs = append(probs, Problem{File: f.name, Line: c.Line, Col: 1, Field: "id", Msg: msg, Hint: hint})
-			return
-		}
-		// The decoder may hand out strings that share its read buffer;
-		// unless the case is kept (and the buffer with it), a copy keeps
-		// the buffer from living as long as the dataset. (A computed ID is
-		// a string of its own.)
-		id := c.ID
-		if c.explicitID && !keep {
-			id = strings.Clone(id)
-		}
-		ids[id] = c.Line
+		ids.add(c.ID, c.Line)
 		d.named = d.named || c.Name != ""
 		d.explicitIDs = d.explicitIDs || c.explicitID
-		sorted = append(sorted, id)
 		if keep {
 			d.kept = append(d.kept, c)
 		}
@@ -116,17 +96,53 @@ func loadDataset(f file, check func(*Case) Problems) (*Dataset, error) {
 	if err != nil {
 		return nil, err
 	}
-	if len(probs) > 0 {
-		return nil, probs
-	}
-	if len(sorted) == 0 {
+	if len(ids.ends) == 0 && len(probs) == 0 {
 		return nil, Problems{{File: f.name, Msg: "dataset has no cases", Hint: "add one JSON object per line"}}
 	}
-	d.Count = len(sorted)
-	d.ids = sorted
-	d.ID = DatasetID(sorted)
+	index, dups := ids.build()
+	if len(probs) > 0 || len(dups) > 0 {
+		return nil, mergeByLine(probs, duplicateProblems(f.name, dups))
+	}
+	d.Count = index.Len()
+	d.index, d.validated = index, true
+	d.ID = index.datasetID()
 	return d, nil
 }
+
+// duplicateProblems says which lines repeat an earlier case's ID.
+func duplicateProblems(file string, dups []duplicate) Problems {
+	var probs Problems
+	for _, dup := range dups {
+		msg := fmt.Sprintf("duplicate case ID %s (same as line %d)", dup.id, dup.first)
+		hint := "explicit ids must be unique"
+		if strings.HasPrefix(dup.id, "case_") {
+			hint = "the two lines define the same case; remove one or make them differ"
+		}
+		probs = append(probs, Problem{File: file, Line: dup.line, Col: 1, Field: "id", Msg: msg, Hint: hint})
+	}
+	return probs
+}
+
+// mergeByLine merges two lists of problems, each in line order, into one
+// in line order (a line's own problems stay together, first list first).
+func mergeByLine(a, b Problems) Problems {
+	if len(b) == 0 {
+		return a
+	}
+	out := make(Problems, 0, len(a)+len(b))
+	for len(a) > 0 && len(b) > 0 {
+		if b[0].Line < a[0].Line {
+			out, b = append(out, b[0]), b[1:]
+		} else {
+			out, a = append(out, a[0]), a[1:]
+		}
+	}
+	return append(append(out, a...), b...)
+}
+
+// Index is the dataset's case IDs, compactly, with each case's rank in ID
+// order: what per-case state is indexed by.
+func (d *Dataset) Index() *CaseIndex { return d.index }
 
 // DatasetID hashes a dataset's case IDs (in any order).
 func DatasetID(caseIDs []string) string {
@@ -208,7 +224,7 @@ func eachKept(kept []*Case, fn func(*Case) error) error {
 
 // unchanged reports whether the file is as it was validated.
 func (d *Dataset) unchanged() bool {
-	if d.ids == nil {
+	if !d.validated {
 		return false
 	}
 	st, err := d.file.stat()
@@ -216,11 +232,12 @@ func (d *Dataset) unchanged() bool {
 }
 
 // eachValidated streams a file that has already been validated: a plain
-// decode per line, with the ID from the validating pass.
+// decode per line, with the ID from the validating pass (a slice of the
+// index's string: no ID is hashed or allocated again).
 func (d *Dataset) eachValidated(fn func(*Case) error) error {
 	i := 0
 	err := eachCaseLine(d.file, func(raw []byte, line int) error {
-		if i >= len(d.ids) {
+		if i >= d.index.Len() {
 			return fmt.Errorf("%s changed while it was read", d.file.name)
 		}
 		var c Case
@@ -230,7 +247,7 @@ func (d *Dataset) eachValidated(fn func(*Case) error) error {
 				return fmt.Errorf("%s:%d: %w", d.file.name, line, err)
 			}
 		}
-		c.ID, c.Line = d.ids[i], line
+		c.ID, c.Line = d.index.ID(d.index.RankAt(i)), line
 		i++
 		return fn(&c)
 	})

@@ -1019,6 +1019,7 @@ func (ls *LoadedSpec) loadDataset(check func(*Case) Problems) (*Dataset, error) 
 	}
 	ds.Count = len(all)
 	ds.ID = DatasetID(all)
+	ds.index, _ = newCaseIndex(all) // unique: checked above
 	return ds, nil
 }
 

@@ -39,21 +39,59 @@ type Metric struct {
 }
 
 // CasePair is one case's outcome in an iteration, for pairing two
-// iterations or two revisions on the same cases.
+// iterations or two revisions on the same cases; which case it is, the
+// CasePairs it is in says.
 type CasePair struct {
-	CaseID string
-	Pass   bool    // repetition 0 passed
-	Score  float64 // mean over the repetitions that ran
+	Score float64 // mean over the repetitions that ran
 	// CostUSD and LatencyMS are the case's means over its repetitions,
 	// when Timed (a run's own outcomes; committed verdicts keep neither).
-	// Every iteration keeps a pair per case, so the fields are small: the
-	// struct is 40 bytes.
+	// Every iteration keeps a pair per case, so the fields are small and
+	// ordered without padding: the struct is 24 bytes.
 	CostUSD, LatencyMS float32
 	// Passes of Runs repetitions (at most 100), and the calls among them
 	// that errored (-1: not recorded, as in committed verdicts): the
 	// per-case values of consistency, the pass@k family and the error rate.
 	Passes, Runs, Errors int16
+	Pass                 bool // repetition 0 passed
 	Timed                bool
+}
+
+// CasePairs is an iteration's outcomes, one per case in case ID order,
+// and which case each is: IDs, or for a run's own outcomes its dataset's
+// Index (outcome i is the case of rank Ranks[i], or of rank i when Ranks
+// is nil), so that a million outcomes hold no string.
+type CasePairs struct {
+	List  []CasePair
+	IDs   []string
+	Index *CaseIndex
+	Ranks []uint32
+}
+
+// Len is the number of outcomes.
+func (p CasePairs) Len() int { return len(p.List) }
+
+// ID is the case ID of outcome i.
+func (p CasePairs) ID(i int) string {
+	switch {
+	case p.IDs != nil:
+		return p.IDs[i]
+	case p.Ranks != nil:
+		return p.Index.ID(int(p.Ranks[i]))
+	}
+	return p.Index.ID(i)
+}
+
+// Add appends the outcome of case id (which sorts after those before).
+func (p *CasePairs) Add(id string, c CasePair) {
+	p.IDs = append(p.IDs, id)
+	p.List = append(p.List, c)
+}
+
+// AlignedWith reports whether q holds the same cases in the same order,
+// known without comparing IDs: both are every case of one index.
+func (p CasePairs) AlignedWith(q CasePairs) bool {
+	return p.IDs == nil && q.IDs == nil && p.Ranks == nil && q.Ranks == nil &&
+		p.Index != nil && p.Index == q.Index && len(p.List) == len(q.List)
 }
 
 // Decision is the verdict on one iteration, with its evidence.
@@ -121,7 +159,7 @@ type IterationSummary struct {
 
 	// Pairs are the per-case outcomes in case ID order, for paired
 	// comparison; not written (they are in results.jsonl).
-	Pairs []CasePair `json:"-"`
+	Pairs CasePairs `json:"-"`
 }
 
 // Metric returns an observed metric's value.

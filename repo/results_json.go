@@ -40,3 +40,13 @@ func (v *CaseVerdict) appendJSON(a *jsonAppender) {
 		a.err = w.Err()
 	}
 }
+
+// AppendCaseVerdict appends v's line of cases.jsonl (newline included), as
+// EncodeResults writes it: for a writer that streams the file in case ID
+// order.
+func AppendCaseVerdict(buf []byte, v *CaseVerdict) ([]byte, error) {
+	a := jsonAppender{buf: buf}
+	v.appendJSON(&a)
+	a.ch('\n')
+	return a.buf, a.err
+}

@@ -716,9 +716,9 @@ func diffExperiment(slug string, a, b *side, confidence float64) *ExperimentDiff
 	if a.dataset != nil && b.dataset != nil {
 		e.Dataset = diffDataset(a.dataset, b.dataset, &e.Warnings)
 	}
-	var pairsA, pairsB []repo.CasePair
+	var pairsA, pairsB repo.CasePairs
 	e.Cases, pairsA, pairsB = classifyCases(a.cases, b.cases, e.Dataset)
-	e.Pairs = len(pairsA)
+	e.Pairs = pairsA.Len()
 	e.Metrics = diffMetrics(e.Target, a, b, pairsA, pairsB, confidence)
 
 	if p := e.Primary(); p != nil && p.Verdict == VerdictWorse {
@@ -760,7 +760,7 @@ func metricsChanged(ms []MetricDiff) bool {
 // definition under a new name or ID. Cases left are matched into
 // definition changes (by the dataset's edits, then by a name unique on
 // both sides), so an edited case is never a regression or a fix.
-func classifyCases(a, b []repo.CaseVerdict, ds *DatasetDiff) (cd CaseDiff, pairsA, pairsB []repo.CasePair) {
+func classifyCases(a, b []repo.CaseVerdict, ds *DatasetDiff) (cd CaseDiff, pairsA, pairsB repo.CasePairs) {
 	var onlyA, onlyB []int
 	var shared [][2]int       // indexes in a and b of the cases paired
 	matchedA := map[int]int{} // edited: index in a → index in b
@@ -1020,7 +1020,7 @@ var (
 
 // diffMetrics compares the metrics of the two summaries, with paired tests
 // on the cases both results share (pairsA and pairsB, from classifyCases).
-func diffMetrics(target *repo.MetricTarget, a, b *side, pairsA, pairsB []repo.CasePair, confidence float64) []MetricDiff {
+func diffMetrics(target *repo.MetricTarget, a, b *side, pairsA, pairsB repo.CasePairs, confidence float64) []MetricDiff {
 	ma, mb := map[string]repo.SummaryMetric{}, map[string]repo.SummaryMetric{}
 	if a.summary != nil {
 		ma = a.summary.Metrics
@@ -1129,13 +1129,13 @@ func round6(f float64) float64 { return math.Round(f*1e6) / 1e6 }
 // committed per-case verdicts can pair (the one paired comparison that run
 // decisions use too), and reports whether it did. Compare is given each
 // side's value over the shared cases, so its Δ is the paired one.
-func pairedTest(md *MetricDiff, a, b []repo.CasePair, confidence float64) bool {
+func pairedTest(md *MetricDiff, a, b repo.CasePairs, confidence float64) bool {
 	test := paired.TestFor(md.Name)
 	if test == "" {
 		return false
 	}
 	pa, pb := paired.Common(a, b)
-	ev := paired.Compare(md.Name, paired.SharedMean(md.Name, pa), paired.SharedMean(md.Name, pb), pa, pb, confidence)
+	ev := paired.CompareAligned(md.Name, paired.SharedMean(md.Name, pa), paired.SharedMean(md.Name, pb), pa, pb, confidence)
 	if ev == nil {
 		return false
 	}

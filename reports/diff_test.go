@@ -622,7 +622,7 @@ func TestDiffDefinitionChanges(t *testing.T) {
 	// regressed, one fixed); the all-cases values go from 2/4 to 3/5.
 	p := e.Primary()
 	ev := paired.Compare("pass@1", 0.5, 0.5,
-		[]repo.CasePair{{CaseID: "1", Pass: true}, {CaseID: "2"}}, []repo.CasePair{{CaseID: "1"}, {CaseID: "2", Pass: true}}, 0.95)
+		repo.CasePairs{IDs: []string{"1", "2"}, List: []repo.CasePair{{Pass: true}, {}}}, repo.CasePairs{IDs: []string{"1", "2"}, List: []repo.CasePair{{}, {Pass: true}}}, 0.95)
 	// Two pairs are too few to test: no interval, no p-value.
 	if p == nil || p.Delta == nil || *p.Delta != ev.Delta || *p.DeltaAll != 0.1 || p.Pairs != 2 || p.CI != nil || p.P != nil || p.Note != ev.Note || p.Verdict != VerdictUnchanged {
 		t.Errorf("primary row = %+v (paired Δ %v)", p, ev.Delta)
@@ -656,7 +656,7 @@ func TestClassifyWithoutDefinitions(t *testing.T) {
 	a := []repo.CaseVerdict{{CaseID: "k", Label: repo.Fail}, {CaseID: "r", Label: repo.Pass, Definition: "def_1"}}
 	b := []repo.CaseVerdict{{CaseID: "k", Label: repo.Pass, Definition: "def_2"}, {CaseID: "r", Label: repo.Pass}}
 	cd, pa, pb := classifyCases(a, b, nil)
-	if len(cd.Fixed) != 1 || cd.Fixed[0].ID != "k" || cd.UnchangedPassing != 1 || len(cd.Edited) != 0 || len(pa) != 2 || len(pb) != 2 {
+	if len(cd.Fixed) != 1 || cd.Fixed[0].ID != "k" || cd.UnchangedPassing != 1 || len(cd.Edited) != 0 || pa.Len() != 2 || pb.Len() != 2 {
 		t.Errorf("cases = %+v", cd)
 	}
 }

@@ -17,15 +17,15 @@ func TestDecideAndDiffAgreeOnTheSamePairs(t *testing.T) {
 	// (8 discordant pairs, all favouring B), scores follow the labels with
 	// some noise.
 	const n = 40
-	outcomes := func(passing int, shift float64) []repo.CasePair {
-		var ps []repo.CasePair
+	outcomes := func(passing int, shift float64) repo.CasePairs {
+		var ps repo.CasePairs
 		for i := range n {
 			pass := i < passing
 			score := 0.2 + 0.01*float64(i%7)
 			if pass {
 				score = 0.8 + shift - 0.01*float64(i%5)
 			}
-			ps = append(ps, repo.CasePair{CaseID: fmt.Sprintf("case_%02d", i), Pass: pass, Score: score, Runs: 1, Passes: int16(b2i(pass)), Timed: true})
+			ps.Add(fmt.Sprintf("case_%02d", i), repo.CasePair{Pass: pass, Score: score, Runs: 1, Passes: int16(b2i(pass)), Timed: true})
 		}
 		return ps
 	}
@@ -33,8 +33,8 @@ func TestDecideAndDiffAgreeOnTheSamePairs(t *testing.T) {
 	for _, tc := range []struct {
 		name   string
 		target repo.MetricTarget
-		first  []repo.CasePair // the best so far (revision A)
-		second []repo.CasePair // the new iteration (revision B)
+		first  repo.CasePairs // the best so far (revision A)
+		second repo.CasePairs // the new iteration (revision B)
 	}{
 		{"pass rate improves", repo.MetricTarget{Name: "pass@1", Operator: ">=", Value: 0.9}, a, b},
 		{"pass rate regresses", repo.MetricTarget{Name: "pass@1", Operator: ">=", Value: 0.9}, b, a},
@@ -105,21 +105,21 @@ func TestDecideAndDiffAgreeOnTheSamePairs(t *testing.T) {
 }
 
 // iterationOf is an iteration with these outcomes and the metrics they give.
-func iterationOf(index int, target repo.MetricTarget, pairs []repo.CasePair) *repo.IterationSummary {
+func iterationOf(index int, target repo.MetricTarget, pairs repo.CasePairs) *repo.IterationSummary {
 	passed, score := 0.0, 0.0
-	for _, p := range pairs {
+	for _, p := range pairs.List {
 		if p.Pass {
 			passed++
 		}
 		score += p.Score
 	}
-	n := float64(len(pairs))
+	n := float64(pairs.Len())
 	it := &repo.IterationSummary{Index: index, Pairs: pairs, Metrics: map[string]repo.Metric{
-		"pass@1":           {Value: passed / n, N: len(pairs), Observed: true},
-		"fail_rate":        {Value: 1 - passed/n, N: len(pairs), Observed: true},
-		"mean_score":       {Value: score / n, N: len(pairs), Observed: true},
-		"consistency_rate": {Value: passed / n, N: len(pairs), Observed: true},
-		"latency_ms_p95":   {Value: 50 + float64(index), N: len(pairs), Observed: true},
+		"pass@1":           {Value: passed / n, N: pairs.Len(), Observed: true},
+		"fail_rate":        {Value: 1 - passed/n, N: pairs.Len(), Observed: true},
+		"mean_score":       {Value: score / n, N: pairs.Len(), Observed: true},
+		"consistency_rate": {Value: passed / n, N: pairs.Len(), Observed: true},
+		"latency_ms_p95":   {Value: 50 + float64(index), N: pairs.Len(), Observed: true},
 	}}
 	it.Primary = it.Metrics[target.Name].Value
 	return it
@@ -129,19 +129,19 @@ func iterationOf(index int, target repo.MetricTarget, pairs []repo.CasePair) *re
 // cases.jsonl.
 func committedResult(t *testing.T, target repo.MetricTarget, it *repo.IterationSummary) (summary, cases []byte) {
 	t.Helper()
-	s := &repo.ResultsSummary{SchemaVersion: "1", Experiment: repo.SummaryExperiment{Slug: "x"}, Cases: len(it.Pairs), Repetitions: 1,
+	s := &repo.ResultsSummary{SchemaVersion: "1", Experiment: repo.SummaryExperiment{Slug: "x"}, Cases: it.Pairs.Len(), Repetitions: 1,
 		Target: target, Metrics: map[string]repo.SummaryMetric{}, FailureModes: map[string]int{}}
 	for name, m := range it.Metrics {
 		s.Metrics[name] = repo.SummaryMetric{Value: m.Value, CI: [2]float64{m.Value, m.Value}, N: m.N}
 	}
 	s.Primary = &it.Primary
 	var vs []repo.CaseVerdict
-	for _, p := range it.Pairs {
+	for i, p := range it.Pairs.List {
 		label := repo.Fail
 		if p.Pass {
 			label = repo.Pass
 		}
-		vs = append(vs, repo.CaseVerdict{CaseID: p.CaseID, Label: label, Score: p.Score, PassRate: math.Round(p.Score), Repetitions: 1})
+		vs = append(vs, repo.CaseVerdict{CaseID: it.Pairs.ID(i), Label: label, Score: p.Score, PassRate: math.Round(p.Score), Repetitions: 1})
 	}
 	summary, cases, err := repo.EncodeResults(s, vs)
 	if err != nil {

@@ -69,7 +69,7 @@ func TestAggregateMetrics(t *testing.T) {
 		t.Errorf("failure modes %v", a.FailureModes())
 	}
 	pairs := a.Pairs()
-	if len(pairs) != 2 || pairs[0].CaseID != "a" || pairs[1].CaseID != "b" || !pairs[0].Pass || pairs[1].Pass || math.Abs(pairs[0].Score-2.0/3) > 1e-9 {
+	if pairs.Len() != 2 || pairs.ID(0) != "a" || pairs.ID(1) != "b" || !pairs.List[0].Pass || pairs.List[1].Pass || math.Abs(pairs.List[0].Score-2.0/3) > 1e-9 {
 		t.Errorf("pairs %v", pairs)
 	}
 }

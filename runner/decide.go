@@ -186,7 +186,7 @@ func onEvidence(d *repo.Decision, e *repo.Experiment, cur *repo.IterationSummary
 // that is not yet proven: Connor's McNemar sample size for pass rates, the
 // normal approximation of a paired test on the per-case differences for
 // scores; "" when the data cannot say.
-func casesToTell(t repo.MetricTarget, a, b []repo.CasePair, level float64) string {
+func casesToTell(t repo.MetricTarget, a, b repo.CasePairs, level float64) string {
 	pa, pb := paired.Common(a, b)
 	if len(pa) < 2 {
 		return ""

@@ -216,7 +216,7 @@ func (p *proposals) next(index int, done []*repo.IterationSummary) (prop Proposa
 func (l *Loop) runIteration(ctx context.Context, index int, prop Proposal, pid string) (sum *repo.IterationSummary, agg *Aggregator, interrupted bool, err error) {
 	e := &l.Spec.Spec.Experiment
 	reps := e.Run.RepetitionsPerCase
-	agg = NewAggregatorFor(reps, l.Spec.Dataset.Count)
+	agg = NewAggregatorOver(reps, l.Spec.Dataset)
 	if l.OnIteration != nil {
 		l.OnIteration(index, prop.Hypothesis, l.Spec.Dataset.Count*reps)
 	}

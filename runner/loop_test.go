@@ -272,7 +272,7 @@ func TestDecideLatencyLowerIsBetter(t *testing.T) {
 		Decision: repo.DecisionPolicy{IfRegressionFails: "reject", Significance: "report", Confidence: 0.95}}
 	it := func(index int, p95 float64) *repo.IterationSummary {
 		return &repo.IterationSummary{Index: index, Primary: p95, Metrics: map[string]repo.Metric{"latency_ms_p95": {Value: p95, Observed: true}},
-			Pairs: []repo.CasePair{{CaseID: "a"}}}
+			Pairs: repo.CasePairs{IDs: []string{"a"}, List: []repo.CasePair{{}}}}
 	}
 	slow, fast, slower := it(0, 2500), it(1, 1500), it(2, 1800)
 	if d := Decide(e, slow, nil); d.Outcome != repo.Investigate {
@@ -296,7 +296,7 @@ func TestSignificanceRequire(t *testing.T) {
 		s := &repo.IterationSummary{Index: index}
 		n := 0
 		for i, p := range pass {
-			s.Pairs = append(s.Pairs, repo.CasePair{CaseID: fmt.Sprintf("%04d", i), Pass: p})
+			s.Pairs.Add(fmt.Sprintf("%04d", i), repo.CasePair{Pass: p})
 			if p {
 				n++
 			}

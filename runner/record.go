@@ -1,12 +1,13 @@
 package runner
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"math"
 	"os"
 	"path/filepath"
-	"slices"
 	"strings"
 	"time"
 
@@ -371,11 +372,14 @@ func (r *Recorder) Decided(sum *repo.IterationSummary, agg *Aggregator) error {
 }
 
 func (r *Recorder) writeResultsFiles(sum *repo.IterationSummary, agg *Aggregator) error {
-	summary, cases, err := ResultsFiles(r.Spec, r.Fingerprint, sum, agg)
+	// cases.jsonl streams to its file: at a million cases it is 170 MB.
+	summary, err := resultsSummary(r.Spec, r.Fingerprint, sum)
 	if err != nil {
 		return err
 	}
-	return r.store.WriteResults(r.Spec.Slug, summary, cases)
+	return r.store.WriteResultsFrom(r.Spec.Slug, summary, func(w io.Writer) error {
+		return writeCaseVerdicts(w, r.Spec.Dataset, agg)
+	})
 }
 
 // waitResultsFiles waits for the result files being written, if any.
@@ -580,6 +584,19 @@ func (r *Recorder) closeTraces() error {
 // one iteration. Latency is left out: it is not comparable across machines
 // and would make every rerun a diff.
 func ResultsFiles(ls *repo.LoadedSpec, fingerprint string, sum *repo.IterationSummary, agg *Aggregator) (summary, cases []byte, err error) {
+	summary, err = resultsSummary(ls, fingerprint, sum)
+	if err != nil {
+		return nil, nil, err
+	}
+	var buf bytes.Buffer
+	if err := writeCaseVerdicts(&buf, ls.Dataset, agg); err != nil {
+		return nil, nil, err
+	}
+	return summary, buf.Bytes(), nil
+}
+
+// resultsSummary renders the committed summary.json of one iteration.
+func resultsSummary(ls *repo.LoadedSpec, fingerprint string, sum *repo.IterationSummary) ([]byte, error) {
 	e := &ls.Spec.Experiment
 	s := &repo.ResultsSummary{
 		SchemaVersion: "1",
@@ -611,24 +628,8 @@ func ResultsFiles(ls *repo.LoadedSpec, fingerprint string, sum *repo.IterationSu
 		}
 		s.Metrics[name] = sm
 	}
-	verdicts := agg.Verdicts() // in case ID order
-	// Each case's name and definition hash: diff tells an edited case from
-	// a changed result by the hash. Only the short hash is kept per case.
-	if ls.Dataset.DefinitionsAreIDs() {
-		for i := range verdicts {
-			verdicts[i].Definition = repo.DefinitionOfID(verdicts[i].CaseID)
-		}
-		return repo.EncodeResults(s, verdicts)
-	}
-	if err := ls.Dataset.Each(func(c *repo.Case) error {
-		if i, ok := slices.BinarySearchFunc(verdicts, c.ID, func(v repo.CaseVerdict, id string) int { return strings.Compare(v.CaseID, id) }); ok {
-			verdicts[i].Name, verdicts[i].Definition = c.Name, repo.CaseDefinition(c)
-		}
-		return nil
-	}); err != nil {
-		return nil, nil, err
-	}
-	return repo.EncodeResults(s, verdicts)
+	summary, _, err := repo.EncodeResults(s, nil)
+	return summary, err
 }
 
 func isTiming(name string) bool {

@@ -120,7 +120,7 @@ func TestUnprovenGainSaysHowManyCasesWouldTell(t *testing.T) {
 	mk := func(index, passing int) *repo.IterationSummary {
 		s := &repo.IterationSummary{Index: index}
 		for i := range 12 {
-			s.Pairs = append(s.Pairs, repo.CasePair{CaseID: fmt.Sprintf("%02d", i), Pass: i < passing})
+			s.Pairs.Add(fmt.Sprintf("%02d", i), repo.CasePair{Pass: i < passing})
 		}
 		s.Primary = float64(passing) / 12
 		s.Metrics = map[string]repo.Metric{"pass@1": {Value: s.Primary, Observed: true}}
@@ -139,7 +139,7 @@ func TestUnprovenGainSaysHowManyCasesWouldTell(t *testing.T) {
 	big := func(index, passing int) *repo.IterationSummary {
 		s := &repo.IterationSummary{Index: index}
 		for i := range 120 {
-			s.Pairs = append(s.Pairs, repo.CasePair{CaseID: fmt.Sprintf("%03d", i), Pass: i%12 < passing})
+			s.Pairs.Add(fmt.Sprintf("%03d", i), repo.CasePair{Pass: i%12 < passing})
 		}
 		s.Primary = float64(passing) / 12
 		s.Metrics = map[string]repo.Metric{"pass@1": {Value: s.Primary, Observed: true}}

@@ -104,8 +104,14 @@ func SharedMean(metric string, ps []repo.CasePair) float64 {
 // Delta and Note says how many cases a test needs. Test stays "" there
 // too, because callers print *P whenever Test is set; TestFor names the
 // test that would apply.
-func Compare(metric string, va, vb float64, a, b []repo.CasePair, confidence float64) *repo.Evidence {
+func Compare(metric string, va, vb float64, a, b repo.CasePairs, confidence float64) *repo.Evidence {
 	pa, pb := Common(a, b)
+	return CompareAligned(metric, va, vb, pa, pb, confidence)
+}
+
+// CompareAligned is Compare on outcomes already paired: the i-th of pa
+// and of pb are the same case (as Common returns them).
+func CompareAligned(metric string, va, vb float64, pa, pb []repo.CasePair, confidence float64) *repo.Evidence {
 	if len(pa) == 0 {
 		return nil
 	}
@@ -167,17 +173,21 @@ func Compare(metric string, va, vb float64, a, b []repo.CasePair, confidence flo
 }
 
 // Common keeps, from two lists of outcomes in case ID order, the cases
-// both have: the i-th of each is the same case.
-func Common(a, b []repo.CasePair) (inA, inB []repo.CasePair) {
-	inA, inB = make([]repo.CasePair, 0, min(len(a), len(b))), make([]repo.CasePair, 0, min(len(a), len(b)))
-	for i, j := 0, 0; i < len(a) && j < len(b); {
-		switch c := strings.Compare(a[i].CaseID, b[j].CaseID); {
+// both have: the i-th of each is the same case. Two lists of every case
+// of one dataset are that already.
+func Common(a, b repo.CasePairs) (inA, inB []repo.CasePair) {
+	if a.AlignedWith(b) {
+		return a.List, b.List
+	}
+	inA, inB = make([]repo.CasePair, 0, min(a.Len(), b.Len())), make([]repo.CasePair, 0, min(a.Len(), b.Len()))
+	for i, j := 0, 0; i < a.Len() && j < b.Len(); {
+		switch c := strings.Compare(a.ID(i), b.ID(j)); {
 		case c < 0:
 			i++
 		case c > 0:
 			j++
 		default:
-			inA, inB = append(inA, a[i]), append(inB, b[j])
+			inA, inB = append(inA, a.List[i]), append(inB, b.List[j])
 			i++
 			j++
 		}
@@ -187,10 +197,11 @@ func Common(a, b []repo.CasePair) (inA, inB []repo.CasePair) {
 
 // FromVerdicts turns committed case verdicts (cases.jsonl, in case ID
 // order) into outcomes to pair.
-func FromVerdicts(vs []repo.CaseVerdict) []repo.CasePair {
-	out := make([]repo.CasePair, len(vs))
+func FromVerdicts(vs []repo.CaseVerdict) repo.CasePairs {
+	out := repo.CasePairs{List: make([]repo.CasePair, len(vs)), IDs: make([]string, len(vs))}
 	for i, v := range vs {
-		out[i] = repo.CasePair{CaseID: v.CaseID, Pass: v.Label == repo.Pass, Score: v.Score,
+		out.IDs[i] = v.CaseID
+		out.List[i] = repo.CasePair{Pass: v.Label == repo.Pass, Score: v.Score,
 			Runs: int16(v.Repetitions), Passes: int16(math.Round(v.PassRate * float64(v.Repetitions))), Errors: -1}
 	}
 	return out

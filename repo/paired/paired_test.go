@@ -8,11 +8,11 @@ import (
 )
 
 func TestCompareEvidence(t *testing.T) {
-	mk := func(pass ...bool) ([]repo.CasePair, float64) {
-		var s []repo.CasePair
+	mk := func(pass ...bool) (repo.CasePairs, float64) {
+		var s repo.CasePairs
 		n := 0
 		for i, p := range pass {
-			s = append(s, repo.CasePair{CaseID: string(rune('a' + i)), Pass: p, Score: b2f(p)})
+			s.Add(string(rune('a'+i)), repo.CasePair{Pass: p, Score: b2f(p)})
 			if p {
 				n++
 			}
@@ -42,11 +42,11 @@ func TestCompareEvidence(t *testing.T) {
 
 // Iterations are paired on the cases both ran, matched by ID.
 func TestCommonCases(t *testing.T) {
-	a := []repo.CasePair{{CaseID: "a"}, {CaseID: "c", Pass: true}, {CaseID: "d", Score: 0.5}}
-	b := []repo.CasePair{{CaseID: "b"}, {CaseID: "c"}, {CaseID: "d", Pass: true}, {CaseID: "e"}}
+	a := repo.CasePairs{IDs: []string{"a", "c", "d"}, List: []repo.CasePair{{}, {Pass: true}, {Score: 0.5}}}
+	b := repo.CasePairs{IDs: []string{"b", "c", "d", "e"}, List: []repo.CasePair{{}, {}, {Pass: true}, {}}}
 	inA, inB := Common(a, b)
-	wantA := []repo.CasePair{{CaseID: "c", Pass: true}, {CaseID: "d", Score: 0.5}}
-	wantB := []repo.CasePair{{CaseID: "c"}, {CaseID: "d", Pass: true}}
+	wantA := []repo.CasePair{{Pass: true}, {Score: 0.5}}
+	wantB := []repo.CasePair{{}, {Pass: true}}
 	if !slices.Equal(inA, wantA) || !slices.Equal(inB, wantB) {
 		t.Errorf("got %v %v, want %v %v", inA, inB, wantA, wantB)
 	}
@@ -55,20 +55,20 @@ func TestCommonCases(t *testing.T) {
 // Each metric is tested on its own per-case values: consistency on passes
 // over repetitions, not on the mean score, so its interval holds its own Δ.
 func TestEachMetricOnItsOwnValues(t *testing.T) {
-	var a, b []repo.CasePair
+	var a, b repo.CasePairs
 	for i := range 12 {
 		id := string(rune('a' + i))
 		// Scores barely move; consistency moves from 1 of 3 to 3 of 3 on
 		// the first eight cases.
-		a = append(a, repo.CasePair{CaseID: id, Score: 0.5, Runs: 3, Passes: 1, Errors: 0, Timed: true, LatencyMS: 100})
-		pb := repo.CasePair{CaseID: id, Score: 0.52, Runs: 3, Passes: 1, Errors: 0, Timed: true, LatencyMS: 90}
+		a.Add(id, repo.CasePair{Score: 0.5, Runs: 3, Passes: 1, Errors: 0, Timed: true, LatencyMS: 100})
+		pb := repo.CasePair{Score: 0.52, Runs: 3, Passes: 1, Errors: 0, Timed: true, LatencyMS: 90}
 		if i < 8 {
 			pb.Passes = 3
 		}
-		b = append(b, pb)
+		b.Add(id, pb)
 	}
 	for _, metric := range []string{"consistency_rate", "stability_score", "pass@2", "pass^2", "latency_ms_per_case_avg"} {
-		va, vb := SharedMean(metric, a), SharedMean(metric, b)
+		va, vb := SharedMean(metric, a.List), SharedMean(metric, b.List)
 		ev := Compare(metric, va, vb, a, b, 0.95)
 		if ev == nil || ev.Test != SignFlip || ev.P == nil {
 			t.Fatalf("%s: %+v", metric, ev)
@@ -81,8 +81,8 @@ func TestEachMetricOnItsOwnValues(t *testing.T) {
 		}
 	}
 	// Committed verdicts keep no latency: no test, and a note says why.
-	va := []repo.CasePair{{CaseID: "a", Runs: 1}}
-	if ev := Compare("latency_ms_per_case_avg", 1, 2, append(va, a[1:]...), b, 0.95); ev.Test != "" || ev.P != nil || ev.Note == "" {
+	va := repo.CasePairs{IDs: append([]string{"a"}, a.IDs[1:]...), List: append([]repo.CasePair{{Runs: 1}}, a.List[1:]...)}
+	if ev := Compare("latency_ms_per_case_avg", 1, 2, va, b, 0.95); ev.Test != "" || ev.P != nil || ev.Note == "" {
 		t.Errorf("latency without per-case values: %+v", ev)
 	}
 	if ev := Compare("latency_ms_p95", 1, 2, a, b, 0.95); ev.Test != "" || ev.P != nil {

@@ -31,7 +31,7 @@ func cases(n int) []string {
 // passFail draws n pairs whose cells (both pass, A only, B only, neither)
 // have probabilities p; with p nil each case has its own pass rate, the
 // same for A and B (the null).
-func passFail(r *rand.Rand, n int, p *[4]float64) (a, b []repo.CasePair, va, vb float64) {
+func passFail(r *rand.Rand, n int, p *[4]float64) (a, b repo.CasePairs, va, vb float64) {
 	for _, id := range cases(n) {
 		var pa, pb bool
 		if p == nil {
@@ -48,7 +48,8 @@ func passFail(r *rand.Rand, n int, p *[4]float64) (a, b []repo.CasePair, va, vb 
 				pb = true
 			}
 		}
-		a, b = append(a, repo.CasePair{CaseID: id, Pass: pa}), append(b, repo.CasePair{CaseID: id, Pass: pb})
+		a.Add(id, repo.CasePair{Pass: pa})
+		b.Add(id, repo.CasePair{Pass: pb})
 		va, vb = va+b2f(pa)/float64(n), vb+b2f(pb)/float64(n)
 	}
 	return a, b, va, vb
@@ -56,11 +57,12 @@ func passFail(r *rand.Rand, n int, p *[4]float64) (a, b []repo.CasePair, va, vb 
 
 // scores draws n pairs of scores whose differences are shift plus
 // symmetric noise.
-func scores(r *rand.Rand, n int, shift float64) (a, b []repo.CasePair, va, vb float64) {
+func scores(r *rand.Rand, n int, shift float64) (a, b repo.CasePairs, va, vb float64) {
 	for _, id := range cases(n) {
 		base := r.Float64()
 		sa, sb := base+0.2*r.NormFloat64(), base+shift+0.2*r.NormFloat64()
-		a, b = append(a, repo.CasePair{CaseID: id, Score: sa}), append(b, repo.CasePair{CaseID: id, Score: sb})
+		a.Add(id, repo.CasePair{Score: sa})
+		b.Add(id, repo.CasePair{Score: sb})
 		va, vb = va+sa/float64(n), vb+sb/float64(n)
 	}
 	return a, b, va, vb
