@@ -17,7 +17,7 @@ import (
 // spillBudget is how many bytes of records a spillSorter holds before it
 // writes a sorted batch to disk: what a report keeps in memory, whatever
 // the run's size.
-const spillBudget = 24 << 20
+const spillBudget = 16 << 20
 
 // spillSorter sorts records by key with bounded memory. Records gather in
 // memory up to a budget; each full batch is sorted and written to a
@@ -41,7 +41,9 @@ type spillRec struct {
 
 func newSpillSorter(budget int) *spillSorter { return &spillSorter{budget: budget} }
 
-func compareRecs(a, b spillRec) int { return cmp.Or(cmp.Compare(a.key, b.key), cmp.Compare(a.seq, b.seq)) }
+func compareRecs(a, b spillRec) int {
+	return cmp.Or(cmp.Compare(a.key, b.key), cmp.Compare(a.seq, b.seq))
+}
 
 // Add queues a record; val is copied.
 func (s *spillSorter) Add(key string, val []byte) error {
