@@ -361,3 +361,129 @@ func fileSize(path string) (int64, error) {
 	}
 	return st.Size(), nil
 }
+
+// syntheticResults writes the committed result of experiment "big" with n
+// cases under root/evals, with repo's writer: case i passes unless i%3 is
+// 0, or, at B (flip), unless i%50 is 1 (a regression) or i%60 is 0 (a
+// fix where it failed).
+func syntheticResults(tb testing.TB, root string, n int, flip bool) {
+	tb.Helper()
+	cases := make([]repo.CaseVerdict, n)
+	for i := range cases {
+		pass := i%3 != 0
+		if flip && i%50 == 1 {
+			pass = false
+		}
+		if flip && i%60 == 0 {
+			pass = true
+		}
+		v := repo.CaseVerdict{CaseID: fmt.Sprintf("case_%08d", i), Name: fmt.Sprintf("case %d", i), Label: repo.Pass, Score: 1, PassRate: 1, Repetitions: 1,
+			Definition: fmt.Sprintf("def_%016x", i)}
+		if !pass {
+			v.Label, v.Score, v.PassRate, v.Reason, v.FailureModes = repo.Fail, 0, 0, `missing_required_substring: "pong" not found`, []string{"missing_required_substring"}
+		}
+		cases[i] = v
+	}
+	primary := 0.5
+	sum := &repo.ResultsSummary{SchemaVersion: "1", Experiment: repo.SummaryExperiment{Slug: "big"}, Cases: n, Repetitions: 1,
+		Target: repo.MetricTarget{Name: "pass@1", Operator: ">=", Value: 0.5}, Primary: &primary,
+		Metrics: map[string]repo.SummaryMetric{"pass@1": {Value: primary, N: n}}}
+	summary, jsonl, err := repo.EncodeResults(sum, cases)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	evals := repo.Dir(filepath.Join(root, "evals"))
+	if err := os.MkdirAll(filepath.Dir(evals.CaseVerdicts("big")), 0o755); err != nil {
+		tb.Fatal(err)
+	}
+	if err := os.WriteFile(evals.CaseVerdicts("big"), jsonl, 0o644); err != nil {
+		tb.Fatal(err)
+	}
+	if err := os.WriteFile(evals.Summary("big"), summary, 0o644); err != nil {
+		tb.Fatal(err)
+	}
+}
+
+// TestLargeDiffInBoundedMemory diffs two committed results of 300,000
+// cases under a 64 MiB soft memory limit, sampling the live heap: the two
+// files (50 MB each) are merged as they stream, not held (reading them
+// whole took over 250 MB). What grows with the cases is the outcome pairs
+// the paired tests need, 40 bytes a case a side.
+func TestLargeDiffInBoundedMemory(t *testing.T) {
+	if testing.Short() {
+		t.Skip("writes two 300,000-case results")
+	}
+	const n = 300_000
+	dirA, dirB := t.TempDir(), t.TempDir()
+	syntheticResults(t, dirA, n, false)
+	syntheticResults(t, dirB, n, true)
+	defer debug.SetMemoryLimit(debug.SetMemoryLimit(64 << 20))
+	runtime.GC()
+
+	var d *DiffReport
+	peak := peakHeap(t, func() (err error) {
+		d, err = Diff(Revision{Name: "a", Tree: os.DirFS(dirA)}, Revision{Name: "b", Tree: os.DirFS(dirB)}, DiffOptions{})
+		return err
+	})
+	t.Logf("diff: heap peak %d MB", peak>>20)
+	if peak > 100<<20 {
+		t.Errorf("diff: heap peaked at %d MB", peak>>20)
+	}
+	cd := d.Experiments[0].Cases
+	// Regressions: i%50 == 1 that passed at A (i%3 != 0) and is not a fix
+	// (i%60 != 0); fixes: i%60 == 0 (all failed at A, as 3 divides 60).
+	regressed, fixed := 0, 0
+	for i := range n {
+		if i%50 == 1 && i%3 != 0 && i%60 != 0 {
+			regressed++
+		}
+		if i%60 == 0 {
+			fixed++
+		}
+	}
+	if cd.Counts.Regressed != regressed || cd.Counts.Fixed != fixed || len(cd.Regressed) != maxDiffCases || cd.Regressed[0].ID != "case_00000001" ||
+		d.Experiments[0].Pairs != n || !d.Experiments[0].Regressed {
+		t.Errorf("counts %+v (want %d regressed, %d fixed), %d listed, pairs %d", cd.Counts, regressed, fixed, len(cd.Regressed), d.Experiments[0].Pairs)
+	}
+}
+
+// BenchmarkDiffStream diffs two committed results of 20,000 cases; bytes
+// are both cases.jsonl.
+func BenchmarkDiffStream(b *testing.B) {
+	dirA, dirB := b.TempDir(), b.TempDir()
+	syntheticResults(b, dirA, 20_000, false)
+	syntheticResults(b, dirB, 20_000, true)
+	sa, err := fileSize(repo.Dir(filepath.Join(dirA, "evals")).CaseVerdicts("big"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.SetBytes(2 * sa)
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := Diff(Revision{Name: "a", Tree: os.DirFS(dirA)}, Revision{Name: "b", Tree: os.DirFS(dirB)}, DiffOptions{}); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkReadVerdicts is the floor of the diff: decoding both
+// cases.jsonl and nothing else.
+func BenchmarkReadVerdicts(b *testing.B) {
+	dirA, dirB := b.TempDir(), b.TempDir()
+	syntheticResults(b, dirA, 20_000, false)
+	syntheticResults(b, dirB, 20_000, true)
+	sa, err := fileSize(repo.Dir(filepath.Join(dirA, "evals")).CaseVerdicts("big"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.SetBytes(2 * sa)
+	b.ReportAllocs()
+	for b.Loop() {
+		for _, dir := range []string{dirA, dirB} {
+			err := repo.EachCaseVerdictFS(os.DirFS(dir), "evals/results/big/cases.jsonl", func(*repo.CaseVerdict) error { return nil })
+			if err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+}
