@@ -487,3 +487,25 @@ func BenchmarkReadVerdicts(b *testing.B) {
 		}
 	}
 }
+
+// TestAppendTestcase holds the hand-written testcase to encoding/xml's
+// bytes, for every kind of outcome and text that needs escaping.
+func TestAppendTestcase(t *testing.T) {
+	t.Parallel()
+	odd := "a \"quoted\" <tag> & 'apostrophe'\n\ttab\r\x00 bad \xff byte é"
+	for _, tc := range []junitCase{
+		{Name: "plain", Classname: "selfevals.x", Time: "0.001"},
+		{Name: odd, Classname: "selfevals.x", Time: "1.000", Failure: &junitProblem{Message: odd, Type: "fail", Text: odd}},
+		{Name: "e", Classname: "c", Time: "0", Error: &junitProblem{Message: "m", Type: "timeout", Text: "t"}},
+		{Name: "s", Classname: "c", Time: "0", Skipped: &junitProblem{Message: "why"}},
+		{Name: "", Classname: "", Time: "", Failure: &junitProblem{}},
+	} {
+		want, err := xml.MarshalIndent(tc, "    ", "  ")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := appendTestcase(nil, tc); string(got) != "\n"+string(want) {
+			t.Errorf("got:\n%q\nwant:\n%q", got, "\n"+string(want))
+		}
+	}
+}
