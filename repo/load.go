@@ -1395,6 +1395,18 @@ func LoadCaseVerdictsFS(fsys fs.FS, name string) ([]CaseVerdict, error) {
 	return ReadCaseVerdicts(r, f.name)
 }
 
+// EachCaseVerdictFS streams the cases.jsonl at name in fsys with
+// EachCaseVerdict. A missing file is an error that wraps fs.ErrNotExist.
+func EachCaseVerdictFS(fsys fs.FS, name string, fn func(*CaseVerdict) error) error {
+	f := fsFile(fsys, name)
+	r, err := f.open()
+	if err != nil {
+		return err
+	}
+	defer r.Close()
+	return EachCaseVerdict(r, f.name, fn)
+}
+
 // jsonProblem places a JSON decoding error in its file, at the line and
 // column of the offset the decoder reports.
 func jsonProblem(name string, data []byte, err error) Problem {

@@ -110,6 +110,24 @@ func ReadSummary(data []byte) (*ResultsSummary, error) {
 // readers that show what they can of a damaged file.
 func ReadCaseVerdicts(r io.Reader, path string) ([]CaseVerdict, error) {
 	var out []CaseVerdict
+	err := EachCaseVerdict(r, path, func(v *CaseVerdict) error {
+		out = append(out, *v)
+		return nil
+	})
+	var probs Problems
+	if err != nil && !errors.As(err, &probs) {
+		return nil, err
+	}
+	if !slices.IsSortedFunc(out, compareVerdicts) {
+		slices.SortStableFunc(out, compareVerdicts)
+	}
+	return out, probs.Err()
+}
+
+// EachCaseVerdict streams a cases.jsonl's verdicts to fn in file order (a
+// line at a time, for files too large to hold). Lines that are not
+// verdicts are skipped and returned together as Problems at the end.
+func EachCaseVerdict(r io.Reader, path string, fn func(*CaseVerdict) error) error {
 	var probs Problems
 	err := EachLine(r, func(raw []byte, line int, _ int64, _ bool) error {
 		raw = bytes.TrimSpace(raw)
@@ -121,19 +139,15 @@ func ReadCaseVerdicts(r io.Reader, path string) ([]CaseVerdict, error) {
 			probs = append(probs, Problem{File: path, Line: line, Msg: fmt.Sprintf("line %d is not a case verdict", line)})
 			return nil
 		}
-		out = append(out, v)
-		return nil
+		return fn(&v)
 	})
 	if errors.Is(err, ErrLineTooLong) {
-		return nil, Problems{{File: path, Msg: err.Error()}}
+		return Problems{{File: path, Msg: err.Error()}}
 	}
 	if err != nil {
-		return nil, fmt.Errorf("read %s: %w", path, err)
+		return fmt.Errorf("read %s: %w", path, err)
 	}
-	if !slices.IsSortedFunc(out, compareVerdicts) {
-		slices.SortStableFunc(out, compareVerdicts)
-	}
-	return out, probs.Err()
+	return probs.Err()
 }
 
 // StaleResults says what a committed summary no longer matches: the spec

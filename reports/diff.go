@@ -4,11 +4,11 @@ import (
 	"cmp"
 	"errors"
 	"fmt"
+	"hash/maphash"
 	"io/fs"
 	"math"
 	"path"
 	"path/filepath"
-	"reflect"
 	"slices"
 	"sort"
 	"strings"
@@ -199,6 +199,9 @@ type CaseDiff struct {
 	Renamed []CaseChange `json:"renamed,omitempty"`
 	// UnchangedPassing counts cases that pass at both.
 	UnchangedPassing int `json:"unchanged_passing"`
+	// Counts is the size of each group: the lists above hold the first
+	// maxDiffCases of each by case ID.
+	Counts CaseCounts `json:"counts"`
 }
 
 // CaseChange is one case's verdict at A and B.
@@ -327,7 +330,10 @@ func Diff(a, b Revision, opts DiffOptions) (*DiffReport, error) {
 		if err != nil {
 			return nil, err
 		}
-		e := diffExperiment(slug, sa, sb, opts.Confidence)
+		e, err := diffExperiment(slug, sa, sb, opts.Confidence)
+		if err != nil {
+			return nil, err
+		}
 		d.Experiments = append(d.Experiments, e)
 		d.Caveats = append(d.Caveats, experimentCaveats(e, sa, sb)...)
 		d.Caveats = append(d.Caveats, staleCaveats(evals, slug, sa, sb)...)
@@ -389,13 +395,7 @@ func staleCaveats(evals repo.Dir, slug string, sides ...*side) []Caveat {
 		}
 		dsID := ""
 		if s.dataset != nil {
-			var ignored []string
-			refs, count := s.dataset.cases(nil, &ignored)
-			if len(refs) == count {
-				ids := make([]string, len(refs))
-				for i, r := range refs {
-					ids[i] = r.ID
-				}
+			if ids, ok := s.dataset.ids(); ok {
 				dsID = repo.DatasetID(ids)
 			}
 		}
@@ -525,16 +525,19 @@ func experimentSlugs(evals repo.Dir, trees ...fs.FS) ([]string, error) {
 
 // side is one experiment at one revision.
 type side struct {
-	rev      Revision
-	spec     *repo.Spec // as written
-	specID   string
-	summary  *repo.ResultsSummary
-	cases    []repo.CaseVerdict
-	dataset  *datasetAt
-	warnings []string
+	rev     Revision
+	spec    *repo.Spec // as written
+	specID  string
+	summary *repo.ResultsSummary
+	// casesPath is the committed cases.jsonl, when there is one: it is
+	// streamed when compared, never held.
+	casesPath string
+	spooled   string // a copy of it on disk, while it is merged
+	dataset   *datasetAt
+	warnings  []string
 }
 
-func (s *side) exists() bool { return s.spec != nil || s.summary != nil || s.cases != nil }
+func (s *side) exists() bool { return s.spec != nil || s.summary != nil || s.casesPath != "" }
 
 // warn records what a loader refused, or returns an error that is not
 // about the files (git failing to read an object).
@@ -546,21 +549,24 @@ func (s *side) warn(err error) error {
 	return nil
 }
 
-// datasetAt is an experiment's dataset at one revision: a JSONL file's
-// case lines, undecoded (a diff decodes only the lines that differ), or
-// the spec's inline cases.
+// datasetAt is an experiment's dataset at one revision: a hash of each
+// line of its JSONL file (a diff decodes only the lines that differ, read
+// again; a dataset of a million cases is not held), or the spec's inline
+// cases.
 type datasetAt struct {
 	rev    Revision
 	spec   *repo.LoadedSpec
 	path   string
 	inline bool
-	lines  []caseLine
+	lines  []uint64 // the hash of each case line, in file order
 }
 
-type caseLine struct {
-	text string
-	line int
-}
+// lineSeed keys the hashes of dataset lines: one seed for every revision
+// a diff compares. At 64 bits, two lines of a million-case dataset share a
+// hash with odds of about 1 in 30 million.
+var lineSeed = maphash.MakeSeed()
+
+func lineHash(raw []byte) uint64 { return maphash.Bytes(lineSeed, raw) }
 
 // loadSide reads slug's spec, dataset and committed result at rev. What
 // the loaders refuse is a warning; only failing to read is an error.
@@ -578,20 +584,11 @@ func loadSide(rev Revision, evals repo.Dir, slug string, settings repo.Settings)
 			return nil, err
 		}
 	}
-	cases, err := repo.LoadCaseVerdictsFS(rev.Tree, evals.CaseVerdicts(slug))
-	if errors.Is(err, fs.ErrNotExist) {
-		return s, nil
+	ok, err := exists(rev.Tree, evals.CaseVerdicts(slug))
+	if ok {
+		s.casesPath = evals.CaseVerdicts(slug)
 	}
-	if err != nil {
-		if err := s.warn(err); err != nil {
-			return nil, err
-		}
-	}
-	s.cases = cases
-	if s.cases == nil {
-		s.cases = []repo.CaseVerdict{}
-	}
-	return s, nil
+	return s, err
 }
 
 // loadSpec reads the spec (the first of its candidate paths there is) and
@@ -621,7 +618,7 @@ func (s *side) loadSpec(evals repo.Dir, slug string, settings repo.Settings) err
 func (s *side) loadDataset(ls *repo.LoadedSpec) error {
 	ds := &datasetAt{rev: s.rev, spec: ls, path: cmp.Or(ls.CasesPath(), ls.Path), inline: ls.CasesPath() == ""}
 	err := ls.EachCaseLine(func(raw []byte, line int) error {
-		ds.lines = append(ds.lines, caseLine{string(raw), line})
+		ds.lines = append(ds.lines, lineHash(raw))
 		return nil
 	})
 	if err != nil {
@@ -631,9 +628,9 @@ func (s *side) loadDataset(ls *repo.LoadedSpec) error {
 	return nil
 }
 
-// cases decodes the dataset's cases (of a file, those whose line is not in
-// skip), each bad one a warning, and counts them all.
-func (ds *datasetAt) cases(skip map[string]bool, warnings *[]string) ([]caseRef, int) {
+// cases decodes the dataset's cases (of a file, those whose line's hash is
+// not in skip), each bad one a warning, and counts them all.
+func (ds *datasetAt) cases(skip map[uint64]bool, warnings *[]string) ([]caseRef, int) {
 	var refs []caseRef
 	bad, file, count := 0, "", 0
 	add := func(c *repo.Case, probs repo.Problems) {
@@ -655,16 +652,44 @@ func (ds *datasetAt) cases(skip map[string]bool, warnings *[]string) ([]caseRef,
 		})
 	} else {
 		count = len(ds.lines)
-		for _, l := range ds.lines {
-			if !skip[l.text] {
-				add(ds.spec.DecodeCaseLine([]byte(l.text), l.line))
+		// The file is read again (it was hashed when loaded), the lines
+		// the other side lacks decoded.
+		err := ds.spec.EachCaseLine(func(raw []byte, line int) error {
+			if !skip[lineHash(raw)] {
+				add(ds.spec.DecodeCaseLine(raw, line))
 			}
+			return nil
+		})
+		if err != nil {
+			*warnings = append(*warnings, ds.warning(err.Error()))
 		}
 	}
 	if bad > maxFileWarnings {
 		*warnings = append(*warnings, ds.warning(fmt.Sprintf("%s: %d more bad cases", file, bad-maxFileWarnings)))
 	}
 	return refs, count
+}
+
+// ids are the IDs of the dataset's cases, and whether every case decoded.
+func (ds *datasetAt) ids() ([]string, bool) {
+	ids := make([]string, 0, len(ds.lines))
+	ok := true
+	add := func(c *repo.Case, probs repo.Problems) {
+		if len(probs) > 0 {
+			ok = false
+			return
+		}
+		ids = append(ids, strings.Clone(c.ID))
+	}
+	if ds.inline {
+		_ = ds.spec.ScanCases(func(c *repo.Case, probs repo.Problems) { add(c, probs) })
+		return ids, ok
+	}
+	err := ds.spec.EachCaseLine(func(raw []byte, line int) error {
+		add(ds.spec.DecodeCaseLine(raw, line))
+		return nil
+	})
+	return ids, ok && err == nil && len(ids) == len(ds.lines)
 }
 
 // warning says which revision a bad case is at, unless its file name does.
@@ -675,16 +700,16 @@ func (ds *datasetAt) warning(w string) string {
 	return w + " (at " + ds.rev.Name + ")"
 }
 
-// texts is the set of the dataset's case lines.
-func (ds *datasetAt) texts() map[string]bool {
-	m := make(map[string]bool, len(ds.lines))
-	for _, l := range ds.lines {
-		m[l.text] = true
+// texts is the set of the hashes of the dataset's case lines.
+func (ds *datasetAt) texts() map[uint64]bool {
+	m := make(map[uint64]bool, len(ds.lines))
+	for _, h := range ds.lines {
+		m[h] = true
 	}
 	return m
 }
 
-func diffExperiment(slug string, a, b *side, confidence float64) *ExperimentDiff {
+func diffExperiment(slug string, a, b *side, confidence float64) (*ExperimentDiff, error) {
 	e := &ExperimentDiff{Slug: slug}
 	e.Warnings = append(append(e.Warnings, a.warnings...), b.warnings...)
 	for _, s := range []*side{b, a} {
@@ -716,32 +741,32 @@ func diffExperiment(slug string, a, b *side, confidence float64) *ExperimentDiff
 	if a.dataset != nil && b.dataset != nil {
 		e.Dataset = diffDataset(a.dataset, b.dataset, &e.Warnings)
 	}
-	var pairsA, pairsB repo.CasePairs
-	e.Cases, pairsA, pairsB = classifyCases(a.cases, b.cases, e.Dataset)
-	e.Pairs = pairsA.Len()
-	e.Metrics = diffMetrics(e.Target, a, b, pairsA, pairsB, confidence)
+	warnedA, warnedB := len(a.warnings), len(b.warnings)
+	c, err := classifySides(a, b, e.Dataset)
+	if err != nil {
+		return nil, err
+	}
+	// Bad lines of the verdict files, found as they streamed.
+	e.Warnings = append(append(e.Warnings, a.warnings[warnedA:]...), b.warnings[warnedB:]...)
+	e.Cases = c.cases
+	e.Pairs = len(c.pairsA)
+	e.Metrics = diffMetrics(e.Target, a, b, c.pairsA, c.pairsB, confidence)
 
 	if p := e.Primary(); p != nil && p.Verdict == VerdictWorse {
 		e.Regressed = true
 		e.Reasons = append(e.Reasons, fmt.Sprintf("%s significantly worse (%s → %s, p=%s)", p.Name, num(*p.A), num(*p.B), fmtP(*p.P)))
 	}
-	if n := len(e.Cases.Regressed); n > 0 {
+	if n := e.Cases.Counts.Regressed; n > 0 {
 		e.Regressed = true
 		e.Reasons = append(e.Reasons, plural(n, "case")+" regressed")
 	}
 	if e.Status == "" {
 		e.Status = StatusUnchanged
-		if len(e.Spec) > 0 || e.Dataset.Changed() || !sameVerdicts(a.cases, b.cases) || metricsChanged(e.Metrics) {
+		if len(e.Spec) > 0 || e.Dataset.Changed() || !c.same || metricsChanged(e.Metrics) {
 			e.Status = StatusChanged
 		}
 	}
-	return e
-}
-
-// sameVerdicts reports whether two committed results hold the same
-// verdicts (an absent result holds none).
-func sameVerdicts(a, b []repo.CaseVerdict) bool {
-	return len(a) == 0 && len(b) == 0 || reflect.DeepEqual(a, b)
+	return e, nil
 }
 
 func metricsChanged(ms []MetricDiff) bool {
@@ -751,146 +776,6 @@ func metricsChanged(ms []MetricDiff) bool {
 		}
 	}
 	return false
-}
-
-// classifyCases merges the two sorted verdict lists into case groups and
-// the outcomes the paired statistics compare. A case is paired with itself
-// by ID when its recorded definition is unchanged (or unknown: results
-// written before definitions were recorded), else by an unchanged
-// definition under a new name or ID. Cases left are matched into
-// definition changes (by the dataset's edits, then by a name unique on
-// both sides), so an edited case is never a regression or a fix.
-func classifyCases(a, b []repo.CaseVerdict, ds *DatasetDiff) (cd CaseDiff, pairsA, pairsB repo.CasePairs) {
-	var onlyA, onlyB []int
-	var shared [][2]int       // indexes in a and b of the cases paired
-	matchedA := map[int]int{} // edited: index in a → index in b
-	matchedB := map[int]bool{}
-	i, j := 0, 0
-	for i < len(a) || j < len(b) {
-		switch {
-		case j >= len(b) || (i < len(a) && a[i].CaseID < b[j].CaseID):
-			onlyA = append(onlyA, i)
-			i++
-		case i >= len(a) || b[j].CaseID < a[i].CaseID:
-			onlyB = append(onlyB, j)
-			j++
-		default:
-			if redefined(&a[i], &b[j]) {
-				matchedA[i], matchedB[j] = j, true
-			} else {
-				shared = append(shared, [2]int{i, j})
-			}
-			i++
-			j++
-		}
-	}
-	// The same definition, unique on each side, under another name or ID.
-	defsA := map[string][]int{}
-	for _, x := range onlyA {
-		if d := a[x].Definition; d != "" {
-			defsA[d] = append(defsA[d], x)
-		}
-	}
-	defsB := map[string][]int{}
-	for _, y := range onlyB {
-		if d := b[y].Definition; d != "" {
-			defsB[d] = append(defsB[d], y)
-		}
-	}
-	renamedA := map[int]bool{}
-	for d, xs := range defsA {
-		if ys := defsB[d]; len(xs) == 1 && len(ys) == 1 {
-			shared = append(shared, [2]int{xs[0], ys[0]})
-			renamedA[xs[0]], matchedB[ys[0]] = true, true
-		}
-	}
-	if ds != nil && len(ds.Edited) > 0 && len(onlyA) > 0 && len(onlyB) > 0 {
-		posA := make(map[string]int, len(onlyA))
-		for _, x := range onlyA {
-			if !renamedA[x] {
-				posA[a[x].CaseID] = x
-			}
-		}
-		posB := make(map[string]int, len(onlyB))
-		for _, y := range onlyB {
-			if !matchedB[y] {
-				posB[b[y].CaseID] = y
-			}
-		}
-		for _, ed := range ds.Edited {
-			x, okA := posA[ed.From]
-			y, okB := posB[ed.To]
-			if okA && okB && !matchedB[y] {
-				matchedA[x], matchedB[y] = y, true
-			}
-		}
-	}
-	// Names unique among the unmatched cases of each side.
-	namesA := map[string][]int{}
-	for _, x := range onlyA {
-		if _, done := matchedA[x]; !done && !renamedA[x] && a[x].Name != "" {
-			namesA[a[x].Name] = append(namesA[a[x].Name], x)
-		}
-	}
-	namesB := map[string][]int{}
-	for _, y := range onlyB {
-		if !matchedB[y] && b[y].Name != "" {
-			namesB[b[y].Name] = append(namesB[b[y].Name], y)
-		}
-	}
-	for name, xs := range namesA {
-		if ys := namesB[name]; len(xs) == 1 && len(ys) == 1 {
-			matchedA[xs[0]], matchedB[ys[0]] = ys[0], true
-		}
-	}
-
-	// Paired cases by their ID at A, the key both outcome lists share.
-	sort.Slice(shared, func(i, j int) bool { return a[shared[i][0]].CaseID < a[shared[j][0]].CaseID })
-	va, vb := make([]repo.CaseVerdict, len(shared)), make([]repo.CaseVerdict, len(shared))
-	for k, s := range shared {
-		x, y := s[0], s[1]
-		va[k], vb[k] = a[x], b[y]
-		vb[k].CaseID = a[x].CaseID
-		ch := CaseChange{ID: b[y].CaseID, Name: firstNonEmpty(b[y].Name, a[x].Name), A: &a[x], B: &b[y]}
-		if a[x].CaseID != b[y].CaseID || a[x].Name != b[y].Name {
-			if a[x].CaseID != b[y].CaseID {
-				ch.PreviousID = a[x].CaseID
-			}
-			cd.Renamed = append(cd.Renamed, ch)
-		}
-		pa, pb := a[x].Label == repo.Pass, b[y].Label == repo.Pass
-		switch {
-		case pa && pb:
-			cd.UnchangedPassing++
-		case pa:
-			cd.Regressed = append(cd.Regressed, ch)
-		case pb:
-			cd.Fixed = append(cd.Fixed, ch)
-		default:
-			cd.StillFailing = append(cd.StillFailing, ch)
-		}
-	}
-	for x, y := range matchedA {
-		ch := CaseChange{ID: b[y].CaseID, Name: firstNonEmpty(b[y].Name, a[x].Name), A: &a[x], B: &b[y]}
-		if a[x].CaseID != b[y].CaseID {
-			ch.PreviousID = a[x].CaseID
-		}
-		cd.Edited = append(cd.Edited, ch)
-	}
-	for _, x := range onlyA {
-		if _, ok := matchedA[x]; !ok && !renamedA[x] {
-			cd.Removed = append(cd.Removed, CaseChange{ID: a[x].CaseID, Name: a[x].Name, A: &a[x]})
-		}
-	}
-	for _, y := range onlyB {
-		if !matchedB[y] {
-			cd.New = append(cd.New, CaseChange{ID: b[y].CaseID, Name: b[y].Name, B: &b[y]})
-		}
-	}
-	for _, g := range [][]CaseChange{cd.Regressed, cd.Fixed, cd.StillFailing, cd.Edited, cd.Renamed} {
-		sort.Slice(g, func(i, j int) bool { return g[i].ID < g[j].ID })
-	}
-	return cd, paired.FromVerdicts(va), paired.FromVerdicts(vb)
 }
 
 // redefined reports whether a case kept its ID but not its definition;
@@ -1020,7 +905,7 @@ var (
 
 // diffMetrics compares the metrics of the two summaries, with paired tests
 // on the cases both results share (pairsA and pairsB, from classifyCases).
-func diffMetrics(target *repo.MetricTarget, a, b *side, pairsA, pairsB repo.CasePairs, confidence float64) []MetricDiff {
+func diffMetrics(target *repo.MetricTarget, a, b *side, pairsA, pairsB []repo.CasePair, confidence float64) []MetricDiff {
 	ma, mb := map[string]repo.SummaryMetric{}, map[string]repo.SummaryMetric{}
 	if a.summary != nil {
 		ma = a.summary.Metrics
@@ -1129,13 +1014,13 @@ func round6(f float64) float64 { return math.Round(f*1e6) / 1e6 }
 // committed per-case verdicts can pair (the one paired comparison that run
 // decisions use too), and reports whether it did. Compare is given each
 // side's value over the shared cases, so its Δ is the paired one.
-func pairedTest(md *MetricDiff, a, b repo.CasePairs, confidence float64) bool {
+func pairedTest(md *MetricDiff, a, b []repo.CasePair, confidence float64) bool {
 	test := paired.TestFor(md.Name)
 	if test == "" {
 		return false
 	}
-	pa, pb := paired.Common(a, b)
-	ev := paired.CompareAligned(md.Name, paired.SharedMean(md.Name, pa), paired.SharedMean(md.Name, pb), pa, pb, confidence)
+	// The two lists are aligned (classifySides pairs them by index).
+	ev := paired.CompareAligned(md.Name, paired.SharedMean(md.Name, a), paired.SharedMean(md.Name, b), a, b, confidence)
 	if ev == nil {
 		return false
 	}

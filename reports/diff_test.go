@@ -3,6 +3,7 @@ package reports
 import (
 	"fmt"
 	"io/fs"
+	"iter"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -655,8 +656,19 @@ func TestDiffDefinitionChanges(t *testing.T) {
 func TestClassifyWithoutDefinitions(t *testing.T) {
 	a := []repo.CaseVerdict{{CaseID: "k", Label: repo.Fail}, {CaseID: "r", Label: repo.Pass, Definition: "def_1"}}
 	b := []repo.CaseVerdict{{CaseID: "k", Label: repo.Pass, Definition: "def_2"}, {CaseID: "r", Label: repo.Pass}}
-	cd, pa, pb := classifyCases(a, b, nil)
-	if len(cd.Fixed) != 1 || cd.Fixed[0].ID != "k" || cd.UnchangedPassing != 1 || len(cd.Edited) != 0 || pa.Len() != 2 || pb.Len() != 2 {
+	c := classifyCases(verdictSeq(a), verdictSeq(b), nil)
+	cd, pa, pb := c.cases, c.pairsA, c.pairsB
+	if len(cd.Fixed) != 1 || cd.Fixed[0].ID != "k" || cd.UnchangedPassing != 1 || len(cd.Edited) != 0 || len(pa) != 2 || len(pb) != 2 {
 		t.Errorf("cases = %+v", cd)
+	}
+}
+
+func verdictSeq(vs []repo.CaseVerdict) iter.Seq[*repo.CaseVerdict] {
+	return func(yield func(*repo.CaseVerdict) bool) {
+		for i := range vs {
+			if !yield(&vs[i]) {
+				return
+			}
+		}
 	}
 }

@@ -1,73 +1,14 @@
 package reports
 
 import (
+	"bytes"
 	"encoding/xml"
 	"fmt"
-	"sort"
+	"io"
 	"strings"
 
 	"github.com/selfevals/selfevals/repo"
-	"github.com/selfevals/selfevals/repo/runstore"
 )
-
-// caseResult is one case of one iteration: the first repetition in full,
-// the others counted.
-type caseResult struct {
-	ID, Name    string
-	Label       repo.Label // the first repetition's, as in results/<slug>/cases.jsonl
-	Score       float64
-	Grades      []repo.Grade
-	Output      string
-	Error       string
-	ErrorKind   string
-	LatencyMS   float64
-	Repetitions int
-	Passes      int
-}
-
-// iterationCases reads the results of one iteration of a run, one entry per
-// case sorted by case ID, with the case names from the run's spec when it
-// still loads.
-func iterationCases(rs *repo.RunSummary, runDir string, iteration int) ([]*caseResult, error) {
-	byID := map[string]*caseResult{}
-	err := runstore.At(runDir).Results(func(r *repo.Result) error {
-		if r.Iteration != iteration {
-			return nil
-		}
-		c := byID[r.CaseID]
-		if c == nil {
-			c = &caseResult{ID: r.CaseID, Name: r.CaseID}
-			byID[r.CaseID] = c
-		}
-		c.Repetitions++
-		if r.Label == repo.Pass {
-			c.Passes++
-		}
-		if r.Repetition == 0 || c.Repetitions == 1 {
-			c.Label, c.Score, c.Grades, c.Output, c.Error, c.ErrorKind, c.LatencyMS = r.Label, r.Score, r.Grades, r.Output, r.Error, r.ErrorKind, r.LatencyMS
-		}
-		return nil
-	})
-	if err != nil {
-		return nil, err
-	}
-	if rs.SpecPath != "" {
-		if ls, err := repo.LoadExperiment(rs.SpecPath, repo.LoadOptions{}); err == nil {
-			_ = ls.Dataset.Each(func(c *repo.Case) error {
-				if r := byID[c.ID]; r != nil && c.Name != "" {
-					r.Name = c.Name
-				}
-				return nil
-			})
-		}
-	}
-	out := make([]*caseResult, 0, len(byID))
-	for _, c := range byID {
-		out = append(out, c)
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
-	return out, nil
-}
 
 // reason is the first failing grade's reason, or the agent's error.
 func (c *caseResult) reason() string {
@@ -139,6 +80,7 @@ type junitProperty struct {
 }
 
 type junitCase struct {
+	XMLName   xml.Name      `xml:"testcase"` // marshalled on its own as it streams
 	Name      string        `xml:"name,attr"`
 	Classname string        `xml:"classname,attr"`
 	Time      string        `xml:"time,attr"`
@@ -153,18 +95,62 @@ type junitProblem struct {
 	Text    string `xml:",chardata"`
 }
 
-// JUnit renders a run as JUnit XML for CI test reporters: one testsuite
-// for the experiment and one testcase per case, from iteration 0 (the
-// adopted configuration: what the revision does, the same verdicts as the
-// committed results/<slug>/cases.jsonl). A case that fails or is partial
-// is a <failure>, an agent or grader error an <error>, a skipped case
-// <skipped>; the message is the first failing grader's reason.
+// JUnit renders a run as JUnit XML for CI test reporters (see WriteJUnit).
 func JUnit(rs *repo.RunSummary, runDir string) ([]byte, error) {
-	cases, err := iterationCases(rs, runDir, 0)
+	var b bytes.Buffer
+	err := WriteJUnit(&b, rs, runDir)
+	return b.Bytes(), err
+}
+
+// WriteJUnit writes a run as JUnit XML for CI test reporters: one
+// testsuite for the experiment and one testcase per case, from iteration 0
+// (the adopted configuration: what the revision does, the same verdicts as
+// the committed results/<slug>/cases.jsonl). A case that fails or is
+// partial is a <failure>, an agent or grader error an <error>, a skipped
+// case <skipped>; the message is the first failing grader's reason.
+//
+// The testcases stream, in case ID order, to a temporary file as results
+// are read; the counts on the suites, known at the end, are written first
+// and the testcases copied after them, so memory stays bounded.
+func WriteJUnit(w io.Writer, rs *repo.RunSummary, runDir string) error {
+	return writeJUnit(w, rs, runDir, caseOptions{uniqueNames: true})
+}
+
+func writeJUnit(w io.Writer, rs *repo.RunSummary, runDir string, opts caseOptions) error {
+	body, err := newSpool()
 	if err != nil {
-		return nil, err
+		return err
 	}
-	suite := junitSuite{Name: rs.Slug, Tests: len(cases)}
+	defer body.Close()
+	suite := junitSuiteHead(rs)
+	var total float64
+	var buf []byte
+	err = eachIterationCase(rs, runDir, 0, opts, func(c *caseResult) error {
+		suite.Tests++
+		total += c.LatencyMS
+		buf = appendTestcase(buf[:0], junitCaseOf(rs, c, &suite))
+		_, err := body.Write(buf)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	suite.Time = seconds(total)
+	doc := junitSuites{Name: "selfevals", Tests: suite.Tests, Failures: suite.Failures, Errors: suite.Errors, Skipped: suite.Skipped, Time: suite.Time, Suites: []junitSuite{suite}}
+	b, err := xml.MarshalIndent(doc, "", "  ")
+	if err != nil {
+		return err
+	}
+	// The document without testcases ends with the suite's closing tags:
+	// the testcases go before them.
+	cut := bytes.LastIndex(b, []byte("\n  </testsuite>"))
+	head := append([]byte(xml.Header), b[:cut]...)
+	return body.CopyTo(w, head, append(b[cut:], '\n'))
+}
+
+// junitSuiteHead is the suite of a run with its properties and no cases.
+func junitSuiteHead(rs *repo.RunSummary) junitSuite {
+	suite := junitSuite{Name: rs.Slug}
 	if !rs.StartedAt.IsZero() {
 		suite.Timestamp = rs.StartedAt.UTC().Format("2006-01-02T15:04:05")
 	}
@@ -184,43 +170,77 @@ func JUnit(rs *repo.RunSummary, runDir string) ([]byte, error) {
 		}
 		prop("decision", it.Decision.Outcome)
 	}
-	names := map[string]int{}
-	for _, c := range cases {
-		names[c.Name]++
-	}
-	var total float64
-	for _, c := range cases {
-		name := c.Name
-		if names[name] > 1 && name != c.ID {
-			name += " [" + c.ID + "]"
+	return suite
+}
+
+// junitCaseOf is a case's testcase, counted in the suite.
+func junitCaseOf(rs *repo.RunSummary, c *caseResult, suite *junitSuite) junitCase {
+	tc := junitCase{Name: c.Name, Classname: "selfevals." + rs.Slug, Time: seconds(c.LatencyMS)}
+	problem := &junitProblem{Message: clip(oneLine(c.reason()), 500), Type: string(c.Label), Text: c.details()}
+	switch c.Label {
+	case repo.Pass:
+	case repo.Error:
+		if c.ErrorKind != "" {
+			problem.Type = c.ErrorKind
 		}
-		tc := junitCase{Name: name, Classname: "selfevals." + rs.Slug, Time: seconds(c.LatencyMS)}
-		total += c.LatencyMS
-		problem := &junitProblem{Message: clip(oneLine(c.reason()), 500), Type: string(c.Label), Text: c.details()}
-		switch c.Label {
-		case repo.Pass:
-		case repo.Error:
-			if c.ErrorKind != "" {
-				problem.Type = c.ErrorKind
-			}
-			tc.Error = problem
-			suite.Errors++
-		case repo.Skipped:
-			tc.Skipped = &junitProblem{Message: problem.Message}
-			suite.Skipped++
-		default:
-			tc.Failure = problem
-			suite.Failures++
+		tc.Error = problem
+		suite.Errors++
+	case repo.Skipped:
+		tc.Skipped = &junitProblem{Message: problem.Message}
+		suite.Skipped++
+	default:
+		tc.Failure = problem
+		suite.Failures++
+	}
+	return tc
+}
+
+// appendTestcase appends a newline and a testcase as xml.MarshalIndent
+// writes it at the depth of the suite's testcases (TestAppendTestcase holds
+// the two to the same bytes), without its reflection: a testcase per case
+// of a run of a million.
+func appendTestcase(b []byte, tc junitCase) []byte {
+	b = append(b, "\n    <testcase"...)
+	b = appendAttr(b, "name", tc.Name)
+	b = appendAttr(b, "classname", tc.Classname)
+	b = appendAttr(b, "time", tc.Time)
+	b = append(b, '>')
+	child := func(tag string, p *junitProblem) {
+		if p == nil {
+			return
 		}
-		suite.Cases = append(suite.Cases, tc)
+		b = append(b, "\n      <"+tag...)
+		b = appendAttr(b, "message", p.Message)
+		if p.Type != "" {
+			b = appendAttr(b, "type", p.Type)
+		}
+		b = append(b, '>')
+		b = appendEscaped(b, p.Text)
+		b = append(b, "</"+tag+">"...)
 	}
-	suite.Time = seconds(total)
-	doc := junitSuites{Name: "selfevals", Tests: suite.Tests, Failures: suite.Failures, Errors: suite.Errors, Skipped: suite.Skipped, Time: suite.Time, Suites: []junitSuite{suite}}
-	b, err := xml.MarshalIndent(doc, "", "  ")
-	if err != nil {
-		return nil, err
+	child("failure", tc.Failure)
+	child("error", tc.Error)
+	child("skipped", tc.Skipped)
+	if tc.Failure != nil || tc.Error != nil || tc.Skipped != nil {
+		b = append(b, "\n    "...)
 	}
-	return append(append([]byte(xml.Header), b...), '\n'), nil
+	return append(b, "</testcase>"...)
+}
+
+func appendAttr(b []byte, name, value string) []byte {
+	b = append(b, ' ')
+	b = append(b, name...)
+	b = append(b, `="`...)
+	b = appendEscaped(b, value)
+	return append(b, '"')
+}
+
+// appendEscaped appends s escaped as encoding/xml escapes text and
+// attributes.
+func appendEscaped(b []byte, s string) []byte {
+	w := bytes.NewBuffer(b)
+	xml.EscapeText(w, []byte(s))
+	return w.Bytes()
 }
 
 func seconds(ms float64) string { return fmt.Sprintf("%.3f", ms/1000) }

@@ -19,7 +19,7 @@ const (
 	// $GITHUB_STEP_SUMMARY.
 	StepSummaryLimit = 1 << 20
 	// maxRows caps each per-case table of the comment; the JSON diff has
-	// every case.
+	// the first maxDiffCases of each group and counts them all.
 	maxRows = 100
 )
 
@@ -41,10 +41,10 @@ func DiffHeadline(d *DiffReport) string {
 	var bad []string
 	fixed, added, edited, removed, better := 0, 0, 0, 0, 0
 	for _, e := range d.Experiments {
-		fixed += len(e.Cases.Fixed)
-		added += len(e.Cases.New)
-		edited += len(e.Cases.Edited)
-		removed += len(e.Cases.Removed)
+		fixed += e.Cases.total(e.Cases.Fixed, e.Cases.Counts.Fixed)
+		added += e.Cases.total(e.Cases.New, e.Cases.Counts.New)
+		edited += e.Cases.total(e.Cases.Edited, e.Cases.Counts.Edited)
+		removed += e.Cases.total(e.Cases.Removed, e.Cases.Counts.Removed)
 		p := e.Primary()
 		if p != nil && p.Verdict == VerdictBetter {
 			better++
@@ -53,7 +53,7 @@ func DiffHeadline(d *DiffReport) string {
 			continue
 		}
 		what := e.Slug + " got worse"
-		if n := len(e.Cases.Regressed); n > 0 {
+		if n := e.Cases.total(e.Cases.Regressed, e.Cases.Counts.Regressed); n > 0 {
 			what = fmt.Sprintf("%s in %s", plural(n, "regression"), e.Slug)
 		}
 		if p != nil && p.A != nil && p.B != nil {
@@ -173,20 +173,21 @@ func diffSections(d *DiffReport, opts DiffMarkdownOptions) []section {
 			}
 		}
 	}
-	caseSection := func(icon, what string, pick func(*ExperimentDiff) []CaseChange, reasonFrom string) func(*ExperimentDiff) *section {
+	caseSection := func(icon, what string, pick func(*ExperimentDiff) ([]CaseChange, int), reasonFrom string) func(*ExperimentDiff) *section {
 		return func(e *ExperimentDiff) *section {
-			cs := pick(e)
-			if len(cs) == 0 {
+			cs, count := pick(e)
+			n := e.Cases.total(cs, count)
+			if n == 0 {
 				return nil
 			}
-			return &section{fmt.Sprintf("%s %s in <code>%s</code> (%d)", icon, what, e.Slug, len(cs)), caseTable(cs, reasonFrom)}
+			return &section{fmt.Sprintf("%s %s in <code>%s</code> (%d)", icon, what, e.Slug, n), caseTable(cs, n, reasonFrom)}
 		}
 	}
 	each(func(e *ExperimentDiff) *section {
-		if len(e.Cases.Regressed) == 0 {
+		if e.Cases.total(e.Cases.Regressed, e.Cases.Counts.Regressed) == 0 {
 			return nil
 		}
-		return &section{fmt.Sprintf("❌ Regressed in <code>%s</code> (%d)", e.Slug, len(e.Cases.Regressed)), regressedBody(e, opts)}
+		return &section{fmt.Sprintf("❌ Regressed in <code>%s</code> (%d)", e.Slug, e.Cases.total(e.Cases.Regressed, e.Cases.Counts.Regressed)), regressedBody(e, opts)}
 	})
 	each(func(e *ExperimentDiff) *section {
 		if len(e.Metrics) == 0 {
@@ -194,20 +195,20 @@ func diffSections(d *DiffReport, opts DiffMarkdownOptions) []section {
 		}
 		return &section{fmt.Sprintf("📊 Metrics of <code>%s</code>", e.Slug), metricsTable(e, d.Confidence)}
 	})
-	each(caseSection("✅", "Fixed", func(e *ExperimentDiff) []CaseChange { return e.Cases.Fixed }, "A"))
-	each(caseSection("🆕", "New cases", func(e *ExperimentDiff) []CaseChange { return e.Cases.New }, "B"))
-	each(caseSection("🗑️", "Removed cases", func(e *ExperimentDiff) []CaseChange { return e.Cases.Removed }, "A"))
+	each(caseSection("✅", "Fixed", func(e *ExperimentDiff) ([]CaseChange, int) { return e.Cases.Fixed, e.Cases.Counts.Fixed }, "A"))
+	each(caseSection("🆕", "New cases", func(e *ExperimentDiff) ([]CaseChange, int) { return e.Cases.New, e.Cases.Counts.New }, "B"))
+	each(caseSection("🗑️", "Removed cases", func(e *ExperimentDiff) ([]CaseChange, int) { return e.Cases.Removed, e.Cases.Counts.Removed }, "A"))
 	each(func(e *ExperimentDiff) *section {
-		if len(e.Cases.Edited) == 0 {
+		if e.Cases.total(e.Cases.Edited, e.Cases.Counts.Edited) == 0 {
 			return nil
 		}
-		return &section{fmt.Sprintf("✏️ Definition changed in <code>%s</code> (%d)", e.Slug, len(e.Cases.Edited)), editedTable(e.Cases.Edited)}
+		return &section{fmt.Sprintf("✏️ Definition changed in <code>%s</code> (%d)", e.Slug, e.Cases.total(e.Cases.Edited, e.Cases.Counts.Edited)), editedTable(e.Cases.Edited, e.Cases.total(e.Cases.Edited, e.Cases.Counts.Edited))}
 	})
 	each(func(e *ExperimentDiff) *section {
-		if len(e.Cases.Renamed) == 0 {
+		if e.Cases.total(e.Cases.Renamed, e.Cases.Counts.Renamed) == 0 {
 			return nil
 		}
-		return &section{fmt.Sprintf("🔀 Renamed in <code>%s</code> (%d)", e.Slug, len(e.Cases.Renamed)), renamedTable(e.Cases.Renamed)}
+		return &section{fmt.Sprintf("🔀 Renamed in <code>%s</code> (%d)", e.Slug, e.Cases.total(e.Cases.Renamed, e.Cases.Counts.Renamed)), renamedTable(e.Cases.Renamed, e.Cases.total(e.Cases.Renamed, e.Cases.Counts.Renamed))}
 	})
 	each(func(e *ExperimentDiff) *section {
 		if !e.Dataset.Changed() {
@@ -236,7 +237,7 @@ func diffSections(d *DiffReport, opts DiffMarkdownOptions) []section {
 	if t := d.Taxonomy; !t.Empty() {
 		out = append(out, section{"🏷️ Taxonomy changes", taxonomyBody(t)})
 	}
-	each(caseSection("⚠️", "Still failing", func(e *ExperimentDiff) []CaseChange { return e.Cases.StillFailing }, "B"))
+	each(caseSection("⚠️", "Still failing", func(e *ExperimentDiff) ([]CaseChange, int) { return e.Cases.StillFailing, e.Cases.Counts.StillFailing }, "B"))
 	var warnings []string
 	warnings = append(warnings, d.Warnings...)
 	for _, e := range d.Experiments {
@@ -252,7 +253,8 @@ func diffSections(d *DiffReport, opts DiffMarkdownOptions) []section {
 	return out
 }
 
-func caseTable(cs []CaseChange, reasonFrom string) string {
+// caseTable lists the first maxRows of cs, of n cases in all.
+func caseTable(cs []CaseChange, n int, reasonFrom string) string {
 	var b strings.Builder
 	t := newTable(&b, "", "case", "A", "B", "reason ("+reasonFrom+")")
 	for i, c := range cs {
@@ -265,11 +267,11 @@ func caseTable(cs []CaseChange, reasonFrom string) string {
 		}
 		t.row(caseCell(c.Name, c.ID), labelCell(c.A), labelCell(c.B), reasonCell(v))
 	}
-	b.WriteString(moreRows(len(cs)))
+	b.WriteString(moreRows(n))
 	return b.String()
 }
 
-func editedTable(cs []CaseChange) string {
+func editedTable(cs []CaseChange, n int) string {
 	var b strings.Builder
 	b.WriteString("What the case asks or how it is judged changed (under the same ID or name), so its verdicts are not paired and never count as a regression or a fix.\n\n")
 	t := newTable(&b, "", "case", "ID at A → B", "A", "B", "reason (B)")
@@ -279,11 +281,11 @@ func editedTable(cs []CaseChange) string {
 		}
 		t.row(cell(orID(c.Name, c.ID), 80), idsCell(c), labelCell(c.A), labelCell(c.B), reasonCell(c.B))
 	}
-	b.WriteString(moreRows(len(cs)))
+	b.WriteString(moreRows(n))
 	return b.String()
 }
 
-func renamedTable(cs []CaseChange) string {
+func renamedTable(cs []CaseChange, n int) string {
 	var b strings.Builder
 	b.WriteString("The same definition under another name or ID: paired with itself, and listed by its outcome above.\n\n")
 	t := newTable(&b, "", "name at A → B", "ID at A → B", "A", "B")
@@ -293,7 +295,7 @@ func renamedTable(cs []CaseChange) string {
 		}
 		t.row(cell(orID(c.A.Name, c.A.CaseID), 80)+" → "+cell(orID(c.B.Name, c.B.CaseID), 80), idsCell(c), labelCell(c.A), labelCell(c.B))
 	}
-	b.WriteString(moreRows(len(cs)))
+	b.WriteString(moreRows(n))
 	return b.String()
 }
 
@@ -309,7 +311,10 @@ func moreRows(n int) string {
 	if n <= maxRows {
 		return ""
 	}
-	return fmt.Sprintf("\n… and %d more: `selfevals diff --format json` lists every case.\n", n-maxRows)
+	if n <= maxDiffCases {
+		return fmt.Sprintf("\n… and %d more: `selfevals diff --format json` lists every case.\n", n-maxRows)
+	}
+	return fmt.Sprintf("\n… and %d more: `selfevals diff --format json` lists the first %d and counts them all.\n", n-maxRows, maxDiffCases)
 }
 
 func metricsTable(e *ExperimentDiff, confidence float64) string {
@@ -450,14 +455,14 @@ func resultsCell(e *ExperimentDiff) string {
 			parts = append(parts, fmt.Sprintf("%d %s", n, s))
 		}
 	}
-	if n := len(e.Cases.Regressed); n > 0 {
+	if n := e.Cases.total(e.Cases.Regressed, e.Cases.Counts.Regressed); n > 0 {
 		parts = append(parts, fmt.Sprintf("❌ %d regressed", n))
 	}
-	add(len(e.Cases.Fixed), "fixed")
-	add(len(e.Cases.New), "new")
-	add(len(e.Cases.Removed), "removed")
-	add(len(e.Cases.Edited), "edited")
-	add(len(e.Cases.Renamed), "renamed")
+	add(e.Cases.total(e.Cases.Fixed, e.Cases.Counts.Fixed), "fixed")
+	add(e.Cases.total(e.Cases.New, e.Cases.Counts.New), "new")
+	add(e.Cases.total(e.Cases.Removed, e.Cases.Counts.Removed), "removed")
+	add(e.Cases.total(e.Cases.Edited, e.Cases.Counts.Edited), "edited")
+	add(e.Cases.total(e.Cases.Renamed, e.Cases.Counts.Renamed), "renamed")
 	return orDash(strings.Join(parts, " · "))
 }
 

@@ -183,7 +183,7 @@ func railIcon(g GuardrailStatus) string {
 func regressedBody(e *ExperimentDiff, opts DiffMarkdownOptions) string {
 	cs := sortedRegressions(e.Cases.Regressed)
 	var b strings.Builder
-	b.WriteString(caseTable(cs, "B"))
+	b.WriteString(caseTable(cs, e.Cases.total(cs, e.Cases.Counts.Regressed), "B"))
 	var x *ExperimentEvidence
 	if opts.Evidence != nil {
 		x = opts.Evidence.Experiments[e.Slug]

@@ -2,6 +2,7 @@ package reports
 
 import (
 	"fmt"
+	"io"
 
 	"github.com/selfevals/selfevals/repo"
 )
@@ -20,4 +21,21 @@ func Render(rs *repo.RunSummary, runDir, format string) ([]byte, error) {
 		return []byte(Markdown(rs)), nil
 	}
 	return nil, fmt.Errorf("unknown report format %q", format)
+}
+
+// RenderTo writes a recorded run's report in a format to w. JUnit and HTML
+// stream: memory stays bounded whatever the size of the run.
+func RenderTo(w io.Writer, rs *repo.RunSummary, runDir, format string) error {
+	switch format {
+	case "junit":
+		return WriteJUnit(w, rs, runDir)
+	case "html":
+		return WriteHTML(w, rs, runDir)
+	}
+	b, err := Render(rs, runDir, format)
+	if err != nil {
+		return err
+	}
+	_, err = w.Write(b)
+	return err
 }

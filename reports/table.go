@@ -120,6 +120,9 @@ func clip(s string, max int) string { return ellipsize(s, max, max-1) }
 // (clip); the long output blocks of JUnit and HTML keep max runes and add
 // it.
 func ellipsize(s string, max, keep int) string {
+	if len(s) <= max { // no more bytes than max, so no more runes
+		return s
+	}
 	if r := []rune(s); len(r) > max {
 		return string(r[:keep]) + "…"
 	}

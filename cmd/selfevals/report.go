@@ -26,7 +26,11 @@ Formats: md (terminals and pull requests), json (versioned schema), junit
 (JUnit XML for CI test reporters: one testcase per case of iteration 0, the
 adopted configuration, whose verdicts are the committed
 results/<slug>/cases.jsonl; failures carry the grader's reason) and html
-(one self-contained page: inline CSS and SVG, nothing fetched).`,
+(one self-contained page: inline CSS, SVG and script, nothing fetched:
+the cases counted by label and grouped by failure mode, the first failing
+cases in full, the next ones in a list paged in the browser, the first
+passing cases). Both read the run's results once and stream, so a run of a
+million cases takes bounded memory.`,
 		Example: `  selfevals report pingpong
   selfevals report run_6aaa423b3bf9181e --format json | jq .best_iteration
   selfevals report pingpong --format junit > junit.xml
@@ -60,7 +64,7 @@ func runReport(io *IOStreams, opts *reportOptions, args []string) error {
 	if err != nil {
 		return err
 	}
-	return io.print(reports.Render(rs, runDir, opts.format))
+	return reports.RenderTo(io.Out, rs, runDir, opts.format)
 }
 
 // print writes what a renderer returned to stdout, unless it failed.

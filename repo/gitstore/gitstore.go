@@ -75,6 +75,7 @@ func Open(dir string) (*Git, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open git work tree at %s: %w", abs, err)
 	}
+	r = streamLargeBlobs(r, wt.Filesystem())
 	root := wt.Filesystem().Root()
 	return &Git{repo: r, root: root, top: &source{store: r.Storer, dir: root}}, nil
 }

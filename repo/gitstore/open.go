@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/go-git/go-billy/v6"
 	"github.com/go-git/go-billy/v6/osfs"
 	gogit "github.com/go-git/go-git/v6"
 	"github.com/go-git/go-git/v6/plumbing/cache"
@@ -81,6 +82,28 @@ func openTolerant(abs string) (*gogit.Repository, error) {
 		return nil, fmt.Errorf("git rev-parse printed %q", out)
 	}
 	fs := dotgit.NewRepositoryFilesystem(osfs.New(dirs[1], osfs.WithBoundOS()), osfs.New(dirs[2], osfs.WithBoundOS()))
-	st := filesystem.NewStorageWithOptions(fs, cache.NewObjectLRUDefault(), filesystem.Options{})
+	st := filesystem.NewStorageWithOptions(fs, cache.NewObjectLRUDefault(), filesystem.Options{LargeObjectThreshold: largeBlob})
 	return gogit.Open(tolerantStorage{st}, osfs.New(dirs[0], osfs.WithBoundOS()))
+}
+
+// largeBlob is the size from which a blob is read from disk as it is read,
+// not whole into memory first (go-git's default for every object): a
+// dataset or cases.jsonl of tens of megabytes, which diff reads at two
+// revisions.
+const largeBlob = 8 << 20
+
+// streamLargeBlobs reopens r on a storage of the same repository files that
+// streams blobs over largeBlob; r as it is when its storage is another.
+func streamLargeBlobs(r *gogit.Repository, wt billy.Filesystem) *gogit.Repository {
+	st, ok := r.Storer.(*filesystem.Storage)
+	if !ok {
+		return r
+	}
+	s := filesystem.NewStorageWithOptions(st.Filesystem(), cache.NewObjectLRUDefault(), filesystem.Options{LargeObjectThreshold: largeBlob})
+	streamed, err := gogit.Open(s, wt)
+	if err != nil {
+		return r
+	}
+	_ = st.Close()
+	return streamed
 }

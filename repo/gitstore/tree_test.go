@@ -298,3 +298,34 @@ func TestLoadersReadARevision(t *testing.T) {
 		t.Errorf("a bad case in the working tree: %v, %v", work, err)
 	}
 }
+
+// A blob over largeBlob is read from disk as it is read: its content is
+// the same, as a loose object and, after git gc, as a delta in a pack.
+func TestTreeReadsLargeBlobs(t *testing.T) {
+	t.Parallel()
+	var b strings.Builder
+	for i := 0; b.Len() <= largeBlob+1<<20; i++ {
+		fmt.Fprintf(&b, `{"case_id":"case_%08d","label":"pass"}`+"\n", i)
+	}
+	first := b.String()
+	dir := newRepo(t, map[string]string{"evals/results/x/cases.jsonl": first})
+	second := strings.Replace(first, `"case_00000007","label":"pass"`, `"case_00000007","label":"fail"`, 1)
+	writeFile(t, dir, "evals/results/x/cases.jsonl", second)
+	git(t, dir, "commit", "-q", "-am", "one case fails")
+	check := func(how string) {
+		g := open(t, dir)
+		for rev, want := range map[string]string{"HEAD~1": first, "HEAD": second} {
+			tree, err := g.TreeAt(rev)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := fs.ReadFile(tree, "evals/results/x/cases.jsonl")
+			if err != nil || got == nil || string(got) != want {
+				t.Errorf("%s, %s: %d bytes read (want %d), %v", how, rev, len(got), len(want), err)
+			}
+		}
+	}
+	check("loose")
+	git(t, dir, "gc", "-q", "--aggressive")
+	check("packed")
+}
