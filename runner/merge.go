@@ -58,12 +58,7 @@ func OpenMerge(ls *repo.LoadedSpec, shards *runstore.Shards, opts OpenOptions) (
 		Sink:        rec.Write,
 		OnIteration: opts.OnIteration,
 		OnResult:    opts.OnResult,
-		OnDecided: func(it *repo.IterationSummary, agg *Aggregator) error {
-			if opts.OnDecided != nil {
-				opts.OnDecided(it)
-			}
-			return rec.Decided(it, agg)
-		},
+		OnDecided:   recordDecided(rec, opts.OnDecided),
 	}
 	return s, nil
 }

@@ -155,17 +155,22 @@ func Open(ls *repo.LoadedSpec, opts OpenOptions) (_ *Session, err error) {
 		Shard:       opts.Shard,
 		OnIteration: opts.OnIteration,
 		OnResult:    opts.OnResult,
-		OnDecided: func(it *repo.IterationSummary, agg *Aggregator) error {
-			if opts.OnDecided != nil {
-				opts.OnDecided(it)
-			}
-			return rec.Decided(it, agg)
-		},
+		OnDecided:   recordDecided(rec, opts.OnDecided),
 	}
 	if rec.Resumed {
 		s.Loop.Done, s.Loop.Replay = rec.Done, rec.Replay
 	}
 	return s, nil
+}
+
+// recordDecided is the loop's OnDecided: progress first, then the record.
+func recordDecided(rec *Recorder, progress func(*repo.IterationSummary)) func(*repo.IterationSummary, *Aggregator) error {
+	return func(it *repo.IterationSummary, agg *Aggregator) error {
+		if progress != nil {
+			progress(it)
+		}
+		return rec.Decided(it, agg)
+	}
 }
 
 // Run runs the loop and closes the run record: finished, interrupted (what
