@@ -1,7 +1,7 @@
-// Package spill sorts records by key with bounded memory: the external
+// Package extsort sorts records by key with bounded memory: the external
 // sort the streamed reports, regrade and analyze use, so what they hold
 // does not grow with a run.
-package spill
+package extsort
 
 import (
 	"bufio"
