@@ -213,6 +213,5 @@ func (h *fileHeap) Pop() any {
 	return x
 }
 
-
 // Files is how many sorted batches went to disk (for tests).
 func (s *Sorter) Files() int { return len(s.files) }
