@@ -267,8 +267,8 @@ func joinCases(sorted *extsort.Sorter, ds *repo.Dataset, fn func(*repo.Result, *
 		if len(key) == 4 {
 			want := int(binary.BigEndian.Uint32([]byte(key)))
 			for !ended && place < want {
-				c, ok := next()
-				cur, ended = c, !ok
+				nc, ok := next()
+				cur, ended = nc, !ok
 				place++
 			}
 			// The ID check guards against a file edited since it was loaded.
