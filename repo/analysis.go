@@ -35,7 +35,26 @@ type AnalysisBundle struct {
 	Scope         string        `json:"scope"` // failed or all
 	Taxonomy      []BundleMode  `json:"taxonomy"`
 	Traces        []BundleTrace `json:"traces"`
-	Instructions  string        `json:"instructions"`
+	// Sample is set when the scope selected more traces than the bundle
+	// holds: what was left out, by failure mode.
+	Sample       *BundleSample `json:"sample,omitempty"`
+	Instructions string        `json:"instructions"`
+}
+
+// BundleSample says a bundle holds a deterministic sample of the traces
+// its scope selected: at most Limit, shared evenly among the groups (a
+// failure mode, "error:<kind>", "unclassified" or "pass").
+type BundleSample struct {
+	Limit    int           `json:"limit"`
+	Selected int           `json:"selected"` // traces the scope selected
+	Groups   []SampleGroup `json:"groups"`
+}
+
+// SampleGroup is one group's traces in the run and in the bundle.
+type SampleGroup struct {
+	Group    string `json:"group"`
+	Traces   int    `json:"traces"`
+	InBundle int    `json:"in_bundle"`
 }
 
 // BundleMode is a non-retired taxonomy mode as the bundle shows it.

@@ -29,6 +29,14 @@ func BundleMarkdown(b *repo.AnalysisBundle, bundleDir string) string {
 	}
 	w("# Error analysis: %s\n\n", b.Experiment)
 	w("%d %s of run `%s` (%s). Schema version %s; the same content is in `bundle.json`.\n\n", len(b.Traces), scope, b.RunID, where, b.SchemaVersion)
+	if sm := b.Sample; sm != nil {
+		w("A sample: %d of the %d %s, shared evenly among the groups below and picked by a hash of the trace ID, so pulling again picks the same (`--limit` to change it).\n\n", len(b.Traces), sm.Selected, scope)
+		t := newTable(&s, "lrr", "group", "traces", "in this bundle")
+		for _, g := range sm.Groups {
+			t.row(code(g.Group), g.Traces, g.InBundle)
+		}
+		w("\n")
+	}
 	w("**How to work:** read the method with `selfevals skills show error-analysis`. For each trace, write a short open note on what went wrong first and quote the exact words that show it; then classify it into a mode below (`mode_id`) or, when none fits, propose a new mode (`new_mode_slug` + `proposed_modes`). Record the answer with:\n\n")
 	w("```sh\nselfevals analyze push %s --by agent:<your-name>\n```\n\n", joinSlash(bundleDir, "result.json"))
 

@@ -7,6 +7,7 @@ import (
 	"math"
 
 	"github.com/selfevals/selfevals/repo"
+	"github.com/selfevals/selfevals/repo/extsort"
 	"github.com/selfevals/selfevals/repo/runstore"
 )
 
@@ -36,7 +37,7 @@ type caseOptions struct {
 	// share with the case's ID (JUnit reporters key on names).
 	uniqueNames bool
 	// budget is the bytes held in memory before sorting spills to disk;
-	// zero is spillBudget.
+	// zero is extsort.Budget.
 	budget int
 }
 
@@ -54,7 +55,7 @@ const (
 // bounded buffer that spills to temporary files, so memory does not grow
 // with the run.
 func eachIterationCase(rs *repo.RunSummary, runDir string, iteration int, opts caseOptions, fn func(*caseResult) error) error {
-	sorter := newSpillSorter(cmp.Or(opts.budget, spillBudget))
+	sorter := extsort.NewSorter(cmp.Or(opts.budget, extsort.Budget))
 	defer sorter.Close()
 	if err := addCaseNames(rs, sorter, opts); err != nil {
 		return err
@@ -74,7 +75,7 @@ func eachIterationCase(rs *repo.RunSummary, runDir string, iteration int, opts c
 }
 
 // groupCases merges the sorted records of each case into a caseResult.
-func groupCases(sorter *spillSorter, fn func(*caseResult) error) error {
+func groupCases(sorter *extsort.Sorter, fn func(*caseResult) error) error {
 	var c *caseResult
 	flush := func() error {
 		if c == nil || c.Repetitions == 0 { // a name without results
@@ -158,7 +159,7 @@ func encodeResult(b []byte, r *repo.Result) []byte {
 // addCaseNames adds the name of each case of the run's spec (when it still
 // loads) to the sort, ahead of the results. With uniqueNames the names are
 // sorted by name first, to find those several cases share.
-func addCaseNames(rs *repo.RunSummary, sorter *spillSorter, opts caseOptions) error {
+func addCaseNames(rs *repo.RunSummary, sorter *extsort.Sorter, opts caseOptions) error {
 	if rs.SpecPath == "" {
 		return nil
 	}
@@ -175,7 +176,7 @@ func addCaseNames(rs *repo.RunSummary, sorter *spillSorter, opts caseOptions) er
 			return addName(c.ID, c.Name)
 		})
 	}
-	byName := newSpillSorter(cmp.Or(opts.budget, spillBudget))
+	byName := extsort.NewSorter(cmp.Or(opts.budget, extsort.Budget))
 	defer byName.Close()
 	err = ls.Dataset.Each(func(c *repo.Case) error {
 		if c.Name == "" {
@@ -202,7 +203,7 @@ func addCaseNames(rs *repo.RunSummary, sorter *spillSorter, opts caseOptions) er
 
 // eachGroup calls fn with each key and the values sorted under it. A group
 // is held in memory: it is for keys few records share (a name).
-func eachGroup(s *spillSorter, fn func(key string, vals [][]byte) error) error {
+func eachGroup(s *extsort.Sorter, fn func(key string, vals [][]byte) error) error {
 	var key string
 	var vals [][]byte
 	err := s.Each(func(k string, v []byte) error {

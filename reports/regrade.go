@@ -9,7 +9,8 @@ import (
 )
 
 // RegradeMarkdown renders what a regrade found: how each iteration's
-// metrics moved, then every verdict that flipped.
+// metrics moved, then the verdicts that flipped (all counted, the first
+// listed).
 func RegradeMarkdown(r *runner.RegradeReport) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "# Regrade: %s (%s)\n\n", r.Experiment, r.RunID)
@@ -32,11 +33,15 @@ func RegradeMarkdown(r *runner.RegradeReport) string {
 			t.row(it.Index, escapeCell(m.Name), regradeMetric(m.Old), regradeMetric(m.New), delta)
 		}
 	}
-	if len(r.Flips) == 0 {
+	if r.FlipCount == 0 {
 		b.WriteString("\nNo verdict flipped.\n")
 		return b.String()
 	}
-	fmt.Fprintf(&b, "\n## Flipped verdicts (%d)\n\n", len(r.Flips))
+	fmt.Fprintf(&b, "\n## Flipped verdicts (%d)\n\n", r.FlipCount)
+	if left := r.FlipCount - len(r.Flips); left > 0 {
+		fmt.Fprintf(&b, "The first %d by iteration, case and repetition; %d more are not listed "+
+			"(--limit N lists more, --limit 0 all; --write keeps every re-graded result in regrade.jsonl).\n\n", len(r.Flips), left)
+	}
 	t = newTable(&b, "lrrl", "case", "iteration", "rep", "grader", "before → after", "overall", "reason")
 	for _, f := range r.Flips {
 		t.row(escapeCell(f.Case), f.Iteration, f.Repetition, escapeCell(f.Grader),

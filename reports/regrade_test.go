@@ -16,6 +16,7 @@ func TestRegradeMarkdown(t *testing.T) {
 			{Name: "pass@1[judge]", Old: &repo.Metric{Value: 0.5}, New: &repo.Metric{Value: 0.5}},
 			{Name: "mean_score", New: &repo.Metric{Value: 0.25}},
 		}}},
+		FlipCount: 1,
 		Flips: []runner.Flip{{Case: "first|one", Iteration: 0, Repetition: 1, Grader: "judge", Old: repo.Pass, New: repo.Partial,
 			OldOverall: repo.Pass, Reason: "the response\nlacks " + strings.Repeat("é", 150)}},
 	}
@@ -37,7 +38,12 @@ func TestRegradeMarkdown(t *testing.T) {
 		t.Errorf("got\n%s\nwant\n%s", got, want)
 	}
 
-	r.Flips, r.Missing, r.Written, r.Graders = nil, 0, "", []string{"rules", "judge"}
+	r.FlipCount = 5 // four more than listed
+	if got := RegradeMarkdown(r); !strings.Contains(got, "## Flipped verdicts (5)\n\nThe first 1 by iteration, case and repetition; 4 more are not listed") {
+		t.Errorf("a capped list does not say what it left out:\n%s", got)
+	}
+
+	r.Flips, r.FlipCount, r.Missing, r.Written, r.Graders = nil, 0, 0, "", []string{"rules", "judge"}
 	if got := RegradeMarkdown(r); !strings.Contains(got, "current graders: rules, judge.") || !strings.HasSuffix(got, "\nNo verdict flipped.\n") {
 		t.Errorf("no flips:\n%s", got)
 	}

@@ -1,8 +1,12 @@
 package runner
 
 import (
+	"cmp"
 	"fmt"
+	"hash/fnv"
+	"maps"
 	"os"
+	"slices"
 	"sort"
 	"strings"
 
@@ -20,14 +24,18 @@ type PullOptions struct {
 	Iteration *int
 	// All includes passing traces; otherwise only failed ones (a label
 	// other than pass, or an agent error).
-	All  bool
-	Load repo.LoadOptions
+	All bool
+	// Limit caps the traces in the bundle; past it the bundle holds a
+	// deterministic sample shared evenly among failure modes. 0: no cap.
+	Limit int
+	Load  repo.LoadOptions
 }
 
 // PullStats say what a bundle holds out of what the run recorded.
 type PullStats struct {
 	Considered int // traces in the selected iterations
-	Selected   int
+	Selected   int // traces the scope selected
+	InBundle   int // Selected, or the sample of them under Limit
 	Warnings   []string
 }
 
@@ -81,21 +89,24 @@ func PullBundle(opts PullOptions) (*repo.AnalysisBundle, PullStats, error) {
 		}
 	}
 
+	// Two passes over results.jsonl keep memory bounded by the limit: the
+	// first counts and samples trace IDs, the second keeps the chosen
+	// traces whole.
+	chosen, sample, err := sampleTraces(run, opts, &st)
+	if err != nil {
+		return nil, st, err
+	}
+	b.Sample = sample
 	err = run.Results(func(res *repo.Result) error {
-		if opts.Iteration != nil && res.Iteration != *opts.Iteration {
-			return nil
+		if selected(res, opts) && (chosen == nil || chosen[res.ID]) {
+			b.Traces = append(b.Traces, bundleTrace(res))
 		}
-		st.Considered++
-		if !opts.All && res.Label == repo.Pass && res.Error == "" {
-			return nil
-		}
-		b.Traces = append(b.Traces, bundleTrace(res))
 		return nil
 	})
 	if err != nil {
 		return nil, st, err
 	}
-	st.Selected = len(b.Traces)
+	st.InBundle = len(b.Traces)
 	sort.Slice(b.Traces, func(i, j int) bool {
 		a, c := b.Traces[i], b.Traces[j]
 		if a.Iteration != c.Iteration {
@@ -155,6 +166,112 @@ func fillCases(opts PullOptions, man *repo.RunManifest, b *repo.AnalysisBundle, 
 		return fmt.Sprintf("%d case(s) of the run are no longer in the dataset; their input is null", missing)
 	}
 	return ""
+}
+
+// selected reports whether a result is in the bundle's scope.
+func selected(res *repo.Result, opts PullOptions) bool {
+	if opts.Iteration != nil && res.Iteration != *opts.Iteration {
+		return false
+	}
+	return opts.All || res.Label != repo.Pass || res.Error != ""
+}
+
+// sampled is a trace the sample may take: the least hashes win.
+type sampled struct {
+	hash uint64
+	id   string
+}
+
+func compareSampled(a, b sampled) int {
+	return cmp.Or(cmp.Compare(a.hash, b.hash), cmp.Compare(a.id, b.id))
+}
+
+// sampleTraces counts the traces in scope and, when there are more than
+// opts.Limit, picks which go in the bundle: the limit shared evenly among
+// the groups (a group with fewer gives its share to the others), and in
+// each group the traces whose ID hashes least, so the same run gives the
+// same sample. Per group it holds at most Limit IDs. chosen is nil when
+// every selected trace goes in.
+func sampleTraces(run runstore.Run, opts PullOptions, st *PullStats) (chosen map[string]bool, sample *repo.BundleSample, err error) {
+	groups := map[string]*smallest[sampled]{}
+	counts := map[string]int{}
+	err = run.Results(func(res *repo.Result) error {
+		if opts.Iteration != nil && res.Iteration != *opts.Iteration {
+			return nil
+		}
+		st.Considered++
+		if !selected(res, opts) {
+			return nil
+		}
+		st.Selected++
+		if opts.Limit <= 0 {
+			return nil
+		}
+		g := sampleGroup(res)
+		if groups[g] == nil {
+			groups[g] = newSmallest(opts.Limit, compareSampled)
+		}
+		counts[g]++
+		h := fnv.New64a()
+		h.Write([]byte(res.ID))
+		groups[g].Offer(sampled{h.Sum64(), res.ID})
+		return nil
+	})
+	if err != nil || opts.Limit <= 0 || st.Selected <= opts.Limit {
+		return nil, nil, err
+	}
+	names := slices.Sorted(maps.Keys(groups))
+	take := shareLimit(names, groups, opts.Limit)
+	chosen = make(map[string]bool, opts.Limit)
+	sample = &repo.BundleSample{Limit: opts.Limit, Selected: st.Selected}
+	for _, g := range names {
+		for _, c := range groups[g].Sorted()[:take[g]] {
+			chosen[c.id] = true
+		}
+		sample.Groups = append(sample.Groups, repo.SampleGroup{Group: g, Traces: counts[g], InBundle: take[g]})
+	}
+	return chosen, sample, nil
+}
+
+// shareLimit shares limit among the groups evenly, in name order; what a
+// small group cannot use goes to the others.
+func shareLimit(names []string, groups map[string]*smallest[sampled], limit int) map[string]int {
+	take := map[string]int{}
+	for left := limit; left > 0; {
+		var open []string
+		for _, g := range names {
+			if take[g] < len(groups[g].items) {
+				open = append(open, g)
+			}
+		}
+		if len(open) == 0 {
+			break
+		}
+		share := max(1, left/len(open))
+		for _, g := range open {
+			n := min(share, len(groups[g].items)-take[g], left)
+			take[g] += n
+			left -= n
+		}
+	}
+	return take
+}
+
+// sampleGroup is the group a trace is sampled in: its agent error's kind,
+// else its first failure mode, else pass or unclassified.
+func sampleGroup(res *repo.Result) string {
+	if res.Error != "" {
+		return "error:" + cmp.Or(res.ErrorKind, "agent")
+	}
+	for _, g := range res.Grades {
+		if len(g.FailureModes) > 0 {
+			return g.FailureModes[0]
+		}
+	}
+	if res.Label == repo.Pass {
+		return "pass"
+	}
+	return "unclassified"
 }
 
 func firstLine(s string) string {

@@ -110,7 +110,7 @@ func gradeIteration(it int) GradeFunc {
 }
 
 // writeBigDataset writes n cases in an order that is not their ID order.
-func writeBigDataset(t *testing.T, n int) *repo.Dataset {
+func writeBigDataset(t testing.TB, n int) *repo.Dataset {
 	path := filepath.Join(t.TempDir(), "cases.jsonl")
 	f, err := os.Create(path)
 	if err != nil {

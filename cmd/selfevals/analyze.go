@@ -43,7 +43,13 @@ type analyzePullOptions struct {
 	all       bool
 	run       string
 	output    string
+	limit     int
 }
+
+// defaultPullLimit is how many traces a bundle holds unless told: enough
+// to see every frequent failure mode several times (error analysis reads
+// about a hundred), little enough for a coding agent to read whole.
+const defaultPullLimit = 200
 
 func newAnalyzePullCmd(io *IOStreams, g *globalOptions) *cobra.Command {
 	opts := &analyzePullOptions{global: g}
@@ -58,6 +64,15 @@ error, and the live (non-retired) taxonomy, to
   evals/analysis/<slug>/<run-id>[-i<N>][-all]/bundle.json   for a coding agent
   evals/analysis/<slug>/<run-id>[-i<N>][-all]/bundle.md     the same, to read
 
+A bundle holds at most --limit traces (default 200; 0: no cap). When more
+are selected it holds a sample, the same on every pull: the limit is
+shared evenly among the groups of traces (each trace's first failure mode,
+error:<kind> for agent errors, unclassified, or pass with --all), a group
+with fewer traces giving its share to the others, and within a group the
+traces are picked by a hash of their ID. The bundle's "sample" then lists
+every group with its count in the run and in the bundle. The run is read
+twice as a stream, so memory follows --limit, not the run's size.
+
 It prints the path of bundle.json on stdout (a summary goes to stderr), so
 an agent can be pointed at it directly. Pulling the same run again writes
 the same bytes. -o writes bundle.json to another file instead, and -o -
@@ -65,7 +80,8 @@ to stdout, for a pipe.`,
 		Example: `  selfevals analyze pull pingpong
   selfevals analyze pull pingpong --iteration 0
   selfevals analyze pull pingpong --run run_6aaa423b3bf9181e --all
-  selfevals analyze pull pingpong -o - | jq '.traces | length'`,
+  selfevals analyze pull pingpong -o - | jq '.traces | length'
+  selfevals analyze pull pingpong --limit 50 -o - | jq .sample.groups`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if !cmd.Flags().Changed("iteration") {
@@ -77,6 +93,7 @@ to stdout, for a pipe.`,
 	cmd.Flags().IntVar(&opts.iteration, "iteration", -1, "only this iteration's traces")
 	cmd.Flags().BoolVar(&opts.all, "all", false, "include passing traces")
 	cmd.Flags().StringVar(&opts.run, "run", "", "the run to pull from (default: the experiment's newest)")
+	cmd.Flags().IntVar(&opts.limit, "limit", defaultPullLimit, "at most this many traces, a sample shared among failure modes (0: all)")
 	cmd.Flags().StringVarP(&opts.output, "output", "o", "", `write bundle.json to this file instead ("-": stdout), and no bundle.md`)
 	return cmd
 }
@@ -84,6 +101,9 @@ to stdout, for a pipe.`,
 func runAnalyzePull(io *IOStreams, opts *analyzePullOptions, slug string) error {
 	env := opts.global.env
 	dir := opts.global.evalsDir()
+	if opts.limit < 0 {
+		return &repo.UserError{Msg: fmt.Sprintf("--limit %d is negative", opts.limit), Hint: "give how many traces the bundle holds, or 0 for all"}
+	}
 	var runDir string
 	if opts.run != "" {
 		run, err := runstore.Open(dir).FindRun(opts.run)
@@ -109,7 +129,7 @@ func runAnalyzePull(io *IOStreams, opts *analyzePullOptions, slug string) error 
 		}
 		runDir = runs[0].Path()
 	}
-	po := runner.PullOptions{EvalsDir: dir, RunDir: runDir, All: opts.all}
+	po := runner.PullOptions{EvalsDir: dir, RunDir: runDir, All: opts.all, Limit: opts.limit}
 	if opts.iteration >= 0 {
 		it := opts.iteration
 		po.Iteration = &it
@@ -151,6 +171,9 @@ func runAnalyzePull(io *IOStreams, opts *analyzePullOptions, slug string) error 
 		what = "traces"
 	}
 	fmt.Fprintf(io.ErrOut, "%d %s of %d in run %s → %s (and bundle.md)\n", st.Selected, what, st.Considered, b.RunID, env.show(out))
+	if st.InBundle < st.Selected {
+		fmt.Fprintf(io.ErrOut, "the bundle holds a sample of %d, shared among failure modes (--limit to change it; its \"sample\" counts each)\n", st.InBundle)
+	}
 	if st.Selected == 0 && !opts.all {
 		fmt.Fprintln(io.ErrOut, "nothing failed: the bundle is empty (--all includes passing traces)")
 	} else {
@@ -168,13 +191,13 @@ func writeBundleTo(io *IOStreams, env *Env, output string, js []byte, st runner.
 	}
 	if output == "-" {
 		_, err := io.Out.Write(js)
-		fmt.Fprintf(io.ErrOut, "%d of %d traces in the bundle\n", st.Selected, st.Considered)
+		fmt.Fprintf(io.ErrOut, "%d of %d traces in the bundle\n", st.InBundle, st.Considered)
 		return err
 	}
 	if err := repo.WriteFileAtomic(env.path(output), js, 0o644); err != nil {
 		return err
 	}
-	fmt.Fprintf(io.ErrOut, "%d of %d traces in the bundle\n", st.Selected, st.Considered)
+	fmt.Fprintf(io.ErrOut, "%d of %d traces in the bundle\n", st.InBundle, st.Considered)
 	fmt.Fprintln(io.Out, env.show(env.path(output)))
 	return nil
 }

@@ -91,6 +91,12 @@ func TestRegradeAfterRubricEdit(t *testing.T) {
 		}
 	}
 
+	// A capped list counts every flip and says how to see the rest.
+	out, _, code = runCLI(t, dir, "regrade", "judged", "--limit", "1")
+	if code != 0 || !strings.Contains(out, "## Flipped verdicts (2)") || !strings.Contains(out, "1 more are not listed") || strings.Contains(out, "| second |") {
+		t.Errorf("regrade --limit 1: exit %d\n%s", code, out)
+	}
+
 	out, _, code = runCLI(t, dir, "regrade", "judged", "--format", "json", "--write")
 	var rep struct {
 		RunID      string `json:"run_id"`

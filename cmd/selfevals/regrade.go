@@ -25,7 +25,13 @@ type regradeOptions struct {
 	write    bool
 	noCache  bool
 	parallel int
+	limit    int
 }
+
+// defaultFlipLimit is how many flipped verdicts regrade lists unless told:
+// a page a person reads, where a rubric change on a large run can flip
+// hundreds of thousands (all of them are counted).
+const defaultFlipLimit = 200
 
 func newRegradeCmd(io *IOStreams, g *globalOptions) *cobra.Command {
 	opts := &regradeOptions{global: g}
@@ -43,6 +49,12 @@ old → new label, the new reason) and how pass@1, mean_score and the
 re-run graders' pass rates moved in each iteration. With --grader only that
 grader runs again and every other stored grade is kept.
 
+Every flip is counted, but only the first --limit (default 200, by
+iteration, case and repetition) are listed; --limit 0 lists them all.
+Memory stays bounded whatever the run's size: results.jsonl is read once
+and sorted by case in temporary files, then met with one pass over the
+dataset; only the listed flips grow with --limit.
+
 The run record is not changed. --write puts the re-graded results in
 regrade.jsonl beside results.jsonl (same format), replacing an earlier one.
 
@@ -51,7 +63,8 @@ case edited since the run has a new ID: its results keep their stored grades
 and are counted as missing.`,
 		Example: `  selfevals regrade run_6aaa423b3bf9181e
   selfevals regrade hello --grader reply_judge          # the newest run of hello
-  selfevals regrade run_6aaa423b3bf9181e --format json | jq '.flips | length'`,
+  selfevals regrade run_6aaa423b3bf9181e --format json | jq .flip_count
+  selfevals regrade hello --limit 0 --format json | jq '.flips[] | select(.new == "fail")'`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.run = args[0]
@@ -65,6 +78,7 @@ and are counted as missing.`,
 	f.BoolVar(&opts.write, "write", false, "write the re-graded results to regrade.jsonl in the run directory")
 	f.BoolVar(&opts.noCache, "no-cache", false, "ask LLM judges even when a cached answer exists")
 	countVar(f, &opts.parallel, "parallel", "traces re-graded at once (default 8; each judge keeps its own limit)")
+	f.IntVar(&opts.limit, "limit", defaultFlipLimit, "list at most this many flipped verdicts, all counted (0: list all)")
 	return cmd
 }
 
@@ -85,6 +99,9 @@ func runRegrade(ctx context.Context, io *IOStreams, opts *regradeOptions) error 
 func regrade(ctx context.Context, io *IOStreams, opts *regradeOptions) (*runner.RegradeReport, error) {
 	if ctx == nil {
 		ctx = context.Background()
+	}
+	if opts.limit < 0 {
+		return nil, &repo.UserError{Msg: fmt.Sprintf("--limit %d is negative", opts.limit), Hint: "give how many flips to list, or 0 for all"}
 	}
 	env := opts.global.env
 	evalsDir := opts.global.evalsDir()
@@ -120,7 +137,7 @@ func regrade(ctx context.Context, io *IOStreams, opts *regradeOptions) (*runner.
 	if ls.Dataset.ID != man.DatasetID {
 		fmt.Fprintf(io.ErrOut, "warning: the dataset changed since run %s; results of cases edited or removed since keep their stored grades\n", man.RunID)
 	}
-	return runner.Regrade(ctx, runDir, ls, registry, runner.RegradeOptions{Grader: opts.grader, Parallelism: opts.parallel, Write: opts.write})
+	return runner.Regrade(ctx, runDir, ls, registry, runner.RegradeOptions{Grader: opts.grader, Parallelism: opts.parallel, Write: opts.write, Limit: opts.limit})
 }
 
 // runSpecPath is the spec a run recorded, unless override names another.
