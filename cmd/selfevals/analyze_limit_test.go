@@ -30,7 +30,7 @@ func TestAnalyzePullLimit(t *testing.T) {
 	if code != 0 || json.Unmarshal([]byte(out), &all) != nil || len(all.Traces) < 2 || all.Sample != nil {
 		t.Fatalf("--limit 0: exit %d, %d traces, sample %v", code, len(all.Traces), all.Sample)
 	}
-	out, errOut, code := runCLI(t, dir, "analyze", "pull", "pingpong", "--limit", "1")
+	_, errOut, code := runCLI(t, dir, "analyze", "pull", "pingpong", "--limit", "1")
 	if code != 0 || !strings.Contains(errOut, "the bundle holds a sample of 1") {
 		t.Fatalf("--limit 1: exit %d\n%s", code, errOut)
 	}

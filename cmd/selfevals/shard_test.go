@@ -175,9 +175,7 @@ func runOutcome(t *testing.T, dir string) splitInvariant {
 		d, _ := json.Marshal([]any{it.Index, it.ID, it.ParamsID, it.Decision, it.Metrics, it.FailureModes, it.Calls, it.Errors, it.Pairs})
 		o.decisions = append(o.decisions, string(d))
 	}
-	for _, h := range strings.Fields(git(t, dir, "log", "--format=%T", "main..selfevals/sharded")) {
-		o.candidates = append(o.candidates, h)
-	}
+	o.candidates = strings.Fields(git(t, dir, "log", "--format=%T", "main..selfevals/sharded"))
 	return o
 }
 
