@@ -1,0 +1,149 @@
+package web
+
+import (
+	"fmt"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/selfevals/selfevals/repo"
+	"github.com/selfevals/selfevals/repo/runstore"
+)
+
+// listingRepo writes a repository whose one experiment, "big", has a
+// dataset of n cases, and returns its evals directory and dataset file.
+func listingRepo(t testing.TB, n int) (evals, dataset string) {
+	t.Helper()
+	root := t.TempDir()
+	evals = filepath.Join(root, "evals")
+	dataset = filepath.Join(evals, "datasets", "big.jsonl")
+	spec := strings.Replace(chatSpec, "chat.jsonl", "big.jsonl", 1)
+	if err := os.MkdirAll(filepath.Dir(dataset), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(filepath.Join(evals, "experiments"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(evals, "experiments", "big.yaml"), []byte(spec), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var sb strings.Builder
+	for i := range n {
+		fmt.Fprintf(&sb, `{"input":{"messages":[{"role":"user","content":"ping %d"}]},"expected":{"must_include":["pong"]}}`+"\n", i)
+	}
+	if err := os.WriteFile(dataset, []byte(sb.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return evals, dataset
+}
+
+// writeManifest leaves a finished run of "big" that started at started.
+func writeManifest(t testing.TB, evals, runID string, started time.Time, datasetID string, cases int) {
+	t.Helper()
+	run := runstore.Open(evals).NewRun("big", runID)
+	if err := run.Create(); err != nil {
+		t.Fatal(err)
+	}
+	man := &repo.RunManifest{RunID: runID, Experiment: "big", DatasetID: datasetID, Cases: cases, State: repo.RunCompleted,
+		StartedAt: started.UTC().Format(time.RFC3339Nano), Repetitions: 1, MaxIterations: 2,
+		Target: repo.MetricTarget{Name: "pass@1", Operator: ">=", Value: 0.5}}
+	if err := run.WriteManifest(man); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// listed is the listing's one experiment, from a server started afresh.
+func listed(t *testing.T, evals string) ExperimentSummary {
+	t.Helper()
+	srv, err := New(Options{EvalsDir: evals, Version: "test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := httptest.NewServer(srv)
+	defer ts.Close()
+	var exps []ExperimentSummary
+	decode(t, getBody(t, ts.URL+"/api/experiments"), &exps)
+	if len(exps) != 1 || exps[0].Error != "" {
+		t.Fatalf("listing: %+v", exps)
+	}
+	return exps[0]
+}
+
+// allocated is the bytes the process allocated while fn ran.
+func allocated(fn func()) uint64 {
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	fn()
+	runtime.ReadMemStats(&after)
+	return after.TotalAlloc - before.TotalAlloc
+}
+
+// The experiments listing of a 200,000-case dataset reads none of its
+// cases: after a run on the dataset as it is, it reads nothing of the
+// file (the run's manifest has its ID and count); without one, it counts
+// its lines but decodes none (decoding allocates some 500 bytes a case).
+// The experiment's own page loads the dataset and has the exact ID.
+func TestExperimentsListingReadsNoCases(t *testing.T) {
+	if testing.Short() {
+		t.Skip("writes a 200,000-case dataset")
+	}
+	const n = 200_000
+	evals, dataset := listingRepo(t, n)
+	st, err := os.Stat(dataset)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ds, err := repo.LoadDataset(dataset)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	t.Run("no run: lines counted, none decoded", func(t *testing.T) {
+		var es ExperimentSummary
+		bytes := allocated(func() { es = listed(t, evals) })
+		if es.Cases != n || es.DatasetID != "" {
+			t.Fatalf("listing shows %d cases, dataset %q; want %d and no ID", es.Cases, es.DatasetID, n)
+		}
+		if bytes > n*50 {
+			t.Fatalf("the listing allocated %d bytes (%d a case): it decoded the cases", bytes, bytes/n)
+		}
+	})
+
+	t.Run("a run that predates the dataset is not believed", func(t *testing.T) {
+		writeManifest(t, evals, "run_old", st.ModTime().Add(-time.Hour), "ds_stale", 7)
+		if es := listed(t, evals); es.Cases != n || es.DatasetID == "ds_stale" {
+			t.Fatalf("listing shows %d cases, dataset %q, from a run on an older dataset", es.Cases, es.DatasetID)
+		}
+	})
+
+	t.Run("a run on the dataset as it is: nothing of it read", func(t *testing.T) {
+		writeManifest(t, evals, "run_new", st.ModTime().Add(time.Second), ds.ID, ds.Count)
+		before := readBytes(t)
+		es := listed(t, evals)
+		read := readBytes(t) - before
+		if es.Cases != n || es.DatasetID != ds.ID {
+			t.Fatalf("listing shows %d cases, dataset %q; want %d, %s", es.Cases, es.DatasetID, n, ds.ID)
+		}
+		if read > st.Size()/20 {
+			t.Fatalf("the listing read %d bytes; the dataset is %d", read, st.Size())
+		}
+	})
+
+	t.Run("the experiment's page loads the dataset", func(t *testing.T) {
+		srv, err := New(Options{EvalsDir: evals, Version: "test"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ts := httptest.NewServer(srv)
+		defer ts.Close()
+		var d ExperimentDetail
+		decode(t, getBody(t, ts.URL+"/api/experiments/big"), &d)
+		if d.Summary.Cases != n || d.Summary.DatasetID != ds.ID {
+			t.Fatalf("page shows %d cases, dataset %q; want %d, %s", d.Summary.Cases, d.Summary.DatasetID, n, ds.ID)
+		}
+	})
+}
