@@ -162,7 +162,9 @@ func appendValue(b []byte, v reflect.Value, op codecOp) []byte {
 		return append(binary.AppendUvarint(b, uint64(v.Len())), v.Bytes()...)
 	case kStrings:
 		b = binary.AppendUvarint(b, uint64(v.Len()))
-		for _, s := range v.Interface().([]string) {
+		// Read through the field's address: v.Interface() would
+		// allocate to box the slice.
+		for _, s := range *(*[]string)(v.Addr().UnsafePointer()) {
 			b = append(binary.AppendUvarint(b, uint64(len(s))), s...)
 		}
 		return b

@@ -121,17 +121,19 @@ func (w *spillWriter) add(c *Case) {
 	if w.err != nil {
 		return
 	}
+	// The header goes in the same buffer, after the record, and is
+	// written first: one buffer, no allocation a case.
 	w.buf = w.codec.append(w.buf[:0], c)
-	var hdr [2 * binary.MaxVarintLen64]byte
-	h := binary.PutUvarint(hdr[:], uint64(len(w.buf)))
-	h += binary.PutUvarint(hdr[h:], uint64(c.Line))
-	if _, err := w.w.Write(hdr[:h]); err != nil {
+	size := len(w.buf)
+	w.buf = binary.AppendUvarint(w.buf, uint64(size))
+	w.buf = binary.AppendUvarint(w.buf, uint64(c.Line))
+	if _, err := w.w.Write(w.buf[size:]); err != nil {
 		w.err = err
 		return
 	}
-	_, w.err = w.w.Write(w.buf)
+	_, w.err = w.w.Write(w.buf[:size])
 	w.n++
-	w.size += int64(h + len(w.buf))
+	w.size += int64(len(w.buf))
 }
 
 // eachSpilled walks the spilled cases in file order, each with its ID
