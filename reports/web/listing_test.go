@@ -147,3 +147,41 @@ func TestExperimentsListingReadsNoCases(t *testing.T) {
 		}
 	})
 }
+
+// BenchmarkExperimentsListing200k is a server's first /api/experiments
+// with one experiment over a 200,000-case dataset: "full load" is what
+// the listing did before (load and validate the dataset), "lines" the
+// listing with no run to take the dataset's ID from (a count of its case
+// lines), "manifest" the listing after a run on the dataset as it is;
+// the floor is the same listing over a one-case dataset. Each iteration
+// starts a server afresh (no cache).
+func BenchmarkExperimentsListing200k(b *testing.B) {
+	evals, dataset := listingRepo(b, 200_000)
+	small, _ := listingRepo(b, 1)
+	list := func(b *testing.B, evals string, full bool) {
+		for b.Loop() {
+			srv, err := New(Options{EvalsDir: evals, Version: "test"})
+			if err != nil {
+				b.Fatal(err)
+			}
+			if es := srv.experimentSummary("big", full); es.Error != "" || es.Cases == 0 {
+				b.Fatalf("%+v", es)
+			}
+		}
+	}
+	b.Run("full load", func(b *testing.B) { list(b, evals, true) })
+	b.Run("lines", func(b *testing.B) { list(b, evals, false) })
+	b.Run("manifest", func(b *testing.B) {
+		st, err := os.Stat(dataset)
+		if err != nil {
+			b.Fatal(err)
+		}
+		ds, err := repo.LoadDataset(dataset)
+		if err != nil {
+			b.Fatal(err)
+		}
+		writeManifest(b, evals, "run_new", st.ModTime().Add(time.Second), ds.ID, ds.Count)
+		list(b, evals, false)
+	})
+	b.Run("floor: one case", func(b *testing.B) { list(b, small, false) })
+}
