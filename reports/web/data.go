@@ -119,22 +119,27 @@ func datasetStamp(ls *repo.LoadedSpec) string {
 // the experiment's full load if one is cached and current; else from the
 // latest run if it read the dataset as it is now (ID and count); else the
 // dataset's case lines, counted (the ID is then left to the experiment's
-// page). A dataset with bad lines fails on that page, not in the listing.
-func (s *Server) listedDataset(slug string, ls *repo.LoadedSpec, latest *repo.RunManifest) (id string, cases int) {
+// page). A dataset with bad lines fails on that page, and in the listing
+// once that page has found it (err).
+func (s *Server) listedDataset(slug string, ls *repo.LoadedSpec, latest *repo.RunManifest) (id string, cases int, err error) {
 	if ls.CasesPath() == "" {
 		// Inline cases are in the spec, read already: load them.
-		if full, err := s.spec(slug); err == nil {
-			return full.Dataset.ID, full.Dataset.Count
+		full, err := s.spec(slug)
+		if err != nil {
+			return "", 0, err
 		}
-		return "", len(ls.Spec.Dataset.CasesInline)
+		return full.Dataset.ID, full.Dataset.Count, nil
 	}
-	if e, ok := s.cachedSpec(ls.Path, fileStamp(ls.Path, s.layout.Settings())); ok && e.ls != nil {
-		return e.ls.Dataset.ID, e.ls.Dataset.Count
+	if e, ok := s.cachedSpec(ls.Path, fileStamp(ls.Path, s.layout.Settings())); ok {
+		if e.err != nil {
+			return "", 0, e.err
+		}
+		return e.ls.Dataset.ID, e.ls.Dataset.Count, nil
 	}
 	if latest != nil && ranOnCurrentFiles(latest, ls.Path, ls.CasesPath()) {
-		return latest.DatasetID, latest.Cases
+		return latest.DatasetID, latest.Cases, nil
 	}
-	return "", s.countCases(ls)
+	return "", s.countCases(ls), nil
 }
 
 // ranOnCurrentFiles is whether a run started after its spec and dataset
@@ -411,8 +416,8 @@ func (s *Server) experimentSummary(slug string, full bool) ExperimentSummary {
 		es.Proposer, es.MaxIterations = e.Proposer.Strategy, e.Run.MaxIterations
 		if full {
 			es.DatasetID, es.Cases = ls.Dataset.ID, ls.Dataset.Count
-		} else {
-			es.DatasetID, es.Cases = s.listedDataset(slug, ls, latest)
+		} else if es.DatasetID, es.Cases, err = s.listedDataset(slug, ls, latest); err != nil {
+			es.Error = err.Error()
 		}
 	}
 	es.RunCount = len(dirs)

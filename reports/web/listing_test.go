@@ -146,6 +146,33 @@ func TestExperimentsListingReadsNoCases(t *testing.T) {
 			t.Fatalf("page shows %d cases, dataset %q; want %d, %s", d.Summary.Cases, d.Summary.DatasetID, n, ds.ID)
 		}
 	})
+
+	t.Run("a bad line found by the page shows in the listing", func(t *testing.T) {
+		f, err := os.OpenFile(dataset, os.O_APPEND|os.O_WRONLY, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := f.WriteString(`{"input":"x","expected":{"must_include":"not a list"}}` + "\n"); err != nil {
+			t.Fatal(err)
+		}
+		if err := f.Close(); err != nil {
+			t.Fatal(err)
+		}
+		srv, err := New(Options{EvalsDir: evals, Version: "test"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ts := httptest.NewServer(srv)
+		defer ts.Close()
+		var d ExperimentDetail
+		decode(t, getBody(t, ts.URL+"/api/experiments/big"), &d)
+		var exps []ExperimentSummary
+		decode(t, getBody(t, ts.URL+"/api/experiments"), &exps)
+		line := fmt.Sprintf("big.jsonl:%d", n+1)
+		if !strings.Contains(d.Summary.Error, line) || len(exps) != 1 || exps[0].Error != d.Summary.Error {
+			t.Fatalf("page error %q, listing %+v; want both to name %s", d.Summary.Error, exps, line)
+		}
+	})
 }
 
 // BenchmarkExperimentsListing200k is a server's first /api/experiments
