@@ -47,6 +47,9 @@ type Dataset struct {
 	// for a small file decoding it once costs less than decoding it each
 	// time. Larger files are streamed, so memory stays bounded.
 	kept []*Case
+	// spill, for a larger file, holds its cases decoded by the first full
+	// walk, for the walks after it (dataset_spill.go).
+	spill *caseSpill
 	// shard, when set, is the slice of the cases this dataset walks (run
 	// --shard): Count is the shard's, ID the whole dataset's.
 	shard *Shard
@@ -59,7 +62,8 @@ const keptFileBytes = 2 << 20
 
 // LoadDataset reads and validates a JSONL dataset: every bad line is
 // reported, not just the first. The cases of a small file are kept for
-// Each; a larger file is streamed again by every Each.
+// Each; a larger file is streamed by the first Each, which spills the
+// decoded cases to a temporary file for the ones after.
 func LoadDataset(path string) (*Dataset, error) {
 	return loadDataset(osFile(path), nil)
 }
@@ -106,6 +110,9 @@ func loadDataset(f file, check func(*Case) Problems) (*Dataset, error) {
 	d.Count = index.Len()
 	d.index, d.validated = index, true
 	d.ID = index.datasetID()
+	if !keep {
+		d.spill = &caseSpill{}
+	}
 	return d, nil
 }
 
@@ -163,7 +170,8 @@ func DatasetID(caseIDs []string) string {
 }
 
 // Each calls fn for every case, in file order: from memory for a small
-// file, else streamed from its file system. The cases are shared between
+// file, else streamed from its file system once and from its spill of
+// decoded cases after (as long as the file has not changed). The cases are shared between
 // calls of Each: fn must not modify them.
 func (d *Dataset) Each(fn func(*Case) error) error {
 	if d.shard != nil {
@@ -187,7 +195,7 @@ func (d *Dataset) Each(fn func(*Case) error) error {
 		if d.kept != nil {
 			return eachKept(d.kept, fn)
 		}
-		return d.eachValidated(fn)
+		return d.eachLarge(fn)
 	}
 	var stop error
 	err := scanCases(d.file, func(c *Case, p Problems) {

@@ -68,3 +68,64 @@ func BenchmarkYAMLSyntaxErrorLocate(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkEachSecondPass1M is a later iteration's walk of a
+// 1,000,000-case file: "decode" decodes every line again, as every walk
+// did before the spill; "first" is the walk that decodes them and writes
+// the spill; "spilled" reads the cases the first walk spilled;
+// "floor" only allocates what each case holds (the Case, its expected
+// block, its list and its texts), which any walk handing out new cases
+// must.
+// lastCase keeps a benchmark's cases from being optimised away.
+var lastCase *Case
+
+func BenchmarkEachSecondPass1M(b *testing.B) {
+	const n = 1_000_000
+	d, err := LoadDataset(benchDataset(b, n))
+	if err != nil {
+		b.Fatal(err)
+	}
+	// Each walk hands its cases to fn, which stores the last, so that
+	// the floor's cases escape to the heap as the walks' do.
+	none := func(c *Case) error { lastCase = c; return nil }
+	b.Run("decode", func(b *testing.B) {
+		for b.Loop() {
+			if err := d.eachValidated(none); err != nil {
+				b.Fatal(err)
+			}
+		}
+		b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/n, "ns/case")
+	})
+	b.Run("first", func(b *testing.B) {
+		for b.Loop() {
+			d.spill = &caseSpill{} // unwritten, as a run's first walk finds it
+			if err := d.Each(none); err != nil || stateOf(d) != spillReady {
+				b.Fatal("the walk did not spill: ", err)
+			}
+		}
+		b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/n, "ns/case")
+	})
+	b.Run("spilled", func(b *testing.B) {
+		if err := d.Each(none); err != nil || stateOf(d) != spillReady {
+			b.Fatal("the first walk did not spill: ", err)
+		}
+		for b.Loop() {
+			if err := d.Each(none); err != nil {
+				b.Fatal(err)
+			}
+		}
+		b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/n, "ns/case")
+	})
+	b.Run("floor", func(b *testing.B) {
+		for b.Loop() {
+			for i := range n {
+				texts := make([]byte, 40)
+				c := &Case{Input: texts[:20], Expected: &Expected{MustInclude: make([]string, 1)}, Line: i}
+				if err := none(c); err != nil {
+					b.Fatal(err)
+				}
+			}
+		}
+		b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/n, "ns/case")
+	})
+}

@@ -20,16 +20,24 @@ import (
 
 // specCache keeps a server's loaded specs while their file and dataset are
 // unchanged: loading validates the whole dataset, which a page view should
-// not repeat.
+// not repeat. The experiments listing loads specs alone (SpecOnly), kept
+// apart, and counts the lines of datasets it has no other count for.
 type specCache struct {
 	mu      sync.Mutex
 	entries map[string]specEntry
+	lines   map[string]lineCount
 }
 
 type specEntry struct {
 	stamp string
 	ls    *repo.LoadedSpec
 	err   error
+}
+
+// lineCount is the cases of a dataset file as of its stamp.
+type lineCount struct {
+	stamp string
+	cases int
 }
 
 func fileStamp(paths ...string) string {
@@ -46,45 +54,132 @@ func fileStamp(paths ...string) string {
 
 func (s *Server) specPath(slug string) string { return s.layout.Spec(slug) }
 
-// spec loads an experiment's spec, or nil and why when it does not load.
-func (s *Server) spec(slug string) (*repo.LoadedSpec, error) {
-	path := ""
+// spec loads an experiment's spec and its whole dataset, or nil and why
+// when it does not load.
+func (s *Server) spec(slug string) (*repo.LoadedSpec, error) { return s.loadSpec(slug, false) }
+
+// specAlone loads an experiment's spec without reading its cases: what the
+// experiments listing needs, at any size of dataset.
+func (s *Server) specAlone(slug string) (*repo.LoadedSpec, error) { return s.loadSpec(slug, true) }
+
+// specFile is the experiment's spec file, "" when it has none.
+func (s *Server) specFile(slug string) string {
 	for _, p := range s.layout.SpecCandidates(slug) {
 		if fileExists(p) {
-			path = p
-			break
+			return p
 		}
 	}
+	return ""
+}
+
+func (s *Server) loadSpec(slug string, specOnly bool) (*repo.LoadedSpec, error) {
+	path := s.specFile(slug)
 	if path == "" {
 		_, err := os.Stat(s.specPath(slug))
 		return nil, err
 	}
-	specs := &s.specs
-	specs.mu.Lock()
-	e, ok := specs.entries[path]
-	specs.mu.Unlock()
+	key := path
+	if specOnly {
+		key += "\x00spec-only"
+	}
 	stamp := fileStamp(path, s.layout.Settings())
-	if ok && e.ls != nil && e.ls.Dataset != nil {
-		stamp2 := stamp + fileStamp(e.ls.Dataset.Path)
-		if e.stamp == stamp2 {
-			return e.ls, e.err
-		}
-	} else if ok && e.stamp == stamp {
+	if e, ok := s.cachedSpec(key, stamp); ok {
 		return e.ls, e.err
 	}
 	settings, err := repo.LoadSettings(s.evalsDir)
 	if err != nil {
 		return nil, err
 	}
-	ls, err := repo.LoadExperiment(path, repo.LoadOptions{Root: s.root, Settings: settings})
-	e = specEntry{stamp: stamp, ls: ls, err: err}
-	if ls != nil && ls.Dataset != nil {
-		e.stamp = stamp + fileStamp(ls.Dataset.Path)
-	}
-	specs.mu.Lock()
-	specs.entries[path] = e
-	specs.mu.Unlock()
+	ls, err := repo.LoadExperiment(path, repo.LoadOptions{Root: s.root, Settings: settings, SpecOnly: specOnly})
+	e := specEntry{stamp: stamp + datasetStamp(ls), ls: ls, err: err}
+	s.specs.mu.Lock()
+	s.specs.entries[key] = e
+	s.specs.mu.Unlock()
 	return ls, err
+}
+
+// cachedSpec is the cached load under key if its files are as stamped.
+func (s *Server) cachedSpec(key, stamp string) (specEntry, bool) {
+	s.specs.mu.Lock()
+	e, ok := s.specs.entries[key]
+	s.specs.mu.Unlock()
+	return e, ok && e.stamp == stamp+datasetStamp(e.ls)
+}
+
+// datasetStamp stamps the dataset file a loaded spec names.
+func datasetStamp(ls *repo.LoadedSpec) string {
+	if ls == nil || ls.CasesPath() == "" {
+		return ""
+	}
+	return fileStamp(ls.CasesPath())
+}
+
+// listedDataset is the dataset ID and case count the experiments listing
+// shows for a spec loaded alone, found without decoding the cases: from
+// the experiment's full load if one is cached and current; else from the
+// latest run if it read the dataset as it is now (ID and count); else the
+// dataset's case lines, counted (the ID is then left to the experiment's
+// page). A dataset with bad lines fails on that page, and in the listing
+// once that page has found it (err).
+func (s *Server) listedDataset(slug string, ls *repo.LoadedSpec, latest *repo.RunManifest) (id string, cases int, err error) {
+	if ls.CasesPath() == "" {
+		// Inline cases are in the spec, read already: load them.
+		full, err := s.spec(slug)
+		if err != nil {
+			return "", 0, err
+		}
+		return full.Dataset.ID, full.Dataset.Count, nil
+	}
+	if e, ok := s.cachedSpec(ls.Path, fileStamp(ls.Path, s.layout.Settings())); ok {
+		if e.err != nil {
+			return "", 0, e.err
+		}
+		return e.ls.Dataset.ID, e.ls.Dataset.Count, nil
+	}
+	if latest != nil && ranOnCurrentFiles(latest, ls.Path, ls.CasesPath()) {
+		return latest.DatasetID, latest.Cases, nil
+	}
+	return "", s.countCases(ls), nil
+}
+
+// ranOnCurrentFiles is whether a run started after its spec and dataset
+// files were last written (so it read them as they are now), and ran
+// every case (not a shard).
+func ranOnCurrentFiles(man *repo.RunManifest, paths ...string) bool {
+	started := parseTime(man.StartedAt)
+	if man.Shard != nil || man.DatasetID == "" || started.IsZero() {
+		return false
+	}
+	for _, p := range paths {
+		st, err := os.Stat(p)
+		if err != nil || !st.ModTime().Before(started) {
+			return false
+		}
+	}
+	return true
+}
+
+// countCases counts the lines of a spec's dataset file that hold a case,
+// undecoded; a count is kept while the file is unchanged.
+func (s *Server) countCases(ls *repo.LoadedSpec) int {
+	path, stamp := ls.CasesPath(), fileStamp(ls.CasesPath())
+	s.specs.mu.Lock()
+	c, ok := s.specs.lines[path]
+	s.specs.mu.Unlock()
+	if ok && c.stamp == stamp {
+		return c.cases
+	}
+	n := 0
+	if ls.EachCaseLine(func([]byte, int) error { n++; return nil }) != nil {
+		return 0
+	}
+	s.specs.mu.Lock()
+	if s.specs.lines == nil {
+		s.specs.lines = map[string]lineCount{}
+	}
+	s.specs.lines[path] = lineCount{stamp: stamp, cases: n}
+	s.specs.mu.Unlock()
+	return n
 }
 
 func fileExists(p string) bool {
@@ -291,9 +386,23 @@ func (s *Server) committed(slug string) (*CommittedResult, error) {
 	return c, nil
 }
 
-func (s *Server) experimentSummary(slug string) ExperimentSummary {
+// experimentSummary is what the listing shows of an experiment. With
+// full, its dataset is loaded and validated (the experiment's own page);
+// without, only its spec is, and the dataset's ID and count come from
+// listedDataset, so listing many experiments over large datasets reads
+// none of their cases.
+func (s *Server) experimentSummary(slug string, full bool) ExperimentSummary {
 	es := ExperimentSummary{Slug: slug, Name: slug, Spec: s.relPath(s.specPath(slug))}
-	ls, err := s.spec(slug)
+	dirs, _ := s.runDirs(slug)
+	var latest *repo.RunManifest
+	if len(dirs) > 0 {
+		latest, _ = runstore.At(dirs[0]).Manifest()
+	}
+	load := s.specAlone
+	if full {
+		load = s.spec
+	}
+	ls, err := load(slug)
 	switch {
 	case err != nil && os.IsNotExist(err):
 		es.Error = "no spec at " + es.Spec
@@ -305,18 +414,19 @@ func (s *Server) experimentSummary(slug string) ExperimentSummary {
 		es.Spec = s.relPath(ls.Path)
 		es.PrimaryMetric, es.PrimaryTarget = e.Target.Primary.Name, e.Target.Primary
 		es.Proposer, es.MaxIterations = e.Proposer.Strategy, e.Run.MaxIterations
-		es.DatasetID, es.Cases = ls.Dataset.ID, ls.Dataset.Count
+		if full {
+			es.DatasetID, es.Cases = ls.Dataset.ID, ls.Dataset.Count
+		} else if es.DatasetID, es.Cases, err = s.listedDataset(slug, ls, latest); err != nil {
+			es.Error = err.Error()
+		}
 	}
-	dirs, _ := s.runDirs(slug)
 	es.RunCount = len(dirs)
-	if len(dirs) > 0 {
-		if man, err := runstore.At(dirs[0]).Manifest(); err == nil {
-			v := s.runView(dirs[0], man)
-			es.LastRun = &v
-			es.IterationCount = v.Iterations
-			if es.PrimaryMetric == "" {
-				es.PrimaryMetric, es.PrimaryTarget = man.Target.Name, man.Target
-			}
+	if latest != nil {
+		v := s.runView(dirs[0], latest)
+		es.LastRun = &v
+		es.IterationCount = v.Iterations
+		if es.PrimaryMetric == "" {
+			es.PrimaryMetric, es.PrimaryTarget = latest.Target.Name, latest.Target
 		}
 	}
 	if c, err := s.committed(slug); err == nil {
@@ -374,7 +484,7 @@ func (s *Server) apiWorkspace(*http.Request) (any, error) {
 func (s *Server) apiExperiments(*http.Request) (any, error) {
 	out := []ExperimentSummary{}
 	for _, slug := range s.slugs() {
-		out = append(out, s.experimentSummary(slug))
+		out = append(out, s.experimentSummary(slug, false))
 	}
 	return out, nil
 }
@@ -383,7 +493,7 @@ func (s *Server) experimentDetail(slug string) (*ExperimentDetail, error) {
 	if err := s.knownSlug(slug); err != nil {
 		return nil, err
 	}
-	d := &ExperimentDetail{Summary: s.experimentSummary(slug), Iterations: []IterationView{}, Decisions: []DecisionView{}}
+	d := &ExperimentDetail{Summary: s.experimentSummary(slug, true), Iterations: []IterationView{}, Decisions: []DecisionView{}}
 	if d.Summary.Committed != nil {
 		d.Result = d.Summary.Committed.Summary
 	}

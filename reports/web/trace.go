@@ -574,7 +574,7 @@ func (s *Server) history() *History {
 		h.GitError = err.Error()
 	}
 	for _, slug := range s.slugs() {
-		es := s.experimentSummary(slug)
+		es := s.experimentSummary(slug, false)
 		eh := ExperimentHistory{Slug: slug, Name: es.Name, Metric: es.PrimaryMetric, Target: es.PrimaryTarget, Runs: []HistoryPoint{}, Commits: []HistoryPoint{}}
 		dirs, _ := s.runDirs(slug)
 		for i := len(dirs) - 1; i >= 0; i-- {
