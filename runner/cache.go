@@ -5,10 +5,10 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"hash/maphash"
 	"io"
 	"os"
 	"path/filepath"
-	"strconv"
 	"sync"
 	"syscall"
 
@@ -38,7 +38,7 @@ type Cache struct {
 
 // cacheParams is the cache of one parameters ID.
 type cacheParams struct {
-	index    map[string]cacheLoc // caseID#rep → where its line is
+	index    map[uint64]cacheLoc // cacheKey(caseID, rep) → where its line is
 	segments []*os.File          // open for reading; index refers by position
 	w        *os.File            // our segment, flocked; nil until first Put
 	wseg     int                 // its position in segments
@@ -47,10 +47,10 @@ type cacheParams struct {
 	flushed  int64
 }
 
+// cacheLoc is where a stored call's line is: 16 bytes an entry.
 type cacheLoc struct {
-	seg    int
-	off    int64
-	length int
+	off         int64
+	seg, length int32
 }
 
 // cacheLine is one stored call. case_id and repetition come first so the
@@ -85,9 +85,16 @@ func OpenCache(dir, agentFingerprint string) (*Cache, error) {
 	return &Cache{dir: d, params: map[string]*cacheParams{}}, nil
 }
 
-func cacheKey(caseID string, rep int) string {
-	return caseID + "#" + strconv.Itoa(rep)
+// cacheKey is a call's key in the index: a hash, not a string per call,
+// so a million-call run's index holds no case IDs. Two calls whose keys
+// collide share an entry; Get reads the case ID and repetition back from
+// the line, so the one overwritten is a miss, never a wrong answer.
+func cacheKey(caseID string, rep int) uint64 {
+	return maphash.String(cacheSeed, caseID) ^ (uint64(rep)+1)*0x9e3779b97f4a7c15
 }
+
+// cacheSeed seeds cacheKey: the index lives only in this process.
+var cacheSeed = maphash.MakeSeed()
 
 // Get returns the stored response of a call and its latency.
 func (c *Cache) Get(caseID, paramsID string, rep int) (repo.Response, float64, bool) {
@@ -98,7 +105,7 @@ func (c *Cache) Get(caseID, paramsID string, rep int) (repo.Response, float64, b
 		return repo.Response{}, 0, false
 	}
 	loc, ok := p.index[cacheKey(caseID, rep)]
-	if ok && loc.seg == p.wseg && p.w != nil && loc.off+int64(loc.length) > p.flushed {
+	if ok && int(loc.seg) == p.wseg && p.w != nil && loc.off+int64(loc.length) > p.flushed {
 		// Our own line, still in the buffer.
 		if p.buf.Flush() == nil {
 			p.flushed = p.size
@@ -151,7 +158,7 @@ func (c *Cache) Put(caseID, paramsID string, rep int, resp *repo.Response, laten
 	if _, err := p.buf.Write(line); err != nil {
 		return fmt.Errorf("cache: %w", err)
 	}
-	p.index[cacheKey(caseID, rep)] = cacheLoc{seg: p.wseg, off: p.size, length: len(line) - 1}
+	p.index[cacheKey(caseID, rep)] = cacheLoc{seg: int32(p.wseg), off: p.size, length: int32(len(line) - 1)}
 	p.size += int64(len(line))
 	return nil
 }
@@ -220,7 +227,7 @@ func (c *Cache) load(paramsID string) (*cacheParams, error) {
 	if p, ok := c.params[paramsID]; ok {
 		return p, nil
 	}
-	p := &cacheParams{index: map[string]cacheLoc{}, wseg: -1}
+	p := &cacheParams{index: map[uint64]cacheLoc{}, wseg: -1}
 	c.params[paramsID] = p
 	names, _ := filepath.Glob(filepath.Join(c.dir, paramsID, "seg-*.jsonl"))
 	for _, name := range names {
@@ -237,13 +244,13 @@ func (c *Cache) load(paramsID string) (*cacheParams, error) {
 
 // indexSegment records every complete, well-formed line of a segment.
 // Later lines win, so a re-stored call replaces the older answer.
-func indexSegment(f *os.File, seg int, index map[string]cacheLoc) {
+func indexSegment(f *os.File, seg int, index map[uint64]cacheLoc) {
 	// A last line without a newline is torn (or still being written): it
 	// is not indexed.
 	repo.EachLineUpTo(f, repo.MaxRecordLine, func(body []byte, _ int, off int64, complete bool) error {
 		var k cacheKeyLine
 		if complete && repo.DecodeJSON(body, &k) == nil && k.CaseID != "" && k.Repetition != nil {
-			index[cacheKey(k.CaseID, *k.Repetition)] = cacheLoc{seg: seg, off: off, length: len(body)}
+			index[cacheKey(k.CaseID, *k.Repetition)] = cacheLoc{seg: int32(seg), off: off, length: int32(len(body))}
 		}
 		return nil
 	})
