@@ -2,7 +2,6 @@ package repo
 
 import (
 	"fmt"
-	"hash/fnv"
 	"strconv"
 	"strings"
 )
@@ -27,15 +26,29 @@ func ShardOf(c *Case, n int) int {
 	if n <= 1 {
 		return 1
 	}
-	h := fnv.New64a()
+	// FNV-1a, inline: it runs for every case of every iteration of a
+	// shard, and hash/fnv through its interface allocates each time.
+	h := uint64(fnvOffset)
 	if c.ThreadID != "" {
-		h.Write([]byte("thread\x00"))
-		h.Write([]byte(c.ThreadID))
+		h = fnv1a(fnv1a(h, "thread\x00"), c.ThreadID)
 	} else {
-		h.Write([]byte("case\x00"))
-		h.Write([]byte(c.ID))
+		h = fnv1a(fnv1a(h, "case\x00"), c.ID)
 	}
-	return int(h.Sum64()%uint64(n)) + 1
+	return int(h%uint64(n)) + 1
+}
+
+const (
+	fnvOffset = 14695981039346656037
+	fnvPrime  = 1099511628211
+)
+
+// fnv1a folds s into the 64-bit FNV-1a hash h.
+func fnv1a(h uint64, s string) uint64 {
+	for i := 0; i < len(s); i++ {
+		h ^= uint64(s[i])
+		h *= fnvPrime
+	}
+	return h
 }
 
 // MaxShards bounds n in --shard i/n: more shards than that is a typo.
@@ -92,3 +105,33 @@ func (d *Dataset) Shard(s Shard) (*Dataset, error) {
 
 // ShardOfRun is the shard this dataset is, or nil for the whole dataset.
 func (d *Dataset) ShardOfRun() *Shard { return d.shard }
+
+// ShardSize is what one shard of a split run holds (`selfevals estimate
+// --shard n`): its cases, and the turns of its longest thread, which run
+// one after another in one slot and so bound its wall time from below.
+type ShardSize struct {
+	Cases         int
+	LongestThread int
+}
+
+// ShardSizes splits the dataset n ways as `run --shard i/n` does (ShardOf)
+// and says what each shard holds; index i-1 is shard i.
+func (d *Dataset) ShardSizes(n int) ([]ShardSize, error) {
+	if n < 1 {
+		n = 1
+	}
+	sizes := make([]ShardSize, n)
+	turns := map[string]int{}
+	err := d.Each(func(c *Case) error {
+		s := &sizes[ShardOf(c, n)-1]
+		s.Cases++
+		length := 1
+		if c.ThreadID != "" {
+			turns[c.ThreadID]++
+			length = turns[c.ThreadID]
+		}
+		s.LongestThread = max(s.LongestThread, length)
+		return nil
+	})
+	return sizes, err
+}

@@ -2,6 +2,7 @@ package repo
 
 import (
 	"fmt"
+	"hash/fnv"
 	"os"
 	"path/filepath"
 	"strings"
@@ -50,5 +51,26 @@ func TestShardSizes(t *testing.T) {
 		if chat.LongestThread != 5 {
 			t.Errorf("n=%d: the thread's shard has a longest thread of %d turns, want 5", n, chat.LongestThread)
 		}
+	}
+}
+
+// ShardOf is FNV-1a of a tag and the case's thread or ID: the same shards
+// as hash/fnv gives, whichever machine computes them.
+func TestShardOfIsFNV1a(t *testing.T) {
+	for i, c := range []Case{{ID: "case_0a1b"}, {ID: "explicit-07"}, {ID: "x", ThreadID: "t1"}, {ID: ""}} {
+		h := fnv.New64a()
+		if c.ThreadID != "" {
+			h.Write([]byte("thread\x00" + c.ThreadID))
+		} else {
+			h.Write([]byte("case\x00" + c.ID))
+		}
+		for _, n := range []int{2, 3, 7, 1000} {
+			if got, want := ShardOf(&c, n), int(h.Sum64()%uint64(n))+1; got != want {
+				t.Errorf("case %d, n=%d: shard %d, FNV-1a says %d", i, n, got, want)
+			}
+		}
+	}
+	if a := testing.AllocsPerRun(100, func() { ShardOf(&Case{ID: "case_0a1b"}, 4) }); a != 0 {
+		t.Errorf("ShardOf allocates %v times a call", a)
 	}
 }
