@@ -2,6 +2,7 @@ package runner
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"iter"
 	"time"
@@ -100,14 +101,13 @@ func newShardReplay(shards *runstore.Shards) *shardReplay {
 // them, if any, last.
 func resultsOf(run runstore.Run) iter.Seq2[*repo.Result, error] {
 	return func(yield func(*repo.Result, error) bool) {
-		stopped := fmt.Errorf("stopped")
 		err := run.Results(func(res *repo.Result) error {
 			if !yield(res, nil) {
-				return stopped
+				return repo.ErrStop
 			}
 			return nil
 		})
-		if err != nil && err != stopped {
+		if err != nil && !errors.Is(err, repo.ErrStop) {
 			yield(nil, err)
 		}
 	}

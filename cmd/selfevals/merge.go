@@ -102,7 +102,7 @@ func runMerge(ctx context.Context, io *IOStreams, opts *mergeOptions) error {
 	prog := newProgress(io, ls.Slug)
 	session, err := runner.OpenMerge(ls, shards, runner.OpenOptions{
 		EvalsDir: opts.global.evalsDir(), NoPersist: opts.noPersist,
-		ToolVersion: toolVersion(), NoCommit: noCommitReason(&runOptions{noCommit: opts.noCommit}, loadOpts.Settings),
+		ToolVersion: toolVersion(), NoCommit: noCommitReason(opts.noCommit, loadOpts.Settings),
 		CandidateBranch: opts.branch,
 		OnIteration:     prog.iteration, OnResult: prog.result, OnDecided: prog.decided,
 		Report: func(rs *repo.RunSummary) []byte { return []byte(reports.Markdown(rs)) },

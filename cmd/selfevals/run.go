@@ -229,7 +229,7 @@ func runOne(ctx context.Context, io *IOStreams, opts *runOptions, ls *repo.Loade
 	session, err := runner.Open(ls, runner.OpenOptions{
 		NoPersist: opts.noPersist,
 		EvalsDir:  opts.global.evalsDir(), NoCache: opts.noCache, Resume: opts.resume,
-		ToolVersion: toolVersion(), NoCommit: noCommitReason(opts, settings),
+		ToolVersion: toolVersion(), NoCommit: noCommitReason(opts.noCommit, settings),
 		CandidateBranch: opts.branch,
 		OnIteration:     prog.iteration, OnResult: prog.result, OnDecided: prog.decided,
 		Report: func(rs *repo.RunSummary) []byte { return []byte(reports.Markdown(rs)) },
@@ -250,9 +250,9 @@ func runOne(ctx context.Context, io *IOStreams, opts *runOptions, ls *repo.Loade
 }
 
 // noCommitReason says why kept candidates are not committed, or "".
-func noCommitReason(opts *runOptions, settings repo.Settings) string {
+func noCommitReason(noCommit bool, settings repo.Settings) string {
 	switch {
-	case opts.noCommit:
+	case noCommit:
 		return "--no-commit"
 	case settings.Results.CommitCandidates != nil && !*settings.Results.CommitCandidates:
 		return "results.commit_candidates is false in selfevals.yaml"
