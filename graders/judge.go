@@ -9,12 +9,12 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
-	"regexp"
 	"sort"
 	"strings"
 	"time"
 	"unicode/utf8"
 
+	"github.com/selfevals/selfevals/internal/lazy"
 	"github.com/selfevals/selfevals/repo"
 )
 
@@ -70,7 +70,7 @@ Return a single JSON object with keys:
 // TemplatePlaceholders are the names a judge template may use.
 var TemplatePlaceholders = repo.JudgePlaceholders
 
-var placeholderRE = regexp.MustCompile(`\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}`)
+var placeholderRE = lazy.Regexp(`\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}`)
 
 // Judge defaults.
 const (
@@ -187,8 +187,8 @@ func NewJudge(spec repo.GraderSpec, caller Caller, card *repo.GraderCard, opts .
 // {{name}} (so "{{ rubric }}" works too).
 func normalizeTemplate(t string) (string, error) {
 	var unknown []string
-	out := placeholderRE.ReplaceAllStringFunc(t, func(m string) string {
-		name := placeholderRE.FindStringSubmatch(m)[1]
+	out := placeholderRE().ReplaceAllStringFunc(t, func(m string) string {
+		name := placeholderRE().FindStringSubmatch(m)[1]
 		for _, k := range TemplatePlaceholders {
 			if k == name {
 				return "{{" + name + "}}"
@@ -499,7 +499,7 @@ type VerdictError struct{ Msg string }
 
 func (e *VerdictError) Error() string { return e.Msg }
 
-var fenceRE = regexp.MustCompile("(?s)```[ \t]*([A-Za-z0-9_-]*)[ \t]*\r?\n(.*?)```")
+var fenceRE = lazy.Regexp("(?s)```[ \t]*([A-Za-z0-9_-]*)[ \t]*\r?\n(.*?)```")
 
 // maxObjectTries bounds the last-resort scan for a {...} object, so a huge
 // answer full of braces cannot make parsing quadratic.
@@ -531,7 +531,7 @@ func objectOf(t string) (map[string]json.RawMessage, error) {
 		}
 		return nil, &VerdictError{fmt.Sprintf("the judge's JSON must be an object, got %s", jsonKind(whole))}
 	}
-	for _, m := range fenceRE.FindAllStringSubmatch(t, -1) {
+	for _, m := range fenceRE().FindAllStringSubmatch(t, -1) {
 		lang := strings.ToLower(m[1])
 		if lang != "" && lang != "json" {
 			continue

@@ -314,7 +314,7 @@ func (r *AnalysisResult) checkShape(broken brokenFields) Problems {
 	if r.SchemaVersion != "" && r.SchemaVersion != "1" && r.SchemaVersion != "1.0.0" {
 		add("schema_version", fmt.Sprintf("unsupported schema_version %q", r.SchemaVersion), `this selfevals reads "1"`)
 	}
-	if r.Experiment != "" && !slugPattern.MatchString(r.Experiment) {
+	if r.Experiment != "" && !slugPattern().MatchString(r.Experiment) {
 		add("experiment", fmt.Sprintf("%q is not an experiment slug", r.Experiment), "")
 	}
 	for i, a := range r.Assignments {

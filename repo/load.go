@@ -10,13 +10,13 @@ import (
 	"os"
 	"path"
 	"path/filepath"
-	"regexp"
 	"slices"
 	"strconv"
 	"strings"
 	"unicode/utf8"
 
 	"github.com/goccy/go-json"
+	"github.com/selfevals/selfevals/internal/lazy"
 	"gopkg.in/yaml.v3"
 )
 
@@ -70,7 +70,7 @@ type RevisionFS interface {
 // BuiltinAgents are the agents compiled into selfevals (agent.builtin).
 var BuiltinAgents = []string{"echo", "fake_judge", "hello", "pingpong"}
 
-var slugPattern = regexp.MustCompile(`^[a-z0-9][a-z0-9_.-]*$`)
+var slugPattern = lazy.Regexp(`^[a-z0-9][a-z0-9_.-]*$`)
 
 // LoadExperiment reads, validates and identifies an experiment spec and its
 // dataset. Every problem found is returned at once (Problems), in line
@@ -247,7 +247,7 @@ func (c *specCheck) block(key, hint string) bool {
 // keys that are accepted but ignored.
 func (c *specCheck) fileName() {
 	ls, s := c.ls, &c.ls.Spec
-	if !slugPattern.MatchString(ls.Slug) {
+	if !slugPattern().MatchString(ls.Slug) {
 		c.add("", fmt.Sprintf("file name %q is not a valid experiment slug", path.Base(ls.file.path)), "use lower-case letters, digits, '-', '_' and '.', e.g. support-reply.yaml")
 	} else if why := refNameProblem(ls.Slug); why != "" {
 		c.add("", fmt.Sprintf("file name %q cannot name the experiment's git branch selfevals/%s: %s", path.Base(ls.file.path), ls.Slug, why), "rename the file, e.g. support-reply.yaml")
@@ -399,8 +399,8 @@ func (c *specCheck) metric(field string, m MetricTarget) {
 	case c.broken.under("graders"):
 		// Metrics may name graders, and not every grader was decoded: the
 		// name cannot be judged.
-	case !KnownMetric(m.Name, c.ls.GraderNames()) && passAtGrade.MatchString(m.Name):
-		g := passAtGrade.FindStringSubmatch(m.Name)[1]
+	case !KnownMetric(m.Name, c.ls.GraderNames()) && passAtGrade().MatchString(m.Name):
+		g := passAtGrade().FindStringSubmatch(m.Name)[1]
 		hint := "declared graders: " + strings.Join(c.ls.GraderNames(), ", ")
 		if sg := Suggest(g, c.ls.GraderNames()); sg != "" {
 			hint = fmt.Sprintf("did you mean pass@1[%s]? %s", sg, hint)
@@ -556,7 +556,7 @@ func (c *specCheck) run(r RunSettings) {
 // reliability checks the reliability metrics to report.
 func (c *specCheck) reliability(rel Reliability) {
 	for i, m := range rel.Metrics {
-		if !reliability.MatchString(m) {
+		if !reliability().MatchString(m) {
 			c.add(fmt.Sprintf("experiment.reliability.metrics[%d]", i), fmt.Sprintf("reliability metric %q must be pass@N, pass^N, consistency_rate, stability_score or recovery_rate", m), "")
 		}
 	}
@@ -726,7 +726,7 @@ func (c *specCheck) url(field, raw string) {
 		return
 	}
 	// ${NAME} is expanded at run time; check the shape with a placeholder.
-	u, err := url.Parse(envRef.ReplaceAllString(raw, "x"))
+	u, err := url.Parse(envRef().ReplaceAllString(raw, "x"))
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		c.add(field, fmt.Sprintf("%q is not an http(s) URL", raw), "e.g. http://127.0.0.1:8080/agent")
 	}
@@ -774,13 +774,13 @@ func (ls *LoadedSpec) rootHas(p string, dir bool) bool {
 	return err == nil && (!dir || st.IsDir())
 }
 
-var envRef = regexp.MustCompile(`\$\{[A-Za-z_][A-Za-z0-9_]*\}`)
+var envRef = lazy.Regexp(`\$\{[A-Za-z_][A-Za-z0-9_]*\}`)
 
 // JudgePlaceholders are the names an llm_judge template may use (graders
 // renders them).
 var JudgePlaceholders = []string{"rubric", "input", "output", "expected"}
 
-var judgePlaceholder = regexp.MustCompile(`\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}`)
+var judgePlaceholder = lazy.Regexp(`\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}`)
 
 // graders checks each grader: its type, the settings that type takes, and
 // that names are unique.
@@ -864,12 +864,12 @@ func (c *specCheck) card(f string, g *GraderSpec) {
 
 // judgeTemplate checks an llm_judge template's placeholders.
 func (c *specCheck) judgeTemplate(field, tmpl string) {
-	for _, m := range judgePlaceholder.FindAllStringSubmatch(tmpl, -1) {
+	for _, m := range judgePlaceholder().FindAllStringSubmatch(tmpl, -1) {
 		if !slices.Contains(JudgePlaceholders, m[1]) {
 			c.add(field, fmt.Sprintf("unknown placeholder {{%s}}", m[1]), "available: {{rubric}}, {{input}}, {{output}}, {{expected}}")
 		}
 	}
-	if !strings.Contains(judgePlaceholder.ReplaceAllString(tmpl, "{{$1}}"), "{{output}}") {
+	if !strings.Contains(judgePlaceholder().ReplaceAllString(tmpl, "{{$1}}"), "{{output}}") {
 		c.add(field, "has no {{output}} placeholder", "the judge would never see the agent's answer")
 	}
 }
@@ -1196,7 +1196,7 @@ func nearbyFileHint(f file) string {
 	return ""
 }
 
-var yamlLine = regexp.MustCompile(`line (\d+)`)
+var yamlLine = lazy.Regexp(`line (\d+)`)
 
 // yamlParserProblems are the messages of yaml.v3's parser (as opposed to
 // its scanner). For these it prints the 0-based line of where the enclosing
@@ -1221,10 +1221,10 @@ var yamlParserProblems = []string{
 func yamlSyntaxProblem(path string, data []byte, err error) Problem {
 	msg := strings.TrimPrefix(err.Error(), "yaml: ")
 	p := Problem{File: path, Msg: "invalid YAML: " + msg, Hint: "check indentation and unclosed brackets; YAML errors often point just after the mistake"}
-	m := yamlLine.FindStringSubmatch(msg)
+	m := yamlLine().FindStringSubmatch(msg)
 	if m != nil {
 		p.Line, _ = strconv.Atoi(m[1])
-		p.Msg = "invalid YAML: " + strings.TrimSpace(yamlLine.ReplaceAllString(msg, ""))
+		p.Msg = "invalid YAML: " + strings.TrimSpace(yamlLine().ReplaceAllString(msg, ""))
 		p.Msg = strings.TrimPrefix(strings.ReplaceAll(p.Msg, ": :", ":"), "invalid YAML: : ")
 	}
 	if slices.ContainsFunc(yamlParserProblems, func(pp string) bool { return strings.HasSuffix(msg, pp) }) {
@@ -1251,7 +1251,7 @@ const yamlLocateBudget = 4 << 20
 // one a character of one line, so a long file costs few parses.
 func locateYAMLError(data []byte, msg string) (line, col int, ok bool) {
 	from := 0
-	if m := yamlLine.FindStringSubmatch(msg); m != nil {
+	if m := yamlLine().FindStringSubmatch(msg); m != nil {
 		n, _ := strconv.Atoi(m[1])
 		for i := 1; i < n-1; i++ {
 			nl := bytes.IndexByte(data[from:], '\n')

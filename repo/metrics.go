@@ -2,9 +2,10 @@ package repo
 
 import (
 	"math"
-	"regexp"
 	"strconv"
 	"strings"
+
+	"github.com/selfevals/selfevals/internal/lazy"
 )
 
 // fixedMetrics are the metric names selfevals computes for every
@@ -17,10 +18,10 @@ var fixedMetrics = []string{
 }
 
 var (
-	passAtK     = regexp.MustCompile(`^pass@([1-9][0-9]*)$`)
-	passHatK    = regexp.MustCompile(`^pass\^([1-9][0-9]*)$`)
-	passAtGrade = regexp.MustCompile(`^pass@1\[([A-Za-z0-9_.-]+)\]$`)
-	reliability = regexp.MustCompile(`^(pass@\d+|pass\^\d+|consistency_rate|stability_score|recovery_rate)$`)
+	passAtK     = lazy.Regexp(`^pass@([1-9][0-9]*)$`)
+	passHatK    = lazy.Regexp(`^pass\^([1-9][0-9]*)$`)
+	passAtGrade = lazy.Regexp(`^pass@1\[([A-Za-z0-9_.-]+)\]$`)
+	reliability = lazy.Regexp(`^(pass@\d+|pass\^\d+|consistency_rate|stability_score|recovery_rate)$`)
 )
 
 // KnownMetric reports whether selfevals computes a metric of this name.
@@ -31,10 +32,10 @@ func KnownMetric(name string, graders []string) bool {
 			return true
 		}
 	}
-	if passAtK.MatchString(name) || passHatK.MatchString(name) {
+	if passAtK().MatchString(name) || passHatK().MatchString(name) {
 		return true
 	}
-	if m := passAtGrade.FindStringSubmatch(name); m != nil {
+	if m := passAtGrade().FindStringSubmatch(name); m != nil {
 		for _, g := range graders {
 			if g == m[1] {
 				return true
@@ -47,9 +48,9 @@ func KnownMetric(name string, graders []string) bool {
 // PassK is k of a pass@k or pass^k metric (hat for pass^k), or 0 for any
 // other name. pass@1 is k = 1: the first repetition's pass rate.
 func PassK(name string) (k int, hat bool) {
-	m := passAtK.FindStringSubmatch(name)
+	m := passAtK().FindStringSubmatch(name)
 	if m == nil {
-		m, hat = passHatK.FindStringSubmatch(name), true
+		m, hat = passHatK().FindStringSubmatch(name), true
 	}
 	if m == nil {
 		return 0, false

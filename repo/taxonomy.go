@@ -4,9 +4,9 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"regexp"
 	"slices"
 
+	"github.com/selfevals/selfevals/internal/lazy"
 	"gopkg.in/yaml.v3"
 )
 
@@ -56,7 +56,7 @@ type FirstSeenRecord struct {
 	Iteration  *int   `yaml:"iteration,omitempty"`
 }
 
-var modeSlug = regexp.MustCompile(`^[a-z0-9][a-z0-9_]{0,62}$`)
+var modeSlug = lazy.Regexp(`^[a-z0-9][a-z0-9_]{0,62}$`)
 
 // LoadTaxonomy reads and validates a taxonomy file.
 func LoadTaxonomy(path string) (*Taxonomy, error) {
@@ -109,7 +109,7 @@ func validateTaxonomy(path string, node *yaml.Node) (*Taxonomy, Problems) {
 				probs = append(probs, at(path, node, joinPath(f, sub), msg, hint))
 			}
 		}
-		if !modeSlug.MatchString(m.Slug) {
+		if !modeSlug().MatchString(m.Slug) {
 			add("slug", fmt.Sprintf("%q is not a valid slug", m.Slug), "lower-case letters, digits and _ (no hyphens), at most 63 characters")
 		}
 		if _, dup := slugs[m.Slug]; dup {

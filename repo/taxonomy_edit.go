@@ -52,7 +52,7 @@ func ModeStatus(m FailureMode) string {
 }
 
 // ValidModeSlug reports whether s can be a mode's slug.
-func ValidModeSlug(s string) bool { return modeSlug.MatchString(s) }
+func ValidModeSlug(s string) bool { return modeSlug().MatchString(s) }
 
 // Lookup finds a mode by ID or slug, without following merges.
 func (t *Taxonomy) Lookup(ref string) (*FailureMode, bool) {

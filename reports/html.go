@@ -9,6 +9,7 @@ import (
 	"math"
 	"slices"
 	"strings"
+	"sync"
 
 	"github.com/goccy/go-json"
 
@@ -66,10 +67,10 @@ func writeHTML(w io.Writer, rs *repo.RunSummary, runDir string, opts caseOptions
 		return err
 	}
 	var head, tail bytes.Buffer
-	if err := htmlPage.ExecuteTemplate(&head, "head", htmlViewOf(rs, p)); err != nil {
+	if err := htmlPage().ExecuteTemplate(&head, "head", htmlViewOf(rs, p)); err != nil {
 		return err
 	}
-	if err := htmlPage.ExecuteTemplate(&tail, "tail", p.tailView(rs)); err != nil {
+	if err := htmlPage().ExecuteTemplate(&tail, "tail", p.tailView(rs)); err != nil {
 		return err
 	}
 	return body.CopyTo(w, head.Bytes(), tail.Bytes())
@@ -110,7 +111,7 @@ func (p *htmlCases) add(c *caseResult) error {
 		p.tally(m, c.ID)
 	}
 	if p.failing == 1 {
-		if err := htmlPage.ExecuteTemplate(p.body, "failStart", nil); err != nil {
+		if err := htmlPage().ExecuteTemplate(p.body, "failStart", nil); err != nil {
 			return err
 		}
 	}
@@ -123,13 +124,13 @@ func (p *htmlCases) add(c *caseResult) error {
 	default:
 		return nil
 	}
-	return htmlPage.ExecuteTemplate(p.body, "row", htmlCaseOf(c))
+	return htmlPage().ExecuteTemplate(p.body, "row", htmlCaseOf(c))
 }
 
 // startList closes the table of full rows and opens the paged list with
 // its first row.
 func (p *htmlCases) startList(c *caseResult) error {
-	if err := htmlPage.ExecuteTemplate(p.body, "listStart", nil); err != nil {
+	if err := htmlPage().ExecuteTemplate(p.body, "listStart", nil); err != nil {
 		return err
 	}
 	p.body.WriteString(`<script type="application/json" id="more-data">[`)
@@ -161,7 +162,7 @@ func (p *htmlCases) finish() error {
 	if v.Listed > 0 {
 		p.body.WriteString("\n]</script>")
 	}
-	return htmlPage.ExecuteTemplate(p.body, "failEnd", v)
+	return htmlPage().ExecuteTemplate(p.body, "failEnd", v)
 }
 
 // tally counts a failing case under a failure mode, with the first few
@@ -378,7 +379,12 @@ func primaryChart(rs *repo.RunSummary) template.HTML {
 	return template.HTML(b.String())
 }
 
-var htmlPage = template.Must(template.New("report").Parse(`{{define "head"}}<!DOCTYPE html>
+// htmlPage is parsed on first use: at init it cost every command.
+var htmlPage = sync.OnceValue(func() *template.Template {
+	return template.Must(template.New("report").Parse(htmlTemplate))
+})
+
+const htmlTemplate = `{{define "head"}}<!DOCTYPE html>
 <html lang="en">
 <head>
 <meta charset="utf-8">
@@ -514,4 +520,4 @@ details summary { cursor: pointer; color: var(--accent); }
 </body>
 </html>
 {{end}}
-`))
+`

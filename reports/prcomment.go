@@ -4,10 +4,10 @@ import (
 	"cmp"
 	"fmt"
 	"math"
-	"regexp"
 	"slices"
 	"strings"
 
+	"github.com/selfevals/selfevals/internal/lazy"
 	"github.com/selfevals/selfevals/repo"
 )
 
@@ -645,16 +645,16 @@ func blocks(body string) (head []string, sections []block) {
 }
 
 var (
-	summaryRE = regexp.MustCompile(`(?s)<summary>(.*?)</summary>`)
-	tagRE     = regexp.MustCompile(`<[^>]*>`)
+	summaryRE = lazy.Regexp(`(?s)<summary>(.*?)</summary>`)
+	tagRE     = lazy.Regexp(`<[^>]*>`)
 )
 
 func summaryTitle(s string) string {
-	m := summaryRE.FindStringSubmatch(s)
+	m := summaryRE().FindStringSubmatch(s)
 	if m == nil {
 		return "a section"
 	}
-	t := strings.TrimSpace(tagRE.ReplaceAllString(m[1], ""))
+	t := strings.TrimSpace(tagRE().ReplaceAllString(m[1], ""))
 	return strings.NewReplacer("&lt;", "<", "&gt;", ">", "&amp;", "&").Replace(t)
 }
 

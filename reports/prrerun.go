@@ -3,10 +3,10 @@ package reports
 import (
 	"os"
 	"path/filepath"
-	"regexp"
 	"sort"
 	"strings"
 
+	"github.com/selfevals/selfevals/internal/lazy"
 	"github.com/selfevals/selfevals/repo"
 )
 
@@ -139,30 +139,30 @@ func sortedKeys(m map[string]string) []string {
 }
 
 // shellSafe are words the shell reads as they are.
-var shellSafe = regexp.MustCompile(`^[A-Za-z0-9_./:=@%+,-]+$`)
+var shellSafe = lazy.Regexp(`^[A-Za-z0-9_./:=@%+,-]+$`)
 
 // shellQuote is s as one shell word, taken literally.
 func shellQuote(s string) string {
-	if shellSafe.MatchString(s) {
+	if shellSafe().MatchString(s) {
 		return s
 	}
 	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }
 
-var envTemplate = regexp.MustCompile(`\$\{[A-Za-z_][A-Za-z0-9_]*\}`)
+var envTemplate = lazy.Regexp(`\$\{[A-Za-z_][A-Za-z0-9_]*\}`)
 
 // shellTemplate is s as one shell word in which each ${NAME} of the spec
 // is expanded by the shell from its environment, as selfevals expands it
 // from its own, and nothing else is: no value, secret or not, is written
 // into the comment.
 func shellTemplate(s string) string {
-	if !envTemplate.MatchString(s) {
+	if !envTemplate().MatchString(s) {
 		return shellQuote(s)
 	}
 	var b strings.Builder
 	b.WriteByte('"')
 	last := 0
-	for _, m := range envTemplate.FindAllStringIndex(s, -1) {
+	for _, m := range envTemplate().FindAllStringIndex(s, -1) {
 		b.WriteString(doubleQuoteEscaper.Replace(s[last:m[0]]))
 		b.WriteString(s[m[0]:m[1]])
 		last = m[1]

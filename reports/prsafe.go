@@ -2,9 +2,10 @@ package reports
 
 import (
 	"fmt"
-	"regexp"
 	"strings"
 	"unicode"
+
+	"github.com/selfevals/selfevals/internal/lazy"
 )
 
 // What an agent answers, and what a grader says about it, is text anyone
@@ -37,11 +38,11 @@ func stripControls(s string) string {
 // mention is an @ that GitHub could read as a mention (@user, @org/team):
 // one that starts a word. Inside a word (pass@1, an e-mail address) it is
 // not one, and is left alone.
-var mention = regexp.MustCompile(`(^|[^A-Za-z0-9_.@-])@([A-Za-z0-9])`)
+var mention = lazy.Regexp(`(^|[^A-Za-z0-9_.@-])@([A-Za-z0-9])`)
 
 // noMentions puts a zero-width space after each @ that starts a name:
 // it reads the same and notifies no one.
-func noMentions(s string) string { return mention.ReplaceAllString(s, "$1@\u200b$2") }
+func noMentions(s string) string { return mention().ReplaceAllString(s, "$1@\u200b$2") }
 
 var markdownEscaper = strings.NewReplacer(
 	"&", "&amp;", "<", "&lt;", ">", "&gt;",

@@ -3,12 +3,12 @@ package gitstore
 import (
 	"errors"
 	"fmt"
-	"regexp"
 	"strings"
 	"time"
 
 	"github.com/go-git/go-git/v6/plumbing"
 	"github.com/go-git/go-git/v6/plumbing/object"
+	"github.com/selfevals/selfevals/internal/lazy"
 )
 
 // Trailers selfevals writes on candidate commits.
@@ -211,7 +211,7 @@ func subject(msg string) string {
 	return strings.Join(parts, " ")
 }
 
-var trailerLine = regexp.MustCompile(`^([A-Za-z0-9][A-Za-z0-9-]*)[ \t]*:[ \t]*(.*)$`)
+var trailerLine = lazy.Regexp(`^([A-Za-z0-9][A-Za-z0-9-]*)[ \t]*:[ \t]*(.*)$`)
 
 // parseTrailers reads the message's last paragraph as trailers when every
 // line in it is a "Key: value" line or an indented continuation line. The
@@ -241,7 +241,7 @@ func parseTrailers(msg string) map[string]string {
 			}
 			continue
 		}
-		m := trailerLine.FindStringSubmatch(l)
+		m := trailerLine().FindStringSubmatch(l)
 		if m == nil {
 			return nil
 		}

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"os/exec"
-	"regexp"
 	"slices"
 	"strings"
 
@@ -15,6 +14,7 @@ import (
 	"github.com/go-git/go-git/v6/plumbing/cache"
 	"github.com/go-git/go-git/v6/storage/filesystem"
 	"github.com/go-git/go-git/v6/storage/filesystem/dotgit"
+	"github.com/selfevals/selfevals/internal/lazy"
 )
 
 // ErrUnsupportedRepository is returned by Open for a repository git can
@@ -29,14 +29,14 @@ var ErrUnsupportedRepository = errors.New("selfevals cannot read this git reposi
 // preciousObjects forbids deleting objects (selfevals only adds them).
 var readSafeExtensions = map[string]bool{"partialclone": true, "preciousobjects": true}
 
-var unknownExtensions = regexp.MustCompile(`unknown extension: (.+)$`)
+var unknownExtensions = lazy.Regexp(`unknown extension: (.+)$`)
 
 // openRefused explains or works around go-git refusing to open the
 // repository at abs: it opens again, accepting the read-safe extensions,
 // or returns an error wrapping ErrUnsupportedRepository.
 func openRefused(abs string, err error) (*gogit.Repository, error) {
 	var exts []string
-	if m := unknownExtensions.FindStringSubmatch(err.Error()); m != nil {
+	if m := unknownExtensions().FindStringSubmatch(err.Error()); m != nil {
 		exts = strings.Split(m[1], ", ")
 	}
 	safe := len(exts) > 0

@@ -4,11 +4,11 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"regexp"
 	"strings"
 
 	"github.com/go-git/go-git/v6/plumbing"
 	"github.com/go-git/go-git/v6/plumbing/object"
+	"github.com/selfevals/selfevals/internal/lazy"
 )
 
 // ResolveCommit resolves rev (a branch, tag, remote branch, commit hash or
@@ -55,7 +55,7 @@ func (g *Git) commit(rev string) (*object.Commit, error) {
 	if strings.Contains(rev, "@{") {
 		return nil, fmt.Errorf("revision %q: reflog syntax (@{...}) is not supported; name a branch, tag or commit instead", rev)
 	}
-	if fullHash.MatchString(rev) {
+	if fullHash().MatchString(rev) {
 		// go-git v6 takes a full SHA-256 hash for a prefix and finds
 		// nothing: a full hash needs no resolving.
 		if h, ok := plumbing.FromHex(rev); ok {
@@ -76,8 +76,8 @@ func (g *Git) commit(rev string) (*object.Commit, error) {
 }
 
 var (
-	fullHash  = regexp.MustCompile(`^([0-9a-f]{40}|[0-9a-f]{64})$`) // SHA-1 or SHA-256
-	plainName = regexp.MustCompile(`^[A-Za-z0-9._/-]+$`)
+	fullHash  = lazy.Regexp(`^([0-9a-f]{40}|[0-9a-f]{64})$`) // SHA-1 or SHA-256
+	plainName = lazy.Regexp(`^[A-Za-z0-9._/-]+$`)
 )
 
 // unresolved explains a revision that does not resolve, with the fetch
@@ -86,7 +86,7 @@ func (g *Git) unresolved(rev string, err error) error {
 	if !g.shallow() {
 		return fmt.Errorf("unknown revision %q: %w", rev, err)
 	}
-	if fullHash.MatchString(rev) {
+	if fullHash().MatchString(rev) {
 		return fmt.Errorf("revision %q is not in this shallow clone; fetch it with:\n  git fetch --no-tags --depth=1 origin %s", rev, rev)
 	}
 	name := rev
@@ -96,7 +96,7 @@ func (g *Git) unresolved(rev string, err error) error {
 			break
 		}
 	}
-	if name != "" && name != "HEAD" && plainName.MatchString(name) && plumbing.NewBranchReferenceName(name).Validate() == nil {
+	if name != "" && name != "HEAD" && plainName().MatchString(name) && plumbing.NewBranchReferenceName(name).Validate() == nil {
 		return fmt.Errorf("revision %q is not in this shallow clone; fetch it with:\n  git fetch --no-tags --depth=1 origin +refs/heads/%s:refs/remotes/origin/%s\nthen use origin/%s", rev, name, name, name)
 	}
 	return fmt.Errorf("revision %q is not in this shallow clone (its history was not fetched); fetch more with `git fetch --deepen=<n>` or `git fetch --unshallow`: %w", rev, err)

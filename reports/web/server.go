@@ -23,6 +23,7 @@ import (
 
 	"github.com/goccy/go-json"
 
+	"github.com/selfevals/selfevals/internal/lazy"
 	"github.com/selfevals/selfevals/repo"
 	"github.com/selfevals/selfevals/repo/runstore"
 )
@@ -241,12 +242,12 @@ func writeError(w http.ResponseWriter, status int, msg string) {
 
 // ID formats. Everything that reaches the file system is checked here.
 var (
-	slugRE  = idFormat{regexp.MustCompile(`^[a-z0-9][a-z0-9_.-]*$`), 128}
-	runRE   = idFormat{regexp.MustCompile(`^run_[A-Za-z0-9]+$`), 4 + 64}
-	itrRE   = idFormat{regexp.MustCompile(`^itr_[A-Za-z0-9]+$`), 4 + 64}
-	traceRE = idFormat{regexp.MustCompile(`^tr_[A-Za-z0-9]+$`), 3 + 64}
+	slugRE  = idFormat{lazy.Regexp(`^[a-z0-9][a-z0-9_.-]*$`), 128}
+	runRE   = idFormat{lazy.Regexp(`^run_[A-Za-z0-9]+$`), 4 + 64}
+	itrRE   = idFormat{lazy.Regexp(`^itr_[A-Za-z0-9]+$`), 4 + 64}
+	traceRE = idFormat{lazy.Regexp(`^tr_[A-Za-z0-9]+$`), 3 + 64}
 	// Case and thread IDs are the user's own strings.
-	caseRE   = idFormat{regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.:@+-]*$`), 200}
+	caseRE   = idFormat{lazy.Regexp(`^[A-Za-z0-9][A-Za-z0-9_.:@+-]*$`), 200}
 	threadRE = caseRE
 )
 
@@ -254,12 +255,12 @@ var (
 // bounded repetition like {0,199} compiles into one copy per repetition,
 // which cost milliseconds at every start of the binary.
 type idFormat struct {
-	re  *regexp.Regexp
+	re  func() *regexp.Regexp
 	max int
 }
 
 // MatchString reports whether s has the format.
-func (f idFormat) MatchString(s string) bool { return len(s) <= f.max && f.re.MatchString(s) }
+func (f idFormat) MatchString(s string) bool { return len(s) <= f.max && f.re().MatchString(s) }
 
 func checkSlug(slug string) error {
 	if !slugRE.MatchString(slug) || strings.Contains(slug, "..") {

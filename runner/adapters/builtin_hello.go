@@ -2,12 +2,12 @@ package adapters
 
 import (
 	"fmt"
-	"regexp"
 	"strconv"
 	"strings"
 
 	"github.com/goccy/go-json"
 
+	"github.com/selfevals/selfevals/internal/lazy"
 	"github.com/selfevals/selfevals/repo"
 )
 
@@ -59,10 +59,10 @@ func helloAgent(req *repo.Request) repo.Response {
 		}
 	case "extract":
 		order := map[string]any{}
-		if m := orderIDRE.FindStringSubmatch(in.Text); m != nil {
+		if m := orderIDRE().FindStringSubmatch(in.Text); m != nil {
 			order["order_id"] = m[1]
 		}
-		if m := totalRE.FindStringSubmatch(in.Text); m != nil {
+		if m := totalRE().FindStringSubmatch(in.Text); m != nil {
 			if style == "sloppy" {
 				order["total"] = "$" + m[1]
 			} else {
@@ -70,7 +70,7 @@ func helloAgent(req *repo.Request) repo.Response {
 				order["total"] = f
 			}
 		}
-		if m := customerRE.FindStringSubmatch(in.Text); m != nil && style != "sloppy" {
+		if m := customerRE().FindStringSubmatch(in.Text); m != nil && style != "sloppy" {
 			order["customer"] = m[1]
 		}
 		resp.StructuredOutput, _ = json.Marshal(order)
@@ -92,10 +92,10 @@ func helloAgent(req *repo.Request) repo.Response {
 }
 
 var (
-	orderIDRE  = regexp.MustCompile(`#([A-Z]-\d+)`)
-	totalRE    = regexp.MustCompile(`\$(\d+(?:\.\d+)?)`)
-	customerRE = regexp.MustCompile(`\bfor ([A-Z][a-z]+ [A-Z][a-z]+)`)
-	wordRE     = regexp.MustCompile(`[a-z']+`)
+	orderIDRE  = lazy.Regexp(`#([A-Z]-\d+)`)
+	totalRE    = lazy.Regexp(`\$(\d+(?:\.\d+)?)`)
+	customerRE = lazy.Regexp(`\bfor ([A-Z][a-z]+ [A-Z][a-z]+)`)
+	wordRE     = lazy.Regexp(`[a-z']+`)
 )
 
 var sentimentWords = map[string]int{
@@ -105,7 +105,7 @@ var sentimentWords = map[string]int{
 
 func sentimentOf(text string) string {
 	score := 0
-	for _, w := range wordRE.FindAllString(strings.ToLower(text), -1) {
+	for _, w := range wordRE().FindAllString(strings.ToLower(text), -1) {
 		score += sentimentWords[w]
 	}
 	switch {
@@ -154,7 +154,7 @@ func fakeJudge(req *repo.Request) repo.Response {
 	response = strings.ToLower(response)
 	var pass, partial, fail []string
 	for _, line := range strings.Split(head, "\n") {
-		m := ruleRE.FindStringSubmatch(line)
+		m := ruleRE().FindStringSubmatch(line)
 		if m == nil {
 			continue
 		}
@@ -212,7 +212,7 @@ func fakeJudge(req *repo.Request) repo.Response {
 	return resp
 }
 
-var ruleRE = regexp.MustCompile(`(?i)^\s*(?:[-*]\s*)?(PASS|PARTIAL|FAIL) IF CONTAINS:\s*(.+)$`)
+var ruleRE = lazy.Regexp(`(?i)^\s*(?:[-*]\s*)?(PASS|PARTIAL|FAIL) IF CONTAINS:\s*(.+)$`)
 
 func quoteAll(ws []string) string {
 	q := make([]string, len(ws))

@@ -3,11 +3,11 @@ package adapters
 import (
 	"context"
 	"fmt"
-	"regexp"
 	"strings"
 	"time"
 
 	"github.com/goccy/go-json"
+	"github.com/selfevals/selfevals/internal/lazy"
 	"github.com/selfevals/selfevals/repo"
 )
 
@@ -145,7 +145,7 @@ func (o *OpenAI) chatRequest(req *repo.Request) (map[string]any, error) {
 	return body, nil
 }
 
-var placeholder = regexp.MustCompile(`\{\{\s*([A-Za-z0-9_.\-]+)\s*\}\}`)
+var placeholder = lazy.Regexp(`\{\{\s*([A-Za-z0-9_.\-]+)\s*\}\}`)
 
 // fillVariables replaces {{name}} with vars[name]; unknown names stay as
 // written so a typo is visible in the prompt the model saw.
@@ -153,8 +153,8 @@ func fillVariables(s string, vars map[string]any) string {
 	if !strings.Contains(s, "{{") {
 		return s
 	}
-	return placeholder.ReplaceAllStringFunc(s, func(m string) string {
-		name := placeholder.FindStringSubmatch(m)[1]
+	return placeholder().ReplaceAllStringFunc(s, func(m string) string {
+		name := placeholder().FindStringSubmatch(m)[1]
 		v, ok := vars[name]
 		if !ok {
 			return m
