@@ -33,10 +33,16 @@ const tracesSchemaKey = "selfevals.schema"
 // however long the run. Closing the file writes the last, open row group
 // while the run waits: with 8k rows that takes about 5 ms, with 64k rows it
 // took 15-25 ms at the end of a 20,000-call run, for files about 5 % smaller.
+//
+// Batches are made as they are needed, the first of traceFirstBatchRows
+// rows and each next one twice as large up to traceBatchRows: a run of a
+// few calls would otherwise allocate and zero 3,072 rows (about 1.6 MB) it
+// never fills, a few milliseconds of every small run's start.
 const (
-	traceBatchRows    = 1024
-	traceBatches      = 3
-	traceRowGroupRows = 8 * 1024
+	traceBatchRows      = 1024
+	traceFirstBatchRows = 16
+	traceBatches        = 3
+	traceRowGroupRows   = 8 * 1024
 )
 
 // traceRowValues backs the pointer columns of the row at the same index of
@@ -49,8 +55,12 @@ type traceRowValues struct {
 }
 
 type traceBatch struct {
-	rows []runstore.TraceRow // cap traceBatchRows, never grown
-	vals []traceRowValues    // len traceBatchRows
+	rows []runstore.TraceRow // never grown: its capacity is the batch's size
+	vals []traceRowValues    // len cap(rows)
+}
+
+func newTraceBatch(rows int) *traceBatch {
+	return &traceBatch{rows: make([]runstore.TraceRow, 0, rows), vals: make([]traceRowValues, rows)}
 }
 
 // Writer streams a run's spans into traces.parquet (zstd), one row per
@@ -64,6 +74,7 @@ type Writer struct {
 	pw        *parquet.GenericWriter[runstore.TraceRow]
 
 	cur     *traceBatch      // the batch Write fills
+	made    int              // batches made, at most traceBatches
 	full    chan *traceBatch // to the encoder
 	free    chan *traceBatch // back from the encoder, emptied
 	encoded chan struct{}    // closed when the encoder has stopped
@@ -118,13 +129,7 @@ func create(path, runID string, rowGroupRows int64) (*Writer, error) {
 		free:    make(chan *traceBatch, traceBatches),
 		encoded: make(chan struct{}),
 	}
-	for range traceBatches {
-		w.free <- &traceBatch{
-			rows: make([]runstore.TraceRow, 0, traceBatchRows),
-			vals: make([]traceRowValues, traceBatchRows),
-		}
-	}
-	w.cur = <-w.free
+	w.cur, w.made = newTraceBatch(traceFirstBatchRows), 1
 	go w.encode()
 	return w, nil
 }
@@ -287,7 +292,7 @@ func (w *Writer) next(t *repo.Trace) (*runstore.TraceRow, *traceRowValues) {
 			return nil, nil
 		}
 		w.full <- b
-		b = <-w.free
+		b = w.nextBatch(2 * cap(b.rows))
 		w.cur = b
 	}
 	i := len(b.rows)
@@ -302,6 +307,23 @@ func (w *Writer) next(t *repo.Trace) (*runstore.TraceRow, *traceRowValues) {
 	}
 	b.vals[i] = traceRowValues{}
 	return &b.rows[i], &b.vals[i]
+}
+
+// nextBatch returns an empty batch of min(rows, traceBatchRows) rows: a new
+// one while fewer than traceBatches exist, else one back from the encoder,
+// replaced by a new one when it is smaller (so at most traceBatches stay
+// alive).
+func (w *Writer) nextBatch(rows int) *traceBatch {
+	rows = min(rows, traceBatchRows)
+	if w.made < traceBatches {
+		w.made++
+		return newTraceBatch(rows)
+	}
+	b := <-w.free
+	if cap(b.rows) < rows {
+		return newTraceBatch(rows)
+	}
+	return b
 }
 
 // failed records and returns the encoder's failure, if any.

@@ -730,3 +730,30 @@ func TestReadRowsNeverPanicsOnACorruptedByte(t *testing.T) {
 		t.Errorf("%d corruptions noticed, %d of them panics turned into errors: the test no longer reaches the guard", errs, guarded)
 	}
 }
+
+// Batches start small, so a run of a few calls allocates little, and grow
+// to traceBatchRows, never more than traceBatches of them alive.
+func TestTraceWriterBatchesGrowToTheirBound(t *testing.T) {
+	w, err := Create(filepath.Join(t.TempDir(), "traces.parquet"), "run_grow")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	if got := cap(w.cur.rows); got != traceFirstBatchRows {
+		t.Fatalf("first batch holds %d rows, want %d", got, traceFirstBatchRows)
+	}
+	rng := rand.New(rand.NewPCG(5, 6))
+	vocab := traceVocabulary(rng)
+	for i := range 4 * traceBatches * traceBatchRows {
+		r := syntheticResult(rng, vocab, i)
+		if err := w.Write(&r); err != nil {
+			t.Fatal(err)
+		}
+		if w.made > traceBatches {
+			t.Fatalf("%d batches made, more than %d", w.made, traceBatches)
+		}
+	}
+	if got := cap(w.cur.rows); got != traceBatchRows {
+		t.Errorf("after many rows the batch holds %d rows, want %d", got, traceBatchRows)
+	}
+}
