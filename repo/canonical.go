@@ -28,6 +28,17 @@ func HashID(prefix string, v any) (string, error) {
 	return HashBytesID(prefix, b), nil
 }
 
+// experimentID is the ID of a spec, hashed without its parameters (they
+// are what an experiment varies). It is HashID with encoding/json in place
+// of goccy: see canonical.MarshalOnce.
+func experimentID(hashed *Spec) (string, error) {
+	b, err := canonical.MarshalOnce(hashed)
+	if err != nil {
+		return "", err
+	}
+	return HashBytesID("exp", b), nil
+}
+
 // HashBytesID is HashID over bytes that are already canonical.
 func HashBytesID(prefix string, canonical []byte) string {
 	sum := sha256.Sum256(canonical)

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -12,6 +13,7 @@ import (
 	"testing"
 
 	"github.com/goccy/go-json"
+	"github.com/selfevals/selfevals/repo/internal/canonical"
 )
 
 // FuzzDecodeCaseJSON: no JSONL line makes the case decoder panic, and a
@@ -67,6 +69,17 @@ func FuzzLoadExperiment(f *testing.F) {
 		ls, err := LoadExperiment(path, LoadOptions{Root: dir})
 		if err == nil && (ls.ID == "" || ls.Dataset == nil) {
 			t.Fatal("loaded without an ID or dataset")
+		}
+		if err == nil {
+			// The ID hashes encoding/json's encoding (MarshalOnce): it
+			// must be the ID goccy's encoding gave, as IDs always were.
+			hashed := ls.Spec
+			hashed.Experiment.Parameters = nil
+			if want, _ := HashID("exp", hashed); ls.ID != want {
+				got, _ := canonical.MarshalOnce(&hashed)
+				ref, _ := canonical.Marshal(hashed)
+				t.Fatalf("experiment ID %s, goccy's encoding gives %s\n got %s\nwant %s", ls.ID, want, got, ref)
+			}
 		}
 	})
 }
@@ -270,4 +283,34 @@ func FuzzDecodeCaseJSONFields(f *testing.F) {
 		schemaCache.Clear()
 		checkDecodeAgainstRef(t, []byte(line))
 	})
+}
+
+// Every spec in the project (examples, the project's own evals, test data)
+// keeps the ID goccy's encoding gave it, now that it is hashed from
+// encoding/json's (canonical.MarshalOnce).
+func TestExperimentIDsUnchangedByTheEncoder(t *testing.T) {
+	var specs []string
+	filepath.WalkDir("..", func(p string, d fs.DirEntry, err error) error {
+		if err == nil && !d.IsDir() && filepath.Base(filepath.Dir(p)) == "experiments" && strings.HasSuffix(p, ".yaml") {
+			specs = append(specs, p)
+		}
+		return nil
+	})
+	loaded := 0
+	for _, p := range specs {
+		ls, err := LoadExperiment(p, LoadOptions{SpecOnly: true})
+		if err != nil {
+			continue // test data of bad specs
+		}
+		loaded++
+		hashed := ls.Spec
+		hashed.Experiment.Parameters = nil
+		if want, _ := HashID("exp", hashed); ls.ID != want {
+			t.Errorf("%s: experiment ID %s, goccy's encoding gives %s", p, ls.ID, want)
+		}
+	}
+	if loaded < 5 {
+		t.Fatalf("only %d of %d specs loaded: the walk found too few to check", loaded, len(specs))
+	}
+	t.Logf("%d specs checked", loaded)
 }

@@ -116,7 +116,7 @@ func loadExperiment(f file, opts LoadOptions) (*LoadedSpec, error) {
 	}
 	hashed := ls.Spec
 	hashed.Experiment.Parameters = nil
-	ls.ID, err = HashID("exp", hashed)
+	ls.ID, err = experimentID(&hashed)
 	if err != nil {
 		return nil, err
 	}
