@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/goccy/go-json"
@@ -44,12 +45,15 @@ type Recorder struct {
 	store    runstore.Store
 	// syncs holds the fsyncs of run.json, report.md, the committed result
 	// and the renames, made once each when the run ends (repo.Syncs).
-	syncs      *repo.Syncs
-	lock       *runstore.Lock
-	results    *runstore.ResultWriter
-	traces     *tracefile.Writer // nil with persist_traces: none
-	iterations *runstore.IterationWriter
-	done       map[callKey]bool
+	syncs   *repo.Syncs
+	lock    *runstore.Lock
+	results *runstore.ResultWriter
+	traces  *tracefile.Writer // nil with persist_traces: none
+	// closeTracesOnce closes traces once, whoever asks first (see
+	// CloseTracesInBackground); later callers wait for it and get its error.
+	closeTracesOnce func() error
+	iterations      *runstore.IterationWriter
+	done            map[callKey]bool
 	// resultsFiles delivers the outcome of writing the result files, while
 	// that goes on (Decided).
 	resultsFiles chan error
@@ -293,6 +297,7 @@ func (r *Recorder) open() error {
 			return err
 		}
 		r.traces.DeferDirSync(r.syncs)
+		r.closeTracesOnce = sync.OnceValue(r.traces.Close)
 		if r.Resumed {
 			// The spans of the calls the killed process kept are written
 			// again from results.
@@ -577,7 +582,17 @@ func (r *Recorder) closeTraces() error {
 	if r.traces == nil {
 		return nil
 	}
-	return r.traces.Close()
+	return r.closeTracesOnce()
+}
+
+// CloseTracesInBackground starts closing traces.parquet once the loop has
+// ended (no call writes to it after): compressing its last rows and writing
+// its footer overlap the candidates' commits and the report, which at the
+// end of a small run are most of its time. Finish waits for it.
+func (r *Recorder) CloseTracesInBackground() {
+	if r.traces != nil {
+		go r.closeTracesOnce()
+	}
 }
 
 // ResultsFiles renders the committed result (summary.json, cases.jsonl) of

@@ -177,6 +177,9 @@ func recordDecided(rec *Recorder, progress func(*repo.IterationSummary)) func(*r
 // finished is kept) or failed (what was written is kept for --resume).
 func (s *Session) Run(ctx context.Context) (*repo.RunSummary, error) {
 	rs, err := s.Loop.Run(ctx)
+	if err == nil {
+		s.Record.CloseTracesInBackground()
+	}
 	if err != nil {
 		s.Record.Abort(err)
 		s.Record = nil

@@ -291,8 +291,9 @@ func (w *Writer) next(t *repo.Trace) (*runstore.TraceRow, *traceRowValues) {
 		if w.failed() != nil {
 			return nil, nil
 		}
+		grown := 2 * cap(b.rows) // read before the encoder owns b
 		w.full <- b
-		b = w.nextBatch(2 * cap(b.rows))
+		b = w.nextBatch(grown)
 		w.cur = b
 	}
 	i := len(b.rows)
