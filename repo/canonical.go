@@ -13,6 +13,11 @@ import (
 // (YAML, JSON, Go structs) or key order.
 func Canonical(v any) ([]byte, error) { return canonical.Marshal(v) }
 
+// CanonicalOnce is Canonical for a value whose type a process encodes
+// about once (a spec or a block of one): the same bytes, prepared faster
+// (see canonical.MarshalOnce).
+func CanonicalOnce(v any) ([]byte, error) { return canonical.MarshalOnce(v) }
+
 // CanonicalizeJSON rewrites a JSON document into its canonical form. It
 // reads what goccy/go-json's decoder read, quirks included, so that IDs do
 // not change; nothing but whitespace may follow the value.
@@ -32,7 +37,7 @@ func HashID(prefix string, v any) (string, error) {
 // are what an experiment varies). It is HashID with encoding/json in place
 // of goccy: see canonical.MarshalOnce.
 func experimentID(hashed *Spec) (string, error) {
-	b, err := canonical.MarshalOnce(hashed)
+	b, err := CanonicalOnce(hashed)
 	if err != nil {
 		return "", err
 	}

@@ -80,6 +80,11 @@ func FuzzLoadExperiment(f *testing.F) {
 				ref, _ := canonical.Marshal(hashed)
 				t.Fatalf("experiment ID %s, goccy's encoding gives %s\n got %s\nwant %s", ls.ID, want, got, ref)
 			}
+			// The agent block too, which AgentFingerprint hashes.
+			got, _ := CanonicalOnce(ls.Spec.Agent)
+			if want, _ := Canonical(ls.Spec.Agent); !bytes.Equal(got, want) {
+				t.Fatalf("agent block\n got %s\nwant %s", got, want)
+			}
 		}
 	})
 }

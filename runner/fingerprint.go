@@ -31,7 +31,7 @@ import (
 // running an agent generates (__pycache__, *.pyc) and .git.
 func AgentFingerprint(ls *repo.LoadedSpec) (string, error) {
 	agent := ls.Spec.Agent
-	block, err := repo.Canonical(agent)
+	block, err := repo.CanonicalOnce(agent)
 	if err != nil {
 		return "", fmt.Errorf("agent fingerprint: %w", err)
 	}
