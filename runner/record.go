@@ -1,7 +1,6 @@
 package runner
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -410,7 +409,7 @@ func (r *Recorder) commitCandidate(sum *repo.IterationSummary, agg *Aggregator) 
 	if r.noCommit != "" {
 		return nil
 	}
-	files, err := r.candidateFiles(sum, agg)
+	files, streams, err := r.candidateFiles(sum, agg)
 	if err != nil {
 		return err
 	}
@@ -419,7 +418,7 @@ func (r *Recorder) commitCandidate(sum *repo.IterationSummary, agg *Aggregator) 
 		parent = r.lastCommit
 	}
 	res, err := r.git.CommitCandidate(gitstore.CandidateCommit{
-		Branch: r.branch, Slug: r.Spec.Slug, Parent: parent, Files: files,
+		Branch: r.branch, Slug: r.Spec.Slug, Parent: parent, Files: files, Streams: streams,
 		Message: CandidateMessage(r.Spec, r.RunID, sum),
 	})
 	var foreign *gitstore.ForeignBranchError
@@ -463,38 +462,45 @@ func (r *Recorder) SettleCandidates(state repo.RunState) {
 }
 
 // candidateFiles are the files a candidate commit writes over the tree of
-// the commit that was run.
-func (r *Recorder) candidateFiles(sum *repo.IterationSummary, agg *Aggregator) (map[string][]byte, error) {
+// the commit that was run. cases.jsonl, which grows with the dataset, is a
+// stream: gitstore renders it twice (to measure it, then into the blob),
+// so it is never held in memory.
+func (r *Recorder) candidateFiles(sum *repo.IterationSummary, agg *Aggregator) (map[string][]byte, map[string]gitstore.Stream, error) {
 	specPath, err := r.git.RelPath(r.Spec.Path)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	evalsDir, err := r.git.RelPath(r.store.Layout().Path())
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	inTree := repo.Dir(evalsDir)
 	spec, err := repo.RewriteParameters(r.Spec.Raw, sum.Params)
 	if err != nil {
-		return nil, fmt.Errorf("rewriting the parameters of %s: %w", r.Spec.Path, err)
+		return nil, nil, fmt.Errorf("rewriting the parameters of %s: %w", r.Spec.Path, err)
 	}
-	summary, cases, err := ResultsFiles(r.Spec, r.Fingerprint, sum, agg)
+	summary, err := resultsSummary(r.Spec, r.Fingerprint, sum)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	decision, err := json.MarshalIndentWithOption(map[string]any{
 		"iteration": sum.Index, "iteration_id": sum.ID, "hypothesis": sum.Hypothesis,
 		"parameters_id": sum.ParamsID, "parameters": sum.Params, "decision": sum.Decision,
 	}, "", "  ", json.DisableHTMLEscape())
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	return map[string][]byte{
+	files := map[string][]byte{
 		specPath: spec,
-		filepath.ToSlash(inTree.Summary(r.Spec.Slug)):      summary,
-		filepath.ToSlash(inTree.CaseVerdicts(r.Spec.Slug)): cases,
-		filepath.ToSlash(inTree.Decision(r.Spec.Slug)):     append(decision, '\n'),
-	}, nil
+		filepath.ToSlash(inTree.Summary(r.Spec.Slug)):  summary,
+		filepath.ToSlash(inTree.Decision(r.Spec.Slug)): append(decision, '\n'),
+	}
+	streams := map[string]gitstore.Stream{
+		filepath.ToSlash(inTree.CaseVerdicts(r.Spec.Slug)): func(w io.Writer) error {
+			return writeCaseVerdicts(w, r.Spec.Dataset, agg)
+		},
+	}
+	return files, streams, nil
 }
 
 // CandidateMessage is the commit message of a kept candidate:
@@ -595,22 +601,9 @@ func (r *Recorder) CloseTracesInBackground() {
 	}
 }
 
-// ResultsFiles renders the committed result (summary.json, cases.jsonl) of
-// one iteration. Latency is left out: it is not comparable across machines
-// and would make every rerun a diff.
-func ResultsFiles(ls *repo.LoadedSpec, fingerprint string, sum *repo.IterationSummary, agg *Aggregator) (summary, cases []byte, err error) {
-	summary, err = resultsSummary(ls, fingerprint, sum)
-	if err != nil {
-		return nil, nil, err
-	}
-	var buf bytes.Buffer
-	if err := writeCaseVerdicts(&buf, ls.Dataset, agg); err != nil {
-		return nil, nil, err
-	}
-	return summary, buf.Bytes(), nil
-}
-
 // resultsSummary renders the committed summary.json of one iteration.
+// Latency is left out: it is not comparable across machines and would
+// make every rerun a diff.
 func resultsSummary(ls *repo.LoadedSpec, fingerprint string, sum *repo.IterationSummary) ([]byte, error) {
 	e := &ls.Spec.Experiment
 	s := &repo.ResultsSummary{

@@ -8,6 +8,9 @@
 //
 //	selfevals --dir <tmp>/evals run <spec> --no-commit --no-cache --format json
 //
+// (with --commit, in a git repository and without --no-commit, so the kept
+// candidate is committed),
+//
 // measuring wall time, calls/s, wall and CPU per call (CPU: selfevals and
 // the agent processes it started), wall/ideal (ideal = calls × latency /
 // parallelism) and the child's peak RSS. --cases takes a list of sizes
@@ -62,6 +65,9 @@ type config struct {
 	url        string // http agent
 	agentBin   string // command agent
 	otlp       bool   // agent.otlp: true (the agent exports a span per call)
+	// commit runs without --no-commit in a git repository: the kept
+	// candidate is committed with its cases.jsonl.
+	commit bool
 }
 
 // row is one line of the result table.
@@ -102,6 +108,7 @@ func main() {
 		cpuprofile = flag.String("cpuprofile", "", "write a CPU profile of this process (useful with --inprocess)")
 		memprofile = flag.String("memprofile", "", "write an allocation profile of this process at exit (useful with --inprocess)")
 		shards     = flag.Int("shards", 0, "also run the workload as this many shards (run --shard i/n) and time selfevals merge of them, beside reading their results once")
+		commit     = flag.Bool("commit", false, "run without --no-commit: the workload is a git repository with evals/ committed, and the kept candidate (the last iteration) is committed to selfevals/bench with its cases.jsonl")
 		otlpMode   = flag.String("otlp", "off", "agent.otlp: off, on, or both (alternating runs with and without, and their calls/s ratio); the command and worker agents then export a span per call")
 	)
 	flag.Parse()
@@ -128,7 +135,7 @@ func main() {
 	sizes, err := parseSizes(*cases)
 	if err == nil {
 		err = run(benchOptions{
-			base:   config{iterations: *iterations, reps: *reps, parallel: *parallel, latency: *latency},
+			base:   config{iterations: *iterations, reps: *reps, parallel: *parallel, latency: *latency, commit: *commit},
 			sizes:  sizes,
 			agents: strings.Split(*agents, ","), inprocess: *inprocess, repeat: max(*repeat, 1),
 			peer: *peer, pfDir: *pfDir, startup: *startup, bin: *bin, keep: *keep, floor: *floor,
@@ -191,6 +198,9 @@ func run(o benchOptions) error {
 	}
 	if o.otlp != "off" && o.inprocess {
 		return errors.New("--otlp runs the selfevals binary; drop --inprocess")
+	}
+	if o.base.commit && o.inprocess {
+		return errors.New("--commit runs the selfevals binary; drop --inprocess")
 	}
 	scratch, err := os.MkdirTemp("", "selfevals-bench-")
 	if err != nil {
@@ -503,8 +513,12 @@ func (a *agentProcess) stop() {
 func runBinary(bin string, w *workload, cfg config) (row, error) {
 	runs := repo.Dir(w.evals).AllRuns()
 	os.RemoveAll(runs)
-	cmd := exec.Command(bin, "--dir", w.evals, "run", w.spec, "--no-commit", "--no-cache", "--format", "json",
-		"--parallel", fmt.Sprint(cfg.parallel), "--reps", fmt.Sprint(cfg.reps), "--max-iterations", fmt.Sprint(cfg.iterations))
+	args := []string{"--dir", w.evals, "run", w.spec, "--no-cache", "--format", "json",
+		"--parallel", fmt.Sprint(cfg.parallel), "--reps", fmt.Sprint(cfg.reps), "--max-iterations", fmt.Sprint(cfg.iterations)}
+	if !cfg.commit {
+		args = append(args, "--no-commit")
+	}
+	cmd := exec.Command(bin, args...)
 	cmd.Dir = w.root
 	var stderr bytes.Buffer
 	cmd.Stdout = io.Discard
@@ -520,6 +534,13 @@ func runBinary(bin string, w *workload, cfg config) (row, error) {
 	if err != nil {
 		return row{}, err
 	}
+	tool := "selfevals"
+	if cfg.commit {
+		tool = "selfevals (commit)"
+		if err := checkCommitted(w, cfg.cases); err != nil {
+			return row{}, err
+		}
+	}
 	rss := float64(cmd.ProcessState.SysUsage().(*syscall.Rusage).Maxrss) / 1024
 	// Linux folds the peak RSS of the process that spawned a child into the
 	// child's (Go spawns with vfork, and exec keeps the parent memory's
@@ -527,7 +548,7 @@ func runBinary(bin string, w *workload, cfg config) (row, error) {
 	// this process's peak at the spawn (1 MB of slack for what this process
 	// grew since it read its own).
 	cpu := cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()
-	return row{tool: "selfevals", cfg: cfg, calls: calls, wall: wall, cpu: cpu, rssMB: rss, rssBounded: rss <= own+1}, nil
+	return row{tool: tool, cfg: cfg, calls: calls, wall: wall, cpu: cpu, rssMB: rss, rssBounded: rss <= own+1}, nil
 }
 
 // selfPeakRSSMB is this process's peak RSS.

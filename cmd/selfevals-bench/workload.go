@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -105,5 +106,51 @@ dataset:
   - {type: deterministic, name: rules}
 `, strings.Join(levels, ", "), cfg.iterations, cfg.reps, cfg.parallel, agentBlock(agent, cfg.url, cfg.agentBin, cfg.latency.String())+otlpLine(cfg.otlp))
 	w.spec = repo.Dir(w.evals).Spec("bench")
-	return w, os.WriteFile(w.spec, []byte(spec), 0o644)
+	if err := os.WriteFile(w.spec, []byte(spec), 0o644); err != nil {
+		return nil, err
+	}
+	if cfg.commit {
+		return w, commitWorkload(w)
+	}
+	return w, nil
+}
+
+// benchGit runs the git CLI in the workload's repository, as the bench's
+// own identity.
+func benchGit(w *workload, args ...string) (string, error) {
+	cmd := exec.Command("git", append([]string{"-c", "user.name=selfevals-bench", "-c", "user.email=bench@localhost", "-c", "commit.gpgsign=false"}, args...)...)
+	cmd.Dir = w.root
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		return "", fmt.Errorf("git %s: %w\n%s", strings.Join(args, " "), err, out)
+	}
+	return strings.TrimSpace(string(out)), nil
+}
+
+// commitWorkload makes the workload a git repository with evals/
+// committed on main, for the candidates to be committed on.
+func commitWorkload(w *workload) error {
+	if err := os.WriteFile(filepath.Join(w.evals, ".gitignore"), []byte("runs/\n.cache/\n"), 0o644); err != nil {
+		return err
+	}
+	for _, args := range [][]string{{"init", "-q", "-b", "main"}, {"add", "-A"}, {"commit", "-q", "-m", "bench workload"}} {
+		if _, err := benchGit(w, args...); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// checkCommitted makes sure a --commit run committed its candidate with a
+// cases.jsonl of every case (at least 100 bytes a case).
+func checkCommitted(w *workload, cases int) error {
+	path := filepath.ToSlash(repo.Dir("evals").CaseVerdicts("bench"))
+	out, err := benchGit(w, "cat-file", "-s", "selfevals/bench:"+path)
+	if err != nil {
+		return fmt.Errorf("the run committed no candidate: %w", err)
+	}
+	if n, _ := strconv.Atoi(out); n < 100*cases {
+		return fmt.Errorf("the committed %s is %s bytes for %d cases", path, out, cases)
+	}
+	return nil
 }

@@ -58,6 +58,9 @@ type CandidateCommit struct {
 	// Files are written over the parent's tree (paths relative to the
 	// repository root, forward slashes).
 	Files map[string][]byte
+	// Streams are files written like Files from a Stream, without holding
+	// them in memory: those that grow with the number of cases.
+	Streams map[string]Stream
 	// Message ends with the Selfevals-Run and Selfevals-Iteration trailers.
 	Message string
 }
@@ -76,7 +79,7 @@ type CandidateResult struct {
 	Repaired string
 }
 
-// CommitCandidate commits c.Files on c.Parent and points c.Branch at the
+// CommitCandidate commits c.Files and c.Streams on c.Parent and points c.Branch at the
 // result, unless an identical commit (same parent, same tree) already sits
 // on the branch or under the candidate refs, which is then reused.
 //
@@ -94,7 +97,7 @@ func (g *Git) CommitCandidate(c CandidateCommit) (CandidateResult, error) {
 	if err != nil {
 		return res, fmt.Errorf("the commit the run ran: %w", err)
 	}
-	tree, err := g.treeWith(parent.TreeHash, c.Files)
+	tree, err := g.treeWith(parent.TreeHash, c.Files, c.Streams)
 	if err != nil {
 		return res, err
 	}

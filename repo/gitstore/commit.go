@@ -55,7 +55,7 @@ func (g *Git) CommitFiles(branch string, files map[string][]byte, message string
 	if err != nil {
 		return "", fmt.Errorf("read parent commit %s: %w", parentHash, err)
 	}
-	treeHash, err := g.treeWith(parent.TreeHash, files)
+	treeHash, err := g.treeWith(parent.TreeHash, files, nil)
 	if err != nil {
 		return "", err
 	}
@@ -69,16 +69,26 @@ func (g *Git) CommitFiles(branch string, files map[string][]byte, message string
 	return commit.Hash.String(), nil
 }
 
-// treeWith writes the tree base with files written over it.
-func (g *Git) treeWith(base plumbing.Hash, files map[string][]byte) (plumbing.Hash, error) {
-	paths := make([]string, 0, len(files))
-	for p := range files {
+// treeWith writes the tree base with files and streams written over it.
+func (g *Git) treeWith(base plumbing.Hash, files map[string][]byte, streams map[string]Stream) (plumbing.Hash, error) {
+	all := make(map[string]Stream, len(files)+len(streams))
+	for p, data := range files {
+		all[p] = bytesStream(data)
+	}
+	for p, s := range streams {
+		if _, ok := all[p]; ok {
+			return plumbing.ZeroHash, fmt.Errorf("file %q is given both as bytes and as a stream", p)
+		}
+		all[p] = s
+	}
+	paths := make([]string, 0, len(all))
+	for p := range all {
 		paths = append(paths, p)
 	}
 	sort.Strings(paths) // deterministic errors
 	edit := newTreeEdit()
 	for _, p := range paths {
-		if err := edit.add(p, files[p]); err != nil {
+		if err := edit.add(p, all[p]); err != nil {
 			return plumbing.ZeroHash, err
 		}
 	}
@@ -133,15 +143,15 @@ func ValidBranchName(branch string) error {
 
 // treeEdit is the set of files to write under one directory.
 type treeEdit struct {
-	files map[string][]byte
+	files map[string]Stream
 	dirs  map[string]*treeEdit
 }
 
 func newTreeEdit() *treeEdit {
-	return &treeEdit{files: map[string][]byte{}, dirs: map[string]*treeEdit{}}
+	return &treeEdit{files: map[string]Stream{}, dirs: map[string]*treeEdit{}}
 }
 
-func (e *treeEdit) add(p string, data []byte) error {
+func (e *treeEdit) add(p string, content Stream) error {
 	if err := checkPath(p); err != nil {
 		return err
 	}
@@ -162,7 +172,7 @@ func (e *treeEdit) add(p string, data []byte) error {
 	if _, ok := dir.dirs[last]; ok {
 		return fmt.Errorf("cannot write %s: other files to write need it to be a directory", p)
 	}
-	dir.files[last] = data
+	dir.files[last] = content
 	return nil
 }
 
@@ -206,8 +216,8 @@ func (g *Git) writeTree(base plumbing.Hash, edit *treeEdit, prefix string) (plum
 		index[e.Name] = i
 	}
 
-	for name, data := range edit.files {
-		h, err := g.writeCleanBlob(prefix+name, data)
+	for name, content := range edit.files {
+		h, err := g.writeCleanBlob(prefix+name, content)
 		if err != nil {
 			return plumbing.ZeroHash, fmt.Errorf("write %s%s: %w", prefix, name, err)
 		}
@@ -252,24 +262,6 @@ func (g *Git) writeTree(base plumbing.Hash, edit *treeEdit, prefix string) (plum
 		return plumbing.ZeroHash, fmt.Errorf("write tree %q: %w", strings.TrimSuffix(prefix, "/"), err)
 	}
 	return h, nil
-}
-
-func (g *Git) writeBlob(data []byte) (plumbing.Hash, error) {
-	obj := g.repo.Storer.NewEncodedObject()
-	obj.SetType(plumbing.BlobObject)
-	obj.SetSize(int64(len(data)))
-	w, err := obj.Writer()
-	if err != nil {
-		return plumbing.ZeroHash, err
-	}
-	if _, err := w.Write(data); err != nil {
-		w.Close()
-		return plumbing.ZeroHash, err
-	}
-	if err := w.Close(); err != nil {
-		return plumbing.ZeroHash, err
-	}
-	return g.repo.Storer.SetEncodedObject(obj)
 }
 
 func (g *Git) storeObject(o interface {
