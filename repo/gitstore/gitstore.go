@@ -77,7 +77,7 @@ func Open(dir string) (*Git, error) {
 	}
 	r = streamLargeBlobs(r, wt.Filesystem())
 	root := wt.Filesystem().Root()
-	return &Git{repo: r, root: root, top: &source{store: r.Storer, dir: root}}, nil
+	return &Git{repo: r, root: root, top: newSource(r.Storer, root, "")}, nil
 }
 
 // Root is the absolute path of the work tree's top directory.

@@ -25,6 +25,8 @@ type source struct {
 	dir   string // the work tree's absolute path, where the git CLI runs for it
 	path  string // the work tree's path from the repository root; "" for the top
 
+	sizes *sizer // blob sizes from the git CLI
+
 	promisorOnce sync.Once
 	promisor     string // promisorRemote(dir), asked once
 }
@@ -74,19 +76,20 @@ func (g *Git) getBlob(src *source, h plumbing.Hash) (*object.Blob, error) {
 	return b, nil
 }
 
-// readBlob is the content of the blob h in src.
+// readBlob is the content of the blob h in src, read into one buffer of
+// its size (a large blob is not resolved in memory first).
 func (g *Git) readBlob(src *source, h plumbing.Hash) ([]byte, error) {
-	b, err := g.getBlob(src, h)
+	size, err := g.blobSize(src, h)
 	if err != nil {
 		return nil, err
 	}
-	r, err := b.Reader()
+	r, err := g.openBlob(src, h, size)
 	if err != nil {
 		return nil, err
 	}
 	defer r.Close()
 	var buf bytes.Buffer
-	buf.Grow(int(b.Size))
+	buf.Grow(int(size))
 	_, err = buf.ReadFrom(r)
 	return buf.Bytes(), err
 }
@@ -181,7 +184,7 @@ func (g *Git) openSubmodule(parent *source, p string) (*source, error) {
 		}
 		return nil, fmt.Errorf("%s is a submodule that is not checked out; check it out with:\n  %s", p, init)
 	}
-	src := &source{store: r.Storer, dir: dir, path: p}
+	src := newSource(r.Storer, dir, p)
 	if g.submodules == nil {
 		g.submodules = map[string]*source{}
 	}
