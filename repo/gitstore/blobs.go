@@ -68,6 +68,9 @@ func (s *sizer) size(dir string, h plumbing.Hash) (int64, error) {
 		}
 	}
 	n, err := s.ask(h)
+	if errors.Is(err, plumbing.ErrObjectNotFound) {
+		return 0, err // git lacks what go-git has: go-git reads it
+	}
 	if err != nil {
 		s.broken = true
 		s.stopLocked()
@@ -113,6 +116,14 @@ func (s *sizer) ask(h plumbing.Hash) (int64, error) {
 	return strconv.ParseInt(line, 10, 64)
 }
 
+// answers reports whether git has answered for this repository (and has
+// not failed since): a repository git cannot read is read by go-git.
+func (s *sizer) answers() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.cmd != nil && !s.broken
+}
+
 // stop ends the process (its input closed, it exits), if it runs.
 func (s *sizer) stop() {
 	s.mu.Lock()
@@ -156,11 +167,11 @@ func (g *Git) blobSize(src *source, h plumbing.Hash) (int64, error) {
 	return b.Size, nil
 }
 
-// openBlob opens the blob h of src (of size bytes) for reading: a blob
-// over largeBlob as git prints it, when the git CLI is there; others, and
-// every blob without it, through go-git.
+// openBlob opens the blob h of src (of size bytes, from blobSize) for
+// reading: a blob over largeBlob as git prints it, when git answered its
+// size; others, and every blob without the git CLI, through go-git.
 func (g *Git) openBlob(src *source, h plumbing.Hash, size int64) (io.ReadCloser, error) {
-	if size > largeBlob && gitCLI() != "" {
+	if size > largeBlob && src.sizes.answers() {
 		return catBlob(src.dir, h, size)
 	}
 	b, err := g.getBlob(src, h)
