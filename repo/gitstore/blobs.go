@@ -116,14 +116,6 @@ func (s *sizer) ask(h plumbing.Hash) (int64, error) {
 	return strconv.ParseInt(line, 10, 64)
 }
 
-// answers reports whether git has answered for this repository (and has
-// not failed since): a repository git cannot read is read by go-git.
-func (s *sizer) answers() bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.cmd != nil && !s.broken
-}
-
 // stop ends the process (its input closed, it exits), if it runs.
 func (s *sizer) stop() {
 	s.mu.Lock()
@@ -149,30 +141,37 @@ func newSource(store storer.EncodedObjectStorer, dir, path string) *source {
 	return src
 }
 
-// blobSize is the size of the blob h in src, read without reading the
+// blobStat is what statBlob learnt of a blob: its size, and whether git
+// gave it (so git has the blob and can print it).
+type blobStat struct {
+	size  int64
+	inGit bool
+}
+
+// statBlob is the size of the blob h in src, read without reading the
 // blob when git can answer.
-func (g *Git) blobSize(src *source, h plumbing.Hash) (int64, error) {
+func (g *Git) statBlob(src *source, h plumbing.Hash) (blobStat, error) {
 	// A blob a partial clone lacks is fetched, and its errors named, by
 	// getBlob; git is asked only about blobs the repository has.
 	if src.store.HasEncodedObject(h) == nil {
 		n, err := src.sizes.size(src.dir, h)
 		if err == nil {
-			return n, nil
+			return blobStat{size: n, inGit: true}, nil
 		}
 	}
 	b, err := g.getBlob(src, h)
 	if err != nil {
-		return 0, err
+		return blobStat{}, err
 	}
-	return b.Size, nil
+	return blobStat{size: b.Size}, nil
 }
 
-// openBlob opens the blob h of src (of size bytes, from blobSize) for
-// reading: a blob over largeBlob as git prints it, when git answered its
-// size; others, and every blob without the git CLI, through go-git.
-func (g *Git) openBlob(src *source, h plumbing.Hash, size int64) (io.ReadCloser, error) {
-	if size > largeBlob && src.sizes.answers() {
-		return catBlob(src.dir, h, size)
+// openBlob opens the blob h of src, of which statBlob said st, for
+// reading: a blob over largeBlob as git prints it when git has it;
+// others, and every blob without the git CLI, through go-git.
+func (g *Git) openBlob(src *source, h plumbing.Hash, st blobStat) (io.ReadCloser, error) {
+	if st.size > largeBlob && st.inGit {
+		return catBlob(src.dir, h, st.size)
 	}
 	b, err := g.getBlob(src, h)
 	if err != nil {

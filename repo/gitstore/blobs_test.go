@@ -56,24 +56,30 @@ func largePackedRepo(tb testing.TB, format string, size int) (dir string, conten
 		mustGit(tb, dir, "commit", "-q", "-m", rev)
 	}
 	mustGit(tb, dir, "gc", "-q", "--aggressive")
-	packs, _ := filepath.Glob(filepath.Join(dir, ".git", "objects", "pack", "*.idx"))
+	return dir, contents, deltaRev(tb, dir, "HEAD~1", "HEAD")
+}
+
+// deltaRev is the one of revs whose bigPath the pack of the repository
+// at dir holds as a delta.
+func deltaRev(tb testing.TB, dir string, revs ...string) string {
+	tb.Helper()
+	packDir := mustGit(tb, dir, "rev-parse", "--path-format=absolute", "--git-path", "objects/pack")
+	packs, _ := filepath.Glob(filepath.Join(packDir, "*.idx"))
 	if len(packs) != 1 {
 		tb.Fatalf("git gc left %d packs", len(packs))
 	}
 	// verify-pack names a delta's base after its depth: 7 fields.
 	objects := mustGit(tb, dir, "verify-pack", "-v", packs[0])
-	for _, rev := range []string{"HEAD~1", "HEAD"} {
+	for _, rev := range revs {
 		h := mustGit(tb, dir, "rev-parse", rev+":"+bigPath)
 		for _, line := range strings.Split(objects, "\n") {
 			if f := strings.Fields(line); len(f) == 7 && f[0] == h {
-				deltified = rev
+				return rev
 			}
 		}
 	}
-	if deltified == "" {
-		tb.Fatalf("git gc stored neither version as a delta:\n%s", objects)
-	}
-	return dir, contents, deltified
+	tb.Fatalf("git gc stored no version as a delta:\n%s", objects)
+	return ""
 }
 
 func mustGit(tb testing.TB, dir string, args ...string) string {
@@ -300,4 +306,36 @@ func BenchmarkReadPackedDelta(b *testing.B) {
 			return blob.Reader()
 		})
 	})
+}
+
+// A large packed delta inside a submodule is read by git in the
+// submodule's checkout, where its objects are.
+func TestLargePackedDeltaInASubmodule(t *testing.T) {
+	data, contents, _ := largePackedRepo(t, "sha1", largeBlob+1<<20)
+	dir := newRepo(t, map[string]string{"evals/experiments/demo.yaml": "experiment: {}\n"})
+	git(t, dir, "-c", "protocol.file.allow=always", "submodule", "add", "-q", "file://"+filepath.ToSlash(data), "sub")
+	sub := filepath.Join(dir, "sub")
+	git(t, sub, "gc", "-q", "--aggressive")
+	// The superproject records the commit whose blob the submodule's
+	// pack holds as a delta.
+	deltified := deltaRev(t, sub, "HEAD~1", "HEAD")
+	want := contents[deltified]
+	git(t, sub, "checkout", "-q", git(t, sub, "rev-parse", deltified))
+	commitAll(t, dir, "add the submodule")
+	tree := mustTree(t, dir, "HEAD")
+	if st, err := fs.Stat(tree, "sub/"+bigPath); err != nil || st.Size() != int64(len(want)) {
+		t.Fatalf("Stat = %v, %v; want %d bytes", st, err, len(want))
+	}
+	var got []byte
+	peak := readPeak(t, func() (err error) {
+		got, err = fs.ReadFile(tree, "sub/"+bigPath)
+		return err
+	})
+	if !bytes.Equal(got, want) {
+		t.Errorf("read %d bytes, other than the submodule's %d", len(got), len(want))
+	}
+	// The content itself, and nothing near a second copy.
+	if peak > uint64(len(want))+largeBlob/4 {
+		t.Errorf("the heap grew by %d MB reading %d MB", peak>>20, len(want)>>20)
+	}
 }

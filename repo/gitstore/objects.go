@@ -79,17 +79,17 @@ func (g *Git) getBlob(src *source, h plumbing.Hash) (*object.Blob, error) {
 // readBlob is the content of the blob h in src, read into one buffer of
 // its size (a large blob is not resolved in memory first).
 func (g *Git) readBlob(src *source, h plumbing.Hash) ([]byte, error) {
-	size, err := g.blobSize(src, h)
+	st, err := g.statBlob(src, h)
 	if err != nil {
 		return nil, err
 	}
-	r, err := g.openBlob(src, h, size)
+	r, err := g.openBlob(src, h, st)
 	if err != nil {
 		return nil, err
 	}
 	defer r.Close()
 	var buf bytes.Buffer
-	buf.Grow(int(size))
+	buf.Grow(int(st.size))
 	_, err = buf.ReadFrom(r)
 	return buf.Bytes(), err
 }

@@ -191,11 +191,11 @@ func (t *Tree) info(op, name string, e entry) (*fileInfo, error) {
 	default:
 		fi.mode = 0o644
 	}
-	size, err := t.g.blobSize(e.src, e.hash)
+	st, err := t.g.statBlob(e.src, e.hash)
 	if err != nil {
 		return nil, t.failed(op, name, err)
 	}
-	fi.size = size
+	fi.size, fi.inGit = st.size, st.inGit
 	return fi, nil
 }
 
@@ -301,10 +301,11 @@ func (t *Tree) ReadLink(name string) (string, error) {
 }
 
 type fileInfo struct {
-	name string
-	size int64
-	mode fs.FileMode
-	time time.Time
+	name  string
+	size  int64
+	inGit bool // git gave the size: it can print the blob
+	mode  fs.FileMode
+	time  time.Time
 }
 
 func (fi *fileInfo) Name() string       { return fi.name }
@@ -358,7 +359,7 @@ func (f *file) Read(b []byte) (int, error) {
 		return 0, &fs.PathError{Op: "read", Path: f.name, Err: fs.ErrClosed}
 	}
 	if f.r == nil {
-		r, err := f.g.openBlob(f.e.src, f.e.hash, f.info.size)
+		r, err := f.g.openBlob(f.e.src, f.e.hash, blobStat{size: f.info.size, inGit: f.info.inGit})
 		if err != nil {
 			return 0, &fs.PathError{Op: "read", Path: f.name, Err: fmt.Errorf("at %s: %w", f.rev, err)}
 		}
