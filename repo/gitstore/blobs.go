@@ -25,9 +25,10 @@ import (
 // asking a packed delta its size resolves it. go-git has a streaming
 // delta reader (packfile.ReaderFromDelta), but its storage never uses it,
 // and on a chain of deltas each copy that goes back in a base would
-// inflate that base again from its start. git resolves deltas with a
-// bounded cache, in its own process: selfevals reads what it prints as a
-// stream. Without the git CLI go-git reads every blob.
+// inflate that base again from its start. git resolves the delta in its
+// own process (holding the blob and its base while it does, as it must),
+// and selfevals reads what it prints as a stream, holding none of it.
+// Without the git CLI go-git reads every blob.
 
 var (
 	gitOnce sync.Once
