@@ -152,11 +152,18 @@ type blobStat struct {
 // statBlob is the size of the blob h in src, read without reading the
 // blob when git can answer.
 func (g *Git) statBlob(src *source, h plumbing.Hash) (blobStat, error) {
-	// A blob a partial clone lacks is fetched, and its errors named, by
-	// getBlob; git is asked only about blobs the repository has.
-	if src.store.HasEncodedObject(h) == nil {
-		n, err := src.sizes.size(src.dir, h)
-		if err == nil {
+	switch err := src.store.HasEncodedObject(h); {
+	case err == nil:
+		if n, err := src.sizes.size(src.dir, h); err == nil {
+			return blobStat{size: n, inGit: true}, nil
+		}
+	case errors.Is(err, plumbing.ErrObjectNotFound) && gitCLI() != "":
+		// A blob a partial clone lacks: git fetches it to answer.
+		n, err := lazySize(src, h)
+		if err != nil {
+			return blobStat{}, err
+		}
+		if n >= 0 {
 			return blobStat{size: n, inGit: true}, nil
 		}
 	}

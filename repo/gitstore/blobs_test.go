@@ -339,3 +339,37 @@ func TestLargePackedDeltaInASubmodule(t *testing.T) {
 		t.Errorf("the heap grew by %d MB reading %d MB", peak>>20, len(want)>>20)
 	}
 }
+
+// A large blob a partial clone lacks is fetched by git when its size is
+// asked, then read from git as a stream, as in any clone.
+func TestLargeBlobInABloblessClone(t *testing.T) {
+	dir, contents, _ := largePackedRepo(t, "sha1", largeBlob+1<<20)
+	git(t, dir, "config", "uploadpack.allowFilter", "true")
+	clone := filepath.Join(t.TempDir(), "clone")
+	git(t, dir, "clone", "-q", "--no-checkout", "--filter=blob:none", "file://"+filepath.ToSlash(dir), clone)
+	tree := mustTree(t, clone, "HEAD~1")
+	want := contents["HEAD~1"]
+	var sum [sha256.Size]byte
+	peak := readPeak(t, func() error {
+		f, err := tree.Open(bigPath)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		h := sha256.New()
+		if _, err := io.Copy(h, f); err != nil {
+			return err
+		}
+		h.Sum(sum[:0])
+		return nil
+	})
+	if sum != sha256.Sum256(want) {
+		t.Error("the fetched blob read as other bytes")
+	}
+	if peak > largeBlob/4 {
+		t.Errorf("the heap grew by %d MB while the blob was fetched and read", peak>>20)
+	}
+	if missing := git(t, clone, "rev-list", "--objects", "--missing=print", "HEAD~1"); strings.Contains(missing, "?"+git(t, dir, "rev-parse", "HEAD~1:"+bigPath)) {
+		t.Errorf("git still lacks the blob:\n%s", missing)
+	}
+}

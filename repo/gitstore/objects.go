@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -99,13 +100,30 @@ func (g *Git) readBlob(src *source, h plumbing.Hash) ([]byte, error) {
 // clone (the object is simply missing), and an error with the command to
 // run when the fetch fails (offline, say).
 func lazyFetch(src *source, h plumbing.Hash) ([]byte, error) {
+	return askFetching(src, h, "blob")
+}
+
+// lazySize is the size of the blob h in a partial clone, which git
+// fetches to answer (git then has it, to print as a stream); -1 when src
+// is not a partial clone. Its errors are lazyFetch's.
+func lazySize(src *source, h plumbing.Hash) (int64, error) {
+	out, err := askFetching(src, h, "-s")
+	if err != nil || out == nil {
+		return -1, err
+	}
+	return strconv.ParseInt(string(bytes.TrimSpace(out)), 10, 64)
+}
+
+// askFetching runs `git cat-file <what> h` in a partial clone, where git
+// fetches the object it lacks, and returns what git printed.
+func askFetching(src *source, h plumbing.Hash, what string) ([]byte, error) {
 	remote := src.promisorRemote()
 	if remote == "" {
 		return nil, nil
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), fetchTimeout)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, "git", "-C", src.dir, "cat-file", "blob", h.String())
+	cmd := exec.CommandContext(ctx, "git", "-C", src.dir, "cat-file", what, h.String())
 	cmd.Env = append(os.Environ(), "GIT_TERMINAL_PROMPT=0")
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
