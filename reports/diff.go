@@ -395,9 +395,7 @@ func staleCaveats(evals repo.Dir, slug string, sides ...*side) []Caveat {
 		}
 		dsID := ""
 		if s.dataset != nil {
-			if ids, ok := s.dataset.ids(); ok {
-				dsID = repo.DatasetID(ids)
-			}
+			dsID = s.dataset.id()
 		}
 		paramsID := ""
 		if s.spec.Experiment.Parameters != nil {
@@ -670,26 +668,28 @@ func (ds *datasetAt) cases(skip map[uint64]bool, warnings *[]string) ([]caseRef,
 	return refs, count
 }
 
-// ids are the IDs of the dataset's cases, and whether every case decoded.
-func (ds *datasetAt) ids() ([]string, bool) {
-	ids := make([]string, 0, len(ds.lines))
-	ok := true
-	add := func(c *repo.Case, probs repo.Problems) {
-		if len(probs) > 0 {
-			ok = false
-			return
+// id is the dataset's ID as a run computes it, or "" when a case is bad
+// (the run would have refused it). A file's is its loader's, which
+// streams the file and keeps its IDs back to back, not a string per case.
+func (ds *datasetAt) id() string {
+	if !ds.inline {
+		d, err := repo.LoadDatasetFS(ds.rev.Tree, ds.path)
+		if err != nil {
+			return ""
 		}
-		ids = append(ids, strings.Clone(c.ID))
+		return d.ID
 	}
-	if ds.inline {
-		_ = ds.spec.ScanCases(func(c *repo.Case, probs repo.Problems) { add(c, probs) })
-		return ids, ok
-	}
-	err := ds.spec.EachCaseLine(func(raw []byte, line int) error {
-		add(ds.spec.DecodeCaseLine(raw, line))
-		return nil
+	var ids []string
+	ok := true
+	_ = ds.spec.ScanCases(func(c *repo.Case, probs repo.Problems) {
+		if ok = ok && len(probs) == 0; ok {
+			ids = append(ids, c.ID)
+		}
 	})
-	return ids, ok && err == nil && len(ids) == len(ds.lines)
+	if !ok {
+		return ""
+	}
+	return repo.DatasetID(ids)
 }
 
 // warning says which revision a bad case is at, unless its file name does.

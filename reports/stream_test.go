@@ -2,6 +2,7 @@ package reports
 
 import (
 	"bytes"
+	"encoding/json"
 	"encoding/xml"
 	"fmt"
 	"io"
@@ -18,6 +19,7 @@ import (
 	"time"
 
 	"github.com/selfevals/selfevals/repo"
+	"github.com/selfevals/selfevals/repo/gitstore"
 	"github.com/selfevals/selfevals/repo/runstore"
 )
 
@@ -471,5 +473,107 @@ func TestAppendTestcase(t *testing.T) {
 		if got := appendTestcase(nil, tc); string(got) != "\n"+string(want) {
 			t.Errorf("got:\n%q\nwant:\n%q", got, "\n"+string(want))
 		}
+	}
+}
+
+// TestLargePackedDiffInBoundedMemory diffs two commits of a 300,000-case
+// experiment after `git gc --aggressive`, which stores the dataset and
+// cases.jsonl of one commit as deltas of the other's, under a 64 MiB soft
+// memory limit, sampling the live heap. go-git resolved each delta in
+// memory beside its base (350-390 MB of RSS); the blobs now stream from
+// git. B edits every 1,000th case of the dataset and adds 10, and keeps
+// A's results' dataset ID: its results are stale, which the dataset's ID
+// (streamed) says.
+func TestLargePackedDiffInBoundedMemory(t *testing.T) {
+	if testing.Short() {
+		t.Skip("commits and packs two 300,000-case results")
+	}
+	const n = 300_000
+	dir, git, write := gitDir(t)
+	git("init", "-q", "-b", "main")
+	evals := repo.Dir(filepath.Join(dir, "evals"))
+	var dsID string
+	added := map[bool]int{true: 10}
+	for _, b := range []bool{false, true} {
+		syntheticResults(t, dir, n, b)
+		var ds strings.Builder
+		for i := range n {
+			text := fmt.Sprintf("ping tok%d and some padding to make the line longer", i)
+			if b && i%1000 == 0 {
+				text += " (reworded)"
+			}
+			fmt.Fprintf(&ds, `{"id":"c%07d","input":{"text":%q},"expected":{"must_include":["tok%d"]}}`+"\n", i, text, i)
+		}
+		for i := range added[b] {
+			fmt.Fprintf(&ds, `{"id":"new%d","input":{"text":"a new case"}}`+"\n", i)
+		}
+		write(map[string]string{
+			"evals/experiments/big.yaml": "experiment:\n  name: big\n  goal: g\n  target: {primary: {name: pass@1, operator: \">=\", value: 0.5}}\n" +
+				"dataset: {cases_path: ../datasets/big.jsonl}\nagent: {builtin: echo}\n",
+			"evals/datasets/big.jsonl": ds.String(),
+		})
+		if !b {
+			d, err := repo.LoadDataset(filepath.Join(dir, "evals", "datasets", "big.jsonl"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			dsID = d.ID
+		}
+		setSummaryDatasetID(t, evals.Summary("big"), dsID)
+		git("add", "-A")
+		git("commit", "-q", "-m", fmt.Sprint("flip ", b))
+	}
+	git("gc", "-q", "--aggressive")
+	g, err := gitstore.Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer debug.SetMemoryLimit(debug.SetMemoryLimit(64 << 20))
+	runtime.GC()
+
+	var d *DiffReport
+	peak := peakHeap(t, func() error {
+		d = diffCommits(t, g, "HEAD~1", "HEAD", DiffOptions{})
+		return nil
+	})
+	t.Logf("diff of a packed repository: heap peak %d MB", peak>>20)
+	if peak > 100<<20 {
+		t.Errorf("diff: heap peaked at %d MB", peak>>20)
+	}
+	e := d.Experiments[0]
+	if e.Dataset == nil || len(e.Dataset.Edited) != n/1000 || len(e.Dataset.Added) != 10 || e.Dataset.CasesA != n || e.Dataset.CasesB != n+10 {
+		t.Errorf("dataset diff %+v", e.Dataset)
+	}
+	if e.Pairs != n || !e.Regressed || e.Cases.Counts.Fixed != n/60 {
+		t.Errorf("pairs %d, counts %+v", e.Pairs, e.Cases.Counts)
+	}
+	var stale []string
+	for _, c := range d.Caveats {
+		if c.Kind == CaveatStaleResults {
+			stale = append(stale, c.Message)
+		}
+	}
+	if len(stale) != 1 || !strings.HasPrefix(stale[0], "evals/results/big/summary.json at HEAD was written for another version of the dataset ("+dsID) {
+		t.Errorf("stale caveats %q: want one for HEAD's dataset; warnings %q %q", stale, d.Warnings, e.Warnings)
+	}
+}
+
+// setSummaryDatasetID records dataset ID id in the summary at path.
+func setSummaryDatasetID(t *testing.T, path, id string) {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m map[string]any
+	if err := json.Unmarshal(data, &m); err != nil {
+		t.Fatal(err)
+	}
+	m["dataset_id"] = id
+	if data, err = json.MarshalIndent(m, "", "  "); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, append(data, '\n'), 0o644); err != nil {
+		t.Fatal(err)
 	}
 }

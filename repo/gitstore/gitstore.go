@@ -8,8 +8,10 @@
 // file in the tree and are far too slow on real repositories); Dirty asks the
 // git CLI instead. The git CLI also answers what go-git does not implement:
 // the clean filter for committed blobs (autocrlf, .gitattributes), config
-// includes for the author identity, and fetching the blobs a partial clone
-// lacks. go-git v6 reads SHA-1 and SHA-256 repositories alike.
+// includes for the author identity, fetching the blobs a partial clone
+// lacks, and blobs over 8 MiB, streamed from `git cat-file` (go-git
+// resolves a packed delta whole in memory; see blobs.go). go-git v6 reads
+// SHA-1 and SHA-256 repositories alike.
 package gitstore
 
 import (
@@ -77,7 +79,7 @@ func Open(dir string) (*Git, error) {
 	}
 	r = streamLargeBlobs(r, wt.Filesystem())
 	root := wt.Filesystem().Root()
-	return &Git{repo: r, root: root, top: &source{store: r.Storer, dir: root}}, nil
+	return &Git{repo: r, root: root, top: newSource(r.Storer, root, "")}, nil
 }
 
 // Root is the absolute path of the work tree's top directory.

@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -24,6 +25,8 @@ type source struct {
 	store storer.EncodedObjectStorer
 	dir   string // the work tree's absolute path, where the git CLI runs for it
 	path  string // the work tree's path from the repository root; "" for the top
+
+	sizes *sizer // blob sizes from the git CLI
 
 	promisorOnce sync.Once
 	promisor     string // promisorRemote(dir), asked once
@@ -74,19 +77,20 @@ func (g *Git) getBlob(src *source, h plumbing.Hash) (*object.Blob, error) {
 	return b, nil
 }
 
-// readBlob is the content of the blob h in src.
+// readBlob is the content of the blob h in src, read into one buffer of
+// its size (a large blob is not resolved in memory first).
 func (g *Git) readBlob(src *source, h plumbing.Hash) ([]byte, error) {
-	b, err := g.getBlob(src, h)
+	st, err := g.statBlob(src, h)
 	if err != nil {
 		return nil, err
 	}
-	r, err := b.Reader()
+	r, err := g.openBlob(src, h, st)
 	if err != nil {
 		return nil, err
 	}
 	defer r.Close()
 	var buf bytes.Buffer
-	buf.Grow(int(b.Size))
+	buf.Grow(int(st.size))
 	_, err = buf.ReadFrom(r)
 	return buf.Bytes(), err
 }
@@ -96,13 +100,30 @@ func (g *Git) readBlob(src *source, h plumbing.Hash) ([]byte, error) {
 // clone (the object is simply missing), and an error with the command to
 // run when the fetch fails (offline, say).
 func lazyFetch(src *source, h plumbing.Hash) ([]byte, error) {
+	return askFetching(src, h, "blob")
+}
+
+// lazySize is the size of the blob h in a partial clone, which git
+// fetches to answer (git then has it, to print as a stream); -1 when src
+// is not a partial clone. Its errors are lazyFetch's.
+func lazySize(src *source, h plumbing.Hash) (int64, error) {
+	out, err := askFetching(src, h, "-s")
+	if err != nil || out == nil {
+		return -1, err
+	}
+	return strconv.ParseInt(string(bytes.TrimSpace(out)), 10, 64)
+}
+
+// askFetching runs `git cat-file <what> h` in a partial clone, where git
+// fetches the object it lacks, and returns what git printed.
+func askFetching(src *source, h plumbing.Hash, what string) ([]byte, error) {
 	remote := src.promisorRemote()
 	if remote == "" {
 		return nil, nil
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), fetchTimeout)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, "git", "-C", src.dir, "cat-file", "blob", h.String())
+	cmd := exec.CommandContext(ctx, "git", "-C", src.dir, "cat-file", what, h.String())
 	cmd.Env = append(os.Environ(), "GIT_TERMINAL_PROMPT=0")
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
@@ -181,7 +202,7 @@ func (g *Git) openSubmodule(parent *source, p string) (*source, error) {
 		}
 		return nil, fmt.Errorf("%s is a submodule that is not checked out; check it out with:\n  %s", p, init)
 	}
-	src := &source{store: r.Storer, dir: dir, path: p}
+	src := newSource(r.Storer, dir, p)
 	if g.submodules == nil {
 		g.submodules = map[string]*source{}
 	}

@@ -89,7 +89,8 @@ func openTolerant(abs string) (*gogit.Repository, error) {
 // largeBlob is the size from which a blob is read from disk as it is read,
 // not whole into memory first (go-git's default for every object): a
 // dataset or cases.jsonl of tens of megabytes, which diff reads at two
-// revisions.
+// revisions. go-git honours it for loose objects only; with the git CLI
+// such blobs are read through it (blobs.go).
 const largeBlob = 8 << 20
 
 // streamLargeBlobs reopens r on a storage of the same repository files that

@@ -176,13 +176,14 @@ func (t *Tree) failed(op, name string, err error) error {
 	return &fs.PathError{Op: op, Path: name, Err: fmt.Errorf("at %s: %w", t.rev, err)}
 }
 
-// info describes e, found as name, with its blob unless it is a directory.
-func (t *Tree) info(op, name string, e entry) (*fileInfo, *object.Blob, error) {
+// info describes e, found as name. A file's size is asked of git, its
+// blob not read.
+func (t *Tree) info(op, name string, e entry) (*fileInfo, error) {
 	fi := &fileInfo{name: path.Base(name), time: t.time}
 	switch {
 	case e.isDir():
 		fi.mode = fs.ModeDir | 0o755
-		return fi, nil, nil
+		return fi, nil
 	case e.mode == filemode.Symlink:
 		fi.mode = fs.ModeSymlink | 0o777
 	case e.mode == filemode.Executable:
@@ -190,12 +191,12 @@ func (t *Tree) info(op, name string, e entry) (*fileInfo, *object.Blob, error) {
 	default:
 		fi.mode = 0o644
 	}
-	b, err := t.g.getBlob(e.src, e.hash)
+	st, err := t.g.statBlob(e.src, e.hash)
 	if err != nil {
-		return nil, nil, t.failed(op, name, err)
+		return nil, t.failed(op, name, err)
 	}
-	fi.size = b.Size
-	return fi, b, nil
+	fi.size, fi.inGit = st.size, st.inGit
+	return fi, nil
 }
 
 // Open opens the file or directory name.
@@ -204,7 +205,7 @@ func (t *Tree) Open(name string) (fs.File, error) {
 	if err != nil {
 		return nil, err
 	}
-	fi, b, err := t.info("open", name, e)
+	fi, err := t.info("open", name, e)
 	if err != nil {
 		return nil, err
 	}
@@ -215,7 +216,7 @@ func (t *Tree) Open(name string) (fs.File, error) {
 		}
 		return &dirFile{info: fi, entries: entries}, nil
 	}
-	return &file{info: fi, blob: b, name: name, rev: t.rev}, nil
+	return &file{info: fi, g: t.g, e: e, name: name, rev: t.rev}, nil
 }
 
 // ReadFile returns the content of the file name. A missing file, and a
@@ -280,8 +281,7 @@ func (t *Tree) stat(op, name string, follow bool) (fs.FileInfo, error) {
 	if err != nil {
 		return nil, err
 	}
-	fi, _, err := t.info(op, name, e)
-	return fi, err
+	return t.info(op, name, e)
 }
 
 // ReadLink returns the target of the symlink name, as written.
@@ -301,10 +301,11 @@ func (t *Tree) ReadLink(name string) (string, error) {
 }
 
 type fileInfo struct {
-	name string
-	size int64
-	mode fs.FileMode
-	time time.Time
+	name  string
+	size  int64
+	inGit bool // git gave the size: it can print the blob
+	mode  fs.FileMode
+	time  time.Time
 }
 
 func (fi *fileInfo) Name() string       { return fi.name }
@@ -337,14 +338,14 @@ func (d *dirEntry) Type() fs.FileMode {
 }
 
 func (d *dirEntry) Info() (fs.FileInfo, error) {
-	fi, _, err := d.t.info("stat", path.Join(d.dir, d.e.name), d.e)
-	return fi, err
+	return d.t.info("stat", path.Join(d.dir, d.e.name), d.e)
 }
 
 // file is an open file; its blob is read as it is read.
 type file struct {
 	info   *fileInfo
-	blob   *object.Blob
+	g      *Git
+	e      entry
 	name   string
 	rev    string
 	r      io.ReadCloser
@@ -358,7 +359,7 @@ func (f *file) Read(b []byte) (int, error) {
 		return 0, &fs.PathError{Op: "read", Path: f.name, Err: fs.ErrClosed}
 	}
 	if f.r == nil {
-		r, err := f.blob.Reader()
+		r, err := f.g.openBlob(f.e.src, f.e.hash, blobStat{size: f.info.size, inGit: f.info.inGit})
 		if err != nil {
 			return 0, &fs.PathError{Op: "read", Path: f.name, Err: fmt.Errorf("at %s: %w", f.rev, err)}
 		}
