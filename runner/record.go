@@ -542,11 +542,12 @@ func (r *Recorder) Committed() string {
 
 // Finish closes the record with the run's final state and report.
 func (r *Recorder) Finish(rs *repo.RunSummary, report []byte) error {
-	// Syncing results.jsonl waits on the disk while closing the traces
-	// compresses their last rows: the two overlap.
-	resultsClosed := make(chan error, 1)
+	// Syncing results.jsonl and iterations.jsonl waits on the disk while
+	// closing the traces compresses their last rows: the three overlap.
+	resultsClosed, iterationsClosed := make(chan error, 1), make(chan error, 1)
 	go func() { resultsClosed <- r.results.Close() }()
-	closeErr := errors.Join(r.iterations.Close(), r.closeTraces(), r.waitResultsFiles(), <-resultsClosed)
+	go func() { iterationsClosed <- r.iterations.Close() }()
+	closeErr := errors.Join(r.closeTraces(), r.waitResultsFiles(), <-iterationsClosed, <-resultsClosed)
 	r.manifest.EndedAt = rs.EndedAt.Format(time.RFC3339Nano)
 	r.manifest.Terminated = rs.Terminated
 	r.manifest.Unfinished = rs.Unfinished

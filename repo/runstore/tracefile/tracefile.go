@@ -71,7 +71,7 @@ type Writer struct {
 	path, tmp string
 	runID     string
 	f         *os.File
-	pw        *parquet.GenericWriter[runstore.TraceRow]
+	pw        *parquet.GenericWriter[runstore.TraceRow] // made and used by encode, then by Close
 
 	cur     *traceBatch      // the batch Write fills
 	made    int              // batches made, at most traceBatches
@@ -118,27 +118,28 @@ func create(path, runID string, rowGroupRows int64) (*Writer, error) {
 	for _, col := range runstore.TraceStringColumns {
 		opts = append(opts, parquet.SkipPageBounds(col), parquet.SkipPageStatistics(col))
 	}
-	pw := parquet.NewGenericWriter[runstore.TraceRow](f, opts...)
 	w := &Writer{
 		path:    path,
 		tmp:     f.Name(),
 		runID:   runID,
 		f:       f,
-		pw:      pw,
 		full:    make(chan *traceBatch, traceBatches),
 		free:    make(chan *traceBatch, traceBatches),
 		encoded: make(chan struct{}),
 	}
 	w.cur, w.made = newTraceBatch(traceFirstBatchRows), 1
-	go w.encode()
+	go w.encode(opts)
 	return w, nil
 }
 
 // encode runs in its own goroutine: it writes each full batch and returns
 // it emptied. After a failure it keeps emptying batches so Write never
-// blocks, and the failure surfaces on the next Write or Close.
-func (w *Writer) encode() {
+// blocks, and the failure surfaces on the next Write or Close. It makes the
+// Parquet writer itself, a millisecond or two of reflection on the row
+// type that the run's start need not wait for.
+func (w *Writer) encode(opts []parquet.WriterOption) {
 	defer close(w.encoded)
+	w.pw = parquet.NewGenericWriter[runstore.TraceRow](w.f, opts...)
 	failed := false
 	for b := range w.full {
 		if !failed {
