@@ -1,13 +1,13 @@
 package repo
 
 import (
-	"bytes"
 	"fmt"
 	"math"
 	"strconv"
 	"strings"
 
 	"github.com/goccy/go-json"
+	"github.com/selfevals/selfevals/repo/internal/jsonwriter"
 	"gopkg.in/yaml.v3"
 )
 
@@ -97,25 +97,25 @@ func (m *OrderedMap) UnmarshalYAML(n *yaml.Node) error {
 	return nil
 }
 
-// MarshalJSON writes the entries as an object in file order.
+// MarshalJSON writes the entries as an object in file order, each as
+// goccy's json.Marshal writes it (jsonwriter.AppendMarshal, which spares
+// compiling an encoder for each type of value on every command's start).
 func (m OrderedMap) MarshalJSON() ([]byte, error) {
-	var buf bytes.Buffer
-	buf.WriteByte('{')
+	buf := []byte{'{'}
 	for i, kv := range m {
 		if i > 0 {
-			buf.WriteByte(',')
+			buf = append(buf, ',')
 		}
-		k, _ := json.Marshal(kv.Key)
-		buf.Write(k)
-		buf.WriteByte(':')
-		v, err := json.Marshal(kv.Value)
-		if err != nil {
+		var err error
+		if buf, err = jsonwriter.AppendMarshal(buf, kv.Key); err != nil {
 			return nil, err
 		}
-		buf.Write(v)
+		buf = append(buf, ':')
+		if buf, err = jsonwriter.AppendMarshal(buf, kv.Value); err != nil {
+			return nil, err
+		}
 	}
-	buf.WriteByte('}')
-	return buf.Bytes(), nil
+	return append(buf, '}'), nil
 }
 
 // jsonValueOf decodes a YAML node into values JSON can hold: string-keyed
