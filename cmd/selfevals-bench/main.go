@@ -230,7 +230,7 @@ func run(o benchOptions) error {
 	var rows []row
 	var startup *startupResult
 	if o.startup && selfevals != "" {
-		s, err := measureStartup(selfevals, scratch, 20)
+		s, err := measureStartup(selfevals, module, scratch, 20)
 		if err != nil {
 			return err
 		}

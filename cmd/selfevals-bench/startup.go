@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strings"
 	"time"
 )
 
@@ -17,6 +18,7 @@ type startupResult struct {
 	version time.Duration // selfevals --version
 	oneCase time.Duration // selfevals run of a 1-case spec (builtin echo agent)
 	hello   time.Duration // a Go hello-world built by the bench just before
+	deps    time.Duration // a binary linking selfevals' dependencies, main empty
 	trueBin time.Duration // /bin/true
 }
 
@@ -27,8 +29,12 @@ const helloGo = "package main\n\nimport \"fmt\"\n\nfunc main() { fmt.Println(\"h
 // measureStartup times n rounds of /bin/true, a Go hello-world,
 // `selfevals --version` and a 1-case run, one of each per round, so every
 // figure has its floors from the same moments of this drifting machine.
-func measureStartup(bin, scratch string, n int) (startupResult, error) {
+func measureStartup(bin, module, scratch string, n int) (startupResult, error) {
 	hello, err := buildHello(scratch)
+	if err != nil {
+		return startupResult{}, err
+	}
+	deps, err := buildDepsFloor(module, scratch)
 	if err != nil {
 		return startupResult{}, err
 	}
@@ -40,6 +46,7 @@ func measureStartup(bin, scratch string, n int) (startupResult, error) {
 	cmds := []func() *exec.Cmd{
 		func() *exec.Cmd { return exec.Command("/bin/true") },
 		func() *exec.Cmd { return exec.Command(hello) },
+		func() *exec.Cmd { return exec.Command(deps) },
 		func() *exec.Cmd { return exec.Command(bin, "--version") },
 		func() *exec.Cmd {
 			os.RemoveAll(runs)
@@ -64,7 +71,54 @@ func measureStartup(bin, scratch string, n int) (startupResult, error) {
 		slices.Sort(ds)
 		return ds[len(ds)/2]
 	}
-	return startupResult{runs: n, trueBin: med(times[0]), hello: med(times[1]), version: med(times[2]), oneCase: med(times[3])}, nil
+	return startupResult{runs: n, trueBin: med(times[0]), hello: med(times[1]), deps: med(times[2]), version: med(times[3]), oneCase: med(times[4])}, nil
+}
+
+// buildDepsFloor builds the floor of selfevals' own start: a binary that
+// links every package selfevals links but its own, with an empty main, so
+// it runs their package initialisation and nothing else. Built inside the
+// module (a directory the go tool's ./... patterns skip, removed after) so
+// it links the same versions.
+func buildDepsFloor(module, scratch string) (string, error) {
+	list := exec.Command("go", "list", "-deps", "./cmd/selfevals")
+	list.Dir = module
+	out, err := list.Output()
+	if err != nil {
+		return "", fmt.Errorf("go list -deps ./cmd/selfevals: %w", err)
+	}
+	var src strings.Builder
+	src.WriteString("package main\n\nimport (\n")
+	for _, pkg := range strings.Fields(string(out)) {
+		if importable(pkg) {
+			fmt.Fprintf(&src, "\t_ %q\n", pkg)
+		}
+	}
+	src.WriteString(")\n\nfunc main() {}\n")
+	dir, err := os.MkdirTemp(module, "_startup-floor-")
+	if err != nil {
+		return "", err
+	}
+	defer os.RemoveAll(dir)
+	if err := os.WriteFile(filepath.Join(dir, "main.go"), []byte(src.String()), 0o644); err != nil {
+		return "", err
+	}
+	bin := filepath.Join(scratch, "deps-floor")
+	return bin, goBuild(module, bin, "./"+filepath.Base(dir))
+}
+
+// importable is false for selfevals' own packages and for those no program
+// may import (internal, vendored, the runtime's own); the packages they
+// stand for are linked through the others anyway.
+func importable(pkg string) bool {
+	if strings.HasPrefix(pkg, "github.com/selfevals/selfevals") || pkg == "C" || pkg == "unsafe" {
+		return false
+	}
+	for _, part := range strings.Split(pkg, "/") {
+		if part == "internal" || part == "vendor" {
+			return false
+		}
+	}
+	return !strings.HasPrefix(pkg, "runtime") || pkg == "runtime/debug" || pkg == "runtime/metrics" || pkg == "runtime/trace" || pkg == "runtime/pprof"
 }
 
 // buildHello builds the hello-world floor in scratch.
@@ -89,7 +143,7 @@ func (s startupResult) print(out io.Writer) {
 	for _, r := range []struct {
 		name string
 		d    time.Duration
-	}{{"/bin/true", s.trueBin}, {"Go hello-world (built by the bench)", s.hello}, {"selfevals --version", s.version}, {"selfevals run, 1 case, builtin echo agent, --no-commit", s.oneCase}} {
+	}{{"/bin/true", s.trueBin}, {"Go hello-world (built by the bench)", s.hello}, {"selfevals' dependencies linked, main empty (built by the bench)", s.deps}, {"selfevals --version", s.version}, {"selfevals run, 1 case, builtin echo agent, --no-commit", s.oneCase}} {
 		fmt.Fprintf(out, "| %s | %s | %.2f | %.1f |\n", r.name, ms(r.d), r.d.Seconds()/s.hello.Seconds(), r.d.Seconds()/s.trueBin.Seconds())
 	}
 }
