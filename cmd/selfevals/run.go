@@ -101,6 +101,7 @@ func runRun(ctx context.Context, io *IOStreams, opts *runOptions) error {
 	if err := opts.parseShard(); err != nil {
 		return err
 	}
+	warmRunEncoders()
 	loadOpts, err := opts.global.loadOptions()
 	if err != nil {
 		return err
