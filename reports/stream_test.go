@@ -11,13 +11,11 @@ import (
 	"path/filepath"
 	"runtime"
 	"runtime/debug"
-	"runtime/metrics"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
-	"time"
 
+	"github.com/selfevals/selfevals/internal/heaptest"
 	"github.com/selfevals/selfevals/repo"
 	"github.com/selfevals/selfevals/repo/gitstore"
 	"github.com/selfevals/selfevals/repo/runstore"
@@ -145,7 +143,7 @@ func TestLargeRunReportsInBoundedMemory(t *testing.T) {
 	runtime.GC()
 
 	var junit countingWriter
-	peak := peakHeap(t, func() error { return WriteJUnit(&junit, rs, dir) })
+	peak := heaptest.Peak(t, func() error { return WriteJUnit(&junit, rs, dir) })
 	t.Logf("junit: %d MB written, heap peak %d MB", junit.n>>20, peak>>20)
 	if peak > 80<<20 {
 		t.Errorf("junit: heap peaked at %d MB", peak>>20)
@@ -155,7 +153,7 @@ func TestLargeRunReportsInBoundedMemory(t *testing.T) {
 	}
 
 	html := countingWriter{keepAll: true}
-	peak = peakHeap(t, func() error { return WriteHTML(&html, rs, dir) })
+	peak = heaptest.Peak(t, func() error { return WriteHTML(&html, rs, dir) })
 	t.Logf("html: %d MB written, heap peak %d MB", html.n>>20, peak>>20)
 	if peak > 80<<20 {
 		t.Errorf("html: heap peaked at %d MB", peak>>20)
@@ -168,36 +166,6 @@ func TestLargeRunReportsInBoundedMemory(t *testing.T) {
 			t.Errorf("the page lacks %q", want)
 		}
 	}
-}
-
-// peakHeap runs fn while sampling the heap's live objects every
-// millisecond, and returns the highest sample.
-func peakHeap(t *testing.T, fn func() error) uint64 {
-	t.Helper()
-	sample := []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}}
-	var peak uint64
-	done := make(chan struct{})
-	var wg sync.WaitGroup
-	wg.Go(func() {
-		tick := time.NewTicker(time.Millisecond)
-		defer tick.Stop()
-		for {
-			metrics.Read(sample)
-			peak = max(peak, sample[0].Value.Uint64())
-			select {
-			case <-done:
-				return
-			case <-tick.C:
-			}
-		}
-	})
-	err := fn()
-	close(done)
-	wg.Wait()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return peak
 }
 
 // countingWriter counts what is written, keeping the first 4 KiB and,
@@ -387,7 +355,7 @@ func TestLargeDiffInBoundedMemory(t *testing.T) {
 	runtime.GC()
 
 	var d *DiffReport
-	peak := peakHeap(t, func() (err error) {
+	peak := heaptest.Peak(t, func() (err error) {
 		d, err = Diff(Revision{Name: "a", Tree: os.DirFS(dirA)}, Revision{Name: "b", Tree: os.DirFS(dirB)}, DiffOptions{})
 		return err
 	})
@@ -532,7 +500,7 @@ func TestLargePackedDiffInBoundedMemory(t *testing.T) {
 	runtime.GC()
 
 	var d *DiffReport
-	peak := peakHeap(t, func() error {
+	peak := heaptest.Peak(t, func() error {
 		d = diffCommits(t, g, "HEAD~1", "HEAD", DiffOptions{})
 		return nil
 	})

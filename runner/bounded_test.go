@@ -8,13 +8,11 @@ import (
 	"path/filepath"
 	"runtime"
 	"runtime/debug"
-	"runtime/metrics"
 	"runtime/pprof"
 	"strings"
-	"sync"
 	"testing"
-	"time"
 
+	"github.com/selfevals/selfevals/internal/heaptest"
 	"github.com/selfevals/selfevals/repo"
 	"github.com/selfevals/selfevals/runner/adapters"
 )
@@ -43,8 +41,8 @@ func TestLargeRunHeapBounded(t *testing.T) {
 	const perCase = 200
 	defer debug.SetMemoryLimit(debug.SetMemoryLimit(48 << 20))
 
-	base := liveHeap()
-	peak := watchLiveHeap(t)
+	base := heaptest.Live()
+	peak := heaptest.WatchLive(t)
 	ds := writeBigDataset(t, cases)
 	echo, err := adapters.NewBuiltin("echo")
 	if err != nil {
@@ -137,51 +135,6 @@ func writeBigDataset(t testing.TB, n int) *repo.Dataset {
 		t.Fatal("the dataset is meant to be out of ID order")
 	}
 	return ds
-}
-
-// liveHeap is the heap live after a collection.
-func liveHeap() uint64 {
-	runtime.GC()
-	return liveHeapNow()
-}
-
-// liveHeapNow is the heap the last collection found live.
-func liveHeapNow() uint64 {
-	s := []metrics.Sample{{Name: "/gc/heap/live:bytes"}}
-	metrics.Read(s)
-	return s[0].Value.Uint64()
-}
-
-// watchLiveHeap samples the live heap every millisecond until the test
-// ends; the function it returns is the highest seen.
-func watchLiveHeap(t *testing.T) func() uint64 {
-	var mu sync.Mutex
-	var peak uint64
-	done := make(chan struct{})
-	stopped := make(chan struct{})
-	go func() {
-		defer close(stopped)
-		s := []metrics.Sample{{Name: "/gc/heap/live:bytes"}}
-		tick := time.NewTicker(time.Millisecond)
-		defer tick.Stop()
-		for {
-			select {
-			case <-done:
-				return
-			case <-tick.C:
-				metrics.Read(s)
-				mu.Lock()
-				peak = max(peak, s[0].Value.Uint64())
-				mu.Unlock()
-			}
-		}
-	}()
-	t.Cleanup(func() { close(done); <-stopped })
-	return func() uint64 {
-		mu.Lock()
-		defer mu.Unlock()
-		return max(peak, liveHeapNow())
-	}
 }
 
 // countingWriter counts the lines written to it.

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/selfevals/selfevals/internal/heaptest"
 	"github.com/selfevals/selfevals/repo"
 )
 
@@ -109,8 +110,8 @@ func TestLargeRunCommitHeapBounded(t *testing.T) {
 	const perCase = 250
 	dir, ls := committedRepo(t, cases)
 	defer debug.SetMemoryLimit(debug.SetMemoryLimit(48 << 20))
-	base := liveHeap()
-	peak := watchLiveHeap(t)
+	base := heaptest.Live()
+	peak := heaptest.WatchLive(t)
 
 	s, err := Open(ls, OpenOptions{EvalsDir: filepath.Join(dir, "evals"), Fingerprint: "agt_test", NoCache: true})
 	if err != nil {

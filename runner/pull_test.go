@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/selfevals/selfevals/internal/heaptest"
 	"github.com/selfevals/selfevals/repo"
 	"github.com/selfevals/selfevals/repo/runstore"
 )
@@ -118,8 +119,8 @@ func TestLargePullInBoundedMemory(t *testing.T) {
 	}
 	evals, dir := pullRun(t, 300_000)
 	defer debug.SetMemoryLimit(debug.SetMemoryLimit(48 << 20))
-	base := liveHeap()
-	peak := watchLiveHeap(t)
+	base := heaptest.Live()
+	peak := heaptest.WatchLive(t)
 	b, st, err := PullBundle(PullOptions{EvalsDir: evals, RunDir: dir, Limit: 200})
 	if err != nil {
 		t.Fatal(err)

@@ -14,6 +14,7 @@ import (
 	"testing"
 
 	"github.com/selfevals/selfevals/graders"
+	"github.com/selfevals/selfevals/internal/heaptest"
 	"github.com/selfevals/selfevals/repo"
 	"github.com/selfevals/selfevals/repo/runstore"
 )
@@ -132,8 +133,8 @@ func TestLargeRegradeInBoundedMemory(t *testing.T) {
 	dir := regradeRun(t, n, 2, 0)
 	ls, reg := regradeSpec(t, n)
 	defer debug.SetMemoryLimit(debug.SetMemoryLimit(48 << 20))
-	base := liveHeap()
-	peak := watchLiveHeap(t)
+	base := heaptest.Live()
+	peak := heaptest.WatchLive(t)
 	rep, err := Regrade(context.Background(), dir, ls, reg, RegradeOptions{Limit: 200, Write: true})
 	if err != nil {
 		t.Fatal(err)

@@ -11,14 +11,12 @@ import (
 	"path/filepath"
 	"runtime"
 	"runtime/debug"
-	"runtime/metrics"
 	"strings"
-	"sync"
 	"testing"
-	"time"
 
 	"github.com/go-git/go-git/v6/plumbing"
 	"github.com/go-git/go-git/v6/plumbing/object"
+	"github.com/selfevals/selfevals/internal/heaptest"
 )
 
 const bigPath = "evals/results/x/cases.jsonl"
@@ -143,38 +141,14 @@ func TestLargePackedDeltaStreams(t *testing.T) {
 	}
 }
 
-// readPeak runs fn while sampling the heap's live objects every
-// millisecond, and returns how far the highest sample rose above the
-// heap fn started with.
+// readPeak runs fn under a 16 MiB memory limit and returns how far the
+// heap's objects rose above what they were when fn started.
 func readPeak(t *testing.T, fn func() error) uint64 {
 	t.Helper()
 	defer debug.SetMemoryLimit(debug.SetMemoryLimit(16 << 20))
 	runtime.GC()
-	sample := []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}}
-	metrics.Read(sample)
-	base, peak := sample[0].Value.Uint64(), uint64(0)
-	done := make(chan struct{})
-	var wg sync.WaitGroup
-	wg.Go(func() {
-		tick := time.NewTicker(time.Millisecond)
-		defer tick.Stop()
-		for {
-			metrics.Read(sample)
-			peak = max(peak, sample[0].Value.Uint64())
-			select {
-			case <-done:
-				return
-			case <-tick.C:
-			}
-		}
-	})
-	err := fn()
-	close(done)
-	wg.Wait()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return max(peak, base) - base
+	base := heaptest.Objects()
+	return max(heaptest.Peak(t, fn), base) - base
 }
 
 // A reader closed before the blob's end stops git, and one read to the

@@ -8,14 +8,12 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"runtime/debug"
-	"runtime/metrics"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
-	"time"
+
+	"github.com/selfevals/selfevals/internal/heaptest"
 )
 
 // chunked streams data in writes of odd sizes (1, 2, 3, … bytes, then
@@ -280,8 +278,8 @@ func TestStreamedCommitHeapBounded(t *testing.T) {
 	g := open(t, dir)
 	defer debug.SetMemoryLimit(debug.SetMemoryLimit(16 << 20))
 	const lf, crlf = 48 << 20, 16 << 20
-	base := liveHeap()
-	peak := watchLiveHeap(t)
+	base := heaptest.Live()
+	peak := heaptest.WatchLive(t)
 	c := candidateOf(git(t, dir, "rev-parse", "HEAD"), "run_1", 1, "x")
 	c.Streams = map[string]Stream{
 		"evals/results/demo/cases.jsonl": generated(lf, "\n"),
@@ -304,49 +302,4 @@ func TestStreamedCommitHeapBounded(t *testing.T) {
 		t.Errorf("crlf.jsonl is %d bytes in the commit: its CRLFs were not converted (%d bytes given)", size, crlf)
 	}
 	fsck(t, dir)
-}
-
-// liveHeap is the heap live after a collection.
-func liveHeap() uint64 {
-	runtime.GC()
-	return liveHeapNow()
-}
-
-// liveHeapNow is the heap the last collection found live.
-func liveHeapNow() uint64 {
-	s := []metrics.Sample{{Name: "/gc/heap/live:bytes"}}
-	metrics.Read(s)
-	return s[0].Value.Uint64()
-}
-
-// watchLiveHeap samples the live heap every millisecond until the test
-// ends; the function it returns is the highest seen.
-func watchLiveHeap(t *testing.T) func() uint64 {
-	var mu sync.Mutex
-	var peak uint64
-	done := make(chan struct{})
-	stopped := make(chan struct{})
-	go func() {
-		defer close(stopped)
-		s := []metrics.Sample{{Name: "/gc/heap/live:bytes"}}
-		tick := time.NewTicker(time.Millisecond)
-		defer tick.Stop()
-		for {
-			select {
-			case <-done:
-				return
-			case <-tick.C:
-				metrics.Read(s)
-				mu.Lock()
-				peak = max(peak, s[0].Value.Uint64())
-				mu.Unlock()
-			}
-		}
-	}()
-	t.Cleanup(func() { close(done); <-stopped })
-	return func() uint64 {
-		mu.Lock()
-		defer mu.Unlock()
-		return max(peak, liveHeapNow())
-	}
 }

@@ -9,16 +9,14 @@ import (
 	"path/filepath"
 	"runtime"
 	"runtime/debug"
-	"runtime/metrics"
 	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
-	"time"
 
 	"github.com/goccy/go-json"
 
+	"github.com/selfevals/selfevals/internal/heaptest"
 	"github.com/selfevals/selfevals/repo"
 	"github.com/selfevals/selfevals/repo/runstore"
 )
@@ -170,31 +168,6 @@ func readBytes(t *testing.T) int64 {
 	return 0
 }
 
-// heapPeak samples the live heap until stopped and returns the largest.
-func heapPeak() (stop func() uint64) {
-	var peak atomic.Uint64
-	done := make(chan struct{})
-	finished := make(chan struct{})
-	sample := []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}}
-	go func() {
-		defer close(finished)
-		t := time.NewTicker(time.Millisecond)
-		defer t.Stop()
-		for {
-			metrics.Read(sample)
-			if v := sample[0].Value.Uint64(); v > peak.Load() {
-				peak.Store(v)
-			}
-			select {
-			case <-done:
-				return
-			case <-t.C:
-			}
-		}
-	}()
-	return func() uint64 { close(done); <-finished; return peak.Load() }
-}
-
 // A large run served under a low memory limit: once the index is built,
 // no page or API request reads more than a sliver of results.jsonl (bytes
 // read, measured by the kernel) or holds more than a few MiB of heap.
@@ -230,7 +203,7 @@ func TestLargeRunServedWithinBoundedMemory(t *testing.T) {
 	} {
 		runtime.GC()
 		before := readBytes(t)
-		stop := heapPeak()
+		stop := heaptest.Start()
 		body := getBody(t, ts.URL+path)
 		peak := stop()
 		read := readBytes(t) - before - int64(len(body)) // the client reads the response too
