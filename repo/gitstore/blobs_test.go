@@ -110,20 +110,7 @@ func TestLargePackedDeltaStreams(t *testing.T) {
 					if err != nil || st.Size() != int64(len(want)) {
 						t.Fatalf("%s: Stat = %v, %v; want %d bytes", rev, st, err, len(want))
 					}
-					var sum [sha256.Size]byte
-					peak := readPeak(t, func() error {
-						f, err := tree.Open(bigPath)
-						if err != nil {
-							return err
-						}
-						defer f.Close()
-						h := sha256.New()
-						if _, err := io.Copy(h, f); err != nil {
-							return err
-						}
-						h.Sum(sum[:0])
-						return nil
-					})
+					sum, peak := hashPeak(t, tree)
 					if sum != sha256.Sum256(want) {
 						t.Errorf("%s at %s: Open read other bytes", rev, where)
 					}
@@ -139,6 +126,26 @@ func TestLargePackedDeltaStreams(t *testing.T) {
 			}
 		})
 	}
+}
+
+// hashPeak reads bigPath of tree through Open and returns its SHA-256 and
+// how far the heap rose while it was read (readPeak).
+func hashPeak(t *testing.T, tree *Tree) (sum [sha256.Size]byte, peak uint64) {
+	t.Helper()
+	peak = readPeak(t, func() error {
+		f, err := tree.Open(bigPath)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		h := sha256.New()
+		if _, err := io.Copy(h, f); err != nil {
+			return err
+		}
+		h.Sum(sum[:0])
+		return nil
+	})
+	return sum, peak
 }
 
 // readPeak runs fn under a 16 MiB memory limit and returns how far the
@@ -323,20 +330,7 @@ func TestLargeBlobInABloblessClone(t *testing.T) {
 	git(t, dir, "clone", "-q", "--no-checkout", "--filter=blob:none", "file://"+filepath.ToSlash(dir), clone)
 	tree := mustTree(t, clone, "HEAD~1")
 	want := contents["HEAD~1"]
-	var sum [sha256.Size]byte
-	peak := readPeak(t, func() error {
-		f, err := tree.Open(bigPath)
-		if err != nil {
-			return err
-		}
-		defer f.Close()
-		h := sha256.New()
-		if _, err := io.Copy(h, f); err != nil {
-			return err
-		}
-		h.Sum(sum[:0])
-		return nil
-	})
+	sum, peak := hashPeak(t, tree)
 	if sum != sha256.Sum256(want) {
 		t.Error("the fetched blob read as other bytes")
 	}
