@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -89,10 +90,22 @@ func (g *Git) readBlob(src *source, h plumbing.Hash) ([]byte, error) {
 		return nil, err
 	}
 	defer r.Close()
-	var buf bytes.Buffer
-	buf.Grow(int(st.size))
-	_, err = buf.ReadFrom(r)
-	return buf.Bytes(), err
+	// Read into a slice of the blob's size: a bytes.Buffer grown to it
+	// still doubled when its last 512 bytes came (ReadFrom's MinRead),
+	// holding two copies of a large blob at once.
+	data := make([]byte, st.size)
+	if _, err := io.ReadFull(r, data); err != nil {
+		return nil, fmt.Errorf("blob %s: %w", h, err)
+	}
+	// Read to the end, so a reader that checks how it ended (git's exit
+	// status) says so.
+	switch n, err := r.Read(make([]byte, 1)); {
+	case n > 0:
+		return nil, fmt.Errorf("blob %s: longer than its size, %d bytes", h, st.size)
+	case err != nil && err != io.EOF:
+		return nil, err
+	}
+	return data, nil
 }
 
 // lazyFetch asks git for the blob h in a partial clone, which fetches it

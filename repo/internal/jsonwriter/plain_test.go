@@ -2,6 +2,7 @@ package jsonwriter
 
 import (
 	"bytes"
+	stdjson "encoding/json"
 	"math"
 	"testing"
 
@@ -35,7 +36,7 @@ func FuzzAppendMarshalMatchesGoccy(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, doc []byte) {
 		var v any
-		if json.Unmarshal(doc, &v) != nil {
+		if stdjson.Unmarshal(doc, &v) != nil { // goccy's decoder trips checkptr under -race on some escapes
 			return
 		}
 		checkAppendMarshal(t, v)
