@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/go-git/go-git/v6/plumbing"
 	"github.com/go-git/go-git/v6/plumbing/storer"
@@ -153,6 +154,12 @@ type blobStat struct {
 // blob when git can answer.
 func (g *Git) statBlob(src *source, h plumbing.Hash) (blobStat, error) {
 	switch err := src.store.HasEncodedObject(h); {
+	case err == nil && isLoose(src.store, h):
+		// A loose object's size is in its header, which go-git reads
+		// cheaply; only a packed one can be a delta it would resolve.
+		if n, err := src.store.EncodedObjectSize(h); err == nil {
+			return blobStat{size: n}, nil
+		}
 	case err == nil:
 		if n, err := src.sizes.size(src.dir, h); err == nil {
 			return blobStat{size: n, inGit: true}, nil
@@ -172,6 +179,18 @@ func (g *Git) statBlob(src *source, h plumbing.Hash) (blobStat, error) {
 		return blobStat{}, err
 	}
 	return blobStat{size: b.Size}, nil
+}
+
+// isLoose reports whether h is stored as a loose object of store.
+func isLoose(store storer.EncodedObjectStorer, h plumbing.Hash) bool {
+	loose, ok := store.(interface {
+		LooseObjectTime(plumbing.Hash) (time.Time, error)
+	})
+	if !ok {
+		return false
+	}
+	_, err := loose.LooseObjectTime(h)
+	return err == nil
 }
 
 // openBlob opens the blob h of src, of which statBlob said st, for

@@ -341,3 +341,37 @@ func TestLargeBlobInABloblessClone(t *testing.T) {
 		t.Errorf("git still lacks the blob:\n%s", missing)
 	}
 }
+
+// A large loose blob is sized from its header and streamed by go-git: no
+// git process is started for it, and the heap holds none of it.
+func TestLargeLooseBlobNeedsNoGitProcess(t *testing.T) {
+	var content bytes.Buffer
+	for i := 0; content.Len() < largeBlob+1<<20; i++ {
+		fmt.Fprintf(&content, `{"case_id":"case_%08d","label":"pass"}`+"\n", i)
+	}
+	dir := newRepo(t, map[string]string{bigPath: content.String()})
+	g, err := Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tree, err := g.TreeAt("HEAD")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st, err := fs.Stat(tree, bigPath); err != nil || st.Size() != int64(content.Len()) {
+		t.Fatalf("Stat = %v, %v; want %d bytes", st, err, content.Len())
+	}
+	sum, peak := hashPeak(t, tree)
+	if sum != sha256.Sum256(content.Bytes()) {
+		t.Error("Open read other bytes")
+	}
+	if peak > largeBlob/4 {
+		t.Errorf("the heap grew by %d KB reading a %d MB loose blob", peak>>10, content.Len()>>20)
+	}
+	g.top.sizes.mu.Lock()
+	started := g.top.sizes.cmd != nil
+	g.top.sizes.mu.Unlock()
+	if started {
+		t.Error("a git cat-file process was started to size a loose blob")
+	}
+}
