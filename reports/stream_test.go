@@ -381,10 +381,10 @@ func TestLargeDiffInBoundedMemory(t *testing.T) {
 	}
 }
 
-// BenchmarkDiffStream diffs two committed results of 20,000 cases; bytes
-// are both cases.jsonl.
-func BenchmarkDiffStream(b *testing.B) {
-	dirA, dirB := b.TempDir(), b.TempDir()
+// diffBenchResults writes two committed results of 20,000 cases for the
+// diff benchmarks, and sets the bytes of an iteration to both cases.jsonl.
+func diffBenchResults(b *testing.B) (dirA, dirB string) {
+	dirA, dirB = b.TempDir(), b.TempDir()
 	syntheticResults(b, dirA, 20_000, false)
 	syntheticResults(b, dirB, 20_000, true)
 	sa, err := fileSize(repo.Dir(filepath.Join(dirA, "evals")).CaseVerdicts("big"))
@@ -393,6 +393,13 @@ func BenchmarkDiffStream(b *testing.B) {
 	}
 	b.SetBytes(2 * sa)
 	b.ReportAllocs()
+	return dirA, dirB
+}
+
+// BenchmarkDiffStream diffs two committed results of 20,000 cases; bytes
+// are both cases.jsonl.
+func BenchmarkDiffStream(b *testing.B) {
+	dirA, dirB := diffBenchResults(b)
 	for b.Loop() {
 		if _, err := Diff(Revision{Name: "a", Tree: os.DirFS(dirA)}, Revision{Name: "b", Tree: os.DirFS(dirB)}, DiffOptions{}); err != nil {
 			b.Fatal(err)
@@ -403,15 +410,7 @@ func BenchmarkDiffStream(b *testing.B) {
 // BenchmarkReadVerdicts is the floor of the diff: decoding both
 // cases.jsonl and nothing else.
 func BenchmarkReadVerdicts(b *testing.B) {
-	dirA, dirB := b.TempDir(), b.TempDir()
-	syntheticResults(b, dirA, 20_000, false)
-	syntheticResults(b, dirB, 20_000, true)
-	sa, err := fileSize(repo.Dir(filepath.Join(dirA, "evals")).CaseVerdicts("big"))
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.SetBytes(2 * sa)
-	b.ReportAllocs()
+	dirA, dirB := diffBenchResults(b)
 	for b.Loop() {
 		for _, dir := range []string{dirA, dirB} {
 			err := repo.EachCaseVerdictFS(os.DirFS(dir), "evals/results/big/cases.jsonl", func(*repo.CaseVerdict) error { return nil })
