@@ -56,15 +56,22 @@ func writeManifest(t testing.TB, evals, runID string, started time.Time, dataset
 	}
 }
 
-// listed is the listing's one experiment, from a server started afresh.
-func listed(t *testing.T, evals string) ExperimentSummary {
+// listingServer serves evals for the test, with default options.
+func listingServer(t *testing.T, evals string) *httptest.Server {
 	t.Helper()
 	srv, err := New(Options{EvalsDir: evals, Version: "test"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	ts := httptest.NewServer(srv)
-	defer ts.Close()
+	t.Cleanup(ts.Close)
+	return ts
+}
+
+// listed is the listing's one experiment, from a server started afresh.
+func listed(t *testing.T, evals string) ExperimentSummary {
+	t.Helper()
+	ts := listingServer(t, evals)
 	var exps []ExperimentSummary
 	decode(t, getBody(t, ts.URL+"/api/experiments"), &exps)
 	if len(exps) != 1 || exps[0].Error != "" {
@@ -134,12 +141,7 @@ func TestExperimentsListingReadsNoCases(t *testing.T) {
 	})
 
 	t.Run("the experiment's page loads the dataset", func(t *testing.T) {
-		srv, err := New(Options{EvalsDir: evals, Version: "test"})
-		if err != nil {
-			t.Fatal(err)
-		}
-		ts := httptest.NewServer(srv)
-		defer ts.Close()
+		ts := listingServer(t, evals)
 		var d ExperimentDetail
 		decode(t, getBody(t, ts.URL+"/api/experiments/big"), &d)
 		if d.Summary.Cases != n || d.Summary.DatasetID != ds.ID {
@@ -158,12 +160,7 @@ func TestExperimentsListingReadsNoCases(t *testing.T) {
 		if err := f.Close(); err != nil {
 			t.Fatal(err)
 		}
-		srv, err := New(Options{EvalsDir: evals, Version: "test"})
-		if err != nil {
-			t.Fatal(err)
-		}
-		ts := httptest.NewServer(srv)
-		defer ts.Close()
+		ts := listingServer(t, evals)
 		var d ExperimentDetail
 		decode(t, getBody(t, ts.URL+"/api/experiments/big"), &d)
 		var exps []ExperimentSummary
