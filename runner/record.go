@@ -495,9 +495,17 @@ func (r *Recorder) candidateFiles(sum *repo.IterationSummary, agg *Aggregator) (
 		filepath.ToSlash(inTree.Summary(r.Spec.Slug)):  summary,
 		filepath.ToSlash(inTree.Decision(r.Spec.Slug)): append(decision, '\n'),
 	}
+	// gitstore calls a stream twice (to measure it, then to store it):
+	// the cases' names and definitions are gathered once for both, a
+	// pass over the dataset and a hash per case.
+	info := sync.OnceValues(func() (*caseInfo, error) { return caseInfoOf(r.Spec.Dataset) })
 	streams := map[string]gitstore.Stream{
 		filepath.ToSlash(inTree.CaseVerdicts(r.Spec.Slug)): func(w io.Writer) error {
-			return writeCaseVerdicts(w, r.Spec.Dataset, agg)
+			ci, err := info()
+			if err != nil {
+				return err
+			}
+			return writeCaseVerdictsWith(w, ci, agg)
 		},
 	}
 	return files, streams, nil

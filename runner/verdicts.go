@@ -12,13 +12,25 @@ import (
 // a line, in case ID order, each with its case's name and definition hash.
 // Nothing per case is held but what caseInfo keeps.
 func writeCaseVerdicts(w io.Writer, ds *repo.Dataset, agg *Aggregator) error {
-	var info *caseInfo
-	if !ds.DefinitionsAreIDs() {
-		var err error
-		if info, err = collectCaseInfo(ds); err != nil {
-			return err
-		}
+	info, err := caseInfoOf(ds)
+	if err != nil {
+		return err
 	}
+	return writeCaseVerdictsWith(w, info, agg)
+}
+
+// caseInfoOf is what writeCaseVerdictsWith needs of ds: nil when every
+// case's definition hash is its ID.
+func caseInfoOf(ds *repo.Dataset) (*caseInfo, error) {
+	if ds.DefinitionsAreIDs() {
+		return nil, nil
+	}
+	return collectCaseInfo(ds)
+}
+
+// writeCaseVerdictsWith is writeCaseVerdicts with the cases' names and
+// definitions gathered already (caseInfoOf), for writing more than once.
+func writeCaseVerdictsWith(w io.Writer, info *caseInfo, agg *Aggregator) error {
 	buf := make([]byte, 0, 64<<10)
 	err := agg.EachVerdict(func(v *repo.CaseVerdict) error {
 		if info == nil {
