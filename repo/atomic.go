@@ -56,11 +56,6 @@ type AtomicFile struct {
 	syncs *Syncs // nil: Commit syncs at once
 }
 
-// CreateAtomic starts writing path (see WriteFileAtomic).
-func CreateAtomic(path string) (*AtomicFile, error) {
-	return (*Syncs)(nil).CreateAtomic(path)
-}
-
 // CreateAtomic starts writing path, its fsyncs left to Sync.
 func (s *Syncs) CreateAtomic(path string) (*AtomicFile, error) {
 	dir := filepath.Dir(path)
